@@ -1,0 +1,134 @@
+"""The live session registry: who is connected right now, with counters, and who wants to hear about it.
+
+Pure bookkeeping (no amqtt, no Qt): the broker adapter feeds it, the GUI's Clients model and the control socket
+read it. Listeners get `SessionEvent`s; counters change often, so `messages_in/out` updates are not announced one
+by one: views that show them refresh on `changed()` batches, which the broker emits at most a few times a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from mqttdesk.core.decision import Grant
+from mqttdesk.core.model import CredentialRef
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, eq=False)
+class LiveSession:
+    client_id: str
+    username: str | None
+    method: str
+    address: str | None
+    connected_since: float
+    clean_session: bool
+    grant: Grant = field(repr=False)
+    password_hash: str | None = field(default=None, repr=False)  # what admitted it, to notice a password change
+    subscriptions: dict[str, int] = field(default_factory=dict)  # filter -> granted QoS
+    messages_in: int = 0
+    messages_out: int = 0
+
+    @property
+    def credential(self) -> CredentialRef:
+        return self.grant.credential
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "client_id": self.client_id,
+            "username": self.username,
+            "method": self.method,
+            "address": self.address,
+            "connected_since": self.connected_since,
+            "clean_session": self.clean_session,
+            "subscriptions": [{"filter": f, "qos": q} for f, q in self.subscriptions.items()],
+            "messages_in": self.messages_in,
+            "messages_out": self.messages_out,
+        }
+
+
+class SessionEventKind(StrEnum):
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    UPDATED = "updated"  # subscriptions or counters changed
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    kind: SessionEventKind
+    client_id: str
+    session: LiveSession
+    reason: str | None = None  # for DISCONNECTED: why, in words
+
+
+SessionListener = Callable[[SessionEvent], None]
+
+
+class SessionRegistry:
+    def __init__(self) -> None:
+        self._sessions: dict[str, LiveSession] = {}
+        self._listeners: list[SessionListener] = []
+        self._dirty: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def __iter__(self) -> Iterator[LiveSession]:
+        return iter(list(self._sessions.values()))
+
+    def __contains__(self, client_id: object) -> bool:
+        return client_id in self._sessions
+
+    def get(self, client_id: str) -> LiveSession | None:
+        return self._sessions.get(client_id)
+
+    def snapshot(self) -> list[LiveSession]:
+        return sorted(self._sessions.values(), key=lambda s: s.connected_since)
+
+    def by_credential(self, credential: CredentialRef) -> list[LiveSession]:
+        return [s for s in self._sessions.values() if s.credential == credential]
+
+    def subscribe(self, listener: SessionListener) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: SessionListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def add(self, session: LiveSession) -> None:
+        self._sessions[session.client_id] = session
+        self._emit(SessionEvent(SessionEventKind.CONNECTED, session.client_id, session))
+
+    def remove(self, client_id: str, session: LiveSession, reason: str | None = None) -> None:
+        """Remove `session` if it is still the one registered under `client_id` (a take-over may have replaced it)."""
+        if self._sessions.get(client_id) is session:
+            del self._sessions[client_id]
+            self._dirty.discard(client_id)
+            self._emit(SessionEvent(SessionEventKind.DISCONNECTED, client_id, session, reason))
+
+    def touch(self, session: LiveSession) -> None:
+        """Mark a session's counters or subscriptions as changed; announced by the next `flush_updates()`."""
+        self._dirty.add(session.client_id)
+
+    def flush_updates(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        for client_id in dirty:
+            session = self._sessions.get(client_id)
+            if session is not None:
+                self._emit(SessionEvent(SessionEventKind.UPDATED, client_id, session))
+
+    def _emit(self, event: SessionEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("session listener failed")
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,72 @@
+"""The decision value every front-end shares: the broker enforces it, the Auth log stores it, the explainer shows it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from mqttdesk.core.model import CredentialRef, Method
+from mqttdesk.core.reasons import Reason, ReasonCode
+
+
+class Kind(StrEnum):
+    CONNECT = "CONNECT"
+    SUBSCRIBE = "SUBSCRIBE"
+    PUBLISH = "PUBLISH"
+    RECEIVE = "RECEIVE"  # a message about to be delivered to a subscriber
+    DISCONNECT = "DISCONNECT"
+    KICK = "KICK"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectRequest:
+    """The CONNECT fields that matter for authentication. The password never leaves this object."""
+
+    client_id: str
+    username: str | None
+    password: str | None = field(default=None, repr=False)
+    address: str | None = None
+    clean_session: bool = True
+    client_id_assigned: bool = False  # the client sent an empty id and the broker made one up
+
+
+@dataclass(frozen=True, slots=True)
+class SessionHolder:
+    """A live session that holds a clientId, as far as a CONNECT decision needs to know."""
+
+    client_id: str
+    username: str | None
+    credential: CredentialRef
+    address: str | None
+    connected_since: float
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What an accepted CONNECT admits: the topic checks of the session are made against it."""
+
+    method: Method
+    credential: CredentialRef
+    username: str | None
+    client_id: str
+    tenant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    kind: Kind
+    allowed: bool
+    reason: Reason
+    client_id: str
+    username: str | None = None
+    method: Method | None = None
+    topic: str | None = None
+    address: str | None = None
+    steps: tuple[str, ...] = ()
+    connack: int | None = None  # CONNECT only
+    grant: Grant | None = None  # accepted CONNECT only
+    takes_over: SessionHolder | None = None  # accepted CONNECT replacing a live session of the same credential
+
+    @property
+    def reason_code(self) -> ReasonCode:
+        return self.reason.code

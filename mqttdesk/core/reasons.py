@@ -1,0 +1,90 @@
+"""Reason codes: short, stable identifiers for why a decision came out as it did, and the CONNACK code each means.
+
+Codes are part of the public contract (`mqttdesk log --json`, the explainer, tests); add new ones, never rename.
+The sentence that goes with a code is built where the facts are known (see `decide.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ReasonCode(StrEnum):
+    # CONNECT accepted
+    AUTHENTICATED = "authenticated"
+    ANONYMOUS_ALLOWED = "anonymous-allowed"
+    # CONNECT refused
+    UNKNOWN_USER = "unknown-user"
+    BAD_PASSWORD = "bad-password"
+    MISSING_PASSWORD = "missing-password"
+    MISSING_USERNAME = "missing-username"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+    ANONYMOUS_REFUSED = "anonymous-refused"
+    CLIENT_ID_IN_USE = "client-id-in-use"
+    CLIENT_ID_REGISTERED = "client-id-registered"
+    CLIENT_ID_EMPTY = "client-id-empty"
+    BAD_PROTOCOL = "bad-protocol"
+    # SUBSCRIBE / PUBLISH
+    ACL_ALLOWED = "acl-allowed"
+    ACL_DENIED = "acl-denied"
+    ACL_NO_RULE = "acl-no-rule"
+    BAD_TOPIC = "bad-topic"
+    # session ends
+    CLIENT_DISCONNECT = "client-disconnect"
+    CONNECTION_LOST = "connection-lost"
+    KEEPALIVE_TIMEOUT = "keepalive-timeout"
+    KICKED = "kicked"
+    CREDENTIAL_CHANGED = "credential-changed"
+    TAKEN_OVER = "taken-over"
+    BROKER_STOPPED = "broker-stopped"
+
+
+class ConnackCode:
+    """MQTT 3.1.1 CONNACK return codes."""
+
+    ACCEPTED = 0
+    UNACCEPTABLE_PROTOCOL = 1
+    IDENTIFIER_REJECTED = 2
+    SERVER_UNAVAILABLE = 3
+    BAD_USERNAME_PASSWORD = 4
+    NOT_AUTHORIZED = 5
+
+
+_CONNACK_BY_REASON: dict[ReasonCode, int] = {
+    ReasonCode.UNKNOWN_USER: ConnackCode.BAD_USERNAME_PASSWORD,
+    ReasonCode.BAD_PASSWORD: ConnackCode.BAD_USERNAME_PASSWORD,
+    ReasonCode.MISSING_PASSWORD: ConnackCode.BAD_USERNAME_PASSWORD,
+    ReasonCode.MISSING_USERNAME: ConnackCode.BAD_USERNAME_PASSWORD,
+    ReasonCode.SUSPENDED: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.REVOKED: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.ANONYMOUS_REFUSED: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.CLIENT_ID_IN_USE: ConnackCode.IDENTIFIER_REJECTED,
+    ReasonCode.CLIENT_ID_REGISTERED: ConnackCode.IDENTIFIER_REJECTED,
+    ReasonCode.CLIENT_ID_EMPTY: ConnackCode.IDENTIFIER_REJECTED,
+    ReasonCode.BAD_PROTOCOL: ConnackCode.UNACCEPTABLE_PROTOCOL,
+}
+
+
+def connack_code(code: ReasonCode, allowed: bool) -> int:
+    """The CONNACK return code a CONNECT decision with this reason is answered with."""
+    if allowed:
+        return ConnackCode.ACCEPTED
+    return _CONNACK_BY_REASON.get(code, ConnackCode.NOT_AUTHORIZED)
+
+
+CONNACK_MEANING = {
+    0: "accepted",
+    1: "unacceptable protocol version",
+    2: "identifier rejected",
+    3: "server unavailable",
+    4: "bad username or password",
+    5: "not authorised",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    code: ReasonCode
+    text: str

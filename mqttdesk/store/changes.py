@@ -1,0 +1,22 @@
+"""Change notices: what changed in the store, so the broker and each view can decide whether it concerns them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ChangeKind(StrEnum):
+    USER = "user"
+    ROLE = "role"
+    SETTINGS = "settings"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    kind: ChangeKind
+    key: str  # the user or role name, or the setting's key
+
+
+ChangeListener = Callable[[tuple[Change, ...]], None]

@@ -1,0 +1,181 @@
+"""The store: one SQLite file (mode 0600, WAL), its migrations, repositories and change notification.
+
+Every mutation runs in one short transaction through `Store.write()`, which also appends its change notices to
+`change_log`. Listeners in this process are told right after the commit; another process (the CLI changing the
+store while the GUI runs) is noticed by `poll_external_changes()`, which the running instance calls a few times a
+second — a single cheap `PRAGMA data_version` check when nothing changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mqttdesk.core.model import Directory
+from mqttdesk.store.auth_log_repo import AuthLogRepo
+from mqttdesk.store.changes import Change, ChangeKind, ChangeListener
+from mqttdesk.store.migrations import migrate
+from mqttdesk.store.roles_repo import RolesRepo
+from mqttdesk.store.settings_repo import SettingsRepo
+from mqttdesk.store.users_repo import UsersRepo
+
+log = logging.getLogger(__name__)
+
+DB_FILENAME = "mqttdesk.sqlite3"
+_CHANGE_LOG_KEEP_SECONDS = 3600.0
+
+
+class Store:
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._connection = connection
+        self.path = path
+        self.origin = uuid.uuid4().hex
+        self._listeners: list[ChangeListener] = []
+        self._pending: list[Change] = []
+        self._depth = 0
+        self._data_version = self._read_data_version()
+        self._last_change_id = int(connection.execute("SELECT COALESCE(MAX(id), 0) FROM change_log").fetchone()[0])
+        self.users = UsersRepo(self)
+        self.roles = RolesRepo(self)
+        self.settings = SettingsRepo(self)
+        self.auth_log = AuthLogRepo(self)
+
+    @classmethod
+    def open(cls, data_dir: Path | str) -> Store:
+        """Open (creating when needed) the store in `data_dir`. The file is created mode 0600."""
+        data_dir = Path(data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = data_dir / DB_FILENAME
+        if not path.exists():
+            # create the file ourselves so it is never world-readable, not even for an instant
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        connection = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+        connection.row_factory = sqlite3.Row
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("PRAGMA foreign_keys = ON")
+        migrate(connection)
+        for suffix in ("-wal", "-shm"):
+            sidecar = path.with_name(path.name + suffix)
+            if sidecar.exists():
+                os.chmod(sidecar, 0o600)
+        return cls(connection, path)
+
+    def close(self) -> None:
+        self._connection.close()
+
+    # -- transactions and notification -------------------------------------------------------------
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        return self._connection
+
+    @contextmanager
+    def write(self, *changes: Change) -> Iterator[sqlite3.Connection]:
+        """One write transaction; `changes` (and any added with `note`) are announced after the commit."""
+        outermost = self._depth == 0
+        if outermost:
+            self._connection.execute("BEGIN IMMEDIATE")
+        self._depth += 1
+        self._pending.extend(changes)
+        try:
+            yield self._connection
+            if outermost:
+                self._record_changes(self._pending)
+        except BaseException:
+            self._depth -= 1
+            if outermost:
+                self._connection.execute("ROLLBACK")
+                self._pending.clear()
+            raise
+        self._depth -= 1
+        if outermost:
+            self._connection.execute("COMMIT")
+            announced, self._pending = tuple(dict.fromkeys(self._pending)), []
+            self._data_version = self._read_data_version()
+            if announced:
+                self._announce(announced)
+
+    def note(self, change: Change) -> None:
+        """Add a change notice to the write transaction in progress."""
+        self._pending.append(change)
+
+    def _record_changes(self, changes: list[Change]) -> None:
+        now = time.time()
+        self._connection.executemany(
+            "INSERT INTO change_log (origin, kind, key, time) VALUES (?, ?, ?, ?)",
+            [(self.origin, change.kind.value, change.key, now) for change in dict.fromkeys(changes)],
+        )
+        last = self._connection.execute("SELECT MAX(id) FROM change_log").fetchone()[0]
+        if last is not None:
+            self._last_change_id = int(last)
+
+    def subscribe(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: ChangeListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _announce(self, changes: tuple[Change, ...]) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(changes)
+            except Exception:
+                log.exception("store change listener failed")
+
+    def _read_data_version(self) -> int:
+        return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+
+    def poll_external_changes(self) -> tuple[Change, ...]:
+        """Announce (and return) what other processes changed since the last poll."""
+        version = self._read_data_version()
+        if version == self._data_version:
+            return ()
+        self._data_version = version
+        rows = self._connection.execute(
+            "SELECT id, origin, kind, key FROM change_log WHERE id > ? ORDER BY id", (self._last_change_id,)
+        ).fetchall()
+        if rows:
+            self._last_change_id = int(rows[-1]["id"])
+        changes = tuple(
+            dict.fromkeys(Change(ChangeKind(row["kind"]), row["key"]) for row in rows if row["origin"] != self.origin)
+        )
+        if changes:
+            self._announce(changes)
+        return changes
+
+    def prune(self, *, auth_log_keep: int = 200_000) -> None:
+        """Housekeeping: bound the change feed and the Auth log."""
+        with self.write() as db:
+            db.execute("DELETE FROM change_log WHERE time < ?", (time.time() - _CHANGE_LOG_KEEP_SECONDS,))
+        self.auth_log.prune(auth_log_keep)
+
+    # -- snapshots ---------------------------------------------------------------------------------
+
+    def directory(self) -> Directory:
+        """A consistent snapshot of everything an auth decision needs."""
+        with self.read():
+            return Directory(
+                users={user.name: user for user in self.users.list()},
+                roles={role.name: role for role in self.roles.list()},
+                anonymous=self.settings.anonymous_policy(),
+            )
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction, so several SELECTs see one state even while another process writes."""
+        if self._depth or self._connection.in_transaction:
+            yield self._connection
+            return
+        self._connection.execute("BEGIN")
+        try:
+            yield self._connection
+        finally:
+            self._connection.execute("COMMIT")

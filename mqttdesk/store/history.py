@@ -1,0 +1,37 @@
+"""Credential transition history: who did what to which credential, and when."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    credential_kind: str
+    name: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    actor: str
+    time: float
+
+
+def record(
+    db: sqlite3.Connection, kind: str, name: str, action: str, from_state: str | None, to_state: str | None, actor: str
+) -> None:
+    db.execute(
+        "INSERT INTO credential_history (credential_kind, name, action, from_state, to_state, actor, time)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (kind, name, action, from_state, to_state, actor, time.time()),
+    )
+
+
+def entries(db: sqlite3.Connection, kind: str, name: str) -> list[HistoryEntry]:
+    rows = db.execute(
+        "SELECT credential_kind, name, action, from_state, to_state, actor, time FROM credential_history"
+        " WHERE credential_kind = ? AND name = ? ORDER BY id",
+        (kind, name),
+    ).fetchall()
+    return [HistoryEntry(*row) for row in rows]

@@ -1,0 +1,97 @@
+"""Versioned schema migrations, tracked in SQLite's `user_version`. Append new steps; never edit an old one."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: users, roles and their rules, settings, the Auth log
+    """
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'inactive',
+        created REAL NOT NULL,
+        state_since REAL NOT NULL,
+        last_used REAL
+    );
+    CREATE TABLE roles (name TEXT PRIMARY KEY, created REAL NOT NULL);
+    CREATE TABLE role_rules (
+        id INTEGER PRIMARY KEY,
+        role TEXT NOT NULL REFERENCES roles(name) ON DELETE CASCADE ON UPDATE CASCADE,
+        topic_filter TEXT NOT NULL,
+        permission TEXT NOT NULL,
+        effect TEXT NOT NULL,
+        UNIQUE (role, topic_filter, effect)
+    );
+    CREATE TABLE user_roles (
+        user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE ON UPDATE CASCADE,
+        role TEXT NOT NULL REFERENCES roles(name) ON DELETE CASCADE ON UPDATE CASCADE,
+        position INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (user, role)
+    );
+    CREATE TABLE auth_log (
+        id INTEGER PRIMARY KEY,
+        time REAL NOT NULL,
+        kind TEXT NOT NULL,
+        allowed INTEGER NOT NULL,
+        client_id TEXT,
+        username TEXT,
+        method TEXT,
+        address TEXT,
+        topic TEXT,
+        reason_code TEXT NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX auth_log_time ON auth_log(time);
+    """,
+    # 2: change feed for other processes (the CLI changes the store while an instance runs), transition
+    #    history, and the decision path kept with each Auth log entry
+    """
+    CREATE TABLE change_log (
+        id INTEGER PRIMARY KEY,
+        origin TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        time REAL NOT NULL
+    );
+    CREATE TABLE credential_history (
+        id INTEGER PRIMARY KEY,
+        credential_kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        action TEXT NOT NULL,
+        from_state TEXT,
+        to_state TEXT,
+        actor TEXT NOT NULL,
+        time REAL NOT NULL
+    );
+    CREATE INDEX credential_history_name ON credential_history(credential_kind, name);
+    ALTER TABLE auth_log ADD COLUMN steps TEXT NOT NULL DEFAULT '[]';
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNewError(Exception):
+    pass
+
+
+def migrate(connection: sqlite3.Connection) -> int:
+    """Bring the schema up to `SCHEMA_VERSION`; each step is one transaction. Returns the version it started at."""
+    start = int(connection.execute("PRAGMA user_version").fetchone()[0])
+    if start > SCHEMA_VERSION:
+        raise SchemaTooNewError(
+            f"the data file has schema version {start}, newer than this mqttdesk understands ({SCHEMA_VERSION})"
+        )
+    for version in range(start, SCHEMA_VERSION):
+        script = MIGRATIONS[version]
+        # executescript commits on its own; wrap it so a failing step leaves the previous version intact
+        try:
+            connection.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {version + 1};\nCOMMIT;")
+        except sqlite3.Error:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+    return start

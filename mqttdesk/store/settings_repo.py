@@ -1,0 +1,113 @@
+"""Settings: listener address and anonymous access, stored as JSON values by key."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mqttdesk.core.errors import NotFoundError, ValidationError
+from mqttdesk.core.model import AnonymousPolicy
+from mqttdesk.store.changes import Change, ChangeKind
+
+if TYPE_CHECKING:
+    from mqttdesk.store.db import Store
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 1883
+
+LISTENER_HOST = "listener.host"
+LISTENER_PORT = "listener.port"
+ANONYMOUS_MODE = "anonymous.mode"  # "auto" (on only while listening on loopback), "on" or "off"
+ANONYMOUS_ROLES = "anonymous.roles"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_port(port: int) -> int:
+    if not 0 <= port <= 65535:
+        raise ValidationError(f"port must be between 0 and 65535, not {port}")
+    return port
+
+
+def validate_host(host: str) -> str:
+    host = host.strip()
+    if not host:
+        raise ValidationError("the listen address must not be empty")
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            raise ValidationError(f"{host!r} is not an IP address (use e.g. 127.0.0.1, 0.0.0.0 or ::1)") from None
+    return host
+
+
+@dataclass(frozen=True, slots=True)
+class AnonymousSetting:
+    mode: str  # auto | on | off
+    roles: tuple[str, ...]
+    effective: bool  # what applies now, given the listen address
+
+    def describe(self) -> str:
+        if not self.effective:
+            return "off" if self.mode != "auto" else "off (automatically: the broker listens beyond loopback)"
+        scope = f"roles {', '.join(self.roles)}" if self.roles else "every topic, read and write"
+        return f"on ({'automatically, loopback only' if self.mode == 'auto' else 'explicitly'}; {scope})"
+
+
+class SettingsRepo:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def get(self, key: str, default: Any = None) -> Any:
+        row = self._store.connection.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row["value"])
+
+    def set(self, key: str, value: Any) -> None:
+        with self._store.write(Change(ChangeKind.SETTINGS, key)) as db:
+            db.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )
+
+    # -- listener --------------------------------------------------------------------------------
+
+    def listener(self) -> tuple[str, int]:
+        return str(self.get(LISTENER_HOST, DEFAULT_HOST)), int(self.get(LISTENER_PORT, DEFAULT_PORT))
+
+    def set_listener(self, host: str, port: int) -> None:
+        host, port = validate_host(host), validate_port(port)
+        with self._store.write():
+            self.set(LISTENER_HOST, host)
+            self.set(LISTENER_PORT, port)
+
+    # -- anonymous access ----------------------------------------------------------------------------
+
+    def anonymous(self) -> AnonymousSetting:
+        mode = str(self.get(ANONYMOUS_MODE, "auto"))
+        roles = tuple(self.get(ANONYMOUS_ROLES, []))
+        effective = mode == "on" or (mode == "auto" and is_loopback(self.listener()[0]))
+        return AnonymousSetting(mode, roles, effective)
+
+    def anonymous_policy(self) -> AnonymousPolicy:
+        setting = self.anonymous()
+        return AnonymousPolicy(enabled=setting.effective, roles=setting.roles)
+
+    def set_anonymous(self, enabled: bool, roles: tuple[str, ...] = ()) -> None:
+        """Turn anonymous access explicitly on (with these roles; none means every topic) or off."""
+        known = set(self._store.roles.names())
+        for role in roles:
+            if role not in known:
+                raise NotFoundError(f"no role named '{role}'")
+        with self._store.write():
+            self.set(ANONYMOUS_MODE, "on" if enabled else "off")
+            if enabled:
+                self.set(ANONYMOUS_ROLES, list(dict.fromkeys(roles)))
