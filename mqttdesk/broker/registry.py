@@ -33,6 +33,7 @@ class LiveSession:
     subscriptions: dict[str, int] = field(default_factory=dict)  # filter -> granted QoS
     messages_in: int = 0
     messages_out: int = 0
+    logged: set[tuple[object, ...]] = field(default_factory=set, repr=False)  # topic decisions already logged
 
     @property
     def credential(self) -> CredentialRef:

@@ -128,7 +128,7 @@ def decide_connect(
     if user is None:
         path.add(f"username '{request.username}' → not a user")
         return path.refuse(ReasonCode.UNKNOWN_USER, f"no user named '{request.username}'")
-    return _decide_user(path, user, password_ok, live)
+    return _decide_user(path, user, password_ok, live, directory)
 
 
 def _decide_anonymous(path: _Path, directory: Directory, live: Mapping[str, SessionHolder]) -> Decision:
@@ -138,15 +138,34 @@ def _decide_anonymous(path: _Path, directory: Directory, live: Mapping[str, Sess
         return path.refuse(
             ReasonCode.ANONYMOUS_REFUSED, "anonymous access is off; the client must send a username and password"
         )
-    path.add("anonymous access is on" + (f" with roles {', '.join(policy.roles)}" if policy.roles else " for all topics"))
+    scope = f" with roles {', '.join(policy.roles)}" if policy.roles else " for all topics"
+    path.add("anonymous access is on" + scope)
     refusal, holder = _client_id_check(path, ANONYMOUS_REF, live, Method.ANONYMOUS)
     if refusal:
         return refusal
     grant = Grant(Method.ANONYMOUS, ANONYMOUS_REF, None, path.request.client_id)
+    refusal = _will_refusal(path, grant, directory, Method.ANONYMOUS)
+    if refusal:
+        return refusal
     return path.accept(ReasonCode.ANONYMOUS_ALLOWED, "anonymous access is on", grant, holder)
 
 
-def _decide_user(path: _Path, user: User, password_ok: bool | None, live: Mapping[str, SessionHolder]) -> Decision:
+def _will_refusal(path: _Path, grant: Grant, directory: Directory, method: Method) -> Decision | None:
+    """A will is published on the client's behalf later, so its topic must be writable now (as Mosquitto 2 does)."""
+    will_topic = path.request.will_topic
+    if will_topic is None:
+        return None
+    verdict = decide_topic(Kind.PUBLISH, grant, will_topic, directory)
+    if verdict.allowed:
+        path.add(f"will topic '{will_topic}' may be published")
+        return None
+    path.add(f"will topic '{will_topic}': {verdict.reason.text}")
+    return path.refuse(verdict.reason.code, f"the will message may not be published: {verdict.reason.text}", method)
+
+
+def _decide_user(
+    path: _Path, user: User, password_ok: bool | None, live: Mapping[str, SessionHolder], directory: Directory
+) -> Decision:
     label = f"user '{user.name}'"
     path.add(f"username '{user.name}' → {label} ({user.state.value})")
     if path.request.password is None:
@@ -162,6 +181,9 @@ def _decide_user(path: _Path, user: User, password_ok: bool | None, live: Mappin
     if refusal:
         return refusal
     grant = Grant(Method.PASSWORD, user.ref, user.name, path.request.client_id)
+    refusal = _will_refusal(path, grant, directory, Method.PASSWORD)
+    if refusal:
+        return refusal
     return path.accept(ReasonCode.AUTHENTICATED, f"{label} authenticated by password", grant, holder)
 
 

@@ -28,6 +28,7 @@ class ConnectRequest:
     address: str | None = None
     clean_session: bool = True
     client_id_assigned: bool = False  # the client sent an empty id and the broker made one up
+    will_topic: str | None = None  # a will is a publish on the client's behalf: it must be allowed at CONNECT
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +71,27 @@ class Decision:
     @property
     def reason_code(self) -> ReasonCode:
         return self.reason.code
+
+
+def session_ended(
+    kind: Kind,
+    code: ReasonCode,
+    text: str,
+    *,
+    client_id: str,
+    username: str | None,
+    method: Method | None,
+    address: str | None,
+    forced: bool,
+) -> Decision:
+    """A DISCONNECT or KICK entry for the Auth log; `forced` ends (kick, credential change) show as refusals."""
+    return Decision(
+        kind=kind,
+        allowed=not forced,
+        reason=Reason(code, text),
+        client_id=client_id,
+        username=username,
+        method=method,
+        address=address,
+        steps=(text,),
+    )

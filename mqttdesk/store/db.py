@@ -159,13 +159,13 @@ class Store:
 
     # -- snapshots ---------------------------------------------------------------------------------
 
-    def directory(self) -> Directory:
-        """A consistent snapshot of everything an auth decision needs."""
+    def directory(self, listen_host: str | None = None) -> Directory:
+        """A consistent snapshot of everything an auth decision needs (anonymous access depends on the host)."""
         with self.read():
             return Directory(
                 users={user.name: user for user in self.users.list()},
                 roles={role.name: role for role in self.roles.list()},
-                anonymous=self.settings.anonymous_policy(),
+                anonymous=self.settings.anonymous_policy(listen_host),
             )
 
     @contextmanager

@@ -91,14 +91,16 @@ class SettingsRepo:
 
     # -- anonymous access ----------------------------------------------------------------------------
 
-    def anonymous(self) -> AnonymousSetting:
+    def anonymous(self, listen_host: str | None = None) -> AnonymousSetting:
+        """The anonymous setting and what it means while listening on `listen_host` (default: the stored one)."""
         mode = str(self.get(ANONYMOUS_MODE, "auto"))
         roles = tuple(self.get(ANONYMOUS_ROLES, []))
-        effective = mode == "on" or (mode == "auto" and is_loopback(self.listener()[0]))
+        host = self.listener()[0] if listen_host is None else listen_host
+        effective = mode == "on" or (mode == "auto" and is_loopback(host))
         return AnonymousSetting(mode, roles, effective)
 
-    def anonymous_policy(self) -> AnonymousPolicy:
-        setting = self.anonymous()
+    def anonymous_policy(self, listen_host: str | None = None) -> AnonymousPolicy:
+        setting = self.anonymous(listen_host)
         return AnonymousPolicy(enabled=setting.effective, roles=setting.roles)
 
     def set_anonymous(self, enabled: bool, roles: tuple[str, ...] = ()) -> None:

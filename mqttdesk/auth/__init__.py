@@ -1,0 +1,1 @@
+"""The auth pipeline: turns CONNECT and topic requests into decisions, using core rules over a store snapshot."""

@@ -1,0 +1,212 @@
+"""`BrokerService`: one object that owns the running broker and everything around it.
+
+It is what the GUI, `mqttdesk serve` and the control socket talk to: start/stop with a status anyone can watch,
+kick, the live session registry, and enforcement of store changes on live sessions (a suspended user is
+disconnected at once, whichever process suspended it). It needs a running asyncio loop (qasync or plain asyncio).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from amqtt.errors import BrokerError
+
+from mqttdesk.auth.pipeline import AuthPipeline
+from mqttdesk.auth.recorder import DecisionRecorder
+from mqttdesk.broker.desk_broker import DeskBroker
+from mqttdesk.broker.registry import SessionRegistry
+from mqttdesk.core.decide import revalidate
+from mqttdesk.core.decision import Kind
+from mqttdesk.core.model import Directory
+from mqttdesk.core.reasons import ReasonCode
+from mqttdesk.store.changes import Change
+from mqttdesk.store.db import Store
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 0.25  # how often changes made by other processes (the CLI) are picked up
+PRUNE_INTERVAL = 600.0
+
+
+class BrokerState(StrEnum):
+    STOPPED = "stopped"
+    STARTING = "starting"
+    LISTENING = "listening"
+    STOPPING = "stopping"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerStatus:
+    state: BrokerState
+    addresses: tuple[tuple[str, int], ...] = ()
+    error: str | None = None
+
+    def describe(self) -> str:
+        if self.state is BrokerState.LISTENING:
+            return "listening on " + ", ".join(format_address(h, p) for h, p in self.addresses)
+        if self.state is BrokerState.ERROR:
+            return f"error: {self.error}"
+        return self.state.value
+
+
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+StatusListener = Callable[[BrokerStatus], None]
+
+
+def explain_start_error(exc: BaseException, host: str, port: int) -> str:
+    """Turn a failed bind into a sentence a person can act on."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, OSError):
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, OSError):
+        if cause.errno == errno.EADDRINUSE:
+            return f"port {port} on {host} is already in use (is another broker running?)"
+        if cause.errno == errno.EACCES:
+            return f"not allowed to listen on port {port} (ports below 1024 need privileges)"
+        if cause.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+            return f"{host} is not an address of this machine"
+        return f"cannot listen on {format_address(host, port)}: {cause.strerror or cause}"
+    return f"cannot listen on {format_address(host, port)}: {exc}"
+
+
+class BrokerService:
+    def __init__(self, store: Store, *, poll_interval: float = POLL_INTERVAL) -> None:
+        self.store = store
+        self.registry = SessionRegistry()
+        self.pipeline = AuthPipeline(store)
+        self.recorder = DecisionRecorder(store)
+        self._poll_interval = poll_interval
+        self._broker: DeskBroker | None = None
+        self._status = BrokerStatus(BrokerState.STOPPED)
+        self._status_listeners: list[StatusListener] = []
+        self._watch_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._lifecycle = asyncio.Lock()
+        self.pipeline.on_directory_changed(self._enforce)
+
+    # -- status ---------------------------------------------------------------------------------
+
+    @property
+    def status(self) -> BrokerStatus:
+        return self._status
+
+    def on_status(self, listener: StatusListener) -> None:
+        self._status_listeners.append(listener)
+
+    def _set_status(self, status: BrokerStatus) -> None:
+        self._status = status
+        for listener in list(self._status_listeners):
+            try:
+                listener(status)
+            except Exception:
+                log.exception("status listener failed")
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Start watching the store for changes made elsewhere (needed even while the broker is stopped)."""
+        if self._watch_task is None:
+            self._watch_task = asyncio.create_task(self._watch(), name="mqttdesk-store-watch")
+
+    async def close(self) -> None:
+        await self.stop()
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            await asyncio.gather(self._watch_task, return_exceptions=True)
+            self._watch_task = None
+        self.recorder.flush()
+        self.pipeline.close()
+
+    async def start(self, host: str | None = None, port: int | None = None) -> BrokerStatus:
+        """Start listening (on the stored listener settings unless given). Errors end up in the status."""
+        async with self._lifecycle:
+            if self._broker is not None:
+                return self._status
+            stored_host, stored_port = self.store.settings.listener()
+            host = stored_host if host is None else host
+            port = stored_port if port is None else port
+            self._set_status(BrokerStatus(BrokerState.STARTING))
+            self.pipeline.set_listen_host(host)
+            bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            broker = DeskBroker(
+                {"listeners": {"default": {"type": "tcp", "bind": bind}}},
+                pipeline=self.pipeline,
+                recorder=self.recorder,
+                registry=self.registry,
+            )
+            try:
+                await broker.start()
+            except (BrokerError, OSError) as exc:
+                await broker.plugins_manager.close()
+                message = explain_start_error(exc, host, port)
+                log.error("broker did not start: %s", message)
+                self._set_status(BrokerStatus(BrokerState.ERROR, error=message))
+                return self._status
+            self._broker = broker
+            self._set_status(BrokerStatus(BrokerState.LISTENING, tuple(broker.bound_addresses())))
+            return self._status
+
+    async def stop(self) -> None:
+        """Disconnect every client and free the port."""
+        async with self._lifecycle:
+            broker, self._broker = self._broker, None
+            if broker is None:
+                return
+            self._set_status(BrokerStatus(BrokerState.STOPPING))
+            try:
+                await broker.shutdown()
+            finally:
+                if self._tasks:
+                    await asyncio.gather(*self._tasks, return_exceptions=True)
+                self.registry.flush_updates()
+                self.recorder.flush()
+                self._set_status(BrokerStatus(BrokerState.STOPPED))
+
+    # -- actions on live sessions ---------------------------------------------------------------
+
+    async def kick(self, client_id: str, *, by: str = "admin") -> bool:
+        """Forced disconnect of one client. False when no such client is connected."""
+        broker = self._broker
+        if broker is None:
+            return False
+        return await broker.end_session(client_id, Kind.KICK, ReasonCode.KICKED, f"kicked by {by}")
+
+    def _enforce(self, directory: Directory, changes: tuple[Change, ...]) -> None:
+        """After any store change: end the sessions whose credential no longer admits them."""
+        broker = self._broker
+        if broker is None:
+            return
+        for live in self.registry:
+            why = revalidate(live.grant, directory, live.password_hash)
+            if why is None:
+                continue
+            log.info("disconnecting %s: %s", live.client_id, why)
+            task = asyncio.ensure_future(
+                broker.end_session(live.client_id, Kind.DISCONNECT, ReasonCode.CREDENTIAL_CHANGED,
+                                   f"disconnected: {why}", wait=False)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _watch(self) -> None:
+        last_prune = time.monotonic()
+        while True:
+            await asyncio.sleep(self._poll_interval)
+            try:
+                self.store.poll_external_changes()
+                self.registry.flush_updates()
+                if time.monotonic() - last_prune > PRUNE_INTERVAL:
+                    last_prune = time.monotonic()
+                    self.store.prune()
+            except Exception:
+                log.exception("store watch failed")
