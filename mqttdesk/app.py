@@ -1,0 +1,100 @@
+"""Wiring: build the store, the broker service and the control channel, then run headless or with the GUI.
+
+Both modes run one asyncio loop: plain asyncio for `serve`, qasync's Qt-integrated loop for the window, so the
+embedded broker, the store watcher and the widgets share a thread and never need locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from mqttdesk.broker.service import BrokerService, BrokerState, format_address
+from mqttdesk.control.server import ControlServer
+from mqttdesk.core.errors import MqttdeskError
+from mqttdesk.store.db import Store
+
+log = logging.getLogger(__name__)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # amqtt reports every refused or dropped connection as a warning; our Auth log says it better
+    logging.getLogger("amqtt").setLevel(logging.ERROR)
+
+
+async def serve(data_dir: Path, host: str | None, port: int | None, stop: asyncio.Event) -> int:
+    store = Store.open(data_dir)
+    service = BrokerService(store)
+    control = ControlServer(service, data_dir)
+    try:
+        await service.open()
+        status = await service.start(host, port)
+        if status.state is not BrokerState.LISTENING:
+            print(f"mqttdesk: error: {status.error}", file=sys.stderr)
+            return 1
+        await control.start()
+        for address in status.addresses:
+            print(f"listening on {format_address(*address)}", flush=True)
+        anonymous = store.settings.anonymous(status.addresses[0][0])
+        if anonymous.effective and not anonymous.roles:
+            print("warning: anonymous clients may read and write every topic (mqttdesk anonymous off)",
+                  file=sys.stderr, flush=True)
+        await stop.wait()
+        return 0
+    finally:
+        await control.close()
+        await service.close()
+        store.close()
+
+
+def run_headless(data_dir: Path, host: str | None = None, port: int | None = None) -> int:
+    configure_logging()
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        return await serve(data_dir, host, port, stop)
+
+    try:
+        return asyncio.run(main())
+    except MqttdeskError as exc:
+        print(f"mqttdesk: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def run_gui(data_dir: Path) -> int:
+    configure_logging()
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    from mqttdesk.gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName("mqttdesk")
+
+    async def main() -> int:
+        store = Store.open(data_dir)
+        service = BrokerService(store)
+        control = ControlServer(service, data_dir)
+        closed = asyncio.Event()
+        try:
+            await service.open()
+            await control.start()
+            window = MainWindow(service)
+            window.shutdown_finished.connect(closed.set)
+            window.show()
+            await service.start()
+            await closed.wait()
+            return 0
+        finally:
+            await control.close()
+            await service.close()
+            store.close()
+
+    return int(qasync.run(main()) or 0)

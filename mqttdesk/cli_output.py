@@ -1,0 +1,70 @@
+"""How the CLI prints: aligned text tables for people, JSON arrays with stable keys for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, TextIO
+
+from mqttdesk.core.model import Role, User
+from mqttdesk.store.auth_log_repo import AuthLogEntry
+
+
+def iso(timestamp: float | None) -> str | None:
+    """Local time, ISO 8601 with offset, to the second (what JSON consumers get for every time field)."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")
+
+
+def short_time(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "never"
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def print_json(data: Any, out: TextIO = sys.stdout) -> None:
+    json.dump(data, out, indent=2, ensure_ascii=False)
+    out.write("\n")
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO = sys.stdout) -> None:
+    cells = [[("" if value is None else str(value)) for value in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
+    out.write("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip() + "\n")
+    for row in cells:
+        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {
+        "name": user.name,
+        "state": user.state.value,
+        "roles": list(user.roles),
+        "created": iso(user.created),
+        "state_since": iso(user.state_since),
+        "last_used": iso(user.last_used),
+    }
+
+
+def role_json(role: Role, members: list[str]) -> dict[str, Any]:
+    return {
+        "name": role.name,
+        "rules": [
+            {"topic_filter": r.topic_filter, "permission": r.permission.value, "effect": r.effect.value}
+            for r in role.rules
+        ],
+        "users": members,
+    }
+
+
+def client_json(session: dict[str, Any]) -> dict[str, Any]:
+    return {**session, "connected_since": iso(session.get("connected_since"))}
+
+
+def log_json(entry: AuthLogEntry) -> dict[str, Any]:
+    return {**entry.to_json(), "time": iso(entry.time)}

@@ -1,0 +1,91 @@
+"""The instance side of the control channel: answers `status`, `clients` and `kick` from a `BrokerService`."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from mqttdesk.broker.service import BrokerService
+from mqttdesk.control.protocol import MAX_LINE, decode, encode, instance_file
+
+log = logging.getLogger(__name__)
+
+
+class ControlServer:
+    def __init__(self, service: BrokerService, data_dir: Path) -> None:
+        self._service = service
+        self._path = instance_file(Path(data_dir))
+        self._token = secrets.token_hex(16)
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, limit=MAX_LINE)
+        port = self._server.sockets[0].getsockname()[1]
+        info = {"pid": os.getpid(), "host": "127.0.0.1", "port": port, "token": self._token, "started": time.time()}
+        temporary = self._path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(info, handle)
+        os.replace(temporary, self._path)
+
+    async def close(self) -> None:
+        if self._server is None:
+            return
+        self._server.close()
+        await self._server.wait_closed()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        self._server = None
+        try:
+            if json.loads(self._path.read_text()).get("token") == self._token:
+                self._path.unlink()
+        except (OSError, ValueError):
+            pass
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+        try:
+            while line := await reader.readline():
+                writer.write(encode(await self._answer(line)))
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            pass
+        finally:
+            writer.close()
+            if task is not None:
+                self._connections.discard(task)
+
+    async def _answer(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = decode(line)
+        except ValueError:
+            return {"ok": False, "error": "malformed request"}
+        if not hmac.compare_digest(str(request.get("token", "")), self._token):
+            return {"ok": False, "error": "bad token"}
+        command = request.get("command")
+        args = request.get("args") or {}
+        try:
+            if command == "status":
+                status = self._service.status
+                return {"ok": True, "result": {"state": status.state.value, "description": status.describe(),
+                                               "addresses": [list(a) for a in status.addresses]}}
+            if command == "clients":
+                return {"ok": True, "result": [s.to_json() for s in self._service.registry.snapshot()]}
+            if command == "kick":
+                client_id = str(args.get("client_id", ""))
+                return {"ok": True, "result": await self._service.kick(client_id, by="mqttdesk kick (CLI)")}
+        except Exception as exc:  # the instance must survive any one bad request
+            log.exception("control command %s failed", command)
+            return {"ok": False, "error": str(exc)}
+        return {"ok": False, "error": f"unknown command {command!r}"}

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mqttdesk.core.passwords import hash_password
+from mqttdesk.store.db import Store
+from tests.integration.harness import Instance
+from tests.integration.mqtt_client import TestClient
+
+FAST_HASH_ITERATIONS = 1000  # the real default is tested in tests/unit; here speed matters
+
+
+def fast_hash(password: str) -> str:
+    return hash_password(password, iterations=FAST_HASH_ITERATIONS)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def admin(data_dir: Path) -> Iterator[Store]:
+    """The store as another process (the CLI) sees it."""
+    store = Store.open(data_dir)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def instance(admin: Store, data_dir: Path) -> Iterator[Instance]:
+    running = Instance(data_dir)
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def clients() -> Iterator[list[TestClient]]:
+    made: list[TestClient] = []
+    yield made
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def client(instance: Instance, clients: list[TestClient]):  # type: ignore[no-untyped-def]
+    """Factory: client("id", username=..., password=...) bound to the running instance."""
+
+    def make(client_id: str, **kwargs: object) -> TestClient:
+        made = TestClient(client_id, instance.port, **kwargs)  # type: ignore[arg-type]
+        clients.append(made)
+        return made
+
+    return make

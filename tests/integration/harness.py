@@ -1,0 +1,90 @@
+"""A real mqttdesk instance for integration tests: store, broker service and control channel on a loopback port.
+
+The instance runs its own asyncio loop in a background thread, as it would in its own process, so tests can drive
+blocking paho clients and the CLI against it. Tests change the store through a second `Store` (as the CLI would)
+and call `sync()` to have the instance pick the change up now instead of at its next poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mqttdesk.broker.service import BrokerService, BrokerState
+from mqttdesk.control.server import ControlServer
+from mqttdesk.store.db import Store
+
+T = TypeVar("T")
+TIMEOUT = 10.0
+
+
+class Instance:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="mqttdesk-instance", daemon=True)
+        self.port = 0
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = TIMEOUT) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def call(self, function: Callable[..., T], *args: Any) -> T:
+        async def wrapper() -> T:
+            return function(*args)
+
+        return self.run(wrapper())
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._thread.start()
+        self.store: Store = self.call(Store.open, self.data_dir)
+        self.service: BrokerService = self.call(BrokerService, self.store)
+        self.control: ControlServer = self.call(ControlServer, self.service, self.data_dir)
+        self.run(self.service.open())
+        self.run(self.control.start())
+        status = self.run(self.service.start(host, port))
+        assert status.state is BrokerState.LISTENING, status.describe()
+        self.port = status.addresses[0][1]
+
+    def sync(self) -> None:
+        """Make the instance notice store changes made by other connections right now."""
+        self.call(self.store.poll_external_changes)
+
+    def flush_log(self) -> None:
+        self.call(self.service.recorder.flush)
+
+    def stop(self) -> None:
+        """Close everything and check nothing is left behind: no task still pending, the port free again."""
+        self.run(self.control.close())
+        self.run(self.service.close())
+        self.call(self.store.close)
+
+        async def leftovers() -> list[asyncio.Task[Any]]:
+            current = asyncio.current_task()
+            return [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+
+        left = self.run(leftovers())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(TIMEOUT)
+        self.loop.close()
+        assert not left, f"tasks left running after shutdown: {left}"
+        assert_port_free(self.port)
+
+
+def assert_port_free(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))
+
+
+def run_cli(data_dir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `mqttdesk` command line in a subprocess, as a user would type it."""
+    return subprocess.run(
+        [sys.executable, "-m", "mqttdesk", "--data-dir", str(data_dir), *args],
+        input=stdin, capture_output=True, text=True, timeout=60, check=False,
+    )
