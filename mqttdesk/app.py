@@ -20,10 +20,16 @@ from mqttdesk.store.db import Store
 log = logging.getLogger(__name__)
 
 
+def _not_a_startup_failure(record: logging.LogRecord) -> bool:
+    # BrokerService turns a failed start into one sentence for the user; amqtt's traceback would bury it
+    return record.getMessage() != "Broker startup failed"
+
+
 def configure_logging() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # amqtt reports every refused or dropped connection as a warning; our Auth log says it better
     logging.getLogger("amqtt").setLevel(logging.ERROR)
+    logging.getLogger("amqtt.broker").addFilter(_not_a_startup_failure)
 
 
 async def serve(data_dir: Path, host: str | None, port: int | None, stop: asyncio.Event) -> int:

@@ -149,7 +149,7 @@ class BrokerService:
             except (BrokerError, OSError) as exc:
                 await broker.plugins_manager.close()
                 message = explain_start_error(exc, host, port)
-                log.error("broker did not start: %s", message)
+                log.info("broker did not start: %s", message)
                 self._set_status(BrokerStatus(BrokerState.ERROR, error=message))
                 return self._status
             self._broker = broker

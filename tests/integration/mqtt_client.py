@@ -25,6 +25,7 @@ class Received:
 
 @dataclass
 class TestClient:
+    __test__ = False  # a helper, not a test class
     client_id: str
     port: int
     username: str | None = None
@@ -61,10 +62,13 @@ class TestClient:
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         code = reason.value if hasattr(reason, "value") else int(reason)
         self.connack = _V311_CONNACK.get(code, code)
+        if self.connack != 0:
+            client.disconnect()  # no automatic reconnect attempts after a refusal: the test decides
         self.session_present = bool(getattr(flags, "session_present", False))
         self._connected.set()
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        client.disconnect()  # stay down: paho would otherwise retry, polling once a second
         self._disconnected.set()
 
     def _on_message(self, client: Any, userdata: Any, message: mqtt.MQTTMessage) -> None:
@@ -127,4 +131,6 @@ class TestClient:
         self.close()
 
     def close(self) -> None:
+        # disconnecting first wakes paho's network thread; a bare loop_stop() waits out its 1 s select()
+        self.paho.disconnect()
         self.paho.loop_stop()

@@ -26,7 +26,9 @@ def test_right_password_connects_and_activates_user(admin, instance, client):
     lamp = client("lamp-1", username="lamp", password="s3cret")
     assert lamp.connect() == 0
     entry = _last_connect(instance, "lamp-1")
-    assert entry.allowed and entry.method == "password" and entry.reason_code == "authenticated"
+    assert entry.allowed
+    assert entry.method == "password"
+    assert entry.reason_code == "authenticated"
     assert admin.users.get("lamp").state.value == "active"
     assert "s3cret" not in repr(entry)
 
@@ -35,7 +37,8 @@ def test_wrong_password_gets_4_with_reason(admin, instance, client):
     _setup_user(admin, instance)
     assert client("lamp-1", username="lamp", password="nope").connect() == 4
     entry = _last_connect(instance, "lamp-1")
-    assert not entry.allowed and entry.reason_code == "bad-password"
+    assert not entry.allowed
+    assert entry.reason_code == "bad-password"
     assert "lamp" in entry.reason
     assert admin.users.get("lamp").state.value == "inactive"
 
@@ -68,7 +71,8 @@ def test_suspended_user_refused_with_5(admin, instance, client):
     instance.sync()
     assert client("lamp-1", username="lamp", password="s3cret").connect() == 5
     entry = _last_connect(instance, "lamp-1")
-    assert entry.reason_code == "suspended" and "since" in entry.reason
+    assert entry.reason_code == "suspended"
+    assert "since" in entry.reason
 
 
 def test_refused_connect_reusing_a_live_client_id_leaves_that_client_alone(admin, instance, client):
@@ -96,7 +100,8 @@ def test_client_id_of_another_credential_refused_with_2(admin, instance, client)
     assert holder.connect() == 0
     assert client("shared-id", username="other", password="pw2").connect() == 2
     entry = _last_connect(instance, "shared-id")
-    assert entry.reason_code == "client-id-in-use" and "lamp" in entry.reason
+    assert entry.reason_code == "client-id-in-use"
+    assert "lamp" in entry.reason
     assert holder.is_connected
 
 

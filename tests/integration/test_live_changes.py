@@ -1,0 +1,101 @@
+"""Changes made while the instance runs — by the CLI in another process — reach live sessions at once."""
+
+from __future__ import annotations
+
+import json
+
+from mqttdesk.core.acl import Permission
+from tests.integration.conftest import fast_hash
+from tests.integration.harness import run_cli
+
+# The promise is "within one second"; the bound leaves room for a loaded CI machine without hiding a poll loop
+# that forgot to run (that would never disconnect at all).
+DISCONNECT_BOUND = 3.0
+
+
+def _user(admin, instance, name="lamp", password="pw"):  # type: ignore[no-untyped-def]
+    if "lamps" not in admin.roles.names():
+        admin.roles.add("lamps")
+        admin.roles.allow("lamps", "home/#", Permission.READWRITE)
+    admin.users.add(name, fast_hash(password), ("lamps",))
+    instance.sync()
+
+
+def test_user_suspend_via_cli_disconnects_and_next_connect_gets_5(admin, instance, client, data_dir):
+    _user(admin, instance)
+    lamp = client("lamp-1", username="lamp", password="pw")
+    assert lamp.connect() == 0
+    result = run_cli(data_dir, "user", "suspend", "lamp")
+    assert result.returncode == 0, result.stderr
+    assert lamp.wait_disconnected(DISCONNECT_BOUND)
+    assert client("lamp-2", username="lamp", password="pw").connect() == 5
+    instance.flush_log()
+    ends = [e for e in instance.call(instance.store.auth_log.recent, 50) if e.kind == "DISCONNECT"]
+    assert any(e.reason_code == "credential-changed" and "suspended" in e.reason for e in ends)
+
+
+def test_password_change_and_delete_disconnect(admin, instance, client, data_dir):
+    _user(admin, instance, "a")
+    _user(admin, instance, "b")
+    a = client("a-1", username="a", password="pw")
+    b = client("b-1", username="b", password="pw")
+    assert a.connect() == 0
+    assert b.connect() == 0
+    assert run_cli(data_dir, "user", "passwd", "a", "--password-stdin", stdin="newpw\n").returncode == 0
+    assert a.wait_disconnected(DISCONNECT_BOUND)
+    assert b.is_connected
+    assert run_cli(data_dir, "user", "delete", "b").returncode == 0
+    assert b.wait_disconnected(DISCONNECT_BOUND)
+    assert client("a-2", username="a", password="newpw").connect() == 0
+
+
+def test_anonymous_off_disconnects_anonymous_sessions_only(admin, instance, client, data_dir):
+    _user(admin, instance)
+    anon = client("anon-1")
+    lamp = client("lamp-1", username="lamp", password="pw")
+    assert anon.connect() == 0
+    assert lamp.connect() == 0
+    assert run_cli(data_dir, "anonymous", "off").returncode == 0
+    assert anon.wait_disconnected(DISCONNECT_BOUND)
+    assert lamp.is_connected
+    assert client("anon-2").connect() == 5
+
+
+def test_kick_via_cli_disconnects_and_publishes_will(admin, instance, client, data_dir):
+    _user(admin, instance)
+    watcher = client("watcher", username="lamp", password="pw")
+    assert watcher.connect() == 0
+    assert watcher.subscribe("home/plug/LWT", 1) == 1
+    plug = client("DVES_1A2B3C", username="lamp", password="pw", will=("home/plug/LWT", b"Offline", 1, False))
+    assert plug.connect() == 0
+
+    listed = run_cli(data_dir, "clients", "--json")
+    assert listed.returncode == 0, listed.stderr
+    sessions = {s["client_id"]: s for s in json.loads(listed.stdout)}
+    assert sessions["DVES_1A2B3C"]["username"] == "lamp"
+    assert {"client_id", "username", "method", "address", "connected_since", "clean_session", "subscriptions",
+            "messages_in", "messages_out"} <= set(sessions["watcher"])
+    assert sessions["watcher"]["subscriptions"] == [{"filter": "home/plug/LWT", "qos": 1}]
+
+    kicked = run_cli(data_dir, "kick", "DVES_1A2B3C")
+    assert kicked.returncode == 0, kicked.stderr
+    assert plug.wait_disconnected()
+    assert watcher.expect_message().payload == b"Offline"
+
+    again = run_cli(data_dir, "kick", "DVES_1A2B3C")
+    assert again.returncode == 1
+    assert again.stderr.count("\n") == 1
+    assert "no client 'DVES_1A2B3C'" in again.stderr
+
+
+def test_log_json_has_the_documented_keys(admin, instance, client, data_dir):
+    _user(admin, instance)
+    assert client("lamp-1", username="lamp", password="Tr0ub4dor-guess").connect() == 4
+    instance.flush_log()
+    result = run_cli(data_dir, "log", "--json", "--limit", "5")
+    assert result.returncode == 0, result.stderr
+    entries = json.loads(result.stdout)
+    assert {"time", "kind", "allowed", "client_id", "username", "method", "address", "topic", "reason_code",
+            "reason"} <= set(entries[-1])
+    assert entries[-1]["reason_code"] == "bad-password"
+    assert "Tr0ub4dor" not in result.stdout
