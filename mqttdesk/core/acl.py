@@ -47,7 +47,8 @@ class Rule:
     effect: Effect = Effect.ALLOW
 
     def describe(self) -> str:
-        return f"role '{self.role}' {self.effect.value}s {self.permission.value} on '{self.topic_filter}'"
+        verb = "allows" if self.effect is Effect.ALLOW else "denies"
+        return f"role '{self.role}' {verb} {self.permission.value} on '{self.topic_filter}'"
 
 
 @dataclass(frozen=True, slots=True)

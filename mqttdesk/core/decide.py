@@ -12,9 +12,11 @@ from collections.abc import Mapping
 
 from mqttdesk.core.acl import Access, AclVerdict, Subject, check_subscription, check_topic
 from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, SessionHolder
+from mqttdesk.core.errors import ValidationError
 from mqttdesk.core.model import ANONYMOUS_REF, CredentialKind, CredentialRef, Directory, Method, User
 from mqttdesk.core.reasons import Reason, ReasonCode, connack_code
 from mqttdesk.core.states import CredentialState
+from mqttdesk.core.topics import validate_topic_filter, validate_topic_name
 
 
 def format_time(timestamp: float) -> str:
@@ -90,10 +92,9 @@ def _client_id_check(
 ) -> tuple[Decision | None, SessionHolder | None]:
     """Refuse an id held by another credential; the same credential takes its own session over, as MQTT says."""
     request = path.request
-    if not request.client_id:
-        return path.refuse(
-            ReasonCode.CLIENT_ID_EMPTY, "an empty clientId is only allowed with clean session", method
-        ), None
+    if not request.client_id:  # clean session, but the broker assigned no id
+        text = "the clientId is empty and the broker assigned none"
+        return path.refuse(ReasonCode.CLIENT_ID_EMPTY, text, method), None
     holder = live.get(request.client_id)
     if holder is None:
         path.add(f"clientId '{request.client_id}' is free")
@@ -231,6 +232,10 @@ def decide_topic(kind: Kind, grant: Grant, topic: str, directory: Directory) -> 
     verb = _VERB_BY_KIND[kind]
     roles = roles_of(grant, directory)
     steps = [f"{who} (clientId '{grant.client_id}') wants to {verb} '{topic}'"]
+    try:
+        (validate_topic_filter if kind is Kind.SUBSCRIBE else validate_topic_name)(topic)
+    except ValidationError as exc:
+        return _topic_decision(kind, grant, topic, False, ReasonCode.BAD_TOPIC, str(exc), steps)
     if roles is None:
         steps.append("anonymous access has no roles: every topic is allowed")
         return _topic_decision(kind, grant, topic, True, ReasonCode.ACL_ALLOWED,

@@ -37,6 +37,8 @@ def parse_hash(encoded: str) -> tuple[int, bytes, bytes]:
     parts = encoded.split("$")
     if len(parts) != 5 or parts[0] != "" or parts[1] != "7":
         raise ValidationError("not a Mosquitto $7$ (PBKDF2-SHA512) password hash")
+    if not (parts[2].isascii() and parts[2].isdigit()):  # int() would also take " 1", "+1", "1_0" and "١"
+        raise ValidationError("malformed $7$ password hash: the iteration count is not a number")
     try:
         iterations = int(parts[2])
         salt = base64.b64decode(parts[3], validate=True)
