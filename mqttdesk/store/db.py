@@ -8,13 +8,13 @@ second — a single cheap `PRAGMA data_version` check when nothing changed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from mqttdesk.core.model import Directory
@@ -54,13 +54,18 @@ class Store:
         path = data_dir / DB_FILENAME
         if not path.exists():
             # create the file ourselves so it is never world-readable, not even for an instant
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+            with contextlib.suppress(FileExistsError):  # another process (CLI or GUI) was faster
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         connection = sqlite3.connect(path, isolation_level=None, timeout=5.0)
-        connection.row_factory = sqlite3.Row
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("PRAGMA synchronous = NORMAL")
-        connection.execute("PRAGMA foreign_keys = ON")
-        migrate(connection)
+        try:
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA foreign_keys = ON")
+            migrate(connection)
+        except BaseException:
+            connection.close()
+            raise
         for suffix in ("-wal", "-shm"):
             sidecar = path.with_name(path.name + suffix)
             if sidecar.exists():
@@ -76,7 +81,7 @@ class Store:
     def connection(self) -> sqlite3.Connection:
         return self._connection
 
-    @contextmanager
+    @contextlib.contextmanager
     def write(self, *changes: Change) -> Iterator[sqlite3.Connection]:
         """One write transaction; `changes` (and any added with `note`) are announced after the commit."""
         outermost = self._depth == 0
@@ -88,17 +93,19 @@ class Store:
             yield self._connection
             if outermost:
                 self._record_changes(self._pending)
+                self._connection.execute("COMMIT")
         except BaseException:
             self._depth -= 1
             if outermost:
-                self._connection.execute("ROLLBACK")
+                if self._connection.in_transaction:  # also when COMMIT itself failed
+                    self._connection.execute("ROLLBACK")
                 self._pending.clear()
             raise
         self._depth -= 1
         if outermost:
-            self._connection.execute("COMMIT")
+            # `_data_version` and `_last_change_id` are left alone: our own commit does not move `data_version`,
+            # and skipping to our own change_log rows would lose what other processes wrote since the last poll.
             announced, self._pending = tuple(dict.fromkeys(self._pending)), []
-            self._data_version = self._read_data_version()
             if announced:
                 self._announce(announced)
 
@@ -112,9 +119,6 @@ class Store:
             "INSERT INTO change_log (origin, kind, key, time) VALUES (?, ?, ?, ?)",
             [(self.origin, change.kind.value, change.key, now) for change in dict.fromkeys(changes)],
         )
-        last = self._connection.execute("SELECT MAX(id) FROM change_log").fetchone()[0]
-        if last is not None:
-            self._last_change_id = int(last)
 
     def subscribe(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
@@ -168,7 +172,7 @@ class Store:
                 anonymous=self.settings.anonymous_policy(listen_host),
             )
 
-    @contextmanager
+    @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A read transaction, so several SELECTs see one state even while another process writes."""
         if self._depth or self._connection.in_transaction:

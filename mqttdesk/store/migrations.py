@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from mqttdesk.core.errors import MqttdeskError
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: users, roles and their rules, settings, the Auth log
     """
@@ -74,13 +76,21 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class SchemaTooNewError(Exception):
-    pass
+class SchemaTooNewError(MqttdeskError):
+    """The data file was written by a newer mqttdesk; this one must not touch it."""
+
+
+def _user_version(connection: sqlite3.Connection) -> int:
+    return int(connection.execute("PRAGMA user_version").fetchone()[0])
 
 
 def migrate(connection: sqlite3.Connection) -> int:
-    """Bring the schema up to `SCHEMA_VERSION`; each step is one transaction. Returns the version it started at."""
-    start = int(connection.execute("PRAGMA user_version").fetchone()[0])
+    """Bring the schema up to `SCHEMA_VERSION`; each step is one transaction. Returns the version it started at.
+
+    When two processes (the CLI and the GUI) open a new data file at once, both try the same step; the slower one
+    fails and, seeing that the other has applied it, goes on instead of failing.
+    """
+    start = _user_version(connection)
     if start > SCHEMA_VERSION:
         raise SchemaTooNewError(
             f"the data file has schema version {start}, newer than this mqttdesk understands ({SCHEMA_VERSION})"
@@ -93,5 +103,7 @@ def migrate(connection: sqlite3.Connection) -> int:
         except sqlite3.Error:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
+            if _user_version(connection) > version:
+                continue  # another process applied this step meanwhile
             raise
     return start

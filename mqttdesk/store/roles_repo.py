@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 import time
 from typing import TYPE_CHECKING
@@ -47,10 +48,10 @@ class RolesRepo:
                 return role
         raise NotFoundError(f"no role named '{name}'")
 
-    def names(self) -> list[str]:
+    def names(self) -> builtins.list[str]:
         return [row["name"] for row in self._store.connection.execute("SELECT name FROM roles ORDER BY name")]
 
-    def members(self, name: str) -> list[str]:
+    def members(self, name: str) -> builtins.list[str]:
         rows = self._store.connection.execute("SELECT user FROM user_roles WHERE role = ? ORDER BY user", (name,))
         return [row["user"] for row in rows]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 import time
 from typing import TYPE_CHECKING
@@ -13,6 +14,7 @@ from mqttdesk.core.passwords import parse_hash
 from mqttdesk.core.states import CredentialState, StateAction, next_state
 from mqttdesk.store import history
 from mqttdesk.store.changes import Change, ChangeKind
+from mqttdesk.store.history import HistoryEntry
 
 if TYPE_CHECKING:
     from mqttdesk.store.db import Store
@@ -122,21 +124,22 @@ class UsersRepo:
         """Record a successful authentication: `last_used`, and inactive → active on the first one.
 
         Only the first use is announced as a change (the state moves); later ones just update `last_used`,
-        which nobody needs to react to at once.
+        which nobody needs to react to at once. A user suspended or revoked since the decision is left alone, so
+        "never used" stays true for one that had not authenticated before.
         """
         when = time.time() if when is None else when
-        row = self._store.connection.execute("SELECT state FROM users WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            return
-        if row["state"] == CredentialState.INACTIVE.value:
-            with self._store.write(Change(ChangeKind.USER, name)) as db:
+        with self._store.write() as db:
+            row = db.execute("SELECT state FROM users WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return
+            if row["state"] == CredentialState.INACTIVE.value:
                 db.execute(
-                    "UPDATE users SET state = ?, state_since = ?, last_used = ? WHERE name = ? AND state = ?",
-                    (CredentialState.ACTIVE.value, when, when, name, CredentialState.INACTIVE.value),
+                    "UPDATE users SET state = ?, state_since = ?, last_used = ? WHERE name = ?",
+                    (CredentialState.ACTIVE.value, when, when, name),
                 )
                 history.record(db, _KIND, name, "first use", "inactive", "active", "broker")
-        else:
-            with self._store.write() as db:
+                self._store.note(Change(ChangeKind.USER, name))
+            elif row["state"] == CredentialState.ACTIVE.value:
                 db.execute("UPDATE users SET last_used = ? WHERE name = ?", (when, name))
 
     def delete(self, name: str, *, actor: str = "admin") -> None:
@@ -145,7 +148,7 @@ class UsersRepo:
             db.execute("DELETE FROM users WHERE name = ?", (name,))
             history.record(db, _KIND, name, "delete", row["state"], None, actor)
 
-    def history(self, name: str) -> list[history.HistoryEntry]:
+    def history(self, name: str) -> builtins.list[HistoryEntry]:
         return history.entries(self._store.connection, _KIND, name)
 
     @staticmethod
