@@ -1,0 +1,30 @@
+"""How times and counts read in the GUI (local time, minute or second precision)."""
+
+from __future__ import annotations
+
+import time
+
+
+def format_time(timestamp: float | None, *, never: str = "never", seconds: bool = False) -> str:
+    if timestamp is None:
+        return never
+    return time.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+def format_duration(seconds: float) -> str:
+    """`3 d 4 h`, `2 h 5 min`, `4 min 10 s`, `12 s`: two units are plenty for "how long has this been"."""
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    return f"{count} {word if count == 1 else (words or word + 's')}"
