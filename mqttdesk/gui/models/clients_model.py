@@ -1,0 +1,134 @@
+"""The Clients table: live sessions, kept in step with `SessionRegistry` events row by row.
+
+CONNECTED inserts a row (or replaces it when the clientId was taken over), DISCONNECTED removes it, UPDATED
+(batched by the broker a few times a second) emits `dataChanged` for the counters. Rows hold the registry's own
+`LiveSession` objects, so a repaint always shows the current counters.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Slot
+
+from mqttdesk.broker.registry import LiveSession, SessionEvent, SessionEventKind, SessionRegistry
+from mqttdesk.gui.formatting import format_duration, format_time
+from mqttdesk.gui.models.sorting import SORT_ROLE
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+(CLIENT_ID, USERNAME, METHOD, ADDRESS, CONNECTED_SINCE, CLEAN_SESSION, SUBSCRIPTIONS, MESSAGES_IN,
+ MESSAGES_OUT) = range(9)
+HEADERS = ("Client id", "Username", "Method", "Address", "Connected since", "Clean session", "Subscriptions",
+           "Messages in", "Messages out")
+_NUMERIC = (SUBSCRIPTIONS, MESSAGES_IN, MESSAGES_OUT)
+
+
+class ClientsTableModel(QAbstractTableModel):
+    def __init__(self, registry: SessionRegistry, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._sessions: list[LiveSession] = registry.snapshot()
+        self._rows: dict[str, int] = {}
+        self._reindex()
+
+    def _reindex(self, start: int = 0) -> None:
+        for row in range(start, len(self._sessions)):
+            self._rows[self._sessions[row].client_id] = row
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._sessions)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[section]
+        return None
+
+    def session_at(self, row: int) -> LiveSession:
+        return self._sessions[row]
+
+    def row_of(self, client_id: str) -> int | None:
+        return self._rows.get(client_id)
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self._sessions):
+            return None
+        live = self._sessions[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(live, column)
+        if role == SORT_ROLE:
+            return self._sort_key(live, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(live, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in _NUMERIC:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    @staticmethod
+    def _display(live: LiveSession, column: int) -> str:
+        if column == CLIENT_ID:
+            return live.client_id
+        if column == USERNAME:
+            return live.username or "—"
+        if column == METHOD:
+            return live.method
+        if column == ADDRESS:
+            return live.address or "—"
+        if column == CONNECTED_SINCE:
+            return format_time(live.connected_since, seconds=True)
+        if column == CLEAN_SESSION:
+            return "yes" if live.clean_session else "no"
+        if column == SUBSCRIPTIONS:
+            return str(len(live.subscriptions))
+        return str(live.messages_in if column == MESSAGES_IN else live.messages_out)
+
+    @classmethod
+    def _sort_key(cls, live: LiveSession, column: int) -> Any:
+        if column == CONNECTED_SINCE:
+            return live.connected_since
+        if column == SUBSCRIPTIONS:
+            return len(live.subscriptions)
+        if column == MESSAGES_IN:
+            return live.messages_in
+        if column == MESSAGES_OUT:
+            return live.messages_out
+        return cls._display(live, column).lower()
+
+    @staticmethod
+    def _tooltip(live: LiveSession, column: int) -> str | None:
+        if column == SUBSCRIPTIONS:
+            if not live.subscriptions:
+                return "no subscriptions"
+            return "\n".join(f"{topic_filter}  (QoS {qos})" for topic_filter, qos in live.subscriptions.items())
+        if column == CONNECTED_SINCE:
+            return f"connected for {format_duration(time.time() - live.connected_since)}"
+        if column == CLEAN_SESSION:
+            return ("clean session: the broker forgets this client's subscriptions when it leaves" if live.clean_session
+                    else "persistent session: subscriptions and queued messages survive a reconnect")
+        return None
+
+    @Slot(object)
+    def on_session_event(self, event: SessionEvent) -> None:
+        row = self._rows.get(event.client_id)
+        if event.kind is SessionEventKind.CONNECTED:
+            if row is None:
+                self.beginInsertRows(QModelIndex(), len(self._sessions), len(self._sessions))
+                self._sessions.append(event.session)
+                self._rows[event.client_id] = len(self._sessions) - 1
+                self.endInsertRows()
+            else:  # a take-over: same clientId, new session
+                self._sessions[row] = event.session
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(HEADERS) - 1))
+        elif event.kind is SessionEventKind.DISCONNECTED:
+            if row is not None and self._sessions[row] is event.session:
+                self.beginRemoveRows(QModelIndex(), row, row)
+                del self._sessions[row]
+                del self._rows[event.client_id]
+                self._reindex(row)
+                self.endRemoveRows()
+        elif row is not None:
+            self.dataChanged.emit(self.index(row, SUBSCRIPTIONS), self.index(row, MESSAGES_OUT))
