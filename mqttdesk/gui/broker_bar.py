@@ -1,0 +1,230 @@
+"""The top bar: broker state in words with a coloured dot, Start/Stop, where to listen, and anonymous access.
+
+Anonymous access with no roles lets anyone who reaches the port read and write every topic; that lab default is
+always shown as a warning while it applies (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mqttdesk.broker.service import BrokerState, BrokerStatus
+from mqttdesk.core.errors import MqttdeskError
+from mqttdesk.gui.tab_context import TabContext
+from mqttdesk.gui.widgets.field_error import FieldError
+from mqttdesk.gui.widgets.status_dot import StatusDot
+from mqttdesk.store.changes import Change, ChangeKind
+from mqttdesk.store.settings_repo import ANONYMOUS_ROLES, AnonymousSetting
+
+STATE_COLORS = {
+    BrokerState.STOPPED: "#8a8f98",
+    BrokerState.STARTING: "#d99100",
+    BrokerState.LISTENING: "#2e9d4f",
+    BrokerState.STOPPING: "#d99100",
+    BrokerState.ERROR: "#d13438",
+}
+UNRESTRICTED_WARNING = ("Anonymous access is on without roles: anyone can read and write every topic. "
+                        "Give anonymous clients roles, or turn anonymous access off.")
+
+
+class BrokerBar(QWidget):
+    def __init__(self, context: TabContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.store = context.store
+        self._build()
+        context.bridge.status_changed.connect(self.show_status)
+        context.bridge.store_changed.connect(self._store_changed)
+        self.show_status(context.service.status)
+        self._load_listener()
+
+    def _build(self) -> None:
+        self.dot = StatusDot()
+        self.status_label = QLabel()
+        self.status_label.setObjectName("broker_status")
+        self.status_label.setStyleSheet("font-weight: 600;")
+        self.status_label.setWordWrap(True)
+        self.host_edit = QLineEdit()
+        self.host_edit.setObjectName("listen_host")
+        self.host_edit.setFixedWidth(150)
+        self.host_edit.setToolTip("Address to listen on: 127.0.0.1 (this machine only), 0.0.0.0 (all IPv4), ::1, …")
+        self.port_edit = QLineEdit()
+        self.port_edit.setObjectName("listen_port")
+        self.port_edit.setFixedWidth(70)
+        self.port_edit.setToolTip("TCP port (1883 is the MQTT default; 0 picks a free one)")
+        for edit in (self.host_edit, self.port_edit):
+            edit.returnPressed.connect(self.start)
+        self.start_button = QPushButton("Start")
+        self.start_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+        self.start_button.clicked.connect(self.start)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaStop))
+        self.stop_button.clicked.connect(self.stop)
+        self.listener_error = FieldError()
+
+        self.anonymous_check = QCheckBox("Allow anonymous clients")
+        self.anonymous_check.clicked.connect(self._anonymous_clicked)
+        self.anonymous_note = QLabel()
+        self.anonymous_note.setStyleSheet("color: #5f6368;")
+        self.anonymous_roles_button = QToolButton()
+        self.anonymous_roles_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.anonymous_roles_menu = QMenu(self)
+        self.anonymous_roles_menu.aboutToShow.connect(self._fill_roles_menu)
+        self.anonymous_roles_button.setMenu(self.anonymous_roles_menu)
+        self.anonymous_error = FieldError()
+        self.warning = QLabel("⚠  " + UNRESTRICTED_WARNING)
+        self.warning.setObjectName("anonymous_warning")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("background: #fff4ce; color: #5c3c00; border: 1px solid #d99100;"
+                                   " border-radius: 4px; padding: 6px;")
+
+        top = QGridLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.dot, 0, 0)
+        top.addWidget(self.status_label, 0, 1)
+        top.setColumnStretch(1, 1)
+        top.addWidget(QLabel("Listen on"), 0, 2)
+        top.addWidget(self.host_edit, 0, 3)
+        top.addWidget(QLabel("port"), 0, 4)
+        top.addWidget(self.port_edit, 0, 5)
+        top.addWidget(self.start_button, 0, 6)
+        top.addWidget(self.stop_button, 0, 7)
+        top.addWidget(self.listener_error, 1, 2, 1, 6)
+        anonymous = QHBoxLayout()
+        anonymous.addWidget(self.anonymous_check)
+        anonymous.addWidget(self.anonymous_roles_button)
+        anonymous.addWidget(self.anonymous_note)
+        anonymous.addWidget(self.anonymous_error)
+        anonymous.addStretch(1)
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 0)
+        layout.addLayout(top)
+        layout.addLayout(anonymous)
+        layout.addWidget(self.warning)
+        layout.addWidget(line)
+
+    # -- broker state -------------------------------------------------------------------------------
+
+    def show_status(self, status: BrokerStatus) -> None:
+        self.dot.set_color(STATE_COLORS[status.state])
+        self.status_label.setText(status.describe())
+        self.status_label.setToolTip(status.describe())
+        stopped = status.state in (BrokerState.STOPPED, BrokerState.ERROR)
+        self.start_button.setEnabled(stopped)
+        self.stop_button.setEnabled(status.state is BrokerState.LISTENING)
+        self.host_edit.setEnabled(stopped)
+        self.port_edit.setEnabled(stopped)
+        self._show_anonymous()
+
+    def listen_host(self) -> str:
+        """Where anonymous access is judged: the address listened on now, else the stored one."""
+        status = self.context.service.status
+        if status.state is BrokerState.LISTENING and status.addresses:
+            return status.addresses[0][0]
+        return self.store.settings.listener()[0]
+
+    def start(self) -> None:
+        if not self.start_button.isEnabled():
+            return
+        self.listener_error.clear_error()
+        try:
+            port_text = self.port_edit.text().strip()
+            if not port_text.isdigit():
+                raise MqttdeskError(f"port must be a number between 0 and 65535, not {port_text!r}")
+            self.store.settings.set_listener(self.host_edit.text(), int(port_text))
+        except MqttdeskError as exc:
+            self.listener_error.show_error(str(exc))
+            return
+        self._load_listener()
+        self.start_button.setEnabled(False)
+        self.context.runner.start(self.context.service.start(), "start the broker")
+
+    def stop(self) -> None:
+        self.stop_button.setEnabled(False)
+        self.context.runner.start(self.context.service.stop(), "stop the broker")
+
+    def _load_listener(self) -> None:
+        host, port = self.store.settings.listener()
+        for edit, value in ((self.host_edit, host), (self.port_edit, str(port))):
+            if not edit.hasFocus() or not edit.isModified():  # do not overwrite what the user is typing
+                edit.setText(value)
+                edit.setModified(False)
+
+    # -- anonymous access ---------------------------------------------------------------------------
+
+    def _store_changed(self, changes: Sequence[Change]) -> None:
+        if any(change.kind is ChangeKind.SETTINGS and change.key.startswith("listener.") for change in changes):
+            self._load_listener()
+        if any(change.kind in (ChangeKind.SETTINGS, ChangeKind.ROLE) for change in changes):
+            self._show_anonymous()
+
+    def anonymous_setting(self) -> AnonymousSetting:
+        return self.store.settings.anonymous(self.listen_host())
+
+    def _show_anonymous(self) -> None:
+        setting = self.anonymous_setting()
+        self.anonymous_check.setChecked(setting.effective)
+        self.anonymous_check.setToolTip("Anonymous access: " + setting.describe())
+        if setting.mode == "auto":
+            self.anonymous_note.setText("automatic: on only while listening on this machine (loopback)")
+        else:
+            self.anonymous_note.setText("")
+        self.anonymous_roles_button.setEnabled(setting.effective)
+        roles = ", ".join(setting.roles) if setting.roles else "none (every topic)"
+        self.anonymous_roles_button.setText(f"Anonymous roles: {roles}")
+        self.warning.setVisible(setting.effective and not setting.roles)
+
+    def _anonymous_clicked(self, checked: bool) -> None:
+        self._change_anonymous(checked, self.anonymous_setting().roles)
+
+    def _change_anonymous(self, enabled: bool, roles: tuple[str, ...]) -> None:
+        self.anonymous_error.clear_error()
+        try:
+            setting = self.anonymous_setting()
+            if enabled and setting.mode == "auto" and setting.effective:
+                # keep "auto" (loopback only) rather than switching anonymous access on everywhere
+                self.store.settings.set(ANONYMOUS_ROLES, list(roles))
+            else:
+                self.store.settings.set_anonymous(enabled, roles)
+        except MqttdeskError as exc:
+            self.anonymous_error.show_error(str(exc))
+        self._show_anonymous()
+
+    def _fill_roles_menu(self) -> None:
+        menu = self.anonymous_roles_menu
+        menu.clear()
+        current = self.anonymous_setting().roles
+        names = self.store.roles.names()
+        if not names:
+            menu.addAction("(no roles yet: add them in the Roles tab)").setEnabled(False)
+        for name in names:
+            action = QAction(name, menu)
+            action.setCheckable(True)
+            action.setChecked(name in current)
+            action.toggled.connect(lambda on, role=name: self._toggle_role(role, on))
+            menu.addAction(action)
+
+    def _toggle_role(self, role: str, on: bool) -> None:
+        roles = [name for name in self.anonymous_setting().roles if name != role]
+        if on:
+            roles.append(role)
+        self._change_anonymous(True, tuple(roles))

@@ -1,0 +1,105 @@
+"""The Clients tab: who is connected right now, how, since when, what they subscribe to; kick one."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mqttdesk.broker.registry import LiveSession
+from mqttdesk.gui.formatting import plural
+from mqttdesk.gui.models.clients_model import (
+    ADDRESS,
+    CLEAN_SESSION,
+    CLIENT_ID,
+    CONNECTED_SINCE,
+    MESSAGES_IN,
+    MESSAGES_OUT,
+    METHOD,
+    SUBSCRIPTIONS,
+    USERNAME,
+    ClientsTableModel,
+)
+from mqttdesk.gui.models.sorting import sorted_proxy
+from mqttdesk.gui.tab_context import TabContext
+
+_COLUMN_WIDTHS = {CLIENT_ID: 200, USERNAME: 130, METHOD: 90, ADDRESS: 150, CONNECTED_SINCE: 150,
+                  CLEAN_SESSION: 100, SUBSCRIPTIONS: 100, MESSAGES_IN: 100, MESSAGES_OUT: 100}
+
+
+class ClientsTab(QWidget):
+    def __init__(self, context: TabContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.model = ClientsTableModel(context.service.registry, self)
+        context.bridge.session_event.connect(self.model.on_session_event)
+        self.proxy = sorted_proxy(self.model, self)
+
+        self.kick_button = QPushButton("Kick")
+        self.kick_button.setToolTip("Disconnect the selected client now (it may reconnect if its credential allows)")
+        self.kick_button.clicked.connect(self.kick_selected)
+        self.count_label = QLabel()
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("Filter by client id")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(CONNECTED_SINCE, Qt.SortOrder.DescendingOrder)
+        self.table.setAlternatingRowColors(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        for column, width in _COLUMN_WIDTHS.items():
+            self.table.setColumnWidth(column, width)
+        self.table.horizontalHeader().setSectionResizeMode(CLIENT_ID, QHeaderView.ResizeMode.Stretch)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
+        for signal in (self.model.rowsInserted, self.model.rowsRemoved, self.model.modelReset):
+            signal.connect(self._rows_changed)
+
+        bar = QHBoxLayout()
+        bar.addWidget(self.kick_button)
+        bar.addWidget(self.count_label)
+        bar.addStretch(1)
+        bar.addWidget(self.filter_edit)
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(self.table)
+        self._rows_changed()
+
+    def selected_session(self) -> LiveSession | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.session_at(self.proxy.mapToSource(rows[0]).row()) if rows else None
+
+    def select_client(self, client_id: str) -> None:
+        row = self.model.row_of(client_id)
+        if row is not None:
+            self.table.selectRow(self.proxy.mapFromSource(self.model.index(row, 0)).row())
+
+    def _rows_changed(self) -> None:
+        self.count_label.setText(plural(self.model.rowCount(), "client") + " connected")
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        self.kick_button.setEnabled(self.selected_session() is not None)
+
+    def kick_selected(self) -> None:
+        live = self.selected_session()
+        if live is not None:
+            self.context.runner.start(self._kick(live.client_id), f"kick {live.client_id}")
+
+    async def _kick(self, client_id: str) -> None:
+        kicked = await self.context.service.kick(client_id)
+        self.context.show_message(f"kicked '{client_id}'" if kicked else f"'{client_id}' was no longer connected")

@@ -1,0 +1,140 @@
+"""The main window: broker bar on top, one tab per subject, a status bar with the number of connected clients.
+
+`app.py` builds the `BrokerService`, opens it and runs qasync; the window only talks to the service. Closing the
+window stops the broker first: `closeEvent` ignores the close, runs `shutdown()` (which awaits
+`service.close()`, so the port is free afterwards) and then closes for real. `shutdown_finished` tells
+`app.py` when that is done, e.g. to stop the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import shiboken6
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
+
+from mqttdesk.broker.registry import SessionEvent, SessionEventKind
+from mqttdesk.broker.service import BrokerService, BrokerStatus
+from mqttdesk.core.passwords import hash_password
+from mqttdesk.gui.broker_bar import BrokerBar
+from mqttdesk.gui.clients_tab import ClientsTab
+from mqttdesk.gui.formatting import plural
+from mqttdesk.gui.qt_bridge import ServiceBridge
+from mqttdesk.gui.roles_tab import RolesTab
+from mqttdesk.gui.tab_context import PasswordHasher, TabContext
+from mqttdesk.gui.task_runner import TaskRunner
+from mqttdesk.gui.users_tab import UsersTab
+
+log = logging.getLogger(__name__)
+
+TabFactory = Callable[[TabContext], QWidget]
+
+# Adding a tab is one line here: (title, a callable that builds the tab from the shared context).
+TABS: tuple[tuple[str, TabFactory], ...] = (
+    ("Users", UsersTab),
+    ("Roles", RolesTab),
+    ("Clients", ClientsTab),
+)
+
+MESSAGE_SECONDS = 8
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+class MainWindow(QMainWindow):
+    shutdown_finished = Signal()
+
+    def __init__(self, service: BrokerService, *, hasher: PasswordHasher = hash_password,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.service = service
+        self.setWindowTitle("mqttdesk")
+        self.resize(1100, 700)
+        self.bridge = ServiceBridge(service, self)
+        self.runner = TaskRunner(self)
+        self.runner.failed.connect(lambda message: self.show_message("Error: " + message))
+        self.context = TabContext(service, self.bridge, self.runner, self.show_message, hasher)
+
+        self.broker_bar = BrokerBar(self.context)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tab_by_title: dict[str, QWidget] = {}
+        for title, factory in TABS:
+            tab = factory(self.context)
+            self.tab_by_title[title] = tab
+            self.tabs.addTab(tab, title)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.broker_bar)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+        self.clients_label = QLabel()
+        self.statusBar().addPermanentWidget(self.clients_label)
+        self.bridge.session_event.connect(self._session_event)
+        self.bridge.status_changed.connect(self._status_changed)
+        self._update_client_count()
+
+        self._shutdown_task: asyncio.Task[None] | None = None
+        self._shut_down = False
+
+    def tab(self, title: str) -> QWidget:
+        return self.tab_by_title[title]
+
+    def show_message(self, message: str) -> None:
+        self.statusBar().showMessage(message, MESSAGE_SECONDS * 1000)
+
+    def _session_event(self, event: SessionEvent) -> None:
+        if event.kind is not SessionEventKind.UPDATED:
+            self._update_client_count()
+
+    def _status_changed(self, _status: BrokerStatus) -> None:
+        self._update_client_count()
+
+    def _update_client_count(self) -> None:
+        self.clients_label.setText(plural(len(self.service.registry), "client") + " connected")
+
+    # -- closing ------------------------------------------------------------------------------------
+
+    @property
+    def is_shut_down(self) -> bool:
+        return self._shut_down
+
+    async def shutdown(self) -> None:
+        """Let running actions finish (briefly), stop the broker and close the service; safe to call twice."""
+        if self._shut_down:
+            return
+        if self._shutdown_task is not None and self._shutdown_task is not asyncio.current_task():
+            await asyncio.shield(self._shutdown_task)
+            return
+        if shiboken6.isValid(self):
+            self.setEnabled(False)
+            self.statusBar().showMessage("Stopping the broker…")
+        try:
+            await self.runner.finish(SHUTDOWN_GRACE_SECONDS)
+            await self.service.close()
+        except Exception:
+            log.exception("the broker did not stop cleanly")
+        finally:
+            self.bridge.detach()
+            self._shut_down = True
+            if shiboken6.isValid(self):  # Qt may have deleted the window meanwhile (deleteLater after close)
+                self.shutdown_finished.emit()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self._shut_down:
+            event.accept()
+            return
+        event.ignore()
+        if self._shutdown_task is None:
+            self._shutdown_task = asyncio.ensure_future(self.shutdown())
+            self._shutdown_task.add_done_callback(self._close_after_shutdown)
+
+    def _close_after_shutdown(self, _task: asyncio.Task[None]) -> None:
+        if shiboken6.isValid(self):
+            self.close()
