@@ -1,0 +1,115 @@
+"""GUI test fixtures: offscreen Qt, a qasync loop on the test's QApplication, a store, a service, a window.
+
+pytest-qt has no qasync support, so `aio` installs a `qasync.QEventLoop` in "already running" mode on qtbot's
+QApplication: asyncio callbacks run whenever Qt processes events, i.e. inside `qtbot.waitUntil` / `waitSignal`,
+exactly as in the app where Qt's event loop drives asyncio. `aio.run(coro)` runs a coroutine to its end that way.
+At teardown the loop must be idle: a test that leaves asyncio tasks behind fails.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import asyncio  # noqa: E402
+import contextlib  # noqa: E402
+import functools  # noqa: E402
+from collections.abc import Coroutine, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, TypeVar  # noqa: E402
+
+import pytest  # noqa: E402
+import qasync  # noqa: E402
+import shiboken6  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+from pytestqt.qtbot import QtBot  # noqa: E402
+
+from mqttdesk.broker.service import BrokerService  # noqa: E402
+from mqttdesk.core.passwords import hash_password  # noqa: E402
+from mqttdesk.gui.main_window import MainWindow  # noqa: E402
+from mqttdesk.store.db import Store  # noqa: E402
+
+T = TypeVar("T")
+
+FAST_HASH = functools.partial(hash_password, iterations=1000)
+
+
+class AsyncRunner:
+    """Runs coroutines on the qasync loop by letting Qt process events until they are done."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, qtbot: QtBot) -> None:
+        self.loop = loop
+        self._qtbot = qtbot
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+        task = self.loop.create_task(coro)
+        try:
+            self._qtbot.waitUntil(task.done, timeout=int(timeout * 1000))
+        except BaseException:
+            task.cancel()
+            raise
+        return task.result()
+
+    def pending_tasks(self) -> list[asyncio.Task[Any]]:
+        return [task for task in asyncio.all_tasks(self.loop) if not task.done()]
+
+
+@pytest.fixture
+def aio(qapp: QApplication, qtbot: QtBot) -> Iterator[AsyncRunner]:
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    runner = AsyncRunner(loop, qtbot)
+    try:
+        yield runner
+    finally:
+        leftovers = runner.pending_tasks()
+        for task in leftovers:
+            task.cancel()
+        if leftovers:
+            qtbot.waitUntil(lambda: all(task.done() for task in leftovers), timeout=5000)
+        asyncio.events._set_running_loop(None)
+        with contextlib.suppress(RuntimeError, TypeError):
+            qapp.aboutToQuit.disconnect(loop._after_run_forever)  # type: ignore[attr-defined]
+        # not loop.stop(): it calls QCoreApplication.exit(), which sets Qt's "quit now" flag for good, and every later
+        # QEventLoop.exec() (qtbot.wait, waitUntil, waitSignal) would return at once. Mark it stopped by hand.
+        loop._QEventLoop__is_running = False  # type: ignore[attr-defined]
+        loop.close()
+        asyncio.set_event_loop(None)
+    if leftovers:
+        pytest.fail(f"the test left asyncio tasks running: {leftovers}")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store.open(tmp_path / "data")
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def service(store: Store, aio: AsyncRunner) -> Iterator[BrokerService]:
+    created = BrokerService(store)
+    aio.run(created.open())
+    try:
+        yield created
+    finally:
+        aio.run(created.close())
+
+
+@pytest.fixture
+def window(service: BrokerService, aio: AsyncRunner, qtbot: QtBot) -> Iterator[MainWindow]:
+    """The main window over `service`; not handed to qtbot.addWidget, whose close-and-delete would race the
+    window's own asynchronous shutdown: this fixture shuts it down, closes it and deletes it."""
+    created = MainWindow(service, hasher=FAST_HASH)
+    created.show()
+    try:
+        yield created
+    finally:
+        if shiboken6.isValid(created):
+            aio.run(created.shutdown())
+            created.close()
+            created.deleteLater()
+        qtbot.wait(1)  # let deleteLater happen
