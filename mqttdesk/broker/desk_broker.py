@@ -1,25 +1,26 @@
-"""`DeskBroker`: amqtt 0.12.1's `Broker` with its connection flow corrected and wired to our auth pipeline.
+"""`DeskBroker`: amqtt 0.12.1's `Broker` with its connection and session layer replaced, wired to our pipeline.
 
-What it changes in amqtt, and why (each override names the amqtt behaviour it corrects):
+amqtt still provides the broker lifecycle, the listeners (TCP, TLS, WebSocket servers and their adapters) and the
+CONNECT codec. Everything after the first packet of a connection is ours, because amqtt 0.12.1's session layer
+cannot be corrected piecemeal (each point verified with real clients; see tests/integration/test_conformance_*):
 
-- CONNECT is decided by `AuthPipeline` *before* any session is looked at. amqtt deletes the old session of a
-  clean-session clientId and takes over live sessions before authenticating, so a client with a wrong password
-  could wipe another client's subscriptions or throw it off.
-- A refused CONNECT is answered with the CONNACK code of our decision (2, 4 or 5); amqtt always says 5.
-- A clientId held by a *different* credential is refused with 2 (`client-id-in-use`); the same credential takes
-  its own session over, as MQTT 3.1.1 section 3.1.4 requires.
-- SUBSCRIBE, PUBLISH and delivery checks go to the pipeline (amqtt's plugin API has no reasons).
-- Sessions can be ended on demand (`end_session`: kick, credential change), which amqtt cannot do.
-- Every connection task is tracked, so `shutdown()` returns only when all of them have finished.
+- it deletes or takes over a session *before* authenticating, so a wrong password could wipe another client's
+  subscriptions: here the CONNECT is decided by `AuthPipeline` first, and only an accepted one touches sessions;
+- a refused CONNECT always gets CONNACK 5: here the code comes from the decision (2, 4 or 5);
+- keep-alive is never enforced, so a silent client stays "online" forever and its will is never published;
+- in-flight QoS 1/2 messages are dropped when a connection ends and acknowledgements time out after 5 s, so
+  nothing is redelivered, and offline messages are delivered with the retain flag set;
+- a resumed session is sent the retained messages of *every* subscription in the broker;
+- the publish QoS is lost on the way to subscribers (they always get their subscription's QoS);
+- every message is matched against every subscription filter, and spawns a task per subscriber.
 
-Live objects (pipeline, recorder, registry) are passed to the constructor: amqtt builds plugin configs from dicts
-with strict dataclasses, which cannot carry them, and a subclass needs no plugins at all (`plugins: {}`).
+Live objects (pipeline, recorder, registry) are passed to the constructor: amqtt builds plugin configurations from
+dicts into strict dataclasses, which cannot carry them; this subclass needs no plugins at all (`plugins: {}`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Iterator, Mapping
@@ -28,25 +29,25 @@ from typing import Any
 
 from amqtt.adapters import ReaderAdapter, WriterAdapter
 from amqtt.broker import Broker
-from amqtt.contexts import Action, ListenerConfig
 from amqtt.errors import AMQTTError, BrokerError, MQTTError, NoDataError
-from amqtt.mqtt.connack import ConnackPacket
-from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
-from amqtt.session import ApplicationMessage, OutgoingApplicationMessage, Session
 
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
+from mqttdesk.broker import wire
 from mqttdesk.broker.connect_packet import ConnectFields, ConnectRejected, read_connect
+from mqttdesk.broker.connection import Connection
 from mqttdesk.broker.registry import LiveSession, SessionRegistry
+from mqttdesk.broker.session_state import SessionLimits, SessionState
+from mqttdesk.broker.subscriptions import SubscriptionIndex
 from mqttdesk.core.decide import password_hash_for
 from mqttdesk.core.decision import ConnectRequest, Decision, Kind, SessionHolder, session_ended
-from mqttdesk.core.reasons import Reason, ReasonCode, connack_code
+from mqttdesk.core.reasons import Reason, ReasonCode
+from mqttdesk.core.topics import topic_matches
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0  # a socket that sends no CONNECT is dropped (amqtt waits forever)
-_LIVE = "mqttdesk.live"
-_ACTION_KIND = {Action.SUBSCRIBE: Kind.SUBSCRIBE, Action.PUBLISH: Kind.PUBLISH, Action.RECEIVE: Kind.RECEIVE}
+_FORCED = frozenset({ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER})
 
 
 class _Holders(Mapping[str, SessionHolder]):
@@ -68,21 +69,6 @@ class _Holders(Mapping[str, SessionHolder]):
         return len(self._registry)
 
 
-class DeskProtocolHandler(BrokerProtocolHandler):
-    """Counts outgoing messages for the Clients view."""
-
-    live: LiveSession | None = None
-    registry: SessionRegistry | None = None
-
-    async def mqtt_publish(
-        self, topic: str, data: bytes | bytearray, qos: int | None, retain: bool, ack_timeout: int | None = None
-    ) -> OutgoingApplicationMessage:
-        if self.live is not None and self.registry is not None:
-            self.live.messages_out += 1
-            self.registry.touch(self.live)
-        return await super().mqtt_publish(topic, data, qos, retain, ack_timeout)
-
-
 class DeskBroker(Broker):
     def __init__(
         self,
@@ -91,16 +77,20 @@ class DeskBroker(Broker):
         pipeline: AuthPipeline,
         recorder: DecisionRecorder,
         registry: SessionRegistry,
+        limits: SessionLimits | None = None,
     ) -> None:
         super().__init__({**config, "plugins": {}})
         self.pipeline = pipeline
         self.recorder = recorder
         self.registry = registry
+        self.limits = limits or SessionLimits()
         self._holders = _Holders(registry)
+        self._states: dict[str, SessionState] = {}
+        self._connections: dict[str, Connection] = {}
+        self._index: SubscriptionIndex[SessionState] = SubscriptionIndex()
+        self._retained: dict[str, tuple[bytes, bytes, int]] = {}  # topic -> (UTF-8 topic, payload, QoS)
         self._connection_tasks: set[asyncio.Task[Any]] = set()
         self._client_locks: dict[str, asyncio.Lock] = {}
-        self._end_reasons: dict[int, tuple[Kind, ReasonCode, str]] = {}
-        self._ended: dict[int, asyncio.Event] = {}
 
     # -- listeners ------------------------------------------------------------------------------
 
@@ -120,7 +110,7 @@ class DeskBroker(Broker):
                 addresses.append((host, port))
         return addresses
 
-    # -- the connection flow ------------------------------------------------------------------------
+    # -- a connection, from CONNECT to the end ------------------------------------------------------
 
     async def _client_connected(self, listener_name: str, reader: ReaderAdapter, writer: WriterAdapter) -> None:
         server = self._servers.get(listener_name)
@@ -131,7 +121,7 @@ class DeskBroker(Broker):
             self._connection_tasks.add(task)
         await server.acquire_connection()
         try:
-            await self._serve_connection(listener_name, reader, writer)
+            await self._serve_connection(reader, writer)
         except (AMQTTError, MQTTError, NoDataError, ConnectionError, asyncio.IncompleteReadError) as exc:
             log.debug("connection ended with %r", exc)
         finally:
@@ -139,19 +129,19 @@ class DeskBroker(Broker):
             if task is not None:
                 self._connection_tasks.discard(task)
 
-    async def _serve_connection(self, listener_name: str, reader: ReaderAdapter, writer: WriterAdapter) -> None:
+    async def _serve_connection(self, reader: ReaderAdapter, writer: WriterAdapter) -> None:
         peer = writer.get_peer_info()
         if peer is None:
             await writer.close()
             return
-        address, port = peer
+        address = peer[0]
         try:
             fields = await asyncio.wait_for(read_connect(reader), CONNECT_TIMEOUT)
         except ConnectRejected as exc:
             await self._reject_malformed(writer, address, str(exc), exc.connack)
             return
         except (TimeoutError, NoDataError, MQTTError, AMQTTError, UnicodeDecodeError) as exc:
-            log.info("dropping %s:%s: no valid CONNECT (%s)", address, port, exc or type(exc).__name__)
+            log.info("dropping %s: no valid CONNECT (%s)", address, exc or type(exc).__name__)
             await writer.close()
             return
 
@@ -170,148 +160,159 @@ class DeskBroker(Broker):
             decision = await self.pipeline.decide_connect(request, self._holders)
             self.recorder.record(decision)
             if not decision.allowed:
-                await self._refuse(writer, decision)
+                await self._refuse(writer, decision.connack or 5)
                 return
             if decision.takes_over is not None:
-                await self.end_session(
-                    decision.takes_over.client_id, Kind.DISCONNECT, ReasonCode.TAKEN_OVER,
-                    f"a new connection from {address} took over clientId '{request.client_id}'",
-                )
-            session, handler, live = self._open_session(fields, decision, request, address, port)
-        if not self._client_locks.get(request.client_id, lock).locked():
-            self._client_locks.pop(request.client_id, None)
-        await self._run_session(reader, writer, session, handler, live, listener_name)
+                await self.end_session(request.client_id, ReasonCode.TAKEN_OVER,
+                                       f"a new connection from {address} took over clientId '{request.client_id}'")
+            connection, present = self._open_session(reader, writer, fields, decision, request)
+        if not lock.locked() and self._client_locks.get(request.client_id) is lock:
+            del self._client_locks[request.client_id]
+        await self._run(connection, fields, present)
 
     async def _reject_malformed(self, writer: WriterAdapter, address: str, why: str, connack: int | None) -> None:
         log.info("refusing %s: %s", address, why)
+        self.recorder.record(Decision(
+            kind=Kind.CONNECT, allowed=False, reason=Reason(ReasonCode.BAD_PROTOCOL, why), client_id="",
+            address=address, steps=(why,), connack=connack,
+        ))
         if connack is not None:
-            self.recorder.record(Decision(
-                kind=Kind.CONNECT, allowed=False, reason=Reason(ReasonCode.BAD_PROTOCOL, why), client_id="",
-                address=address, steps=(why,), connack=connack,
-            ))
-            await self._send_connack(writer, connack)
-        await writer.close()
-
-    async def _refuse(self, writer: WriterAdapter, decision: Decision) -> None:
-        await self._send_connack(writer, decision.connack or connack_code(decision.reason.code, False))
-        await writer.close()
+            await self._refuse(writer, connack)
+        else:
+            await writer.close()
 
     @staticmethod
-    async def _send_connack(writer: WriterAdapter, code: int) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            await ConnackPacket.build(0, code).to_stream(writer)
+    async def _refuse(writer: WriterAdapter, code: int) -> None:
+        try:
+            writer.write(wire.encode_connack(False, code))
+            await writer.close()
+        except (ConnectionError, OSError):
+            pass
 
     def _open_session(
-        self, fields: ConnectFields, decision: Decision, request: ConnectRequest, address: str, port: int
-    ) -> tuple[Session, DeskProtocolHandler, LiveSession]:
-        """Create or resume the amqtt session for an *accepted* CONNECT (the only place that touches sessions)."""
+        self, reader: ReaderAdapter, writer: WriterAdapter, fields: ConnectFields, decision: Decision,
+        request: ConnectRequest,
+    ) -> tuple[Connection, bool]:
+        """Create or resume the session of an *accepted* CONNECT (the only place that touches sessions)."""
         grant = decision.grant
         assert grant is not None
         client_id = request.client_id
-        existing = self._sessions.get(client_id, (None, None))[0]
-        if fields.clean_session or existing is None:
-            if existing is not None:
-                self._forget_session(client_id)
-            session = Session()
-            session.client_id = client_id
-            session.parent = 0
-        else:
-            session = existing
-            session.parent = 1
-        session.clean_session = fields.clean_session
-        session.will_flag = fields.will_topic is not None
-        session.will_topic = fields.will_topic
-        session.will_message = fields.will_message
-        session.will_qos = fields.will_qos
-        session.will_retain = fields.will_retain
-        session.keep_alive = fields.keep_alive
-        session.username = fields.username
-        session.password = None  # amqtt keeps it on the session; we never do
-        session.remote_address = address
-        session.remote_port = port
+        state = self._states.get(client_id)
+        if state is not None and fields.clean_session:
+            self._drop_state(state)
+            state = None
         live = LiveSession(
             client_id=client_id,
             username=fields.username,
             method=grant.method.value,
-            address=address,
+            address=request.address,
             connected_since=time.time(),
             clean_session=fields.clean_session,
             grant=grant,
             password_hash=password_hash_for(request, self.pipeline.directory),
         )
-        if not fields.clean_session and existing is not None:
-            previous: LiveSession | None = existing.attributes.get(_LIVE)
-            if previous is not None:
-                live.subscriptions = dict(previous.subscriptions)
-        session.attributes[_LIVE] = live
-        handler = DeskProtocolHandler(self.plugins_manager, loop=self._loop)
-        handler.live = live
-        handler.registry = self.registry
-        return session, handler, live
+        present = state is not None
+        if state is None:
+            state = SessionState(client_id, fields.clean_session, grant, live, self.limits)
+            self._states[client_id] = state
+        else:
+            state.grant, state.live = grant, live
+        live.subscriptions = state.subscriptions  # one dict: the Clients view shows the session's own
+        connection = Connection(reader, writer, state, fields.keep_alive, self)
+        self._connections[client_id] = connection
+        return connection, present
 
-    def _forget_session(self, client_id: str) -> None:
-        session = self._sessions.pop(client_id, (None, None))[0]
-        if session is None:
-            return
-        for topic_filter in list(self._subscriptions):
-            self._del_subscription(topic_filter, session)
-            if not self._subscriptions[topic_filter]:
-                del self._subscriptions[topic_filter]
-        session.clear_queues()
-
-    async def _run_session(
-        self,
-        reader: ReaderAdapter,
-        writer: WriterAdapter,
-        session: Session,
-        handler: DeskProtocolHandler,
-        live: LiveSession,
-        listener_name: str,
-    ) -> None:
+    async def _run(self, connection: Connection, fields: ConnectFields, present: bool) -> None:
+        state = connection.state
+        live = state.live
         self.registry.add(live)
         self.recorder.record_use(live.credential)
-        ended = self._ended.setdefault(id(live), asyncio.Event())
-        end: tuple[Kind, ReasonCode, str] | None = None
+        connection.send(wire.encode_connack(present, 0))
+        for packet in state.resume():
+            connection.send(packet)
         try:
-            server = self._servers[listener_name]
-            await self._handle_client_session(reader, writer, session, handler, server, listener_name)
+            await connection.run()
         finally:
-            end = self._end_reasons.pop(id(live), None)
-            if end is None:
-                end = (Kind.DISCONNECT, ReasonCode.CONNECTION_LOST, "the connection was lost")
-                if getattr(handler, "clean_disconnect", False):
-                    end = (Kind.DISCONNECT, ReasonCode.CLIENT_DISCONNECT, "the client disconnected")
-            kind, code, text = end
-            forced = code in (ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER)
-            self.recorder.record(session_ended(
-                kind, code, text, client_id=live.client_id, username=live.username,
-                method=live.grant.method, address=live.address, forced=forced,
-            ))
-            self.registry.remove(live.client_id, live, text)
-            ended.set()
-            self._ended.pop(id(live), None)
+            self._finish(connection, fields)
 
-    async def _authenticate(self, session: Session, _: ListenerConfig) -> bool:
-        # the decision was made in _serve_connection, before the session existed
-        return True
+    def _finish(self, connection: Connection, fields: ConnectFields) -> None:
+        state = connection.state
+        live = state.live
+        state.disconnected()
+        if self._connections.get(state.client_id) is connection:
+            del self._connections[state.client_id]
+        if connection.clean_disconnect:
+            code, text = ReasonCode.CLIENT_DISCONNECT, "the client disconnected"
+        else:
+            code, text = connection.end_reason or (ReasonCode.CONNECTION_LOST, "the connection was lost")
+            if fields.will_topic is not None and code is not ReasonCode.BROKER_STOPPED:
+                self._publish_will(state, fields)
+        if state.clean_session and self._states.get(state.client_id) is state:
+            self._drop_state(state)
+        kind = Kind.KICK if code is ReasonCode.KICKED else Kind.DISCONNECT
+        self.recorder.record(session_ended(
+            kind, code, text, client_id=live.client_id, username=live.username, method=live.grant.method,
+            address=live.address, forced=code in _FORCED,
+        ))
+        self.registry.remove(live.client_id, live, text)
 
-    async def _handle_disconnect(self, client_session: Session, handler: BrokerProtocolHandler,
-                                 disconnect_waiter: asyncio.Future[Any]) -> None:
-        if disconnect_waiter.result() is not None:
-            handler.clean_disconnect = True  # type: ignore[attr-defined]
-        await super()._handle_disconnect(client_session, handler, disconnect_waiter)
+    def _drop_state(self, state: SessionState) -> None:
+        for topic_filter in state.subscriptions:
+            self._index.remove(topic_filter, state.client_id)
+        if self._states.get(state.client_id) is state:
+            del self._states[state.client_id]
 
-    # -- topic checks --------------------------------------------------------------------------
+    def _publish_will(self, state: SessionState, fields: ConnectFields) -> None:
+        """The will is a publish on the client's behalf: checked against its permissions as they are now."""
+        assert fields.will_topic is not None
+        decision = self.pipeline.decide_topic(Kind.PUBLISH, state.grant, fields.will_topic)
+        if not decision.allowed:
+            self.recorder.record(replace(decision, address=state.live.address))
+            return
+        self.route(fields.will_topic, fields.will_message or b"", fields.will_qos, fields.will_retain)
 
-    async def _topic_filtering(self, session: Session, topic: str, action: Action) -> bool:
-        live: LiveSession | None = session.attributes.get(_LIVE)
-        if live is None:
-            return False
-        kind = _ACTION_KIND[action]
-        decision = self.pipeline.decide_topic(kind, live.grant, topic)
-        if kind is not Kind.RECEIVE:
-            self._record_topic_decision(live, decision)
-        return decision.allowed
+    # -- packets of a live connection (called by Connection) ------------------------------------
+
+    def on_publish(self, connection: Connection, publish: wire.Publish) -> None:
+        state = connection.state
+        live = state.live
+        live.messages_in += 1
+        self.registry.touch(live)
+        decision = self.pipeline.decide_topic(Kind.PUBLISH, state.grant, publish.topic)
+        self._record_topic_decision(live, decision)
+        if decision.reason.code is ReasonCode.BAD_TOPIC:
+            raise wire.ProtocolViolation(decision.reason.text)  # [MQTT-3.3.2-2]: wildcards in a topic name
+        if decision.allowed:
+            self.route(publish.topic, publish.payload, publish.qos, publish.retain)
+
+    def on_subscribe(self, connection: Connection, packet_id: int, topics: list[tuple[str, int]]) -> None:
+        state = connection.state
+        codes: list[int] = []
+        granted: list[tuple[str, int]] = []
+        for topic_filter, requested in topics:
+            decision = self.pipeline.decide_topic(Kind.SUBSCRIBE, state.grant, topic_filter)
+            self._record_topic_decision(state.live, decision)
+            if not decision.allowed:
+                codes.append(wire.SUBACK_FAILURE)
+                continue
+            state.subscriptions[topic_filter] = requested
+            self._index.add(topic_filter, state.client_id, state, requested)
+            codes.append(requested)
+            granted.append((topic_filter, requested))
+        connection.send(wire.encode_suback(packet_id, codes))
+        for topic_filter, qos in granted:  # [MQTT-3.8.4-4]: retained messages follow the SUBACK
+            for topic, (encoded, payload, retained_qos) in list(self._retained.items()):
+                if topic_matches(topic_filter, topic) and self._may_receive(state, topic):
+                    self._deliver(state, encoded, payload, min(qos, retained_qos), retain=True)
+        self.registry.touch(state.live)
+
+    def on_unsubscribe(self, connection: Connection, packet_id: int, filters: list[str]) -> None:
+        state = connection.state
+        for topic_filter in filters:
+            if state.subscriptions.pop(topic_filter, None) is not None:
+                self._index.remove(topic_filter, state.client_id)
+        connection.send(wire.encode_ack(wire.UNSUBACK, packet_id))
+        self.registry.touch(state.live)
 
     def _record_topic_decision(self, live: LiveSession, decision: Decision) -> None:
         """Each distinct topic decision is logged once per session; repeats only count (see README, Auth log)."""
@@ -319,61 +320,83 @@ class DeskBroker(Broker):
         if key in live.logged:
             return
         live.logged.add(key)
-        if decision.address != live.address:
-            decision = replace(decision, address=live.address)
-        self.recorder.record(decision)
+        self.recorder.record(replace(decision, address=live.address))
 
-    async def add_subscription(self, subscription: tuple[str, int], session: Session) -> int:
-        code = await super().add_subscription(subscription, session)
-        live: LiveSession | None = session.attributes.get(_LIVE)
-        if live is not None and code != 0x80:
-            live.subscriptions[subscription[0]] = code
-            self.registry.touch(live)
-        return code
+    # -- routing --------------------------------------------------------------------------------
 
-    async def _handle_unsubscription(self, client_session: Session, handler: BrokerProtocolHandler,
-                                     unsubscribe_waiter: asyncio.Future[Any]) -> None:
-        await super()._handle_unsubscription(client_session, handler, unsubscribe_waiter)
-        live: LiveSession | None = client_session.attributes.get(_LIVE)
-        if live is not None:
-            for topic_filter in unsubscribe_waiter.result().topics:
-                live.subscriptions.pop(topic_filter, None)
-            self.registry.touch(live)
+    def _may_receive(self, state: SessionState, topic: str) -> bool:
+        return self.pipeline.decide_topic(Kind.RECEIVE, state.grant, topic).allowed
 
-    async def _handle_message_delivery(self, client_session: Session, handler: BrokerProtocolHandler,
-                                       wait_deliver: asyncio.Future[Any]) -> bool:
-        message: ApplicationMessage | None = wait_deliver.result()
-        live: LiveSession | None = client_session.attributes.get(_LIVE)
-        if message is not None and live is not None:
-            live.messages_in += 1
-            self.registry.touch(live)
-        return await super()._handle_message_delivery(client_session, handler, wait_deliver)
+    def route(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        """Deliver a message to every subscriber allowed to read it (queued for those away, where it applies)."""
+        encoded = topic.encode("utf-8")
+        if retain:
+            if payload:
+                self._retained[topic] = (encoded, payload, qos)
+            else:
+                self._retained.pop(topic, None)  # [MQTT-3.3.1-10]: an empty retained message clears the topic
+        shared_qos0: bytes | None = None
+        for state, subscription_qos in self._index.match(topic).values():
+            if not self._may_receive(state, topic):
+                continue
+            effective = min(qos, subscription_qos)  # [MQTT-3.8.4-6]
+            if effective:
+                self._deliver(state, encoded, payload, effective, retain=False)
+                continue
+            # QoS 0 is the same bytes for every subscriber: encode once
+            connection = self._connections.get(state.client_id)
+            if connection is not None:
+                if shared_qos0 is None:
+                    shared_qos0 = wire.encode_publish(encoded, payload, 0, False, False, None)
+                if connection.send_qos0(shared_qos0):
+                    self._count_out(state.live)
+
+    def _deliver(self, state: SessionState, encoded: bytes, payload: bytes, qos: int, *, retain: bool) -> None:
+        packet = state.offer(encoded, payload, qos, retain)
+        connection = self._connections.get(state.client_id)
+        if packet is None or connection is None:
+            return  # queued for later, or dropped (QoS 0 to an absent client, or a full queue)
+        if qos:
+            connection.send(packet)
+        elif not connection.send_qos0(packet):
+            return
+        self._count_out(state.live)
+
+    def _count_out(self, live: LiveSession) -> None:
+        live.messages_out += 1
+        self.registry.touch(live)
+
+    async def internal_message_broadcast(self, topic: str, data: bytes, qos: int | None = None) -> None:
+        self.route(topic, data, qos or 0, False)
 
     # -- ending sessions on demand ------------------------------------------------------------
 
-    async def end_session(self, client_id: str, kind: Kind, code: ReasonCode, text: str, *, wait: bool = True) -> bool:
+    async def end_session(self, client_id: str, code: ReasonCode, text: str, *, wait: bool = True) -> bool:
         """Disconnect a live client now (its will is published: it did not say goodbye). False if not connected.
 
         With `wait`, returns once the session has been fully taken down (will sent, registry updated).
         """
-        session, handler = self._sessions.get(client_id, (None, None))
-        live: LiveSession | None = session.attributes.get(_LIVE) if session is not None else None
-        if session is None or handler is None or live is None or session.transitions.state != "connected":
+        connection = self._connections.get(client_id)
+        if connection is None:
             return False
-        self._end_reasons.setdefault(id(live), (kind, code, text))
-        ended = self._ended.get(id(live))
-        await handler.handle_connection_closed()
-        if wait and ended is not None:
+        connection.end(code, text)
+        if wait:
             try:
-                await asyncio.wait_for(ended.wait(), timeout=5)
+                await asyncio.wait_for(connection.finished.wait(), timeout=5)
             except TimeoutError:
                 log.warning("session %s did not end within 5 s", client_id)
         return True
 
+    def drop_offline_sessions(self, client_ids: set[str]) -> None:
+        """Forget persistent sessions that are not connected (their credential is gone)."""
+        for client_id in client_ids:
+            state = self._states.get(client_id)
+            if state is not None and not state.connected:
+                self._drop_state(state)
+
     async def shutdown(self) -> None:
-        for live in self.registry:
-            self._end_reasons[id(live)] = (Kind.DISCONNECT, ReasonCode.BROKER_STOPPED, "the broker stopped")
-        await super().shutdown()
+        for connection in list(self._connections.values()):
+            connection.end(ReasonCode.BROKER_STOPPED, "the broker stopped")
         pending = [task for task in self._connection_tasks if not task.done()]
         if pending:
             _, still = await asyncio.wait(pending, timeout=5)
@@ -381,4 +404,4 @@ class DeskBroker(Broker):
                 task.cancel()
             if still:
                 await asyncio.gather(*still, return_exceptions=True)
-
+        await super().shutdown()

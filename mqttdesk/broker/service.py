@@ -22,7 +22,6 @@ from mqttdesk.auth.recorder import DecisionRecorder
 from mqttdesk.broker.desk_broker import DeskBroker
 from mqttdesk.broker.registry import SessionRegistry
 from mqttdesk.core.decide import revalidate
-from mqttdesk.core.decision import Kind
 from mqttdesk.core.model import Directory
 from mqttdesk.core.reasons import ReasonCode
 from mqttdesk.store.changes import Change
@@ -179,7 +178,7 @@ class BrokerService:
         broker = self._broker
         if broker is None:
             return False
-        return await broker.end_session(client_id, Kind.KICK, ReasonCode.KICKED, f"kicked by {by}")
+        return await broker.end_session(client_id, ReasonCode.KICKED, f"kicked by {by}")
 
     def _enforce(self, directory: Directory, changes: tuple[Change, ...]) -> None:
         """After any store change: end the sessions whose credential no longer admits them."""
@@ -192,8 +191,7 @@ class BrokerService:
                 continue
             log.info("disconnecting %s: %s", live.client_id, why)
             task = asyncio.ensure_future(
-                broker.end_session(live.client_id, Kind.DISCONNECT, ReasonCode.CREDENTIAL_CHANGED,
-                                   f"disconnected: {why}", wait=False)
+                broker.end_session(live.client_id, ReasonCode.CREDENTIAL_CHANGED, f"disconnected: {why}", wait=False)
             )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

@@ -86,7 +86,8 @@ def expand(topic_filter: str, subject: Subject) -> str | None:
     for level in topic_filter.split("/"):
         if level in values:
             value = values[level]
-            if not value or any(char in value for char in _PATTERN_FORBIDDEN):
+            # a value must not smuggle in wildcards or levels, nor turn the filter into a $-topic filter
+            if not value or any(char in value for char in _PATTERN_FORBIDDEN) or value.startswith("$"):
                 return None
             levels.append(value)
         else:

@@ -236,6 +236,9 @@ def decide_topic(kind: Kind, grant: Grant, topic: str, directory: Directory) -> 
         (validate_topic_filter if kind is Kind.SUBSCRIBE else validate_topic_name)(topic)
     except ValidationError as exc:
         return _topic_decision(kind, grant, topic, False, ReasonCode.BAD_TOPIC, str(exc), steps)
+    if kind is Kind.PUBLISH and (topic == "$SYS" or topic.startswith("$SYS/")):
+        return _topic_decision(kind, grant, topic, False, ReasonCode.RESERVED_TOPIC,
+                               f"{who} may not publish to '{topic}': $SYS topics belong to the broker", steps)
     if roles is None:
         steps.append("anonymous access has no roles: every topic is allowed")
         return _topic_decision(kind, grant, topic, True, ReasonCode.ACL_ALLOWED,

@@ -38,6 +38,8 @@ class ReasonCode(StrEnum):
     KICKED = "kicked"
     CREDENTIAL_CHANGED = "credential-changed"
     TAKEN_OVER = "taken-over"
+    PROTOCOL_ERROR = "protocol-error"
+    RESERVED_TOPIC = "reserved-topic"
     BROKER_STOPPED = "broker-stopped"
 
 

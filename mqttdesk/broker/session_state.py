@@ -1,0 +1,115 @@
+"""What a session is, beyond one connection: subscriptions, messages in flight and messages queued.
+
+MQTT 3.1.1 section 4.1: for a session with clean session 0 the server keeps subscriptions, QoS 1 and 2 messages
+sent but not acknowledged, QoS 1 and 2 messages that arrived while the client was away, and QoS 2 messages
+received but not yet released. amqtt 0.12.1 drops in-flight messages when a connection ends and gives up on an
+acknowledgement after 5 s, so nothing is ever redelivered; this class keeps that state for as long as the session
+lives and says which packets to send when. It does no I/O: methods return the bytes to write.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+from mqttdesk.broker.registry import LiveSession
+from mqttdesk.broker.wire import PUBREL, Publish, encode_ack, encode_publish
+from mqttdesk.core.decision import Grant
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    max_inflight: int = 20  # unacknowledged QoS 1/2 messages per client (mosquitto's default)
+    max_queued: int = 1000  # further QoS 1/2 messages held per client, connected or not (mosquitto's default)
+
+
+@dataclass(slots=True)
+class Outgoing:
+    topic: bytes  # UTF-8, encoded once per message however many subscribers it has
+    payload: bytes
+    qos: int
+    retain: bool
+    packet_id: int = 0
+    released: bool = False  # QoS 2: PUBREC arrived, PUBREL sent, waiting for PUBCOMP
+
+    def packet(self, dup: bool) -> bytes:
+        if self.released:
+            return encode_ack(PUBREL, self.packet_id)
+        return encode_publish(self.topic, self.payload, self.qos, self.retain, dup, self.packet_id or None)
+
+
+@dataclass(eq=False)
+class SessionState:
+    client_id: str
+    clean_session: bool
+    grant: Grant
+    live: LiveSession
+    limits: SessionLimits = field(default_factory=SessionLimits)
+    subscriptions: dict[str, int] = field(default_factory=dict)
+    inflight: OrderedDict[int, Outgoing] = field(default_factory=OrderedDict)
+    queue: deque[Outgoing] = field(default_factory=deque)
+    incoming_qos2: dict[int, Publish] = field(default_factory=dict)
+    connected: bool = False
+    dropped: int = 0  # QoS 1/2 messages refused because the queue was full
+    _last_packet_id: int = 0
+
+    def _next_packet_id(self) -> int:
+        for _ in range(65535):
+            self._last_packet_id = self._last_packet_id % 65535 + 1
+            if self._last_packet_id not in self.inflight:
+                return self._last_packet_id
+        raise RuntimeError("no free packet id")  # unreachable while max_inflight < 65535
+
+    def offer(self, topic: bytes, payload: bytes, qos: int, retain: bool) -> bytes | None:
+        """A message for this session: the bytes to send now, or None (queued, or dropped)."""
+        if qos == 0:
+            return encode_publish(topic, payload, 0, retain, False, None) if self.connected else None
+        if not self.connected and self.clean_session:
+            return None
+        message = Outgoing(topic, payload, qos, retain)
+        if self.connected and not self.queue and len(self.inflight) < self.limits.max_inflight:
+            return self._send(message)
+        if len(self.queue) >= self.limits.max_queued:
+            self.dropped += 1
+            return None
+        self.queue.append(message)
+        return None
+
+    def _send(self, message: Outgoing) -> bytes:
+        message.packet_id = self._next_packet_id()
+        self.inflight[message.packet_id] = message
+        return message.packet(dup=False)
+
+    def _refill(self) -> list[bytes]:
+        packets = []
+        while self.connected and self.queue and len(self.inflight) < self.limits.max_inflight:
+            packets.append(self._send(self.queue.popleft()))
+        return packets
+
+    def puback(self, packet_id: int) -> list[bytes]:
+        message = self.inflight.get(packet_id)
+        if message is not None and message.qos == 1:
+            del self.inflight[packet_id]
+        return self._refill()
+
+    def pubrec(self, packet_id: int) -> bytes:
+        """QoS 2, step 2: release the message; PUBREL is answered even for an unknown id [MQTT-4.3.3-1]."""
+        message = self.inflight.get(packet_id)
+        if message is not None and message.qos == 2:
+            message.released = True
+        return encode_ack(PUBREL, packet_id)
+
+    def pubcomp(self, packet_id: int) -> list[bytes]:
+        message = self.inflight.get(packet_id)
+        if message is not None and message.released:
+            del self.inflight[packet_id]
+        return self._refill()
+
+    def resume(self) -> list[bytes]:
+        """On (re)connect: resend what is in flight, in order, with DUP set [MQTT-4.4.0-1], then fill the window."""
+        self.connected = True
+        packets = [message.packet(dup=True) for message in self.inflight.values()]
+        return packets + self._refill()
+
+    def disconnected(self) -> None:
+        self.connected = False

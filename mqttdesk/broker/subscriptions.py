@@ -1,0 +1,89 @@
+"""The subscription index: topic filter trie from which a PUBLISH finds its subscribers in one walk.
+
+amqtt compares every message with every subscription filter in the broker; with many clients that is most of the
+broker's time. The trie visits only the levels the topic has, plus the `+` and `#` branches on the way.
+Subscribers are keyed by clientId; the value is opaque to the index (the broker stores its session state).
+"""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class _Node(Generic[T]):
+    __slots__ = ("children", "subscribers")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node[T]] = {}
+        self.subscribers: dict[str, tuple[T, int]] = {}  # clientId -> (subscriber, granted QoS)
+
+
+class SubscriptionIndex(Generic[T]):
+    def __init__(self) -> None:
+        self._root: _Node[T] = _Node()
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, topic_filter: str, client_id: str, subscriber: T, qos: int) -> None:
+        node = self._root
+        for level in topic_filter.split("/"):
+            node = node.children.setdefault(level, _Node())
+        if client_id not in node.subscribers:
+            self._count += 1
+        node.subscribers[client_id] = (subscriber, qos)  # a repeated SUBSCRIBE replaces [MQTT-3.8.4-3]
+
+    def remove(self, topic_filter: str, client_id: str) -> bool:
+        path = [self._root]
+        for level in topic_filter.split("/"):
+            child = path[-1].children.get(level)
+            if child is None:
+                return False
+            path.append(child)
+        if path[-1].subscribers.pop(client_id, None) is None:
+            return False
+        self._count -= 1
+        levels = topic_filter.split("/")
+        for depth in range(len(levels), 0, -1):  # prune empty branches
+            node = path[depth]
+            if node.subscribers or node.children:
+                break
+            del path[depth - 1].children[levels[depth - 1]]
+        return True
+
+    def match(self, topic: str) -> dict[str, tuple[T, int]]:
+        """Subscribers of `topic`, one entry per client with its highest granted QoS (overlaps delivered once)."""
+        found: dict[str, tuple[T, int]] = {}
+        levels = topic.split("/")
+        last = len(levels)
+        # [MQTT-4.7.2-1]: a wildcard in the first level never matches a $-topic
+        dollar = topic.startswith("$")
+
+        def collect(subscribers: dict[str, tuple[T, int]]) -> None:
+            for client_id, entry in subscribers.items():
+                current = found.get(client_id)
+                if current is None or entry[1] > current[1]:
+                    found[client_id] = entry
+
+        stack: list[tuple[_Node[T], int]] = [(self._root, 0)]
+        while stack:
+            node, depth = stack.pop()
+            wildcards_allowed = not (dollar and depth == 0)
+            if wildcards_allowed:
+                hash_node = node.children.get("#")
+                if hash_node is not None:
+                    collect(hash_node.subscribers)  # '#' also matches the parent level: "a/#" matches "a"
+            if depth == last:
+                collect(node.subscribers)
+                continue
+            exact = node.children.get(levels[depth])
+            if exact is not None:
+                stack.append((exact, depth + 1))
+            if wildcards_allowed:
+                plus = node.children.get("+")
+                if plus is not None:
+                    stack.append((plus, depth + 1))
+        return found

@@ -1,0 +1,157 @@
+"""MQTT 3.1.1 packet encoding and decoding for everything after CONNECT (pure: bytes in, values out).
+
+amqtt decodes each packet with several awaits per field and builds objects for every PUBLISH; on the hot path
+(every message in and out) that costs more than the rest of the broker. A connection reads a whole packet with one
+`readexactly` and decodes it here; outgoing packets are built as bytes directly.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
+SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT = 8, 9, 10, 11, 12, 13, 14
+
+PACKET_NAMES = {
+    CONNECT: "CONNECT", CONNACK: "CONNACK", PUBLISH: "PUBLISH", PUBACK: "PUBACK", PUBREC: "PUBREC",
+    PUBREL: "PUBREL", PUBCOMP: "PUBCOMP", SUBSCRIBE: "SUBSCRIBE", SUBACK: "SUBACK", UNSUBSCRIBE: "UNSUBSCRIBE",
+    UNSUBACK: "UNSUBACK", PINGREQ: "PINGREQ", PINGRESP: "PINGRESP", DISCONNECT: "DISCONNECT",
+}
+
+# [MQTT-2.2.2-1]: the flags each packet type must carry (PUBLISH flags are variable)
+_REQUIRED_FLAGS = {PUBACK: 0, PUBREC: 0, PUBREL: 2, PUBCOMP: 0, SUBSCRIBE: 2, UNSUBSCRIBE: 2, PINGREQ: 0,
+                   DISCONNECT: 0}
+
+MAX_REMAINING_LENGTH = 268_435_455
+SUBACK_FAILURE = 0x80
+
+_U16 = struct.Struct("!H")
+PINGRESP_BYTES = bytes((PINGRESP << 4, 0))
+
+
+class ProtocolViolation(Exception):
+    """The client broke the protocol: the connection must be closed (and its will published)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    dup: bool
+    packet_id: int | None
+
+
+def check_flags(packet_type: int, flags: int) -> None:
+    if packet_type == PUBLISH:
+        if (flags >> 1) & 3 == 3:
+            raise ProtocolViolation("PUBLISH with QoS 3")
+        return
+    required = _REQUIRED_FLAGS.get(packet_type)
+    if required is None:
+        raise ProtocolViolation(f"unexpected packet type {packet_type} from a client")
+    if flags != required:
+        raise ProtocolViolation(f"{PACKET_NAMES[packet_type]} with reserved flags {flags:#x}")
+
+
+def encode_remaining_length(length: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, length = length % 128, length // 128
+        out.append(byte | 0x80 if length else byte)
+        if not length:
+            return bytes(out)
+
+
+def _string(data: bytes | memoryview, offset: int) -> tuple[str, int]:
+    if offset + 2 > len(data):
+        raise ProtocolViolation("truncated string")
+    (length,) = _U16.unpack_from(data, offset)
+    end = offset + 2 + length
+    if end > len(data):
+        raise ProtocolViolation("truncated string")
+    try:
+        text = bytes(data[offset + 2:end]).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolViolation("a string is not valid UTF-8") from None  # [MQTT-1.5.3-1]
+    if "\x00" in text:
+        raise ProtocolViolation("a string contains U+0000")  # [MQTT-1.5.3-2]
+    return text, end
+
+
+def packet_id(body: bytes) -> int:
+    if len(body) != 2:
+        raise ProtocolViolation("an acknowledgement must carry exactly a packet id")
+    (pid,) = _U16.unpack(body)
+    if pid == 0:
+        raise ProtocolViolation("packet id 0")
+    return pid
+
+
+def decode_publish(flags: int, body: bytes) -> Publish:
+    qos = (flags >> 1) & 3
+    topic, offset = _string(body, 0)
+    pid: int | None = None
+    if qos:
+        if offset + 2 > len(body):
+            raise ProtocolViolation("PUBLISH without packet id")
+        (pid,) = _U16.unpack_from(body, offset)
+        if pid == 0:
+            raise ProtocolViolation("packet id 0")
+        offset += 2
+    return Publish(topic, body[offset:], qos, bool(flags & 1), bool(flags & 8), pid)
+
+
+def decode_subscribe(body: bytes) -> tuple[int, list[tuple[str, int]]]:
+    """(packet id, [(filter, requested QoS)]); a requested QoS above 2 is a protocol violation [MQTT-3-8.3-4]."""
+    pid = _U16.unpack_from(body, 0)[0] if len(body) >= 2 else 0
+    if pid == 0:
+        raise ProtocolViolation("SUBSCRIBE without packet id")
+    offset, topics = 2, []
+    while offset < len(body):
+        topic_filter, offset = _string(body, offset)
+        if offset >= len(body):
+            raise ProtocolViolation("SUBSCRIBE filter without QoS")
+        requested = body[offset]
+        if requested & 0xFC:
+            raise ProtocolViolation("SUBSCRIBE with reserved QoS bits")
+        topics.append((topic_filter, requested))
+        offset += 1
+    if not topics:
+        raise ProtocolViolation("SUBSCRIBE without filters")  # [MQTT-3.8.3-3]
+    return pid, topics
+
+
+def decode_unsubscribe(body: bytes) -> tuple[int, list[str]]:
+    pid = _U16.unpack_from(body, 0)[0] if len(body) >= 2 else 0
+    if pid == 0:
+        raise ProtocolViolation("UNSUBSCRIBE without packet id")
+    offset, filters = 2, []
+    while offset < len(body):
+        topic_filter, offset = _string(body, offset)
+        filters.append(topic_filter)
+    if not filters:
+        raise ProtocolViolation("UNSUBSCRIBE without filters")  # [MQTT-3.10.3-2]
+    return pid, filters
+
+
+def encode_publish(topic: bytes, payload: bytes, qos: int, retain: bool, dup: bool, pid: int | None) -> bytes:
+    """`topic` is already UTF-8 encoded: a message fanned out to many subscribers is encoded once."""
+    first = (PUBLISH << 4) | (qos << 1) | (1 if retain else 0) | (8 if dup else 0)
+    variable = _U16.pack(len(topic)) + topic + (_U16.pack(pid) if qos and pid is not None else b"")
+    return bytes((first,)) + encode_remaining_length(len(variable) + len(payload)) + variable + payload
+
+
+def encode_ack(packet_type: int, pid: int) -> bytes:
+    flags = 2 if packet_type == PUBREL else 0
+    return bytes(((packet_type << 4) | flags, 2)) + _U16.pack(pid)
+
+
+def encode_connack(session_present: bool, code: int) -> bytes:
+    return bytes((CONNACK << 4, 2, 1 if session_present and code == 0 else 0, code))
+
+
+def encode_suback(pid: int, codes: list[int]) -> bytes:
+    return bytes((SUBACK << 4,)) + encode_remaining_length(2 + len(codes)) + _U16.pack(pid) + bytes(codes)
