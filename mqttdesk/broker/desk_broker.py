@@ -387,12 +387,14 @@ class DeskBroker(Broker):
                 log.warning("session %s did not end within 5 s", client_id)
         return True
 
-    def drop_offline_sessions(self, client_ids: set[str]) -> None:
-        """Forget persistent sessions that are not connected (their credential is gone)."""
-        for client_id in client_ids:
-            state = self._states.get(client_id)
-            if state is not None and not state.connected:
-                self._drop_state(state)
+    def offline_sessions(self) -> list[SessionState]:
+        """Persistent sessions kept for clients that are not connected now."""
+        return [state for state in self._states.values() if not state.connected]
+
+    def forget_session(self, state: SessionState) -> None:
+        """Drop a persistent session and what it queued (its credential no longer admits it)."""
+        if not state.connected:
+            self._drop_state(state)
 
     async def shutdown(self) -> None:
         for connection in list(self._connections.values()):

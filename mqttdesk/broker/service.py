@@ -195,6 +195,9 @@ class BrokerService:
             )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        for state in broker.offline_sessions():
+            if revalidate(state.grant, directory, state.live.password_hash) is not None:
+                broker.forget_session(state)
 
     async def _watch(self) -> None:
         last_prune = time.monotonic()

@@ -1,0 +1,69 @@
+"""Session state across connections: in-flight window, queueing, redelivery with DUP, bounds."""
+
+from __future__ import annotations
+
+from mqttdesk.broker import wire
+from mqttdesk.broker.registry import LiveSession
+from mqttdesk.broker.session_state import SessionLimits, SessionState
+from mqttdesk.core.decision import Grant
+from mqttdesk.core.model import ANONYMOUS_REF, Method
+
+GRANT = Grant(Method.ANONYMOUS, ANONYMOUS_REF, None, "c")
+
+
+def _state(clean: bool = False, **limits: int) -> SessionState:
+    live = LiveSession("c", None, "anonymous", None, 0.0, clean, GRANT)
+    return SessionState("c", clean, GRANT, live, SessionLimits(**limits))
+
+
+def _decode(packet: bytes) -> wire.Publish:
+    return wire.decode_publish(packet[0] & 0x0F, packet[2:])
+
+
+def test_window_then_queue_then_refill_in_order() -> None:
+    state = _state(max_inflight=2)
+    state.resume()
+    sent = [state.offer(b"t", str(n).encode(), 1, False) for n in range(4)]
+    assert [p is not None for p in sent] == [True, True, False, False]
+    first = _decode(sent[0])  # type: ignore[arg-type]
+    refill = state.puback(first.packet_id)  # type: ignore[arg-type]
+    assert [_decode(p).payload for p in refill] == [b"2"]
+
+
+def test_offline_persistent_session_queues_and_resumes_with_dup_for_inflight() -> None:
+    state = _state()
+    state.resume()
+    in_flight = _decode(state.offer(b"t", b"a", 1, False))  # type: ignore[arg-type]
+    state.disconnected()
+    assert state.offer(b"t", b"b", 2, False) is None
+    assert state.offer(b"t", b"zero", 0, False) is None  # QoS 0 is not kept for absent clients
+    resent = [_decode(p) for p in state.resume()]
+    assert [(p.payload, p.dup, p.qos) for p in resent] == [(b"a", True, 1), (b"b", False, 2)]
+    assert resent[0].packet_id == in_flight.packet_id
+
+
+def test_qos2_released_message_resumes_as_pubrel() -> None:
+    state = _state()
+    state.resume()
+    publish = _decode(state.offer(b"t", b"x", 2, False))  # type: ignore[arg-type]
+    assert state.pubrec(publish.packet_id) == wire.encode_ack(wire.PUBREL, publish.packet_id)  # type: ignore[arg-type]
+    state.disconnected()
+    assert state.resume() == [wire.encode_ack(wire.PUBREL, publish.packet_id)]  # type: ignore[arg-type]
+    state.pubcomp(publish.packet_id)  # type: ignore[arg-type]
+    assert not state.inflight
+
+
+def test_queue_is_bounded_and_counts_drops() -> None:
+    state = _state(max_inflight=1, max_queued=2)
+    state.resume()
+    for n in range(5):
+        state.offer(b"t", str(n).encode(), 1, False)
+    assert len(state.inflight) == 1
+    assert len(state.queue) == 2
+    assert state.dropped == 2
+
+
+def test_clean_session_keeps_nothing_while_away() -> None:
+    state = _state(clean=True)
+    assert state.offer(b"t", b"x", 1, False) is None
+    assert not state.queue
