@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QStyle,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -82,8 +81,8 @@ class BrokerBar(QWidget):
         self.anonymous_check.clicked.connect(self._anonymous_clicked)
         self.anonymous_note = QLabel()
         self.anonymous_note.setStyleSheet("color: #5f6368;")
-        self.anonymous_roles_button = QToolButton()
-        self.anonymous_roles_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.anonymous_roles_button = QPushButton()
+        self.anonymous_roles_button.setToolTip("The roles anonymous clients get; with none they may do anything")
         self.anonymous_roles_menu = QMenu(self)
         self.anonymous_roles_menu.aboutToShow.connect(self._fill_roles_menu)
         self.anonymous_roles_button.setMenu(self.anonymous_roles_menu)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -31,9 +29,12 @@ from mqttdesk.gui.models.clients_model import (
 )
 from mqttdesk.gui.models.sorting import sorted_proxy
 from mqttdesk.gui.tab_context import TabContext
+from mqttdesk.gui.widgets.tables import make_table, set_column_widths
 
-_COLUMN_WIDTHS = {CLIENT_ID: 200, USERNAME: 130, METHOD: 90, ADDRESS: 150, CONNECTED_SINCE: 150,
-                  CLEAN_SESSION: 100, SUBSCRIPTIONS: 100, MESSAGES_IN: 100, MESSAGES_OUT: 100}
+# the client id column stretches; the others get what their content usually needs (no ResizeToContents: with
+# a thousand rows it would measure every cell on each change)
+_COLUMN_WIDTHS = {USERNAME: 150, METHOD: 80, ADDRESS: 110, CONNECTED_SINCE: 150, CLEAN_SESSION: 50,
+                  SUBSCRIPTIONS: 60, MESSAGES_IN: 60, MESSAGES_OUT: 60}
 
 
 class ClientsTab(QWidget):
@@ -53,17 +54,9 @@ class ClientsTab(QWidget):
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
 
-        self.table = QTableView()
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
+        self.table = make_table(self.proxy, sortable=True)
         self.table.sortByColumn(CONNECTED_SINCE, Qt.SortOrder.DescendingOrder)
-        self.table.setAlternatingRowColors(True)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        for column, width in _COLUMN_WIDTHS.items():
-            self.table.setColumnWidth(column, width)
+        set_column_widths(self.table, _COLUMN_WIDTHS)
         self.table.horizontalHeader().setSectionResizeMode(CLIENT_ID, QHeaderView.ResizeMode.Stretch)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
         for signal in (self.model.rowsInserted, self.model.rowsRemoved, self.model.modelReset):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractItemModel, QItemSelection, Qt
+from PySide6.QtCore import QItemSelection, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QListView,
     QPushButton,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -28,7 +27,9 @@ from mqttdesk.gui.models.roles_model import (
     ROLE_NAME,
     ROLE_RULES,
     ROLE_USERS,
+    RULE_EFFECT,
     RULE_FILTER,
+    RULE_PERMISSION,
     RoleMembersModel,
     RolesTableModel,
     RulesTableModel,
@@ -37,6 +38,7 @@ from mqttdesk.gui.models.sorting import sorted_proxy
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.confirm import ask_confirmation
 from mqttdesk.gui.widgets.field_error import FieldError
+from mqttdesk.gui.widgets.tables import make_table, set_column_widths
 
 PATTERN_HINT = (
     "Wildcards: <b>+</b> matches one level, <b>#</b> everything below (last level only). "
@@ -44,17 +46,6 @@ PATTERN_HINT = (
     "— e.g. <code>devices/%c/#</code> lets every client use its own subtree. Deny rules win over allow; "
     "with no matching allow rule, access is denied."
 )
-
-
-def _table(model: QAbstractItemModel) -> QTableView:
-    table = QTableView()
-    table.setModel(model)
-    table.setAlternatingRowColors(True)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.verticalHeader().setVisible(False)
-    return table
 
 
 class RolesTab(QWidget):
@@ -84,8 +75,7 @@ class RolesTab(QWidget):
     # -- layout -------------------------------------------------------------------------------------
 
     def _build_roles_pane(self) -> QWidget:
-        self.roles_table = _table(self.roles_proxy)
-        self.roles_table.setSortingEnabled(True)
+        self.roles_table = make_table(self.roles_proxy, sortable=True)
         self.roles_table.sortByColumn(ROLE_NAME, Qt.SortOrder.AscendingOrder)
         header = self.roles_table.horizontalHeader()
         header.setSectionResizeMode(ROLE_NAME, QHeaderView.ResizeMode.Stretch)
@@ -118,11 +108,10 @@ class RolesTab(QWidget):
     def _build_role_pane(self) -> QWidget:
         self.role_title = QLabel()
         self.role_title.setStyleSheet("font-size: 14px; font-weight: 600;")
-        self.rules_table = _table(self.rules_model)
+        self.rules_table = make_table(self.rules_model)
         header = self.rules_table.horizontalHeader()
         header.setSectionResizeMode(RULE_FILTER, QHeaderView.ResizeMode.Stretch)
-        self.rules_table.setColumnWidth(1, 150)
-        self.rules_table.setColumnWidth(2, 90)
+        set_column_widths(self.rules_table, {RULE_PERMISSION: 150, RULE_EFFECT: 80})
         self.rules_table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
         self.rules_model.modelReset.connect(self._update_actions)
 

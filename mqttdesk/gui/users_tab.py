@@ -6,13 +6,11 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QItemSelection, Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QHBoxLayout,
     QHeaderView,
     QLineEdit,
     QPushButton,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -26,6 +24,7 @@ from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.user_dialogs import AddUserDialog, EditRolesDialog, ResetPasswordDialog
 from mqttdesk.gui.widgets.confirm import ask_confirmation
 from mqttdesk.gui.widgets.state_badge import StateBadgeDelegate
+from mqttdesk.gui.widgets.tables import make_table, set_column_widths
 
 _COLUMN_WIDTHS = {NAME: 200, STATE: 120, ROLES: 220, CREATED: 140, LAST_USED: 140}
 
@@ -55,20 +54,12 @@ class UsersTab(QWidget):
         self.revoke_button = self._button("Revoke…", self.revoke, "Refuse this user for good (final)")
         self.delete_button = self._button("Delete…", self.delete, "Remove this user from the store")
 
-        self.table = QTableView()
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
+        self.table = make_table(self.proxy, sortable=True)
         self.table.sortByColumn(NAME, Qt.SortOrder.AscendingOrder)
-        self.table.setAlternatingRowColors(True)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setItemDelegateForColumn(STATE, StateBadgeDelegate(self.table))
-        self.table.verticalHeader().setVisible(False)
         self.table.doubleClicked.connect(lambda _index: self.edit_roles())
         header = self.table.horizontalHeader()
-        for column, width in _COLUMN_WIDTHS.items():
-            self.table.setColumnWidth(column, width)
+        set_column_widths(self.table, _COLUMN_WIDTHS)
         header.setSectionResizeMode(ROLES, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(SESSIONS, QHeaderView.ResizeMode.ResizeToContents)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)

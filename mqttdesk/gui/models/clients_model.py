@@ -20,8 +20,19 @@ AnyIndex = QModelIndex | QPersistentModelIndex
 
 (CLIENT_ID, USERNAME, METHOD, ADDRESS, CONNECTED_SINCE, CLEAN_SESSION, SUBSCRIPTIONS, MESSAGES_IN,
  MESSAGES_OUT) = range(9)
-HEADERS = ("Client id", "Username", "Method", "Address", "Connected since", "Clean session", "Subscriptions",
-           "Messages in", "Messages out")
+HEADERS = ("Client id", "Username", "Method", "Address", "Connected since", "Clean", "Subscriptions", "Msgs in",
+           "Msgs out")
+HEADER_TIPS = (
+    "The MQTT client identifier",
+    "The username the client logged in with (— for anonymous and certificate clients)",
+    "How the client authenticated",
+    "The client's IP address",
+    "When this session started",
+    "Clean session: the broker forgets the client's subscriptions when it leaves",
+    "How many topic filters the client subscribes to (hover a cell for the list)",
+    "Messages the client published",
+    "Messages delivered to the client",
+)
 _NUMERIC = (SUBSCRIPTIONS, MESSAGES_IN, MESSAGES_OUT)
 
 
@@ -45,6 +56,8 @@ class ClientsTableModel(QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
         if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return HEADERS[section]
+        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return HEADER_TIPS[section]
         return None
 
     def session_at(self, row: int) -> LiveSession:

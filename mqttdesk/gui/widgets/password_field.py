@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from mqttdesk.core.passwords import generate_password
@@ -18,6 +18,9 @@ class PasswordField(QWidget):
         self.edit.setObjectName("password")
         self.edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.edit.setPlaceholderText("type one or press Generate")
+        # monospace, wide enough for a whole generated password: l/I/1 and O/0 must be told apart when copied by hand
+        self.edit.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.edit.setMinimumWidth(self.edit.fontMetrics().horizontalAdvance("M" * 23))
         self.edit.textChanged.connect(self.text_changed)
         self.generate_button = QPushButton("Generate")
         self.generate_button.setToolTip("Make a strong random password (20 letters and digits)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from mqttdesk.core.states import CredentialState
@@ -147,7 +147,9 @@ class StateBadgeDelegate(QStyledItemDelegate):
             style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        metrics = opt.fontMetrics
+        font = QFont(opt.font)
+        font.setWeight(QFont.Weight.DemiBold)
+        metrics = QFontMetrics(font)
         icon_size = 14
         text_width = metrics.horizontalAdvance(state.value)
         height = min(opt.rect.height() - 4, metrics.height() + 6)
@@ -155,6 +157,8 @@ class StateBadgeDelegate(QStyledItemDelegate):
         pill = QRect(opt.rect.left() + self._PAD - 2, opt.rect.center().y() - height // 2 + 1, width, height)
         tint = state_color(state)
         tint.setAlpha(40)
+        if opt.state & QStyle.StateFlag.State_Selected:  # a tint on the selection colour would be unreadable
+            tint = QColor(255, 255, 255, 235)
         painter.setPen(QPen(state_color(state), 1))
         painter.setBrush(tint)
         painter.drawRoundedRect(QRectF(pill).adjusted(0.5, 0.5, -0.5, -0.5), height / 2, height / 2)
@@ -162,8 +166,6 @@ class StateBadgeDelegate(QStyledItemDelegate):
         painter.drawPixmap(icon_rect, state_pixmap(state, icon_size))
         text_rect = pill.adjusted(self._PAD + icon_size + 4, 0, -self._PAD // 2, 0)
         painter.setPen(state_text_color(state))
-        font = opt.font
-        font.setWeight(font.Weight.DemiBold)
         painter.setFont(font)
         painter.drawText(text_rect, int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft),
                          metrics.elidedText(state.value, Qt.TextElideMode.ElideRight, text_rect.width()))
@@ -173,6 +175,8 @@ class StateBadgeDelegate(QStyledItemDelegate):
         hint = super().sizeHint(option, index)
         state = state_of(index.data(STATE_ROLE))
         if state is not None:
-            width = option.fontMetrics.horizontalAdvance(state.value) + 14 + 5 * self._PAD
+            font = QFont(option.font)
+            font.setWeight(QFont.Weight.DemiBold)
+            width = QFontMetrics(font).horizontalAdvance(state.value) + 14 + 5 * self._PAD
             hint.setWidth(max(hint.width(), width))
         return hint

@@ -1,0 +1,135 @@
+"""Build the main window offscreen with some users, roles and live clients, and save one PNG per tab.
+
+Not a test: a way to look at what the GUI looks like. Run from the repository root:
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python -m tests.gui.screenshots [OUTPUT_DIR]
+
+(default output: ./shots, which git ignores).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import paho.mqtt.client as mqtt  # noqa: E402
+import qasync  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from mqttdesk.broker.service import BrokerService  # noqa: E402
+from mqttdesk.core.acl import Permission  # noqa: E402
+from mqttdesk.core.passwords import hash_password  # noqa: E402
+from mqttdesk.core.states import StateAction  # noqa: E402
+from mqttdesk.gui.main_window import MainWindow  # noqa: E402
+from mqttdesk.store.db import Store  # noqa: E402
+
+FAST_HASH = functools.partial(hash_password, iterations=1000)
+
+
+def populate(store: Store) -> None:
+    store.roles.add("sensors")
+    store.roles.allow("sensors", "sensors/%c/#", Permission.WRITE)
+    store.roles.allow("sensors", "commands/%c", Permission.READ)
+    store.roles.deny("sensors", "sensors/secret/#", Permission.READWRITE)
+    store.roles.add("dashboard")
+    store.roles.allow("dashboard", "sensors/#", Permission.READ)
+    store.roles.allow("dashboard", "commands/+", Permission.WRITE)
+    store.roles.add("admin")
+    store.roles.allow("admin", "#", Permission.READWRITE)
+    for name, roles in (("kitchen-thermometer", ("sensors",)), ("garage-door", ("sensors",)),
+                        ("living-room-display", ("dashboard",)), ("alice", ("admin", "dashboard")),
+                        ("old-tablet", ("dashboard",)), ("stolen-phone", ("dashboard",)), ("new-sensor", ())):
+        store.users.add(name, FAST_HASH("pw"), roles)
+
+
+def connect(port: int, client_id: str, username: str, clean: bool = True) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
+                         clean_session=clean)
+    client.username_pw_set(username, "pw")
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
+
+
+async def take(window: MainWindow, service: BrokerService, out: Path) -> None:
+    status = await service.start("127.0.0.1", 0)
+    port = status.addresses[0][1]
+    clients = [
+        connect(port, "kitchen-thermometer-01", "kitchen-thermometer"),
+        connect(port, "garage-door", "garage-door", clean=False),
+        connect(port, "display-livingroom", "living-room-display"),
+        connect(port, "alice-laptop", "alice"),
+        connect(port, "alice-phone", "alice"),
+    ]
+    await asyncio.sleep(1.0)
+    clients[2].subscribe([("sensors/#", 0), ("commands/+", 1)])
+    clients[3].subscribe("#")
+    for n in range(12):
+        clients[0].publish("sensors/kitchen-thermometer-01/temperature", f"{20 + n / 10:.1f}")
+    await asyncio.sleep(1.0)
+    service.store.users.apply("old-tablet", StateAction.SUSPEND)
+    service.store.users.apply("stolen-phone", StateAction.REVOKE)
+    window.show()
+    for index in range(window.tabs.count()):
+        window.tabs.setCurrentIndex(index)
+        if window.tabs.tabText(index) == "Users":
+            window.tab("Users").select_user("garage-door")  # type: ignore[attr-defined]
+        if window.tabs.tabText(index) == "Roles":
+            window.tab("Roles").select_role("sensors")  # type: ignore[attr-defined]
+        await asyncio.sleep(0.3)
+        path = out / f"{window.tabs.tabText(index).lower()}.png"
+        window.grab().save(str(path))
+        print(path)
+    await dialog_shots(window, out)
+    for client in clients:
+        client.disconnect()
+        client.loop_stop()
+    await window.shutdown()
+
+
+async def dialog_shots(window: MainWindow, out: Path) -> None:
+    """The Add user dialog after Generate and a refused (duplicate) name."""
+    users = window.tab("Users")
+    window.tabs.setCurrentWidget(users)
+    users.add_user()  # type: ignore[attr-defined]
+    dialog = users.dialog  # type: ignore[attr-defined]
+    dialog.name_edit.setText("garage-door")
+    dialog.roles.set_checked("sensors")
+    dialog.password.generate()
+    dialog.accept()
+    await asyncio.sleep(0.3)
+    dialog.grab().save(str(out / "add-user-dialog.png"))
+    print(out / "add-user-dialog.png")
+    dialog.name_edit.setText("porch-light")
+    dialog.accept()
+    await asyncio.sleep(0.5)
+
+
+def main() -> None:
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "shots")
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(sys.argv)
+    with tempfile.TemporaryDirectory() as data:
+        store = Store.open(data)
+        populate(store)
+        service = BrokerService(store)
+        window = MainWindow(service, hasher=FAST_HASH)
+        loop = qasync.QEventLoop(app)
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(service.open())
+            loop.run_until_complete(take(window, service, out))
+        finally:
+            loop.close()
+            store.close()
+
+
+if __name__ == "__main__":
+    main()
