@@ -106,12 +106,18 @@ class MainWindow(QMainWindow):
         return self._shut_down
 
     async def shutdown(self) -> None:
-        """Let running actions finish (briefly), stop the broker and close the service; safe to call twice."""
+        """Let running actions finish (briefly), stop the broker, close the service, then close the window.
+
+        Safe to call twice, and from `app.py` directly (e.g. on Ctrl+C): a second call waits for the first.
+        `shutdown_finished` is emitted once the broker is stopped and its port is free, just before the window closes.
+        """
         if self._shut_down:
             return
-        if self._shutdown_task is not None and self._shutdown_task is not asyncio.current_task():
-            await asyncio.shield(self._shutdown_task)
-            return
+        if self._shutdown_task is None:
+            self._shutdown_task = asyncio.ensure_future(self._shutdown())
+        await asyncio.shield(self._shutdown_task)
+
+    async def _shutdown(self) -> None:
         if shiboken6.isValid(self):
             self.setEnabled(False)
             self.statusBar().showMessage("Stopping the broker…")
@@ -125,16 +131,13 @@ class MainWindow(QMainWindow):
             self._shut_down = True
             if shiboken6.isValid(self):  # Qt may have deleted the window meanwhile (deleteLater after close)
                 self.shutdown_finished.emit()
+                self.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        """Closing waits for the broker to stop: the first close only starts `shutdown()`, which closes again."""
         if self._shut_down:
             event.accept()
             return
         event.ignore()
         if self._shutdown_task is None:
-            self._shutdown_task = asyncio.ensure_future(self.shutdown())
-            self._shutdown_task.add_done_callback(self._close_after_shutdown)
-
-    def _close_after_shutdown(self, _task: asyncio.Task[None]) -> None:
-        if shiboken6.isValid(self):
-            self.close()
+            self._shutdown_task = asyncio.ensure_future(self._shutdown())

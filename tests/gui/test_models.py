@@ -1,0 +1,119 @@
+"""The item models on their own: row-by-row updates (no resets) and Qt's model consistency checks."""
+
+from __future__ import annotations
+
+import time
+
+from pytestqt.modeltest import ModelTester
+from pytestqt.qtbot import QtBot
+
+from mqttdesk.broker.registry import LiveSession, SessionRegistry
+from mqttdesk.core.acl import Permission
+from mqttdesk.core.decision import Grant
+from mqttdesk.core.model import CredentialKind, CredentialRef, Method
+from mqttdesk.gui.models.clients_model import CLIENT_ID, MESSAGES_IN, SUBSCRIPTIONS, ClientsTableModel
+from mqttdesk.gui.models.roles_model import RoleMembersModel, RolesTableModel, RulesTableModel
+from mqttdesk.gui.models.users_model import SESSIONS, STATE, UsersTableModel
+from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_of
+from mqttdesk.store.db import Store
+from tests.gui.conftest import FAST_HASH
+
+
+def live(client_id: str, user: str | None = "lamp") -> LiveSession:
+    credential = CredentialRef(CredentialKind.USER, user) if user else CredentialRef(CredentialKind.ANONYMOUS, "")
+    grant = Grant(Method.PASSWORD if user else Method.ANONYMOUS, credential, user, client_id)
+    return LiveSession(client_id, user, grant.method.value, "127.0.0.1", time.time(), True, grant)
+
+
+class Recorder:
+    """Which structural signals a model emitted."""
+
+    def __init__(self, model: object) -> None:
+        self.events: list[str] = []
+        for name in ("modelReset", "rowsInserted", "rowsRemoved", "dataChanged"):
+            getattr(model, name).connect(lambda *_args, name=name: self.events.append(name))
+
+
+def test_clients_model_follows_registry_events_row_by_row(qtmodeltester: ModelTester) -> None:
+    registry = SessionRegistry()
+    registry.add(live("early"))
+    model = ClientsTableModel(registry)
+    registry.subscribe(model.on_session_event)
+    qtmodeltester.check(model)
+    seen = Recorder(model)
+
+    a, b = live("a"), live("b", None)
+    registry.add(a)
+    registry.add(b)
+    assert [model.index(row, CLIENT_ID).data() for row in range(3)] == ["early", "a", "b"]
+
+    a.subscriptions["x/#"] = 1
+    a.messages_in = 5
+    registry.touch(a)
+    registry.flush_updates()
+    assert model.index(1, SUBSCRIPTIONS).data() == "1"
+    assert model.index(1, MESSAGES_IN).data() == "5"
+
+    replacement = live("a")  # a take-over of clientId "a"
+    registry.add(replacement)
+    assert model.rowCount() == 3
+    assert model.session_at(1) is replacement
+    registry.remove("a", a)  # the old session ending later changes nothing
+    assert model.rowCount() == 3
+
+    registry.remove("early", registry.get("early"))  # type: ignore[arg-type]
+    assert [model.index(row, CLIENT_ID).data() for row in range(2)] == ["a", "b"]
+    assert model.row_of("b") == 1
+    registry.remove("a", replacement)
+    assert model.row_of("b") == 0
+    assert "modelReset" not in seen.events
+    assert seen.events.count("rowsInserted") == 2
+    assert seen.events.count("rowsRemoved") == 2
+    qtmodeltester.check(model)
+
+
+def test_users_model_counts_live_sessions_per_user(qtbot: QtBot, store: Store, qtmodeltester: ModelTester) -> None:
+    store.users.add("lamp", FAST_HASH("x"))
+    store.users.add("other", FAST_HASH("x"))
+    registry = SessionRegistry()
+    registry.add(live("lamp-1"))
+    model = UsersTableModel(store, registry)
+    registry.subscribe(model.on_session_event)
+    store.subscribe(model.on_store_changes)
+    qtmodeltester.check(model)
+    assert model.index(0, SESSIONS).data() == "1"
+
+    second = live("lamp-2")
+    registry.add(second)
+    registry.add(live("anon", None))
+    assert model.index(0, SESSIONS).data() == "2"
+    registry.remove("lamp-2", second)
+    assert model.index(0, SESSIONS).data() == "1"
+    assert state_of(model.index(1, STATE).data(STATE_ROLE)) is not None
+
+    seen = Recorder(model)
+    store.users.add("new", FAST_HASH("x"))
+    store.users.delete("other")
+    assert seen.events == ["rowsInserted", "rowsRemoved"]
+    assert sorted(model.user_at(row).name for row in range(model.rowCount())) == ["lamp", "new"]
+    qtmodeltester.check(model)
+
+
+def test_role_models_follow_store_changes(qtbot: QtBot, store: Store, qtmodeltester: ModelTester) -> None:
+    roles, rules, members = RolesTableModel(store), RulesTableModel(store), RoleMembersModel(store)
+    for model in (roles, rules, members):
+        store.subscribe(model.on_store_changes)
+    store.roles.add("r")
+    rules.set_role("r")
+    members.set_role("r")
+    store.roles.allow("r", "a/#", Permission.READ)
+    assert rules.rowCount() == 1
+    store.users.add("lamp", FAST_HASH("x"), ("r",))
+    assert members.stringList() == ["lamp"]
+    assert roles.index(0, 2).data() == "1"
+    qtmodeltester.check(roles)
+    qtmodeltester.check(rules)
+    store.roles.delete("r")
+    assert roles.rowCount() == 0
+    assert rules.rowCount() == 0
+    assert rules.role_name is None
