@@ -9,13 +9,16 @@ It changes nothing itself: recording decisions and first-use activation are the 
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from mqttdesk.auth.verifier import PasswordVerifier
 from mqttdesk.core.decide import decide_connect, decide_topic, password_hash_for
 from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, SessionHolder
-from mqttdesk.core.model import Directory
+from mqttdesk.core.model import Device, Directory
+from mqttdesk.core.states import CredentialState
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
 
@@ -25,6 +28,27 @@ TOPIC_CACHE_SIZE = 50_000
 _NOBODY: Mapping[str, SessionHolder] = {}
 
 DirectoryListener = Callable[[Directory, tuple[Change, ...]], None]
+_DIRECTORY_KINDS = frozenset({ChangeKind.USER, ChangeKind.BOOTSTRAP, ChangeKind.DEVICE, ChangeKind.ROLE,
+                              ChangeKind.SETTINGS})
+_CREDENTIAL_TABLES = {ChangeKind.USER: "users", ChangeKind.BOOTSTRAP: "bootstraps", ChangeKind.DEVICE: "devices"}
+
+
+def _secrets_weakened(before: Directory, after: Directory, changes: tuple[Change, ...]) -> bool:
+    """Whether a changed credential lost its password or its standing (so cached verifications must go).
+
+    Registrations and first uses change credentials all the time during a storm; they must not empty the cache.
+    """
+    for change in changes:
+        table = _CREDENTIAL_TABLES.get(change.kind)
+        if table is None:
+            continue
+        old = getattr(before, table).get(change.key)
+        new = getattr(after, table).get(change.key)
+        if old is None:
+            continue
+        if new is None or new.password_hash != old.password_hash or not new.state.admits:
+            return True
+    return False
 
 
 class AuthPipeline:
@@ -35,6 +59,7 @@ class AuthPipeline:
         self._directory = store.directory()
         self._topic_cache: OrderedDict[tuple[object, ...], Decision] = OrderedDict()
         self._listeners: list[DirectoryListener] = []
+        self._unsaved_devices: dict[str, Device] = {}
         store.subscribe(self._on_store_changes)
 
     def close(self) -> None:
@@ -54,12 +79,13 @@ class AuthPipeline:
         self._listeners.append(listener)
 
     def _on_store_changes(self, changes: tuple[Change, ...]) -> None:
-        relevant = tuple(c for c in changes if c.kind in (ChangeKind.USER, ChangeKind.ROLE, ChangeKind.SETTINGS))
+        relevant = tuple(c for c in changes if c.kind in _DIRECTORY_KINDS)
         if not relevant:
             return
-        self._directory = self._store.directory(self._listen_host)
+        previous = self._directory
+        self._directory = self._with_unsaved(self._store.directory(self._listen_host))
         self._topic_cache.clear()
-        if any(c.kind is ChangeKind.USER for c in relevant):
+        if _secrets_weakened(previous, self._directory, relevant):
             # suspend / revoke / password change: forget verified passwords, as promised in verifier.py
             self.verifier.clear()
         for listener in list(self._listeners):
@@ -67,6 +93,32 @@ class AuthPipeline:
                 listener(self._directory, relevant)
             except Exception:
                 log.exception("directory listener failed")
+
+    def _with_unsaved(self, directory: Directory) -> Directory:
+        """Keep devices registered in memory whose record the recorder has not written yet."""
+        for client_id in [c for c in self._unsaved_devices if c in directory.devices]:
+            del self._unsaved_devices[client_id]
+        if not self._unsaved_devices:
+            return directory
+        return replace(directory, devices={**directory.devices, **self._unsaved_devices})
+
+    def admit_device(self, grant: Grant, address: str | None) -> Device:
+        """Register the device of an accepted bootstrap CONNECT in the snapshot now; the caller stores it.
+
+        From this moment the clientId belongs to the device, so its next CONNECT takes the device path even if
+        the record is still on its way to the disk.
+        """
+        assert grant.registers is not None
+        bootstrap = self._directory.bootstraps[grant.registers]
+        now = time.time()
+        device = Device(
+            client_id=grant.client_id, label="", bootstrap=bootstrap.name, username=bootstrap.name,
+            password_hash=bootstrap.password_hash, state=CredentialState.ACTIVE, roles=(), created=now,
+            state_since=now, last_used=now, last_address=address,
+        )
+        self._unsaved_devices[device.client_id] = device
+        self._directory = replace(self._directory, devices={**self._directory.devices, device.client_id: device})
+        return device
 
     async def decide_connect(
         self, request: ConnectRequest, live: Mapping[str, SessionHolder] = _NOBODY

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from mqttdesk.core.decision import Decision
-from mqttdesk.core.model import CredentialKind, CredentialRef
+from mqttdesk.core.model import CredentialKind, CredentialRef, Device
 from mqttdesk.store.auth_log_repo import AuthLogEntry, entry_from_decision
 from mqttdesk.store.db import Store
 
@@ -29,7 +29,8 @@ class DecisionRecorder:
         self._store = store
         self._flush_delay = flush_delay
         self._queue: list[AuthLogEntry] = []
-        self._uses: dict[CredentialRef, float] = {}
+        self._uses: dict[CredentialRef, tuple[float, str | None]] = {}
+        self._registrations: list[Device] = []
         self._last_written_use: dict[CredentialRef, float] = {}
         self._listeners: list[EntriesListener] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -45,9 +46,13 @@ class DecisionRecorder:
         self._queue.append(entry_from_decision(decision))
         self._schedule()
 
-    def record_use(self, credential: CredentialRef) -> None:
-        """A successful authentication: inactive → active on the first one, and `last_used`."""
-        self._uses[credential] = time.time()
+    def record_use(self, credential: CredentialRef, address: str | None = None) -> None:
+        """A successful authentication: inactive → active on the first one, `last_used` (and a device's address)."""
+        self._uses[credential] = (time.time(), address)
+        self._schedule()
+
+    def record_registration(self, device: Device) -> None:
+        self._registrations.append(device)
         self._schedule()
 
     def _schedule(self) -> None:
@@ -66,13 +71,15 @@ class DecisionRecorder:
             self._timer = None
         queue, self._queue = self._queue, []
         uses, self._uses = self._uses, {}
+        registrations, self._registrations = self._registrations, []
         stored: list[AuthLogEntry] = []
         try:
             with self._store.write():
+                if registrations:
+                    self._store.devices.register(registrations)
                 if queue:
                     stored = self._store.auth_log.append(queue)
-                for credential, when in uses.items():
-                    self._write_use(credential, when)
+                self._write_uses(uses)
         except Exception:
             log.exception("could not write %d Auth log entries", len(queue))
             return
@@ -83,10 +90,18 @@ class DecisionRecorder:
                 except Exception:
                     log.exception("Auth log listener failed")
 
-    def _write_use(self, credential: CredentialRef, when: float) -> None:
-        previous = self._last_written_use.get(credential)
-        if previous is not None and when - previous < _LAST_USED_RESOLUTION:
-            return
-        self._last_written_use[credential] = when
-        if credential.kind is CredentialKind.USER:
-            self._store.users.mark_used(credential.name, when)
+    def _write_uses(self, uses: dict[CredentialRef, tuple[float, str | None]]) -> None:
+        sightings: dict[str, tuple[float, str | None]] = {}
+        for credential, (when, address) in uses.items():
+            previous = self._last_written_use.get(credential)
+            if previous is not None and when - previous < _LAST_USED_RESOLUTION:
+                continue
+            self._last_written_use[credential] = when
+            if credential.kind is CredentialKind.USER:
+                self._store.users.mark_used(credential.name, when)
+            elif credential.kind is CredentialKind.BOOTSTRAP:
+                self._store.bootstraps.mark_used(credential.name, when)
+            elif credential.kind is CredentialKind.DEVICE:
+                sightings[credential.name] = (when, address)
+        if sightings:
+            self._store.devices.mark_seen(sightings)

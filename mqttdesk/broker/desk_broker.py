@@ -41,6 +41,7 @@ from mqttdesk.broker.session_state import SessionLimits, SessionState
 from mqttdesk.broker.subscriptions import SubscriptionIndex
 from mqttdesk.core.decide import password_hash_for
 from mqttdesk.core.decision import ConnectRequest, Decision, Kind, SessionHolder, session_ended
+from mqttdesk.core.model import CredentialKind, CredentialRef
 from mqttdesk.core.reasons import Reason, ReasonCode
 from mqttdesk.core.topics import topic_matches
 
@@ -165,6 +166,8 @@ class DeskBroker(Broker):
             if decision.takes_over is not None:
                 await self.end_session(request.client_id, ReasonCode.TAKEN_OVER,
                                        f"a new connection from {address} took over clientId '{request.client_id}'")
+            if decision.grant is not None and decision.grant.registers is not None:
+                self.recorder.record_registration(self.pipeline.admit_device(decision.grant, address))
             connection, present = self._open_session(reader, writer, fields, decision, request)
         if not lock.locked() and self._client_locks.get(request.client_id) is lock:
             del self._client_locks[request.client_id]
@@ -197,8 +200,10 @@ class DeskBroker(Broker):
         grant = decision.grant
         assert grant is not None
         client_id = request.client_id
+        # a virtual (unregistered bootstrap) device never keeps a session, whatever it asked for
+        clean = fields.clean_session or grant.virtual
         state = self._states.get(client_id)
-        if state is not None and fields.clean_session:
+        if state is not None and clean:
             self._drop_state(state)
             state = None
         live = LiveSession(
@@ -207,13 +212,14 @@ class DeskBroker(Broker):
             method=grant.method.value,
             address=request.address,
             connected_since=time.time(),
-            clean_session=fields.clean_session,
+            clean_session=clean,
             grant=grant,
             password_hash=password_hash_for(request, self.pipeline.directory),
+            virtual=grant.virtual,
         )
         present = state is not None
         if state is None:
-            state = SessionState(client_id, fields.clean_session, grant, live, self.limits)
+            state = SessionState(client_id, clean, grant, live, self.limits)
             self._states[client_id] = state
         else:
             state.grant, state.live = grant, live
@@ -226,7 +232,9 @@ class DeskBroker(Broker):
         state = connection.state
         live = state.live
         self.registry.add(live)
-        self.recorder.record_use(live.credential)
+        registered_by = live.grant.registers
+        used = CredentialRef(CredentialKind.BOOTSTRAP, registered_by) if registered_by else live.credential
+        self.recorder.record_use(used, live.address)
         connection.send(wire.encode_connack(present, 0))
         for packet in state.resume():
             connection.send(packet)

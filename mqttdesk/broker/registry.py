@@ -30,6 +30,7 @@ class LiveSession:
     clean_session: bool
     grant: Grant = field(repr=False)
     password_hash: str | None = field(default=None, repr=False)  # what admitted it, to notice a password change
+    virtual: bool = False  # a bootstrap device that is not registered (its session ends with the connection)
     subscriptions: dict[str, int] = field(default_factory=dict)  # filter -> granted QoS
     messages_in: int = 0
     messages_out: int = 0
@@ -47,6 +48,7 @@ class LiveSession:
             "address": self.address,
             "connected_since": self.connected_since,
             "clean_session": self.clean_session,
+            "virtual": self.virtual,
             "subscriptions": [{"filter": f, "qos": q} for f, q in self.subscriptions.items()],
             "messages_in": self.messages_in,
             "messages_out": self.messages_out,

@@ -51,6 +51,8 @@ class Grant:
     username: str | None
     client_id: str
     tenant: str | None = None
+    virtual: bool = False  # a bootstrap device that is not registered: its session never outlives the connection
+    registers: str | None = None  # this CONNECT registers the device, through the bootstrap credential named here
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,53 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
+class Bootstrap:
+    """A shared username + password that admits any device presenting a clientId of its own."""
+
+    name: str
+    password_hash: str = field(repr=False)
+    state: CredentialState
+    roles: tuple[str, ...]
+    register_devices: bool
+    created: float
+    state_since: float
+    last_used: float | None = None
+
+    @property
+    def ref(self) -> CredentialRef:
+        return CredentialRef(CredentialKind.BOOTSTRAP, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A device registered on first contact through a bootstrap credential; keyed by its clientId.
+
+    It keeps the username and password hash it registered with, so its firmware needs no change, and is then
+    authenticated on its own: suspending the bootstrap credential does not stop it.
+    """
+
+    client_id: str
+    label: str
+    bootstrap: str | None
+    username: str
+    password_hash: str = field(repr=False)
+    state: CredentialState
+    roles: tuple[str, ...]
+    created: float
+    state_since: float
+    last_used: float | None = None
+    last_address: str | None = None
+
+    @property
+    def ref(self) -> CredentialRef:
+        return CredentialRef(CredentialKind.DEVICE, self.client_id)
+
+    @property
+    def display_name(self) -> str:
+        return f"device '{self.label}' ({self.client_id})" if self.label else f"device '{self.client_id}'"
+
+
+@dataclass(frozen=True, slots=True)
 class Role:
     name: str
     rules: tuple[Rule, ...] = ()
@@ -81,6 +128,8 @@ class Directory:
     users: Mapping[str, User]
     roles: Mapping[str, Role]
     anonymous: AnonymousPolicy
+    bootstraps: Mapping[str, Bootstrap] = field(default_factory=dict)
+    devices: Mapping[str, Device] = field(default_factory=dict)
 
     def rules_of(self, role_names: tuple[str, ...]) -> tuple[Rule, ...]:
         rules: list[Rule] = []

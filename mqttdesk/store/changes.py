@@ -9,6 +9,8 @@ from enum import StrEnum
 
 class ChangeKind(StrEnum):
     USER = "user"
+    BOOTSTRAP = "bootstrap"
+    DEVICE = "device"
     ROLE = "role"
     SETTINGS = "settings"
 
@@ -16,7 +18,7 @@ class ChangeKind(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Change:
     kind: ChangeKind
-    key: str  # the user or role name, or the setting's key
+    key: str  # the user, bootstrap or role name, the device's clientId, or the setting's key
 
 
 ChangeListener = Callable[[tuple[Change, ...]], None]

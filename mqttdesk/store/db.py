@@ -19,7 +19,9 @@ from pathlib import Path
 
 from mqttdesk.core.model import Directory
 from mqttdesk.store.auth_log_repo import AuthLogRepo
+from mqttdesk.store.bootstraps_repo import BootstrapsRepo
 from mqttdesk.store.changes import Change, ChangeKind, ChangeListener
+from mqttdesk.store.devices_repo import DevicesRepo
 from mqttdesk.store.migrations import migrate
 from mqttdesk.store.roles_repo import RolesRepo
 from mqttdesk.store.settings_repo import SettingsRepo
@@ -42,6 +44,8 @@ class Store:
         self._data_version = self._read_data_version()
         self._last_change_id = int(connection.execute("SELECT COALESCE(MAX(id), 0) FROM change_log").fetchone()[0])
         self.users = UsersRepo(self)
+        self.bootstraps = BootstrapsRepo(self)
+        self.devices = DevicesRepo(self)
         self.roles = RolesRepo(self)
         self.settings = SettingsRepo(self)
         self.auth_log = AuthLogRepo(self)
@@ -170,6 +174,8 @@ class Store:
                 users={user.name: user for user in self.users.list()},
                 roles={role.name: role for role in self.roles.list()},
                 anonymous=self.settings.anonymous_policy(listen_host),
+                bootstraps={bootstrap.name: bootstrap for bootstrap in self.bootstraps.list()},
+                devices={device.client_id: device for device in self.devices.list()},
             )
 
     @contextlib.contextmanager

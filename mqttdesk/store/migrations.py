@@ -71,6 +71,43 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX credential_history_name ON credential_history(credential_kind, name);
     ALTER TABLE auth_log ADD COLUMN steps TEXT NOT NULL DEFAULT '[]';
     """,
+    # 3: bootstrap credentials and the devices they register
+    """
+    CREATE TABLE bootstraps (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'inactive',
+        register_devices INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        state_since REAL NOT NULL,
+        last_used REAL
+    );
+    CREATE TABLE bootstrap_roles (
+        bootstrap TEXT NOT NULL REFERENCES bootstraps(name) ON DELETE CASCADE ON UPDATE CASCADE,
+        role TEXT NOT NULL REFERENCES roles(name) ON DELETE CASCADE ON UPDATE CASCADE,
+        position INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (bootstrap, role)
+    );
+    CREATE TABLE devices (
+        client_id TEXT PRIMARY KEY,
+        label TEXT NOT NULL DEFAULT '',
+        bootstrap TEXT,  -- the credential that registered it; kept as text when that credential is deleted
+        username TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created REAL NOT NULL,
+        state_since REAL NOT NULL,
+        last_used REAL,
+        last_address TEXT
+    );
+    CREATE INDEX devices_bootstrap ON devices(bootstrap);
+    CREATE TABLE device_roles (
+        device TEXT NOT NULL REFERENCES devices(client_id) ON DELETE CASCADE ON UPDATE CASCADE,
+        role TEXT NOT NULL REFERENCES roles(name) ON DELETE CASCADE ON UPDATE CASCADE,
+        position INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (device, role)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,112 @@
+"""Topic decisions: may this session subscribe to a filter, publish to a topic, receive a message?
+
+Roles are looked up in the current `Directory` at every decision (the pipeline caches the result until the next
+store change), so a role change applies to live sessions at once.
+"""
+
+from __future__ import annotations
+
+from mqttdesk.core.acl import Access, AclVerdict, Subject, check_subscription, check_topic
+from mqttdesk.core.decision import Decision, Grant, Kind
+from mqttdesk.core.errors import ValidationError
+from mqttdesk.core.model import CredentialKind, Directory, Method
+from mqttdesk.core.reasons import Reason, ReasonCode
+from mqttdesk.core.topics import validate_topic_filter, validate_topic_name
+
+
+def roles_of(grant: Grant, directory: Directory) -> tuple[str, ...] | None:
+    """The roles whose rules apply to a session now; None means unrestricted (anonymous without roles).
+
+    A device gets its own roles plus those of the bootstrap credential that registered it (while that exists).
+    """
+    ref = grant.credential
+    if ref.kind is CredentialKind.ANONYMOUS:
+        return None if directory.anonymous.unrestricted else directory.anonymous.roles
+    if ref.kind is CredentialKind.USER:
+        user = directory.users.get(ref.name)
+        return user.roles if user is not None else ()
+    if ref.kind is CredentialKind.BOOTSTRAP:
+        bootstrap = directory.bootstraps.get(ref.name)
+        return bootstrap.roles if bootstrap is not None else ()
+    if ref.kind is CredentialKind.DEVICE:
+        device = directory.devices.get(ref.name)
+        if device is None:
+            return ()
+        origin = directory.bootstraps.get(device.bootstrap or "")
+        return tuple(dict.fromkeys(device.roles + (origin.roles if origin is not None else ())))
+    return ()
+
+
+def describe_subject(grant: Grant) -> str:
+    """How a sentence names the client a topic decision is about."""
+    kind = grant.credential.kind
+    if kind is CredentialKind.DEVICE:
+        return f"device '{grant.client_id}'"
+    if kind is CredentialKind.BOOTSTRAP:
+        return f"device '{grant.client_id}' (bootstrap '{grant.username}')"
+    if grant.username and grant.method is Method.PASSWORD:
+        return f"user '{grant.username}'"
+    if grant.username:
+        return f"{grant.method.value} '{grant.username}'"
+    return "anonymous client"
+
+
+_ACCESS_BY_KIND = {Kind.PUBLISH: Access.WRITE, Kind.RECEIVE: Access.READ, Kind.SUBSCRIBE: Access.READ}
+_VERB_BY_KIND = {Kind.PUBLISH: "publish to", Kind.RECEIVE: "receive from", Kind.SUBSCRIBE: "subscribe to"}
+
+
+def decide_topic(kind: Kind, grant: Grant, topic: str, directory: Directory) -> Decision:
+    """Decide a SUBSCRIBE filter, a PUBLISH topic, or the delivery (RECEIVE) of a message to a subscriber."""
+    who = describe_subject(grant)
+    verb = _VERB_BY_KIND[kind]
+    roles = roles_of(grant, directory)
+    client = "" if who.startswith("device") else f" (clientId '{grant.client_id}')"
+    steps = [f"{who}{client} wants to {verb} '{topic}'"]
+    try:
+        (validate_topic_filter if kind is Kind.SUBSCRIBE else validate_topic_name)(topic)
+    except ValidationError as exc:
+        return _topic_decision(kind, grant, topic, False, ReasonCode.BAD_TOPIC, str(exc), steps)
+    if kind is Kind.PUBLISH and (topic == "$SYS" or topic.startswith("$SYS/")):
+        return _topic_decision(kind, grant, topic, False, ReasonCode.RESERVED_TOPIC,
+                               f"{who} may not publish to '{topic}': $SYS topics belong to the broker", steps)
+    if roles is None:
+        steps.append("anonymous access has no roles: every topic is allowed")
+        return _topic_decision(kind, grant, topic, True, ReasonCode.ACL_ALLOWED,
+                               "anonymous access without roles allows every topic", steps)
+    steps.append(f"roles: {', '.join(roles)}" if roles else "no roles")
+    rules = directory.rules_of(roles)
+    subject = Subject(grant.username, grant.client_id, grant.tenant)
+    verdict: AclVerdict
+    if kind is Kind.SUBSCRIBE:
+        verdict = check_subscription(rules, topic, subject)
+    else:
+        verdict = check_topic(rules, topic, _ACCESS_BY_KIND[kind], subject)
+    if verdict.rule is not None:
+        steps.append(f"rule: {verdict.rule.describe()}")
+    if verdict.allowed:
+        text = f"{who} may {verb} '{topic}' ({verdict.rule.describe() if verdict.rule else 'allowed'})"
+        return _topic_decision(kind, grant, topic, True, ReasonCode.ACL_ALLOWED, text, steps)
+    if verdict.rule is not None:
+        text = f"{who} may not {verb} '{topic}': {verdict.rule.describe()}"
+        return _topic_decision(kind, grant, topic, False, ReasonCode.ACL_DENIED, text, steps)
+    access = _ACCESS_BY_KIND[kind].value
+    scope = f"roles {', '.join(roles)}" if roles else "no roles"
+    text = f"{who} may not {verb} '{topic}': {scope}, and no rule allows {access} there"
+    return _topic_decision(kind, grant, topic, False, ReasonCode.ACL_NO_RULE, text, steps)
+
+
+def _topic_decision(
+    kind: Kind, grant: Grant, topic: str, allowed: bool, code: ReasonCode, text: str, steps: list[str]
+) -> Decision:
+    steps.append(("allowed: " if allowed else "refused: ") + text)
+    return Decision(
+        kind=kind,
+        allowed=allowed,
+        reason=Reason(code, text),
+        client_id=grant.client_id,
+        username=grant.username,
+        method=grant.method,
+        topic=topic,
+        steps=tuple(steps),
+    )
+
