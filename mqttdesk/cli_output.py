@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
-from mqttdesk.core.model import Role, User
+from mqttdesk.core.model import Bootstrap, Device, Role, User
 from mqttdesk.store.auth_log_repo import AuthLogEntry
 
 
@@ -68,3 +68,32 @@ def client_json(session: dict[str, Any]) -> dict[str, Any]:
 
 def log_json(entry: AuthLogEntry) -> dict[str, Any]:
     return {**entry.to_json(), "time": iso(entry.time)}
+
+
+def bootstrap_json(bootstrap: Bootstrap, devices: int) -> dict[str, Any]:
+    return {
+        "name": bootstrap.name,
+        "state": bootstrap.state.value,
+        "register_devices": bootstrap.register_devices,
+        "roles": list(bootstrap.roles),
+        "devices": devices,
+        "created": iso(bootstrap.created),
+        "state_since": iso(bootstrap.state_since),
+        "last_used": iso(bootstrap.last_used),
+    }
+
+
+def device_json(device: Device, connected: bool) -> dict[str, Any]:
+    return {
+        "client_id": device.client_id,
+        "label": device.label,
+        "bootstrap": device.bootstrap,
+        "username": device.username,
+        "state": device.state.value,
+        "roles": list(device.roles),
+        "registered": iso(device.created),
+        "state_since": iso(device.state_since),
+        "last_seen": iso(device.last_used),
+        "last_address": device.last_address,
+        "connected": connected,
+    }

@@ -81,7 +81,8 @@ class _Path:
             kind=Kind.CONNECT,
             allowed=False,
             reason=Reason(code, text),
-            client_id=self.request.client_id,
+            # an id the broker made up for a refused client was never used: log what the client sent
+            client_id="" if self.request.client_id_assigned else self.request.client_id,
             username=self.request.username,
             method=method,
             address=self.request.address,

@@ -1,0 +1,12 @@
+"""The CLI's commands, one module per noun; `cli.py` builds the parser from them and runs the chosen handler."""
+
+from __future__ import annotations
+
+import argparse
+
+from mqttdesk.commands import anonymous, authlog, bootstraps, devices, instance, roles, users
+
+
+def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for module in (instance, anonymous, users, roles, bootstraps, devices, authlog):
+        module.register(sub)

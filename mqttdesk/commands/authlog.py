@@ -1,0 +1,31 @@
+"""`log`: the Auth log, newest last."""
+
+from __future__ import annotations
+
+import argparse
+
+from mqttdesk.cli_output import log_json, print_json, print_table, short_time
+from mqttdesk.commands.common import Context, Subparsers
+from mqttdesk.core.errors import ValidationError
+
+
+def register(sub: Subparsers) -> None:
+    log = sub.add_parser("log", help="the Auth log, newest last")
+    log.add_argument("--json", action="store_true")
+    log.add_argument("--limit", type=int, default=50)
+    log.set_defaults(handler=log_command)
+
+
+def log_command(args: argparse.Namespace, context: Context) -> int:
+    if args.limit < 1:
+        raise ValidationError("--limit must be at least 1")
+    entries = context.store.auth_log.recent(args.limit)
+    if args.json:
+        print_json([log_json(e) for e in entries])
+    elif not entries:
+        print("the Auth log is empty: no client has connected yet")
+    else:
+        print_table(("time", "kind", "result", "client id", "username", "method", "topic", "reason"), [
+            (short_time(e.time), e.kind, "allowed" if e.allowed else "REFUSED", e.client_id, e.username or "-",
+             e.method or "-", e.topic or "", e.reason) for e in entries])
+    return 0

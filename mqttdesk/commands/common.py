@@ -1,0 +1,107 @@
+"""What the commands share: the context (data dir, lazily opened store), secrets from stdin, lifecycle verbs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from mqttdesk.cli_output import iso, short_time
+from mqttdesk.core.errors import ValidationError
+from mqttdesk.core.passwords import generate_password
+from mqttdesk.core.states import CredentialState, StateAction
+from mqttdesk.store.db import Store
+from mqttdesk.store.history import HistoryEntry
+
+Subparsers = argparse._SubParsersAction  # the type argparse gives `add_subparsers()` results
+CLI_ACTOR = "cli"
+
+
+@dataclass
+class Context:
+    data_dir: Path
+    _store: Store | None = field(default=None, init=False)
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store.open(self.data_dir)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+Handler = Callable[[argparse.Namespace, Context], int]
+
+
+def read_secret(args: argparse.Namespace, what: str = "password") -> tuple[str, bool]:
+    """The password from stdin with --password-stdin, else a generated one. Returns (password, generated)."""
+    if getattr(args, "password_stdin", False):
+        line = sys.stdin.readline()
+        password = line[:-1] if line.endswith("\n") else line
+        if password.endswith("\r"):
+            password = password[:-1]
+        if not password:
+            raise ValidationError(f"no {what} on standard input (an empty password is not allowed)")
+        return password, False
+    return generate_password(), True
+
+
+def add_secret_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--password-stdin", action="store_true",
+                        help="read the password from standard input (else a strong one is generated and shown once)")
+
+
+def print_generated(name: str, password: str) -> None:
+    print(f"generated password for '{name}' (shown once, store it now): {password}")
+
+
+class Lifecycle(Protocol):
+    """The part of a credential repository the lifecycle verbs need."""
+
+    LABEL: str
+
+    def apply(self, key: str, action: StateAction, *, actor: str = ...) -> Any: ...
+    def delete(self, key: str, *, actor: str = ...) -> None: ...
+    def history(self, key: str) -> list[HistoryEntry]: ...
+
+
+LIFECYCLE_VERBS = ("suspend", "activate", "revoke", "delete")
+
+
+def add_lifecycle_parsers(sub: Subparsers, noun: str, key: str) -> None:
+    helps = {"suspend": f"refuse the {noun} for now (its live sessions are disconnected)",
+             "activate": f"lift a suspension of the {noun}",
+             "revoke": f"refuse the {noun} for good (final: it can only be deleted then)",
+             "delete": f"delete the {noun}"}
+    for verb in LIFECYCLE_VERBS:
+        sub.add_parser(verb, help=helps[verb]).add_argument(key)
+
+
+def run_lifecycle(repo: Lifecycle, verb: str, key: str) -> int:
+    if verb == "delete":
+        repo.delete(key, actor=CLI_ACTOR)
+        print(f"deleted {repo.LABEL} '{key}'")
+        return 0
+    record = repo.apply(key, StateAction(verb), actor=CLI_ACTOR)
+    state: CredentialState = record.state
+    print(f"{repo.LABEL} '{key}' is now {state.value}")
+    return 0
+
+
+def history_json(entries: list[HistoryEntry]) -> list[dict[str, Any]]:
+    return [{"action": h.action, "from": h.from_state, "to": h.to_state, "actor": h.actor, "time": iso(h.time)}
+            for h in entries]
+
+
+def print_history(entries: list[HistoryEntry]) -> None:
+    print("history:")
+    for h in entries:
+        change = f" → {h.to_state}" if h.to_state and h.from_state != h.to_state else ""
+        print(f"  {short_time(h.time)}  {h.action}{change} by {h.actor}")

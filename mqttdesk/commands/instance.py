@@ -1,0 +1,58 @@
+"""Commands about the running instance: `serve` starts one; `clients` and `kick` talk to it."""
+
+from __future__ import annotations
+
+import argparse
+
+from mqttdesk.cli_output import client_json, print_json, print_table
+from mqttdesk.commands.common import Context, Subparsers
+from mqttdesk.control import client as control
+from mqttdesk.core.errors import MqttdeskError
+
+
+def register(sub: Subparsers) -> None:
+    serve = sub.add_parser("serve", help="run the broker without a window")
+    serve.add_argument("--host", help="listen address (default: the stored setting, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default: the stored setting, 1883; 0 = any free)")
+    serve.set_defaults(handler=serve_command)
+    clients = sub.add_parser("clients", help="live sessions of the running instance")
+    clients.add_argument("--json", action="store_true")
+    clients.set_defaults(handler=clients_command)
+    kick = sub.add_parser("kick", help="disconnect a client of the running instance")
+    kick.add_argument("client_id")
+    kick.set_defaults(handler=kick_command)
+
+
+def serve_command(args: argparse.Namespace, context: Context) -> int:
+    from mqttdesk.app import run_headless
+
+    return run_headless(context.data_dir, host=args.host, port=args.port)
+
+
+def clients_command(args: argparse.Namespace, context: Context) -> int:
+    sessions = [client_json(s) for s in control.request(context.data_dir, "clients")]
+    if args.json:
+        print_json(sessions)
+    elif not sessions:
+        print("no client is connected")
+    else:
+        print_table(("client id", "username", "method", "address", "since", "subs", "in", "out"), [
+            (s["client_id"] + (" (virtual)" if s.get("virtual") else ""), s["username"] or "-", s["method"],
+             s["address"], s["connected_since"], len(s["subscriptions"]), s["messages_in"], s["messages_out"])
+            for s in sessions])
+    return 0
+
+
+def kick_command(args: argparse.Namespace, context: Context) -> int:
+    if not control.request(context.data_dir, "kick", client_id=args.client_id):
+        raise MqttdeskError(f"no client '{args.client_id}' is connected")
+    print(f"kicked '{args.client_id}'")
+    return 0
+
+
+def connected_client_ids(context: Context) -> set[str] | None:
+    """The clientIds connected to the running instance; None when no instance runs."""
+    try:
+        return {s["client_id"] for s in control.request(context.data_dir, "clients")}
+    except control.NoInstanceError:
+        return None

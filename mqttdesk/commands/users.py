@@ -1,0 +1,86 @@
+"""`user ...`: password users."""
+
+from __future__ import annotations
+
+import argparse
+
+from mqttdesk.cli_output import print_json, print_table, short_time, user_json
+from mqttdesk.commands.common import (
+    CLI_ACTOR,
+    LIFECYCLE_VERBS,
+    Context,
+    Subparsers,
+    add_lifecycle_parsers,
+    add_secret_option,
+    history_json,
+    print_generated,
+    print_history,
+    read_secret,
+    run_lifecycle,
+)
+from mqttdesk.core.errors import AlreadyExistsError
+from mqttdesk.core.passwords import hash_password
+
+
+def register(sub: Subparsers) -> None:
+    user = sub.add_parser("user", help="manage users").add_subparsers(dest="verb", required=True)
+    user.add_parser("list", help="list users").add_argument("--json", action="store_true")
+    show = user.add_parser("show", help="one user with its history")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true")
+    add = user.add_parser("add", help="add a user")
+    add.add_argument("name")
+    add.add_argument("--role", action="append")
+    add_secret_option(add)
+    passwd = user.add_parser("passwd", help="set a user's password (its live sessions are disconnected)")
+    passwd.add_argument("name")
+    add_secret_option(passwd)
+    roles = user.add_parser("roles", help="set a user's roles (none given: no roles)")
+    roles.add_argument("name")
+    roles.add_argument("--role", action="append")
+    add_lifecycle_parsers(user, "user", "name")
+    for parser in user.choices.values():
+        parser.set_defaults(handler=user_command)
+
+
+def user_command(args: argparse.Namespace, context: Context) -> int:
+    users = context.store.users
+    verb = args.verb
+    if verb in LIFECYCLE_VERBS:
+        return run_lifecycle(users, verb, args.name)
+    if verb == "list":
+        listed = users.list()
+        if args.json:
+            print_json([user_json(u) for u in listed])
+        else:
+            print_table(("name", "state", "roles", "last used"),
+                        [(u.name, u.state.value, ",".join(u.roles), short_time(u.last_used)) for u in listed])
+    elif verb == "show":
+        user = users.get(args.name)
+        history = users.history(args.name)
+        if args.json:
+            print_json({**user_json(user), "history": history_json(history)})
+        else:
+            print(f"user      {user.name}\nstate     {user.state.value} since {short_time(user.state_since)}")
+            print(f"roles     {', '.join(user.roles) or '(none)'}\ncreated   {short_time(user.created)}")
+            print(f"last used {short_time(user.last_used)}")
+            print_history(history)
+    elif verb == "add":
+        password, generated = read_secret(args)
+        if users.find(args.name) is not None:
+            raise AlreadyExistsError(f"a user named '{args.name}' already exists")
+        users.add(args.name, hash_password(password), tuple(args.role or ()), actor=CLI_ACTOR)
+        print(f"added user '{args.name}'")
+        if generated:
+            print_generated(args.name, password)
+    elif verb == "passwd":
+        users.get(args.name)
+        password, generated = read_secret(args)
+        users.set_password(args.name, hash_password(password), actor=CLI_ACTOR)
+        print(f"password of '{args.name}' changed; its live sessions are disconnected")
+        if generated:
+            print_generated(args.name, password)
+    elif verb == "roles":
+        user = users.set_roles(args.name, tuple(args.role or ()), actor=CLI_ACTOR)
+        print(f"roles of '{user.name}': {', '.join(user.roles) or '(none)'}")
+    return 0
