@@ -15,6 +15,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import asyncio  # noqa: E402
 import contextlib  # noqa: E402
 import functools  # noqa: E402
+import gc  # noqa: E402
 from collections.abc import Coroutine, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, TypeVar  # noqa: E402
@@ -113,3 +114,14 @@ def window(service: BrokerService, aio: AsyncRunner, qtbot: QtBot) -> Iterator[M
             created.close()
             created.deleteLater()
         qtbot.wait(1)  # let deleteLater happen
+
+
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage_here() -> Iterator[None]:
+    """Collect reference cycles holding Qt objects on the GUI thread, at the end of each GUI test.
+
+    Left to chance, the cyclic garbage collector may run in any thread, e.g. the background thread of a later
+    integration test's broker, and a QWidget destroyed outside the GUI thread crashes the process.
+    """
+    yield
+    gc.collect()
