@@ -83,6 +83,8 @@ def run_gui(data_dir: Path) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("mqttdesk")
+    # the window closes itself after its asynchronous shutdown; Qt must not end the loop before main() resumes
+    app.setQuitOnLastWindowClosed(False)
 
     async def main() -> int:
         store = Store.open(data_dir)
@@ -94,6 +96,9 @@ def run_gui(data_dir: Path) -> int:
             await control.start()
             window = MainWindow(service)
             window.shutdown_finished.connect(closed.set)
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                # Ctrl-C in the terminal (or a service manager) closes the window the normal way
+                signal.signal(signum, lambda *_: window.close())
             window.show()
             await service.start()
             await closed.wait()

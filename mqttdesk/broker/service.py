@@ -102,6 +102,10 @@ class BrokerService:
     def on_status(self, listener: StatusListener) -> None:
         self._status_listeners.append(listener)
 
+    def remove_status_listener(self, listener: StatusListener) -> None:
+        if listener in self._status_listeners:
+            self._status_listeners.remove(listener)
+
     def _set_status(self, status: BrokerStatus) -> None:
         self._status = status
         for listener in list(self._status_listeners):

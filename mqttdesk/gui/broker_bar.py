@@ -29,7 +29,7 @@ from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.field_error import FieldError
 from mqttdesk.gui.widgets.status_dot import StatusDot
 from mqttdesk.store.changes import Change, ChangeKind
-from mqttdesk.store.settings_repo import ANONYMOUS_ROLES, AnonymousSetting
+from mqttdesk.store.settings_repo import AnonymousSetting
 
 STATE_COLORS = {
     BrokerState.STOPPED: "#8a8f98",
@@ -201,7 +201,7 @@ class BrokerBar(QWidget):
             setting = self.anonymous_setting()
             if enabled and setting.mode == "auto" and setting.effective:
                 # keep "auto" (loopback only) rather than switching anonymous access on everywhere
-                self.store.settings.set(ANONYMOUS_ROLES, list(roles))
+                self.store.settings.set_anonymous_roles(roles)
             else:
                 self.store.settings.set_anonymous(enabled, roles)
         except MqttdeskError as exc:

@@ -33,7 +33,7 @@ class ServiceBridge(QObject):
         self._attached = True
         service.store.subscribe(self._on_store_changes)
         service.registry.subscribe(self._on_session_event)
-        service.on_status(self._on_status)  # BrokerService has no way to unsubscribe: `_attached` guards it
+        service.on_status(self._on_status)
         service.recorder.on_entries(self._on_entries)
 
     def detach(self) -> None:
@@ -43,6 +43,7 @@ class ServiceBridge(QObject):
         self._attached = False
         self._service.store.unsubscribe(self._on_store_changes)
         self._service.registry.unsubscribe(self._on_session_event)
+        self._service.remove_status_listener(self._on_status)
         self._service.recorder.remove_listener(self._on_entries)
 
     def _alive(self) -> bool:

@@ -103,12 +103,20 @@ class SettingsRepo:
         setting = self.anonymous(listen_host)
         return AnonymousPolicy(enabled=setting.effective, roles=setting.roles)
 
-    def set_anonymous(self, enabled: bool, roles: tuple[str, ...] = ()) -> None:
-        """Turn anonymous access explicitly on (with these roles; none means every topic) or off."""
+    def set_anonymous_roles(self, roles: tuple[str, ...]) -> None:
+        """Change the roles anonymous clients get, keeping the mode (auto, on, off) as it is."""
+        self._check_roles(roles)
+        self.set(ANONYMOUS_ROLES, list(dict.fromkeys(roles)))
+
+    def _check_roles(self, roles: tuple[str, ...]) -> None:
         known = set(self._store.roles.names())
         for role in roles:
             if role not in known:
                 raise NotFoundError(f"no role named '{role}'")
+
+    def set_anonymous(self, enabled: bool, roles: tuple[str, ...] = ()) -> None:
+        """Turn anonymous access explicitly on (with these roles; none means every topic) or off."""
+        self._check_roles(roles)
         with self._store.write():
             self.set(ANONYMOUS_MODE, "on" if enabled else "off")
             if enabled:
