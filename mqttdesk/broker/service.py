@@ -22,6 +22,7 @@ from mqttdesk.auth.recorder import DecisionRecorder
 from mqttdesk.broker.desk_broker import DeskBroker
 from mqttdesk.broker.registry import SessionRegistry
 from mqttdesk.core.decide import revalidate
+from mqttdesk.core.limits import SessionLimits
 from mqttdesk.core.model import Directory
 from mqttdesk.core.reasons import ReasonCode
 from mqttdesk.store.changes import Change
@@ -79,8 +80,11 @@ def explain_start_error(exc: BaseException, host: str, port: int) -> str:
 
 
 class BrokerService:
-    def __init__(self, store: Store, *, poll_interval: float = POLL_INTERVAL) -> None:
+    def __init__(self, store: Store, *, poll_interval: float = POLL_INTERVAL,
+                 limits: SessionLimits | None = None) -> None:
+        """`limits` override the stored delivery limits for this service's lifetime (tests, benchmarks)."""
         self.store = store
+        self._limits_override = limits
         self.registry = SessionRegistry()
         self.pipeline = AuthPipeline(store)
         self.recorder = DecisionRecorder(store)
@@ -146,6 +150,7 @@ class BrokerService:
                 pipeline=self.pipeline,
                 recorder=self.recorder,
                 registry=self.registry,
+                limits=self._limits_override or self.store.settings.session_limits(),
             )
             try:
                 await broker.start()

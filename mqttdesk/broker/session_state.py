@@ -15,12 +15,9 @@ from dataclasses import dataclass, field
 from mqttdesk.broker.registry import LiveSession
 from mqttdesk.broker.wire import PUBREL, Publish, encode_ack, encode_publish
 from mqttdesk.core.decision import Grant
+from mqttdesk.core.limits import SessionLimits
 
-
-@dataclass(frozen=True, slots=True)
-class SessionLimits:
-    max_inflight: int = 20  # unacknowledged QoS 1/2 messages per client (mosquitto's default)
-    max_queued: int = 1000  # further QoS 1/2 messages held per client, connected or not (mosquitto's default)
+__all__ = ["Outgoing", "SessionLimits", "SessionState"]
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mqttdesk.core.errors import NotFoundError, ValidationError
+from mqttdesk.core.limits import SessionLimits
 from mqttdesk.core.model import AnonymousPolicy
 from mqttdesk.store.changes import Change, ChangeKind
 
@@ -21,6 +22,8 @@ LISTENER_HOST = "listener.host"
 LISTENER_PORT = "listener.port"
 ANONYMOUS_MODE = "anonymous.mode"  # "auto" (on only while listening on loopback), "on" or "off"
 ANONYMOUS_ROLES = "anonymous.roles"
+MAX_INFLIGHT = "limits.max_inflight_messages"
+MAX_QUEUED = "limits.max_queued_messages"
 
 
 def is_loopback(host: str) -> bool:
@@ -88,6 +91,19 @@ class SettingsRepo:
         with self._store.write():
             self.set(LISTENER_HOST, host)
             self.set(LISTENER_PORT, port)
+
+    # -- delivery limits ---------------------------------------------------------------------------
+
+    def session_limits(self) -> SessionLimits:
+        defaults = SessionLimits()
+        return SessionLimits(int(self.get(MAX_INFLIGHT, defaults.max_inflight)),
+                             int(self.get(MAX_QUEUED, defaults.max_queued)))
+
+    def set_session_limits(self, limits: SessionLimits) -> None:
+        """Applies to sessions that connect after the next broker start."""
+        with self._store.write():
+            self.set(MAX_INFLIGHT, limits.max_inflight)
+            self.set(MAX_QUEUED, limits.max_queued)
 
     # -- anonymous access ----------------------------------------------------------------------------
 

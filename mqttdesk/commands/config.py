@@ -1,0 +1,81 @@
+"""`config show|set`: the settings the window's top bar changes, scriptable."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import replace
+
+from mqttdesk.cli_output import print_json
+from mqttdesk.commands.common import Context, Subparsers
+from mqttdesk.core.errors import ValidationError
+from mqttdesk.store.db import Store
+
+
+def _set_host(store: Store, value: str) -> None:
+    store.settings.set_listener(value, store.settings.listener()[1])
+
+
+def _set_port(store: Store, value: str) -> None:
+    store.settings.set_listener(store.settings.listener()[0], _integer("listen.port", value))
+
+
+def _set_inflight(store: Store, value: str) -> None:
+    limits = store.settings.session_limits()
+    store.settings.set_session_limits(replace(limits, max_inflight=_integer("max_inflight_messages", value)))
+
+
+def _set_queued(store: Store, value: str) -> None:
+    limits = store.settings.session_limits()
+    store.settings.set_session_limits(replace(limits, max_queued=_integer("max_queued_messages", value)))
+
+
+def _integer(key: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValidationError(f"{key} must be a whole number, not {value!r}") from None
+
+
+SETTERS: dict[str, Callable[[Store, str], None]] = {
+    "listen.host": _set_host,
+    "listen.port": _set_port,
+    "max_inflight_messages": _set_inflight,
+    "max_queued_messages": _set_queued,
+}
+
+
+def register(sub: Subparsers) -> None:
+    config = sub.add_parser("config", help="show or change settings").add_subparsers(dest="verb", required=True)
+    config.add_parser("show", help="all settings").add_argument("--json", action="store_true")
+    setter = config.add_parser("set", help="change a setting (applies at the next broker start)")
+    setter.add_argument("key", choices=sorted(SETTERS))
+    setter.add_argument("value")
+    for parser in config.choices.values():
+        parser.set_defaults(handler=config_command)
+
+
+def current(store: Store) -> dict[str, object]:
+    host, port = store.settings.listener()
+    limits = store.settings.session_limits()
+    anonymous = store.settings.anonymous()
+    return {"listen.host": host, "listen.port": port, "max_inflight_messages": limits.max_inflight,
+            "max_queued_messages": limits.max_queued, "anonymous": anonymous.mode,
+            "anonymous.roles": list(anonymous.roles)}
+
+
+def config_command(args: argparse.Namespace, context: Context) -> int:
+    store = context.store
+    if args.verb == "set":
+        SETTERS[args.key](store, args.value)
+    values = current(store)
+    if args.verb == "show" and args.json:
+        print_json(values)
+    elif args.verb == "set":
+        print(f"{args.key} = {values[args.key]} (applies at the next broker start)")
+    else:
+        width = max(len(key) for key in values)
+        for key, value in values.items():
+            shown = ", ".join(value) if isinstance(value, list) else value
+            print(f"{key.ljust(width)}  {shown}")
+    return 0
