@@ -339,10 +339,7 @@ class DeskBroker(Broker):
         """Deliver a message to every subscriber allowed to read it (queued for those away, where it applies)."""
         encoded = topic.encode("utf-8")
         if retain:
-            if payload:
-                self._retained[topic] = (encoded, payload, qos)
-            else:
-                self._retained.pop(topic, None)  # [MQTT-3.3.1-10]: an empty retained message clears the topic
+            self._retain(topic, encoded, payload, qos)
         shared_qos0: bytes | None = None
         for state, subscription_qos in self._index.match(topic).values():
             if not self._may_receive(state, topic):
@@ -374,8 +371,21 @@ class DeskBroker(Broker):
         live.messages_out += 1
         self.registry.touch(live)
 
+    def _retain(self, topic: str, encoded: bytes, payload: bytes, qos: int) -> None:
+        if payload:
+            self._retained[topic] = (encoded, payload, qos)
+        else:
+            self._retained.pop(topic, None)  # [MQTT-3.3.1-10]: an empty retained message clears the topic
+
+    # amqtt's own entry points (its BrokerContext, $SYS plugins) land in our router and retained store, not in
+    # amqtt's `_broadcast_queue` and `_retained_messages`, which nothing reads any more
     async def internal_message_broadcast(self, topic: str, data: bytes, qos: int | None = None) -> None:
         self.route(topic, data, qos or 0, False)
+
+    async def retain_message(self, source_session: Any, topic_name: str | None, data: bytes | bytearray | None,
+                             qos: int | None = None) -> None:
+        if topic_name is not None:
+            self._retain(topic_name, topic_name.encode("utf-8"), bytes(data or b""), qos or 0)
 
     # -- ending sessions on demand ------------------------------------------------------------
 

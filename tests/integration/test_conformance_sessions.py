@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from mqttdesk.core.limits import SessionLimits
 from mqttdesk.store.db import Store
 from tests.integration import conformance
 from tests.integration.conformance import QUEUE_BOUND, DeskTarget, running_desk
@@ -45,10 +46,16 @@ def test_offline_queue_bounded(desk: DeskTarget) -> None:
     conformance.offline_queue_bounded(desk)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="mqttdesk: the offline-queue bound is not configurable yet: BrokerService does not accept "
-                          "max_queued_messages (DeskBroker's SessionLimits.max_queued is fixed at 1000)")
 def test_offline_queue_bound_configurable_on_service(tmp_path: Path) -> None:
-    """Issue 4: "offline queueing ... (bounded, configurable)": `BrokerService(store, max_queued_messages=N)`."""
-    with running_desk(tmp_path / "data", max_queued_messages=QUEUE_BOUND) as instance:
+    """Issue 4: "offline queueing ... (bounded, configurable)": `BrokerService(store, limits=SessionLimits(...))`."""
+    with running_desk(tmp_path / "data", limits=SessionLimits(max_queued=QUEUE_BOUND)) as instance:
+        conformance.offline_queue_bounded(DeskTarget(instance, queue_bound=QUEUE_BOUND))
+
+
+def test_offline_queue_bound_from_the_stored_setting(tmp_path: Path) -> None:
+    """`mqttdesk config set max_queued_messages N` is what a user does; the next broker start applies it."""
+    settings = Store.open(tmp_path / "data")
+    settings.settings.set_session_limits(SessionLimits(max_queued=QUEUE_BOUND))
+    settings.close()
+    with running_desk(tmp_path / "data") as instance:
         conformance.offline_queue_bounded(DeskTarget(instance, queue_bound=QUEUE_BOUND))
