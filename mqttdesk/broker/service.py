@@ -22,10 +22,11 @@ from mqttdesk.auth.recorder import DecisionRecorder
 from mqttdesk.broker.desk_broker import DeskBroker
 from mqttdesk.broker.registry import SessionRegistry
 from mqttdesk.core.decide import revalidate
+from mqttdesk.core.decision import Grant
 from mqttdesk.core.limits import SessionLimits
-from mqttdesk.core.model import Directory
+from mqttdesk.core.model import CredentialKind, Directory
 from mqttdesk.core.reasons import ReasonCode
-from mqttdesk.store.changes import Change
+from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ def format_address(host: str, port: int) -> str:
 
 
 StatusListener = Callable[[BrokerStatus], None]
+_CREDENTIAL_OF_CHANGE = {ChangeKind.USER: CredentialKind.USER, ChangeKind.BOOTSTRAP: CredentialKind.BOOTSTRAP,
+                         ChangeKind.DEVICE: CredentialKind.DEVICE}
 
 
 def explain_start_error(exc: BaseException, host: str, port: int) -> str:
@@ -190,23 +193,41 @@ class BrokerService:
         return await broker.end_session(client_id, ReasonCode.KICKED, f"kicked by {by}")
 
     def _enforce(self, directory: Directory, changes: tuple[Change, ...]) -> None:
-        """After any store change: end the sessions whose credential no longer admits them."""
+        """After a store change: end the sessions whose credential no longer admits them, right away."""
         broker = self._broker
         if broker is None:
             return
+        changed = {(_CREDENTIAL_OF_CHANGE[c.kind], c.key) for c in changes if c.kind in _CREDENTIAL_OF_CHANGE}
+        settings_changed = any(c.kind is ChangeKind.SETTINGS for c in changes)
+
+        def concerned(grant: Grant) -> bool:
+            ref = grant.credential
+            if ref.kind is CredentialKind.ANONYMOUS:
+                return settings_changed
+            return (ref.kind, ref.name) in changed
+
         for live in self.registry:
+            if not concerned(live.grant):
+                continue
             why = revalidate(live.grant, directory, live.password_hash)
             if why is None:
                 continue
+            actor = self.store.last_actor(live.credential.kind.value, live.credential.name)
+            text = f"disconnected: {why}" + (f" (by {actor})" if actor else "")
             log.info("disconnecting %s: %s", live.client_id, why)
             task = asyncio.ensure_future(
-                broker.end_session(live.client_id, ReasonCode.CREDENTIAL_CHANGED, f"disconnected: {why}", wait=False)
-            )
+                broker.end_session(live.client_id, ReasonCode.CREDENTIAL_CHANGED, text, wait=False))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         for state in broker.offline_sessions():
-            if revalidate(state.grant, directory, state.live.password_hash) is not None:
+            if concerned(state.grant) and revalidate(state.grant, directory, state.live.password_hash) is not None:
                 broker.forget_session(state)
+
+    def require_authentication(self) -> int:
+        """Turn anonymous access off; returns how many anonymous sessions it terminated (as Kaa reports it)."""
+        anonymous = [live.client_id for live in self.registry if live.credential.kind is CredentialKind.ANONYMOUS]
+        self.store.settings.set_anonymous(False)  # in-process: `_enforce` runs before this returns
+        return len(anonymous) if self._broker is not None else 0
 
     async def _watch(self) -> None:
         last_prune = time.monotonic()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mqttdesk.commands.common import Context, Subparsers
+from mqttdesk.control import client as control
 
 
 def register(sub: Subparsers) -> None:
@@ -16,7 +17,17 @@ def register(sub: Subparsers) -> None:
 
 def anonymous_command(args: argparse.Namespace, context: Context) -> int:
     settings = context.store.settings
-    if args.mode != "status":
-        settings.set_anonymous(args.mode == "on", tuple(args.role or ()))
+    if args.mode == "off":
+        # through the running instance when there is one, so it can say how many sessions it terminated
+        try:
+            terminated = int(control.request(context.data_dir, "require_authentication"))
+        except control.NoInstanceError:
+            settings.set_anonymous(False)
+            terminated = 0
+        print("anonymous access: off (authentication required); "
+              f"{terminated} anonymous session{'s' if terminated != 1 else ''} terminated")
+        return 0
+    if args.mode == "on":
+        settings.set_anonymous(True, tuple(args.role or ()))
     print("anonymous access: " + settings.anonymous().describe())
     return 0

@@ -82,6 +82,8 @@ class ControlServer:
                                                "addresses": [list(a) for a in status.addresses]}}
             if command == "clients":
                 return {"ok": True, "result": [s.to_json() for s in self._service.registry.snapshot()]}
+            if command == "require_authentication":
+                return {"ok": True, "result": self._service.require_authentication()}
             if command == "kick":
                 client_id = str(args.get("client_id", ""))
                 return {"ok": True, "result": await self._service.kick(client_id, by="mqttdesk kick (CLI)")}

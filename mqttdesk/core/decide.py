@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, SessionHolder
 from mqttdesk.core.model import ANONYMOUS_REF, Bootstrap, CredentialKind, CredentialRef, Device, Directory, Method, User
+from mqttdesk.core.names import tenant_of
 from mqttdesk.core.reasons import Reason, ReasonCode, connack_code
 from mqttdesk.core.states import CredentialState
 from mqttdesk.core.timefmt import format_time
@@ -244,15 +245,15 @@ def _decide_credential(
         return refusal
     client_id = path.request.client_id
     if bootstrap is None:
-        grant = Grant(method, credential.ref, path.request.username, client_id)
+        grant = Grant(method, credential.ref, path.request.username, client_id, tenant_of(path.request.username))
         text = f"{label} authenticated by password"
     elif bootstrap.register_devices:
         grant = Grant(method, CredentialRef(CredentialKind.DEVICE, client_id), bootstrap.name, client_id,
-                      registers=bootstrap.name)
+                      tenant_of(bootstrap.name), registers=bootstrap.name)
         path.add(f"bootstrap credential '{bootstrap.name}' registers devices: '{client_id}' becomes a device")
         text = f"device '{client_id}' admitted and registered by bootstrap credential '{bootstrap.name}'"
     else:
-        grant = Grant(method, credential.ref, bootstrap.name, client_id, virtual=True)
+        grant = Grant(method, credential.ref, bootstrap.name, client_id, tenant_of(bootstrap.name), virtual=True)
         path.add("not registered (virtual device): its session ends with the connection")
         text = f"virtual device '{client_id}' admitted by bootstrap credential '{bootstrap.name}'"
     refusal = _will_refusal(path, grant, directory, method)

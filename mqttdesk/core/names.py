@@ -18,3 +18,15 @@ def validate_name(what: str, name: str) -> str:
     if any(ord(char) < 32 or char == "\x7f" for char in name):
         raise ValidationError(f"a {what} name must not contain control characters")
     return name
+
+
+def tenant_of(username: str | None) -> str | None:
+    """The tenant of a username written `name@tenant` (after the last '@'), or None.
+
+    Tenants group credentials; `%t` in a topic filter expands to the tenant, so one role such as `tenants/%t/#`
+    keeps tenants apart. An '@' at either end does not make a tenant.
+    """
+    if not username or "@" not in username:
+        return None
+    name, _, tenant = username.rpartition("@")
+    return tenant if name and tenant else None

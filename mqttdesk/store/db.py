@@ -165,6 +165,14 @@ class Store:
             db.execute("DELETE FROM change_log WHERE time < ?", (time.time() - _CHANGE_LOG_KEEP_SECONDS,))
         self.auth_log.prune(auth_log_keep)
 
+    def last_actor(self, credential_kind: str, name: str) -> str | None:
+        """Who made the latest recorded change to a credential ("cli", "admin", ...), for forced-disconnect notes."""
+        row = self._connection.execute(
+            "SELECT actor FROM credential_history WHERE credential_kind = ? AND name = ? ORDER BY id DESC LIMIT 1",
+            (credential_kind, name),
+        ).fetchone()
+        return None if row is None else str(row["actor"])
+
     # -- snapshots ---------------------------------------------------------------------------------
 
     def directory(self, listen_host: str | None = None) -> Directory:

@@ -55,7 +55,9 @@ def test_anonymous_off_disconnects_anonymous_sessions_only(admin, instance, clie
     lamp = client("lamp-1", username="lamp", password="pw")
     assert anon.connect() == 0
     assert lamp.connect() == 0
-    assert run_cli(data_dir, "anonymous", "off").returncode == 0
+    result = run_cli(data_dir, "anonymous", "off")
+    assert result.returncode == 0, result.stderr
+    assert "1 anonymous session terminated" in result.stdout
     assert anon.wait_disconnected(DISCONNECT_BOUND)
     assert lamp.is_connected
     assert client("anon-2").connect() == 5

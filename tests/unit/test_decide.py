@@ -488,3 +488,13 @@ LAMP_HASH = USERS["lamp"].password_hash
 )
 def test_revalidate(grant: Grant, dir_: Directory, admitted_with: str | None, expected: str | None) -> None:
     assert revalidate(grant, dir_, admitted_with) == expected
+
+
+@pytest.mark.parametrize(
+    ("username", "tenant"),
+    [("alice@acme", "acme"), ("a@b@corp", "corp"), ("alice", None), ("@acme", None), ("alice@", None), (None, None)],
+)
+def test_tenant_of_username(username: str | None, tenant: str | None) -> None:
+    from mqttdesk.core.names import tenant_of
+
+    assert tenant_of(username) == tenant
