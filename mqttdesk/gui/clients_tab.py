@@ -33,7 +33,7 @@ from mqttdesk.gui.widgets.tables import make_table, set_column_widths
 
 # the client id column stretches; the others get what their content usually needs (no ResizeToContents: with
 # a thousand rows it would measure every cell on each change)
-_COLUMN_WIDTHS = {USERNAME: 150, METHOD: 80, ADDRESS: 110, CONNECTED_SINCE: 150, CLEAN_SESSION: 50,
+_COLUMN_WIDTHS = {USERNAME: 150, METHOD: 130, ADDRESS: 110, CONNECTED_SINCE: 150, CLEAN_SESSION: 50,
                   SUBSCRIPTIONS: 60, MESSAGES_IN: 60, MESSAGES_OUT: 60}
 
 

@@ -1,8 +1,12 @@
-"""How times and counts read in the GUI (local time, minute or second precision)."""
+"""How times, counts and states read in the GUI (local time, minute or second precision)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+
+from mqttdesk.core.states import CredentialState
+from mqttdesk.store.history import HistoryEntry
 
 
 def format_time(timestamp: float | None, *, never: str = "never", seconds: bool = False) -> str:
@@ -28,3 +32,14 @@ def format_duration(seconds: float) -> str:
 
 def plural(count: int, word: str, words: str | None = None) -> str:
     return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
+def state_tooltip(state: CredentialState, since: float, history: Sequence[HistoryEntry]) -> str:
+    """"suspended since 2026-11-23 10:02", and who made the last transition: the pill's tooltip in every table."""
+    text = f"{state.value} since {format_time(since)}"
+    transitions = [entry for entry in history if entry.to_state is not None]
+    if transitions:
+        last = transitions[-1]
+        was = f" (was {last.from_state})" if last.from_state and last.from_state != last.to_state else ""
+        text += f"\nlast change: {last.action}{was} by {last.actor}"
+    return text

@@ -16,17 +16,19 @@ import asyncio  # noqa: E402
 import contextlib  # noqa: E402
 import functools  # noqa: E402
 import gc  # noqa: E402
-from collections.abc import Coroutine, Iterator  # noqa: E402
+from collections.abc import Callable, Coroutine, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, TypeVar  # noqa: E402
 
+import paho.mqtt.client as mqtt  # noqa: E402
 import pytest  # noqa: E402
 import qasync  # noqa: E402
 import shiboken6  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 from pytestqt.qtbot import QtBot  # noqa: E402
 
-from mqttdesk.broker.service import BrokerService  # noqa: E402
+from mqttdesk.broker.service import BrokerService, BrokerState  # noqa: E402
 from mqttdesk.core.passwords import hash_password  # noqa: E402
 from mqttdesk.gui.main_window import MainWindow  # noqa: E402
 from mqttdesk.store.db import Store  # noqa: E402
@@ -34,6 +36,8 @@ from mqttdesk.store.db import Store  # noqa: E402
 T = TypeVar("T")
 
 FAST_HASH = functools.partial(hash_password, iterations=1000)
+
+ClientFactory = Callable[..., mqtt.Client]
 
 
 class AsyncRunner:
@@ -114,6 +118,35 @@ def window(service: BrokerService, aio: AsyncRunner, qtbot: QtBot) -> Iterator[M
             created.close()
             created.deleteLater()
         qtbot.wait(1)  # let deleteLater happen
+
+
+@pytest.fixture
+def port(service: BrokerService, aio: AsyncRunner) -> int:
+    """Start the real broker on a free loopback port (the service fixture stops it)."""
+    status = aio.run(service.start("127.0.0.1", 0))
+    assert status.state is BrokerState.LISTENING, status.describe()
+    return status.addresses[0][1]
+
+
+@pytest.fixture
+def connect(port: int) -> Iterator[ClientFactory]:
+    """Factory for paho clients (MQTT 3.1.1) connected, in their own thread, to the broker under test."""
+    made: list[mqtt.Client] = []
+
+    def make(client_id: str, username: str | None = None, password: str | None = None) -> mqtt.Client:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+        client.reconnect_delay_set(min_delay=60, max_delay=120)  # a kicked client must stay away during the test
+        if username is not None:
+            client.username_pw_set(username, password)
+        client.connect("127.0.0.1", port, keepalive=30)
+        client.loop_start()
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.disconnect()
+        client.loop_stop()
 
 
 @pytest.fixture(autouse=True)

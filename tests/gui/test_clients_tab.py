@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
 
-import paho.mqtt.client as mqtt
-import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from pytestqt.qtbot import QtBot
 
-from mqttdesk.broker.service import BrokerService, BrokerState
 from mqttdesk.core.acl import Permission
 from mqttdesk.core.states import StateAction
 from mqttdesk.gui.clients_tab import ClientsTab
@@ -19,38 +14,8 @@ from mqttdesk.gui.models.clients_model import METHOD, SUBSCRIPTIONS, USERNAME
 from mqttdesk.gui.models.users_model import SESSIONS
 from mqttdesk.gui.users_tab import UsersTab
 from mqttdesk.store.db import Store
-from tests.gui.conftest import FAST_HASH, AsyncRunner
+from tests.gui.conftest import FAST_HASH, ClientFactory
 from tests.gui.helpers import cell, click, has_row, select_row
-
-ClientFactory = Callable[..., mqtt.Client]
-
-
-@pytest.fixture
-def port(service: BrokerService, aio: AsyncRunner) -> int:
-    status = aio.run(service.start("127.0.0.1", 0))
-    assert status.state is BrokerState.LISTENING, status.describe()
-    return status.addresses[0][1]
-
-
-@pytest.fixture
-def connect(port: int) -> Iterator[ClientFactory]:
-    """Factory for paho clients connected (in their own thread) to the broker under test."""
-    made: list[mqtt.Client] = []
-
-    def make(client_id: str, username: str | None = None, password: str | None = None) -> mqtt.Client:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
-        client.reconnect_delay_set(min_delay=60, max_delay=120)  # a kicked client must stay away during the test
-        if username is not None:
-            client.username_pw_set(username, password)
-        client.connect("127.0.0.1", port, keepalive=30)
-        client.loop_start()
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        client.disconnect()
-        client.loop_stop()
 
 
 def clients_tab(window: MainWindow) -> ClientsTab:

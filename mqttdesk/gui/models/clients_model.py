@@ -25,7 +25,7 @@ HEADERS = ("Client id", "Username", "Method", "Address", "Connected since", "Cle
 HEADER_TIPS = (
     "The MQTT client identifier",
     "The username the client logged in with (— for anonymous and certificate clients)",
-    "How the client authenticated",
+    "How the client authenticated (virtual: an unregistered device admitted by a bootstrap credential)",
     "The client's IP address",
     "When this session started",
     "Clean session: the broker forgets the client's subscriptions when it leaves",
@@ -88,7 +88,7 @@ class ClientsTableModel(QAbstractTableModel):
         if column == USERNAME:
             return live.username or "—"
         if column == METHOD:
-            return live.method
+            return f"{live.method} (virtual)" if live.virtual else live.method
         if column == ADDRESS:
             return live.address or "—"
         if column == CONNECTED_SINCE:
@@ -119,6 +119,9 @@ class ClientsTableModel(QAbstractTableModel):
             return "\n".join(f"{topic_filter}  (QoS {qos})" for topic_filter, qos in live.subscriptions.items())
         if column == CONNECTED_SINCE:
             return f"connected for {format_duration(time.time() - live.connected_since)}"
+        if column == METHOD and live.virtual:
+            return (f"virtual device admitted by bootstrap credential '{live.credential.name}': not registered, "
+                    "its session ends with the connection")
         if column == CLEAN_SESSION:
             return ("clean session: the broker forgets this client's subscriptions when it leaves" if live.clean_session
                     else "persistent session: subscriptions and queued messages survive a reconnect")

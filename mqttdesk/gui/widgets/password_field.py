@@ -8,12 +8,17 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBox
 
 from mqttdesk.core.passwords import generate_password
 
+GENERATED_NOTE = "Copy this password now: once the dialog is closed it cannot be shown again."
+
 
 class PasswordField(QWidget):
     text_changed = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, generated_note: str = GENERATED_NOTE) -> None:
+        """`generated_note` is what to say under a generated password (where to keep it, why it is shown once)."""
         super().__init__(parent)
+        self._generated_note = generated_note
+        self._generated = False
         self.edit = QLineEdit()
         self.edit.setObjectName("password")
         self.edit.setEchoMode(QLineEdit.EchoMode.Password)
@@ -54,7 +59,8 @@ class PasswordField(QWidget):
         password = generate_password()
         self.edit.setText(password)
         self.show_button.setChecked(True)
-        self.note.setText("Copy this password now: once the dialog is closed it cannot be shown again.")
+        self._generated = True
+        self.note.setText(self._generated_note)
         self.note.setVisible(True)
         return password
 
@@ -62,7 +68,8 @@ class PasswordField(QWidget):
         clipboard = QGuiApplication.clipboard()
         if clipboard is not None and self.edit.text():
             clipboard.setText(self.edit.text())
-            self.note.setText("Copied to the clipboard.")
+            # after a Generate, keep saying where to store it: the clipboard is not a place to keep a password
+            self.note.setText("Copied to the clipboard." + (" " + self._generated_note if self._generated else ""))
             self.note.setVisible(True)
 
     def _set_visible(self, visible: bool) -> None:

@@ -1,0 +1,134 @@
+"""The base of every form dialog: OK validates, the change runs as a task, errors stay next to their fields.
+
+Dialogs are opened with `open()` (no nested event loop, so asyncio keeps running). OK validates first and shows
+each problem under its field; the slow part (hashing) runs in a thread while the buttons are disabled; the dialog
+closes only when the store accepted the change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QVBoxLayout, QWidget
+
+from mqttdesk.core.errors import MqttdeskError
+from mqttdesk.gui.tab_context import TabContext
+from mqttdesk.gui.widgets.field_error import FieldError
+from mqttdesk.gui.widgets.role_picker import RolePicker
+
+
+class FormDialog(QDialog):
+    """A dialog whose OK may take a moment: buttons are disabled while `submit()` runs, errors stay on the form."""
+
+    done_with = Signal(str)  # the key of what was changed: a user or bootstrap name, a device's clientId
+
+    def __init__(self, context: TabContext, title: str, ok_label: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.setWindowTitle(title)
+        self.setMinimumWidth(480)
+        self.form = QFormLayout()
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setText(ok_label)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self.busy = QLabel()
+        self.busy.setVisible(False)
+        self.general_error = FieldError()
+        layout = QVBoxLayout(self)
+        layout.addLayout(self.form)
+        layout.addWidget(self.general_error)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.buttons)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def working(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def accept(self) -> None:
+        if self.working:
+            return
+        for error in self.findChildren(FieldError):
+            error.clear_error()
+        coro = self.submit()
+        if coro is not None:
+            self._set_busy(True)
+            self._task = self.context.runner.start(self._run(coro), self.windowTitle().lower())
+
+    def reject(self) -> None:
+        if not self.working:  # the change is half-way into the store: let it finish
+            super().reject()
+
+    def submit(self) -> Coroutine[Any, Any, str | None] | None:
+        """Validate; show errors and return None, or return the coroutine that makes the change."""
+        raise NotImplementedError
+
+    async def _run(self, coro: Coroutine[Any, Any, str | None]) -> None:
+        try:
+            name = await coro
+        except MqttdeskError as exc:
+            self.show_store_error(exc)
+            return
+        finally:
+            self._set_busy(False)
+        if name is not None:
+            super().accept()
+            self.done_with.emit(name)
+
+    def show_store_error(self, exc: MqttdeskError) -> None:
+        self.general_error.show_error(str(exc))
+
+    def _set_busy(self, busy: bool, text: str = "Working…") -> None:
+        self.ok_button.setEnabled(not busy)
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setEnabled(not busy)
+        self.busy.setText(text)
+        self.busy.setVisible(busy)
+
+    async def hash_in_thread(self, password: str) -> str:
+        self.busy.setText("Hashing the password…")
+        return await asyncio.get_running_loop().run_in_executor(None, self.context.hash_password, password)
+
+    def add_field(self, label: str, field: QWidget) -> FieldError:
+        """A row with its own error line under the field."""
+        error = FieldError()
+        column = QVBoxLayout()
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(field)
+        column.addWidget(error)
+        holder = QWidget()
+        holder.setLayout(column)
+        self.form.addRow(label, holder)
+        return error
+
+
+class RolesFormDialog(FormDialog):
+    """Choose the roles of one credential; `save(roles)` writes them (bootstrap credentials and devices use it)."""
+
+    def __init__(self, context: TabContext, title: str, key: str, current: tuple[str, ...],
+                 save: Callable[[tuple[str, ...]], object], *, note: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(context, title, "Save roles", parent)
+        self.key = key
+        self._save_roles = save
+        self.roles = RolePicker(context.store.roles.names(), current)
+        self.roles_error = self.add_field("Roles", self.roles)
+        if note:
+            hint = QLabel(note)
+            hint.setWordWrap(True)
+            self.form.addRow("", hint)
+
+    def submit(self) -> Coroutine[Any, Any, str | None] | None:
+        return self._save(self.roles.checked_roles())
+
+    async def _save(self, roles: tuple[str, ...]) -> str:
+        self._save_roles(roles)
+        return self.key
+
+    def show_store_error(self, exc: MqttdeskError) -> None:
+        self.roles_error.show_error(str(exc))
