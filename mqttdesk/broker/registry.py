@@ -44,6 +44,7 @@ class LiveSession:
         return {
             "client_id": self.client_id,
             "username": self.username,
+            "credential": {"kind": self.credential.kind.value, "name": self.credential.name},
             "method": self.method,
             "address": self.address,
             "connected_since": self.connected_since,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from mqttdesk.commands import anonymous, authlog, bootstraps, config, devices, instance, roles, users
+from mqttdesk.commands import anonymous, authlog, bootstraps, config, devices, explain, instance, roles, users
 
 
 def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    for module in (instance, anonymous, users, roles, bootstraps, devices, authlog, config):
+    for module in (instance, anonymous, users, roles, bootstraps, devices, authlog, explain, config):
         module.register(sub)

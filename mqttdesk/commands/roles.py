@@ -49,7 +49,8 @@ def role_command(args: argparse.Namespace, context: Context) -> int:
         permission = parse_permission(args.permission)
         role = (roles.allow if verb == "allow" else roles.deny)(args.name, args.topic_filter, permission)
         rule = next(r for r in role.rules if r.topic_filter == args.topic_filter and r.effect.value == verb)
-        print(f"role '{role.name}' {verb}s {rule.permission.value} on '{rule.topic_filter}'")
+        print(f"role '{role.name}' {'allows' if verb == 'allow' else 'denies'} {rule.permission.value} on "
+              f"'{rule.topic_filter}'")
     elif verb == "remove":
         roles.remove_rule(args.name, args.topic_filter)
         print(f"removed the rules of role '{args.name}' on '{args.topic_filter}'")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from mqttdesk.core.acl import Rule
 from mqttdesk.core.model import CredentialRef, Method
 from mqttdesk.core.reasons import Reason, ReasonCode
 
@@ -69,6 +70,8 @@ class Decision:
     connack: int | None = None  # CONNECT only
     grant: Grant | None = None  # accepted CONNECT only
     takes_over: SessionHolder | None = None  # accepted CONNECT replacing a live session of the same credential
+    rule: Rule | None = None  # topic decisions: the rule that decided (None: nothing applied, or no roles)
+    roles: tuple[str, ...] | None = None  # topic decisions: the roles consulted (None: unrestricted anonymous)
 
     @property
     def reason_code(self) -> ReasonCode:

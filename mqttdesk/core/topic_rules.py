@@ -85,18 +85,19 @@ def decide_topic(kind: Kind, grant: Grant, topic: str, directory: Directory) -> 
         steps.append(f"rule: {verdict.rule.describe()}")
     if verdict.allowed:
         text = f"{who} may {verb} '{topic}' ({verdict.rule.describe() if verdict.rule else 'allowed'})"
-        return _topic_decision(kind, grant, topic, True, ReasonCode.ACL_ALLOWED, text, steps)
+        return _topic_decision(kind, grant, topic, True, ReasonCode.ACL_ALLOWED, text, steps, verdict, roles)
     if verdict.rule is not None:
         text = f"{who} may not {verb} '{topic}': {verdict.rule.describe()}"
-        return _topic_decision(kind, grant, topic, False, ReasonCode.ACL_DENIED, text, steps)
+        return _topic_decision(kind, grant, topic, False, ReasonCode.ACL_DENIED, text, steps, verdict, roles)
     access = _ACCESS_BY_KIND[kind].value
     scope = f"roles {', '.join(roles)}" if roles else "no roles"
     text = f"{who} may not {verb} '{topic}': {scope}, and no rule allows {access} there"
-    return _topic_decision(kind, grant, topic, False, ReasonCode.ACL_NO_RULE, text, steps)
+    return _topic_decision(kind, grant, topic, False, ReasonCode.ACL_NO_RULE, text, steps, verdict, roles)
 
 
 def _topic_decision(
-    kind: Kind, grant: Grant, topic: str, allowed: bool, code: ReasonCode, text: str, steps: list[str]
+    kind: Kind, grant: Grant, topic: str, allowed: bool, code: ReasonCode, text: str, steps: list[str],
+    verdict: AclVerdict | None = None, roles: tuple[str, ...] | None = None,
 ) -> Decision:
     steps.append(("allowed: " if allowed else "refused: ") + text)
     return Decision(
@@ -108,5 +109,7 @@ def _topic_decision(
         method=grant.method,
         topic=topic,
         steps=tuple(steps),
+        rule=verdict.rule if verdict is not None else None,
+        roles=roles,
     )
 

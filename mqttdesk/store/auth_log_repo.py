@@ -53,6 +53,63 @@ def entry_from_decision(decision: Decision, when: float | None = None, entry_id:
 
 
 _COLUMNS = "id, time, kind, allowed, client_id, username, method, address, topic, reason_code, reason, steps"
+FORCED_KINDS = ("DISCONNECT", "KICK")
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    """What the Auth log view asks for; every field narrows, None means "any"."""
+
+    allowed: bool | None = None
+    kinds: tuple[str, ...] = ()
+    client_id: str | None = None  # substring, case-insensitive
+    username: str | None = None  # substring, case-insensitive
+    text: str | None = None  # substring of the reason, topic, address or reason code
+    exact_client_id: str | None = None  # one client's timeline
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.allowed is not None:
+            clauses.append("allowed = ?")
+            params.append(int(self.allowed))
+        if self.kinds:
+            clauses.append(f"kind IN ({', '.join('?' for _ in self.kinds)})")
+            params.extend(self.kinds)
+        if self.exact_client_id is not None:
+            clauses.append("client_id = ?")
+            params.append(self.exact_client_id)
+        for column, value in (("client_id", self.client_id), ("username", self.username)):
+            if value:
+                clauses.append(f"{column} LIKE ? ESCAPE '\\'")
+                params.append(f"%{_like_escape(value)}%")
+        if self.text:
+            clauses.append("(reason LIKE ? ESCAPE '\\' OR topic LIKE ? ESCAPE '\\' OR address LIKE ? ESCAPE '\\'"
+                           " OR reason_code LIKE ? ESCAPE '\\')")
+            params.extend([f"%{_like_escape(self.text)}%"] * 4)
+        return (" AND ".join(clauses) or "1"), params
+
+    def matches(self, entry: AuthLogEntry) -> bool:
+        """The same filter applied to an entry in memory (for live rows that never went through SQL)."""
+        if self.allowed is not None and entry.allowed != self.allowed:
+            return False
+        if self.kinds and entry.kind not in self.kinds:
+            return False
+        if self.exact_client_id is not None and entry.client_id != self.exact_client_id:
+            return False
+        if self.client_id and self.client_id.lower() not in (entry.client_id or "").lower():
+            return False
+        if self.username and self.username.lower() not in (entry.username or "").lower():
+            return False
+        if self.text:
+            needle = self.text.lower()
+            haystack = " ".join(v for v in (entry.reason, entry.topic, entry.address, entry.reason_code) if v)
+            return needle in haystack.lower()
+        return True
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class AuthLogRepo:
@@ -84,6 +141,37 @@ class AuthLogRepo:
                 f"SELECT {_COLUMNS} FROM auth_log WHERE id < ? ORDER BY id DESC LIMIT ?", (before_id, limit)
             ).fetchall()
         return [_row_to_entry(row) for row in reversed(rows)]
+
+    def query(self, log_filter: LogFilter, limit: int = 200, before_id: int | None = None) -> list[AuthLogEntry]:
+        """The newest `limit` entries matching the filter (older than `before_id` when given), oldest first."""
+        where, params = log_filter.where()
+        if before_id is not None:
+            where += " AND id < ?"
+            params.append(before_id)
+        rows = self._store.connection.execute(
+            f"SELECT {_COLUMNS} FROM auth_log WHERE {where} ORDER BY id DESC LIMIT ?", (*params, limit)
+        ).fetchall()
+        return [_row_to_entry(row) for row in reversed(rows)]
+
+    def count_since(self, since: float, *, kinds: tuple[str, ...], allowed: bool) -> int:
+        """How many entries of these kinds and outcome since a time (status bar counters at start-up)."""
+        marks = ", ".join("?" for _ in kinds)
+        row = self._store.connection.execute(
+            f"SELECT COUNT(*) FROM auth_log WHERE time >= ? AND allowed = ? AND kind IN ({marks})",
+            (since, int(allowed), *kinds),
+        ).fetchone()
+        return int(row[0])
+
+    def last_forced_disconnect(self, *, username: str | None = None, client_id: str | None = None
+                               ) -> AuthLogEntry | None:
+        """The latest kick or credential-change disconnect of a username or a clientId."""
+        column, value = ("username", username) if username is not None else ("client_id", client_id)
+        row = self._store.connection.execute(
+            f"SELECT {_COLUMNS} FROM auth_log WHERE {column} = ? AND allowed = 0 AND kind IN (?, ?)"
+            " ORDER BY id DESC LIMIT 1",
+            (value, *FORCED_KINDS),
+        ).fetchone()
+        return None if row is None else _row_to_entry(row)
 
     def count(self) -> int:
         return int(self._store.connection.execute("SELECT COUNT(*) FROM auth_log").fetchone()[0])

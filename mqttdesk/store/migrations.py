@@ -108,6 +108,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (device, role)
     );
     """,
+    # 4: the Auth log is searched by client and by username (timeline, filters, last forced disconnect)
+    """
+    CREATE INDEX auth_log_client ON auth_log(client_id, id);
+    CREATE INDEX auth_log_username ON auth_log(username, id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

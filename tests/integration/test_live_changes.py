@@ -101,3 +101,28 @@ def test_log_json_has_the_documented_keys(admin, instance, client, data_dir):
             "reason"} <= set(entries[-1])
     assert entries[-1]["reason_code"] == "bad-password"
     assert "Tr0ub4dor" not in result.stdout
+
+
+def test_explain_gives_the_same_reason_as_the_log_and_changes_nothing(admin, instance, client, data_dir):
+    _user(admin, instance)
+    holder = client("kitchen", username="lamp", password="pw")
+    assert holder.connect() == 0
+    admin.users.add("other", fast_hash("pw2"))
+    instance.sync()
+    assert client("kitchen", username="other", password="pw2").connect() == 2
+    instance.flush_log()
+    logged = json.loads(run_cli(data_dir, "log", "--json", "--limit", "1").stdout)[-1]
+
+    explained = run_cli(data_dir, "explain", "--username", "other", "--client-id", "kitchen", "--password-stdin",
+                        "--json", stdin="pw2\n")
+    assert explained.returncode == 1  # refused
+    result = json.loads(explained.stdout)
+    assert result["connect"]["reason_code"] == logged["reason_code"] == "client-id-in-use"
+    assert result["connect"]["reason"] == logged["reason"]
+    assert result["fix"]["command"] == "mqttdesk kick kitchen"
+    assert admin.users.get("other").state.value == "inactive"  # the dry run did not count as a first use
+
+    ok = run_cli(data_dir, "explain", "--username", "lamp", "--client-id", "lamp-9", "--password-stdin",
+                 "--topic", "home/x", stdin="pw\n")
+    assert ok.returncode == 0, ok.stdout
+    assert ok.stdout.rstrip().endswith("result: allowed")

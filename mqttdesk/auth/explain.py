@@ -1,0 +1,75 @@
+"""The explainer: run the same pipeline as the broker in dry-run mode and say, step by step, what it decided.
+
+Nothing changes: no Auth log entry, no first-use activation, no device registration. The live sessions it
+consults (who holds a clientId) are passed in by the caller: the running instance's, when there is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mqttdesk.auth.pipeline import AuthPipeline
+from mqttdesk.core.decision import ConnectRequest, Decision, Kind, SessionHolder
+from mqttdesk.core.fixes import Fix, suggest_fix
+from mqttdesk.core.reasons import CONNACK_MEANING
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    connect: Decision
+    topic: Decision | None
+    fix: Fix | None
+
+    @property
+    def final(self) -> Decision:
+        return self.topic if self.topic is not None else self.connect
+
+    @property
+    def allowed(self) -> bool:
+        return self.final.allowed
+
+
+def explain(
+    pipeline: AuthPipeline,
+    request: ConnectRequest,
+    live: Mapping[str, SessionHolder],
+    *,
+    topic: str | None = None,
+    action: Kind | None = None,
+) -> Explanation:
+    """Decide a CONNECT (and then a PUBLISH or SUBSCRIBE on `topic`, when given) without changing anything."""
+    connect = pipeline.explain_connect(request, live)
+    decided: Decision | None = None
+    if connect.allowed and connect.grant is not None and topic is not None:
+        decided = pipeline.decide_topic(action or Kind.PUBLISH, connect.grant, topic)
+    final = decided if decided is not None else connect
+    return Explanation(connect, decided, suggest_fix(final, pipeline.directory))
+
+
+def explanation_lines(explanation: Explanation) -> list[str]:
+    """The path as a person reads it in a terminal or a text pane."""
+    connect = explanation.connect
+    who = f"'{connect.username}'" if connect.username else "anonymous"
+    lines = [f"CONNECT as {who} with clientId '{connect.client_id}'"]
+    lines += [f"  {step}" for step in connect.steps]
+    if explanation.topic is not None:
+        lines.append(f"{explanation.topic.kind.value} '{explanation.topic.topic}'")
+        lines += [f"  {step}" for step in explanation.topic.steps]
+    final = explanation.final
+    if final.allowed:
+        lines.append("result: allowed")
+    else:
+        if final.kind is Kind.CONNECT and final.connack is not None:
+            outcome = f"CONNACK {final.connack} ({CONNACK_MEANING.get(final.connack, '?')})"
+        elif final.kind is Kind.SUBSCRIBE:
+            outcome = "SUBACK 0x80 (failure)"
+        else:
+            outcome = "the message is dropped"
+        lines.append(f"result: REFUSED — {outcome}; reason {final.reason.code.value}: {final.reason.text}")
+    fix = explanation.fix
+    if fix is not None:
+        lines.append(f"suggested fix: {fix.description}")
+        if fix.command:
+            lines.append(f"  run: {fix.command}")
+    return lines

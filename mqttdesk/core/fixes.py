@@ -1,0 +1,117 @@
+"""Suggested fixes: for a refused decision, the one change most likely to let the client through.
+
+A fix is data — what to do, to what, and the command line that does it — so the CLI can print it and the GUI can
+offer it as a button (after asking). Some refusals have no safe automatic fix (a revoked credential, a wrong
+password the user must look up); those get advice only (`action` None).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from mqttdesk.core.acl import Effect
+from mqttdesk.core.decision import Decision, Kind
+from mqttdesk.core.model import Directory
+from mqttdesk.core.reasons import ReasonCode
+
+
+class FixAction(StrEnum):
+    ACTIVATE_USER = "activate-user"
+    ACTIVATE_BOOTSTRAP = "activate-bootstrap"
+    ACTIVATE_DEVICE = "activate-device"
+    RESET_PASSWORD = "reset-password"
+    ADD_USER = "add-user"
+    ANONYMOUS_ON = "anonymous-on"
+    KICK = "kick"
+    DELETE_DEVICE = "delete-device"
+    ALLOW = "allow"  # add an allow rule to a role
+    REMOVE_DENY = "remove-deny"  # remove the deny rule that decided
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    description: str
+    action: FixAction | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    command: str | None = None  # the mqttdesk command line that applies it
+
+    @property
+    def applicable(self) -> bool:
+        return self.action is not None
+
+
+def _quote(text: str) -> str:
+    return text if text and all(c.isalnum() or c in "-_./@:" for c in text) else "'" + text.replace("'", "'\\''") + "'"
+
+
+def suggest_fix(decision: Decision, directory: Directory) -> Fix | None:
+    """What to change so that this decision would come out allowed next time; None when it was allowed."""
+    if decision.allowed:
+        return None
+    code = decision.reason.code
+    if code in (ReasonCode.SUSPENDED, ReasonCode.REVOKED):
+        return _state_fix(decision, directory, revoked=code is ReasonCode.REVOKED)
+    name = decision.username or ""
+    if code is ReasonCode.BAD_PASSWORD:
+        if name in directory.users:
+            return Fix(f"check the password configured on the client, or set a new one for user '{name}'",
+                       FixAction.RESET_PASSWORD, {"user": name}, f"mqttdesk user passwd {_quote(name)}")
+        return Fix("check the password configured on the client (device and bootstrap passwords are set "
+                   "when the credential is created)")
+    if code is ReasonCode.UNKNOWN_USER:
+        return Fix(f"add a user '{name}' (or a bootstrap credential of that name for a fleet of devices)",
+                   FixAction.ADD_USER, {"user": name}, f"mqttdesk user add {_quote(name)} --password-stdin")
+    if code is ReasonCode.MISSING_PASSWORD:
+        return Fix("configure the password on the client: it sent a username only")
+    if code is ReasonCode.ANONYMOUS_REFUSED:
+        return Fix("give the client a username and password, or turn anonymous access on (lab use only)",
+                   FixAction.ANONYMOUS_ON, {}, "mqttdesk anonymous on")
+    if code is ReasonCode.CLIENT_ID_IN_USE:
+        return Fix(f"disconnect the client that holds clientId '{decision.client_id}', or give this one its own id",
+                   FixAction.KICK, {"client_id": decision.client_id}, f"mqttdesk kick {_quote(decision.client_id)}")
+    if code is ReasonCode.CLIENT_ID_REGISTERED:
+        return Fix(f"delete the registered device '{decision.client_id}' to free its clientId, or give this client "
+                   "another id", FixAction.DELETE_DEVICE, {"client_id": decision.client_id},
+                   f"mqttdesk device delete {_quote(decision.client_id)}")
+    if code is ReasonCode.CLIENT_ID_EMPTY:
+        return Fix("configure a clientId on the client (devices admitted by a bootstrap credential need their own, "
+                   "and a persistent session needs one)")
+    if code in (ReasonCode.ACL_DENIED, ReasonCode.ACL_NO_RULE) and decision.topic is not None:
+        return _acl_fix(decision, directory)
+    if code is ReasonCode.RESERVED_TOPIC:
+        return Fix("publish somewhere else: $SYS topics are written by the broker only")
+    if code is ReasonCode.BAD_TOPIC:
+        return Fix("fix the topic on the client: " + decision.reason.text)
+    return None
+
+
+def _state_fix(decision: Decision, directory: Directory, *, revoked: bool) -> Fix:
+    client_id, name = decision.client_id, decision.username or ""
+    device = directory.devices.get(client_id)
+    if device is not None and device.username == name:
+        kind, action, noun, key = "device", FixAction.ACTIVATE_DEVICE, "device", client_id
+    elif name in directory.users:
+        kind, action, noun, key = "user", FixAction.ACTIVATE_USER, "user", name
+    else:
+        kind, action, noun, key = "bootstrap", FixAction.ACTIVATE_BOOTSTRAP, "bootstrap credential", name
+    if revoked:
+        return Fix(f"{noun} '{key}' was revoked, which is final: create a new credential for this client")
+    return Fix(f"activate {noun} '{key}'", action, {kind: key}, f"mqttdesk {kind} activate {_quote(key)}")
+
+
+def _acl_fix(decision: Decision, directory: Directory) -> Fix:
+    topic = decision.topic or ""
+    access = "write" if decision.kind is Kind.PUBLISH else "read"
+    rule = decision.rule
+    if decision.reason.code is ReasonCode.ACL_DENIED and rule is not None and rule.effect is Effect.DENY:
+        return Fix(f"remove the deny rule on '{rule.topic_filter}' from role '{rule.role}' (deny wins over any allow)",
+                   FixAction.REMOVE_DENY, {"role": rule.role, "topic_filter": rule.topic_filter},
+                   f"mqttdesk role remove {_quote(rule.role)} {_quote(rule.topic_filter)}")
+    roles = [role for role in decision.roles or () if role in directory.roles]
+    if not roles:
+        return Fix(f"give this client a role that allows {access} on '{topic}'")
+    role = roles[0]
+    return Fix(f"allow {access} on '{topic}' in role '{role}'", FixAction.ALLOW,
+               {"role": role, "topic_filter": topic, "permission": access},
+               f"mqttdesk role allow {_quote(role)} {_quote(topic)} {access}")
