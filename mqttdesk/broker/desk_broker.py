@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -47,6 +47,7 @@ from mqttdesk.core.topics import topic_matches
 
 log = logging.getLogger(__name__)
 
+MessageMonitor = Callable[[str, bytes, int, bool], None]  # topic, payload, QoS, retain
 CONNECT_TIMEOUT = 10.0  # a socket that sends no CONNECT is dropped (amqtt waits forever)
 _FORCED = frozenset({ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER})
 
@@ -92,6 +93,7 @@ class DeskBroker(Broker):
         self._retained: dict[str, tuple[bytes, bytes, int]] = {}  # topic -> (UTF-8 topic, payload, QoS)
         self._connection_tasks: set[asyncio.Task[Any]] = set()
         self._client_locks: dict[str, asyncio.Lock] = {}
+        self.monitors: list[MessageMonitor] = []  # see BrokerService.add_monitor
 
     # -- listeners ------------------------------------------------------------------------------
 
@@ -340,6 +342,11 @@ class DeskBroker(Broker):
         encoded = topic.encode("utf-8")
         if retain:
             self._retain(topic, encoded, payload, qos)
+        for monitor in self.monitors:
+            try:
+                monitor(topic, payload, qos, retain)
+            except Exception:
+                log.exception("message monitor failed")
         shared_qos0: bytes | None = None
         for state, subscription_qos in self._index.match(topic).values():
             if not self._may_receive(state, topic):

@@ -12,17 +12,17 @@ import errno
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from amqtt.errors import BrokerError
 
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
-from mqttdesk.broker.desk_broker import DeskBroker
+from mqttdesk.broker.desk_broker import DeskBroker, MessageMonitor
 from mqttdesk.broker.registry import SessionRegistry
 from mqttdesk.core.decide import revalidate
-from mqttdesk.core.decision import Grant
+from mqttdesk.core.decision import Decision, Grant, Kind
 from mqttdesk.core.limits import SessionLimits
 from mqttdesk.core.model import CredentialKind, Directory
 from mqttdesk.core.reasons import ReasonCode
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.25  # how often changes made by other processes (the CLI) are picked up
 PRUNE_INTERVAL = 600.0
+TEST_PUBLISHER = "mqttdesk (test publish)"  # the address shown for messages published from the topic monitor
 
 
 class BrokerState(StrEnum):
@@ -97,6 +98,7 @@ class BrokerService:
         self._status_listeners: list[StatusListener] = []
         self._watch_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[object]] = set()
+        self._monitors: list[MessageMonitor] = []
         self._lifecycle = asyncio.Lock()
         self.pipeline.on_directory_changed(self._enforce)
 
@@ -155,6 +157,7 @@ class BrokerService:
                 registry=self.registry,
                 limits=self._limits_override or self.store.settings.session_limits(),
             )
+            broker.monitors.extend(self._monitors)
             try:
                 await broker.start()
             except (BrokerError, OSError) as exc:
@@ -222,6 +225,32 @@ class BrokerService:
         for state in broker.offline_sessions():
             if concerned(state.grant) and revalidate(state.grant, directory, state.live.password_hash) is not None:
                 broker.forget_session(state)
+
+    # -- the topic monitor ----------------------------------------------------------------------
+
+    def add_monitor(self, monitor: MessageMonitor) -> None:
+        """See every message the broker routes, as the broker itself (no permissions apply): the topic monitor."""
+        self._monitors.append(monitor)
+        if self._broker is not None:
+            self._broker.monitors.append(monitor)
+
+    def remove_monitor(self, monitor: MessageMonitor) -> None:
+        if monitor in self._monitors:
+            self._monitors.remove(monitor)
+        if self._broker is not None and monitor in self._broker.monitors:
+            self._broker.monitors.remove(monitor)
+
+    def publish_as(self, username: str | None, client_id: str, topic: str, payload: bytes, qos: int = 0,
+                   retain: bool = False) -> Decision:
+        """Publish a test message as an identity, through that identity's permissions; returns the decision."""
+        connect = self.pipeline.impersonate(username, client_id)
+        if not connect.allowed or connect.grant is None:
+            return connect
+        decision = replace(self.pipeline.decide_topic(Kind.PUBLISH, connect.grant, topic), address=TEST_PUBLISHER)
+        self.recorder.record(decision)
+        if decision.allowed and self._broker is not None:
+            self._broker.route(topic, payload, qos, retain)
+        return decision
 
     def require_authentication(self) -> int:
         """Turn anonymous access off; returns how many anonymous sessions it terminated (as Kaa reports it)."""
