@@ -1,0 +1,220 @@
+"""The Devices table: registered devices, online or offline, kept in step with the store and the session registry.
+
+A device is online while the registry holds a session admitted as that device (credential kind `device`, named by
+its clientId); the CONNECT that registers a device is already admitted as the device. That first CONNECT reaches
+the registry before the device's record reaches the store (the recorder writes in batches), so the row is
+inserted by the DEVICE change notice and finds its session in the registry at that moment.
+
+"Last seen" and "Last address" come from the store (written at connect time, minute-accurate and not announced)
+and from the session events seen since the window opened: online shows "now", a disconnect remembers its time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Slot
+
+from mqttdesk.broker.registry import LiveSession, SessionEvent, SessionEventKind, SessionRegistry
+from mqttdesk.core.model import CredentialKind, Device
+from mqttdesk.core.states import CredentialState
+from mqttdesk.gui.formatting import format_duration, format_time, state_tooltip
+from mqttdesk.gui.models.keyed_model import AnyIndex, KeyedTableModel
+from mqttdesk.gui.models.sorting import SORT_ROLE
+from mqttdesk.gui.widgets.presence import presence_icon
+from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_icon
+from mqttdesk.store.changes import Change, ChangeKind
+from mqttdesk.store.db import Store
+
+CLIENT_ID, LABEL, ONLINE, STATE, BOOTSTRAP, LAST_SEEN, LAST_ADDRESS, ROLES = range(8)
+_STATE_ORDER = {state: order for order, state in enumerate(CredentialState)}
+
+
+class DevicesTableModel(KeyedTableModel[Device]):
+    HEADERS = ("Client id", "Label", "Online", "State", "Bootstrap", "Last seen", "Last address", "Roles")
+    HEADER_TIPS = (
+        "The MQTT clientId: it identifies the device",
+        "A name people recognise (Rename… to change it)",
+        "Whether the device is connected right now",
+        "The device's own state (hover a cell for since when)",
+        "The bootstrap credential it registered through",
+        "When the device was last connected",
+        "The address it last connected from",
+        "Its own roles, plus those of its bootstrap credential",
+    )
+
+    def __init__(self, store: Store, registry: SessionRegistry, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._store = store
+        self._registry = registry
+        self._bootstrap_roles: dict[str, tuple[str, ...]] = {}
+        self._seen: dict[str, tuple[float, str | None]] = {}  # clientId -> (disconnected at, from address)
+        self._online: set[str] = set()  # kept per event, so the tab's "n online" costs nothing
+        self.reload()
+
+    @staticmethod
+    def key_of(record: Device) -> str:
+        return record.client_id
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    def session_of(self, client_id: str) -> LiveSession | None:
+        """The device's live session, or None while it is offline."""
+        live = self._registry.get(client_id)
+        if live is None or live.credential.kind is not CredentialKind.DEVICE or live.credential.name != client_id:
+            return None
+        return live
+
+    def is_online(self, client_id: str) -> bool:
+        return self.session_of(client_id) is not None
+
+    @property
+    def online_count(self) -> int:
+        return len(self._online)
+
+    def bootstrap_roles(self, device: Device) -> tuple[str, ...] | None:
+        """The roles it gets from its bootstrap credential; None when it has none (any more)."""
+        return None if device.bootstrap is None else self._bootstrap_roles.get(device.bootstrap)
+
+    def last_seen(self, device: Device) -> tuple[float | None, str | None]:
+        seen = self._seen.get(device.client_id)
+        if seen is not None and seen[0] >= (device.last_used or 0.0):
+            return seen
+        return device.last_used, device.last_address
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        device = self._record_of(index)
+        if device is None:
+            return None
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(device, column)
+        if role == SORT_ROLE:
+            return self._sort_key(device, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(device, column)
+        if role == Qt.ItemDataRole.DecorationRole:
+            if column == ONLINE:
+                return presence_icon(self.is_online(device.client_id))
+            if column == STATE:
+                return state_icon(device.state)
+        if role == STATE_ROLE and column == STATE:
+            return device.state
+        return None
+
+    def _display(self, device: Device, column: int) -> str:
+        if column == CLIENT_ID:
+            return device.client_id
+        if column == LABEL:
+            return device.label
+        if column == ONLINE:
+            return "online" if self.is_online(device.client_id) else "offline"
+        if column == STATE:
+            return device.state.value
+        if column == BOOTSTRAP:
+            if device.bootstrap is None:
+                return "—"
+            return device.bootstrap if device.bootstrap in self._bootstrap_roles else f"{device.bootstrap} (deleted)"
+        live = self.session_of(device.client_id)
+        if column == LAST_SEEN:
+            return "now" if live is not None else format_time(self.last_seen(device)[0])
+        if column == LAST_ADDRESS:
+            address = live.address if live is not None else self.last_seen(device)[1]
+            return address or "—"
+        return self._roles_text(device)
+
+    def _roles_text(self, device: Device) -> str:
+        own = ", ".join(device.roles)
+        inherited = self.bootstrap_roles(device)
+        if not inherited:  # None or ()
+            return own or "—"
+        via = f"{', '.join(inherited)} (via {device.bootstrap})"
+        return f"{own} + {via}" if own else via
+
+    def _sort_key(self, device: Device, column: int) -> Any:
+        if column == STATE:
+            return _STATE_ORDER[device.state]
+        if column == ONLINE:
+            return 0 if self.is_online(device.client_id) else 1
+        if column == LAST_SEEN:
+            return float("inf") if self.is_online(device.client_id) else self.last_seen(device)[0] or 0.0
+        return self._display(device, column).lower()
+
+    def _tooltip(self, device: Device, column: int) -> str | None:
+        if column == STATE:  # read on hover only: one small query
+            return state_tooltip(device.state, device.state_since, self._store.devices.history(device.client_id))
+        if column == ONLINE:
+            live = self.session_of(device.client_id)
+            if live is None:
+                return "offline: not connected now"
+            return (f"online for {format_duration(time.time() - live.connected_since)}, from {live.address or '?'} "
+                    f"(logged in as '{live.username}', method {live.method})")
+        if column == ROLES:
+            own = ", ".join(device.roles) or "none"
+            if device.bootstrap is None or device.bootstrap not in self._bootstrap_roles:
+                return f"Own roles: {own}.\nIts bootstrap credential is gone, so only its own roles apply."
+            inherited = ", ".join(self.bootstrap_roles(device) or ()) or "none"
+            return (f"Own roles: {own}.\nFrom bootstrap credential '{device.bootstrap}': {inherited}.\n"
+                    "The device gets both.")
+        if column == BOOTSTRAP and device.bootstrap is not None:
+            return (f"Registered through '{device.bootstrap}' on {format_time(device.created)}; it logs in with "
+                    f"username '{device.username}' and the password that credential had then.")
+        return None
+
+    # -- updating -----------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Read everything again (at start; after that, changes arrive one device at a time)."""
+        self._bootstrap_roles = {b.name: b.roles for b in self._store.bootstraps.list()}
+        self._reset_records(self._store.devices.list())
+        self._online = {device.client_id for device in self._records if self.is_online(device.client_id)}
+
+    def _put(self, key: str, record: Device | None) -> None:
+        if record is not None and self.is_online(key):
+            self._online.add(key)
+        else:
+            self._online.discard(key)
+        super()._put(key, record)
+
+    @Slot(object)
+    def on_store_changes(self, changes: Sequence[Change]) -> None:
+        kinds = {change.kind for change in changes}
+        if ChangeKind.ROLE in kinds:  # a deleted role leaves devices and credentials without a notice of their own
+            self._bootstrap_roles = {b.name: b.roles for b in self._store.bootstraps.list()}
+            self._sync(self._store.devices.list())
+            self._columns_changed(BOOTSTRAP, ROLES)
+            return
+        bootstraps = [change.key for change in changes if change.kind is ChangeKind.BOOTSTRAP]
+        for name in bootstraps:
+            bootstrap = self._store.bootstraps.find(name)
+            if bootstrap is None:
+                self._bootstrap_roles.pop(name, None)
+            else:
+                self._bootstrap_roles[name] = bootstrap.roles
+        if bootstraps:
+            concerned = set(bootstraps)
+            for row, device in enumerate(self._records):
+                if device.bootstrap in concerned:
+                    self._row_changed(row, BOOTSTRAP, ROLES)
+        for change in changes:
+            if change.kind is ChangeKind.DEVICE:
+                self._put(change.key, self._store.devices.find(change.key))
+
+    def _columns_changed(self, first: int, last: int) -> None:
+        if self._records:
+            self.dataChanged.emit(self.index(0, first), self.index(len(self._records) - 1, last))
+
+    @Slot(object)
+    def on_session_event(self, event: SessionEvent) -> None:
+        if event.kind is SessionEventKind.UPDATED or event.client_id not in self._rows:
+            return
+        live = event.session
+        if event.kind is SessionEventKind.DISCONNECTED and live.credential.kind is CredentialKind.DEVICE:
+            self._seen[event.client_id] = (time.time(), live.address)
+        if self.is_online(event.client_id):
+            self._online.add(event.client_id)
+        else:
+            self._online.discard(event.client_id)
+        self._key_changed(event.client_id, ONLINE, LAST_ADDRESS)

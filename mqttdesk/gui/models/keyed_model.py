@@ -1,0 +1,111 @@
+"""A table model over records keyed by a string (a name, a clientId), kept in step with the store row by row.
+
+Store change notices name one key each, so a model re-reads that one record and inserts, updates or removes its
+row. A role change may touch many rows without naming them; then the model re-reads the list and applies the
+difference, still as row inserts, removals and `dataChanged`, never a reset: a reset would drop the selection and
+the scroll position while a fleet of devices is connecting.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Generic, TypeVar
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+R = TypeVar("R")
+
+
+class KeyedTableModel(QAbstractTableModel, Generic[R]):
+    HEADERS: ClassVar[tuple[str, ...]]
+    HEADER_TIPS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._records: list[R] = []
+        self._rows: dict[str, int] = {}
+
+    @staticmethod
+    def key_of(record: R) -> str:
+        raise NotImplementedError
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._records)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        if orientation is not Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        if role == Qt.ItemDataRole.ToolTipRole and section < len(self.HEADER_TIPS):
+            return self.HEADER_TIPS[section]
+        return None
+
+    def record_at(self, row: int) -> R:
+        return self._records[row]
+
+    def row_of(self, key: str) -> int | None:
+        return self._rows.get(key)
+
+    def find(self, key: str) -> R | None:
+        row = self._rows.get(key)
+        return None if row is None else self._records[row]
+
+    def records(self) -> list[R]:
+        return list(self._records)
+
+    def _record_of(self, index: AnyIndex) -> R | None:
+        if not index.isValid() or index.row() >= len(self._records):
+            return None
+        return self._records[index.row()]
+
+    # -- updating -----------------------------------------------------------------------------------
+
+    def _reset_records(self, records: list[R]) -> None:
+        """Replace everything (only when the model is built; later changes go row by row)."""
+        self.beginResetModel()
+        self._records = list(records)
+        self._rows = {self.key_of(record): row for row, record in enumerate(self._records)}
+        self.endResetModel()
+
+    def _put(self, key: str, record: R | None) -> None:
+        """Make the row of `key` show `record`: insert it, update it, or (for None) remove it."""
+        row = self._rows.get(key)
+        if record is None:
+            if row is not None:
+                self.beginRemoveRows(QModelIndex(), row, row)
+                del self._records[row]
+                del self._rows[key]
+                for later in range(row, len(self._records)):
+                    self._rows[self.key_of(self._records[later])] = later
+                self.endRemoveRows()
+        elif row is None:
+            self.beginInsertRows(QModelIndex(), len(self._records), len(self._records))
+            self._records.append(record)
+            self._rows[key] = len(self._records) - 1
+            self.endInsertRows()
+        elif record != self._records[row]:
+            self._records[row] = record
+            self._row_changed(row)
+
+    def _sync(self, records: list[R]) -> None:
+        """Apply the difference between the rows and `records` (e.g. after a role was deleted)."""
+        wanted = {self.key_of(record): record for record in records}
+        for key in [key for key in self._rows if key not in wanted]:
+            self._put(key, None)
+        for key, record in wanted.items():
+            self._put(key, record)
+
+    def _row_changed(self, row: int, first: int = 0, last: int | None = None) -> None:
+        last = len(self.HEADERS) - 1 if last is None else last
+        self.dataChanged.emit(self.index(row, first), self.index(row, last))
+
+    def _key_changed(self, key: str, first: int = 0, last: int | None = None) -> None:
+        row = self._rows.get(key)
+        if row is not None:
+            self._row_changed(row, first, last)
