@@ -20,8 +20,10 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWid
 from mqttdesk.broker.registry import SessionEvent, SessionEventKind
 from mqttdesk.broker.service import BrokerService, BrokerStatus
 from mqttdesk.core.passwords import hash_password
+from mqttdesk.gui.bootstrap_tab import BootstrapTab
 from mqttdesk.gui.broker_bar import BrokerBar
 from mqttdesk.gui.clients_tab import ClientsTab
+from mqttdesk.gui.devices_tab import DevicesTab
 from mqttdesk.gui.formatting import plural
 from mqttdesk.gui.qt_bridge import ServiceBridge
 from mqttdesk.gui.roles_tab import RolesTab
@@ -36,6 +38,8 @@ TabFactory = Callable[[TabContext], QWidget]
 # Adding a tab is one line here: (title, a callable that builds the tab from the shared context).
 TABS: tuple[tuple[str, TabFactory], ...] = (
     ("Users", UsersTab),
+    ("Bootstrap", BootstrapTab),
+    ("Devices", DevicesTab),
     ("Roles", RolesTab),
     ("Clients", ClientsTab),
 )

@@ -1,0 +1,118 @@
+"""Dialogs of the Bootstrap tab: add a bootstrap credential, give it a new password (see `FormDialog`)."""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from typing import Any
+
+from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit, QWidget
+
+from mqttdesk.core.errors import AlreadyExistsError, MqttdeskError, NotFoundError, ValidationError
+from mqttdesk.core.model import Bootstrap
+from mqttdesk.core.names import validate_name
+from mqttdesk.gui.formatting import plural
+from mqttdesk.gui.tab_context import TabContext
+from mqttdesk.gui.widgets.form_dialog import FormDialog
+from mqttdesk.gui.widgets.password_field import PasswordField
+from mqttdesk.gui.widgets.role_picker import RolePicker
+
+# a bootstrap password is typed into the firmware of a whole fleet: losing it means reflashing every device
+STORE_IT_NOW = ("<b>Store it now</b> (copy it into your firmware settings or password manager): mqttdesk keeps "
+                "only a hash and cannot show this password again once the dialog is closed.")
+REGISTER_EXPLAINED = ("Register each device on its first connect, so it can be renamed, suspended or given roles "
+                      "on its own (Devices tab); unchecked, devices stay virtual and nothing is kept after they leave.")
+
+
+def taken_name_error(context: TabContext, name: str) -> str | None:
+    """Users and bootstrap credentials share one namespace, because both are MQTT usernames."""
+    if context.store.bootstraps.find(name) is not None:
+        return f"a bootstrap credential named '{name}' already exists"
+    if context.store.users.find(name) is not None:
+        return (f"a user named '{name}' already exists (users and bootstrap credentials share one set of names: "
+                "both are MQTT usernames)")
+    return None
+
+
+class AddBootstrapDialog(FormDialog):
+    def __init__(self, context: TabContext, parent: QWidget | None = None) -> None:
+        super().__init__(context, "Add bootstrap credential", "Add credential", parent)
+        self.setMinimumWidth(560)
+        self.name_edit = QLineEdit()
+        self.name_edit.setObjectName("name")
+        self.name_edit.setPlaceholderText("e.g. tasmota-fleet (the MQTT username of every device)")
+        self.name_error = self.add_field("Name", self.name_edit)
+        self.password = PasswordField(generated_note=STORE_IT_NOW)
+        self.password_error = self.add_field("Password", self.password)
+        self.register_box = QCheckBox("Register devices")
+        self.register_box.setToolTip(REGISTER_EXPLAINED)
+        register_hint = QLabel(REGISTER_EXPLAINED)
+        register_hint.setWordWrap(True)
+        self.form.addRow("", self.register_box)
+        self.form.addRow("", register_hint)
+        self.roles = RolePicker(context.store.roles.names())
+        self.roles_error = self.add_field("Roles", self.roles)
+        hint = QLabel("Devices admitted by it get these roles. The credential is <b>inactive</b> until a device "
+                      "first connects with it.")
+        hint.setWordWrap(True)
+        self.form.addRow("", hint)
+
+    def submit(self) -> Coroutine[Any, Any, str | None] | None:
+        name, password = self.name_edit.text(), self.password.text()
+        ok = True
+        try:
+            validate_name("bootstrap credential", name)
+            taken = taken_name_error(self.context, name)
+            if taken is not None:
+                raise AlreadyExistsError(taken)
+        except MqttdeskError as exc:
+            self.name_error.show_error(str(exc))
+            ok = False
+        if not password:
+            self.password_error.show_error("the password must not be empty (type one or press Generate)")
+            ok = False
+        if not ok:
+            return None
+        return self._add(name, password, self.roles.checked_roles(), self.register_box.isChecked())
+
+    async def _add(self, name: str, password: str, roles: tuple[str, ...], register: bool) -> str:
+        encoded = await self.hash_in_thread(password)
+        self.context.store.bootstraps.add(name, encoded, roles, register_devices=register)
+        return name
+
+    def show_store_error(self, exc: MqttdeskError) -> None:
+        if isinstance(exc, AlreadyExistsError | ValidationError):
+            self.name_error.show_error(str(exc))
+        elif isinstance(exc, NotFoundError):
+            self.roles_error.show_error(str(exc))
+        else:
+            super().show_store_error(exc)
+
+
+class BootstrapPasswordDialog(FormDialog):
+    def __init__(self, context: TabContext, bootstrap: Bootstrap, devices: int, parent: QWidget | None = None) -> None:
+        super().__init__(context, f"New password for {bootstrap.name}", "Set password", parent)
+        self.setMinimumWidth(560)
+        self.bootstrap_name = bootstrap.name
+        self.password = PasswordField(generated_note=STORE_IT_NOW)
+        self.password_error = self.add_field("New password", self.password)
+        if devices:
+            kept = (f"its {plural(devices, 'registered device')} {'keeps' if devices == 1 else 'keep'} the password "
+                    "they registered with, so their firmware needs no change")
+        else:
+            kept = "devices it registers keep the password they registered with"
+        hint = QLabel(f"Devices connecting through this credential from now on need the new password; {kept}. "
+                      "Virtual devices connected with the old password are disconnected.")
+        hint.setWordWrap(True)
+        self.form.addRow("", hint)
+
+    def submit(self) -> Coroutine[Any, Any, str | None] | None:
+        password = self.password.text()
+        if not password:
+            self.password_error.show_error("the password must not be empty (type one or press Generate)")
+            return None
+        return self._reset(password)
+
+    async def _reset(self, password: str) -> str:
+        encoded = await self.hash_in_thread(password)
+        self.context.store.bootstraps.set_password(self.bootstrap_name, encoded)
+        return self.bootstrap_name

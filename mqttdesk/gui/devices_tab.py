@@ -1,0 +1,172 @@
+"""The Devices tab: devices registered through bootstrap credentials, online or offline, managed one by one.
+
+Everything `mqttdesk device ...` can do is here: label (Rename…), roles, show (History…), suspend, activate,
+revoke, delete; and, like the Clients tab, kick one that is online.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHeaderView, QLabel, QWidget
+
+from mqttdesk.core.model import Device
+from mqttdesk.core.states import StateAction, allowed_actions
+from mqttdesk.gui.device_dialogs import DeviceLabelDialog, device_roles_dialog
+from mqttdesk.gui.formatting import format_time, plural
+from mqttdesk.gui.models.devices_model import (
+    BOOTSTRAP,
+    CLIENT_ID,
+    LABEL,
+    LAST_ADDRESS,
+    LAST_SEEN,
+    ONLINE,
+    ROLES,
+    STATE,
+    DevicesTableModel,
+)
+from mqttdesk.gui.record_tab import RecordTab
+from mqttdesk.gui.tab_context import TabContext
+from mqttdesk.gui.widgets.history_dialog import HistoryDialog
+from mqttdesk.gui.widgets.state_badge import StateBadgeDelegate
+from mqttdesk.gui.widgets.tables import set_column_widths
+
+# no ResizeToContents: with a thousand devices it would measure every cell on each change
+_COLUMN_WIDTHS = {CLIENT_ID: 170, LABEL: 150, ONLINE: 90, STATE: 120, BOOTSTRAP: 130, LAST_SEEN: 130,
+                  LAST_ADDRESS: 110}
+
+
+class DevicesTab(RecordTab):
+    model: DevicesTableModel
+
+    def __init__(self, context: TabContext, parent: QWidget | None = None) -> None:
+        model = DevicesTableModel(context.store, context.service.registry)
+        # every column: "offline", "suspended" or a bootstrap name narrow the list as well as a clientId does
+        super().__init__(context, model, filter_hint="Filter: client id, label, state, bootstrap…", filter_column=-1,
+                         parent=parent)
+        model.setParent(self)
+        context.bridge.store_changed.connect(model.on_store_changes)
+        context.bridge.session_event.connect(model.on_session_event)
+
+        self.rename_button = self.button("Rename…", self.rename, "Give this device a label people recognise")
+        self.roles_button = self.button("Edit roles…", self.edit_roles,
+                                        "Roles of its own, on top of its bootstrap credential's")
+        self.history_button = self.button("History…", self.show_history, "Every change made to this device")
+        self.suspend_button = self.button("Suspend", lambda: self.apply(StateAction.SUSPEND),
+                                          "Refuse this device and disconnect it now; it can be activated again")
+        self.activate_button = self.button("Activate", lambda: self.apply(StateAction.ACTIVATE),
+                                           "Allow a suspended device again")
+        self.revoke_button = self.button("Revoke…", self.revoke, "Refuse this device for good (final)")
+        self.delete_button = self.button("Delete…", self.delete,
+                                         "Forget this device; its clientId becomes free again")
+        self.kick_button = self.button("Kick", self.kick, "Disconnect the device now (it may reconnect)")
+        self.count_label = QLabel()
+
+        self.table.sortByColumn(CLIENT_ID, Qt.SortOrder.AscendingOrder)
+        self.table.setItemDelegateForColumn(STATE, StateBadgeDelegate(self.table))
+        self.table.doubleClicked.connect(lambda _index: self.rename())
+        set_column_widths(self.table, _COLUMN_WIDTHS)
+        self.table.horizontalHeader().setSectionResizeMode(ROLES, QHeaderView.ResizeMode.Stretch)
+        for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset, model.dataChanged):
+            signal.connect(self._update_count)
+        self.lay_out([self.rename_button, self.roles_button, self.history_button, self.suspend_button,
+                      self.activate_button, self.revoke_button, self.delete_button, self.kick_button],
+                     status=self.count_label)
+        self._update_count()
+        self.update_actions()
+
+    def selected_device(self) -> Device | None:
+        selected: Device | None = self.selected()
+        return selected
+
+    def select_device(self, client_id: str) -> None:
+        self.select(client_id)
+
+    def _update_count(self, *_args: object) -> None:
+        total = self.model.rowCount()
+        self.count_label.setText(f"{plural(total, 'device')}, {self.model.online_count} online")
+
+    def update_actions(self) -> None:
+        device = self.selected_device()
+        allowed = allowed_actions(device.state, ever_used=device.last_used is not None) if device else frozenset()
+        for button in (self.rename_button, self.roles_button, self.history_button, self.delete_button):
+            button.setEnabled(device is not None)
+        self.suspend_button.setEnabled(StateAction.SUSPEND in allowed)
+        self.activate_button.setEnabled(StateAction.ACTIVATE in allowed)
+        self.revoke_button.setEnabled(StateAction.REVOKE in allowed)
+        self.kick_button.setEnabled(device is not None and self.model.is_online(device.client_id))
+
+    # -- dialogs ------------------------------------------------------------------------------------
+
+    def rename(self) -> None:
+        device = self.selected_device()
+        if device is not None:
+            dialog = DeviceLabelDialog(self.context, device, self)
+            dialog.done_with.connect(lambda client_id: self.context.show_message(f"device '{client_id}' relabelled"))
+            self.open_dialog(dialog)
+
+    def edit_roles(self) -> None:
+        device = self.selected_device()
+        if device is not None:
+            dialog = device_roles_dialog(self.context, device, self.model.bootstrap_roles(device), self)
+            dialog.done_with.connect(lambda client_id: self.context.show_message(f"roles of '{client_id}' saved"))
+            self.open_dialog(dialog)
+
+    def show_history(self) -> None:
+        device = self.selected_device()
+        if device is None:
+            return
+        origin = f"registered through '{device.bootstrap}'" if device.bootstrap else "no bootstrap credential"
+        label = f" ({device.label})" if device.label else ""
+        summary = (f"Device <b>{device.client_id}</b>{label}: {device.state.value} since "
+                   f"{format_time(device.state_since)}; {origin} on {format_time(device.created)}; logs in as "
+                   f"'{device.username}'.")
+        self.open_dialog(HistoryDialog(f"History of {device.client_id}", summary,
+                                       self.context.store.devices.history(device.client_id), self))
+
+    # -- changes ------------------------------------------------------------------------------------
+
+    def apply(self, action: StateAction) -> None:
+        device = self.selected_device()
+        if device is None:
+            return
+        client_id, online = device.client_id, self.model.is_online(device.client_id)
+
+        def change() -> str:
+            changed = self.context.store.devices.apply(client_id, action)
+            note = "; disconnected" if online and not changed.state.admits else ""
+            return f"device '{client_id}' is now {changed.state.value}{note}"
+
+        self.run(change)
+
+    def revoke(self) -> None:
+        device = self.selected_device()
+        if device is not None:
+            self.confirm("Revoke device", f"Revoke device '{device.client_id}'?", "Revoke",
+                         "Revocation is final: the device can never connect again, it can only be deleted (which "
+                         "frees its clientId). If it is connected, it is disconnected now.",
+                         lambda _box: self.apply(StateAction.REVOKE))
+
+    def delete(self) -> None:
+        device = self.selected_device()
+        if device is None:
+            return
+        client_id = device.client_id
+
+        def delete_it() -> str:
+            self.context.store.devices.delete(client_id)
+            return f"device '{client_id}' deleted; its clientId is free again"
+
+        self.confirm("Delete device", f"Delete device '{client_id}'?", "Delete",
+                     f"The device, its label and its own roles are removed, and the clientId '{client_id}' is free "
+                     "again: the next client presenting it through a bootstrap credential is admitted as a new "
+                     "device. If it is connected, it is disconnected now.",
+                     lambda _box: self.run(delete_it))
+
+    def kick(self) -> None:
+        device = self.selected_device()
+        if device is not None and self.model.is_online(device.client_id):
+            self.context.runner.start(self._kick(device.client_id), f"kick {device.client_id}")
+
+    async def _kick(self, client_id: str) -> None:
+        kicked = await self.context.service.kick(client_id)
+        self.context.show_message(f"kicked '{client_id}'" if kicked else f"'{client_id}' was no longer connected")
