@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from mqttdesk.core.acl import Effect
-from mqttdesk.core.decision import Decision, Kind
+from mqttdesk.core.decide import decide_connect, decide_topic
+from mqttdesk.core.decision import ConnectRequest, Decision, Kind
 from mqttdesk.core.model import Directory
-from mqttdesk.core.reasons import ReasonCode
+from mqttdesk.core.reasons import Reason, ReasonCode
+from mqttdesk.core.states import CredentialState
 
 
 class FixAction(StrEnum):
@@ -115,3 +117,61 @@ def _acl_fix(decision: Decision, directory: Directory) -> Fix:
     return Fix(f"allow {access} on '{topic}' in role '{role}'", FixAction.ALLOW,
                {"role": role, "topic_filter": topic, "permission": access},
                f"mqttdesk role allow {_quote(role)} {_quote(topic)} {access}")
+
+
+_VOUCHED = "\x00vouched"  # a stand-in password: `decide_connect` is told it is right and never compares it
+_TOPIC_KINDS = (Kind.SUBSCRIBE, Kind.PUBLISH)
+
+
+def suggest_fix_for_entry(kind: str, reason_code: str, client_id: str | None, username: str | None,
+                          topic: str | None, directory: Directory, *, reason: str = "") -> Fix | None:
+    """The fix for a stored Auth log entry, judged against the directory as it is *now*.
+
+    A stored entry has no password and no rule, so its decision cannot be replayed. CONNECT refusals map to the
+    same fix `suggest_fix` gives, by reason code. Topic refusals are decided again for the same identity as if its
+    password were right (the rules are pure), which finds the deciding rule and the roles. None when the entry has
+    no fix, or when the directory no longer refuses it for that reason (activated since, user added, rule
+    changed...): a button for a change that was already made would only fail.
+    """
+    try:
+        code, decided_kind = ReasonCode(reason_code), Kind(kind)
+    except ValueError:
+        return None
+    client_id = client_id or ""
+    if decided_kind in _TOPIC_KINDS and code in (ReasonCode.ACL_DENIED, ReasonCode.ACL_NO_RULE):
+        return _topic_fix_now(decided_kind, client_id, username, topic, directory) if topic else None
+    if not _still_refused(code, client_id, username, directory):
+        return None
+    decision = Decision(decided_kind, False, Reason(code, reason), client_id, username=username, topic=topic)
+    return suggest_fix(decision, directory)
+
+
+def _still_refused(code: ReasonCode, client_id: str, username: str | None, directory: Directory) -> bool:
+    name = username or ""
+    if code in (ReasonCode.SUSPENDED, ReasonCode.REVOKED):
+        wanted = CredentialState.SUSPENDED if code is ReasonCode.SUSPENDED else CredentialState.REVOKED
+        return _credential_state(client_id, name, directory) is wanted
+    if code is ReasonCode.UNKNOWN_USER:
+        return name not in directory.users and name not in directory.bootstraps
+    if code is ReasonCode.ANONYMOUS_REFUSED:
+        return not directory.anonymous.enabled
+    if code is ReasonCode.CLIENT_ID_REGISTERED:
+        return client_id in directory.devices
+    return True
+
+
+def _credential_state(client_id: str, name: str, directory: Directory) -> CredentialState | None:
+    """The state of the credential a CONNECT with this clientId and username would use (as `decide` finds it)."""
+    device = directory.devices.get(client_id)
+    if device is not None and device.username == name:
+        return device.state
+    record = directory.users.get(name) or directory.bootstraps.get(name)
+    return record.state if record is not None else None
+
+
+def _topic_fix_now(kind: Kind, client_id: str, username: str | None, topic: str, directory: Directory) -> Fix | None:
+    request = ConnectRequest(client_id=client_id, username=username or None, password=_VOUCHED if username else None)
+    connect = decide_connect(request, directory, password_ok=True, live={})
+    if not connect.allowed or connect.grant is None:
+        return suggest_fix(connect, directory)  # it could not even connect now: that is the first thing to fix
+    return suggest_fix(decide_topic(kind, connect.grant, topic, directory), directory)
