@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any
 
-from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit, QWidget
+from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit, QStyle, QVBoxLayout, QWidget
 
 from mqttdesk.core.errors import AlreadyExistsError, MqttdeskError, NotFoundError, ValidationError
 from mqttdesk.core.model import Bootstrap
@@ -19,8 +19,10 @@ from mqttdesk.gui.widgets.role_picker import RolePicker
 # a bootstrap password is typed into the firmware of a whole fleet: losing it means reflashing every device
 STORE_IT_NOW = ("<b>Store it now</b> (copy it into your firmware settings or password manager): mqttdesk keeps "
                 "only a hash and cannot show this password again once the dialog is closed.")
-REGISTER_EXPLAINED = ("Register each device on its first connect, so it can be renamed, suspended or given roles "
-                      "on its own (Devices tab); unchecked, devices stay virtual and nothing is kept after they leave.")
+REGISTER_EXPLAINED = "Then rename, suspend or give roles to each one in the Devices tab; off: devices stay virtual."
+REGISTER_TIP = ("A registered device gets its own credential (same username and password) and keeps its session "
+                "across reconnects. A virtual device is admitted as long as its clientId is free, and nothing is "
+                "kept about it after it disconnects.")
 
 
 def taken_name_error(context: TabContext, name: str) -> str | None:
@@ -43,12 +45,18 @@ class AddBootstrapDialog(FormDialog):
         self.name_error = self.add_field("Name", self.name_edit)
         self.password = PasswordField(generated_note=STORE_IT_NOW)
         self.password_error = self.add_field("Password", self.password)
-        self.register_box = QCheckBox("Register devices")
-        self.register_box.setToolTip(REGISTER_EXPLAINED)
+        self.register_box = QCheckBox("Register each device on its first connect")
+        self.register_box.setToolTip(REGISTER_TIP)
         register_hint = QLabel(REGISTER_EXPLAINED)
+        register_hint.setToolTip(REGISTER_TIP)
         register_hint.setWordWrap(True)
-        self.form.addRow("", self.register_box)
-        self.form.addRow("", register_hint)
+        register_hint.setIndent(self.register_box.style().pixelMetric(QStyle.PixelMetric.PM_IndicatorWidth) + 4)
+        register = QVBoxLayout()
+        register.setContentsMargins(0, 0, 0, 0)
+        register.setSpacing(0)
+        register.addWidget(self.register_box)
+        register.addWidget(register_hint)
+        self.form.addRow("Devices", register)
         self.roles = RolePicker(context.store.roles.names())
         self.roles_error = self.add_field("Roles", self.roles)
         hint = QLabel("Devices admitted by it get these roles. The credential is <b>inactive</b> until a device "

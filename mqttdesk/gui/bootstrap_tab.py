@@ -43,7 +43,7 @@ class BootstrapTab(RecordTab):
         context.bridge.store_changed.connect(model.on_store_changes)
         context.bridge.session_event.connect(model.on_session_event)
 
-        self.add_button = self.button("Add…", self.add_bootstrap,
+        self.add_button = self.button("Add credential…", self.add_bootstrap,
                                       "Create a shared username + password for a fleet of devices")
         self.roles_button = self.button("Edit roles…", self.edit_roles, "Choose the roles its devices get")
         self.register_button = self.button("Register devices", self.toggle_register, "")

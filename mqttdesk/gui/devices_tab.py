@@ -31,8 +31,8 @@ from mqttdesk.gui.widgets.state_badge import StateBadgeDelegate
 from mqttdesk.gui.widgets.tables import set_column_widths
 
 # no ResizeToContents: with a thousand devices it would measure every cell on each change
-_COLUMN_WIDTHS = {CLIENT_ID: 170, LABEL: 150, ONLINE: 90, STATE: 120, BOOTSTRAP: 130, LAST_SEEN: 130,
-                  LAST_ADDRESS: 110}
+_COLUMN_WIDTHS = {CLIENT_ID: 150, LABEL: 130, ONLINE: 85, STATE: 115, BOOTSTRAP: 120, LAST_SEEN: 125,
+                  LAST_ADDRESS: 100}
 
 
 class DevicesTab(RecordTab):
@@ -41,8 +41,9 @@ class DevicesTab(RecordTab):
     def __init__(self, context: TabContext, parent: QWidget | None = None) -> None:
         model = DevicesTableModel(context.store, context.service.registry)
         # every column: "offline", "suspended" or a bootstrap name narrow the list as well as a clientId does
-        super().__init__(context, model, filter_hint="Filter: client id, label, state, bootstrap…", filter_column=-1,
-                         parent=parent)
+        super().__init__(context, model, filter_hint="Filter devices", filter_column=-1, parent=parent)
+        self.filter_edit.setToolTip("Matches any column: client id, label, online/offline, state, bootstrap, "
+                                    "address, roles")
         model.setParent(self)
         context.bridge.store_changed.connect(model.on_store_changes)
         context.bridge.session_event.connect(model.on_session_event)

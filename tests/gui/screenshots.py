@@ -1,4 +1,5 @@
-"""Build the main window offscreen with some users, roles and live clients, and save one PNG per tab.
+"""Build the main window offscreen with users, roles, bootstrap credentials, devices and live clients, and save
+one PNG per tab (plus a few dialogs).
 
 Not a test: a way to look at what the GUI looks like. Run from the repository root:
 
@@ -47,6 +48,15 @@ def populate(store: Store) -> None:
                         ("living-room-display", ("dashboard",)), ("alice", ("admin", "dashboard")),
                         ("old-tablet", ("dashboard",)), ("stolen-phone", ("dashboard",)), ("new-sensor", ())):
         store.users.add(name, FAST_HASH("pw"), roles)
+    store.roles.add("tasmota")
+    store.roles.allow("tasmota", "tele/%c/#", Permission.WRITE)
+    store.roles.allow("tasmota", "cmnd/%c/#", Permission.READ)
+    store.roles.add("shelly")
+    store.roles.allow("shelly", "shellies/%c/#", Permission.READWRITE)
+    store.bootstraps.add("tasmota-plugs", FAST_HASH("pw"), ("tasmota",), register_devices=True)
+    store.bootstraps.add("shelly-lab", FAST_HASH("pw"), ("shelly",))
+    store.bootstraps.add("old-fleet", FAST_HASH("pw"), ("tasmota",), register_devices=True)
+    store.bootstraps.add("spare-fleet", FAST_HASH("pw"), register_devices=True)
 
 
 def connect(port: int, client_id: str, username: str, clean: bool = True) -> mqtt.Client:
@@ -69,6 +79,7 @@ async def take(window: MainWindow, service: BrokerService, out: Path) -> None:
         connect(port, "alice-phone", "alice"),
     ]
     await asyncio.sleep(1.0)
+    devices = await fleet(port, service.store)
     clients[2].subscribe([("sensors/#", 0), ("commands/+", 1)])
     clients[3].subscribe("#")
     for n in range(12):
@@ -81,6 +92,10 @@ async def take(window: MainWindow, service: BrokerService, out: Path) -> None:
         window.tabs.setCurrentIndex(index)
         if window.tabs.tabText(index) == "Users":
             window.tab("Users").select_user("garage-door")  # type: ignore[attr-defined]
+        if window.tabs.tabText(index) == "Bootstrap":
+            window.tab("Bootstrap").select_bootstrap("tasmota-plugs")  # type: ignore[attr-defined]
+        if window.tabs.tabText(index) == "Devices":
+            window.tab("Devices").select_device("DVES_1A2B3C")  # type: ignore[attr-defined]
         if window.tabs.tabText(index) == "Roles":
             window.tab("Roles").select_role("sensors")  # type: ignore[attr-defined]
         await asyncio.sleep(0.3)
@@ -88,10 +103,57 @@ async def take(window: MainWindow, service: BrokerService, out: Path) -> None:
         window.grab().save(str(path))
         print(path)
     await dialog_shots(window, out)
-    for client in clients:
+    await bootstrap_dialog_shots(window, out)
+    for client in clients + devices:
         client.disconnect()
         client.loop_stop()
     await window.shutdown()
+
+
+async def fleet(port: int, store: Store) -> list[mqtt.Client]:
+    """Registered plugs (some gone offline, one suspended, one labelled) and virtual devices; the connected ones."""
+    plugs = {cid: connect(port, cid, "tasmota-plugs") for cid in ("DVES_1A2B3C", "DVES_44F0A1", "DVES_9C2E77",
+                                                                  "DVES_0B51D2", "DVES_7E3A90")}
+    old = connect(port, "DVES_OLD001", "old-fleet")
+    virtual = [connect(port, cid, "shelly-lab") for cid in ("shellyplug-s-A1B2C3", "shellyplug-s-D4E5F6",
+                                                            "shellyht-778899")]
+    await asyncio.sleep(1.0)
+    for gone in (plugs.pop("DVES_9C2E77"), plugs.pop("DVES_0B51D2"), old):
+        gone.disconnect()
+        gone.loop_stop()
+    await asyncio.sleep(0.3)
+    store.devices.set_label("DVES_1A2B3C", "kitchen plug")
+    store.devices.set_label("DVES_44F0A1", "garage heater")
+    store.devices.set_roles("DVES_44F0A1", ("sensors",))
+    store.devices.apply("DVES_0B51D2", StateAction.SUSPEND)
+    store.bootstraps.apply_with_devices("old-fleet", StateAction.SUSPEND)
+    return list(plugs.values()) + virtual
+
+
+async def bootstrap_dialog_shots(window: MainWindow, out: Path) -> None:
+    """The Add bootstrap credential dialog after Generate + Copy, and the suspend question with its check box."""
+    tab = window.tab("Bootstrap")
+    window.tabs.setCurrentWidget(tab)
+    tab.add_bootstrap()  # type: ignore[attr-defined]
+    dialog = tab.dialog  # type: ignore[attr-defined]
+    dialog.name_edit.setText("sonoff-basement")
+    dialog.register_box.setChecked(True)
+    dialog.roles.set_checked("tasmota")
+    dialog.password.generate()
+    dialog.password.copy()
+    await asyncio.sleep(0.3)
+    dialog.grab().save(str(out / "add-bootstrap-dialog.png"))
+    print(out / "add-bootstrap-dialog.png")
+    dialog.reject()
+    await asyncio.sleep(0.1)
+    tab.select_bootstrap("tasmota-plugs")  # type: ignore[attr-defined]
+    tab.ask_state_change(StateAction.SUSPEND)  # type: ignore[attr-defined]
+    box = tab.dialog  # type: ignore[attr-defined]
+    await asyncio.sleep(0.3)
+    box.grab().save(str(out / "suspend-bootstrap.png"))
+    print(out / "suspend-bootstrap.png")
+    box.reject()
+    await asyncio.sleep(0.1)
 
 
 async def dialog_shots(window: MainWindow, out: Path) -> None:

@@ -12,6 +12,7 @@ from mqttdesk.core.states import CredentialState
 from mqttdesk.gui.device_dialogs import DeviceLabelDialog
 from mqttdesk.gui.devices_tab import DevicesTab
 from mqttdesk.gui.main_window import MainWindow
+from mqttdesk.gui.models.clients_model import METHOD
 from mqttdesk.gui.models.devices_model import BOOTSTRAP, LABEL, LAST_ADDRESS, LAST_SEEN, ONLINE, ROLES, STATE
 from mqttdesk.gui.widgets.confirm import ConfirmationBox
 from mqttdesk.gui.widgets.form_dialog import RolesFormDialog
@@ -61,11 +62,13 @@ def test_a_device_appears_online_then_goes_offline(
     assert cell(tab.table, PLUG, BOOTSTRAP) == "plugs"
     assert cell(tab.table, PLUG, LAST_SEEN) == "now"
     assert cell(tab.table, PLUG, LAST_ADDRESS) == "127.0.0.1"
-    assert cell(tab.table, PLUG, ROLES) == "tasmota (via plugs)"
+    assert cell(tab.table, PLUG, ROLES) == "tasmota (via bootstrap)"
     tooltip = str(cell(tab.table, PLUG, STATE, Qt.ItemDataRole.ToolTipRole))
     assert tooltip.startswith("active since ")
     assert "registered via bootstrap 'plugs' by broker" in tooltip
     assert tab.count_label.text() == "1 device, 1 online"
+    clients = window.tab("Clients")
+    assert cell(clients.table, PLUG, METHOD) == "bootstrap (registered)"  # type: ignore[attr-defined]
     select_row(tab.table, PLUG)
     assert tab.kick_button.isEnabled()
 
@@ -76,6 +79,11 @@ def test_a_device_appears_online_then_goes_offline(
     assert cell(tab.table, PLUG, LAST_ADDRESS) == "127.0.0.1"
     assert tab.count_label.text() == "1 device, 0 online"
     assert not tab.kick_button.isEnabled()
+
+    connect(PLUG, "plugs", PASSWORD)  # from now on it logs in as the device itself
+    qtbot.waitUntil(lambda: cell(tab.table, PLUG, ONLINE) == "online", timeout=5000)
+    assert cell(clients.table, PLUG, METHOD) == "device"  # type: ignore[attr-defined]
+    assert tab.kick_button.isEnabled()
 
 
 def test_suspending_a_device_from_the_tab_disconnects_it(
@@ -123,7 +131,7 @@ def test_rename_roles_kick_and_filter(
     assert "tasmota" in note
     roles.roles.set_checked("kitchen")
     click(qtbot, roles.ok_button)
-    qtbot.waitUntil(lambda: cell(tab.table, PLUG, ROLES) == "kitchen + tasmota (via plugs)", timeout=2000)
+    qtbot.waitUntil(lambda: cell(tab.table, PLUG, ROLES) == "kitchen + tasmota (via bootstrap)", timeout=2000)
     qtbot.waitUntil(lambda: tab.dialog is None, timeout=2000)
 
     connect("DVES_OTHER", "plugs", PASSWORD)

@@ -113,7 +113,7 @@ def test_devices_model_follows_registrations_sessions_and_bootstrap_roles(
     assert model.index(0, ONLINE).data() == "online"
     assert model.index(0, LAST_SEEN).data() == "now"
     assert model.online_count == 1
-    assert model.index(0, ROLES).data() == "tasmota (via plugs)"
+    assert model.index(0, ROLES).data() == "tasmota (via bootstrap)"
 
     registry.remove("DVES_1", first)
     assert model.index(0, ONLINE).data() == "offline"
@@ -123,7 +123,7 @@ def test_devices_model_follows_registrations_sessions_and_bootstrap_roles(
     assert model.rowCount() == 1
 
     store.devices.set_roles("DVES_1", ("kitchen",))
-    assert model.index(0, ROLES).data() == "kitchen + tasmota (via plugs)"
+    assert model.index(0, ROLES).data() == "kitchen + tasmota (via bootstrap)"
     assert "The device gets both" in model.index(0, ROLES).data(TOOLTIP)
     store.bootstraps.set_roles("plugs", ())
     assert model.index(0, ROLES).data() == "kitchen"

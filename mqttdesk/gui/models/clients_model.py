@@ -25,7 +25,8 @@ HEADERS = ("Client id", "Username", "Method", "Address", "Connected since", "Cle
 HEADER_TIPS = (
     "The MQTT client identifier",
     "The username the client logged in with (— for anonymous and certificate clients)",
-    "How the client authenticated (virtual: an unregistered device admitted by a bootstrap credential)",
+    "How the client authenticated (virtual: an unregistered device admitted by a bootstrap credential; "
+    "registered: this connect registered the device)",
     "The client's IP address",
     "When this session started",
     "Clean session: the broker forgets the client's subscriptions when it leaves",
@@ -88,7 +89,9 @@ class ClientsTableModel(QAbstractTableModel):
         if column == USERNAME:
             return live.username or "—"
         if column == METHOD:
-            return f"{live.method} (virtual)" if live.virtual else live.method
+            if live.virtual:
+                return f"{live.method} (virtual)"
+            return f"{live.method} (registered)" if live.grant.registers else live.method
         if column == ADDRESS:
             return live.address or "—"
         if column == CONNECTED_SINCE:
@@ -122,6 +125,9 @@ class ClientsTableModel(QAbstractTableModel):
         if column == METHOD and live.virtual:
             return (f"virtual device admitted by bootstrap credential '{live.credential.name}': not registered, "
                     "its session ends with the connection")
+        if column == METHOD and live.grant.registers:
+            return (f"this connect registered the device through bootstrap credential '{live.grant.registers}'; "
+                    "from its next connect on it logs in as a device (see the Devices tab)")
         if column == CLEAN_SESSION:
             return ("clean session: the broker forgets this client's subscriptions when it leaves" if live.clean_session
                     else "persistent session: subscriptions and queued messages survive a reconnect")

@@ -130,7 +130,7 @@ class DevicesTableModel(KeyedTableModel[Device]):
         inherited = self.bootstrap_roles(device)
         if not inherited:  # None or ()
             return own or "—"
-        via = f"{', '.join(inherited)} (via {device.bootstrap})"
+        via = f"{', '.join(inherited)} (via bootstrap)"  # which one is in the Bootstrap column
         return f"{own} + {via}" if own else via
 
     def _sort_key(self, device: Device, column: int) -> Any:

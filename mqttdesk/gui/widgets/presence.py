@@ -53,5 +53,6 @@ def presence_pixmap(online: bool, size: int = 16, ratio: float = 2.0) -> QPixmap
 def presence_icon(online: bool) -> QIcon:
     icon = QIcon()
     for size in (16, 24, 32):
-        icon.addPixmap(presence_pixmap(online, size))
+        for mode in (QIcon.Mode.Normal, QIcon.Mode.Selected):  # no tint on a selected row: the shape must stay
+            icon.addPixmap(presence_pixmap(online, size), mode)
     return icon
