@@ -137,3 +137,18 @@ def test_devices_model_follows_registrations_sessions_and_bootstrap_roles(
     assert model.rowCount() == 0
     assert "modelReset" not in seen.events
     qtmodeltester.check(model)
+
+
+def test_a_batch_of_registrations_is_one_row_insert(qtbot: QtBot, store: Store, qtmodeltester: ModelTester) -> None:
+    store.bootstraps.add("plugs", FAST_HASH("pw"), register_devices=True)
+    registry = SessionRegistry()
+    model = DevicesTableModel(store, registry)
+    store.subscribe(model.on_store_changes)
+    for n in range(3):
+        registry.add(as_device(f"DVES_{n}", "plugs", registering=True))
+    seen = Recorder(model)
+    store.devices.register([device(f"DVES_{n}") for n in range(3)])  # as the recorder writes a connect storm
+    assert seen.events == ["rowsInserted"]
+    assert [model.record_at(row).client_id for row in range(3)] == ["DVES_0", "DVES_1", "DVES_2"]
+    assert model.online_count == 3
+    qtmodeltester.check(model)

@@ -172,11 +172,19 @@ class DevicesTableModel(KeyedTableModel[Device]):
         self._online = {device.client_id for device in self._records if self.is_online(device.client_id)}
 
     def _put(self, key: str, record: Device | None) -> None:
+        self._note_presence(key, record)
+        super()._put(key, record)
+
+    def _put_many(self, records: dict[str, Device | None]) -> None:
+        for key, record in records.items():
+            self._note_presence(key, record)
+        super()._put_many(records)
+
+    def _note_presence(self, key: str, record: Device | None) -> None:
         if record is not None and self.is_online(key):
             self._online.add(key)
         else:
             self._online.discard(key)
-        super()._put(key, record)
 
     @Slot(object)
     def on_store_changes(self, changes: Sequence[Change]) -> None:
@@ -198,9 +206,10 @@ class DevicesTableModel(KeyedTableModel[Device]):
             for row, device in enumerate(self._records):
                 if device.bootstrap in concerned:
                     self._row_changed(row, BOOTSTRAP, ROLES)
-        for change in changes:
-            if change.kind is ChangeKind.DEVICE:
-                self._put(change.key, self._store.devices.find(change.key))
+        keys = [change.key for change in changes if change.kind is ChangeKind.DEVICE]
+        if keys:
+            with self._store.read():  # one read transaction for the whole batch
+                self._put_many({key: self._store.devices.find(key) for key in keys})
 
     def _columns_changed(self, first: int, last: int) -> None:
         if self._records:

@@ -93,13 +93,25 @@ class KeyedTableModel(QAbstractTableModel, Generic[R]):
             self._records[row] = record
             self._row_changed(row)
 
+    def _put_many(self, records: dict[str, R | None]) -> None:
+        """`_put` for many keys; new rows are inserted as one block (a storm registers hundreds per notice)."""
+        new = [record for key, record in records.items() if record is not None and key not in self._rows]
+        for key, record in records.items():
+            if record is None or key in self._rows:
+                self._put(key, record)
+        if new:
+            first = len(self._records)
+            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+            self._records.extend(new)
+            for row in range(first, len(self._records)):
+                self._rows[self.key_of(self._records[row])] = row
+            self.endInsertRows()
+
     def _sync(self, records: list[R]) -> None:
         """Apply the difference between the rows and `records` (e.g. after a role was deleted)."""
-        wanted = {self.key_of(record): record for record in records}
-        for key in [key for key in self._rows if key not in wanted]:
-            self._put(key, None)
-        for key, record in wanted.items():
-            self._put(key, record)
+        wanted: dict[str, R | None] = {self.key_of(record): record for record in records}
+        wanted.update({key: None for key in self._rows if key not in wanted})
+        self._put_many(wanted)
 
     def _row_changed(self, row: int, first: int = 0, last: int | None = None) -> None:
         last = len(self.HEADERS) - 1 if last is None else last
