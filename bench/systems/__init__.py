@@ -1,0 +1,1 @@
+"""The systems under test, each started as its own process on its own loopback port."""
