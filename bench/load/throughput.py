@@ -32,6 +32,7 @@ class FlowRun:
     publish_seconds: float  # first publish -> publisher done (and, for QoS 1, all PUBACKs in)
     client_cpu: float  # CPU seconds this process used in the timed part
     broker_cpu: float | None  # CPU seconds the broker process used in the timed part
+    note: str = ""
 
     @property
     def expected(self) -> int:
@@ -50,6 +51,7 @@ class FlowRun:
             "client_cpu_share": round(self.client_cpu / self.seconds, 3) if self.seconds else None,
             "broker_cpu_share": round(self.broker_cpu / self.seconds, 3)
             if self.seconds and self.broker_cpu is not None else None,
+            **({"note": self.note} if self.note else {}),
         }
 
 
@@ -73,7 +75,15 @@ async def _count_pubacks(link: Link, acks: _Acks) -> None:
             acks.changed.set()
 
 
-async def _publish_qos0(link: Link, messages: int) -> None:
+def _left(end: float) -> float:
+    left = end - time.perf_counter()
+    if left <= 0:
+        raise TimeoutError("the publisher ran out of time")
+    return left
+
+
+async def _publish_qos0(link: Link, messages: int, deadline: float) -> None:
+    end = time.perf_counter() + deadline
     packet = packets.publish(TOPIC, PAYLOAD, 0)
     full = packet * BATCH
     sent = 0
@@ -81,10 +91,11 @@ async def _publish_qos0(link: Link, messages: int) -> None:
         n = min(BATCH, messages - sent)
         link.writer.write(full if n == BATCH else packet * n)
         sent += n
-        await asyncio.wait_for(link.writer.drain(), TIMEOUT)
+        await asyncio.wait_for(link.writer.drain(), min(TIMEOUT, _left(end)))
 
 
 async def _publish_qos1(link: Link, messages: int, deadline: float) -> None:
+    end = time.perf_counter() + deadline
     acks = _Acks()
     reader = asyncio.create_task(_count_pubacks(link, acks))
     try:
@@ -92,14 +103,14 @@ async def _publish_qos1(link: Link, messages: int, deadline: float) -> None:
         while sent < messages:
             while sent - acks.count >= QOS1_WINDOW:
                 acks.changed.clear()
-                await asyncio.wait_for(acks.changed.wait(), deadline)
+                await asyncio.wait_for(acks.changed.wait(), _left(end))
             n = min(BATCH, messages - sent, QOS1_WINDOW - (sent - acks.count))
             link.writer.write(b"".join(packets.publish(TOPIC, PAYLOAD, 1, (sent + k) % 65535 + 1) for k in range(n)))
             sent += n
-            await asyncio.wait_for(link.writer.drain(), TIMEOUT)
+            await asyncio.wait_for(link.writer.drain(), min(TIMEOUT, _left(end)))
         while acks.count < messages:
             acks.changed.clear()
-            await asyncio.wait_for(acks.changed.wait(), deadline)
+            await asyncio.wait_for(acks.changed.wait(), _left(end))
     finally:
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
@@ -129,10 +140,14 @@ async def flow(publisher_endpoint: Endpoint, subscriber_endpoint: Endpoint, *, p
         started = time.perf_counter()
         receiving = [asyncio.create_task(receive(s, c, expected=messages, ack=qos > 0, idle_timeout=STALL_TIMEOUT))
                      for s, c in zip(subs, counters, strict=True)]
-        if qos:
-            await _publish_qos1(publisher, messages, deadline)
-        else:
-            await _publish_qos0(publisher, messages)
+        note = ""
+        try:
+            if qos:
+                await _publish_qos1(publisher, messages, deadline)
+            else:
+                await _publish_qos0(publisher, messages, deadline)
+        except TimeoutError:
+            note = "the publisher timed out (the broker stopped reading or acknowledging)"
         published = time.perf_counter()
         _, pending = await asyncio.wait(receiving, timeout=deadline)
         for task in pending:
@@ -142,6 +157,6 @@ async def flow(publisher_endpoint: Endpoint, subscriber_endpoint: Endpoint, *, p
         last = max((c.last_at for c in counters if c.received), default=started)
         cpu = time.process_time() - cpu0
         broker = broker_cpu() - broker0 if broker_cpu and broker0 is not None else None
-        return FlowRun(qos, subscribers, messages, delivered, last - started, published - started, cpu, broker)
+        return FlowRun(qos, subscribers, messages, delivered, last - started, published - started, cpu, broker, note)
     finally:
         await asyncio.gather(*(link.close() for link in [publisher, *subs]), return_exceptions=True)

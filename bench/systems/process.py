@@ -66,6 +66,8 @@ class ChildProcess:
         """(host, port, seconds since the process was started) from its first "listening on H:P" line."""
         deadline = time.monotonic() + timeout
         while True:
+            if time.monotonic() > deadline:
+                raise StartError(f"{self.name}: no 'listening on' line within {timeout:.0f} s{self._log_tail()}")
             line = self.read_line(max(0.01, deadline - time.monotonic()))
             found = LISTENING.search(line)
             if found:
