@@ -1,0 +1,83 @@
+"""The targets of issue 8, each checked against figures of the same run: met, MISSED, or n/a (not measured)."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bench.report.dig import dig
+from bench.stats import ratio
+
+_OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<": operator.lt, "<=": operator.le}
+
+
+
+def _ratio(suite: str, case: str, a: str, b: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda r: ratio(dig(r, suite, case, a, "rate"), dig(r, suite, case, b, "rate"))
+
+
+def _memory_ratio(r: dict[str, Any]) -> float | None:
+    return ratio(dig(r, "memory", "mqttdesk", "bytes_per_client"), dig(r, "memory", "bare_amqtt", "bytes_per_client"))
+
+
+def _all_in(path: tuple[str, ...]) -> Callable[[dict[str, Any]], float | None]:
+    """1.0 when every storm device was accepted exactly once, else 0.0 (None when not run)."""
+
+    def measure(r: dict[str, Any]) -> float | None:
+        run = dig(r, *path)
+        if not run:
+            return None
+        ok = run["accepted"] == run["attempted"] and run.get("distinct_accepted", run["accepted"]) == run["accepted"]
+        return 1.0 if ok else 0.0
+
+    return measure
+
+
+@dataclass(frozen=True)
+class Target:
+    text: str
+    measure: Callable[[dict[str, Any]], float | None]
+    op: str
+    threshold: float
+    unit: str = "×"
+
+    def evaluate(self, results: dict[str, Any]) -> dict[str, Any]:
+        value = self.measure(results)
+        verdict = "n/a" if value is None else "met" if _OPS[self.op](value, self.threshold) else "MISSED"
+        return {"target": self.text, "value": value, "op": self.op, "threshold": self.threshold, "unit": self.unit,
+                "verdict": verdict}
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("QoS 0 throughput, auth+ACL on, vs bare amqtt", _ratio("throughput", "qos0", "mqttdesk", "bare_amqtt"),
+           ">=", 0.9),
+    Target("QoS 1 throughput, auth+ACL on, vs bare amqtt", _ratio("throughput", "qos1", "mqttdesk", "bare_amqtt"),
+           ">=", 0.9),
+    Target("QoS 0 fan-out vs bare amqtt (the QoS 0 target)", _ratio("throughput", "fanout", "mqttdesk", "bare_amqtt"),
+           ">=", 0.9),
+    Target("connect rate, password user, vs bare amqtt anonymous",
+           _ratio("connect", "sequential", "mqttdesk", "bare_amqtt"), ">=", 0.8),
+    Target("connect rate vs mosquitto", _ratio("connect", "sequential", "mqttdesk", "mosquitto"), ">=", 0.33),
+    Target("QoS 0 throughput vs mosquitto", _ratio("throughput", "qos0", "mqttdesk", "mosquitto"), ">=", 0.6),
+    Target("storm: every device accepted, no clientId twice (connect suite)",
+           _all_in(("connect", "storm", "mqttdesk")), ">=", 1.0, unit="yes"),
+    Target("storm: every device accepted, no clientId twice (GUI storm)", _all_in(("gui", "storm_load")), ">=", 1.0,
+           unit="yes"),
+    Target("GUI stall during the storm, p99", lambda r: dig(r, "gui", "stalls", "storm", "p99_ms"), "<", 50,
+           unit="ms"),
+    Target("GUI stall during the storm, max", lambda r: dig(r, "gui", "stalls", "storm", "max_ms"), "<", 200,
+           unit="ms"),
+    Target("GUI stall during the QoS 0 flood, p99 (storm bar)", lambda r: dig(r, "gui", "stalls", "flood", "p99_ms"),
+           "<", 50, unit="ms"),
+    Target("GUI stall during the QoS 0 flood, max (storm bar)", lambda r: dig(r, "gui", "stalls", "flood", "max_ms"),
+           "<", 200, unit="ms"),
+    Target("startup to listening, headless", lambda r: dig(r, "startup", "mqttdesk_headless", "median_s"), "<", 1.5,
+           unit="s"),
+    Target("memory per idle client vs bare amqtt", _memory_ratio, "<=", 1.2),
+)
+
+
+def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
+    return [target.evaluate(results) for target in TARGETS]

@@ -1,0 +1,112 @@
+"""Profile mqttdesk (headless) with py-spy during the connect-rate, storm and QoS 0 throughput loads.
+
+py-spy samples the broker process from outside (250 Hz, `--function`: lines are where functions start), so the
+broker runs unmodified; each load gets its own recording, three times the benchmark's load (three storms in a row)
+for enough samples. py-spy pauses the process for each sample (its `--nonblocking` mode truncates a fifth of the
+stacks), which costs the broker some 20% of its speed at this rate: the shares are what to read, not the rates.
+
+The collapsed stacks are kept next to the JSON results (`bench/results/<stamp>-profile-<load>.folded`, loadable in
+speedscope or flamegraph.pl) and summarised by `bench/report/hotspots.py`. Without py-spy (`pip install py-spy`)
+the suite says so and is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.context import Context
+from bench.load.connects import close_all, sequential, storm, warm_up
+from bench.load.throughput import flow
+from bench.report import hotspots
+from bench.settings import RUN_TIMEOUT
+from bench.systems.launch import Running, running
+from bench.systems.process import ChildProcess
+
+RATE = 250
+SCALE = 3  # each profiled load is this many times the benchmark's
+
+
+def find_py_spy() -> str | None:
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+def _storms(target: Running, count: int, rounds: int) -> Callable[[], Any]:
+    async def work() -> Any:
+        for round_ in range(rounds):
+            result = await storm(target.fleet, [f"prof-storm{round_}-{i:05d}" for i in range(count)], RUN_TIMEOUT)
+            await close_all(result.links)
+        return result.run
+
+    return lambda: asyncio.run(work())
+
+
+def _loads(ctx: Context, target: Running, scale: int) -> list[tuple[str, Callable[[], Any]]]:
+    c = ctx.counts
+    return [
+        ("connect", lambda: sequential(target.user, "prof-seq", c.connects * scale, RUN_TIMEOUT)),
+        ("storm", _storms(target, c.storm, scale)),
+        ("qos0", lambda: asyncio.run(flow(target.user, target.user, prefix="prof-qos0", qos=0,
+                                          messages=c.qos0 * scale, subscribers=1, deadline=RUN_TIMEOUT))),
+    ]
+
+
+def _record(ctx: Context, spy: str, target: Running, name: str, work: Callable[[], Any],
+            folded: Path) -> dict[str, Any]:
+    recorder = ChildProcess(f"py-spy-{name}", [spy, "record", "-p", str(target.process.pid), "-r", str(RATE),
+                                               "--function", "--format", "raw", "-o", str(folded)],
+                            ctx.log_path(f"py-spy-{name}"))
+    try:
+        for _ in range(100):  # py-spy says "Sampling process ..." once it is attached
+            if "Sampling" in recorder.read_line(30):
+                break
+        started = time.perf_counter()
+        load = work()
+        seconds = time.perf_counter() - started
+    finally:
+        recorder.stop(signal.SIGINT)  # py-spy writes its output when interrupted
+    summary = hotspots.summarise(folded.read_text() if folded.exists() else "", seconds=seconds, rate=RATE)
+    summary["load"] = load.to_json() if hasattr(load, "to_json") else None
+    summary["folded"] = str(folded)
+    return summary
+
+
+def _profile(ctx: Context, spy: str, system: str, scale: int, keep: Path) -> dict[str, Any]:
+    results: dict[str, Any] = {"scale": scale}
+    with running(ctx, system) as target:
+        warm_up(target.user, "prof-warm", ctx.counts.warmup)
+        warm_up(target.fleet, "prof-storm-warm", 1)
+        for name, work in _loads(ctx, target, scale):
+            ctx.say(f"profile: {system} during {name} (load ×{scale})")
+            folded = keep.with_name(f"{keep.name}-profile-{system}-{name}.folded")
+            results[name] = _record(ctx, spy, target, name, work, folded)
+    return results
+
+
+def run(ctx: Context, keep: Path) -> dict[str, Any]:
+    """`keep`: path prefix for the collapsed stack files (the results file's path without .json).
+
+    mqttdesk is profiled with loads ×SCALE; bare amqtt, for comparison, with the benchmark's loads as they are
+    (it is many times slower at QoS 0).
+    """
+    spy = find_py_spy()
+    if spy is None:
+        ctx.say("profile: py-spy not found (.venv/bin/pip install py-spy); skipped")
+        return {"skipped": "py-spy not installed"}
+    keep.parent.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"profiler": f"py-spy record --rate {RATE} --function (sampling from outside; "
+                                          "read the shares, not the rates)"}
+    for system, scale in (("mqttdesk", SCALE), ("bare_amqtt", 1)):
+        try:
+            results[system] = _profile(ctx, spy, system, scale, keep)
+        except Exception as exc:
+            ctx.say(f"! profile of {system} failed: {type(exc).__name__}: {exc}")
+            results[system] = {"error": f"{type(exc).__name__}: {exc}"}
+    return results
