@@ -29,6 +29,7 @@ from mqttdesk.gui.models.clients_model import (
 )
 from mqttdesk.gui.models.sorting import sorted_proxy
 from mqttdesk.gui.tab_context import TabContext
+from mqttdesk.gui.timeline_dialog import TimelineDialog
 from mqttdesk.gui.widgets.tables import make_table, set_column_widths
 
 # the client id column stretches; the others get what their content usually needs (no ResizeToContents: with
@@ -48,6 +49,10 @@ class ClientsTab(QWidget):
         self.kick_button = QPushButton("Kick")
         self.kick_button.setToolTip("Disconnect the selected client now (it may reconnect if its credential allows)")
         self.kick_button.clicked.connect(self.kick_selected)
+        self.timeline_button = QPushButton("Timeline…")
+        self.timeline_button.setToolTip("This client's connects, refusals, denied topics and disconnects")
+        self.timeline_button.clicked.connect(self.open_timeline)
+        self.timeline: TimelineDialog | None = None
         self.count_label = QLabel()
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText("Filter by client id")
@@ -64,6 +69,7 @@ class ClientsTab(QWidget):
 
         bar = QHBoxLayout()
         bar.addWidget(self.kick_button)
+        bar.addWidget(self.timeline_button)
         bar.addWidget(self.count_label)
         bar.addStretch(1)
         bar.addWidget(self.filter_edit)
@@ -87,6 +93,14 @@ class ClientsTab(QWidget):
 
     def _update_actions(self) -> None:
         self.kick_button.setEnabled(self.selected_session() is not None)
+        self.timeline_button.setEnabled(self.selected_session() is not None)
+
+    def open_timeline(self) -> None:
+        live = self.selected_session()
+        if live is not None:
+            self.timeline = TimelineDialog(self.context, live.client_id, self.window())
+            self.timeline.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            self.timeline.show()
 
     def kick_selected(self) -> None:
         live = self.selected_session()

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWid
 from mqttdesk.broker.registry import SessionEvent, SessionEventKind
 from mqttdesk.broker.service import BrokerService, BrokerStatus
 from mqttdesk.core.passwords import hash_password
+from mqttdesk.gui.auth_debugging import install_auth_debugging
+from mqttdesk.gui.auth_log_tab import AuthLogTab
 from mqttdesk.gui.bootstrap_tab import BootstrapTab
 from mqttdesk.gui.broker_bar import BrokerBar
 from mqttdesk.gui.clients_tab import ClientsTab
@@ -42,6 +44,7 @@ TABS: tuple[tuple[str, TabFactory], ...] = (
     ("Devices", DevicesTab),
     ("Roles", RolesTab),
     ("Clients", ClientsTab),
+    ("Auth log", AuthLogTab),
 )
 
 MESSAGE_SECONDS = 8
@@ -83,6 +86,9 @@ class MainWindow(QMainWindow):
         self.bridge.session_event.connect(self._session_event)
         self.bridge.status_changed.connect(self._status_changed)
         self._update_client_count()
+        auth_log = self.tab("Auth log")
+        assert isinstance(auth_log, AuthLogTab)
+        self.auth_debugging = install_auth_debugging(self, self.context, auth_log)
 
         self._shutdown_task: asyncio.Task[None] | None = None
         self._shut_down = False

@@ -1,0 +1,120 @@
+"""The details of one Auth log row: what happened, why, the decision path step by step, and what to change.
+
+The fix is derived from the stored entry and judged against the store as it is now (`suggest_fix_for_entry`), so a
+row whose cause was fixed meanwhile offers no stale button; it is recomputed when the store changes.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
+
+from mqttdesk.core.fixes import Fix, suggest_fix_for_entry
+from mqttdesk.gui.decision_text import MUTED, client_answer, colored, escape, path_html, who_html
+from mqttdesk.gui.fix_panel import FixPanel
+from mqttdesk.gui.formatting import format_time
+from mqttdesk.gui.models.auth_log_model import OUTCOME_SYMBOL, Outcome, outcome_of
+from mqttdesk.gui.tab_context import TabContext
+from mqttdesk.store.auth_log_repo import AuthLogEntry
+
+_HEADLINE = {Outcome.ALLOWED: "allowed", Outcome.REFUSED: "refused", Outcome.ENDED: "session ended",
+             Outcome.FORCED: "session ended by the broker"}
+
+
+def fix_for(entry: AuthLogEntry, context: TabContext) -> Fix | None:
+    if entry.allowed:
+        return None
+    return suggest_fix_for_entry(entry.kind, entry.reason_code, entry.client_id, entry.username, entry.topic,
+                                 context.service.pipeline.directory, reason=entry.reason)
+
+
+def entry_html(entry: AuthLogEntry) -> str:
+    """Headline, who, why (and what the client was told), then the numbered decision path."""
+    outcome = outcome_of(entry)
+    stamp = escape(format_time(entry.time, seconds=True))
+    headline = (f"<p style='font-size:large; margin-bottom:4px;'>{colored(OUTCOME_SYMBOL[outcome], outcome)} "
+                f"<b>{escape(entry.kind)}</b> {colored(_HEADLINE[outcome], outcome)}"
+                f"&nbsp;&nbsp;<span style='color:{MUTED}; font-size:medium;'>{stamp}</span></p>")
+    topic = f" · topic <b>'{escape(entry.topic)}'</b>" if entry.topic else ""
+    who = who_html(entry.client_id, entry.username, entry.method, entry.address)
+    who = f"<p style='margin-top:0;'>{who}{topic}</p>"
+    answer = client_answer(entry.kind, entry.reason_code, entry.allowed)
+    told = f"<br><span style='color:{MUTED};'>The client was told: {escape(answer)}</span>" if answer else ""
+    why = (f"<p><b>Why:</b> {escape(entry.reason)} <span style='color:{MUTED};'>(reason code "
+           f"<code>{escape(entry.reason_code)}</code>)</span>{told}</p>")
+    path = "<p style='margin-bottom:0;'><b>Decision path</b></p>" + path_html([("", entry.steps)])
+    return headline + who + why + path
+
+
+class AuthDetailsPane(QWidget):
+    """Shows one entry; `test_access_requested` / `timeline_requested` let the tab open the matching dialogs."""
+
+    test_access_requested = Signal(object)  # AuthLogEntry
+    timeline_requested = Signal(str)  # clientId
+
+    def __init__(self, context: TabContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.entry: AuthLogEntry | None = None
+        # one scrolling document for the explanation (a long path scrolls; the fix and buttons stay in view)
+        self.text = QTextBrowser()
+        self.text.setOpenLinks(False)
+        self.text.setFrameShape(QTextBrowser.Shape.NoFrame)
+        self.text.document().setDocumentMargin(8)
+        self.no_fix = QLabel()
+        self.no_fix.setWordWrap(True)
+        self.no_fix.setStyleSheet(f"color: {MUTED};")
+        self.fix_panel = FixPanel(context)
+        self.test_button = QPushButton("Test access…")
+        self.test_button.setToolTip("Open the explainer with this row's username, clientId and topic: see how the "
+                                    "same request would be decided now (a dry run)")
+        self.test_button.clicked.connect(lambda: self.entry and self.test_access_requested.emit(self.entry))
+        self.timeline_button = QPushButton("Client timeline…")
+        self.timeline_button.setToolTip("Everything the Auth log knows about this clientId: connects, refusals, "
+                                        "denied topics, disconnects")
+        self.timeline_button.clicked.connect(
+            lambda: self.entry and self.entry.client_id and self.timeline_requested.emit(self.entry.client_id))
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.test_button)
+        buttons.addWidget(self.timeline_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.fix_panel)
+        layout.addWidget(self.no_fix)
+        layout.addLayout(buttons)
+        context.bridge.store_changed.connect(lambda _changes: self._refresh_fix())
+        self.show_entry(None)
+
+    def show_entry(self, entry: AuthLogEntry | None) -> None:
+        self.entry = entry
+        for widget in (self.test_button, self.timeline_button):
+            widget.setVisible(entry is not None)
+        if entry is None:
+            self.text.setHtml(f"<p style='color:{MUTED};'>Select a row to see why it was decided that way, step by "
+                              "step, and what to change.</p>")
+            self.fix_panel.set_fix(None)
+            self.no_fix.setVisible(False)
+            return
+        self.text.setHtml(entry_html(entry))
+        self.fix_panel.set_fix(None)  # forget what was done for the previous row
+        self.timeline_button.setEnabled(bool(entry.client_id))
+        self.test_button.setEnabled(entry.kind in ("CONNECT", "SUBSCRIBE", "PUBLISH"))
+        self._refresh_fix()
+
+    def _refresh_fix(self) -> None:
+        """After any store change: the fix may have been applied (here, or from the CLI) or become different."""
+        entry = self.entry
+        if entry is None:
+            return
+        if self.fix_panel.applied_message is not None:
+            return  # keep showing what was just done until another row is selected
+        fix = fix_for(entry, self.context)
+        self.fix_panel.set_fix(fix)
+        refused = not entry.allowed and entry.kind in ("CONNECT", "SUBSCRIBE", "PUBLISH")
+        self.no_fix.setVisible(refused and fix is None)
+        self.no_fix.setText("No suggested fix: nothing in the current settings refuses this for the same reason any "
+                            "more (it was changed since), or it has no automatic fix. Test access… shows how it "
+                            "would be decided now.")

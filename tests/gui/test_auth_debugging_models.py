@@ -1,0 +1,89 @@
+"""The models behind the Auth log and the timeline, driven directly (no window, no broker): bounded memory, row
+order, counters, export, notification summaries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from mqttdesk.gui.auth_log_export import write_csv, write_json
+from mqttdesk.gui.models.auth_log_model import RESULT, AuthLogTableModel, outcome_text
+from mqttdesk.gui.models.timeline_model import TimelineModel, event_label
+from mqttdesk.gui.notifier import summarise
+from mqttdesk.store.auth_log_repo import AuthLogEntry
+
+
+def entry(entry_id: int, *, kind: str = "CONNECT", allowed: bool = True, code: str = "authenticated",
+          client_id: str = "c", username: str | None = "lamp", reason: str = "ok") -> AuthLogEntry:
+    return AuthLogEntry(entry_id, 1000.0 + entry_id, kind, allowed, client_id, username, "password", "10.0.0.2",
+                        None, code, reason, ("step one", f"{'accepted' if allowed else 'refused'}: {reason}"))
+
+
+def ids(model: AuthLogTableModel) -> list[int]:
+    return [e.id for e in model.entries()]
+
+
+def test_auth_log_rows_are_newest_first_and_bounded(qtbot: QtBot) -> None:
+    model = AuthLogTableModel(max_rows=5)
+    inserts: list[tuple[int, int]] = []
+    model.rowsInserted.connect(lambda _parent, first, last: inserts.append((first, last)))
+    model.replace([entry(1), entry(2), entry(3)])
+    assert ids(model) == [3, 2, 1]
+    assert model.add_newer([entry(4), entry(5), entry(6)]) == 1  # one batch, one insert, the oldest row pushed out
+    assert inserts == [(0, 2)]
+    assert ids(model) == [6, 5, 4, 3, 2]
+    assert model.oldest_id == 2
+    model.set_newest_first(False)
+    assert ids(model) == [2, 3, 4, 5, 6]
+    assert model.entry_at(0).id == 2
+    assert model.add_older([entry(0), entry(1)]) == 2  # the newest rows go when an older page comes in
+    assert ids(model) == [0, 1, 2, 3, 4]
+    assert model.row_of(3) == 3
+
+
+def test_auth_log_result_cells_say_what_happened() -> None:
+    assert outcome_text(entry(1)) == "✓ allowed"
+    assert outcome_text(entry(1, allowed=False, code="bad-password")) == "✗ refused"
+    assert outcome_text(entry(1, kind="DISCONNECT", code="client-disconnect")) == "• ended"
+    assert outcome_text(entry(1, kind="KICK", allowed=False, code="kicked")) == "✗ forced"
+    model = AuthLogTableModel()
+    model.replace([entry(1, allowed=False, code="bad-password")])
+    assert model.index(0, RESULT).data() == "✗ refused"
+
+
+def test_export_writes_the_cli_keys_and_no_password(tmp_path: Path) -> None:
+    rows = [entry(1), entry(2, allowed=False, code="bad-password", reason="wrong password for user 'lamp'")]
+    write_json(rows, tmp_path / "log.json")
+    data = json.loads((tmp_path / "log.json").read_text(encoding="utf-8"))
+    assert [item["reason_code"] for item in data] == ["authenticated", "bad-password"]
+    assert set(data[0]) >= {"time", "kind", "allowed", "client_id", "username", "method", "address", "topic",
+                            "reason_code", "reason", "steps"}
+    write_csv(rows, tmp_path / "log.csv")
+    lines = (tmp_path / "log.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("id,time,kind,allowed")
+    assert "step one | refused: wrong password" in lines[2]
+
+
+def test_timeline_names_events_and_counts_them(qtbot: QtBot) -> None:
+    model = TimelineModel()
+    model.replace([entry(1), entry(2, allowed=False, code="bad-password"),
+                   entry(3, kind="SUBSCRIBE", allowed=False, code="acl-denied")])
+    model.add_newer([entry(4, kind="DISCONNECT", code="keepalive-timeout"),
+                     entry(5, kind="KICK", allowed=False, code="kicked")])
+    assert [event_label(model.entry_at(row)) for row in range(model.rowCount())] == [
+        "disconnected: kicked", "disconnected: keep-alive timeout", "subscription denied", "connect refused",
+        "connected"]
+    assert model.counters.describe() == ("1 connect · 1 refused connect · 0 subscriptions granted · 1 denied topic"
+                                         " · 2 disconnects (1 keep-alive timeout, 1 kicked)")
+
+
+def test_notifications_summarise_a_burst() -> None:
+    burst = [entry(n, allowed=False, code="bad-password", client_id=f"c{n}", reason="wrong password")
+             for n in range(4)]
+    burst.append(entry(9, kind="KICK", allowed=False, code="kicked", reason="kicked by admin"))
+    title, message = summarise(burst)
+    assert title == "4 refused, 1 forced disconnect"
+    assert message.splitlines()[0] == "'lamp' (c0): wrong password"
+    assert message.splitlines()[-1] == "… and 2 more: see the Auth log"
