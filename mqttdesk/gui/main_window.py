@@ -31,6 +31,7 @@ from mqttdesk.gui.qt_bridge import ServiceBridge
 from mqttdesk.gui.roles_tab import RolesTab
 from mqttdesk.gui.tab_context import PasswordHasher, TabContext
 from mqttdesk.gui.task_runner import TaskRunner
+from mqttdesk.gui.topic_monitor_tab import TopicMonitorTab
 from mqttdesk.gui.users_tab import UsersTab
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ TABS: tuple[tuple[str, TabFactory], ...] = (
     ("Roles", RolesTab),
     ("Clients", ClientsTab),
     ("Auth log", AuthLogTab),
+    ("Topic monitor", TopicMonitorTab),
 )
 
 MESSAGE_SECONDS = 8

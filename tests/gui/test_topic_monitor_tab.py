@@ -1,0 +1,89 @@
+"""The Topic monitor tab against the real broker: messages published by a paho client show up in the tree with
+their payload as text or pretty JSON; a test message published as an identity without the permission is refused
+with the reason, one with it is delivered."""
+
+from __future__ import annotations
+
+from pytestqt.qtbot import QtBot
+
+from mqttdesk.core.acl import Permission
+from mqttdesk.gui.main_window import MainWindow
+from mqttdesk.gui.topic_monitor_tab import TopicMonitorTab
+from mqttdesk.store.db import Store
+from tests.gui.conftest import FAST_HASH, ClientFactory
+from tests.gui.helpers import click
+
+
+def monitor_tab(window: MainWindow) -> TopicMonitorTab:
+    tab = window.tab("Topic monitor")
+    assert isinstance(tab, TopicMonitorTab)
+    window.tabs.setCurrentWidget(tab)
+    return tab
+
+
+def test_published_messages_appear_as_text_and_pretty_json(qtbot: QtBot, window: MainWindow,
+                                                          connect: ClientFactory) -> None:
+    tab = monitor_tab(window)
+    tab.filter_edit.setText("home/#/x")
+    assert not tab.start()
+    assert "'#' must be a whole level and the last one" in tab.filter_error.message
+    tab.filter_edit.setText("home/#")
+    click(qtbot, tab.watch_button)
+    assert tab.watching
+    assert tab.filter_error.message == ""
+
+    client = connect("sensor-1")  # anonymous: on by default while the broker listens on loopback
+    client.publish("home/kitchen/temp", "21.5")
+    client.publish("home/kitchen/temp", "21.7", qos=1, retain=True)
+    client.publish("home/kitchen/state", '{"on":true,"level":3}')
+    client.publish("garden/pump", "ignored: outside the filter")
+    qtbot.waitUntil(lambda: tab.model.node_of("home/kitchen/state") is not None, timeout=5000)
+    qtbot.waitUntil(lambda: tab.messages_seen == 3, timeout=5000)
+    temp = tab.model.node_of("home/kitchen/temp")
+    assert temp is not None
+    assert temp.message is not None
+    assert (temp.message.count, temp.message.payload, temp.message.qos, temp.message.retain) == (2, b"21.7", 1, True)
+    assert tab.model.node_of("garden/pump") is None
+    assert "watching 'home/#' · 3 messages on 2 topics" in tab.status.text()
+
+    tab.select_topic("home/kitchen/state")
+    assert tab.payload_view.toPlainText() == '{\n  "on": true,\n  "level": 3\n}'
+    assert "JSON" in tab.payload_title.text()
+    tab.select_topic("home/kitchen/temp")
+    assert tab.payload_view.toPlainText() == "21.7"
+    assert "retained" in tab.payload_title.text()
+    client.publish("home/kitchen/temp", "22.0")  # the selected topic's details follow new messages
+    qtbot.waitUntil(lambda: tab.payload_view.toPlainText() == "22.0", timeout=5000)
+
+    click(qtbot, tab.watch_button)
+    assert not tab.watching
+    client.publish("home/kitchen/temp", "23.0")
+    click(qtbot, tab.clear_button)
+    assert tab.model.rowCount() == 0
+
+
+def test_publish_as_an_identity_goes_through_its_permissions(qtbot: QtBot, window: MainWindow, store: Store,
+                                                             port: int) -> None:
+    store.roles.add("lamps")
+    store.roles.allow("lamps", "home/%u/#", Permission.READWRITE)
+    store.users.add("lamp", FAST_HASH("pw"), ("lamps",))
+    tab = monitor_tab(window)
+    tab.filter_edit.setText("#")
+    assert tab.start()
+    panel = tab.publish_panel
+    assert panel.identity.findText("lamp") >= 0  # users are offered (filled from the store)
+
+    panel.set_identity("lamp")
+    panel.topic.setText("garden/x")
+    panel.payload.setText("on")
+    click(qtbot, panel.publish_button)
+    assert panel.last_decision is not None
+    assert not panel.last_decision.allowed
+    assert "✗ Refused" in panel.result.text()
+    assert "no rule allows write there" in panel.result.text()
+
+    panel.topic.setText("home/lamp/light")
+    click(qtbot, panel.publish_button)
+    assert "✓ Published" in panel.result.text()
+    qtbot.waitUntil(lambda: tab.model.node_of("home/lamp/light") is not None, timeout=5000)
+    assert tab.model.node_of("garden/x") is None  # the refused one was never routed
