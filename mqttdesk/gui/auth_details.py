@@ -39,7 +39,7 @@ def entry_html(entry: AuthLogEntry) -> str:
     who = who_html(entry.client_id, entry.username, entry.method, entry.address)
     who = f"<p style='margin-top:0;'>{who}{topic}</p>"
     answer = client_answer(entry.kind, entry.reason_code, entry.allowed)
-    told = f"<br><span style='color:{MUTED};'>The client was told: {escape(answer)}</span>" if answer else ""
+    told = f"<br><span style='color:{MUTED};'>{escape(answer)}</span>" if answer else ""
     why = (f"<p><b>Why:</b> {escape(entry.reason)} <span style='color:{MUTED};'>(reason code "
            f"<code>{escape(entry.reason_code)}</code>)</span>{told}</p>")
     path = "<p style='margin-bottom:0;'><b>Decision path</b></p>" + path_html([("", entry.steps)])

@@ -50,18 +50,20 @@ def path_html(sections: Sequence[tuple[str, Sequence[str]]]) -> str:
     return "".join(parts) or f"<i style='color:{MUTED};'>no steps recorded</i>"
 
 
-def client_answer(kind: str, reason_code: str, allowed: bool) -> str:
-    """What the client itself was told: the CONNACK code, the SUBACK failure, a silently dropped message."""
+def client_answer(kind: str, reason_code: str, allowed: bool, *, dry_run: bool = False) -> str:
+    """What the client itself hears, as a sentence: the CONNACK code, the SUBACK failure, or nothing at all."""
+    was = "would be" if dry_run else "was"
     if kind == "CONNECT":
         try:
             code = connack_code(ReasonCode(reason_code), allowed)
         except ValueError:
             return ""
-        return f"CONNACK {code} ({CONNACK_MEANING.get(code, '?')})"
+        return f"The client {was} told: CONNACK {code} ({CONNACK_MEANING.get(code, '?')})."
     if kind == "SUBSCRIBE" and not allowed:
-        return "SUBACK 0x80 (failure)"
+        return f"The client {was} told: SUBACK 0x80 (failure) for this filter."
     if kind == "PUBLISH" and not allowed:
-        return "the message was dropped (MQTT 3.1.1 has no way to tell the client)"
+        return (f"The message {was} dropped without telling the client: MQTT 3.1.1 has no way to refuse a "
+                "PUBLISH, so a device only notices that nobody receives it.")
     return ""
 
 

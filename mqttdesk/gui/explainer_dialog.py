@@ -57,17 +57,21 @@ def explanation_sections(result: Explanation) -> list[tuple[str, tuple[str, ...]
 
 
 def explanation_html(result: Explanation) -> str:
+    """The verdict first (and at which stage it fell: connecting, or the topic), then the numbered path."""
     final = result.final
+    verb = final.kind.value.lower() + " to"
     if result.allowed:
-        what = "may connect" + (f" and {final.kind.value.lower()} '{final.topic}'" if result.topic else "")
+        what = "may connect" + (f" and {verb} '{final.topic}'" if result.topic else "")
         verdict = (f"<p><span style='font-size:large;'>{colored('✓ Allowed', Outcome.ALLOWED)}</span> — "
                    f"{escape(what)}<br>{escape(final.reason.text)}</p>")
     else:
-        answer = client_answer(final.kind.value, final.reason.code.value, False)
-        told = f" — the client is told: {escape(answer)}" if answer else ""
-        verdict = (f"<p><span style='font-size:large;'>{colored('✗ Refused', Outcome.REFUSED)}</span>{told}<br>"
-                   f"<b>Why:</b> {escape(final.reason.text)} <span style='color:{MUTED};'>(reason code "
-                   f"<code>{escape(final.reason.code.value)}</code>)</span></p>")
+        stage = (f"may connect, but may not {verb} '{final.topic}'" if result.topic is not None
+                 else "may not connect")
+        answer = client_answer(final.kind.value, final.reason.code.value, False, dry_run=True)
+        told = f"<br><span style='color:{MUTED};'>{escape(answer)}</span>" if answer else ""
+        verdict = (f"<p><span style='font-size:large;'>{colored('✗ Refused', Outcome.REFUSED)}</span> — "
+                   f"{escape(stage)}<br><b>Why:</b> {escape(final.reason.text)} <span style='color:{MUTED};'>"
+                   f"(reason code <code>{escape(final.reason.code.value)}</code>)</span>{told}</p>")
     return verdict + "<p style='margin-bottom:0;'><b>Decision path</b></p>" + path_html(explanation_sections(result))
 
 

@@ -52,6 +52,11 @@ def summarise(entries: Sequence[AuthLogEntry]) -> tuple[str, str]:
     return ", ".join(parts), "\n".join(lines)
 
 
+def flash_text(title: str, latest: AuthLogEntry) -> str:
+    """One short status-bar line (it shares the bar with the counters, so no long sentence)."""
+    return f"⚠ {title} — latest: {_who(latest)}, {latest.reason_code} (see the Auth log)"
+
+
 class RefusalNotifier(QObject):
     def __init__(self, store: Store, flash: Flash, icon: QIcon | None = None, *,
                  clock: Callable[[], float] = time.monotonic, parent: QObject | None = None) -> None:
@@ -96,6 +101,7 @@ class RefusalNotifier(QObject):
         if not self._pending:
             return
         title, message = summarise(self._pending)
+        latest = self._pending[-1]
         self._pending.clear()
         self._last_sent = self._clock()
         self.sent.append((title, message))
@@ -106,4 +112,4 @@ class RefusalNotifier(QObject):
             self._tray.show()
             self._tray.showMessage(f"mqttdesk: {title}", message, self._icon, 8000)
         else:
-            self._flash(f"⚠ {title} — {message.splitlines()[0]}" if message else f"⚠ {title}")
+            self._flash(flash_text(title, latest))

@@ -105,10 +105,13 @@ class PublishPanel(QGroupBox):
     def describe(self, decision: Decision, username: str | None) -> str:
         who = f"'{username}'" if username else "an anonymous client"
         if not decision.allowed:
-            stage = "could not even connect" if decision.topic is None else "may not publish here"
-            return (f"{colored('✗ Refused', Outcome.REFUSED)}: {escape(who)} {stage}. <b>Why:</b> "
-                    f"{escape(decision.reason.text)} <code>({escape(decision.reason.code.value)})</code> — the Auth "
-                    "log has the details and a suggested fix.")
+            why = f"<b>Why:</b> {escape(decision.reason.text)}."
+            if decision.topic is None:  # the identity itself is refused: publish_as logs no topic decision then
+                return (f"{colored('✗ Refused', Outcome.REFUSED)}: {escape(who)} is refused before any topic is "
+                        f"checked. {why} Nothing was delivered.")
+            return (f"{colored('✗ Refused', Outcome.REFUSED)}: {escape(who)} may not publish to "
+                    f"'{escape(decision.topic)}'. {why} Nothing was delivered; the Auth log has this refusal with "
+                    "its decision path and a suggested fix.")
         if self.context.service.status.state is not BrokerState.LISTENING:
             return (f"{colored('✓ Allowed', Outcome.ALLOWED)}, but the broker is not running: nothing was "
                     f"delivered. ({escape(decision.reason.text)})")

@@ -13,13 +13,22 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHeaderView, QLabel, QV
 
 from mqttdesk.broker.registry import SessionEvent
 from mqttdesk.gui.decision_text import MUTED, escape
-from mqttdesk.gui.formatting import format_duration, format_time
+from mqttdesk.gui.formatting import format_duration, format_time, plural
+from mqttdesk.gui.models.auth_log_model import OUTCOME_COLOR, Outcome
 from mqttdesk.gui.models.timeline_model import DETAIL, EVENT, MAX_EVENTS, TIME, TOPIC, USERNAME, TimelineModel
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.tables import make_table, set_column_widths
 from mqttdesk.store.auth_log_repo import AuthLogEntry, LogFilter
 
-_COLUMN_WIDTHS = {TIME: 80, EVENT: 230, TOPIC: 160, USERNAME: 110}
+_COLUMN_WIDTHS = {TIME: 80, EVENT: 230, TOPIC: 190, USERNAME: 110}
+
+
+def _plural_phrase(what: str) -> str:
+    """"refused connect" → "refused connects", "subscription granted" → "subscriptions granted"."""
+    words = what.split(" ")
+    index = 0 if words[-1] == "granted" else len(words) - 1
+    words[index] += "s"
+    return " ".join(words)
 
 
 class TimelineDialog(QDialog):
@@ -29,7 +38,7 @@ class TimelineDialog(QDialog):
         self.client_id = client_id
         self.filter = LogFilter(exact_client_id=client_id)
         self.setWindowTitle(f"Timeline of client '{client_id}'")
-        self.resize(900, 520)
+        self.resize(1000, 520)
         self.presence = QLabel()
         self.presence.setWordWrap(True)
         self.presence.setTextFormat(Qt.TextFormat.RichText)
@@ -52,6 +61,7 @@ class TimelineDialog(QDialog):
 
         entries = context.store.auth_log.query(self.filter, limit=MAX_EVENTS)
         self.model.replace(entries)
+        self.table.setCurrentIndex(self.model.index(-1, -1))  # no focus frame on a cell nobody chose
         self.limit_note.setText(f"showing the latest {MAX_EVENTS} events" if len(entries) >= MAX_EVENTS else "")
         self.limit_note.setVisible(len(entries) >= MAX_EVENTS)
         context.bridge.auth_entries.connect(self.on_entries)
@@ -70,7 +80,14 @@ class TimelineDialog(QDialog):
             self._update_presence()
 
     def _update_counters(self) -> None:
-        self.counters.setText(f"<b>{escape(self.model.counters.describe())}</b>")
+        parts = []
+        for what, count, bad, detail in self.model.counters.items():
+            color = OUTCOME_COLOR[Outcome.REFUSED] if bad and count else "inherit"
+            noun = plural(count, what, _plural_phrase(what))
+            number, _space, words = noun.partition(" ")
+            extra = f" <span style='color:{MUTED};'>({escape(detail)})</span>" if detail else ""
+            parts.append(f"<b style='color:{color};'>{number}</b> {escape(words)}{extra}")
+        self.counters.setText("&nbsp;&nbsp;·&nbsp;&nbsp;".join(parts))
 
     def _update_presence(self) -> None:
         live = self.context.service.registry.get(self.client_id)
@@ -83,4 +100,4 @@ class TimelineDialog(QDialog):
         self.presence.setText(
             f"Client <b>'{escape(self.client_id)}'</b> is <span style='color:#1f7a3a;font-weight:600;'>connected"
             f"</span> {escape(who)} by {escape(live.method)} from {escape(live.address or '?')}, since {since} "
-            f"({duration}), {len(live.subscriptions)} subscription(s).")
+            f"({duration}), {plural(len(live.subscriptions), 'subscription')}.")

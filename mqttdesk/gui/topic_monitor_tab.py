@@ -82,8 +82,10 @@ class TopicMonitorTab(QWidget):
         self.tree.setAlternatingRowColors(True)
         self.tree.setSelectionBehavior(QTreeView.SelectionBehavior.SelectRows)
         header = self.tree.header()
-        for column, width in ((LEVEL, 240), (MESSAGES, 80), (QOS, 40), (RETAINED, 70), (LAST, 80)):
-            self.tree.setColumnWidth(column, width)
+        metrics = header.fontMetrics()
+        for column, width in ((LEVEL, 240), (MESSAGES, 70), (QOS, 40), (RETAINED, 70), (LAST, 80)):
+            title = str(self.model.headerData(column, Qt.Orientation.Horizontal))
+            self.tree.setColumnWidth(column, max(width, metrics.horizontalAdvance(title) + 24))  # never cut a header
         header.setSectionResizeMode(PAYLOAD, QHeaderView.ResizeMode.Stretch)
         self.tree.selectionModel().selectionChanged.connect(self._selection_changed)
         self.model.rowsInserted.connect(self._expand_new)

@@ -4,15 +4,19 @@ order, counters, export, notification summaries."""
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import replace
 from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
 from mqttdesk.gui.auth_log_export import write_csv, write_json
+from mqttdesk.gui.auth_status import AuthCounters
 from mqttdesk.gui.models.auth_log_model import RESULT, AuthLogTableModel, outcome_text
 from mqttdesk.gui.models.timeline_model import TimelineModel, event_label
 from mqttdesk.gui.notifier import summarise
 from mqttdesk.store.auth_log_repo import AuthLogEntry
+from mqttdesk.store.db import Store
 
 
 def entry(entry_id: int, *, kind: str = "CONNECT", allowed: bool = True, code: str = "authenticated",
@@ -87,3 +91,21 @@ def test_notifications_summarise_a_burst() -> None:
     assert title == "4 refused, 1 forced disconnect"
     assert message.splitlines()[0] == "'lamp' (c0): wrong password"
     assert message.splitlines()[-1] == "… and 2 more: see the Auth log"
+
+
+def test_status_counters_start_from_the_store_and_let_old_refusals_expire(qtbot: QtBot, store: Store) -> None:
+    now = time.time()
+    clock = [now]
+    stored = [replace(entry(1, allowed=False, code="bad-password"), time=now - 90),  # older than a minute
+              replace(entry(2, allowed=False, code="bad-password"), time=now - 30),
+              replace(entry(3, kind="KICK", allowed=False, code="kicked"), time=now - 30)]
+    store.auth_log.append(stored)
+    counters = AuthCounters(store, clock=lambda: clock[0])
+    assert counters.refused_last_minute == 1
+    assert counters.forced_today == 1
+    counters.on_entries([replace(entry(4, allowed=False, code="suspended"), time=now)])
+    assert counters.refused_last_minute == 2
+    clock[0] = now + 31  # the refusal of 30 s ago is now older than a minute: the armed timer lets it go
+    with qtbot.waitSignal(counters.changed, timeout=1000):
+        counters._expiry.timeout.emit()
+    assert counters.refused_last_minute == 1

@@ -71,6 +71,14 @@ class TimelineCounters:
         else:
             self.disconnects[end_label(entry)] += 1
 
+    def items(self) -> list[tuple[str, int, bool, str]]:
+        """(what, how many, whether a non-zero count is bad news, detail) in reading order."""
+        ends = sum(self.disconnects.values())
+        detail = ", ".join(f"{count} {label}" for label, count in self.disconnects.most_common())
+        return [("connect", self.connects, False, ""), ("refused connect", self.refusals, True, ""),
+                ("subscription granted", self.subscriptions, False, ""), ("denied topic", self.denied_topics, True, ""),
+                ("disconnect", ends, False, detail)]
+
     def describe(self) -> str:
         parts = [plural(self.connects, "connect"), plural(self.refusals, "refused connect"),
                  plural(self.subscriptions, "subscription") + " granted", plural(self.denied_topics, "denied topic")]
