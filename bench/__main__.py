@@ -29,6 +29,7 @@ from bench.systems import mosquitto
 from bench.systems.launch import NOTES
 
 RESULTS = Path(__file__).resolve().parent / "results"
+BUSY_WARNING = 0.1  # share of all CPUs used by something else before or after the run
 Suite = Callable[[Context, Path], dict[str, Any]]
 SUITES: dict[str, Suite] = {
     "connect": lambda ctx, _: connect_rate.run(ctx),
@@ -81,6 +82,10 @@ def _print(results: dict[str, Any], path: Path) -> None:
     print()
     print(f"### mqttdesk benchmark{' (--quick)' if results['quick'] else ''}, {results['started']}")
     print(f"machine: {machine.one_line(results['machine'])}")
+    busy = max((results["machine"].get(k) or 0.0) for k in ("busy_before", "busy_after"))
+    if busy > BUSY_WARNING:
+        print(f"warning: other processes kept {busy:.0%} of the CPUs busy: the figures are noisy, rerun on a quiet "
+              "machine before comparing runs")
     print("systems: " + "; ".join(f"{table.LABELS[s]}: {note}" for s, note in NOTES.items()))
     print()
     print(table.figures(rows))
@@ -111,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         "started": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": args.quick, "suites": args.suites,
         "counts": counts.to_json(), "machine": machine.describe(found.version if found else None), "systems": NOTES,
     }
+    results["machine"]["busy_before"] = machine.background_busy()
     try:
         _run_suites(ctx, args.suites, path.with_suffix(""), results)
+        results["machine"]["busy_after"] = machine.background_busy()
     finally:
         if args.keep_workdir:
             print(f"scratch directory kept: {workdir}")

@@ -1,14 +1,17 @@
 """Where a profiled broker spends its CPU: py-spy's collapsed stacks turned into hot spots and layers.
 
 Input: `py-spy record --format raw --function` output, one line per distinct stack ("f (file:line);g (...) N"),
-outermost frame first; sampled without `--idle`, so a sample is CPU the process used — except stacks ending in a
-known wait (an idle executor worker, which py-spy still reports), which are dropped and counted. Output:
+outermost frame first; sampled without `--idle`, so a sample is CPU the process used. Only the main thread is
+analysed — the one that runs the event loop (and Qt), whose time is what delays packets and stalls the window;
+samples of other threads (password hashing in an executor, a stdin reader, idle workers py-spy still reports) are
+only counted. Output:
 
 - `top`: functions by cumulative share (samples whose stack contains the function), with self share and file:line;
   frames found on nearly every stack (entry point, `run_forever`, `_run_once`) are left out;
 - `self_by_layer`: where the CPU was burned (the innermost frame's layer: amqtt's codec, our broker, asyncio...);
-- `owner_by_layer`: who caused it (the innermost frame that is amqtt's or ours; a sample with neither is the
-  event loop's own overhead).
+- `owner_by_layer`: who caused it (the innermost frame that is amqtt's, ours or Qt's; a sample with none is the
+  event loop's own overhead). Under qasync, Qt's C++ work (painting, layout, model signals) has no Python frame
+  of its own: it shows as time in qasync's frames.
 """
 
 from __future__ import annotations
@@ -56,6 +59,10 @@ def parse(raw: str) -> list[tuple[tuple[Frame, ...], int]]:
 
 
 def layer(file: str) -> str:
+    if file.startswith("transitions/"):
+        return "amqtt: session state machine (transitions)"  # amqtt builds one per Session
+    if file.startswith(("qasync/", "PySide6/", "shiboken6/")):
+        return "Qt/qasync (Qt's C++ work shows here)"
     if file.startswith("amqtt/"):
         if file.startswith(("amqtt/mqtt/", "amqtt/codecs_amqtt")):
             return "amqtt: packet codec (amqtt.mqtt)"
@@ -76,12 +83,17 @@ def layer(file: str) -> str:
     return "other (stdlib)"
 
 
+def _main_thread(stack: tuple[Frame, ...]) -> bool:
+    """The thread that runs the event loop (and, in the GUI process, Qt): started by `python -m`."""
+    return stack[0].function == "_run_module_as_main"
+
+
 def _owner(stack: tuple[Frame, ...]) -> str:
     for frame in reversed(stack):
         if frame.file.startswith(ENTRY_FILES):
             continue
         name = layer(frame.file)
-        if name.startswith(("amqtt", "ours")):
+        if name.startswith(("amqtt", "ours", "Qt")):
             return name
     return EVENT_LOOP if any(layer(f.file) == EVENT_LOOP for f in stack) else "other (stdlib)"
 
@@ -94,9 +106,11 @@ def summarise(raw: str, *, top: int = 25, seconds: float | None = None, rate: in
     stacks = parse(raw)
     idle = sum(count for stack, count in stacks if (stack[-1].function, stack[-1].file) in IDLE_WAITS)
     stacks = [(stack, count) for stack, count in stacks if (stack[-1].function, stack[-1].file) not in IDLE_WAITS]
+    other_threads = sum(count for stack, count in stacks if not _main_thread(stack))
+    stacks = [(stack, count) for stack, count in stacks if _main_thread(stack)]
     total = sum(count for _, count in stacks)
     if not total:
-        return {"samples": 0, "idle_samples_dropped": idle}
+        return {"samples": 0, "idle_samples_dropped": idle, "other_thread_samples": other_threads}
     cumulative: Counter[Frame] = Counter()
     own: Counter[Frame] = Counter()
     self_layers: Counter[str] = Counter()
@@ -117,7 +131,8 @@ def summarise(raw: str, *, top: int = 25, seconds: float | None = None, rate: in
         for f, n in own.most_common(15)
     ]
     summary: dict[str, Any] = {
-        "samples": total, "idle_samples_dropped": idle, "self_by_layer": _shares(self_layers, total),
+        "samples": total, "idle_samples_dropped": idle, "other_thread_samples": other_threads,
+        "self_by_layer": _shares(self_layers, total),
         "owner_by_layer": _shares(owners, total), "top": rows, "top_self": self_rows,
     }
     if seconds and rate:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,32 @@ def describe(mosquitto_version: str | None) -> dict[str, Any]:
 
 
 def one_line(machine: dict[str, Any]) -> str:
-    return (f"{machine['cores']} × {machine['cpu']}, {machine['memory_gib']} GiB, Linux {machine['kernel']}, "
+    line = (f"{machine['cores']} × {machine['cpu']}, {machine['memory_gib']} GiB, Linux {machine['kernel']}, "
             f"Python {machine['python']}, amqtt {machine['amqtt']}, PySide6 {machine['pyside6']}, "
             f"{machine['mosquitto'] or 'no mosquitto'}, mqttdesk {machine['commit']}"
             + (" (uncommitted changes)" if machine["dirty"] else ""))
+    busy = [machine.get(key) for key in ("busy_before", "busy_after")]
+    if any(b is not None for b in busy):
+        line += "; other load on the machine before/after the run: " + "/".join(
+            "?" if b is None else f"{b:.0%}" for b in busy) + " of all cores"
+    return line
+
+
+def _cpu_jiffies() -> tuple[int, int] | None:
+    """(busy, total) jiffies over all CPUs since boot, from /proc/stat."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def background_busy(seconds: float = 1.0) -> float | None:
+    """Share of all CPUs busy over `seconds` while the bench itself waits: other work on the machine."""
+    before = _cpu_jiffies()
+    time.sleep(seconds)  # sampling the machine's idle time; nothing to synchronise with
+    after = _cpu_jiffies()
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    return round((after[0] - before[0]) / (after[1] - before[1]), 3)

@@ -6,7 +6,8 @@ from typing import Any
 
 from bench.report.figures import RATIOS, SYSTEMS, Row
 
-LABELS = {"bare_amqtt": "bare amqtt", "mosquitto": "mosquitto", "mqttdesk": "mqttdesk"}
+LABELS = {"bare_amqtt": "bare amqtt", "mosquitto": "mosquitto", "mqttdesk": "mqttdesk",
+          "mqttdesk_gui": "mqttdesk GUI process"}
 PROFILE_ROWS = 12
 
 
@@ -67,10 +68,11 @@ def _shares(shares: dict[str, float], limit: int = 6) -> str:
 
 def _profile_load(system: str, name: str, load: dict[str, Any]) -> list[str]:
     rate = (load.get("load") or {}).get("rate")
-    parts = [f"\n#### {LABELS.get(system, system)} during {name} ({load['samples']} samples"
-             + (f", {rate:,.0f}/s under the profiler" if rate else "") + ")",
+    under = f"; {rate:,.0f}/s under the profiler" if rate else ""
+    parts = [f"\n#### {LABELS.get(system, system)} during {name} ({load['samples']} samples of the loop thread, "
+             f"{load.get('other_thread_samples', 0)} of others{under})",
              f"CPU burned in (innermost frame): {_shares(load['self_by_layer'])}",
-             f"caused by (innermost amqtt/mqttdesk frame): {_shares(load['owner_by_layer'])}"]
+             f"caused by (innermost amqtt/mqttdesk/Qt frame): {_shares(load['owner_by_layer'])}"]
     body = [[f"{r['cumulative_pct']:.1f}", f"{r['self_pct']:.1f}", r["function"], r["where"]]
             for r in load["top"][:PROFILE_ROWS]]
     parts.append(_markdown(["cum %", "self %", "function", "file:line"], body))

@@ -1,4 +1,5 @@
-"""Profile mqttdesk (headless) with py-spy during the connect-rate, storm and QoS 0 throughput loads.
+"""Profile with py-spy: mqttdesk headless during the connect-rate, storm and QoS 0 loads; the mqttdesk GUI process
+during the storm and a flood (what stalls the window); bare amqtt during the same loads, for comparison.
 
 py-spy samples the broker process from outside (250 Hz, `--function`: lines are where functions start), so the
 broker runs unmodified; each load gets its own recording, three times the benchmark's load (three storms in a row)
@@ -30,6 +31,7 @@ from bench.systems.launch import Running, running
 from bench.systems.process import ChildProcess
 
 RATE = 250
+GUI_SETTLE = 1.0  # seconds after the storm's last CONNACK and after its disconnect: batched writes and table updates
 SCALE = 3  # each profiled load is this many times the benchmark's
 
 
@@ -90,6 +92,36 @@ def _profile(ctx: Context, spy: str, system: str, scale: int, keep: Path) -> dic
     return results
 
 
+def _gui_storm(target: Running, count: int) -> Callable[[], Any]:
+    async def work() -> Any:
+        result = await storm(target.fleet, [f"prof-gui-{i:05d}" for i in range(count)], RUN_TIMEOUT)
+        await asyncio.sleep(GUI_SETTLE)
+        await close_all(result.links)
+        await asyncio.sleep(GUI_SETTLE)
+        return result.run
+
+    return lambda: asyncio.run(work())
+
+
+def _profile_gui(ctx: Context, spy: str, keep: Path) -> dict[str, Any]:
+    """The GUI process (window offscreen) during a cold storm and a QoS 0 flood: what stalls the window."""
+    c = ctx.counts
+    results: dict[str, Any] = {"scale": 1}
+    with running(ctx, "mqttdesk", gui=True) as target:
+        warm_up(target.user, "prof-gui-warm", 1)  # as in the GUI suite: the flood does not pay the password check
+        loads = [
+            ("storm", _gui_storm(target, c.gui_storm)),
+            ("flood", lambda: asyncio.run(flow(target.user, target.user, prefix="prof-gui-flood", qos=0,
+                                               messages=c.gui_flood, subscribers=1, deadline=RUN_TIMEOUT))),
+        ]
+        for name, work in loads:
+            ctx.say(f"profile: mqttdesk GUI process during {name}")
+            folded = keep.with_name(f"{keep.name}-profile-mqttdesk_gui-{name}.folded")
+            results[name] = _record(ctx, spy, target, name, work, folded)
+        target.process.send("quit")
+    return results
+
+
 def run(ctx: Context, keep: Path) -> dict[str, Any]:
     """`keep`: path prefix for the collapsed stack files (the results file's path without .json).
 
@@ -103,9 +135,14 @@ def run(ctx: Context, keep: Path) -> dict[str, Any]:
     keep.parent.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"profiler": f"py-spy record --rate {RATE} --function (sampling from outside; "
                                           "read the shares, not the rates)"}
-    for system, scale in (("mqttdesk", SCALE), ("bare_amqtt", 1)):
+    jobs: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        ("mqttdesk", lambda: _profile(ctx, spy, "mqttdesk", SCALE, keep)),
+        ("mqttdesk_gui", lambda: _profile_gui(ctx, spy, keep)),
+        ("bare_amqtt", lambda: _profile(ctx, spy, "bare_amqtt", 1, keep)),
+    ]
+    for system, job in jobs:
         try:
-            results[system] = _profile(ctx, spy, system, scale, keep)
+            results[system] = job()
         except Exception as exc:
             ctx.say(f"! profile of {system} failed: {type(exc).__name__}: {exc}")
             results[system] = {"error": f"{type(exc).__name__}: {exc}"}
