@@ -13,6 +13,7 @@ from mqttdesk.core.model import CredentialKind, CredentialRef, Device, Method
 from mqttdesk.core.states import CredentialState, StateAction
 from mqttdesk.gui.models.bootstraps_model import DEVICES, LAST_USED, REGISTERS, SESSIONS, BootstrapsTableModel
 from mqttdesk.gui.models.bootstraps_model import ROLES as BOOTSTRAP_ROLES
+from mqttdesk.gui.models.bootstraps_model import STATE as BOOTSTRAP_STATE
 from mqttdesk.gui.models.devices_model import BOOTSTRAP, LAST_SEEN, ONLINE, ROLES, DevicesTableModel
 from mqttdesk.gui.models.devices_model import STATE as DEVICE_STATE
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_of
@@ -80,9 +81,9 @@ def test_bootstraps_model_counts_devices_and_virtual_sessions(
     store.roles.delete("tasmota")  # no BOOTSTRAP notice for this one: the ROLE notice re-reads the list
     assert model.index(plugs, BOOTSTRAP_ROLES).data() == "—"
     store.bootstraps.apply("plugs", StateAction.SUSPEND)
-    assert state_of(model.index(plugs, 1).data(STATE_ROLE)) is CredentialState.SUSPENDED
-    assert "suspended since" in model.index(plugs, 1).data(TOOLTIP)
-    assert "suspend (was inactive) by admin" in model.index(plugs, 1).data(TOOLTIP)
+    assert state_of(model.index(plugs, BOOTSTRAP_STATE).data(STATE_ROLE)) is CredentialState.SUSPENDED
+    assert "suspended since" in model.index(plugs, BOOTSTRAP_STATE).data(TOOLTIP)
+    assert "suspend (was inactive) by admin" in model.index(plugs, BOOTSTRAP_STATE).data(TOOLTIP)
     store.bootstraps.add("new", FAST_HASH("pw"))
     store.bootstraps.delete("fleet")
     assert "modelReset" not in seen.events

@@ -7,6 +7,9 @@ every credential without a notice of its own) re-read the list and apply the dif
 "Sessions now" counts the connections the credential admitted itself: virtual devices. A registering bootstrap
 admits each device once, as that device (its session is the device's own, see the Devices tab). The count is
 kept from session events, O(1) each, because a fleet connecting at once sends thousands of them.
+
+"Last forced disconnect" is the latest session ended by someone else under this username: its virtual devices, and
+registered devices too (they log in with the same username), so the cell names the clientId.
 """
 
 from __future__ import annotations
@@ -18,23 +21,29 @@ from PySide6.QtCore import QObject, Qt, Slot
 
 from mqttdesk.broker.registry import LiveSession, SessionEvent, SessionEventKind, SessionRegistry
 from mqttdesk.core.model import Bootstrap, CredentialKind
+from mqttdesk.core.names import tenant_of
 from mqttdesk.core.states import CredentialState
 from mqttdesk.gui.formatting import format_time, plural, state_tooltip
+from mqttdesk.gui.models import forced_disconnects
+from mqttdesk.gui.models.forced_disconnects import ForcedDisconnects, forced_text, forced_tooltip
 from mqttdesk.gui.models.keyed_model import AnyIndex, KeyedTableModel
-from mqttdesk.gui.models.sorting import SORT_ROLE
+from mqttdesk.gui.models.sorting import SORT_ROLE, TENANT_ROLE
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_icon
+from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
 
-NAME, STATE, REGISTERS, ROLES, DEVICES, SESSIONS, LAST_USED = range(7)
+NAME, TENANT, STATE, REGISTERS, ROLES, DEVICES, SESSIONS, LAST_USED, FORCED = range(9)
 _STATE_ORDER = {state: order for order, state in enumerate(CredentialState)}
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
 class BootstrapsTableModel(KeyedTableModel[Bootstrap]):
-    HEADERS = ("Name", "State", "Registers devices", "Roles", "Devices", "Sessions now", "Last used")
+    HEADERS = ("Name", "Tenant", "State", "Registers devices", "Roles", "Devices", "Sessions now", "Last used",
+               forced_disconnects.HEADER)
     HEADER_TIPS = (
         "The MQTT username every device of the fleet logs in with",
+        "The part after '@' in name@tenant: %t in a topic filter stands for it",
         "The credential's state (hover a cell for since when)",
         "yes: each device is registered on its first connect and managed on its own in the Devices tab; "
         "no: devices stay virtual and nothing is kept after they disconnect",
@@ -42,6 +51,7 @@ class BootstrapsTableModel(KeyedTableModel[Bootstrap]):
         "Devices registered through this credential",
         "Virtual devices connected through this credential right now",
         "When a device last logged in with this credential",
+        forced_disconnects.HEADER_TIP,
     )
 
     def __init__(self, store: Store, registry: SessionRegistry, parent: QObject | None = None) -> None:
@@ -52,6 +62,7 @@ class BootstrapsTableModel(KeyedTableModel[Bootstrap]):
         self._admitted: dict[str, tuple[str, LiveSession]] = {}  # clientId -> (bootstrap, its live session)
         self._sessions: dict[str, int] = {}
         self._last_connect: dict[str, float] = {}  # newer than the stored last_used, which is minute-accurate
+        self._forced = ForcedDisconnects(store, "username")
         self.reload()
 
     @staticmethod
@@ -72,6 +83,9 @@ class BootstrapsTableModel(KeyedTableModel[Bootstrap]):
             return bootstrap.last_used
         return max(connected, bootstrap.last_used or 0.0)
 
+    def last_forced_disconnect(self, bootstrap: Bootstrap) -> AuthLogEntry | None:
+        return self._forced.latest(bootstrap.name, since=bootstrap.created)
+
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         bootstrap = self._record_of(index)
         if bootstrap is None:
@@ -81,6 +95,8 @@ class BootstrapsTableModel(KeyedTableModel[Bootstrap]):
             return self._display(bootstrap, column)
         if role == SORT_ROLE:
             return self._sort_key(bootstrap, column)
+        if role == TENANT_ROLE:
+            return tenant_of(bootstrap.name) or ""
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(bootstrap, column)
         if column == STATE:
@@ -95,6 +111,8 @@ class BootstrapsTableModel(KeyedTableModel[Bootstrap]):
     def _display(self, bootstrap: Bootstrap, column: int) -> str:
         if column == NAME:
             return bootstrap.name
+        if column == TENANT:
+            return tenant_of(bootstrap.name) or "—"
         if column == STATE:
             return bootstrap.state.value
         if column == REGISTERS:
@@ -105,7 +123,9 @@ class BootstrapsTableModel(KeyedTableModel[Bootstrap]):
             return str(self.device_count(bootstrap.name))
         if column == SESSIONS:
             return str(self.sessions_of(bootstrap.name))
-        return format_time(self.last_used(bootstrap))
+        if column == LAST_USED:
+            return format_time(self.last_used(bootstrap))
+        return forced_text(self.last_forced_disconnect(bootstrap), with_client=True)
 
     def _sort_key(self, bootstrap: Bootstrap, column: int) -> Any:
         if column == STATE:
@@ -116,6 +136,9 @@ class BootstrapsTableModel(KeyedTableModel[Bootstrap]):
             return self.sessions_of(bootstrap.name)
         if column == LAST_USED:
             return self.last_used(bootstrap) or 0.0
+        if column == FORCED:
+            forced = self.last_forced_disconnect(bootstrap)
+            return 0.0 if forced is None else forced.time
         return self._display(bootstrap, column).lower()
 
     def _tooltip(self, bootstrap: Bootstrap, column: int) -> str | None:
@@ -132,6 +155,12 @@ class BootstrapsTableModel(KeyedTableModel[Bootstrap]):
         if column == SESSIONS:
             return (plural(self.sessions_of(bootstrap.name), "virtual device") + " connected now. Registered "
                     "devices connect as themselves: they are online or offline in the Devices tab.")
+        if column == TENANT:
+            tenant = tenant_of(bootstrap.name)
+            return f"Tenant '{tenant}': %t in a topic filter means '{tenant}' for its devices" if tenant else (
+                "No tenant: the name has no '@tenant' part, so %t matches nothing for its devices")
+        if column == FORCED:
+            return forced_tooltip(self.last_forced_disconnect(bootstrap))
         return None
 
     # -- updating -----------------------------------------------------------------------------------
@@ -193,3 +222,8 @@ class BootstrapsTableModel(KeyedTableModel[Bootstrap]):
     def _count(self, name: str, delta: int) -> None:
         self._sessions[name] = max(0, self._sessions.get(name, 0) + delta)
         self._key_changed(name, SESSIONS, SESSIONS)
+
+    @Slot(object)
+    def on_auth_entries(self, entries: list[AuthLogEntry]) -> None:
+        for name in self._forced.note(entries, self._rows):
+            self._key_changed(name, FORCED, FORCED)

@@ -7,6 +7,7 @@ inserted by the DEVICE change notice and finds its session in the registry at th
 
 "Last seen" and "Last address" come from the store (written at connect time, minute-accurate and not announced)
 and from the session events seen since the window opened: online shows "now", a disconnect remembers its time.
+"Last forced disconnect" is looked up by clientId (see `forced_disconnects`).
 """
 
 from __future__ import annotations
@@ -21,19 +22,23 @@ from mqttdesk.broker.registry import LiveSession, SessionEvent, SessionEventKind
 from mqttdesk.core.model import CredentialKind, Device
 from mqttdesk.core.states import CredentialState
 from mqttdesk.gui.formatting import format_duration, format_time, state_tooltip
+from mqttdesk.gui.models import forced_disconnects
+from mqttdesk.gui.models.forced_disconnects import ForcedDisconnects, forced_text, forced_tooltip
 from mqttdesk.gui.models.keyed_model import AnyIndex, KeyedTableModel
 from mqttdesk.gui.models.sorting import SORT_ROLE
 from mqttdesk.gui.widgets.presence import presence_icon
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_icon
+from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
 
-CLIENT_ID, LABEL, ONLINE, STATE, BOOTSTRAP, LAST_SEEN, LAST_ADDRESS, ROLES = range(8)
+CLIENT_ID, LABEL, ONLINE, STATE, BOOTSTRAP, LAST_SEEN, LAST_ADDRESS, ROLES, FORCED = range(9)
 _STATE_ORDER = {state: order for order, state in enumerate(CredentialState)}
 
 
 class DevicesTableModel(KeyedTableModel[Device]):
-    HEADERS = ("Client id", "Label", "Online", "State", "Bootstrap", "Last seen", "Last address", "Roles")
+    HEADERS = ("Client id", "Label", "Online", "State", "Bootstrap", "Last seen", "Last address", "Roles",
+               forced_disconnects.HEADER)
     HEADER_TIPS = (
         "The MQTT clientId: it identifies the device",
         "A name people recognise (Rename… to change it)",
@@ -43,6 +48,7 @@ class DevicesTableModel(KeyedTableModel[Device]):
         "When the device was last connected",
         "The address it last connected from",
         "Its own roles, plus those of its bootstrap credential",
+        forced_disconnects.HEADER_TIP,
     )
 
     def __init__(self, store: Store, registry: SessionRegistry, parent: QObject | None = None) -> None:
@@ -52,6 +58,7 @@ class DevicesTableModel(KeyedTableModel[Device]):
         self._bootstrap_roles: dict[str, tuple[str, ...]] = {}
         self._seen: dict[str, tuple[float, str | None]] = {}  # clientId -> (disconnected at, from address)
         self._online: set[str] = set()  # kept per event, so the tab's "n online" costs nothing
+        self._forced = ForcedDisconnects(store, "client_id")
         self.reload()
 
     @staticmethod
@@ -83,6 +90,9 @@ class DevicesTableModel(KeyedTableModel[Device]):
         if seen is not None and seen[0] >= (device.last_used or 0.0):
             return seen
         return device.last_used, device.last_address
+
+    def last_forced_disconnect(self, device: Device) -> AuthLogEntry | None:
+        return self._forced.latest(device.client_id, since=device.created)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         device = self._record_of(index)
@@ -123,6 +133,8 @@ class DevicesTableModel(KeyedTableModel[Device]):
         if column == LAST_ADDRESS:
             address = live.address if live is not None else self.last_seen(device)[1]
             return address or "—"
+        if column == FORCED:
+            return forced_text(self.last_forced_disconnect(device))
         return self._roles_text(device)
 
     def _roles_text(self, device: Device) -> str:
@@ -140,6 +152,9 @@ class DevicesTableModel(KeyedTableModel[Device]):
             return 0 if self.is_online(device.client_id) else 1
         if column == LAST_SEEN:
             return float("inf") if self.is_online(device.client_id) else self.last_seen(device)[0] or 0.0
+        if column == FORCED:
+            forced = self.last_forced_disconnect(device)
+            return 0.0 if forced is None else forced.time
         return self._display(device, column).lower()
 
     def _tooltip(self, device: Device, column: int) -> str | None:
@@ -161,6 +176,8 @@ class DevicesTableModel(KeyedTableModel[Device]):
         if column == BOOTSTRAP and device.bootstrap is not None:
             return (f"Registered through '{device.bootstrap}' on {format_time(device.created)}; it logs in with "
                     f"username '{device.username}' and the password that credential had then.")
+        if column == FORCED:
+            return forced_tooltip(self.last_forced_disconnect(device))
         return None
 
     # -- updating -----------------------------------------------------------------------------------
@@ -227,3 +244,8 @@ class DevicesTableModel(KeyedTableModel[Device]):
         else:
             self._online.discard(event.client_id)
         self._key_changed(event.client_id, ONLINE, LAST_ADDRESS)
+
+    @Slot(object)
+    def on_auth_entries(self, entries: list[AuthLogEntry]) -> None:
+        for client_id in self._forced.note(entries, self._rows):
+            self._key_changed(client_id, FORCED, FORCED)

@@ -1,80 +1,86 @@
-"""The Users table: one row per user, refreshed row by row from store change notices and session events."""
+"""The Users table: one row per user, refreshed row by row from store change notices, session events and new Auth
+log entries (the last forced disconnect). The tenant is the part after the '@' of `name@tenant`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Slot
+from PySide6.QtCore import QObject, Qt, Slot
 
 from mqttdesk.broker.registry import SessionEvent, SessionEventKind, SessionRegistry
 from mqttdesk.core.model import CredentialKind, User
+from mqttdesk.core.names import tenant_of
 from mqttdesk.core.states import CredentialState
-from mqttdesk.gui.formatting import format_time
-from mqttdesk.gui.models.sorting import SORT_ROLE
+from mqttdesk.gui.formatting import format_time, plural, state_tooltip
+from mqttdesk.gui.models import forced_disconnects
+from mqttdesk.gui.models.forced_disconnects import ForcedDisconnects, forced_text, forced_tooltip
+from mqttdesk.gui.models.keyed_model import AnyIndex, KeyedTableModel
+from mqttdesk.gui.models.sorting import SORT_ROLE, TENANT_ROLE
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_icon
+from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
 
-NAME, STATE, ROLES, CREATED, LAST_USED, SESSIONS = range(6)
-HEADERS = ("Name", "State", "Roles", "Created", "Last used", "Sessions now")
+NAME, TENANT, STATE, ROLES, CREATED, LAST_USED, SESSIONS, FORCED = range(8)
+HEADERS = ("Name", "Tenant", "State", "Roles", "Created", "Last used", "Sessions now", forced_disconnects.HEADER)
 _STATE_ORDER = {state: order for order, state in enumerate(CredentialState)}
 
-AnyIndex = QModelIndex | QPersistentModelIndex
 
+class UsersTableModel(KeyedTableModel[User]):
+    HEADERS = HEADERS
+    HEADER_TIPS = (
+        "The MQTT username",
+        "The part after '@' in name@tenant: %t in a topic filter stands for it",
+        "The user's state (hover a cell for since when and the last change)",
+        "The topic permissions the user gets",
+        "When the user was created",
+        "When the user last logged in",
+        "Sessions logged in as this user right now",
+        forced_disconnects.HEADER_TIP,
+    )
 
-class UsersTableModel(QAbstractTableModel):
     def __init__(self, store: Store, registry: SessionRegistry, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._store = store
         self._registry = registry
-        self._users: list[User] = []
         self._sessions: dict[str, int] = {}
+        self._forced = ForcedDisconnects(store, "username")
         self.reload()
+
+    @staticmethod
+    def key_of(record: User) -> str:
+        return record.name
 
     # -- reading ------------------------------------------------------------------------------------
 
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._users)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
-        return None
-
     def user_at(self, row: int) -> User:
-        return self._users[row]
-
-    def row_of(self, name: str) -> int | None:
-        for row, user in enumerate(self._users):
-            if user.name == name:
-                return row
-        return None
+        return self.record_at(row)
 
     def sessions_of(self, name: str) -> int:
         return self._sessions.get(name, 0)
 
+    def last_forced_disconnect(self, user: User) -> AuthLogEntry | None:
+        return self._forced.latest(user.name, since=user.created)
+
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self._users):
+        user = self._record_of(index)
+        if user is None:
             return None
-        user = self._users[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(user, column)
         if role == SORT_ROLE:
             return self._sort_key(user, column)
+        if role == TENANT_ROLE:
+            return tenant_of(user.name) or ""
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(user, column)
         if column == STATE:
             if role == STATE_ROLE:
                 return user.state
             if role == Qt.ItemDataRole.DecorationRole:
                 return state_icon(user.state)
-            if role == Qt.ItemDataRole.ToolTipRole:
-                return f"{user.state.value} since {format_time(user.state_since)}"
-        if role == Qt.ItemDataRole.ToolTipRole and column == ROLES and not user.roles:
-            return "No roles: this user may connect but not publish or subscribe (deny by default)."
         if role == Qt.ItemDataRole.TextAlignmentRole and column == SESSIONS:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -82,6 +88,8 @@ class UsersTableModel(QAbstractTableModel):
     def _display(self, user: User, column: int) -> str:
         if column == NAME:
             return user.name
+        if column == TENANT:
+            return tenant_of(user.name) or "—"
         if column == STATE:
             return user.state.value
         if column == ROLES:
@@ -90,7 +98,9 @@ class UsersTableModel(QAbstractTableModel):
             return format_time(user.created)
         if column == LAST_USED:
             return format_time(user.last_used)
-        return str(self._sessions.get(user.name, 0))
+        if column == SESSIONS:
+            return str(self._sessions.get(user.name, 0))
+        return forced_text(self.last_forced_disconnect(user))
 
     def _sort_key(self, user: User, column: int) -> Any:
         if column == STATE:
@@ -101,41 +111,44 @@ class UsersTableModel(QAbstractTableModel):
             return user.last_used or 0.0
         if column == SESSIONS:
             return self._sessions.get(user.name, 0)
+        if column == FORCED:
+            forced = self.last_forced_disconnect(user)
+            return 0.0 if forced is None else forced.time
         return self._display(user, column).lower()
+
+    def _tooltip(self, user: User, column: int) -> str | None:
+        if column == STATE:  # read on hover only: one small query
+            return state_tooltip(user.state, user.state_since, self._store.users.history(user.name))
+        if column == ROLES and not user.roles:
+            return "No roles: this user may connect but not publish or subscribe (deny by default)."
+        if column == TENANT:
+            tenant = tenant_of(user.name)
+            return f"Tenant '{tenant}': %t in a topic filter means '{tenant}' for this user" if tenant else (
+                "No tenant: the name has no '@tenant' part, so %t matches nothing for this user")
+        if column == SESSIONS:
+            return plural(self.sessions_of(user.name), "session") + " logged in as this user now"
+        if column == FORCED:
+            return forced_tooltip(self.last_forced_disconnect(user))
+        return None
 
     # -- updating -----------------------------------------------------------------------------------
 
     def reload(self) -> None:
         """Read everything again (at start; after that, changes arrive one user at a time)."""
-        self.beginResetModel()
-        self._users = self._store.users.list()
         self._sessions = {}
         for live in self._registry:
             if live.credential.kind is CredentialKind.USER:
                 self._sessions[live.credential.name] = self._sessions.get(live.credential.name, 0) + 1
-        self.endResetModel()
+        self._reset_records(self._store.users.list())
 
     @Slot(object)
     def on_store_changes(self, changes: Sequence[Change]) -> None:
+        if any(change.kind is ChangeKind.ROLE for change in changes):  # a deleted role leaves users without notice
+            self._sync(self._store.users.list())
+            return
         for change in changes:
             if change.kind is ChangeKind.USER:
-                self._refresh_user(change.key)
-
-    def _refresh_user(self, name: str) -> None:
-        user = self._store.users.find(name)
-        row = self.row_of(name)
-        if user is None:
-            if row is not None:
-                self.beginRemoveRows(QModelIndex(), row, row)
-                del self._users[row]
-                self.endRemoveRows()
-        elif row is None:
-            self.beginInsertRows(QModelIndex(), len(self._users), len(self._users))
-            self._users.append(user)
-            self.endInsertRows()
-        elif user != self._users[row]:
-            self._users[row] = user
-            self.dataChanged.emit(self.index(row, 0), self.index(row, len(HEADERS) - 1))
+                self._put(change.key, self._store.users.find(change.key))
 
     @Slot(object)
     def on_session_event(self, event: SessionEvent) -> None:
@@ -147,6 +160,9 @@ class UsersTableModel(QAbstractTableModel):
         if self._sessions.get(name, 0) == count:
             return
         self._sessions[name] = count
-        row = self.row_of(name)
-        if row is not None:
-            self.dataChanged.emit(self.index(row, SESSIONS), self.index(row, SESSIONS))
+        self._key_changed(name, SESSIONS, SESSIONS)
+
+    @Slot(object)
+    def on_auth_entries(self, entries: list[AuthLogEntry]) -> None:
+        for name in self._forced.note(entries, self._rows):
+            self._key_changed(name, FORCED, FORCED)
