@@ -97,8 +97,11 @@ class AddBootstrapDialog(FormDialog):
 
 
 class BootstrapPasswordDialog(FormDialog):
-    def __init__(self, context: TabContext, bootstrap: Bootstrap, devices: int, parent: QWidget | None = None) -> None:
-        super().__init__(context, f"New password for {bootstrap.name}", "Set password", parent)
+    """`devices`: registered through it (they keep their password); `sessions`: virtual devices connected now."""
+
+    def __init__(self, context: TabContext, bootstrap: Bootstrap, devices: int, parent: QWidget | None = None,
+                 *, sessions: int = 0) -> None:
+        super().__init__(context, f"Reset password of {bootstrap.name}", "Set password", parent)
         self.setMinimumWidth(560)
         self.bootstrap_name = bootstrap.name
         self.password = PasswordField(generated_note=STORE_IT_NOW)
@@ -108,10 +111,15 @@ class BootstrapPasswordDialog(FormDialog):
                     "they registered with, so their firmware needs no change")
         else:
             kept = "devices it registers keep the password they registered with"
-        hint = QLabel(f"Devices connecting through this credential from now on need the new password; {kept}. "
-                      "Virtual devices connected with the old password are disconnected.")
-        hint.setWordWrap(True)
-        self.form.addRow("", hint)
+        if sessions:
+            virtual = (f"<b>{plural(sessions, 'virtual device')} connected with the old password "
+                       f"{'is' if sessions == 1 else 'are'} disconnected</b> at once.")
+        else:
+            virtual = "No virtual device is connected with the old password now."
+        self.hint = QLabel(f"Devices connecting through this credential from now on need the new password; {kept}. "
+                           f"{virtual}")
+        self.hint.setWordWrap(True)
+        self.form.addRow("", self.hint)
 
     def submit(self) -> Coroutine[Any, Any, str | None] | None:
         password = self.password.text()

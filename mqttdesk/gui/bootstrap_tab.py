@@ -1,7 +1,8 @@
 """The Bootstrap tab: shared credentials that admit a fleet of devices, whether they register them, and how many.
 
 Everything `mqttdesk bootstrap ...` can do is here: add, roles, register on/off, passwd, show (History…),
-suspend / revoke (optionally with every device it registered), activate, delete.
+suspend / revoke (optionally with every device it registered), activate, delete; on the buttons and on a right click
+on the row (see `RecordTab`).
 """
 
 from __future__ import annotations
@@ -10,17 +11,19 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHeaderView, QWidget
 
 from mqttdesk.core.model import Bootstrap
-from mqttdesk.core.states import StateAction, allowed_actions
+from mqttdesk.core.states import CredentialState, StateAction
 from mqttdesk.gui.bootstrap_dialogs import AddBootstrapDialog, BootstrapPasswordDialog
 from mqttdesk.gui.formatting import format_time, plural
 from mqttdesk.gui.models.bootstraps_model import (
     DEVICES,
+    FORCED,
     LAST_USED,
     NAME,
     REGISTERS,
     ROLES,
     SESSIONS,
     STATE,
+    TENANT,
     BootstrapsTableModel,
 )
 from mqttdesk.gui.record_tab import RecordTab
@@ -30,7 +33,8 @@ from mqttdesk.gui.widgets.history_dialog import HistoryDialog
 from mqttdesk.gui.widgets.state_badge import StateBadgeDelegate
 from mqttdesk.gui.widgets.tables import set_column_widths
 
-_COLUMN_WIDTHS = {NAME: 200, STATE: 120, REGISTERS: 130, ROLES: 200, DEVICES: 70, SESSIONS: 100, LAST_USED: 140}
+_COLUMN_WIDTHS = {NAME: 170, TENANT: 80, STATE: 120, REGISTERS: 120, ROLES: 110, DEVICES: 60, SESSIONS: 60,
+                  LAST_USED: 130, FORCED: 260}
 
 
 class BootstrapTab(RecordTab):
@@ -38,17 +42,20 @@ class BootstrapTab(RecordTab):
 
     def __init__(self, context: TabContext, parent: QWidget | None = None) -> None:
         model = BootstrapsTableModel(context.store, context.service.registry)
-        super().__init__(context, model, filter_hint="Filter by name", parent=parent)
+        super().__init__(context, model, filter_hint="Filter by name or @tenant", parent=parent)
+        self.filter_edit.setToolTip("Part of a name, or @tenant for the credentials of one tenant (name@tenant)")
         model.setParent(self)
         context.bridge.store_changed.connect(model.on_store_changes)
         context.bridge.session_event.connect(model.on_session_event)
+        context.bridge.auth_entries.connect(model.on_auth_entries)
 
         self.add_button = self.button("Add credential…", self.add_bootstrap,
                                       "Create a shared username + password for a fleet of devices")
         self.roles_button = self.button("Edit roles…", self.edit_roles, "Choose the roles its devices get")
         self.register_button = self.button("Register devices", self.toggle_register, "")
-        self.password_button = self.button("New password…", self.reset_password,
-                                           "Set a new password for devices connecting from now on")
+        self.password_button = self.button("Reset password…", self.reset_password,
+                                           "Set a new password for devices connecting from now on; virtual devices "
+                                           "connected with the old one are disconnected")
         self.history_button = self.button("History…", self.show_history, "Every change made to this credential")
         self.suspend_button = self.button("Suspend…", lambda: self.ask_state_change(StateAction.SUSPEND),
                                           "Refuse new devices and disconnect its virtual devices; it can be "
@@ -63,6 +70,11 @@ class BootstrapTab(RecordTab):
         self.table.doubleClicked.connect(lambda _index: self.edit_roles())
         set_column_widths(self.table, _COLUMN_WIDTHS)
         self.table.horizontalHeader().setSectionResizeMode(ROLES, QHeaderView.ResizeMode.Stretch)
+        self.set_state_buttons({StateAction.SUSPEND: self.suspend_button, StateAction.ACTIVATE: self.activate_button,
+                                StateAction.REVOKE: self.revoke_button})
+        self.set_row_menu([self.suspend_button, self.activate_button, self.revoke_button, None,
+                           self.password_button, self.roles_button, self.register_button, self.history_button, None,
+                           self.delete_button])
         self.lay_out([self.add_button, self.roles_button, self.register_button, self.password_button,
                       self.history_button, self.suspend_button, self.activate_button, self.revoke_button,
                       self.delete_button])
@@ -77,19 +89,16 @@ class BootstrapTab(RecordTab):
 
     def update_actions(self) -> None:
         bootstrap = self.selected_bootstrap()
-        allowed = (allowed_actions(bootstrap.state, ever_used=bootstrap.last_used is not None) if bootstrap
-                   else frozenset())
-        for button in (self.roles_button, self.register_button, self.password_button, self.history_button,
-                       self.delete_button):
+        for button in (self.roles_button, self.register_button, self.history_button, self.delete_button):
             button.setEnabled(bootstrap is not None)
+        # a revoked credential can only be deleted: a new password would not let anyone in
+        self.password_button.setEnabled(bootstrap is not None and bootstrap.state is not CredentialState.REVOKED)
         registers = bootstrap is not None and bootstrap.register_devices
         self.register_button.setText("Stop registering" if registers else "Register devices")
         self.register_button.setToolTip(
             "New devices stay virtual from now on; devices registered so far are kept" if registers
             else "Register each new device on its first connect, so it can be managed in the Devices tab")
-        self.suspend_button.setEnabled(StateAction.SUSPEND in allowed)
-        self.activate_button.setEnabled(StateAction.ACTIVATE in allowed)
-        self.revoke_button.setEnabled(StateAction.REVOKE in allowed)
+        self.update_state_buttons(bootstrap)
 
     # -- dialogs ------------------------------------------------------------------------------------
 
@@ -116,9 +125,12 @@ class BootstrapTab(RecordTab):
     def reset_password(self) -> None:
         bootstrap = self.selected_bootstrap()
         if bootstrap is not None:
-            dialog = BootstrapPasswordDialog(self.context, bootstrap, self.model.device_count(bootstrap.name), self)
+            sessions = self.model.sessions_of(bootstrap.name)
+            dialog = BootstrapPasswordDialog(self.context, bootstrap, self.model.device_count(bootstrap.name), self,
+                                             sessions=sessions)
+            ended = f"; {plural(sessions, 'virtual device')} disconnected" if sessions else ""
             dialog.done_with.connect(lambda name: self.context.show_message(
-                f"password of '{name}' changed; registered devices keep the password they registered with"))
+                f"password of '{name}' changed{ended}; registered devices keep the password they registered with"))
             self.open_dialog(dialog)
 
     def show_history(self) -> None:

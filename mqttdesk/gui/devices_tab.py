@@ -1,7 +1,8 @@
 """The Devices tab: devices registered through bootstrap credentials, online or offline, managed one by one.
 
 Everything `mqttdesk device ...` can do is here: label (Rename…), roles, show (History…), suspend, activate,
-revoke, delete; and, like the Clients tab, kick one that is online.
+revoke, delete; and, like the Clients tab, kick one that is online. On the buttons and on a right click on the row
+(see `RecordTab`).
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHeaderView, QLabel, QWidget
 
 from mqttdesk.core.model import Device
-from mqttdesk.core.states import StateAction, allowed_actions
+from mqttdesk.core.states import StateAction
 from mqttdesk.gui.device_dialogs import DeviceLabelDialog, device_roles_dialog
 from mqttdesk.gui.formatting import format_time, plural
 from mqttdesk.gui.models.devices_model import (
     BOOTSTRAP,
     CLIENT_ID,
+    FORCED,
     LABEL,
     LAST_ADDRESS,
     LAST_SEEN,
@@ -31,8 +33,8 @@ from mqttdesk.gui.widgets.state_badge import StateBadgeDelegate
 from mqttdesk.gui.widgets.tables import set_column_widths
 
 # no ResizeToContents: with a thousand devices it would measure every cell on each change
-_COLUMN_WIDTHS = {CLIENT_ID: 150, LABEL: 130, ONLINE: 85, STATE: 115, BOOTSTRAP: 120, LAST_SEEN: 125,
-                  LAST_ADDRESS: 100}
+_COLUMN_WIDTHS = {CLIENT_ID: 150, LABEL: 120, ONLINE: 85, STATE: 115, BOOTSTRAP: 120, LAST_SEEN: 125,
+                  LAST_ADDRESS: 100, ROLES: 120, FORCED: 260}
 
 
 class DevicesTab(RecordTab):
@@ -47,6 +49,7 @@ class DevicesTab(RecordTab):
         model.setParent(self)
         context.bridge.store_changed.connect(model.on_store_changes)
         context.bridge.session_event.connect(model.on_session_event)
+        context.bridge.auth_entries.connect(model.on_auth_entries)
 
         self.rename_button = self.button("Rename…", self.rename, "Give this device a label people recognise")
         self.roles_button = self.button("Edit roles…", self.edit_roles,
@@ -67,6 +70,10 @@ class DevicesTab(RecordTab):
         self.table.doubleClicked.connect(lambda _index: self.rename())
         set_column_widths(self.table, _COLUMN_WIDTHS)
         self.table.horizontalHeader().setSectionResizeMode(ROLES, QHeaderView.ResizeMode.Stretch)
+        self.set_state_buttons({StateAction.SUSPEND: self.suspend_button, StateAction.ACTIVATE: self.activate_button,
+                                StateAction.REVOKE: self.revoke_button})
+        self.set_row_menu([self.kick_button, None, self.suspend_button, self.activate_button, self.revoke_button, None,
+                           self.rename_button, self.roles_button, self.history_button, None, self.delete_button])
         for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset, model.dataChanged):
             signal.connect(self._update_count)
         self.lay_out([self.rename_button, self.roles_button, self.history_button, self.suspend_button,
@@ -88,12 +95,9 @@ class DevicesTab(RecordTab):
 
     def update_actions(self) -> None:
         device = self.selected_device()
-        allowed = allowed_actions(device.state, ever_used=device.last_used is not None) if device else frozenset()
         for button in (self.rename_button, self.roles_button, self.history_button, self.delete_button):
             button.setEnabled(device is not None)
-        self.suspend_button.setEnabled(StateAction.SUSPEND in allowed)
-        self.activate_button.setEnabled(StateAction.ACTIVATE in allowed)
-        self.revoke_button.setEnabled(StateAction.REVOKE in allowed)
+        self.update_state_buttons(device)
         self.kick_button.setEnabled(device is not None and self.model.is_online(device.client_id))
 
     # -- dialogs ------------------------------------------------------------------------------------

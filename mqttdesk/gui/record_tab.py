@@ -1,21 +1,37 @@
-"""What the Bootstrap and Devices tabs share: a sorted, filtered table of keyed records, a button bar whose buttons
-follow the selection, and at most one dialog or confirmation open at a time (`dialog`, which tests answer).
+"""What the credential tabs (Users, Bootstrap, Devices) share: a sorted, filtered table of keyed records, a button
+bar whose buttons follow the selection, a context menu on the rows, and at most one dialog or confirmation open at a
+time (`dialog`, which tests answer).
+
+The context menu is built from the tab's own buttons (`set_row_menu`): the same slots, enabled exactly when the
+buttons are, so a rule such as "a revoked credential cannot be suspended" is written once. Suspend, Activate and
+Revoke follow the state machine (`update_state_buttons`); a disabled one says why in its tooltip, in the menu too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
-from PySide6.QtCore import QItemSelection, Qt
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QItemSelection, QPoint, Qt
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QLineEdit, QMenu, QPushButton, QVBoxLayout, QWidget
 
-from mqttdesk.core.errors import MqttdeskError
+from mqttdesk.core.errors import InvalidTransitionError, MqttdeskError
+from mqttdesk.core.states import CredentialState, StateAction, next_state
 from mqttdesk.gui.models.keyed_model import KeyedTableModel
 from mqttdesk.gui.models.sorting import sorted_proxy
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.confirm import ConfirmationBox, ask_confirmation
 from mqttdesk.gui.widgets.tables import make_table
+
+
+class Credential(Protocol):
+    """What the state buttons need of a user, bootstrap credential or device."""
+
+    @property
+    def state(self) -> CredentialState: ...
+
+    @property
+    def last_used(self) -> float | None: ...
 
 
 class RecordTab(QWidget):
@@ -35,11 +51,18 @@ class RecordTab(QWidget):
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.model.dataChanged.connect(lambda *_: self.update_actions())
         self.model.rowsRemoved.connect(lambda *_: self.update_actions())
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu_requested)
+        self.menu: QMenu | None = None  # the row's context menu while it is open (tests read it)
+        self._menu_buttons: list[QPushButton | None] = []
+        self._state_buttons: dict[StateAction, QPushButton] = {}
+        self._tips: dict[QPushButton, str] = {}
 
     def button(self, text: str, slot: Callable[[], None], tip: str) -> QPushButton:
         button = QPushButton(text)
         button.setToolTip(tip)
         button.clicked.connect(slot)
+        self._tips[button] = tip
         return button
 
     def lay_out(self, buttons: list[QPushButton], *, status: QWidget | None = None) -> None:
@@ -75,6 +98,61 @@ class RecordTab(QWidget):
     def update_actions(self) -> None:
         """Enable the buttons that make sense for the selection."""
         raise NotImplementedError
+
+    def set_state_buttons(self, buttons: dict[StateAction, QPushButton]) -> None:
+        """The buttons that move the selected credential through the state machine (see `update_state_buttons`)."""
+        self._state_buttons = dict(buttons)
+
+    def update_state_buttons(self, record: Credential | None) -> None:
+        """Enable each state button the state machine allows for `record`; a disabled one's tooltip says why not."""
+        for action, button in self._state_buttons.items():
+            why_not = ""
+            if record is None:
+                why_not = "Select a row first"
+            else:
+                try:
+                    next_state(record.state, action, ever_used=record.last_used is not None)
+                except InvalidTransitionError as exc:
+                    why_not = f"Not now: {exc}"
+            button.setEnabled(not why_not)
+            tip = self._tips.get(button, "")
+            button.setToolTip(tip if not why_not or record is None else f"{why_not}.\n{tip}")
+
+    # -- the rows' context menu ---------------------------------------------------------------------
+
+    def set_row_menu(self, buttons: Sequence[QPushButton | None]) -> None:
+        """What a right click on a row offers, in this order; None draws a separator."""
+        self._menu_buttons = list(buttons)
+
+    def row_menu(self) -> QMenu:
+        """A menu for the selected row whose entries are the buttons' own: text, tooltip, slot and enabled state."""
+        self.update_actions()
+        menu = QMenu(self)
+        menu.setToolTipsVisible(True)
+        for button in self._menu_buttons:
+            if button is None:
+                menu.addSeparator()
+                continue
+            action = menu.addAction(button.text())
+            action.setToolTip(button.toolTip())
+            action.setEnabled(button.isEnabled())
+            action.triggered.connect(button.click)
+        return menu
+
+    def _context_menu_requested(self, position: QPoint) -> None:
+        index = self.table.indexAt(position)
+        if not index.isValid() or not self._menu_buttons:
+            return
+        self.table.selectRow(index.row())
+        menu = self.row_menu()
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.aboutToHide.connect(lambda: self._menu_closed(menu))
+        self.menu = menu
+        menu.popup(self.table.viewport().mapToGlobal(position))
+
+    def _menu_closed(self, menu: QMenu) -> None:
+        if self.menu is menu:
+            self.menu = None
 
     # -- dialogs ------------------------------------------------------------------------------------
 

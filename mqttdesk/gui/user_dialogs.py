@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QLabel, QLineEdit, QWidget
 from mqttdesk.core.errors import AlreadyExistsError, MqttdeskError, NotFoundError, ValidationError
 from mqttdesk.core.model import User
 from mqttdesk.core.names import validate_name
+from mqttdesk.gui.formatting import plural
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.form_dialog import FormDialog
 from mqttdesk.gui.widgets.password_field import PasswordField
@@ -61,14 +62,21 @@ class AddUserDialog(FormDialog):
 
 
 class ResetPasswordDialog(FormDialog):
-    def __init__(self, context: TabContext, user: User, parent: QWidget | None = None) -> None:
+    """A new password, generated (shown once, to copy now) or typed; `sessions` is how many are logged in now."""
+
+    def __init__(self, context: TabContext, user: User, parent: QWidget | None = None, *, sessions: int = 0) -> None:
         super().__init__(context, f"Reset password of {user.name}", "Set password", parent)
         self.user_name = user.name
         self.password = PasswordField()
         self.password_error = self.add_field("New password", self.password)
-        hint = QLabel("Sessions that logged in with the old password are disconnected.")
-        hint.setWordWrap(True)
-        self.form.addRow("", hint)
+        if sessions:
+            now = (f"<b>{plural(sessions, 'session')} logged in as '{user.name}' now {'is' if sessions == 1 else 'are'}"
+                   " disconnected</b> at once and must log in again with the new password.")
+        else:
+            now = f"No session is logged in as '{user.name}' now."
+        self.hint = QLabel(f"The old password stops working as soon as you press Set password. {now}")
+        self.hint.setWordWrap(True)
+        self.form.addRow("", self.hint)
 
     def submit(self) -> Coroutine[Any, Any, str | None] | None:
         password = self.password.text()

@@ -1,183 +1,166 @@
-"""The Users tab: who may log in with a password, in which state, with which roles, and how many sessions now."""
+"""The Users tab: who may log in with a password, in which state, with which roles, how many sessions now, and when
+one of its sessions was last ended by someone else.
+
+Everything `mqttdesk user ...` can do is here: add, roles, passwd, show (History…), suspend, activate, revoke,
+delete; on the buttons and on a right click on the row (see `RecordTab`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHeaderView, QWidget
 
-from PySide6.QtCore import QItemSelection, Qt
-from PySide6.QtWidgets import (
-    QDialog,
-    QHBoxLayout,
-    QHeaderView,
-    QLineEdit,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
-
-from mqttdesk.core.errors import MqttdeskError
 from mqttdesk.core.model import User
-from mqttdesk.core.states import StateAction, allowed_actions
-from mqttdesk.gui.models.sorting import sorted_proxy
-from mqttdesk.gui.models.users_model import CREATED, LAST_USED, NAME, ROLES, SESSIONS, STATE, UsersTableModel
+from mqttdesk.core.names import tenant_of
+from mqttdesk.core.states import CredentialState, StateAction
+from mqttdesk.gui.formatting import format_time, plural
+from mqttdesk.gui.models.users_model import (
+    CREATED,
+    FORCED,
+    LAST_USED,
+    NAME,
+    ROLES,
+    SESSIONS,
+    STATE,
+    TENANT,
+    UsersTableModel,
+)
+from mqttdesk.gui.record_tab import RecordTab
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.user_dialogs import AddUserDialog, EditRolesDialog, ResetPasswordDialog
-from mqttdesk.gui.widgets.confirm import ask_confirmation
+from mqttdesk.gui.widgets.history_dialog import HistoryDialog
 from mqttdesk.gui.widgets.state_badge import StateBadgeDelegate
-from mqttdesk.gui.widgets.tables import make_table, set_column_widths
+from mqttdesk.gui.widgets.tables import set_column_widths
 
-_COLUMN_WIDTHS = {NAME: 200, STATE: 120, ROLES: 220, CREATED: 140, LAST_USED: 140}
+_COLUMN_WIDTHS = {NAME: 190, TENANT: 90, STATE: 120, ROLES: 170, CREATED: 130, LAST_USED: 130, SESSIONS: 60,
+                  FORCED: 260}
 
 
-class UsersTab(QWidget):
+class UsersTab(RecordTab):
+    model: UsersTableModel
+
     def __init__(self, context: TabContext, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.context = context
-        self.dialog: QDialog | None = None  # the dialog or confirmation open right now (tests answer it)
-        self.model = UsersTableModel(context.store, context.service.registry, self)
-        context.bridge.store_changed.connect(self.model.on_store_changes)
-        context.bridge.session_event.connect(self.model.on_session_event)
-        self.proxy = sorted_proxy(self.model, self)
+        model = UsersTableModel(context.store, context.service.registry)
+        super().__init__(context, model, filter_hint="Filter by name or @tenant", parent=parent)
+        self.filter_edit.setToolTip("Part of a name, or @tenant for the users of one tenant (name@tenant)")
+        model.setParent(self)
+        context.bridge.store_changed.connect(model.on_store_changes)
+        context.bridge.session_event.connect(model.on_session_event)
+        context.bridge.auth_entries.connect(model.on_auth_entries)
 
-        self.filter_edit = QLineEdit()
-        self.filter_edit.setPlaceholderText("Filter by name")
-        self.filter_edit.setClearButtonEnabled(True)
-        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
-        self.add_button = self._button("Add user…", self.add_user, "Create a user with a password and roles")
-        self.roles_button = self._button("Edit roles…", self.edit_roles, "Choose this user's roles")
-        self.password_button = self._button("Reset password…", self.reset_password,
-                                            "Set a new password; sessions using the old one are disconnected")
-        self.suspend_button = self._button("Suspend", lambda: self.apply(StateAction.SUSPEND),
-                                           "Refuse this user and disconnect it now; it can be activated again")
-        self.activate_button = self._button("Activate", lambda: self.apply(StateAction.ACTIVATE),
-                                            "Allow a suspended user again")
-        self.revoke_button = self._button("Revoke…", self.revoke, "Refuse this user for good (final)")
-        self.delete_button = self._button("Delete…", self.delete, "Remove this user from the store")
+        self.add_button = self.button("Add user…", self.add_user, "Create a user with a password and roles")
+        self.roles_button = self.button("Edit roles…", self.edit_roles, "Choose this user's roles")
+        self.password_button = self.button("Reset password…", self.reset_password,
+                                           "Set a new password; sessions using the old one are disconnected")
+        self.history_button = self.button("History…", self.show_history, "Every change made to this user")
+        self.suspend_button = self.button("Suspend", lambda: self.apply(StateAction.SUSPEND),
+                                          "Refuse this user and disconnect it now; it can be activated again")
+        self.activate_button = self.button("Activate", lambda: self.apply(StateAction.ACTIVATE),
+                                           "Allow a suspended user again")
+        self.revoke_button = self.button("Revoke…", self.revoke, "Refuse this user for good (final)")
+        self.delete_button = self.button("Delete…", self.delete, "Remove this user from the store")
 
-        self.table = make_table(self.proxy, sortable=True)
         self.table.sortByColumn(NAME, Qt.SortOrder.AscendingOrder)
         self.table.setItemDelegateForColumn(STATE, StateBadgeDelegate(self.table))
         self.table.doubleClicked.connect(lambda _index: self.edit_roles())
-        header = self.table.horizontalHeader()
         set_column_widths(self.table, _COLUMN_WIDTHS)
-        header.setSectionResizeMode(ROLES, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(SESSIONS, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
-        self.model.dataChanged.connect(lambda *_: self.update_actions())
-        self.model.rowsRemoved.connect(lambda *_: self.update_actions())
-
-        bar = QHBoxLayout()
-        for button in (self.add_button, self.roles_button, self.password_button, self.suspend_button,
-                       self.activate_button, self.revoke_button, self.delete_button):
-            bar.addWidget(button)
-        bar.addStretch(1)
-        bar.addWidget(self.filter_edit)
-        layout = QVBoxLayout(self)
-        layout.addLayout(bar)
-        layout.addWidget(self.table)
+        self.table.horizontalHeader().setSectionResizeMode(ROLES, QHeaderView.ResizeMode.Stretch)
+        self.set_state_buttons({StateAction.SUSPEND: self.suspend_button, StateAction.ACTIVATE: self.activate_button,
+                                StateAction.REVOKE: self.revoke_button})
+        self.set_row_menu([self.suspend_button, self.activate_button, self.revoke_button, None,
+                           self.password_button, self.roles_button, self.history_button, None, self.delete_button])
+        self.lay_out([self.add_button, self.roles_button, self.password_button, self.history_button,
+                      self.suspend_button, self.activate_button, self.revoke_button, self.delete_button])
         self.update_actions()
-
-    def _button(self, text: str, slot: Callable[[], None], tip: str) -> QPushButton:
-        button = QPushButton(text)
-        button.setToolTip(tip)
-        button.clicked.connect(slot)
-        return button
 
     # -- selection ----------------------------------------------------------------------------------
 
     def selected_user(self) -> User | None:
-        rows = self.table.selectionModel().selectedRows()
-        if not rows:
-            return None
-        return self.model.user_at(self.proxy.mapToSource(rows[0]).row())
+        selected: User | None = self.selected()
+        return selected
 
     def select_user(self, name: str) -> None:
-        row = self.model.row_of(name)
-        if row is not None:
-            self.table.selectRow(self.proxy.mapFromSource(self.model.index(row, 0)).row())
-
-    def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
-        self.update_actions()
+        self.select(name)
 
     def update_actions(self) -> None:
         user = self.selected_user()
-        allowed = allowed_actions(user.state, ever_used=user.last_used is not None) if user else frozenset()
-        for button in (self.roles_button, self.password_button, self.delete_button):
+        for button in (self.roles_button, self.history_button, self.delete_button):
             button.setEnabled(user is not None)
-        self.suspend_button.setEnabled(StateAction.SUSPEND in allowed)
-        self.activate_button.setEnabled(StateAction.ACTIVATE in allowed)
-        self.revoke_button.setEnabled(StateAction.REVOKE in allowed)
+        # a revoked user can only be deleted: a new password would not let it in
+        self.password_button.setEnabled(user is not None and user.state is not CredentialState.REVOKED)
+        self.update_state_buttons(user)
 
-    # -- actions ------------------------------------------------------------------------------------
-
-    def _open(self, dialog: QDialog) -> None:
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.finished.connect(lambda _result: self._closed(dialog))
-        self.dialog = dialog
-        dialog.open()
-
-    def _closed(self, dialog: QDialog) -> None:
-        if self.dialog is dialog:
-            self.dialog = None
+    # -- dialogs ------------------------------------------------------------------------------------
 
     def add_user(self) -> None:
         dialog = AddUserDialog(self.context, self)
         dialog.done_with.connect(self.select_user)
         dialog.done_with.connect(lambda name: self.context.show_message(f"user '{name}' added (inactive until "
                                                                        "it first connects)"))
-        self._open(dialog)
+        self.open_dialog(dialog)
 
     def edit_roles(self) -> None:
         user = self.selected_user()
         if user is not None:
             dialog = EditRolesDialog(self.context, user, self)
             dialog.done_with.connect(lambda name: self.context.show_message(f"roles of '{name}' saved"))
-            self._open(dialog)
+            self.open_dialog(dialog)
 
     def reset_password(self) -> None:
         user = self.selected_user()
-        if user is not None:
-            dialog = ResetPasswordDialog(self.context, user, self)
-            dialog.done_with.connect(lambda name: self.context.show_message(f"password of '{name}' changed"))
-            self._open(dialog)
+        if user is None:
+            return
+        sessions = self.model.sessions_of(user.name)
+        dialog = ResetPasswordDialog(self.context, user, self, sessions=sessions)
+        ended = f"; {plural(sessions, 'session')} logged in with the old one disconnected" if sessions else ""
+        dialog.done_with.connect(lambda name: self.context.show_message(f"password of '{name}' changed{ended}"))
+        self.open_dialog(dialog)
+
+    def show_history(self) -> None:
+        user = self.selected_user()
+        if user is None:
+            return
+        tenant = tenant_of(user.name)
+        summary = (f"User <b>{user.name}</b>: {user.state.value} since {format_time(user.state_since)}; "
+                   f"{'tenant ' + repr(tenant) if tenant else 'no tenant'}; roles "
+                   f"{', '.join(user.roles) or 'none'}; last used {format_time(user.last_used)}; "
+                   f"created {format_time(user.created)}.")
+        self.open_dialog(HistoryDialog(f"History of {user.name}", summary, self.context.store.users.history(user.name),
+                                       self))
+
+    # -- changes ------------------------------------------------------------------------------------
 
     def apply(self, action: StateAction) -> None:
         user = self.selected_user()
         if user is None:
             return
-        try:
-            changed = self.context.store.users.apply(user.name, action)
-        except MqttdeskError as exc:
-            self.context.show_message(str(exc))
-            return
-        sessions = self.model.sessions_of(user.name)
-        note = f"; {sessions} session(s) disconnected" if sessions and not changed.state.admits else ""
-        self.context.show_message(f"user '{user.name}' is now {changed.state.value}{note}")
+        name, sessions = user.name, self.model.sessions_of(user.name)
+
+        def change() -> str:
+            changed = self.context.store.users.apply(name, action)
+            note = f"; {plural(sessions, 'session')} disconnected" if sessions and not changed.state.admits else ""
+            return f"user '{name}' is now {changed.state.value}{note}"
+
+        self.run(change)
 
     def revoke(self) -> None:
         user = self.selected_user()
         if user is not None:
-            self._confirm(f"Revoke user '{user.name}'?", "Revoke",
-                          "Revocation is final: the user can never connect again, it can only be deleted. "
-                          "Its sessions are disconnected now.",
-                          lambda: self.apply(StateAction.REVOKE))
+            self.confirm("Revoke user", f"Revoke user '{user.name}'?", "Revoke",
+                         "Revocation is final: the user can never connect again, it can only be deleted. "
+                         "Its sessions are disconnected now.",
+                         lambda _box: self.apply(StateAction.REVOKE))
 
     def delete(self) -> None:
         user = self.selected_user()
-        if user is not None:
-            self._confirm(f"Delete user '{user.name}'?", "Delete",
-                          "The user and its roles are removed from the store; its sessions are disconnected.",
-                          lambda: self._delete(user.name))
-
-    def _confirm(self, text: str, label: str, informative: str, then: Callable[[], None]) -> None:
-        box = ask_confirmation(self, label + " user", text, label, then, informative=informative)
-        box.finished.connect(lambda _result: self._closed(box))
-        self.dialog = box
-
-    def _delete(self, name: str) -> None:
-        try:
-            self.context.store.users.delete(name)
-        except MqttdeskError as exc:
-            self.context.show_message(str(exc))
+        if user is None:
             return
-        self.context.show_message(f"user '{name}' deleted")
+        name = user.name
+
+        def delete_it() -> str:
+            self.context.store.users.delete(name)
+            return f"user '{name}' deleted"
+
+        self.confirm("Delete user", f"Delete user '{name}'?", "Delete",
+                     "The user and its roles are removed from the store; its sessions are disconnected.",
+                     lambda _box: self.run(delete_it))
