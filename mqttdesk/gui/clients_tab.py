@@ -1,4 +1,9 @@
-"""The Clients tab: who is connected right now, how, since when, what they subscribe to; kick one."""
+"""The Clients tab: who is connected right now, how, since when, what they subscribe to; kick one.
+
+A session ended by someone else (a kick, a credential suspended, revoked, deleted or given a new password, a
+take-over) leaves a brief notice over the table saying who and why, read from the Auth log entries as they are
+stored: those say whether an end was forced, which the registry's disconnect event does not.
+"""
 
 from __future__ import annotations
 
@@ -27,10 +32,13 @@ from mqttdesk.gui.models.clients_model import (
     USERNAME,
     ClientsTableModel,
 )
+from mqttdesk.gui.models.forced_disconnects import forced_notices
 from mqttdesk.gui.models.sorting import sorted_proxy
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.timeline_dialog import TimelineDialog
+from mqttdesk.gui.widgets.notice_stack import NoticeStack
 from mqttdesk.gui.widgets.tables import make_table, set_column_widths
+from mqttdesk.store.auth_log_repo import AuthLogEntry
 
 # the client id column stretches; the others get what their content usually needs (no ResizeToContents: with
 # a thousand rows it would measure every cell on each change)
@@ -66,6 +74,8 @@ class ClientsTab(QWidget):
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
         for signal in (self.model.rowsInserted, self.model.rowsRemoved, self.model.modelReset):
             signal.connect(self._rows_changed)
+        self.notices = NoticeStack(self.table)
+        context.bridge.auth_entries.connect(self._show_forced_disconnects)
 
         bar = QHBoxLayout()
         bar.addWidget(self.kick_button)
@@ -90,6 +100,10 @@ class ClientsTab(QWidget):
     def _rows_changed(self) -> None:
         self.count_label.setText(plural(self.model.rowCount(), "client") + " connected")
         self._update_actions()
+
+    def _show_forced_disconnects(self, entries: list[AuthLogEntry]) -> None:
+        for text, tooltip in forced_notices(entries):
+            self.notices.show_notice(text, tooltip)
 
     def _update_actions(self) -> None:
         self.kick_button.setEnabled(self.selected_session() is not None)
