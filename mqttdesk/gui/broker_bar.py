@@ -2,6 +2,11 @@
 
 Anonymous access with no roles lets anyone who reaches the port read and write every topic; that lab default is
 always shown as a warning while it applies (DESIGN.md).
+
+Anonymous access is one switch with two named sides, "Allow anonymous clients" and "Require authentication" (its
+inverse, as the Kaa platform calls it). Choosing "Require authentication" calls `service.require_authentication()`,
+which ends the anonymous sessions connected now, and says how many next to the switch. The "auto" mode (anonymous on
+only while listening on loopback) is kept as long as the user does not choose the other side.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from collections.abc import Sequence
 
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
-    QCheckBox,
+    QButtonGroup,
     QFrame,
     QGridLayout,
     QHBoxLayout,
@@ -18,6 +23,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMenu,
     QPushButton,
+    QRadioButton,
     QStyle,
     QVBoxLayout,
     QWidget,
@@ -25,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from mqttdesk.broker.service import BrokerState, BrokerStatus
 from mqttdesk.core.errors import MqttdeskError
+from mqttdesk.gui.formatting import plural
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.field_error import FieldError
 from mqttdesk.gui.widgets.status_dot import StatusDot
@@ -38,6 +45,9 @@ STATE_COLORS = {
     BrokerState.STOPPING: "#d99100",
     BrokerState.ERROR: "#d13438",
 }
+ALLOW_TIP = "Clients that send no username are admitted, with the anonymous roles."
+REQUIRE_TIP = ("Every client must log in (user, bootstrap credential or device); anonymous clients connected now "
+               "are disconnected.")
 UNRESTRICTED_WARNING = ("Anonymous access is on without roles: anyone can read and write every topic. "
                         "Give anonymous clients roles, or turn anonymous access off.")
 
@@ -77,8 +87,17 @@ class BrokerBar(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.listener_error = FieldError()
 
-        self.anonymous_check = QCheckBox("Allow anonymous clients")
-        self.anonymous_check.clicked.connect(self._anonymous_clicked)
+        self.allow_anonymous_radio = QRadioButton("Allow anonymous clients")
+        self.allow_anonymous_radio.clicked.connect(self.allow_anonymous)
+        self.require_auth_radio = QRadioButton("Require authentication")
+        self.require_auth_radio.clicked.connect(self.require_authentication)
+        self.access_group = QButtonGroup(self)
+        self.access_group.addButton(self.allow_anonymous_radio)
+        self.access_group.addButton(self.require_auth_radio)
+        self.auth_result = QLabel()
+        self.auth_result.setObjectName("auth_result")
+        self.auth_result.setStyleSheet("color: #1e6b35; font-weight: 600;")
+        self.auth_result.setVisible(False)
         self.anonymous_note = QLabel()
         self.anonymous_note.setStyleSheet("color: #5f6368;")
         self.anonymous_roles_button = QPushButton()
@@ -106,9 +125,13 @@ class BrokerBar(QWidget):
         top.addWidget(self.stop_button, 0, 7)
         top.addWidget(self.listener_error, 1, 2, 1, 6)
         anonymous = QHBoxLayout()
-        anonymous.addWidget(self.anonymous_check)
+        anonymous.addWidget(QLabel("Access:"))
+        anonymous.addWidget(self.allow_anonymous_radio)
+        anonymous.addWidget(self.require_auth_radio)
+        anonymous.addSpacing(8)
         anonymous.addWidget(self.anonymous_roles_button)
         anonymous.addWidget(self.anonymous_note)
+        anonymous.addWidget(self.auth_result)
         anonymous.addWidget(self.anonymous_error)
         anonymous.addStretch(1)
         line = QFrame()
@@ -181,8 +204,12 @@ class BrokerBar(QWidget):
 
     def _show_anonymous(self) -> None:
         setting = self.anonymous_setting()
-        self.anonymous_check.setChecked(setting.effective)
-        self.anonymous_check.setToolTip("Anonymous access: " + setting.describe())
+        (self.allow_anonymous_radio if setting.effective else self.require_auth_radio).setChecked(True)
+        now = "\nAnonymous access now: " + setting.describe()
+        self.allow_anonymous_radio.setToolTip(ALLOW_TIP + now)
+        self.require_auth_radio.setToolTip(REQUIRE_TIP + now)
+        if setting.effective:
+            self.auth_result.setVisible(False)
         if setting.mode == "auto":
             self.anonymous_note.setText("automatic: on only while listening on this machine (loopback)")
         else:
@@ -192,8 +219,27 @@ class BrokerBar(QWidget):
         self.anonymous_roles_button.setText(f"Anonymous roles: {roles}")
         self.warning.setVisible(setting.effective and not setting.roles)
 
-    def _anonymous_clicked(self, checked: bool) -> None:
-        self._change_anonymous(checked, self.anonymous_setting().roles)
+    def allow_anonymous(self) -> None:
+        if not self.anonymous_setting().effective:  # a click on the side already chosen changes nothing
+            self._change_anonymous(True, self.anonymous_setting().roles)
+
+    def require_authentication(self) -> None:
+        """Anonymous access off; the anonymous sessions connected now are ended, and the bar says how many."""
+        if not self.anonymous_setting().effective:
+            self._show_anonymous()
+            return
+        self.anonymous_error.clear_error()
+        try:
+            terminated = self.context.service.require_authentication()
+        except MqttdeskError as exc:
+            self.anonymous_error.show_error(str(exc))
+            self._show_anonymous()
+            return
+        text = f"Authentication required: {plural(terminated, 'anonymous session')} terminated"
+        self.auth_result.setText(text)
+        self.auth_result.setVisible(True)
+        self.context.show_message(text)
+        self._show_anonymous()
 
     def _change_anonymous(self, enabled: bool, roles: tuple[str, ...]) -> None:
         self.anonymous_error.clear_error()

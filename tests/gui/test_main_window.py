@@ -110,18 +110,19 @@ def test_listener_errors_are_shown_next_to_the_fields(
 def test_unrestricted_anonymous_access_is_a_visible_warning(qtbot: QtBot, window: MainWindow, store: Store) -> None:
     bar = window.broker_bar
     # default: "auto", on while listening on loopback, with no roles
-    assert bar.anonymous_check.isChecked()
+    assert bar.allow_anonymous_radio.isChecked()
     assert bar.warning.isVisible()
     assert "anyone can read and write every topic" in bar.warning.text()
 
-    click(qtbot, bar.anonymous_check)  # off
+    click(qtbot, bar.require_auth_radio)  # off
     assert store.settings.anonymous().mode == "off"
+    assert bar.require_auth_radio.isChecked()
     assert not bar.warning.isVisible()
     assert not bar.anonymous_roles_button.isEnabled()
 
     store.roles.add("guest")
     store.settings.set_anonymous(True, ("guest",))  # e.g. from the CLI
-    assert bar.anonymous_check.isChecked()
+    assert bar.allow_anonymous_radio.isChecked()
     assert not bar.warning.isVisible()
     assert "guest" in bar.anonymous_roles_button.text()
 
