@@ -17,8 +17,10 @@ from mqttdesk.core.decision import Decision, Kind
 from mqttdesk.core.reasons import Reason, ReasonCode
 from mqttdesk.core.states import CredentialState, StateAction
 from mqttdesk.gui.auth_log_tab import AuthLogTab
+from mqttdesk.gui.explainer_dialog import ExplainerDialog
 from mqttdesk.gui.main_window import MainWindow
 from mqttdesk.gui.models.auth_log_model import RESULT
+from mqttdesk.gui.timeline_dialog import TimelineDialog
 from mqttdesk.gui.widgets.confirm import ConfirmationBox
 from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.db import Store
@@ -74,6 +76,17 @@ def test_a_refused_connect_appears_explained_and_filterable(qtbot: QtBot, window
     assert "✗ refused — wrong password for user 'lamp'" in path
     assert not details.fix_panel.isHidden()
     assert details.fix_panel.button.text() == "Set a new password for 'lamp'…"
+    click(qtbot, details.test_button)  # the same request in the explainer: everything but the password filled in
+    explainer = tab.dialog
+    assert isinstance(explainer, ExplainerDialog)
+    assert (explainer.username.text(), explainer.client_id.text(), explainer.password.text()) == ("lamp", "lamp-1", "")
+    explainer.close()
+    click(qtbot, details.timeline_button)
+    timeline = tab.dialog
+    assert isinstance(timeline, TimelineDialog)
+    assert timeline.client_id == "lamp-1"
+    assert timeline.model.index(0, 1).data() == "✗ connect refused"
+    timeline.close()
 
     connect("lamp-2", "lamp", "pw")
     wait_for(qtbot, tab, lambda e: e.client_id == "lamp-2" and e.allowed)
