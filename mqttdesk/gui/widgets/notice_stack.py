@@ -81,9 +81,11 @@ class NoticeStack(QWidget):
             self.remove(self._notices[0])
         if self._host.isVisible():
             notice.start_countdown(self.seconds)
+        notice.ensurePolished()  # its style sheet's padding counts in its height
         self._place()
         self.show()
         self.raise_()
+        QTimer.singleShot(0, self, self._place)  # again once Qt has laid the new notice out
         return notice
 
     def remove(self, notice: Notice) -> None:
@@ -100,6 +102,8 @@ class NoticeStack(QWidget):
             self.hide()
 
     def _place(self) -> None:
+        if not self._notices:
+            return
         viewport = self._host.viewport().geometry()
         width = max(120, min(_MAX_WIDTH, viewport.width() - 2 * _MARGIN))
         self.setFixedWidth(width)
@@ -108,10 +112,10 @@ class NoticeStack(QWidget):
         self.move(viewport.right() - width - _MARGIN + 1, viewport.bottom() - self.height() - _MARGIN + 1)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
-        if watched is self._host and self._notices:
-            if event.type() is QEvent.Type.Resize:
-                self._place()
-            elif event.type() is QEvent.Type.Show:
+        if watched is self._host and self._notices and event.type() in (QEvent.Type.Resize, QEvent.Type.Show):
+            # the filter runs before the scroll area lays out its viewport: place the notices once it has
+            QTimer.singleShot(0, self, self._place)
+            if event.type() is QEvent.Type.Show:
                 for notice in self._notices:
                     notice.start_countdown(self.seconds)
         return False
