@@ -33,8 +33,9 @@ from mqttdesk.gui.widgets.history_dialog import HistoryDialog
 from mqttdesk.gui.widgets.state_badge import StateBadgeDelegate
 from mqttdesk.gui.widgets.tables import set_column_widths
 
-_COLUMN_WIDTHS = {NAME: 170, TENANT: 80, STATE: 120, REGISTERS: 120, ROLES: 110, DEVICES: 60, SESSIONS: 60,
-                  LAST_USED: 130, FORCED: 260}
+# the last forced disconnect (a sentence) takes what is left; its tooltip has it whole
+_COLUMN_WIDTHS = {NAME: 140, TENANT: 70, STATE: 115, REGISTERS: 120, ROLES: 100, DEVICES: 60, SESSIONS: 60,
+                  LAST_USED: 120}
 
 
 class BootstrapTab(RecordTab):
@@ -69,7 +70,7 @@ class BootstrapTab(RecordTab):
         self.table.setItemDelegateForColumn(STATE, StateBadgeDelegate(self.table))
         self.table.doubleClicked.connect(lambda _index: self.edit_roles())
         set_column_widths(self.table, _COLUMN_WIDTHS)
-        self.table.horizontalHeader().setSectionResizeMode(ROLES, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(FORCED, QHeaderView.ResizeMode.Stretch)
         self.set_state_buttons({StateAction.SUSPEND: self.suspend_button, StateAction.ACTIVATE: self.activate_button,
                                 StateAction.REVOKE: self.revoke_button})
         self.set_row_menu([self.suspend_button, self.activate_button, self.revoke_button, None,

@@ -32,9 +32,10 @@ from mqttdesk.gui.widgets.history_dialog import HistoryDialog
 from mqttdesk.gui.widgets.state_badge import StateBadgeDelegate
 from mqttdesk.gui.widgets.tables import set_column_widths
 
-# no ResizeToContents: with a thousand devices it would measure every cell on each change
-_COLUMN_WIDTHS = {CLIENT_ID: 150, LABEL: 120, ONLINE: 85, STATE: 115, BOOTSTRAP: 120, LAST_SEEN: 125,
-                  LAST_ADDRESS: 100, ROLES: 120, FORCED: 260}
+# no ResizeToContents: with a thousand devices it would measure every cell on each change; the last forced
+# disconnect (a sentence) takes what is left, its tooltip has it whole
+_COLUMN_WIDTHS = {CLIENT_ID: 130, LABEL: 100, ONLINE: 85, STATE: 115, BOOTSTRAP: 120, LAST_SEEN: 120,
+                  LAST_ADDRESS: 90, ROLES: 150}
 
 
 class DevicesTab(RecordTab):
@@ -69,7 +70,7 @@ class DevicesTab(RecordTab):
         self.table.setItemDelegateForColumn(STATE, StateBadgeDelegate(self.table))
         self.table.doubleClicked.connect(lambda _index: self.rename())
         set_column_widths(self.table, _COLUMN_WIDTHS)
-        self.table.horizontalHeader().setSectionResizeMode(ROLES, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(FORCED, QHeaderView.ResizeMode.Stretch)
         self.set_state_buttons({StateAction.SUSPEND: self.suspend_button, StateAction.ACTIVATE: self.activate_button,
                                 StateAction.REVOKE: self.revoke_button})
         self.set_row_menu([self.kick_button, None, self.suspend_button, self.activate_button, self.revoke_button, None,

@@ -32,8 +32,8 @@ from mqttdesk.gui.widgets.history_dialog import HistoryDialog
 from mqttdesk.gui.widgets.state_badge import StateBadgeDelegate
 from mqttdesk.gui.widgets.tables import set_column_widths
 
-_COLUMN_WIDTHS = {NAME: 190, TENANT: 90, STATE: 120, ROLES: 170, CREATED: 130, LAST_USED: 130, SESSIONS: 60,
-                  FORCED: 260}
+# the last forced disconnect (a sentence) takes what is left; its tooltip has it whole
+_COLUMN_WIDTHS = {NAME: 160, TENANT: 70, STATE: 115, ROLES: 150, CREATED: 120, LAST_USED: 120, SESSIONS: 60}
 
 
 class UsersTab(RecordTab):
@@ -64,7 +64,7 @@ class UsersTab(RecordTab):
         self.table.setItemDelegateForColumn(STATE, StateBadgeDelegate(self.table))
         self.table.doubleClicked.connect(lambda _index: self.edit_roles())
         set_column_widths(self.table, _COLUMN_WIDTHS)
-        self.table.horizontalHeader().setSectionResizeMode(ROLES, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(FORCED, QHeaderView.ResizeMode.Stretch)
         self.set_state_buttons({StateAction.SUSPEND: self.suspend_button, StateAction.ACTIVATE: self.activate_button,
                                 StateAction.REVOKE: self.revoke_button})
         self.set_row_menu([self.suspend_button, self.activate_button, self.revoke_button, None,

@@ -1,5 +1,5 @@
 """Build the main window offscreen with users, roles, bootstrap credentials, devices and live clients, and save
-one PNG per tab (plus a few dialogs).
+one PNG per tab (plus a few dialogs, the rows' context menus, and the broker bar after "Require authentication").
 
 Not a test: a way to look at what the GUI looks like. Run from the repository root:
 
@@ -22,6 +22,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import paho.mqtt.client as mqtt  # noqa: E402
 import qasync  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+from PySide6.QtCore import QModelIndex  # noqa: E402
+from PySide6.QtGui import QContextMenuEvent, QPainter  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from mqttdesk.broker.service import BrokerService  # noqa: E402
@@ -29,6 +31,7 @@ from mqttdesk.core.acl import Permission  # noqa: E402
 from mqttdesk.core.passwords import hash_password  # noqa: E402
 from mqttdesk.core.states import StateAction  # noqa: E402
 from mqttdesk.gui.main_window import MainWindow  # noqa: E402
+from mqttdesk.gui.record_tab import RecordTab  # noqa: E402
 from mqttdesk.store.db import Store  # noqa: E402
 
 FAST_HASH = functools.partial(hash_password, iterations=1000)
@@ -46,7 +49,8 @@ def populate(store: Store) -> None:
     store.roles.allow("admin", "#", Permission.READWRITE)
     for name, roles in (("kitchen-thermometer", ("sensors",)), ("garage-door", ("sensors",)),
                         ("living-room-display", ("dashboard",)), ("alice", ("admin", "dashboard")),
-                        ("old-tablet", ("dashboard",)), ("stolen-phone", ("dashboard",)), ("new-sensor", ())):
+                        ("old-tablet", ("dashboard",)), ("stolen-phone", ("dashboard",)), ("new-sensor", ()),
+                        ("boiler@acme", ("sensors",)), ("pump@acme", ("sensors",)), ("panel@globex", ("dashboard",))):
         store.users.add(name, FAST_HASH("pw"), roles)
     store.roles.add("tasmota")
     store.roles.allow("tasmota", "tele/%c/#", Permission.WRITE)
@@ -57,12 +61,15 @@ def populate(store: Store) -> None:
     store.bootstraps.add("shelly-lab", FAST_HASH("pw"), ("shelly",))
     store.bootstraps.add("old-fleet", FAST_HASH("pw"), ("tasmota",), register_devices=True)
     store.bootstraps.add("spare-fleet", FAST_HASH("pw"), register_devices=True)
+    store.bootstraps.add("meters@acme", FAST_HASH("pw"), ("sensors",), register_devices=True)
 
 
-def connect(port: int, client_id: str, username: str, clean: bool = True) -> mqtt.Client:
+def connect(port: int, client_id: str, username: str | None, clean: bool = True) -> mqtt.Client:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
                          clean_session=clean)
-    client.username_pw_set(username, "pw")
+    client.reconnect_delay_set(min_delay=60, max_delay=120)  # a kicked client stays away while the shots are taken
+    if username is not None:
+        client.username_pw_set(username, "pw")
     client.connect("127.0.0.1", port)
     client.loop_start()
     return client
@@ -77,6 +84,10 @@ async def take(window: MainWindow, service: BrokerService, out: Path) -> None:
         connect(port, "display-livingroom", "living-room-display"),
         connect(port, "alice-laptop", "alice"),
         connect(port, "alice-phone", "alice"),
+        connect(port, "old-tablet-kitchen", "old-tablet"),
+        connect(port, "boiler-01", "boiler@acme"),
+        connect(port, "ACME-METER-0042", "meters@acme"),
+        connect(port, "mosquitto-sub-test", None),
     ]
     await asyncio.sleep(1.0)
     devices = await fleet(port, service.store)
@@ -85,8 +96,11 @@ async def take(window: MainWindow, service: BrokerService, out: Path) -> None:
     for n in range(12):
         clients[0].publish("sensors/kitchen-thermometer-01/temperature", f"{20 + n / 10:.1f}")
     await asyncio.sleep(1.0)
-    service.store.users.apply("old-tablet", StateAction.SUSPEND)
+    service.store.users.apply("old-tablet", StateAction.SUSPEND)  # ends old-tablet-kitchen: a forced disconnect
     service.store.users.apply("stolen-phone", StateAction.REVOKE)
+    await service.kick("alice-phone")
+    await service.kick("DVES_7E3A90")
+    await asyncio.sleep(0.5)
     window.show()
     for index in range(window.tabs.count()):
         window.tabs.setCurrentIndex(index)
@@ -104,6 +118,9 @@ async def take(window: MainWindow, service: BrokerService, out: Path) -> None:
         print(path)
     await dialog_shots(window, out)
     await bootstrap_dialog_shots(window, out)
+    await menu_shots(window, out)
+    await reset_password_shot(window, out)
+    await require_authentication_shot(window, out)
     for client in clients + devices:
         client.disconnect()
         client.loop_stop()
@@ -172,6 +189,56 @@ async def dialog_shots(window: MainWindow, out: Path) -> None:
     dialog.name_edit.setText("porch-light")
     dialog.accept()
     await asyncio.sleep(0.5)
+
+
+async def menu_shots(window: MainWindow, out: Path) -> None:
+    """Each credential tab with a row's context menu open, painted onto the window as the user would see it."""
+    for title, key in (("Users", "old-tablet"), ("Bootstrap", "tasmota-plugs"), ("Devices", "DVES_1A2B3C")):
+        tab = window.tab(title)
+        assert isinstance(tab, RecordTab)
+        window.tabs.setCurrentWidget(tab)
+        proxy = tab.table.model()
+        index = next((proxy.index(row, 1) for row in range(proxy.rowCount()) if proxy.index(row, 0).data() == key),
+                     QModelIndex())
+        at = tab.table.visualRect(index).center()
+        QApplication.sendEvent(tab.table.viewport(), QContextMenuEvent(
+            QContextMenuEvent.Reason.Mouse, at, tab.table.viewport().mapToGlobal(at)))
+        menu = tab.menu
+        assert menu is not None
+        await asyncio.sleep(0.3)
+        shot = window.grab()
+        painter = QPainter(shot)
+        painter.drawPixmap(window.mapFromGlobal(menu.pos()), menu.grab())
+        painter.end()
+        path = out / f"{title.lower()}-menu.png"
+        shot.save(str(path))
+        print(path)
+        menu.close()
+        await asyncio.sleep(0.1)
+
+
+async def reset_password_shot(window: MainWindow, out: Path) -> None:
+    """Reset password of a user with a live session, after Generate: what it says about that session."""
+    users = window.tab("Users")
+    window.tabs.setCurrentWidget(users)
+    users.select_user("alice")  # type: ignore[attr-defined]
+    users.reset_password()  # type: ignore[attr-defined]
+    dialog = users.dialog  # type: ignore[attr-defined]
+    dialog.password.generate()
+    await asyncio.sleep(0.3)
+    dialog.grab().save(str(out / "reset-password-dialog.png"))
+    print(out / "reset-password-dialog.png")
+    dialog.reject()
+    await asyncio.sleep(0.1)
+
+
+async def require_authentication_shot(window: MainWindow, out: Path) -> None:
+    """The broker bar right after "Require authentication" ended the anonymous session, over the Clients tab."""
+    window.tabs.setCurrentWidget(window.tab("Clients"))
+    window.broker_bar.require_auth_radio.click()
+    await asyncio.sleep(0.8)
+    window.grab().save(str(out / "require-authentication.png"))
+    print(out / "require-authentication.png")
 
 
 def main() -> None:

@@ -36,11 +36,14 @@ def short_time(timestamp: float, now: float | None = None) -> str:
 
 
 def forced_text(entry: AuthLogEntry | None, *, with_client: bool = False) -> str:
-    """"12:03 kicked by admin"; `with_client` names the clientId too, for credentials many devices share."""
+    """"12:03 kicked by admin", "12:05 user 'lamp' was suspended (by cli)": the column's title already says
+    "disconnected", so the reason's own "disconnected: " is left out. `with_client` names the clientId too, for
+    credentials many devices share."""
     if entry is None:
         return "—"
     client = f"{entry.client_id}: " if with_client and entry.client_id else ""
-    return f"{short_time(entry.time)} {client}{entry.reason}"
+    reason = entry.reason.removeprefix("disconnected: ")
+    return f"{short_time(entry.time)} {client}{reason}"
 
 
 def forced_tooltip(entry: AuthLogEntry | None) -> str:
