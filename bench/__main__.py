@@ -29,7 +29,7 @@ from bench.systems import mosquitto
 from bench.systems.launch import NOTES
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BUSY_WARNING = 0.1  # share of all CPUs used by something else before or after the run
+BUSY_WARNING = 0.1  # share of all CPUs used by other processes during a suite
 Suite = Callable[[Context, Path], dict[str, Any]]
 SUITES: dict[str, Suite] = {
     "connect": lambda ctx, _: connect_rate.run(ctx),
@@ -68,6 +68,7 @@ def _run_suites(ctx: Context, names: list[str], keep: Path, results: dict[str, A
     for name in names:
         print(f"== {name}", flush=True)
         started = time.monotonic()
+        foreign = machine.ForeignLoad()
         try:
             results[name] = SUITES[name](ctx, keep)
         except Exception as exc:  # one broken suite must not lose the others' figures
@@ -75,6 +76,10 @@ def _run_suites(ctx: Context, names: list[str], keep: Path, results: dict[str, A
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
             print(f"  ! {name} failed: {exc}", flush=True)
         results.setdefault("seconds", {})[name] = round(time.monotonic() - started, 1)
+        share = foreign.share()
+        results.setdefault("foreign_load", {})[name] = share
+        if share is not None and share > BUSY_WARNING:
+            print(f"  ! other processes used {share:.0%} of the CPUs during {name}: its figures are noisy", flush=True)
 
 
 def _print(results: dict[str, Any], path: Path) -> None:
@@ -82,10 +87,13 @@ def _print(results: dict[str, Any], path: Path) -> None:
     print()
     print(f"### mqttdesk benchmark{' (--quick)' if results['quick'] else ''}, {results['started']}")
     print(f"machine: {machine.one_line(results['machine'])}")
-    busy = max((results["machine"].get(k) or 0.0) for k in ("busy_before", "busy_after"))
-    if busy > BUSY_WARNING:
-        print(f"warning: other processes kept {busy:.0%} of the CPUs busy: the figures are noisy, rerun on a quiet "
-              "machine before comparing runs")
+    foreign = {name: share for name, share in results.get("foreign_load", {}).items() if share is not None}
+    print("CPU used by other processes during each suite (share of all cores): "
+          + ", ".join(f"{name} {share:.0%}" for name, share in foreign.items()))
+    noisy = [name for name, share in foreign.items() if share > BUSY_WARNING]
+    if noisy:
+        print(f"warning: the machine was busy with other work during {', '.join(noisy)}: those figures are noisy, "
+              "rerun on a quiet machine before comparing runs")
     print("systems: " + "; ".join(f"{table.LABELS[s]}: {note}" for s, note in NOTES.items()))
     print()
     print(table.figures(rows))

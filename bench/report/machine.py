@@ -94,3 +94,28 @@ def background_busy(seconds: float = 1.0) -> float | None:
     if before is None or after is None or after[1] == before[1]:
         return None
     return round((after[0] - before[0]) / (after[1] - before[1]), 3)
+
+
+class ForeignLoad:
+    """CPU used during a stretch of the run by processes that are not ours (the bench and the children it waited
+    for), as a share of all cores: another job on the machine makes the figures of that stretch noisy."""
+
+    def __init__(self) -> None:
+        self._start = _cpu_jiffies()
+        self._ours = self._own_seconds()
+        self._wall = time.monotonic()
+
+    @staticmethod
+    def _own_seconds() -> float:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def share(self) -> float | None:
+        end = _cpu_jiffies()
+        wall = time.monotonic() - self._wall
+        cores = os.cpu_count() or 1
+        if self._start is None or end is None or wall <= 0:
+            return None
+        busy = (end[0] - self._start[0]) / os.sysconf("SC_CLK_TCK")
+        ours = self._own_seconds() - self._ours
+        return round(max(0.0, busy - ours) / (wall * cores), 3)
