@@ -1,10 +1,11 @@
 """Profile with py-spy: mqttdesk headless during the connect-rate, storm and QoS 0 loads; the mqttdesk GUI process
 during the storm and a flood (what stalls the window); bare amqtt during the same loads, for comparison.
 
-py-spy samples the broker process from outside (250 Hz, `--function`: lines are where functions start), so the
-broker runs unmodified; each load gets its own recording, three times the benchmark's load (three storms in a row)
-for enough samples. py-spy pauses the process for each sample (its `--nonblocking` mode truncates a fifth of the
-stacks), which costs the broker some 20% of its speed at this rate: the shares are what to read, not the rates.
+py-spy samples the processes from outside (250 Hz; the GUI process, with its many threads, 100 Hz; `--function`:
+lines are where functions start), so they run unmodified; each load gets its own recording. mqttdesk's loads are
+three times the benchmark's (three storms in a row) for enough samples. py-spy pauses the process for each sample
+(its `--nonblocking` mode truncates a fifth of the stacks), which costs the broker some 20% of its speed: the shares
+are what to read, not the rates.
 
 The collapsed stacks are kept next to the JSON results (`bench/results/<stamp>-profile-<load>.folded`, loadable in
 speedscope or flamegraph.pl) and summarised by `bench/report/hotspots.py`. Without py-spy (`pip install py-spy`)
@@ -31,6 +32,7 @@ from bench.systems.launch import Running, running
 from bench.systems.process import ChildProcess
 
 RATE = 250
+GUI_RATE = 100  # the GUI process has many threads, and py-spy stops them all for each sample
 GUI_SETTLE = 1.0  # seconds after the storm's last CONNACK and after its disconnect: batched writes and table updates
 SCALE = 3  # each profiled load is this many times the benchmark's
 
@@ -61,8 +63,8 @@ def _loads(ctx: Context, target: Running, scale: int) -> list[tuple[str, Callabl
 
 
 def _record(ctx: Context, spy: str, target: Running, name: str, work: Callable[[], Any],
-            folded: Path) -> dict[str, Any]:
-    recorder = ChildProcess(f"py-spy-{name}", [spy, "record", "-p", str(target.process.pid), "-r", str(RATE),
+            folded: Path, rate: int = RATE) -> dict[str, Any]:
+    recorder = ChildProcess(f"py-spy-{name}", [spy, "record", "-p", str(target.process.pid), "-r", str(rate),
                                                "--function", "--format", "raw", "-o", str(folded)],
                             ctx.log_path(f"py-spy-{name}"))
     try:
@@ -74,7 +76,8 @@ def _record(ctx: Context, spy: str, target: Running, name: str, work: Callable[[
         seconds = time.perf_counter() - started
     finally:
         recorder.stop(signal.SIGINT)  # py-spy writes its output when interrupted
-    summary = hotspots.summarise(folded.read_text() if folded.exists() else "", seconds=seconds, rate=RATE)
+    summary = hotspots.summarise(folded.read_text() if folded.exists() else "", seconds=seconds, rate=rate)
+    summary["rate_hz"] = rate
     summary["load"] = load.to_json() if hasattr(load, "to_json") else None
     summary["folded"] = str(folded)
     return summary
@@ -117,7 +120,7 @@ def _profile_gui(ctx: Context, spy: str, keep: Path) -> dict[str, Any]:
         for name, work in loads:
             ctx.say(f"profile: mqttdesk GUI process during {name}")
             folded = keep.with_name(f"{keep.name}-profile-mqttdesk_gui-{name}.folded")
-            results[name] = _record(ctx, spy, target, name, work, folded)
+            results[name] = _record(ctx, spy, target, name, work, folded, GUI_RATE)
         target.process.send("quit")
     return results
 
