@@ -11,12 +11,16 @@ from mqttdesk.commands.common import (
     Context,
     Subparsers,
     add_lifecycle_parsers,
+    add_passwd_parser,
+    add_roles_parser,
     add_secret_option,
     history_json,
     print_generated,
     print_history,
     read_secret,
     run_lifecycle,
+    run_passwd,
+    run_set_roles,
 )
 from mqttdesk.core.passwords import hash_password
 from mqttdesk.core.states import StateAction
@@ -35,12 +39,8 @@ def register(sub: Subparsers) -> None:
     show = bootstrap.add_parser("show", help="one bootstrap credential with its history")
     show.add_argument("name")
     show.add_argument("--json", action="store_true")
-    passwd = bootstrap.add_parser("passwd", help="new password for new devices (registered ones keep theirs)")
-    passwd.add_argument("name")
-    add_secret_option(passwd)
-    roles = bootstrap.add_parser("roles", help="set the roles its devices get (none given: no roles)")
-    roles.add_argument("name")
-    roles.add_argument("--role", action="append")
+    add_passwd_parser(bootstrap, "name", "new password for new devices (registered ones keep theirs)")
+    add_roles_parser(bootstrap, "name", "set the roles its devices get (none given: no roles)")
     registering = bootstrap.add_parser("register", help="turn device registration on or off")
     registering.add_argument("name")
     registering.add_argument("mode", choices=("on", "off"))
@@ -92,15 +92,11 @@ def bootstrap_command(args: argparse.Namespace, context: Context) -> int:
         if generated:
             print_generated(args.name, password)
     elif verb == "passwd":
-        bootstraps.get(args.name)
-        password, generated = read_secret(args)
-        bootstraps.set_password(args.name, hash_password(password), actor=CLI_ACTOR)
-        print(f"password of '{args.name}' changed; registered devices keep the password they registered with")
-        if generated:
-            print_generated(args.name, password)
+        return run_passwd(bootstraps, args.name, args,
+                          "its virtual devices are disconnected; registered devices keep the password they "
+                          "registered with")
     elif verb == "roles":
-        record = bootstraps.set_roles(args.name, tuple(args.role or ()), actor=CLI_ACTOR)
-        print(f"roles of '{record.name}': {', '.join(record.roles) or '(none)'}")
+        return run_set_roles(bootstraps, args.name, args.role)
     elif verb == "register":
         record = bootstraps.set_register_devices(args.name, args.mode == "on", actor=CLI_ACTOR)
         doing = "registers" if record.register_devices else "no longer registers"

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from mqttdesk.cli_output import iso, short_time
 from mqttdesk.core.errors import ValidationError
-from mqttdesk.core.passwords import generate_password
+from mqttdesk.core.passwords import generate_password, hash_password
 from mqttdesk.core.states import CredentialState, StateAction
 from mqttdesk.store.db import Store
 from mqttdesk.store.history import HistoryEntry
@@ -92,6 +92,43 @@ def run_lifecycle(repo: Lifecycle, verb: str, key: str) -> int:
     record = repo.apply(key, StateAction(verb), actor=CLI_ACTOR)
     state: CredentialState = record.state
     print(f"{repo.LABEL} '{key}' is now {state.value}")
+    return 0
+
+
+class Secrets(Lifecycle, Protocol):
+    """A credential repository whose records have a password and roles."""
+
+    def get(self, key: str) -> Any: ...
+    def set_password(self, key: str, password_hash: str, *, actor: str = ...) -> None: ...
+    def set_roles(self, key: str, roles: tuple[str, ...], *, actor: str = ...) -> Any: ...
+
+
+def add_passwd_parser(sub: Subparsers, key: str, help_text: str) -> None:
+    parser = sub.add_parser("passwd", help=help_text)
+    parser.add_argument(key)
+    add_secret_option(parser)
+
+
+def add_roles_parser(sub: Subparsers, key: str, help_text: str) -> None:
+    parser = sub.add_parser("roles", help=help_text)
+    parser.add_argument(key)
+    parser.add_argument("--role", action="append")
+
+
+def run_passwd(repo: Secrets, key: str, args: argparse.Namespace, consequence: str) -> int:
+    """Set a new password (read from stdin, or generated and shown once); `consequence` says what it ends."""
+    repo.get(key)  # a typo in the name fails before a password is read or generated
+    password, generated = read_secret(args)
+    repo.set_password(key, hash_password(password), actor=CLI_ACTOR)
+    print(f"password of '{key}' changed; {consequence}")
+    if generated:
+        print_generated(key, password)
+    return 0
+
+
+def run_set_roles(repo: Secrets, key: str, roles: list[str] | None, none_text: str = "(none)") -> int:
+    record = repo.set_roles(key, tuple(roles or ()), actor=CLI_ACTOR)
+    print(f"roles of {repo.LABEL} '{key}': {', '.join(record.roles) or none_text}")
     return 0
 
 

@@ -11,9 +11,11 @@ from mqttdesk.commands.common import (
     Context,
     Subparsers,
     add_lifecycle_parsers,
+    add_roles_parser,
     history_json,
     print_history,
     run_lifecycle,
+    run_set_roles,
 )
 from mqttdesk.commands.instance import connected_client_ids
 
@@ -27,9 +29,7 @@ def register(sub: Subparsers) -> None:
     label = device.add_parser("label", help="give a device a name people recognise")
     label.add_argument("client_id")
     label.add_argument("label")
-    roles = device.add_parser("roles", help="set the device's own roles (on top of its bootstrap credential's)")
-    roles.add_argument("client_id")
-    roles.add_argument("--role", action="append")
+    add_roles_parser(device, "client_id", "set the device's own roles (on top of its bootstrap credential's)")
     add_lifecycle_parsers(device, "device", "client_id")
     for parser in device.choices.values():
         parser.set_defaults(handler=device_command)
@@ -68,6 +68,5 @@ def device_command(args: argparse.Namespace, context: Context) -> int:
         device = devices.set_label(args.client_id, args.label, actor=CLI_ACTOR)
         print(f"device '{device.client_id}' is labelled '{device.label}'")
     elif verb == "roles":
-        device = devices.set_roles(args.client_id, tuple(args.role or ()), actor=CLI_ACTOR)
-        print(f"roles of device '{device.client_id}': {', '.join(device.roles) or '(none of its own)'}")
+        return run_set_roles(devices, args.client_id, args.role, "(none of its own)")
     return 0

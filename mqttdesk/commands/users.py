@@ -11,12 +11,16 @@ from mqttdesk.commands.common import (
     Context,
     Subparsers,
     add_lifecycle_parsers,
+    add_passwd_parser,
+    add_roles_parser,
     add_secret_option,
     history_json,
     print_generated,
     print_history,
     read_secret,
     run_lifecycle,
+    run_passwd,
+    run_set_roles,
 )
 from mqttdesk.core.errors import AlreadyExistsError
 from mqttdesk.core.passwords import hash_password
@@ -32,12 +36,8 @@ def register(sub: Subparsers) -> None:
     add.add_argument("name")
     add.add_argument("--role", action="append")
     add_secret_option(add)
-    passwd = user.add_parser("passwd", help="set a user's password (its live sessions are disconnected)")
-    passwd.add_argument("name")
-    add_secret_option(passwd)
-    roles = user.add_parser("roles", help="set a user's roles (none given: no roles)")
-    roles.add_argument("name")
-    roles.add_argument("--role", action="append")
+    add_passwd_parser(user, "name", "set a user's password (its live sessions are disconnected)")
+    add_roles_parser(user, "name", "set a user's roles (none given: no roles)")
     add_lifecycle_parsers(user, "user", "name")
     for parser in user.choices.values():
         parser.set_defaults(handler=user_command)
@@ -74,13 +74,7 @@ def user_command(args: argparse.Namespace, context: Context) -> int:
         if generated:
             print_generated(args.name, password)
     elif verb == "passwd":
-        users.get(args.name)
-        password, generated = read_secret(args)
-        users.set_password(args.name, hash_password(password), actor=CLI_ACTOR)
-        print(f"password of '{args.name}' changed; its live sessions are disconnected")
-        if generated:
-            print_generated(args.name, password)
+        return run_passwd(users, args.name, args, "its live sessions are disconnected")
     elif verb == "roles":
-        user = users.set_roles(args.name, tuple(args.role or ()), actor=CLI_ACTOR)
-        print(f"roles of '{user.name}': {', '.join(user.roles) or '(none)'}")
+        return run_set_roles(users, args.name, args.role)
     return 0
