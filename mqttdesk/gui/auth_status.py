@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
 from mqttdesk.gui.formatting import plural
 from mqttdesk.gui.models.auth_log_model import OUTCOME_COLOR, Outcome
+from mqttdesk.gui.models.forced_disconnects import is_forced_end
 from mqttdesk.store.auth_log_repo import FORCED_KINDS, AuthLogEntry, LogFilter
 from mqttdesk.store.db import Store
 
@@ -29,10 +30,6 @@ Clock = Callable[[], float]
 
 def is_refusal(entry: AuthLogEntry) -> bool:
     return not entry.allowed and entry.kind in REFUSAL_KINDS
-
-
-def is_forced_disconnect(entry: AuthLogEntry) -> bool:
-    return not entry.allowed and entry.kind in FORCED_KINDS
 
 
 def start_of_day(now: float) -> float:
@@ -68,7 +65,7 @@ class AuthCounters(QObject):
 
     def on_entries(self, entries: list[AuthLogEntry]) -> None:
         refused = [entry.time for entry in entries if is_refusal(entry)]
-        forced = sum(1 for entry in entries if is_forced_disconnect(entry) and entry.time >= self._day)
+        forced = sum(1 for entry in entries if is_forced_end(entry) and entry.time >= self._day)
         if not refused and not forced:
             return
         self._refusals.extend(refused)
