@@ -12,7 +12,7 @@ from mqttdesk.core.model import User
 from mqttdesk.core.names import validate_name
 from mqttdesk.gui.formatting import plural
 from mqttdesk.gui.tab_context import TabContext
-from mqttdesk.gui.widgets.form_dialog import FormDialog
+from mqttdesk.gui.widgets.form_dialog import FormDialog, RolesFormDialog
 from mqttdesk.gui.widgets.password_field import PasswordField
 from mqttdesk.gui.widgets.role_picker import RolePicker
 
@@ -91,19 +91,7 @@ class ResetPasswordDialog(FormDialog):
         return self.user_name
 
 
-class EditRolesDialog(FormDialog):
+class EditRolesDialog(RolesFormDialog):
     def __init__(self, context: TabContext, user: User, parent: QWidget | None = None) -> None:
-        super().__init__(context, f"Roles of {user.name}", "Save roles", parent)
-        self.user_name = user.name
-        self.roles = RolePicker(context.store.roles.names(), user.roles)
-        self.roles_error = self.add_field("Roles", self.roles)
-
-    def submit(self) -> Coroutine[Any, Any, str | None] | None:
-        return self._save(self.roles.checked_roles())
-
-    async def _save(self, roles: tuple[str, ...]) -> str:
-        self.context.store.users.set_roles(self.user_name, roles)
-        return self.user_name
-
-    def show_store_error(self, exc: MqttdeskError) -> None:
-        self.roles_error.show_error(str(exc))
+        super().__init__(context, f"Roles of {user.name}", user.name, user.roles,
+                         lambda roles: context.store.users.set_roles(user.name, roles), parent=parent)
