@@ -12,7 +12,7 @@ from mqttdesk.core.model import Bootstrap
 from mqttdesk.core.names import validate_name
 from mqttdesk.gui.formatting import plural
 from mqttdesk.gui.tab_context import TabContext
-from mqttdesk.gui.widgets.form_dialog import FormDialog
+from mqttdesk.gui.widgets.form_dialog import FormDialog, PasswordFormDialog
 from mqttdesk.gui.widgets.password_field import PasswordField
 from mqttdesk.gui.widgets.role_picker import RolePicker
 
@@ -96,16 +96,11 @@ class AddBootstrapDialog(FormDialog):
             super().show_store_error(exc)
 
 
-class BootstrapPasswordDialog(FormDialog):
+class BootstrapPasswordDialog(PasswordFormDialog):
     """`devices`: registered through it (they keep their password); `sessions`: virtual devices connected now."""
 
     def __init__(self, context: TabContext, bootstrap: Bootstrap, devices: int, parent: QWidget | None = None,
                  *, sessions: int = 0) -> None:
-        super().__init__(context, f"Reset password of {bootstrap.name}", "Set password", parent)
-        self.setMinimumWidth(560)
-        self.bootstrap_name = bootstrap.name
-        self.password = PasswordField(generated_note=STORE_IT_NOW)
-        self.password_error = self.add_field("New password", self.password)
         if devices:
             kept = (f"its {plural(devices, 'registered device')} {'keeps' if devices == 1 else 'keep'} the password "
                     "they registered with, so their firmware needs no change")
@@ -116,19 +111,9 @@ class BootstrapPasswordDialog(FormDialog):
                        f"{'is' if sessions == 1 else 'are'} disconnected</b> at once.")
         else:
             virtual = "No virtual device is connected with the old password now."
-        self.hint = QLabel(f"Devices connecting through this credential from now on need the new password; {kept}. "
-                           f"{virtual}")
-        self.hint.setWordWrap(True)
-        self.form.addRow("", self.hint)
-
-    def submit(self) -> Coroutine[Any, Any, str | None] | None:
-        password = self.password.text()
-        if not password:
-            self.password_error.show_error("the password must not be empty (type one or press Generate)")
-            return None
-        return self._reset(password)
-
-    async def _reset(self, password: str) -> str:
-        encoded = await self.hash_in_thread(password)
-        self.context.store.bootstraps.set_password(self.bootstrap_name, encoded)
-        return self.bootstrap_name
+        name = bootstrap.name
+        super().__init__(context, name, f"Devices connecting through this credential from now on need the new "
+                         f"password; {kept}. {virtual}",
+                         lambda encoded: context.store.bootstraps.set_password(name, encoded), parent,
+                         generated_note=STORE_IT_NOW)
+        self.setMinimumWidth(560)

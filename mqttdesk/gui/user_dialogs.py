@@ -12,7 +12,7 @@ from mqttdesk.core.model import User
 from mqttdesk.core.names import validate_name
 from mqttdesk.gui.formatting import plural
 from mqttdesk.gui.tab_context import TabContext
-from mqttdesk.gui.widgets.form_dialog import FormDialog, RolesFormDialog
+from mqttdesk.gui.widgets.form_dialog import FormDialog, PasswordFormDialog, RolesFormDialog
 from mqttdesk.gui.widgets.password_field import PasswordField
 from mqttdesk.gui.widgets.role_picker import RolePicker
 
@@ -61,34 +61,17 @@ class AddUserDialog(FormDialog):
             super().show_store_error(exc)
 
 
-class ResetPasswordDialog(FormDialog):
+class ResetPasswordDialog(PasswordFormDialog):
     """A new password, generated (shown once, to copy now) or typed; `sessions` is how many are logged in now."""
 
     def __init__(self, context: TabContext, user: User, parent: QWidget | None = None, *, sessions: int = 0) -> None:
-        super().__init__(context, f"Reset password of {user.name}", "Set password", parent)
-        self.user_name = user.name
-        self.password = PasswordField()
-        self.password_error = self.add_field("New password", self.password)
         if sessions:
             now = (f"<b>{plural(sessions, 'session')} logged in as '{user.name}' now {'is' if sessions == 1 else 'are'}"
                    " disconnected</b> at once and must log in again with the new password.")
         else:
             now = f"No session is logged in as '{user.name}' now."
-        self.hint = QLabel(f"The old password stops working as soon as you press Set password. {now}")
-        self.hint.setWordWrap(True)
-        self.form.addRow("", self.hint)
-
-    def submit(self) -> Coroutine[Any, Any, str | None] | None:
-        password = self.password.text()
-        if not password:
-            self.password_error.show_error("the password must not be empty (type one or press Generate)")
-            return None
-        return self._reset(password)
-
-    async def _reset(self, password: str) -> str:
-        encoded = await self.hash_in_thread(password)
-        self.context.store.users.set_password(self.user_name, encoded)
-        return self.user_name
+        super().__init__(context, user.name, f"The old password stops working as soon as you press Set password. {now}",
+                         lambda encoded: context.store.users.set_password(user.name, encoded), parent)
 
 
 class EditRolesDialog(RolesFormDialog):

@@ -17,7 +17,10 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QV
 from mqttdesk.core.errors import MqttdeskError
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.field_error import FieldError
+from mqttdesk.gui.widgets.password_field import GENERATED_NOTE, PasswordField
 from mqttdesk.gui.widgets.role_picker import RolePicker
+
+EMPTY_PASSWORD = "the password must not be empty (type one or press Generate)"
 
 
 class FormDialog(QDialog):
@@ -132,3 +135,32 @@ class RolesFormDialog(FormDialog):
 
     def show_store_error(self, exc: MqttdeskError) -> None:
         self.roles_error.show_error(str(exc))
+
+
+class PasswordFormDialog(FormDialog):
+    """A new password for one credential, generated (shown once, to copy now) or typed; `save(encoded)` stores its
+    hash (users and bootstrap credentials use it). `hint` says what happens to whoever uses the old one."""
+
+    def __init__(self, context: TabContext, key: str, hint: str, save: Callable[[str], object],
+                 parent: QWidget | None = None, *, generated_note: str = GENERATED_NOTE) -> None:
+        super().__init__(context, f"Reset password of {key}", "Set password", parent)
+        self.key = key
+        self._save_password = save
+        self.password = PasswordField(generated_note=generated_note)
+        self.password_error = self.add_field("New password", self.password)
+        self.hint = QLabel(hint)
+        self.hint.setWordWrap(True)
+        self.form.addRow("", self.hint)
+
+    def submit(self) -> Coroutine[Any, Any, str | None] | None:
+        password = self.password.text()
+        if not password:
+            self.password_error.show_error(EMPTY_PASSWORD)
+            return None
+        return self._reset(password)
+
+    async def _reset(self, password: str) -> str:
+        encoded = await self.hash_in_thread(password)
+        self._save_password(encoded)
+        return self.key
+
