@@ -2,13 +2,14 @@
 
 Both after untimed warm-up connects of the credential (mqttdesk verifies a password once and then hits its
 verified-password cache; the storm's bootstrap credential is warmed the same way). Each run uses new clientIds;
-the median run (by rate) of `repeats` is reported, with all rates alongside. Storm devices stay connected until
-every CONNACK is in, then all disconnect at once.
+runs are interleaved across the systems (see `interleave.py`) and the median of `repeats` is reported. Storm
+devices stay connected until every CONNACK is in, then all disconnect at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from bench.context import Context
@@ -16,8 +17,8 @@ from bench.load.client import Endpoint
 from bench.load.connects import ConnectRun, close_all, sequential, storm, warm_up
 from bench.load.netstat import listen_drops
 from bench.settings import RUN_TIMEOUT
-from bench.suites.repeat import by_case, median_run
-from bench.systems.launch import Running, for_each, running
+from bench.suites.interleave import interleaved
+from bench.systems.launch import Running
 
 
 def _timed(target: Running, work: Any) -> tuple[Any, float]:
@@ -56,17 +57,18 @@ def _storm(target: Running, count: int, tag: str) -> dict[str, Any]:
     return figures
 
 
+def _prepare(ctx: Context) -> Callable[[Running], None]:
+    def prepare(target: Running) -> None:
+        warm_up(target.user, "seq-warm", ctx.counts.warmup)
+        warm_up(target.fleet, "storm-warm", 1)
+
+    return prepare
+
+
 def run(ctx: Context) -> dict[str, Any]:
     counts = ctx.counts
-
-    def one_system(system: str) -> dict[str, Any]:
-        with running(ctx, system) as target:
-            warm_up(target.user, "seq-warm", counts.warmup)
-            warm_up(target.fleet, "storm-warm", 1)
-            return {
-                "sequential": median_run([_sequential(target, counts.connects, str(r)) for r in range(counts.repeats)]),
-                "storm": median_run([_storm(target, counts.storm, str(r)) for r in range(counts.repeats)]),
-            }
-
-    what = f"connect rate ({counts.connects} sequential, storm of {counts.storm}, {counts.repeats}×)"
-    return by_case(for_each(ctx, what, one_system), ["sequential", "storm"])
+    what = f"connect rate ({counts.connects} sequential, storm of {counts.storm})"
+    return interleaved(ctx, what, [
+        ("sequential", lambda target, tag: _sequential(target, counts.connects, tag)),
+        ("storm", lambda target, tag: _storm(target, counts.storm, tag)),
+    ], _prepare(ctx))

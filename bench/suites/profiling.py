@@ -7,7 +7,7 @@ three times the benchmark's (three storms in a row) for enough samples. py-spy p
 (its `--nonblocking` mode truncates a fifth of the stacks), which costs the broker some 20% of its speed: the shares
 are what to read, not the rates.
 
-The collapsed stacks are kept next to the JSON results (`bench/results/<stamp>-profile-<load>.folded`, loadable in
+The collapsed stacks are kept next to the JSON (`bench/results/<stamp>-profile-<system>-<load>.folded`, loadable in
 speedscope or flamegraph.pl) and summarised by `bench/report/hotspots.py`. Without py-spy (`pip install py-spy`)
 the suite says so and is skipped.
 """

@@ -1,4 +1,4 @@
-"""Repeated runs (the median one is reported, every rate kept) and regrouping figures by case."""
+"""Repeated runs: report the median one (by rate), with every run's rate kept for the record."""
 
 from __future__ import annotations
 
@@ -13,11 +13,3 @@ def median_run(runs: list[dict[str, Any]], key: str = "rate") -> dict[str, Any]:
     chosen["runs"] = [r.get(key) for r in runs]
     return chosen
 
-
-def by_case(per_system: dict[str, dict[str, Any]], cases: list[str]) -> dict[str, dict[str, Any]]:
-    """{system: {case: figures}} → {case: {system: figures}}; a failed system's error lands under every case."""
-    out: dict[str, dict[str, Any]] = {case: {} for case in cases}
-    for system, figures in per_system.items():
-        for case in cases:
-            out[case][system] = figures.get(case, {"error": figures.get("error", "not measured")})
-    return out

@@ -1,7 +1,8 @@
 """Throughput: QoS 0 and QoS 1 one publisher → one subscriber, and QoS 0 fan-out 1 → N, 100-byte payloads.
 
 One broker process per system serves all three cases; each case connects its own clients (the password user; on
-bare amqtt, anonymous). The median run of `repeats` is reported.
+bare amqtt, anonymous). Runs are interleaved across the systems (see `interleave.py`); the median of `repeats` is
+reported.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 from bench.context import Context
 from bench.load.throughput import flow
 from bench.settings import RUN_TIMEOUT
-from bench.suites.repeat import by_case, median_run
-from bench.systems.launch import Running, for_each, running
+from bench.suites.interleave import Measure, interleaved
+from bench.systems.launch import Running
 
 
 def cases(ctx: Context) -> list[tuple[str, int, int, int]]:
@@ -28,13 +29,11 @@ def one(target: Running, name: str, qos: int, messages: int, subscribers: int, t
     return result.to_json()
 
 
-def run(ctx: Context) -> dict[str, Any]:
-    def one_system(system: str) -> dict[str, Any]:
-        with running(ctx, system) as target:
-            return {name: median_run([one(target, name, qos, messages, subscribers, str(r))
-                                      for r in range(ctx.counts.repeats)])
-                    for name, qos, messages, subscribers in cases(ctx)}
+def _measure(name: str, qos: int, messages: int, subscribers: int) -> Measure:
+    return lambda target, tag: one(target, name, qos, messages, subscribers, tag)
 
+
+def run(ctx: Context) -> dict[str, Any]:
     what = "throughput (" + ", ".join(f"{name} {messages}×{subscribers}" for name, _, messages, subscribers
-                                      in cases(ctx)) + f", {ctx.counts.repeats}×)"
-    return by_case(for_each(ctx, what, one_system), [name for name, *_ in cases(ctx)])
+                                      in cases(ctx)) + ")"
+    return interleaved(ctx, what, [(case[0], _measure(*case)) for case in cases(ctx)])
