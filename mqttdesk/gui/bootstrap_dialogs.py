@@ -5,16 +5,12 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any
 
-from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit, QStyle, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QLabel, QStyle, QVBoxLayout, QWidget
 
-from mqttdesk.core.errors import AlreadyExistsError, MqttdeskError, NotFoundError, ValidationError
 from mqttdesk.core.model import Bootstrap
-from mqttdesk.core.names import validate_name
 from mqttdesk.gui.formatting import plural
 from mqttdesk.gui.tab_context import TabContext
-from mqttdesk.gui.widgets.form_dialog import FormDialog, PasswordFormDialog
-from mqttdesk.gui.widgets.password_field import PasswordField
-from mqttdesk.gui.widgets.role_picker import RolePicker
+from mqttdesk.gui.widgets.form_dialog import NewCredentialFormDialog, PasswordFormDialog
 
 # a bootstrap password is typed into the firmware of a whole fleet: losing it means reflashing every device
 STORE_IT_NOW = ("<b>Store it now</b> (copy it into your firmware settings or password manager): mqttdesk keeps "
@@ -35,16 +31,18 @@ def taken_name_error(context: TabContext, name: str) -> str | None:
     return None
 
 
-class AddBootstrapDialog(FormDialog):
+class AddBootstrapDialog(NewCredentialFormDialog):
+    kind = "bootstrap credential"
+
     def __init__(self, context: TabContext, parent: QWidget | None = None) -> None:
-        super().__init__(context, "Add bootstrap credential", "Add credential", parent)
+        super().__init__(context, "Add bootstrap credential", "Add credential", parent,
+                         placeholder="e.g. tasmota-fleet (the MQTT username of every device)",
+                         hint="Devices admitted by it get these roles. The credential is <b>inactive</b> until a "
+                              "device first connects with it.",
+                         generated_note=STORE_IT_NOW)
         self.setMinimumWidth(560)
-        self.name_edit = QLineEdit()
-        self.name_edit.setObjectName("name")
-        self.name_edit.setPlaceholderText("e.g. tasmota-fleet (the MQTT username of every device)")
-        self.name_error = self.add_field("Name", self.name_edit)
-        self.password = PasswordField(generated_note=STORE_IT_NOW)
-        self.password_error = self.add_field("Password", self.password)
+
+    def add_options(self) -> None:
         self.register_box = QCheckBox("Register each device on its first connect")
         self.register_box.setToolTip(REGISTER_TIP)
         register_hint = QLabel(REGISTER_EXPLAINED)
@@ -57,43 +55,17 @@ class AddBootstrapDialog(FormDialog):
         register.addWidget(self.register_box)
         register.addWidget(register_hint)
         self.form.addRow("Devices", register)
-        self.roles = RolePicker(context.store.roles.names())
-        self.roles_error = self.add_field("Roles", self.roles)
-        hint = QLabel("Devices admitted by it get these roles. The credential is <b>inactive</b> until a device "
-                      "first connects with it.")
-        hint.setWordWrap(True)
-        self.form.addRow("", hint)
 
-    def submit(self) -> Coroutine[Any, Any, str | None] | None:
-        name, password = self.name_edit.text(), self.password.text()
-        ok = True
-        try:
-            validate_name("bootstrap credential", name)
-            taken = taken_name_error(self.context, name)
-            if taken is not None:
-                raise AlreadyExistsError(taken)
-        except MqttdeskError as exc:
-            self.name_error.show_error(str(exc))
-            ok = False
-        if not password:
-            self.password_error.show_error("the password must not be empty (type one or press Generate)")
-            ok = False
-        if not ok:
-            return None
+    def taken_error(self, name: str) -> str | None:
+        return taken_name_error(self.context, name)
+
+    def add_credential(self, name: str, password: str) -> Coroutine[Any, Any, str | None]:
         return self._add(name, password, self.roles.checked_roles(), self.register_box.isChecked())
 
     async def _add(self, name: str, password: str, roles: tuple[str, ...], register: bool) -> str:
         encoded = await self.hash_in_thread(password)
         self.context.store.bootstraps.add(name, encoded, roles, register_devices=register)
         return name
-
-    def show_store_error(self, exc: MqttdeskError) -> None:
-        if isinstance(exc, AlreadyExistsError | ValidationError):
-            self.name_error.show_error(str(exc))
-        elif isinstance(exc, NotFoundError):
-            self.roles_error.show_error(str(exc))
-        else:
-            super().show_store_error(exc)
 
 
 class BootstrapPasswordDialog(PasswordFormDialog):

@@ -12,9 +12,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
-from mqttdesk.core.errors import MqttdeskError
+from mqttdesk.core.errors import AlreadyExistsError, MqttdeskError, NotFoundError, ValidationError
+from mqttdesk.core.names import validate_name
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.field_error import FieldError
 from mqttdesk.gui.widgets.password_field import GENERATED_NOTE, PasswordField
@@ -164,3 +165,64 @@ class PasswordFormDialog(FormDialog):
         self._save_password(encoded)
         return self.key
 
+
+class NewCredentialFormDialog(FormDialog):
+    """Name, password and roles of a new user or bootstrap credential, then a hint.
+
+    OK checks the name (`validate_name` for `kind`, then `taken_error`) and that a password was given before
+    anything is hashed; `add_credential(name, password)` reads the other fields and returns the change to make.
+    `add_options()` may add rows between the password and the roles.
+    """
+
+    kind = ""  # how the name is called in its errors: "user", "bootstrap credential"
+
+    def __init__(self, context: TabContext, title: str, ok_label: str, parent: QWidget | None = None, *,
+                 placeholder: str, hint: str, generated_note: str = GENERATED_NOTE) -> None:
+        super().__init__(context, title, ok_label, parent)
+        self.name_edit = QLineEdit()
+        self.name_edit.setObjectName("name")
+        self.name_edit.setPlaceholderText(placeholder)
+        self.name_error = self.add_field("Name", self.name_edit)
+        self.password = PasswordField(generated_note=generated_note)
+        self.password_error = self.add_field("Password", self.password)
+        self.add_options()
+        self.roles = RolePicker(context.store.roles.names())
+        self.roles_error = self.add_field("Roles", self.roles)
+        hint_label = QLabel(hint)
+        hint_label.setWordWrap(True)
+        self.form.addRow("", hint_label)
+
+    def add_options(self) -> None:
+        """Rows between the password and the roles; none by default."""
+
+    def taken_error(self, name: str) -> str | None:
+        """Why `name` cannot be used because something already has it, or None."""
+        raise NotImplementedError
+
+    def add_credential(self, name: str, password: str) -> Coroutine[Any, Any, str | None]:
+        """The coroutine that hashes `password` and adds the credential (the other fields are read now)."""
+        raise NotImplementedError
+
+    def submit(self) -> Coroutine[Any, Any, str | None] | None:
+        name, password = self.name_edit.text(), self.password.text()
+        ok = True
+        try:
+            validate_name(self.kind, name)
+            taken = self.taken_error(name)
+            if taken is not None:
+                raise AlreadyExistsError(taken)
+        except MqttdeskError as exc:
+            self.name_error.show_error(str(exc))
+            ok = False
+        if not password:
+            self.password_error.show_error(EMPTY_PASSWORD)
+            ok = False
+        return self.add_credential(name, password) if ok else None
+
+    def show_store_error(self, exc: MqttdeskError) -> None:
+        if isinstance(exc, AlreadyExistsError | ValidationError):
+            self.name_error.show_error(str(exc))
+        elif isinstance(exc, NotFoundError):
+            self.roles_error.show_error(str(exc))
+        else:
+            super().show_store_error(exc)
