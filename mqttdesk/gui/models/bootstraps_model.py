@@ -22,23 +22,23 @@ from PySide6.QtCore import QObject, Qt, Slot
 from mqttdesk.broker.registry import LiveSession, SessionEvent, SessionEventKind, SessionRegistry
 from mqttdesk.core.model import Bootstrap, CredentialKind
 from mqttdesk.core.names import tenant_of
-from mqttdesk.core.states import CredentialState
 from mqttdesk.gui.formatting import format_time, plural, state_tooltip
 from mqttdesk.gui.models import forced_disconnects
-from mqttdesk.gui.models.forced_disconnects import ForcedDisconnects, forced_text, forced_tooltip
-from mqttdesk.gui.models.keyed_model import AnyIndex, KeyedTableModel
+from mqttdesk.gui.models.credential_model import STATE_ORDER, CredentialTableModel
+from mqttdesk.gui.models.forced_disconnects import forced_text, forced_tooltip
+from mqttdesk.gui.models.keyed_model import AnyIndex
 from mqttdesk.gui.models.sorting import SORT_ROLE, TENANT_ROLE
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_icon
-from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
 
 NAME, TENANT, STATE, REGISTERS, ROLES, DEVICES, SESSIONS, LAST_USED, FORCED = range(9)
-_STATE_ORDER = {state: order for order, state in enumerate(CredentialState)}
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
-class BootstrapsTableModel(KeyedTableModel[Bootstrap]):
+class BootstrapsTableModel(CredentialTableModel[Bootstrap]):
+    STATE_COLUMN = STATE
+    FORCED_COLUMN = FORCED
     HEADERS = ("Name", "Tenant", "State", "Registers devices", "Roles", "Devices", "Sessions now", "Last used",
                forced_disconnects.HEADER)
     HEADER_TIPS = (
@@ -55,14 +55,11 @@ class BootstrapsTableModel(KeyedTableModel[Bootstrap]):
     )
 
     def __init__(self, store: Store, registry: SessionRegistry, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._store = store
-        self._registry = registry
+        super().__init__(store, registry, "username", parent)
         self._device_counts: dict[str, int] = {}
         self._admitted: dict[str, tuple[str, LiveSession]] = {}  # clientId -> (bootstrap, its live session)
         self._sessions: dict[str, int] = {}
         self._last_connect: dict[str, float] = {}  # newer than the stored last_used, which is minute-accurate
-        self._forced = ForcedDisconnects(store, "username")
         self.reload()
 
     @staticmethod
@@ -82,9 +79,6 @@ class BootstrapsTableModel(KeyedTableModel[Bootstrap]):
         if connected is None:
             return bootstrap.last_used
         return max(connected, bootstrap.last_used or 0.0)
-
-    def last_forced_disconnect(self, bootstrap: Bootstrap) -> AuthLogEntry | None:
-        return self._forced.latest(bootstrap.name, since=bootstrap.created)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         bootstrap = self._record_of(index)
@@ -129,7 +123,7 @@ class BootstrapsTableModel(KeyedTableModel[Bootstrap]):
 
     def _sort_key(self, bootstrap: Bootstrap, column: int) -> Any:
         if column == STATE:
-            return _STATE_ORDER[bootstrap.state]
+            return STATE_ORDER[bootstrap.state]
         if column == DEVICES:
             return self.device_count(bootstrap.name)
         if column == SESSIONS:
@@ -137,8 +131,7 @@ class BootstrapsTableModel(KeyedTableModel[Bootstrap]):
         if column == LAST_USED:
             return self.last_used(bootstrap) or 0.0
         if column == FORCED:
-            forced = self.last_forced_disconnect(bootstrap)
-            return 0.0 if forced is None else forced.time
+            return self._forced_sort_key(bootstrap)
         return self._display(bootstrap, column).lower()
 
     def _tooltip(self, bootstrap: Bootstrap, column: int) -> str | None:
@@ -222,8 +215,3 @@ class BootstrapsTableModel(KeyedTableModel[Bootstrap]):
     def _count(self, name: str, delta: int) -> None:
         self._sessions[name] = max(0, self._sessions.get(name, 0) + delta)
         self._key_changed(name, SESSIONS, SESSIONS)
-
-    @Slot(object)
-    def on_auth_entries(self, entries: list[AuthLogEntry]) -> None:
-        for name in self._forced.note(entries, self._rows):
-            self._key_changed(name, FORCED, FORCED)

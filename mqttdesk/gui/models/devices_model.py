@@ -20,23 +20,23 @@ from PySide6.QtCore import QObject, Qt, Slot
 
 from mqttdesk.broker.registry import LiveSession, SessionEvent, SessionEventKind, SessionRegistry
 from mqttdesk.core.model import CredentialKind, Device
-from mqttdesk.core.states import CredentialState
 from mqttdesk.gui.formatting import format_duration, format_time, state_tooltip
 from mqttdesk.gui.models import forced_disconnects
-from mqttdesk.gui.models.forced_disconnects import ForcedDisconnects, forced_text, forced_tooltip
-from mqttdesk.gui.models.keyed_model import AnyIndex, KeyedTableModel
+from mqttdesk.gui.models.credential_model import STATE_ORDER, CredentialTableModel
+from mqttdesk.gui.models.forced_disconnects import forced_text, forced_tooltip
+from mqttdesk.gui.models.keyed_model import AnyIndex
 from mqttdesk.gui.models.sorting import SORT_ROLE
 from mqttdesk.gui.widgets.presence import presence_icon
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_icon
-from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
 
 CLIENT_ID, LABEL, ONLINE, STATE, BOOTSTRAP, LAST_SEEN, LAST_ADDRESS, ROLES, FORCED = range(9)
-_STATE_ORDER = {state: order for order, state in enumerate(CredentialState)}
 
 
-class DevicesTableModel(KeyedTableModel[Device]):
+class DevicesTableModel(CredentialTableModel[Device]):
+    STATE_COLUMN = STATE
+    FORCED_COLUMN = FORCED
     HEADERS = ("Client id", "Label", "Online", "State", "Bootstrap", "Last seen", "Last address", "Roles",
                forced_disconnects.HEADER)
     HEADER_TIPS = (
@@ -52,13 +52,10 @@ class DevicesTableModel(KeyedTableModel[Device]):
     )
 
     def __init__(self, store: Store, registry: SessionRegistry, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._store = store
-        self._registry = registry
+        super().__init__(store, registry, "client_id", parent)
         self._bootstrap_roles: dict[str, tuple[str, ...]] = {}
         self._seen: dict[str, tuple[float, str | None]] = {}  # clientId -> (disconnected at, from address)
         self._online: set[str] = set()  # kept per event, so the tab's "n online" costs nothing
-        self._forced = ForcedDisconnects(store, "client_id")
         self.reload()
 
     @staticmethod
@@ -90,9 +87,6 @@ class DevicesTableModel(KeyedTableModel[Device]):
         if seen is not None and seen[0] >= (device.last_used or 0.0):
             return seen
         return device.last_used, device.last_address
-
-    def last_forced_disconnect(self, device: Device) -> AuthLogEntry | None:
-        return self._forced.latest(device.client_id, since=device.created)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         device = self._record_of(index)
@@ -147,14 +141,13 @@ class DevicesTableModel(KeyedTableModel[Device]):
 
     def _sort_key(self, device: Device, column: int) -> Any:
         if column == STATE:
-            return _STATE_ORDER[device.state]
+            return STATE_ORDER[device.state]
         if column == ONLINE:
             return 0 if self.is_online(device.client_id) else 1
         if column == LAST_SEEN:
             return float("inf") if self.is_online(device.client_id) else self.last_seen(device)[0] or 0.0
         if column == FORCED:
-            forced = self.last_forced_disconnect(device)
-            return 0.0 if forced is None else forced.time
+            return self._forced_sort_key(device)
         return self._display(device, column).lower()
 
     def _tooltip(self, device: Device, column: int) -> str | None:
@@ -244,8 +237,3 @@ class DevicesTableModel(KeyedTableModel[Device]):
         else:
             self._online.discard(event.client_id)
         self._key_changed(event.client_id, ONLINE, LAST_ADDRESS)
-
-    @Slot(object)
-    def on_auth_entries(self, entries: list[AuthLogEntry]) -> None:
-        for client_id in self._forced.note(entries, self._rows):
-            self._key_changed(client_id, FORCED, FORCED)

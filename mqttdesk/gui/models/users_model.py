@@ -11,24 +11,24 @@ from PySide6.QtCore import QObject, Qt, Slot
 from mqttdesk.broker.registry import SessionEvent, SessionEventKind, SessionRegistry
 from mqttdesk.core.model import CredentialKind, User
 from mqttdesk.core.names import tenant_of
-from mqttdesk.core.states import CredentialState
 from mqttdesk.gui.formatting import format_time, plural, state_tooltip
 from mqttdesk.gui.models import forced_disconnects
-from mqttdesk.gui.models.forced_disconnects import ForcedDisconnects, forced_text, forced_tooltip
-from mqttdesk.gui.models.keyed_model import AnyIndex, KeyedTableModel
+from mqttdesk.gui.models.credential_model import STATE_ORDER, CredentialTableModel
+from mqttdesk.gui.models.forced_disconnects import forced_text, forced_tooltip
+from mqttdesk.gui.models.keyed_model import AnyIndex
 from mqttdesk.gui.models.sorting import SORT_ROLE, TENANT_ROLE
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_icon
-from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
 
 NAME, TENANT, STATE, ROLES, CREATED, LAST_USED, SESSIONS, FORCED = range(8)
 HEADERS = ("Name", "Tenant", "State", "Roles", "Created", "Last used", "Sessions now", forced_disconnects.HEADER)
-_STATE_ORDER = {state: order for order, state in enumerate(CredentialState)}
 
 
-class UsersTableModel(KeyedTableModel[User]):
+class UsersTableModel(CredentialTableModel[User]):
     HEADERS = HEADERS
+    STATE_COLUMN = STATE
+    FORCED_COLUMN = FORCED
     HEADER_TIPS = (
         "The MQTT username",
         "The part after '@' in name@tenant: %t in a topic filter stands for it",
@@ -41,11 +41,8 @@ class UsersTableModel(KeyedTableModel[User]):
     )
 
     def __init__(self, store: Store, registry: SessionRegistry, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._store = store
-        self._registry = registry
+        super().__init__(store, registry, "username", parent)
         self._sessions: dict[str, int] = {}
-        self._forced = ForcedDisconnects(store, "username")
         self.reload()
 
     @staticmethod
@@ -59,9 +56,6 @@ class UsersTableModel(KeyedTableModel[User]):
 
     def sessions_of(self, name: str) -> int:
         return self._sessions.get(name, 0)
-
-    def last_forced_disconnect(self, user: User) -> AuthLogEntry | None:
-        return self._forced.latest(user.name, since=user.created)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         user = self._record_of(index)
@@ -104,7 +98,7 @@ class UsersTableModel(KeyedTableModel[User]):
 
     def _sort_key(self, user: User, column: int) -> Any:
         if column == STATE:
-            return _STATE_ORDER[user.state]
+            return STATE_ORDER[user.state]
         if column == CREATED:
             return user.created
         if column == LAST_USED:
@@ -112,8 +106,7 @@ class UsersTableModel(KeyedTableModel[User]):
         if column == SESSIONS:
             return self._sessions.get(user.name, 0)
         if column == FORCED:
-            forced = self.last_forced_disconnect(user)
-            return 0.0 if forced is None else forced.time
+            return self._forced_sort_key(user)
         return self._display(user, column).lower()
 
     def _tooltip(self, user: User, column: int) -> str | None:
@@ -161,8 +154,3 @@ class UsersTableModel(KeyedTableModel[User]):
             return
         self._sessions[name] = count
         self._key_changed(name, SESSIONS, SESSIONS)
-
-    @Slot(object)
-    def on_auth_entries(self, entries: list[AuthLogEntry]) -> None:
-        for name in self._forced.note(entries, self._rows):
-            self._key_changed(name, FORCED, FORCED)
