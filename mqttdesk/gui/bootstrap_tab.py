@@ -7,8 +7,7 @@ on the row (see `RecordTab`).
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHeaderView, QWidget
+from PySide6.QtWidgets import QWidget
 
 from mqttdesk.core.model import Bootstrap
 from mqttdesk.core.states import CredentialState, StateAction
@@ -16,7 +15,6 @@ from mqttdesk.gui.bootstrap_dialogs import AddBootstrapDialog, BootstrapPassword
 from mqttdesk.gui.formatting import format_time, plural
 from mqttdesk.gui.models.bootstraps_model import (
     DEVICES,
-    FORCED,
     LAST_USED,
     NAME,
     REGISTERS,
@@ -30,8 +28,6 @@ from mqttdesk.gui.record_tab import RecordTab
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.form_dialog import RolesFormDialog
 from mqttdesk.gui.widgets.history_dialog import HistoryDialog
-from mqttdesk.gui.widgets.state_badge import StateBadgeDelegate
-from mqttdesk.gui.widgets.tables import set_column_widths
 
 # the last forced disconnect (a sentence) takes what is left; its tooltip has it whole
 _COLUMN_WIDTHS = {NAME: 140, TENANT: 70, STATE: 115, REGISTERS: 120, ROLES: 100, DEVICES: 60, SESSIONS: 60,
@@ -45,10 +41,6 @@ class BootstrapTab(RecordTab):
         model = BootstrapsTableModel(context.store, context.service.registry)
         super().__init__(context, model, filter_hint="Filter by name or @tenant", parent=parent)
         self.filter_edit.setToolTip("Part of a name, or @tenant for the credentials of one tenant (name@tenant)")
-        model.setParent(self)
-        context.bridge.store_changed.connect(model.on_store_changes)
-        context.bridge.session_event.connect(model.on_session_event)
-        context.bridge.auth_entries.connect(model.on_auth_entries)
 
         self.add_button = self.button("Add credential…", self.add_bootstrap,
                                       "Create a shared username + password for a fleet of devices")
@@ -66,11 +58,8 @@ class BootstrapTab(RecordTab):
                                          "Refuse this credential for good (final)")
         self.delete_button = self.button("Delete…", self.delete, "Remove this credential from the store")
 
-        self.table.sortByColumn(NAME, Qt.SortOrder.AscendingOrder)
-        self.table.setItemDelegateForColumn(STATE, StateBadgeDelegate(self.table))
+        self.set_up_columns(NAME, _COLUMN_WIDTHS)
         self.table.doubleClicked.connect(lambda _index: self.edit_roles())
-        set_column_widths(self.table, _COLUMN_WIDTHS)
-        self.table.horizontalHeader().setSectionResizeMode(FORCED, QHeaderView.ResizeMode.Stretch)
         self.set_state_buttons({StateAction.SUSPEND: self.suspend_button, StateAction.ACTIVATE: self.activate_button,
                                 StateAction.REVOKE: self.revoke_button})
         self.set_row_menu([self.suspend_button, self.activate_button, self.revoke_button, None,

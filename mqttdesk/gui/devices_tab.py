@@ -7,8 +7,7 @@ revoke, delete; and, like the Clients tab, kick one that is online. On the butto
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHeaderView, QLabel, QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 
 from mqttdesk.core.model import Device
 from mqttdesk.core.states import StateAction
@@ -17,7 +16,6 @@ from mqttdesk.gui.formatting import format_time, plural
 from mqttdesk.gui.models.devices_model import (
     BOOTSTRAP,
     CLIENT_ID,
-    FORCED,
     LABEL,
     LAST_ADDRESS,
     LAST_SEEN,
@@ -29,8 +27,6 @@ from mqttdesk.gui.models.devices_model import (
 from mqttdesk.gui.record_tab import RecordTab
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.history_dialog import HistoryDialog
-from mqttdesk.gui.widgets.state_badge import StateBadgeDelegate
-from mqttdesk.gui.widgets.tables import set_column_widths
 
 # no ResizeToContents: with a thousand devices it would measure every cell on each change; the last forced
 # disconnect (a sentence) takes what is left, its tooltip has it whole
@@ -47,10 +43,6 @@ class DevicesTab(RecordTab):
         super().__init__(context, model, filter_hint="Filter devices", filter_column=-1, parent=parent)
         self.filter_edit.setToolTip("Matches any column: client id, label, online/offline, state, bootstrap, "
                                     "address, roles")
-        model.setParent(self)
-        context.bridge.store_changed.connect(model.on_store_changes)
-        context.bridge.session_event.connect(model.on_session_event)
-        context.bridge.auth_entries.connect(model.on_auth_entries)
 
         self.rename_button = self.button("Rename…", self.rename, "Give this device a label people recognise")
         self.roles_button = self.button("Edit roles…", self.edit_roles,
@@ -66,11 +58,8 @@ class DevicesTab(RecordTab):
         self.kick_button = self.button("Kick", self.kick, "Disconnect the device now (it may reconnect)")
         self.count_label = QLabel()
 
-        self.table.sortByColumn(CLIENT_ID, Qt.SortOrder.AscendingOrder)
-        self.table.setItemDelegateForColumn(STATE, StateBadgeDelegate(self.table))
+        self.set_up_columns(CLIENT_ID, _COLUMN_WIDTHS)
         self.table.doubleClicked.connect(lambda _index: self.rename())
-        set_column_widths(self.table, _COLUMN_WIDTHS)
-        self.table.horizontalHeader().setSectionResizeMode(FORCED, QHeaderView.ResizeMode.Stretch)
         self.set_state_buttons({StateAction.SUSPEND: self.suspend_button, StateAction.ACTIVATE: self.activate_button,
                                 StateAction.REVOKE: self.revoke_button})
         self.set_row_menu([self.kick_button, None, self.suspend_button, self.activate_button, self.revoke_button, None,

@@ -13,15 +13,16 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from PySide6.QtCore import QItemSelection, QPoint, Qt
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QLineEdit, QMenu, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QHeaderView, QLineEdit, QMenu, QPushButton, QVBoxLayout, QWidget
 
 from mqttdesk.core.errors import InvalidTransitionError, MqttdeskError
 from mqttdesk.core.states import CredentialState, StateAction, next_state
-from mqttdesk.gui.models.keyed_model import KeyedTableModel
+from mqttdesk.gui.models.credential_model import CredentialTableModel
 from mqttdesk.gui.models.sorting import sorted_proxy
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.confirm import ConfirmationBox, ask_confirmation
-from mqttdesk.gui.widgets.tables import make_table
+from mqttdesk.gui.widgets.state_badge import StateBadgeDelegate
+from mqttdesk.gui.widgets.tables import make_table, set_column_widths
 
 
 class Credential(Protocol):
@@ -35,12 +36,17 @@ class Credential(Protocol):
 
 
 class RecordTab(QWidget):
-    def __init__(self, context: TabContext, model: KeyedTableModel[Any], *, filter_hint: str, filter_column: int = 0,
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, context: TabContext, model: CredentialTableModel[Any], *, filter_hint: str,
+                 filter_column: int = 0, parent: QWidget | None = None) -> None:
+        """The tab owns `model` and keeps it current from the bridge: store changes, sessions, new Auth log entries."""
         super().__init__(parent)
         self.context = context
         self.dialog: QDialog | None = None  # the dialog or confirmation open right now (tests answer it)
         self.model = model
+        model.setParent(self)
+        context.bridge.store_changed.connect(model.on_store_changes)
+        context.bridge.session_event.connect(model.on_session_event)
+        context.bridge.auth_entries.connect(model.on_auth_entries)
         self.proxy = sorted_proxy(model, self, filter_column=filter_column)
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText(filter_hint)
@@ -64,6 +70,14 @@ class RecordTab(QWidget):
         button.clicked.connect(slot)
         self._tips[button] = tip
         return button
+
+    def set_up_columns(self, key_column: int, widths: dict[int, int]) -> None:
+        """Sorted by `key_column`, the state drawn as a badge, `widths` in pixels; the last forced disconnect (a
+        sentence) takes what is left, its tooltip has it whole."""
+        self.table.sortByColumn(key_column, Qt.SortOrder.AscendingOrder)
+        self.table.setItemDelegateForColumn(self.model.STATE_COLUMN, StateBadgeDelegate(self.table))
+        set_column_widths(self.table, widths)
+        self.table.horizontalHeader().setSectionResizeMode(self.model.FORCED_COLUMN, QHeaderView.ResizeMode.Stretch)
 
     def lay_out(self, buttons: list[QPushButton], *, status: QWidget | None = None) -> None:
         """Buttons left, then `status` (e.g. a count), the filter right, the table below."""

@@ -7,8 +7,7 @@ delete; on the buttons and on a right click on the row (see `RecordTab`).
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHeaderView, QWidget
+from PySide6.QtWidgets import QWidget
 
 from mqttdesk.core.model import User
 from mqttdesk.core.names import tenant_of
@@ -16,7 +15,6 @@ from mqttdesk.core.states import CredentialState, StateAction
 from mqttdesk.gui.formatting import format_time, plural
 from mqttdesk.gui.models.users_model import (
     CREATED,
-    FORCED,
     LAST_USED,
     NAME,
     ROLES,
@@ -29,8 +27,6 @@ from mqttdesk.gui.record_tab import RecordTab
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.user_dialogs import AddUserDialog, EditRolesDialog, ResetPasswordDialog
 from mqttdesk.gui.widgets.history_dialog import HistoryDialog
-from mqttdesk.gui.widgets.state_badge import StateBadgeDelegate
-from mqttdesk.gui.widgets.tables import set_column_widths
 
 # the last forced disconnect (a sentence) takes what is left; its tooltip has it whole
 _COLUMN_WIDTHS = {NAME: 160, TENANT: 70, STATE: 115, ROLES: 150, CREATED: 120, LAST_USED: 120, SESSIONS: 60}
@@ -43,10 +39,6 @@ class UsersTab(RecordTab):
         model = UsersTableModel(context.store, context.service.registry)
         super().__init__(context, model, filter_hint="Filter by name or @tenant", parent=parent)
         self.filter_edit.setToolTip("Part of a name, or @tenant for the users of one tenant (name@tenant)")
-        model.setParent(self)
-        context.bridge.store_changed.connect(model.on_store_changes)
-        context.bridge.session_event.connect(model.on_session_event)
-        context.bridge.auth_entries.connect(model.on_auth_entries)
 
         self.add_button = self.button("Add user…", self.add_user, "Create a user with a password and roles")
         self.roles_button = self.button("Edit roles…", self.edit_roles, "Choose this user's roles")
@@ -60,11 +52,8 @@ class UsersTab(RecordTab):
         self.revoke_button = self.button("Revoke…", self.revoke, "Refuse this user for good (final)")
         self.delete_button = self.button("Delete…", self.delete, "Remove this user from the store")
 
-        self.table.sortByColumn(NAME, Qt.SortOrder.AscendingOrder)
-        self.table.setItemDelegateForColumn(STATE, StateBadgeDelegate(self.table))
+        self.set_up_columns(NAME, _COLUMN_WIDTHS)
         self.table.doubleClicked.connect(lambda _index: self.edit_roles())
-        set_column_widths(self.table, _COLUMN_WIDTHS)
-        self.table.horizontalHeader().setSectionResizeMode(FORCED, QHeaderView.ResizeMode.Stretch)
         self.set_state_buttons({StateAction.SUSPEND: self.suspend_button, StateAction.ACTIVATE: self.activate_button,
                                 StateAction.REVOKE: self.revoke_button})
         self.set_row_menu([self.suspend_button, self.activate_button, self.revoke_button, None,
