@@ -14,12 +14,11 @@ import time
 from enum import StrEnum
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QObject, Qt
 from PySide6.QtGui import QColor, QFont
 
+from mqttdesk.gui.models.table_model import AnyIndex, ListTableModel
 from mqttdesk.store.auth_log_repo import AuthLogEntry
-
-AnyIndex = QModelIndex | QPersistentModelIndex
 
 MAX_ROWS = 5000
 
@@ -69,7 +68,10 @@ def format_entry_time(timestamp: float, now: float | None = None) -> str:
     return time.strftime("%H:%M:%S" if local[:3] == today else "%Y-%m-%d %H:%M:%S", local)
 
 
-class AuthLogTableModel(QAbstractTableModel):
+class AuthLogTableModel(ListTableModel):
+    HEADERS = HEADERS
+    HEADER_TIPS = HEADER_TIPS
+
     def __init__(self, max_rows: int = MAX_ROWS, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.max_rows = max_rows
@@ -80,18 +82,8 @@ class AuthLogTableModel(QAbstractTableModel):
 
     # -- Qt -------------------------------------------------------------------------------------
 
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._entries)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
-            return HEADER_TIPS[section]
-        return None
+    def row_total(self) -> int:
+        return len(self._entries)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self._entries):

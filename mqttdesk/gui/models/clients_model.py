@@ -10,13 +10,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Slot
+from PySide6.QtCore import QModelIndex, QObject, Qt, Slot
 
 from mqttdesk.broker.registry import LiveSession, SessionEvent, SessionEventKind, SessionRegistry
 from mqttdesk.gui.formatting import format_duration, format_time
 from mqttdesk.gui.models.sorting import SORT_ROLE
-
-AnyIndex = QModelIndex | QPersistentModelIndex
+from mqttdesk.gui.models.table_model import AnyIndex, ListTableModel
 
 (CLIENT_ID, USERNAME, METHOD, ADDRESS, CONNECTED_SINCE, CLEAN_SESSION, SUBSCRIPTIONS, MESSAGES_IN,
  MESSAGES_OUT) = range(9)
@@ -37,7 +36,10 @@ HEADER_TIPS = (
 _NUMERIC = (SUBSCRIPTIONS, MESSAGES_IN, MESSAGES_OUT)
 
 
-class ClientsTableModel(QAbstractTableModel):
+class ClientsTableModel(ListTableModel):
+    HEADERS = HEADERS
+    HEADER_TIPS = HEADER_TIPS
+
     def __init__(self, registry: SessionRegistry, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._sessions: list[LiveSession] = registry.snapshot()
@@ -48,18 +50,8 @@ class ClientsTableModel(QAbstractTableModel):
         for row in range(start, len(self._sessions)):
             self._rows[self._sessions[row].client_id] = row
 
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._sessions)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
-            return HEADER_TIPS[section]
-        return None
+    def row_total(self) -> int:
+        return len(self._sessions)
 
     def session_at(self, row: int) -> LiveSession:
         return self._sessions[row]

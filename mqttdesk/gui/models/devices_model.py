@@ -24,8 +24,8 @@ from mqttdesk.gui.formatting import format_duration, format_time, state_tooltip
 from mqttdesk.gui.models import forced_disconnects
 from mqttdesk.gui.models.credential_model import STATE_ORDER, CredentialTableModel
 from mqttdesk.gui.models.forced_disconnects import forced_text, forced_tooltip
-from mqttdesk.gui.models.keyed_model import AnyIndex
 from mqttdesk.gui.models.sorting import SORT_ROLE
+from mqttdesk.gui.models.table_model import AnyIndex
 from mqttdesk.gui.widgets.presence import presence_icon
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_icon
 from mqttdesk.store.changes import Change, ChangeKind

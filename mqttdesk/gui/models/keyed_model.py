@@ -8,18 +8,16 @@ the scroll position while a fleet of devices is connecting.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QObject
 
-AnyIndex = QModelIndex | QPersistentModelIndex
+from mqttdesk.gui.models.table_model import AnyIndex, ListTableModel
+
 R = TypeVar("R")
 
 
-class KeyedTableModel(QAbstractTableModel, Generic[R]):
-    HEADERS: ClassVar[tuple[str, ...]]
-    HEADER_TIPS: ClassVar[tuple[str, ...]] = ()
-
+class KeyedTableModel(ListTableModel, Generic[R]):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._records: list[R] = []
@@ -31,20 +29,8 @@ class KeyedTableModel(QAbstractTableModel, Generic[R]):
 
     # -- reading ------------------------------------------------------------------------------------
 
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._records)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if orientation is not Qt.Orientation.Horizontal:
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        if role == Qt.ItemDataRole.ToolTipRole and section < len(self.HEADER_TIPS):
-            return self.HEADER_TIPS[section]
-        return None
+    def row_total(self) -> int:
+        return len(self._records)
 
     def record_at(self, row: int) -> R:
         return self._records[row]

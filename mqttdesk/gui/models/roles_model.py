@@ -9,17 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QStringListModel, Qt, Slot
+from PySide6.QtCore import QModelIndex, QObject, QStringListModel, Qt, Slot
 from PySide6.QtGui import QColor
 
 from mqttdesk.core.acl import Effect, Rule
 from mqttdesk.core.errors import NotFoundError
 from mqttdesk.core.model import Role
 from mqttdesk.gui.models.sorting import SORT_ROLE
+from mqttdesk.gui.models.table_model import AnyIndex, ListTableModel
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
-
-AnyIndex = QModelIndex | QPersistentModelIndex
 
 ROLE_NAME, ROLE_RULES, ROLE_USERS = range(3)
 ROLE_HEADERS = ("Role", "Rules", "Users")
@@ -30,7 +29,9 @@ EFFECT_COLORS = {Effect.ALLOW: "#1e7b3a", Effect.DENY: "#b3261e"}
 _ACCESS_WORDS = {"read": "read (subscribe)", "write": "write (publish)", "readwrite": "read and write"}
 
 
-class RolesTableModel(QAbstractTableModel):
+class RolesTableModel(ListTableModel):
+    HEADERS = ROLE_HEADERS
+
     def __init__(self, store: Store, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._store = store
@@ -38,16 +39,8 @@ class RolesTableModel(QAbstractTableModel):
         self._members: dict[str, int] = {}
         self.reload()
 
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._roles)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(ROLE_HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return ROLE_HEADERS[section]
-        return None
+    def row_total(self) -> int:
+        return len(self._roles)
 
     def role_at(self, row: int) -> Role:
         return self._roles[row]
@@ -112,8 +105,10 @@ class RolesTableModel(QAbstractTableModel):
                 self.dataChanged.emit(self.index(row, ROLE_USERS), self.index(row, ROLE_USERS))
 
 
-class RulesTableModel(QAbstractTableModel):
+class RulesTableModel(ListTableModel):
     """The rules of one role (the one selected in the roles list), in the order they were added."""
+
+    HEADERS = RULE_HEADERS
 
     def __init__(self, store: Store, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -125,16 +120,8 @@ class RulesTableModel(QAbstractTableModel):
     def role_name(self) -> str | None:
         return self._role
 
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._rules)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(RULE_HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return RULE_HEADERS[section]
-        return None
+    def row_total(self) -> int:
+        return len(self._rules)
 
     def rule_at(self, row: int) -> Rule:
         return self._rules[row]

@@ -8,14 +8,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QObject, Qt
 from PySide6.QtGui import QColor
 
 from mqttdesk.gui.formatting import plural
 from mqttdesk.gui.models.auth_log_model import OUTCOME_COLOR, OUTCOME_SYMBOL, format_entry_time, outcome_of
+from mqttdesk.gui.models.table_model import AnyIndex, ListTableModel
 from mqttdesk.store.auth_log_repo import AuthLogEntry
-
-AnyIndex = QModelIndex | QPersistentModelIndex
 
 MAX_EVENTS = 2000
 
@@ -88,23 +87,17 @@ class TimelineCounters:
         return " · ".join(parts)
 
 
-class TimelineModel(QAbstractTableModel):
+class TimelineModel(ListTableModel):
+    HEADERS = HEADERS
+
     def __init__(self, max_events: int = MAX_EVENTS, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.max_events = max_events
         self._entries: list[AuthLogEntry] = []  # newest first
         self.counters = TimelineCounters()
 
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._entries)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
-        return None
+    def row_total(self) -> int:
+        return len(self._entries)
 
     def entry_at(self, row: int) -> AuthLogEntry:
         return self._entries[row]

@@ -15,8 +15,8 @@ from mqttdesk.gui.formatting import format_time, plural, state_tooltip
 from mqttdesk.gui.models import forced_disconnects
 from mqttdesk.gui.models.credential_model import STATE_ORDER, CredentialTableModel
 from mqttdesk.gui.models.forced_disconnects import forced_text, forced_tooltip
-from mqttdesk.gui.models.keyed_model import AnyIndex
 from mqttdesk.gui.models.sorting import SORT_ROLE, TENANT_ROLE
+from mqttdesk.gui.models.table_model import AnyIndex
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_icon
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
