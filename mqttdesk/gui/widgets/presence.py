@@ -11,6 +11,8 @@ from functools import cache
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 
+from mqttdesk.gui.widgets.painted_icon import painted_pixmap
+
 ONLINE_COLOR = "#2e9d4f"
 OFFLINE_COLOR = "#8a8f98"
 
@@ -38,15 +40,7 @@ def _paint(painter: QPainter, online: bool, size: int) -> None:
 
 @cache
 def presence_pixmap(online: bool, size: int = 16, ratio: float = 2.0) -> QPixmap:
-    pixmap = QPixmap(int(size * ratio), int(size * ratio))
-    pixmap.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.scale(ratio, ratio)
-    _paint(painter, online, size)
-    painter.end()
-    pixmap.setDevicePixelRatio(ratio)
-    return pixmap
+    return painted_pixmap(lambda painter, side: _paint(painter, online, side), size, ratio)
 
 
 @cache

@@ -13,6 +13,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QPainter, QPainter
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from mqttdesk.core.states import CredentialState
+from mqttdesk.gui.widgets.painted_icon import painted_pixmap
 
 STATE_COLORS: dict[CredentialState, str] = {
     CredentialState.INACTIVE: "#8a8f98",
@@ -75,15 +76,7 @@ def _paint_symbol(painter: QPainter, state: CredentialState, size: int) -> None:
 
 @cache
 def state_pixmap(state: CredentialState, size: int = 16, ratio: float = 2.0) -> QPixmap:
-    pixmap = QPixmap(int(size * ratio), int(size * ratio))
-    pixmap.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.scale(ratio, ratio)
-    _paint_symbol(painter, state, size)
-    painter.end()
-    pixmap.setDevicePixelRatio(ratio)
-    return pixmap
+    return painted_pixmap(lambda painter, side: _paint_symbol(painter, state, side), size, ratio)
 
 
 @cache
