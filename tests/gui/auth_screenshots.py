@@ -12,16 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
-import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-import paho.mqtt.client as mqtt  # noqa: E402
-import qasync  # noqa: E402
-from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
-from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from mqttdesk.broker.service import BrokerService  # noqa: E402
 from mqttdesk.core.acl import Permission  # noqa: E402
@@ -31,7 +24,7 @@ from mqttdesk.gui.auth_log_tab import AuthLogTab  # noqa: E402
 from mqttdesk.gui.main_window import MainWindow  # noqa: E402
 from mqttdesk.gui.topic_monitor_tab import TopicMonitorTab  # noqa: E402
 from mqttdesk.store.db import Store  # noqa: E402
-from tests.gui.screenshots import FAST_HASH  # noqa: E402
+from tests.gui.screenshots import FAST_HASH, connect, run, save  # noqa: E402
 
 
 def populate(store: Store) -> None:
@@ -46,39 +39,23 @@ def populate(store: Store) -> None:
     store.settings.set_anonymous(False)
 
 
-def client(port: int, client_id: str, username: str | None, password: str = "pw") -> mqtt.Client:
-    made = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
-    made.reconnect_delay_set(min_delay=60, max_delay=120)
-    if username is not None:
-        made.username_pw_set(username, password)
-    made.connect("127.0.0.1", port)
-    made.loop_start()
-    return made
-
-
-def save(widget: QWidget, out: Path, name: str) -> None:
-    path = out / name
-    widget.grab().save(str(path))
-    print(path)
-
-
 async def take(window: MainWindow, service: BrokerService, out: Path) -> None:
     status = await service.start("127.0.0.1", 0)
     port = status.addresses[0][1]
     window.show()
-    made = [client(port, "alice-laptop", "alice"), client(port, "kitchen-lamp-01", "kitchen-lamp")]
+    made = [connect(port, "alice-laptop", "alice"), connect(port, "kitchen-lamp-01", "kitchen-lamp")]
     await asyncio.sleep(0.6)
     made[1].subscribe("home/kitchen-lamp/#")
     made[1].subscribe("home/kitchen-lamp/secret/#")
     made[1].publish("home/kitchen-lamp/state", '{"on": true, "brightness": 80}')
     made[1].publish("garden/pump", "on")
-    made += [client(port, "porch-light-01", "porch-light"), client(port, "phone", "alice", "alice123"),
-             client(port, "DVES_1A2B3C", "plug-7"), client(port, "alice-laptop", "kitchen-lamp"),
-             client(port, "test-client", None)]
+    made += [connect(port, "porch-light-01", "porch-light"), connect(port, "phone", "alice", "alice123"),
+             connect(port, "DVES_1A2B3C", "plug-7"), connect(port, "alice-laptop", "kitchen-lamp"),
+             connect(port, "test-client", None)]
     await asyncio.sleep(0.8)
     await service.kick("kitchen-lamp-01")
     await asyncio.sleep(0.3)
-    made.append(client(port, "kitchen-lamp-01", "kitchen-lamp"))
+    made.append(connect(port, "kitchen-lamp-01", "kitchen-lamp"))
     await asyncio.sleep(0.8)
 
     auth_log = window.tab("Auth log")
@@ -137,23 +114,7 @@ async def take(window: MainWindow, service: BrokerService, out: Path) -> None:
 
 
 def main() -> None:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "shots")
-    out.mkdir(parents=True, exist_ok=True)
-    app = QApplication.instance() or QApplication(sys.argv)
-    with tempfile.TemporaryDirectory() as data:
-        store = Store.open(data)
-        populate(store)
-        service = BrokerService(store)
-        window = MainWindow(service, hasher=FAST_HASH)
-        window.resize(1200, 800)
-        loop = qasync.QEventLoop(app)
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(service.open())
-            loop.run_until_complete(take(window, service, out))
-        finally:
-            loop.close()
-            store.close()
+    run(populate, take, size=(1200, 800))
 
 
 if __name__ == "__main__":

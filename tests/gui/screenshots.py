@@ -5,7 +5,7 @@ Not a test: a way to look at what the GUI looks like. Run from the repository ro
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python -m tests.gui.screenshots [OUTPUT_DIR]
 
-(default output: ./shots, which git ignores).
+(default output: ./shots, which git ignores). `run`, `connect` and `save` serve `auth_screenshots` too.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import functools
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -24,7 +26,7 @@ import qasync  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from PySide6.QtCore import QModelIndex  # noqa: E402
 from PySide6.QtGui import QContextMenuEvent, QPainter  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from mqttdesk.broker.service import BrokerService  # noqa: E402
 from mqttdesk.core.acl import Permission  # noqa: E402
@@ -35,6 +37,8 @@ from mqttdesk.gui.record_tab import RecordTab  # noqa: E402
 from mqttdesk.store.db import Store  # noqa: E402
 
 FAST_HASH = functools.partial(hash_password, iterations=1000)
+
+Take = Callable[[MainWindow, BrokerService, Path], Coroutine[Any, Any, None]]
 
 
 def populate(store: Store) -> None:
@@ -64,15 +68,22 @@ def populate(store: Store) -> None:
     store.bootstraps.add("meters@acme", FAST_HASH("pw"), ("sensors",), register_devices=True)
 
 
-def connect(port: int, client_id: str, username: str | None, clean: bool = True) -> mqtt.Client:
+def connect(port: int, client_id: str, username: str | None, password: str = "pw", *, clean: bool = True
+            ) -> mqtt.Client:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
                          clean_session=clean)
     client.reconnect_delay_set(min_delay=60, max_delay=120)  # a kicked client stays away while the shots are taken
     if username is not None:
-        client.username_pw_set(username, "pw")
+        client.username_pw_set(username, password)
     client.connect("127.0.0.1", port)
     client.loop_start()
     return client
+
+
+def save(widget: QWidget, out: Path, name: str) -> None:
+    path = out / name
+    widget.grab().save(str(path))
+    print(path)
 
 
 async def take(window: MainWindow, service: BrokerService, out: Path) -> None:
@@ -113,9 +124,7 @@ async def take(window: MainWindow, service: BrokerService, out: Path) -> None:
         if window.tabs.tabText(index) == "Roles":
             window.tab("Roles").select_role("sensors")  # type: ignore[attr-defined]
         await asyncio.sleep(0.3)
-        path = out / f"{window.tabs.tabText(index).lower()}.png"
-        window.grab().save(str(path))
-        print(path)
+        save(window, out, f"{window.tabs.tabText(index).lower()}.png")
     await dialog_shots(window, out)
     await bootstrap_dialog_shots(window, out)
     await menu_shots(window, out)
@@ -159,16 +168,14 @@ async def bootstrap_dialog_shots(window: MainWindow, out: Path) -> None:
     dialog.password.generate()
     dialog.password.copy()
     await asyncio.sleep(0.3)
-    dialog.grab().save(str(out / "add-bootstrap-dialog.png"))
-    print(out / "add-bootstrap-dialog.png")
+    save(dialog, out, "add-bootstrap-dialog.png")
     dialog.reject()
     await asyncio.sleep(0.1)
     tab.select_bootstrap("tasmota-plugs")  # type: ignore[attr-defined]
     tab.ask_state_change(StateAction.SUSPEND)  # type: ignore[attr-defined]
     box = tab.dialog  # type: ignore[attr-defined]
     await asyncio.sleep(0.3)
-    box.grab().save(str(out / "suspend-bootstrap.png"))
-    print(out / "suspend-bootstrap.png")
+    save(box, out, "suspend-bootstrap.png")
     box.reject()
     await asyncio.sleep(0.1)
 
@@ -184,8 +191,7 @@ async def dialog_shots(window: MainWindow, out: Path) -> None:
     dialog.password.generate()
     dialog.accept()
     await asyncio.sleep(0.3)
-    dialog.grab().save(str(out / "add-user-dialog.png"))
-    print(out / "add-user-dialog.png")
+    save(dialog, out, "add-user-dialog.png")
     dialog.name_edit.setText("porch-light")
     dialog.accept()
     await asyncio.sleep(0.5)
@@ -226,8 +232,7 @@ async def reset_password_shot(window: MainWindow, out: Path) -> None:
     dialog = users.dialog  # type: ignore[attr-defined]
     dialog.password.generate()
     await asyncio.sleep(0.3)
-    dialog.grab().save(str(out / "reset-password-dialog.png"))
-    print(out / "reset-password-dialog.png")
+    save(dialog, out, "reset-password-dialog.png")
     dialog.reject()
     await asyncio.sleep(0.1)
 
@@ -237,11 +242,12 @@ async def require_authentication_shot(window: MainWindow, out: Path) -> None:
     window.tabs.setCurrentWidget(window.tab("Clients"))
     window.broker_bar.require_auth_radio.click()
     await asyncio.sleep(0.8)
-    window.grab().save(str(out / "require-authentication.png"))
-    print(out / "require-authentication.png")
+    save(window, out, "require-authentication.png")
 
 
-def main() -> None:
+def run(populate: Callable[[Store], None], take: Take, *, size: tuple[int, int] | None = None) -> None:
+    """Fill a fresh store in a temporary directory, open the main window over it (at `size`, if given) and
+    run `take` on a qasync loop; the shots go to the directory named on the command line, ./shots by default."""
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "shots")
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication(sys.argv)
@@ -250,6 +256,8 @@ def main() -> None:
         populate(store)
         service = BrokerService(store)
         window = MainWindow(service, hasher=FAST_HASH)
+        if size is not None:
+            window.resize(*size)
         loop = qasync.QEventLoop(app)
         asyncio.set_event_loop(loop)
         try:
@@ -258,6 +266,10 @@ def main() -> None:
         finally:
             loop.close()
             store.close()
+
+
+def main() -> None:
+    run(populate, take)
 
 
 if __name__ == "__main__":
