@@ -25,7 +25,7 @@ from mqttdesk.gui.widgets.confirm import ConfirmationBox
 from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.db import Store
 from tests.gui.conftest import FAST_HASH, ClientFactory
-from tests.gui.helpers import click
+from tests.gui.helpers import click, tab_of
 
 
 def plain(rich: str) -> str:
@@ -33,10 +33,7 @@ def plain(rich: str) -> str:
 
 
 def auth_tab(window: MainWindow) -> AuthLogTab:
-    tab = window.tab("Auth log")
-    assert isinstance(tab, AuthLogTab)
-    window.tabs.setCurrentWidget(tab)
-    return tab
+    return tab_of(window, "Auth log", AuthLogTab)
 
 
 def find(tab: AuthLogTab, predicate: Callable[[AuthLogEntry], bool]) -> AuthLogEntry | None:

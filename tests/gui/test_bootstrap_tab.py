@@ -14,42 +14,26 @@ from mqttdesk.gui.devices_tab import DevicesTab
 from mqttdesk.gui.main_window import MainWindow
 from mqttdesk.gui.models.bootstraps_model import DEVICES, REGISTERS, ROLES, SESSIONS, STATE
 from mqttdesk.gui.models.clients_model import METHOD
-from mqttdesk.gui.widgets.confirm import ConfirmationBox
 from mqttdesk.gui.widgets.form_dialog import RolesFormDialog
 from mqttdesk.gui.widgets.history_dialog import HistoryDialog
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_of
 from mqttdesk.store.db import Store
 from tests.gui.conftest import FAST_HASH, ClientFactory
-from tests.gui.helpers import cell, click, has_row, select_row
+from tests.gui.helpers import cell, click, confirmation, has_row, open_dialog, select_row, tab_of
 
 PASSWORD = "flash-me-once"
 
 
 def bootstrap_tab(window: MainWindow) -> BootstrapTab:
-    tab = window.tab("Bootstrap")
-    assert isinstance(tab, BootstrapTab)
-    window.tabs.setCurrentWidget(tab)
-    return tab
+    return tab_of(window, "Bootstrap", BootstrapTab)
 
 
 def devices_tab(window: MainWindow) -> DevicesTab:
-    tab = window.tab("Devices")
-    assert isinstance(tab, DevicesTab)
-    return tab
+    return tab_of(window, "Devices", DevicesTab, current=False)
 
 
 def open_add_dialog(qtbot: QtBot, tab: BootstrapTab) -> AddBootstrapDialog:
-    click(qtbot, tab.add_button)
-    dialog = tab.dialog
-    assert isinstance(dialog, AddBootstrapDialog)
-    qtbot.waitExposed(dialog)
-    return dialog
-
-
-def confirmation(tab: BootstrapTab) -> ConfirmationBox:
-    box = tab.dialog
-    assert isinstance(box, ConfirmationBox)
-    return box
+    return open_dialog(qtbot, tab, tab.add_button, AddBootstrapDialog)
 
 
 def test_add_with_a_generated_password_shown_once_and_copied(qtbot: QtBot, window: MainWindow, store: Store) -> None:

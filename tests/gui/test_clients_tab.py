@@ -15,14 +15,11 @@ from mqttdesk.gui.models.users_model import SESSIONS
 from mqttdesk.gui.users_tab import UsersTab
 from mqttdesk.store.db import Store
 from tests.gui.conftest import FAST_HASH, ClientFactory
-from tests.gui.helpers import cell, click, has_row, select_row
+from tests.gui.helpers import cell, click, has_row, select_row, tab_of
 
 
 def clients_tab(window: MainWindow) -> ClientsTab:
-    window.tabs.setCurrentWidget(window.tab("Clients"))
-    tab = window.tab("Clients")
-    assert isinstance(tab, ClientsTab)
-    return tab
+    return tab_of(window, "Clients", ClientsTab)
 
 
 def test_a_client_appears_and_is_kicked(qtbot: QtBot, window: MainWindow, store: Store, connect: ClientFactory) -> None:

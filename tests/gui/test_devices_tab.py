@@ -14,22 +14,18 @@ from mqttdesk.gui.devices_tab import DevicesTab
 from mqttdesk.gui.main_window import MainWindow
 from mqttdesk.gui.models.clients_model import METHOD
 from mqttdesk.gui.models.devices_model import BOOTSTRAP, LABEL, LAST_ADDRESS, LAST_SEEN, ONLINE, ROLES, STATE
-from mqttdesk.gui.widgets.confirm import ConfirmationBox
 from mqttdesk.gui.widgets.form_dialog import RolesFormDialog
 from mqttdesk.gui.widgets.presence import presence_icon
 from mqttdesk.store.db import Store
 from tests.gui.conftest import FAST_HASH, ClientFactory
-from tests.gui.helpers import cell, click, has_row, select_row
+from tests.gui.helpers import cell, click, confirmation, has_row, select_row, tab_of
 
 PASSWORD = "flash-me-once"
 PLUG = "DVES_1A2B3C"
 
 
 def devices_tab(window: MainWindow) -> DevicesTab:
-    tab = window.tab("Devices")
-    assert isinstance(tab, DevicesTab)
-    window.tabs.setCurrentWidget(tab)
-    return tab
+    return tab_of(window, "Devices", DevicesTab)
 
 
 Plug = tuple[DevicesTab, mqtt.Client]
@@ -43,12 +39,6 @@ def registered_plug(qtbot: QtBot, window: MainWindow, store: Store, connect: Cli
     client = connect(PLUG, "plugs", PASSWORD)
     qtbot.waitUntil(lambda: has_row(tab.table, PLUG), timeout=5000)
     return tab, client
-
-
-def confirmation(tab: DevicesTab) -> ConfirmationBox:
-    box = tab.dialog
-    assert isinstance(box, ConfirmationBox)
-    return box
 
 
 def test_a_device_appears_online_then_goes_offline(

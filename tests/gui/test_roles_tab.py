@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from mqttdesk.core.acl import Effect, Permission, Rule
@@ -9,14 +8,11 @@ from mqttdesk.gui.models.roles_model import ROLE_RULES, ROLE_USERS, RULE_EFFECT,
 from mqttdesk.gui.roles_tab import RolesTab
 from mqttdesk.store.db import Store
 from tests.gui.conftest import FAST_HASH
-from tests.gui.helpers import cell, click, has_row, select_row
+from tests.gui.helpers import cell, click, confirmation, has_row, select_row, tab_of
 
 
 def roles_tab(window: MainWindow) -> RolesTab:
-    window.tabs.setCurrentWidget(window.tab("Roles"))
-    tab = window.tab("Roles")
-    assert isinstance(tab, RolesTab)
-    return tab
+    return tab_of(window, "Roles", RolesTab)
 
 
 def test_add_role_and_rules(qtbot: QtBot, window: MainWindow, store: Store) -> None:
@@ -96,8 +92,7 @@ def test_delete_role_after_confirmation(qtbot: QtBot, window: MainWindow, store:
     tab = roles_tab(window)
     select_row(tab.roles_table, "r")
     click(qtbot, tab.delete_role_button)
-    box = tab.dialog
-    assert isinstance(box, QMessageBox)
+    box = confirmation(tab)
     assert "lamp" in box.informativeText()
     click(qtbot, box.confirm_button)
     assert not has_row(tab.roles_table, "r")

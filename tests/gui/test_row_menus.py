@@ -21,10 +21,9 @@ from mqttdesk.gui.main_window import MainWindow
 from mqttdesk.gui.models.bootstraps_model import TENANT as BOOTSTRAP_TENANT
 from mqttdesk.gui.models.users_model import TENANT
 from mqttdesk.gui.record_tab import RecordTab
-from mqttdesk.gui.widgets.confirm import ConfirmationBox
 from mqttdesk.store.db import Store
 from tests.gui.conftest import FAST_HASH
-from tests.gui.helpers import cell, column_values
+from tests.gui.helpers import cell, column_values, confirmation, tab_of
 
 Make = Callable[[Store, str], None]
 
@@ -70,10 +69,7 @@ def put_in_state(store: Store, repo_name: str, key: str, state: CredentialState)
 
 
 def record_tab(window: MainWindow, title: str) -> RecordTab:
-    tab = window.tab(title)
-    assert isinstance(tab, RecordTab)
-    window.tabs.setCurrentWidget(tab)
-    return tab
+    return tab_of(window, title, RecordTab)
 
 
 def open_row_menu(tab: RecordTab, key: str) -> QMenu:
@@ -140,9 +136,7 @@ def test_a_menu_entry_runs_the_buttons_action(qtbot: QtBot, window: MainWindow, 
     menu = open_row_menu(tab, "lamp")
     assert entries(menu)["Activate"]
     next(action for action in menu.actions() if action.text() == "Revoke…").trigger()
-    box = tab.dialog
-    assert isinstance(box, ConfirmationBox)
-    assert "final" in box.informativeText()
+    assert "final" in confirmation(tab).informativeText()
 
 
 def test_no_menu_below_the_last_row(qtbot: QtBot, window: MainWindow, store: Store) -> None:

@@ -11,14 +11,11 @@ from mqttdesk.gui.main_window import MainWindow
 from mqttdesk.gui.topic_monitor_tab import TopicMonitorTab
 from mqttdesk.store.db import Store
 from tests.gui.conftest import FAST_HASH, ClientFactory
-from tests.gui.helpers import click
+from tests.gui.helpers import click, tab_of
 
 
 def monitor_tab(window: MainWindow) -> TopicMonitorTab:
-    tab = window.tab("Topic monitor")
-    assert isinstance(tab, TopicMonitorTab)
-    window.tabs.setCurrentWidget(tab)
-    return tab
+    return tab_of(window, "Topic monitor", TopicMonitorTab)
 
 
 def test_published_messages_appear_as_text_and_pretty_json(qtbot: QtBot, window: MainWindow,

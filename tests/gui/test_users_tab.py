@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from mqttdesk.core.passwords import verify_password
@@ -12,21 +11,15 @@ from mqttdesk.gui.users_tab import UsersTab
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_of
 from mqttdesk.store.db import Store
 from tests.gui.conftest import FAST_HASH
-from tests.gui.helpers import cell, click, has_row, select_row
+from tests.gui.helpers import cell, click, confirmation, has_row, open_dialog, select_row, tab_of
 
 
 def users_tab(window: MainWindow) -> UsersTab:
-    tab = window.tab("Users")
-    assert isinstance(tab, UsersTab)
-    return tab
+    return tab_of(window, "Users", UsersTab, current=False)
 
 
 def open_add_dialog(qtbot: QtBot, tab: UsersTab) -> AddUserDialog:
-    click(qtbot, tab.add_button)
-    dialog = tab.dialog
-    assert isinstance(dialog, AddUserDialog)
-    qtbot.waitExposed(dialog)
-    return dialog
+    return open_dialog(qtbot, tab, tab.add_button, AddUserDialog)
 
 
 def test_add_user_through_the_dialog_shows_an_inactive_user(qtbot: QtBot, window: MainWindow, store: Store) -> None:
@@ -109,16 +102,13 @@ def test_revoke_asks_first_and_says_it_is_final(qtbot: QtBot, window: MainWindow
     tab = users_tab(window)
     select_row(tab.table, "lamp")
     click(qtbot, tab.revoke_button)
-    box = tab.dialog
-    assert isinstance(box, QMessageBox)
+    box = confirmation(tab)
     assert "final" in box.informativeText()
     click(qtbot, box.cancel_button)
     assert store.users.get("lamp").state is CredentialState.INACTIVE
 
     click(qtbot, tab.revoke_button)
-    box = tab.dialog
-    assert isinstance(box, QMessageBox)
-    click(qtbot, box.confirm_button)
+    click(qtbot, confirmation(tab).confirm_button)
     qtbot.waitUntil(lambda: cell(tab.table, "lamp", STATE) == "revoked", timeout=2000)
     assert not tab.suspend_button.isEnabled()
     assert not tab.activate_button.isEnabled()
@@ -132,9 +122,7 @@ def test_delete_removes_the_row_after_confirmation(qtbot: QtBot, window: MainWin
     tab = users_tab(window)
     select_row(tab.table, "lamp")
     click(qtbot, tab.delete_button)
-    box = tab.dialog
-    assert isinstance(box, QMessageBox)
-    click(qtbot, box.confirm_button)
+    click(qtbot, confirmation(tab).confirm_button)
     qtbot.waitUntil(lambda: not has_row(tab.table, "lamp"), timeout=2000)
     assert has_row(tab.table, "other")
     assert store.users.find("lamp") is None
