@@ -19,7 +19,17 @@ from mqttdesk.gui.widgets.history_dialog import HistoryDialog
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_of
 from mqttdesk.store.db import Store
 from tests.gui.conftest import FAST_HASH, ClientFactory
-from tests.gui.helpers import cell, click, confirmation, has_row, open_dialog, select_row, tab_of
+from tests.gui.helpers import (
+    cell,
+    click,
+    confirmation,
+    generate_password,
+    has_row,
+    open_dialog,
+    select_row,
+    submit_empty_then_taken,
+    tab_of,
+)
 
 PASSWORD = "flash-me-once"
 
@@ -43,11 +53,7 @@ def test_add_with_a_generated_password_shown_once_and_copied(qtbot: QtBot, windo
     qtbot.keyClicks(dialog.name_edit, "plugs")
     assert dialog.password.edit.echoMode() is QLineEdit.EchoMode.Password
     assert not dialog.password.note.isVisible()
-    click(qtbot, dialog.password.generate_button)
-    generated = dialog.password.text()
-    assert len(generated) == 20
-    assert dialog.password.edit.echoMode() is QLineEdit.EchoMode.Normal  # shown in clear, here only
-    assert dialog.password.note.isVisible()
+    generated = generate_password(qtbot, dialog.password)  # shown in clear, here only
     assert "Store it now" in dialog.password.note.text()
     assert "cannot show this password again" in dialog.password.note.text()
     click(qtbot, dialog.password.copy_button)
@@ -83,16 +89,8 @@ def test_name_errors_are_shown_next_to_the_field(qtbot: QtBot, window: MainWindo
     tab = bootstrap_tab(window)
     dialog = open_add_dialog(qtbot, tab)
 
-    click(qtbot, dialog.ok_button)  # nothing filled in
-    assert dialog.isVisible()
-    assert dialog.name_error.message == "a bootstrap credential name must not be empty"
-    assert "must not be empty" in dialog.password_error.message
-
-    qtbot.keyClicks(dialog.name_edit, "plugs")
-    qtbot.keyClicks(dialog.password.edit, "pw")
-    click(qtbot, dialog.ok_button)
-    assert dialog.name_error.message == "a bootstrap credential named 'plugs' already exists"
-    assert dialog.password_error.message == ""
+    submit_empty_then_taken(qtbot, dialog, "plugs", empty_error="a bootstrap credential name must not be empty",
+                            taken_error="a bootstrap credential named 'plugs' already exists")
 
     dialog.name_edit.setText("lamp")  # a user's name: one namespace for both, they are all MQTT usernames
     click(qtbot, dialog.ok_button)

@@ -11,7 +11,17 @@ from mqttdesk.gui.users_tab import UsersTab
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_of
 from mqttdesk.store.db import Store
 from tests.gui.conftest import FAST_HASH
-from tests.gui.helpers import cell, click, confirmation, has_row, open_dialog, select_row, tab_of
+from tests.gui.helpers import (
+    cell,
+    click,
+    confirmation,
+    generate_password,
+    has_row,
+    open_dialog,
+    select_row,
+    submit_empty_then_taken,
+    tab_of,
+)
 
 
 def users_tab(window: MainWindow) -> UsersTab:
@@ -47,16 +57,8 @@ def test_duplicate_and_empty_names_are_shown_next_to_the_field(qtbot: QtBot, win
     tab = users_tab(window)
     dialog = open_add_dialog(qtbot, tab)
 
-    click(qtbot, dialog.ok_button)  # nothing filled in
-    assert dialog.isVisible()
-    assert dialog.name_error.message == "a user name must not be empty"
-    assert "must not be empty" in dialog.password_error.message
-
-    qtbot.keyClicks(dialog.name_edit, "lamp")
-    qtbot.keyClicks(dialog.password.edit, "pw")
-    click(qtbot, dialog.ok_button)
-    assert dialog.name_error.message == "a user named 'lamp' already exists"
-    assert dialog.password_error.message == ""
+    submit_empty_then_taken(qtbot, dialog, "lamp", empty_error="a user name must not be empty",
+                            taken_error="a user named 'lamp' already exists")
     assert dialog.isVisible()
     assert [user.name for user in store.users.list()] == ["lamp"]
 
@@ -65,11 +67,7 @@ def test_generated_password_is_shown_and_works(qtbot: QtBot, window: MainWindow,
     tab = users_tab(window)
     dialog = open_add_dialog(qtbot, tab)
     qtbot.keyClicks(dialog.name_edit, "gen")
-    click(qtbot, dialog.password.generate_button)
-    generated = dialog.password.text()
-    assert len(generated) == 20
-    assert dialog.password.edit.echoMode() == dialog.password.edit.EchoMode.Normal
-    assert dialog.password.note.isVisible()
+    generated = generate_password(qtbot, dialog.password)
     click(qtbot, dialog.ok_button)
     qtbot.waitUntil(lambda: has_row(tab.table, "gen"), timeout=5000)
     assert verify_password(generated, store.users.get("gen").password_hash)
