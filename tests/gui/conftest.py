@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# the shared helpers assert too: rewrite them like the tests, so a failing check shows its values
+pytest.register_assert_rewrite("tests.gui.helpers", "tests.gui.credential_dialog_checks")
 
 import asyncio  # noqa: E402
 import contextlib  # noqa: E402
@@ -21,7 +25,6 @@ from pathlib import Path  # noqa: E402
 from typing import Any, TypeVar  # noqa: E402
 
 import paho.mqtt.client as mqtt  # noqa: E402
-import pytest  # noqa: E402
 import qasync  # noqa: E402
 import shiboken6  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402

@@ -19,17 +19,8 @@ from mqttdesk.gui.widgets.history_dialog import HistoryDialog
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_of
 from mqttdesk.store.db import Store
 from tests.gui.conftest import FAST_HASH, ClientFactory
-from tests.gui.helpers import (
-    cell,
-    click,
-    confirmation,
-    generate_password,
-    has_row,
-    open_dialog,
-    select_row,
-    submit_empty_then_taken,
-    tab_of,
-)
+from tests.gui.credential_dialog_checks import generate_password, submit_empty_then_taken
+from tests.gui.helpers import cell, click, confirmation, has_row, open_dialog, select_row, tab_of
 
 PASSWORD = "flash-me-once"
 

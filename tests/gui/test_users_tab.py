@@ -11,17 +11,8 @@ from mqttdesk.gui.users_tab import UsersTab
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_of
 from mqttdesk.store.db import Store
 from tests.gui.conftest import FAST_HASH
-from tests.gui.helpers import (
-    cell,
-    click,
-    confirmation,
-    generate_password,
-    has_row,
-    open_dialog,
-    select_row,
-    submit_empty_then_taken,
-    tab_of,
-)
+from tests.gui.credential_dialog_checks import generate_password, submit_empty_then_taken
+from tests.gui.helpers import cell, click, confirmation, has_row, open_dialog, select_row, tab_of
 
 
 def users_tab(window: MainWindow) -> UsersTab:
