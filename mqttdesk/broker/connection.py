@@ -46,20 +46,41 @@ class Connection:
         self.end_reason: tuple[ReasonCode, str] | None = None
         self.clean_disconnect = False
         self.finished = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._out: list[bytes] = []
+        self._out_bytes = 0
+        self._flush_scheduled = False
         self._on_close: list[Callable[[], None]] = []
 
     # -- writing -----------------------------------------------------------------------------------
+    # Packets are collected and written once per event-loop turn: a chunk of 600 small PUBLISHes from one client
+    # becomes one write to each subscriber instead of 600 (one send() each was half the broker's CPU).
 
     def send(self, data: bytes) -> None:
-        if not self._transport.is_closing():
-            self._transport.write(data)
+        if self._transport.is_closing():
+            return
+        self._out.append(data)
+        self._out_bytes += len(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self.flush)
 
     def send_qos0(self, data: bytes) -> bool:
         """QoS 0 may be dropped for a client that does not keep up; False when it was."""
-        if self._transport.is_closing() or self._transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
+        if self._transport.get_write_buffer_size() + self._out_bytes > WRITE_BUFFER_LIMIT:
             return False
-        self._transport.write(data)
+        self.send(data)
         return True
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._out:
+            return
+        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        self._out.clear()
+        self._out_bytes = 0
+        if not self._transport.is_closing():
+            self._transport.write(data)
 
     # -- ending ------------------------------------------------------------------------------------
 
@@ -67,6 +88,7 @@ class Connection:
         """Close from our side (kick, keep-alive, take-over, credential change): the will will be published."""
         if self.end_reason is None:
             self.end_reason = (code, text)
+        self.flush()
         self._transport.close()
 
     def _keep_alive_check(self) -> None:
@@ -104,6 +126,7 @@ class Connection:
         finally:
             if self._watchdog is not None:
                 self._watchdog.cancel()
+            self.flush()  # e.g. the SUBACK for a SUBSCRIBE that came in one chunk with DISCONNECT
             self._transport.close()
             self.finished.set()
 
