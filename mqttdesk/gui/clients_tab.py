@@ -37,7 +37,7 @@ from mqttdesk.gui.models.sorting import sorted_proxy
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.timeline_dialog import TimelineDialog
 from mqttdesk.gui.widgets.notice_stack import NoticeStack
-from mqttdesk.gui.widgets.tables import make_table, set_column_widths
+from mqttdesk.gui.widgets.tables import make_table, select_source_row, selected_source_row, set_column_widths
 from mqttdesk.store.auth_log_repo import AuthLogEntry
 
 # the client id column stretches; the others get what their content usually needs (no ResizeToContents: with
@@ -89,13 +89,11 @@ class ClientsTab(QWidget):
         self._rows_changed()
 
     def selected_session(self) -> LiveSession | None:
-        rows = self.table.selectionModel().selectedRows()
-        return self.model.session_at(self.proxy.mapToSource(rows[0]).row()) if rows else None
+        row = selected_source_row(self.table, self.proxy)
+        return None if row is None else self.model.session_at(row)
 
     def select_client(self, client_id: str) -> None:
-        row = self.model.row_of(client_id)
-        if row is not None:
-            self.table.selectRow(self.proxy.mapFromSource(self.model.index(row, 0)).row())
+        select_source_row(self.table, self.proxy, self.model.row_of(client_id))
 
     def _rows_changed(self) -> None:
         self.count_label.setText(plural(self.model.rowCount(), "client") + " connected")

@@ -22,7 +22,7 @@ from mqttdesk.gui.models.sorting import sorted_proxy
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.confirm import ConfirmationBox, ask_confirmation
 from mqttdesk.gui.widgets.state_badge import StateBadgeDelegate
-from mqttdesk.gui.widgets.tables import make_table, set_column_widths
+from mqttdesk.gui.widgets.tables import make_table, select_source_row, selected_source_row, set_column_widths
 
 
 class Credential(Protocol):
@@ -96,15 +96,11 @@ class RecordTab(QWidget):
 
     def selected(self) -> Any:
         """The record of the selected row, or None."""
-        rows = self.table.selectionModel().selectedRows()
-        if not rows:
-            return None
-        return self.model.record_at(self.proxy.mapToSource(rows[0]).row())
+        row = selected_source_row(self.table, self.proxy)
+        return None if row is None else self.model.record_at(row)
 
     def select(self, key: str) -> None:
-        row = self.model.row_of(key)
-        if row is not None:
-            self.table.selectRow(self.proxy.mapFromSource(self.model.index(row, 0)).row())
+        select_source_row(self.table, self.proxy, self.model.row_of(key))
 
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         self.update_actions()

@@ -38,7 +38,7 @@ from mqttdesk.gui.models.sorting import sorted_proxy
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.confirm import ask_confirmation
 from mqttdesk.gui.widgets.field_error import FieldError
-from mqttdesk.gui.widgets.tables import make_table, set_column_widths
+from mqttdesk.gui.widgets.tables import make_table, select_source_row, selected_source_row, set_column_widths
 
 PATTERN_HINT = (
     "Wildcards: <b>+</b> matches one level, <b>#</b> everything below (last level only). "
@@ -169,13 +169,11 @@ class RolesTab(QWidget):
     # -- selection ----------------------------------------------------------------------------------
 
     def selected_role(self) -> Role | None:
-        rows = self.roles_table.selectionModel().selectedRows()
-        return self.roles_model.role_at(self.roles_proxy.mapToSource(rows[0]).row()) if rows else None
+        row = selected_source_row(self.roles_table, self.roles_proxy)
+        return None if row is None else self.roles_model.role_at(row)
 
     def select_role(self, name: str) -> None:
-        row = self.roles_model.row_of(name)
-        if row is not None:
-            self.roles_table.selectRow(self.roles_proxy.mapFromSource(self.roles_model.index(row, 0)).row())
+        select_source_row(self.roles_table, self.roles_proxy, self.roles_model.row_of(name))
 
     def _role_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         role = self.selected_role()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from PySide6.QtCore import QAbstractItemModel
+from PySide6.QtCore import QAbstractItemModel, QSortFilterProxyModel
 from PySide6.QtWidgets import QAbstractItemView, QTableView
 
 _HEADER_PADDING = 28  # room for the sort indicator
@@ -32,3 +32,15 @@ def set_column_widths(table: QTableView, widths: Mapping[int, int]) -> None:
     for column, width in widths.items():
         title = str(model.headerData(column, header.orientation()) or "")
         table.setColumnWidth(column, max(width, metrics.horizontalAdvance(title) + _HEADER_PADDING))
+
+
+def selected_source_row(table: QTableView, proxy: QSortFilterProxyModel) -> int | None:
+    """The selected row as the source model numbers it (`table` shows it through `proxy`), or None."""
+    rows = table.selectionModel().selectedRows()
+    return proxy.mapToSource(rows[0]).row() if rows else None
+
+
+def select_source_row(table: QTableView, proxy: QSortFilterProxyModel, row: int | None) -> None:
+    """Select the source model's `row` where `proxy` shows it; None selects nothing new."""
+    if row is not None:
+        table.selectRow(proxy.mapFromSource(proxy.sourceModel().index(row, 0)).row())
