@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from mqttdesk.broker import wire
@@ -50,7 +49,6 @@ class Connection:
         self._out: list[bytes] = []
         self._out_bytes = 0
         self._flush_scheduled = False
-        self._on_close: list[Callable[[], None]] = []
 
     # -- writing -----------------------------------------------------------------------------------
     # Packets are collected and written once per event-loop turn: a chunk of 600 small PUBLISHes from one client

@@ -21,6 +21,7 @@ dicts into strict dataclasses, which cannot carry them; this subclass needs no p
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -29,6 +30,7 @@ from typing import Any
 
 from amqtt.adapters import ReaderAdapter, WriterAdapter
 from amqtt.broker import Broker
+from amqtt.contexts import ListenerType
 from amqtt.errors import AMQTTError, BrokerError, MQTTError, NoDataError
 
 from mqttdesk.auth.pipeline import AuthPipeline
@@ -48,7 +50,8 @@ from mqttdesk.core.topics import topic_matches
 log = logging.getLogger(__name__)
 
 MessageMonitor = Callable[[str, bytes, int, bool], None]  # topic, payload, QoS, retain
-CONNECT_TIMEOUT = 10.0  # a socket that sends no CONNECT is dropped (amqtt waits forever)
+CONNECT_TIMEOUT = 10.0
+LISTEN_BACKLOG = 4096  # a socket that sends no CONNECT is dropped (amqtt waits forever)
 _FORCED = frozenset({ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER})
 
 
@@ -102,7 +105,13 @@ class DeskBroker(Broker):
         # amqtt passes IPv6 literals on with their brackets ("[::1]"), which the socket layer does not accept
         if address is not None:
             address = address.strip("[]")
-        return await super()._create_server_instance(listener_name, listener_type, address, port, ssl_context)
+        if listener_type != ListenerType.TCP:
+            return await super()._create_server_instance(listener_name, listener_type, address, port, ssl_context)
+        # as amqtt does, plus a listen backlog for a fleet arriving at once (asyncio's default of 100 made the
+        # kernel drop SYNs in a 1,000-device storm, and those devices retried a second later)
+        return await asyncio.start_server(
+            functools.partial(self.stream_connected, listener_name=listener_name), address, port,
+            reuse_address=True, ssl=ssl_context, backlog=LISTEN_BACKLOG)
 
     def bound_addresses(self) -> list[tuple[str, int]]:
         """The (host, port) pairs actually listened on (port 0 in the config becomes the real port here)."""
