@@ -44,14 +44,14 @@ class Outcome(StrEnum):
     FORCED = "forced"  # a session was ended by the broker: kicked, or its credential changed
 
 
-_SESSION_ENDS = ("DISCONNECT", "KICK")
+SESSION_ENDS = ("DISCONNECT", "KICK")  # the kinds of entry that end a session, normally or forced
 OUTCOME_SYMBOL = {Outcome.ALLOWED: "✓", Outcome.REFUSED: "✗", Outcome.ENDED: "•", Outcome.FORCED: "✗"}
 OUTCOME_COLOR = {Outcome.ALLOWED: "#1f7a3a", Outcome.REFUSED: "#c42b1c", Outcome.ENDED: "#5f6670",
                  Outcome.FORCED: "#b35900"}
 
 
 def outcome_of(entry: AuthLogEntry) -> Outcome:
-    if entry.kind in _SESSION_ENDS:
+    if entry.kind in SESSION_ENDS:
         return Outcome.ENDED if entry.allowed else Outcome.FORCED
     return Outcome.ALLOWED if entry.allowed else Outcome.REFUSED
 

@@ -12,7 +12,13 @@ from PySide6.QtCore import QModelIndex, QObject, Qt
 from PySide6.QtGui import QColor
 
 from mqttdesk.gui.formatting import plural
-from mqttdesk.gui.models.auth_log_model import OUTCOME_COLOR, OUTCOME_SYMBOL, format_entry_time, outcome_of
+from mqttdesk.gui.models.auth_log_model import (
+    OUTCOME_COLOR,
+    OUTCOME_SYMBOL,
+    SESSION_ENDS,
+    format_entry_time,
+    outcome_of,
+)
 from mqttdesk.gui.models.table_model import AnyIndex, ListTableModel
 from mqttdesk.store.auth_log_repo import AuthLogEntry
 
@@ -41,7 +47,7 @@ def end_label(entry: AuthLogEntry) -> str:
 
 
 def event_label(entry: AuthLogEntry) -> str:
-    if entry.kind in ("DISCONNECT", "KICK"):
+    if entry.kind in SESSION_ENDS:
         return "disconnected: " + end_label(entry)
     return _TOPIC_EVENTS.get((entry.kind, entry.allowed), f"{entry.kind} {'allowed' if entry.allowed else 'refused'}")
 
