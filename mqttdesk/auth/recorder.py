@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 EntriesListener = Callable[[list[AuthLogEntry]], None]
 FLUSH_DELAY = 0.1
+BATCH = 250
 _LAST_USED_RESOLUTION = 60.0  # `last_used` is minute-accurate: no write for every reconnect
 
 
@@ -63,15 +64,36 @@ class DecisionRecorder:
         except RuntimeError:
             self.flush()
             return
-        self._timer = loop.call_later(self._flush_delay, self.flush)
+        self._timer = loop.call_later(self._flush_delay, self._flush_a_batch)
+
+    def _flush_a_batch(self) -> None:
+        """The timed flush writes at most BATCH of each kind, then lets the loop breathe before the rest.
+
+        One transaction for a whole storm's worth of entries held the event loop — the window's, under qasync —
+        for a fifth of a second; batches of a few hundred take a few milliseconds each.
+        """
+        self._timer = None
+        self._write(BATCH)
+        if self._queue or self._registrations or self._uses:
+            self._timer = asyncio.get_running_loop().call_later(0, self._flush_a_batch)
 
     def flush(self) -> None:
+        """Write everything now (at shutdown, and wherever a caller needs the log to be complete)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        queue, self._queue = self._queue, []
+        self._write(None)
+
+    def _write(self, limit: int | None) -> None:
+        if limit is None or len(self._queue) <= limit:
+            queue, self._queue = self._queue, []
+        else:
+            queue, self._queue = self._queue[:limit], self._queue[limit:]
+        if limit is None or len(self._registrations) <= limit:
+            registrations, self._registrations = self._registrations, []
+        else:
+            registrations, self._registrations = self._registrations[:limit], self._registrations[limit:]
         uses, self._uses = self._uses, {}
-        registrations, self._registrations = self._registrations, []
         stored: list[AuthLogEntry] = []
         try:
             with self._store.write():
