@@ -29,6 +29,8 @@ class PacketSink(Protocol):
     def on_publish(self, connection: Connection, publish: wire.Publish) -> None: ...
     def on_subscribe(self, connection: Connection, packet_id: int, topics: list[tuple[str, int]]) -> None: ...
     def on_unsubscribe(self, connection: Connection, packet_id: int, filters: list[str]) -> None: ...
+    def wants_flush(self, connection: Connection) -> None:
+        """`connection` has packets waiting: write them (with everyone else's) once this loop turn is over."""
 
 
 class Connection:
@@ -45,10 +47,8 @@ class Connection:
         self.end_reason: tuple[ReasonCode, str] | None = None
         self.clean_disconnect = False
         self.finished = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
         self._out: list[bytes] = []
         self._out_bytes = 0
-        self._flush_scheduled = False
 
     # -- writing -----------------------------------------------------------------------------------
     # Packets are collected and written once per event-loop turn: a chunk of 600 small PUBLISHes from one client
@@ -57,11 +57,10 @@ class Connection:
     def send(self, data: bytes) -> None:
         if self._transport.is_closing():
             return
+        if not self._out:
+            self._sink.wants_flush(self)
         self._out.append(data)
         self._out_bytes += len(data)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self.flush)
 
     def send_qos0(self, data: bytes) -> bool:
         """QoS 0 may be dropped for a client that does not keep up; False when it was."""
@@ -71,7 +70,6 @@ class Connection:
         return True
 
     def flush(self) -> None:
-        self._flush_scheduled = False
         if not self._out:
             return
         data = self._out[0] if len(self._out) == 1 else b"".join(self._out)

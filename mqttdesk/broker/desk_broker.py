@@ -97,6 +97,7 @@ class DeskBroker(Broker):
         self._connection_tasks: set[asyncio.Task[Any]] = set()
         self._client_locks: dict[str, asyncio.Lock] = {}
         self.monitors: list[MessageMonitor] = []  # see BrokerService.add_monitor
+        self._unflushed: list[Connection] = []
 
     # -- listeners ------------------------------------------------------------------------------
 
@@ -338,6 +339,17 @@ class DeskBroker(Broker):
                 self._index.remove(topic_filter, state.client_id)
         connection.send(wire.encode_ack(wire.UNSUBACK, packet_id))
         self.registry.touch(state.live)
+
+    def wants_flush(self, connection: Connection) -> None:
+        # one callback per loop turn for all connections (under qasync each call_soon is a Qt timer: not cheap)
+        if not self._unflushed:
+            asyncio.get_running_loop().call_soon(self._flush_all)
+        self._unflushed.append(connection)
+
+    def _flush_all(self) -> None:
+        unflushed, self._unflushed = self._unflushed, []
+        for connection in unflushed:
+            connection.flush()
 
     def _record_topic_decision(self, live: LiveSession, decision: Decision) -> None:
         """Each distinct topic decision is logged once per session; repeats only count (see README, Auth log)."""
