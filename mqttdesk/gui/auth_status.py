@@ -18,8 +18,7 @@ from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
 from mqttdesk.gui.formatting import plural
 from mqttdesk.gui.models.auth_log_model import OUTCOME_COLOR, Outcome
-from mqttdesk.gui.models.forced_disconnects import is_forced_end
-from mqttdesk.store.auth_log_repo import FORCED_KINDS, AuthLogEntry, LogFilter
+from mqttdesk.store.auth_log_repo import SESSION_END_KINDS, AuthLogEntry, LogFilter
 from mqttdesk.store.db import Store
 
 REFUSAL_KINDS = ("CONNECT", "SUBSCRIBE", "PUBLISH")
@@ -49,7 +48,7 @@ class AuthCounters(QObject):
         entries = store.auth_log.query(LogFilter(allowed=False, kinds=REFUSAL_KINDS), limit=recent) if recent else []
         self._refusals: deque[float] = deque(sorted(e.time for e in entries if e.time >= since))
         self._day = start_of_day(now)
-        self.forced_today = store.auth_log.count_since(self._day, kinds=FORCED_KINDS, allowed=False)
+        self.forced_today = store.auth_log.count_since(self._day, kinds=SESSION_END_KINDS, allowed=False)
         self._expiry = QTimer(self)
         self._expiry.setSingleShot(True)
         self._expiry.timeout.connect(self._expire)
@@ -65,7 +64,7 @@ class AuthCounters(QObject):
 
     def on_entries(self, entries: list[AuthLogEntry]) -> None:
         refused = [entry.time for entry in entries if is_refusal(entry)]
-        forced = sum(1 for entry in entries if is_forced_end(entry) and entry.time >= self._day)
+        forced = sum(1 for entry in entries if entry.forced_end and entry.time >= self._day)
         if not refused and not forced:
             return
         self._refusals.extend(refused)
@@ -90,7 +89,7 @@ class AuthCounters(QObject):
     def _new_day(self) -> None:
         now = self._clock()
         self._day = start_of_day(now)
-        self.forced_today = self._store.auth_log.count_since(self._day, kinds=FORCED_KINDS, allowed=False)
+        self.forced_today = self._store.auth_log.count_since(self._day, kinds=SESSION_END_KINDS, allowed=False)
         self._arm_midnight(now)
         self.changed.emit()
 

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import QSystemTrayIcon
 from mqttdesk.core.states import CredentialState
 from mqttdesk.gui.auth_status import is_refusal
 from mqttdesk.gui.formatting import plural
-from mqttdesk.gui.models.forced_disconnects import is_forced_end
 from mqttdesk.gui.widgets.state_badge import state_icon
 from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.db import Store
@@ -39,7 +38,7 @@ def _who(entry: AuthLogEntry) -> str:
 def summarise(entries: Sequence[AuthLogEntry]) -> tuple[str, str]:
     """(title, message) for a batch, e.g. ("2 refused, 1 forced disconnect", "'lamp' (lamp-1): user 'lamp' is …")."""
     refused = [entry for entry in entries if is_refusal(entry)]
-    forced = [entry for entry in entries if is_forced_end(entry)]
+    forced = [entry for entry in entries if entry.forced_end]
     parts = []
     if refused:
         parts.append(f"{len(refused)} refused")
@@ -86,7 +85,7 @@ class RefusalNotifier(QObject):
             self._timer.stop()
 
     def on_entries(self, entries: list[AuthLogEntry]) -> None:
-        relevant = [entry for entry in entries if is_refusal(entry) or is_forced_end(entry)]
+        relevant = [entry for entry in entries if is_refusal(entry) or entry.forced_end]
         if not relevant or not self.enabled:
             return
         self._pending.extend(relevant)

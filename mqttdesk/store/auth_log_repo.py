@@ -29,6 +29,11 @@ class AuthLogEntry:
     reason: str
     steps: tuple[str, ...] = ()
 
+    @property
+    def forced_end(self) -> bool:
+        """A session ended by a kick or a credential change (logged as a refusal), not by the client or network."""
+        return self.kind in SESSION_END_KINDS and not self.allowed
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["steps"] = list(self.steps)
@@ -53,7 +58,7 @@ def entry_from_decision(decision: Decision, when: float | None = None, entry_id:
 
 
 _COLUMNS = "id, time, kind, allowed, client_id, username, method, address, topic, reason_code, reason, steps"
-FORCED_KINDS = ("DISCONNECT", "KICK")
+SESSION_END_KINDS = ("DISCONNECT", "KICK")  # the entries that end a session, normally or forced
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +174,7 @@ class AuthLogRepo:
         row = self._store.connection.execute(
             f"SELECT {_COLUMNS} FROM auth_log WHERE {column} = ? AND allowed = 0 AND kind IN (?, ?)"
             " ORDER BY id DESC LIMIT 1",
-            (value, *FORCED_KINDS),
+            (value, *SESSION_END_KINDS),
         ).fetchone()
         return None if row is None else _row_to_entry(row)
 

@@ -18,7 +18,7 @@ from PySide6.QtCore import QModelIndex, QObject, Qt
 from PySide6.QtGui import QColor, QFont
 
 from mqttdesk.gui.models.table_model import AnyIndex, ListTableModel
-from mqttdesk.store.auth_log_repo import AuthLogEntry
+from mqttdesk.store.auth_log_repo import SESSION_END_KINDS, AuthLogEntry
 
 MAX_ROWS = 5000
 
@@ -44,14 +44,13 @@ class Outcome(StrEnum):
     FORCED = "forced"  # a session was ended by the broker: kicked, or its credential changed
 
 
-SESSION_ENDS = ("DISCONNECT", "KICK")  # the kinds of entry that end a session, normally or forced
 OUTCOME_SYMBOL = {Outcome.ALLOWED: "✓", Outcome.REFUSED: "✗", Outcome.ENDED: "•", Outcome.FORCED: "✗"}
 OUTCOME_COLOR = {Outcome.ALLOWED: "#1f7a3a", Outcome.REFUSED: "#c42b1c", Outcome.ENDED: "#5f6670",
                  Outcome.FORCED: "#b35900"}
 
 
 def outcome_of(entry: AuthLogEntry) -> Outcome:
-    if entry.kind in SESSION_ENDS:
+    if entry.kind in SESSION_END_KINDS:
         return Outcome.ENDED if entry.allowed else Outcome.FORCED
     return Outcome.ALLOWED if entry.allowed else Outcome.REFUSED
 

@@ -13,18 +13,13 @@ import time
 from collections.abc import Container, Iterable
 from typing import Literal
 
-from mqttdesk.store.auth_log_repo import FORCED_KINDS, AuthLogEntry
+from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.db import Store
 
 Lookup = Literal["username", "client_id"]
 HEADER = "Last forced disconnect"
 HEADER_TIP = ("The last time a session of this credential was ended by someone else (kicked, credential suspended, "
               "revoked, deleted or given a new password, clientId taken over) and why")
-
-
-def is_forced_end(entry: AuthLogEntry) -> bool:
-    """A session ended by a kick or a credential change, as opposed to the client leaving or the network failing."""
-    return entry.kind in FORCED_KINDS and not entry.allowed
 
 
 def short_time(timestamp: float, now: float | None = None) -> str:
@@ -78,7 +73,7 @@ class ForcedDisconnects:
         changed: set[str] = set()
         for entry in entries:
             key = entry.username if self._lookup == "username" else entry.client_id
-            if key is not None and key in known and is_forced_end(entry):
+            if key is not None and key in known and entry.forced_end:
                 self._latest[key] = entry
                 changed.add(key)
         return changed
@@ -92,7 +87,7 @@ def forced_notices(entries: Iterable[AuthLogEntry], *, listed: int = 3) -> list[
     """
     grouped: dict[str, list[AuthLogEntry]] = {}
     for entry in entries:
-        if is_forced_end(entry):
+        if entry.forced_end:
             grouped.setdefault(entry.reason, []).append(entry)
     notices = []
     for reason, ended in grouped.items():

@@ -15,12 +15,11 @@ from mqttdesk.gui.formatting import plural
 from mqttdesk.gui.models.auth_log_model import (
     OUTCOME_COLOR,
     OUTCOME_SYMBOL,
-    SESSION_ENDS,
     format_entry_time,
     outcome_of,
 )
 from mqttdesk.gui.models.table_model import AnyIndex, ListTableModel
-from mqttdesk.store.auth_log_repo import AuthLogEntry
+from mqttdesk.store.auth_log_repo import SESSION_END_KINDS, AuthLogEntry
 
 MAX_EVENTS = 2000
 
@@ -47,7 +46,7 @@ def end_label(entry: AuthLogEntry) -> str:
 
 
 def event_label(entry: AuthLogEntry) -> str:
-    if entry.kind in SESSION_ENDS:
+    if entry.kind in SESSION_END_KINDS:
         return "disconnected: " + end_label(entry)
     return _TOPIC_EVENTS.get((entry.kind, entry.allowed), f"{entry.kind} {'allowed' if entry.allowed else 'refused'}")
 
