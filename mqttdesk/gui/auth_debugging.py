@@ -6,10 +6,11 @@ and the notifier. Kept here so `main_window.py`, which every tab touches, only n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMainWindow
+from PySide6.QtWidgets import QMainWindow, QStatusBar
 
 from mqttdesk.gui.auth_log_tab import AuthLogTab
 from mqttdesk.gui.auth_status import AuthCounters, AuthStatusWidgets
@@ -17,6 +18,31 @@ from mqttdesk.gui.notifier import RefusalNotifier
 from mqttdesk.gui.tab_context import TabContext
 
 AUTH_LOG_TITLE = "Auth log"
+
+
+class PoliteFlash:
+    """Shows the notifier's status-bar line, but never over a message that is still on screen.
+
+    The message there answers something the user just did ("kicked 'lamp-1'"); the summary of refusals waits
+    until it is gone instead of replacing it a tenth of a second later.
+    """
+
+    def __init__(self, bar: QStatusBar, show: Callable[[str], None]) -> None:
+        self._bar = bar
+        self._show = show
+        self._waiting: str | None = None
+        bar.messageChanged.connect(self._message_changed)
+
+    def __call__(self, text: str) -> None:
+        if self._bar.currentMessage():
+            self._waiting = text
+        else:
+            self._show(text)
+
+    def _message_changed(self, message: str) -> None:
+        if not message and self._waiting is not None:
+            text, self._waiting = self._waiting, None
+            self._show(text)
 
 
 @dataclass(frozen=True)
@@ -37,7 +63,8 @@ def install_auth_debugging(window: QMainWindow, context: TabContext, auth_log: A
     status = AuthStatusWidgets(counters, open_refusals, window)
     window.statusBar().addPermanentWidget(status.refused_button)
     window.statusBar().addPermanentWidget(status.forced_label)
-    notifier = RefusalNotifier(context.store, context.show_message, window.windowIcon(), parent=window)
+    flash = PoliteFlash(window.statusBar(), context.show_message)
+    notifier = RefusalNotifier(context.store, flash, window.windowIcon(), parent=window)
     context.bridge.auth_entries.connect(counters.on_entries)
     context.bridge.auth_entries.connect(notifier.on_entries)
 

@@ -51,7 +51,7 @@ class ClientsTab(QWidget):
         super().__init__(parent)
         self.context = context
         self.model = ClientsTableModel(context.service.registry, self)
-        context.bridge.session_event.connect(self.model.on_session_event)
+        context.bridge.session_events.connect(self.model.on_session_events)
         self.proxy = sorted_proxy(self.model, self)
 
         self.kick_button = QPushButton("Kick")

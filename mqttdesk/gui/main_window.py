@@ -85,7 +85,7 @@ class MainWindow(QMainWindow):
 
         self.clients_label = QLabel()
         self.statusBar().addPermanentWidget(self.clients_label)
-        self.bridge.session_event.connect(self._session_event)
+        self.bridge.session_events.connect(self._session_events)
         self.bridge.status_changed.connect(self._status_changed)
         self._update_client_count()
         auth_log = self.tab("Auth log")
@@ -101,8 +101,8 @@ class MainWindow(QMainWindow):
     def show_message(self, message: str) -> None:
         self.statusBar().showMessage(message, MESSAGE_SECONDS * 1000)
 
-    def _session_event(self, event: SessionEvent) -> None:
-        if event.kind is not SessionEventKind.UPDATED:
+    def _session_events(self, events: list[SessionEvent]) -> None:
+        if any(event.kind is not SessionEventKind.UPDATED for event in events):
             self._update_client_count()
 
     def _status_changed(self, _status: BrokerStatus) -> None:

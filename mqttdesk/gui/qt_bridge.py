@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 import shiboken6
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from mqttdesk.broker.registry import SessionEvent
 from mqttdesk.broker.service import BrokerService, BrokerStatus
@@ -20,10 +20,12 @@ from mqttdesk.store.changes import Change
 
 log = logging.getLogger(__name__)
 
+SESSION_BATCH_MS = 50  # how long session events are collected before the views hear of them
+
 
 class ServiceBridge(QObject):
     store_changed = Signal(object)  # tuple[Change, ...], after each committed write (ours or another process's)
-    session_event = Signal(object)  # SessionEvent: CONNECTED / DISCONNECTED / UPDATED (batched)
+    session_events = Signal(object)  # list[SessionEvent] (CONNECTED / DISCONNECTED / UPDATED), in order, batched
     status_changed = Signal(object)  # BrokerStatus
     auth_entries = Signal(object)  # list[AuthLogEntry], as stored
 
@@ -31,6 +33,11 @@ class ServiceBridge(QObject):
         super().__init__(parent)
         self._service = service
         self._attached = True
+        self._pending_events: list[SessionEvent] = []
+        self._batch_timer = QTimer(self)
+        self._batch_timer.setSingleShot(True)
+        self._batch_timer.setInterval(SESSION_BATCH_MS)
+        self._batch_timer.timeout.connect(self._emit_session_events)
         service.store.subscribe(self._on_store_changes)
         service.registry.subscribe(self._on_session_event)
         service.on_status(self._on_status)
@@ -54,8 +61,18 @@ class ServiceBridge(QObject):
             self.store_changed.emit(changes)
 
     def _on_session_event(self, event: SessionEvent) -> None:
-        if self._alive():
-            self.session_event.emit(event)
+        # Sessions are handed on in batches: a storm of 1,000 devices sent one by one through every model and
+        # view held the window for a quarter of a second; batched, a model inserts or removes rows as blocks.
+        if not self._alive():
+            return
+        self._pending_events.append(event)
+        if not self._batch_timer.isActive():
+            self._batch_timer.start()
+
+    def _emit_session_events(self) -> None:
+        events, self._pending_events = self._pending_events, []
+        if events and self._alive():
+            self.session_events.emit(events)
 
     def _on_status(self, status: BrokerStatus) -> None:
         if self._alive():

@@ -45,7 +45,7 @@ class RecordTab(QWidget):
         self.model = model
         model.setParent(self)
         context.bridge.store_changed.connect(model.on_store_changes)
-        context.bridge.session_event.connect(model.on_session_event)
+        context.bridge.session_events.connect(model.on_session_events)
         context.bridge.auth_entries.connect(model.on_auth_entries)
         self.proxy = sorted_proxy(model, self, filter_column=filter_column)
         self.filter_edit = QLineEdit()

@@ -65,7 +65,7 @@ class TimelineDialog(QDialog):
         self.limit_note.setText(f"showing the latest {MAX_EVENTS} events" if len(entries) >= MAX_EVENTS else "")
         self.limit_note.setVisible(len(entries) >= MAX_EVENTS)
         context.bridge.auth_entries.connect(self.on_entries)
-        context.bridge.session_event.connect(self.on_session_event)
+        context.bridge.session_events.connect(self.on_session_events)
         self._update_presence()
         self._update_counters()
 
@@ -75,8 +75,8 @@ class TimelineDialog(QDialog):
             self.model.add_newer(mine)
             self._update_counters()
 
-    def on_session_event(self, event: SessionEvent) -> None:
-        if event.client_id == self.client_id:
+    def on_session_events(self, events: list[SessionEvent]) -> None:
+        if any(event.client_id == self.client_id for event in events):
             self._update_presence()
 
     def _update_counters(self) -> None:

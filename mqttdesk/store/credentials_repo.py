@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import sqlite3
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 from mqttdesk.core.errors import NotFoundError
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from mqttdesk.store.db import Store
 
 T = TypeVar("T")
+_SQL_VARIABLES = 500  # keys per IN (...) query, well under SQLite's limit
 
 
 class CredentialRepo(Generic[T]):
@@ -65,6 +67,22 @@ class CredentialRepo(Generic[T]):
             roles = tuple(r["role"] for r in db.execute(
                 f"SELECT role FROM {self.ROLES_TABLE} WHERE {self.ROLES_OWNER} = ? ORDER BY position", (key,)))
             return self._record(row, roles)
+
+    def find_many(self, keys: Iterable[str]) -> dict[str, T | None]:
+        """Several records in two queries (a storm's batch of changed devices, not a query per device)."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, T | None] = dict.fromkeys(wanted)
+        with self._store.read() as db:
+            for start in range(0, len(wanted), _SQL_VARIABLES):
+                chunk = wanted[start:start + _SQL_VARIABLES]
+                marks = ", ".join("?" for _ in chunk)
+                roles: dict[str, list[str]] = {}
+                for row in db.execute(f"SELECT {self.ROLES_OWNER} AS owner, role FROM {self.ROLES_TABLE}"
+                                      f" WHERE {self.ROLES_OWNER} IN ({marks}) ORDER BY owner, position", chunk):
+                    roles.setdefault(row["owner"], []).append(row["role"])
+                for row in db.execute(f"SELECT * FROM {self.TABLE} WHERE {self.KEY} IN ({marks})", chunk):
+                    found[row[self.KEY]] = self._record(row, tuple(roles.get(row[self.KEY], ())))
+        return found
 
     def get(self, key: str) -> T:
         record = self.find(key)

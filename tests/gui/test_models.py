@@ -7,7 +7,7 @@ import time
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
-from mqttdesk.broker.registry import LiveSession, SessionRegistry
+from mqttdesk.broker.registry import LiveSession, SessionEvent, SessionRegistry
 from mqttdesk.core.acl import Permission
 from mqttdesk.core.decision import Grant
 from mqttdesk.core.model import CredentialKind, CredentialRef, Method
@@ -117,3 +117,38 @@ def test_role_models_follow_store_changes(qtbot: QtBot, store: Store, qtmodeltes
     assert roles.rowCount() == 0
     assert rules.rowCount() == 0
     assert rules.role_name is None
+
+
+def test_clients_model_applies_a_batch_as_blocks(qtmodeltester: ModelTester) -> None:
+    """The bridge hands over session events in batches: removals as runs of rows, arrivals as one insert."""
+    registry = SessionRegistry()
+    sessions = [live(f"c{n}") for n in range(8)]
+    for session in sessions:
+        registry.add(session)
+    model = ClientsTableModel(registry)
+    qtmodeltester.check(model)
+    seen = Recorder(model)
+    batch: list[SessionEvent] = []
+    registry.subscribe(batch.append)
+
+    for gone in (sessions[1], sessions[2], sessions[3], sessions[6]):  # two runs: rows 1-3 and row 6
+        registry.remove(gone.client_id, gone)
+    newcomers = [live("n1"), live("n2")]
+    for session in newcomers:
+        registry.add(session)
+    passing = live("brief")  # arrives and leaves within the batch: never shown
+    registry.add(passing)
+    registry.remove("brief", passing)
+    sessions[0].messages_in = 3
+    registry.touch(sessions[0])
+    registry.flush_updates()
+
+    model.on_session_events(batch)
+    assert [model.index(row, CLIENT_ID).data() for row in range(model.rowCount())] == [
+        "c0", "c4", "c5", "c7", "n1", "n2"]
+    assert [model.row_of(c) for c in ("c0", "c4", "c5", "c7", "n1", "n2")] == list(range(6))
+    assert model.row_of("c1") is None
+    assert seen.events.count("rowsRemoved") == 2  # one per run of adjacent rows
+    assert seen.events.count("rowsInserted") == 1
+    assert "modelReset" not in seen.events
+    assert model.index(0, MESSAGES_IN).data() == "3"

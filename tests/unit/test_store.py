@@ -21,7 +21,7 @@ from mqttdesk.core.errors import (
     ValidationError,
 )
 from mqttdesk.core.model import AnonymousPolicy, Method
-from mqttdesk.core.passwords import verify_password
+from mqttdesk.core.passwords import hash_password, verify_password
 from mqttdesk.core.reasons import Reason, ReasonCode
 from mqttdesk.core.states import CredentialState, StateAction
 from mqttdesk.store import migrations
@@ -832,3 +832,23 @@ def test_rolled_back_external_write_is_not_announced(store: Store, cli: Store) -
         cli.roles.add("r")
     assert store.poll_external_changes() == (role_change("r"),)
     assert store.poll_external_changes() == ()
+
+
+def test_find_many_reads_records_with_their_roles_and_none_for_missing(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    secret = hash_password("pw", iterations=1000)
+    store.roles.add("r")
+    store.users.add("a", secret, ("r",))
+    store.users.add("b", secret)
+    found = store.users.find_many(["a", "b", "nobody", "a"])
+    assert list(found) == ["a", "b", "nobody"]
+    assert found["a"] is not None
+    assert found["a"].roles == ("r",)
+    assert found["b"] is not None
+    assert found["b"].roles == ()
+    assert found["nobody"] is None
+    many = [f"u{n}" for n in range(1200)]  # more keys than one IN (...) query takes
+    for name in many[:3]:
+        store.users.add(name, secret)
+    assert sum(record is not None for record in store.users.find_many(many).values()) == 3
+    store.close()

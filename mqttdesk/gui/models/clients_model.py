@@ -126,6 +126,63 @@ class ClientsTableModel(ListTableModel):
         return None
 
     @Slot(object)
+    def on_session_events(self, events: list[SessionEvent]) -> None:
+        """A batch: sessions that left are removed as blocks of rows, new ones appended as one block."""
+        arrivals: dict[str, LiveSession] = {}
+        leaving: set[str] = set()
+        updated: set[str] = set()
+        for event in events:
+            client_id = event.client_id
+            if event.kind is SessionEventKind.CONNECTED:
+                arrivals[client_id] = event.session
+                leaving.discard(client_id)
+            elif event.kind is SessionEventKind.DISCONNECTED:
+                if arrivals.get(client_id) is event.session:
+                    del arrivals[client_id]  # came and went within the batch
+                else:
+                    row = self._rows.get(client_id)
+                    if row is not None and self._sessions[row] is event.session:
+                        leaving.add(client_id)
+            else:
+                updated.add(client_id)
+        self._remove_rows(sorted((self._rows[c] for c in leaving), reverse=True))
+        new = []
+        for client_id, session in arrivals.items():
+            row = self._rows.get(client_id)
+            if row is None:
+                new.append(session)
+            else:  # a take-over: same clientId, new session
+                self._sessions[row] = session
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(HEADERS) - 1))
+        if new:
+            first = len(self._sessions)
+            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+            self._sessions.extend(new)
+            self._reindex(first)
+            self.endInsertRows()
+        rows = [self._rows[c] for c in updated if c in self._rows]
+        if rows:
+            self.dataChanged.emit(self.index(min(rows), SUBSCRIPTIONS), self.index(max(rows), MESSAGES_OUT))
+
+    def _remove_rows(self, rows_descending: list[int]) -> None:
+        """Remove rows, each run of adjacent rows in one beginRemoveRows; reindex once at the end."""
+        if not rows_descending:
+            return
+        index = 0
+        while index < len(rows_descending):
+            last = first = rows_descending[index]
+            while index + 1 < len(rows_descending) and rows_descending[index + 1] == first - 1:
+                index += 1
+                first = rows_descending[index]
+            self.beginRemoveRows(QModelIndex(), first, last)
+            for row in range(last, first - 1, -1):
+                del self._rows[self._sessions[row].client_id]
+            del self._sessions[first:last + 1]
+            self.endRemoveRows()
+            index += 1
+        self._reindex(rows_descending[-1])
+
+    @Slot(object)
     def on_session_event(self, event: SessionEvent) -> None:
         row = self._rows.get(event.client_id)
         if event.kind is SessionEventKind.CONNECTED:

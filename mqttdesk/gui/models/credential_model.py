@@ -58,6 +58,11 @@ class CredentialTableModel(KeyedTableModel[C]):
         raise NotImplementedError
 
     @Slot(object)
+    def on_session_events(self, events: list[SessionEvent]) -> None:
+        for event in events:
+            self.on_session_event(event)
+
+    @Slot(object)
     def on_auth_entries(self, entries: list[AuthLogEntry]) -> None:
         for key in self._forced.note(entries, self._rows):
             self._key_changed(key, self.FORCED_COLUMN, self.FORCED_COLUMN)

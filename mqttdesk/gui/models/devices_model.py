@@ -55,7 +55,8 @@ class DevicesTableModel(CredentialTableModel[Device]):
         super().__init__(store, registry, "client_id", parent)
         self._bootstrap_roles: dict[str, tuple[str, ...]] = {}
         self._seen: dict[str, tuple[float, str | None]] = {}  # clientId -> (disconnected at, from address)
-        self._online: set[str] = set()  # kept per event, so the tab's "n online" costs nothing
+        # kept per (batched) session event; the cells show it too, so the rows and "n online" never disagree
+        self._online: set[str] = set()
         self.reload()
 
     @staticmethod
@@ -101,7 +102,7 @@ class DevicesTableModel(CredentialTableModel[Device]):
             return self._tooltip(device, column)
         if role == Qt.ItemDataRole.DecorationRole:
             if column == ONLINE:
-                return presence_icon(self.is_online(device.client_id))
+                return presence_icon(device.client_id in self._online)
             if column == STATE:
                 return state_icon(device.state)
         if role == STATE_ROLE and column == STATE:
@@ -114,7 +115,7 @@ class DevicesTableModel(CredentialTableModel[Device]):
         if column == LABEL:
             return device.label
         if column == ONLINE:
-            return "online" if self.is_online(device.client_id) else "offline"
+            return "online" if device.client_id in self._online else "offline"
         if column == STATE:
             return device.state.value
         if column == BOOTSTRAP:
@@ -143,9 +144,9 @@ class DevicesTableModel(CredentialTableModel[Device]):
         if column == STATE:
             return STATE_ORDER[device.state]
         if column == ONLINE:
-            return 0 if self.is_online(device.client_id) else 1
+            return 0 if device.client_id in self._online else 1
         if column == LAST_SEEN:
-            return float("inf") if self.is_online(device.client_id) else self.last_seen(device)[0] or 0.0
+            return float("inf") if device.client_id in self._online else self.last_seen(device)[0] or 0.0
         if column == FORCED:
             return self._forced_sort_key(device)
         return self._display(device, column).lower()
@@ -212,14 +213,14 @@ class DevicesTableModel(CredentialTableModel[Device]):
             else:
                 self._bootstrap_roles[name] = bootstrap.roles
         if bootstraps:
+            # one notice for the range of rows, not one per device: a fleet's bootstrap has a thousand of them
             concerned = set(bootstraps)
-            for row, device in enumerate(self._records):
-                if device.bootstrap in concerned:
-                    self._row_changed(row, BOOTSTRAP, ROLES)
+            rows = [row for row, device in enumerate(self._records) if device.bootstrap in concerned]
+            if rows:
+                self.dataChanged.emit(self.index(min(rows), BOOTSTRAP), self.index(max(rows), ROLES))
         keys = [change.key for change in changes if change.kind is ChangeKind.DEVICE]
         if keys:
-            with self._store.read():  # one read transaction for the whole batch
-                self._put_many({key: self._store.devices.find(key) for key in keys})
+            self._put_many(self._store.devices.find_many(keys))
 
     def _columns_changed(self, first: int, last: int) -> None:
         if self._records:
