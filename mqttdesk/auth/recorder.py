@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 EntriesListener = Callable[[list[AuthLogEntry]], None]
 FLUSH_DELAY = 0.1
-BATCH = 250
+BATCH = 100
 _LAST_USED_RESOLUTION = 60.0  # `last_used` is minute-accurate: no write for every reconnect
 
 
@@ -70,7 +70,7 @@ class DecisionRecorder:
         """The timed flush writes at most BATCH of each kind, then lets the loop breathe before the rest.
 
         One transaction for a whole storm's worth of entries held the event loop — the window's, under qasync —
-        for a fifth of a second; batches of a few hundred take a few milliseconds each.
+        for a fifth of a second (the views update from the same call); a hundred at a time keeps it short.
         """
         self._timer = None
         self._write(BATCH)
