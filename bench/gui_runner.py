@@ -1,11 +1,11 @@
-"""mqttdesk with its window, for the GUI responsiveness benchmark: built like `mqttdesk.app.run_gui`, plus a heartbeat.
+"""mqttdesk with its window, for the GUI responsiveness benchmark: the real `mqttdesk.app.run_gui`, plus a heartbeat.
 
     QT_QPA_PLATFORM=offscreen python -m bench.gui_runner --data-dir D [--host 127.0.0.1] [--port 0]
 
-Store, `BrokerService`, control server and `MainWindow(service)` under qasync, as the app does, with the Clients tab
-in front (where a storm shows). The broker listens on the given host and port (the app uses the stored listener;
-port 0 lets the bench run anywhere) and "listening on H:P" is printed once it does. Then it obeys one command per
-line on stdin, answering each on stdout:
+The app itself (store, `BrokerService`, control server and `MainWindow(service)` under qasync), with the Clients tab
+in front (where a storm shows), driven through `run_gui`'s `ready` hook. The broker listens on the given host and
+port (port 0 lets the bench run anywhere) and the app prints "listening on H:P" once it does. Then this obeys one
+command per line on stdin, answering each on stdout:
 
     begin NAME   start recording heartbeat stalls into phase NAME   -> "ok"
     end          stop recording                                     -> "ok"
@@ -21,8 +21,13 @@ import json
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.heartbeat import Heartbeat
+from mqttdesk.broker.service import BrokerState, BrokerStatus
+
+if TYPE_CHECKING:
+    from mqttdesk.gui.main_window import MainWindow
 
 
 def _read_commands(loop: asyncio.AbstractEventLoop, commands: asyncio.Queue[str]) -> None:
@@ -55,53 +60,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from mqttdesk.app import configure_logging
 
-    configure_logging()
-    import qasync
-    from PySide6.QtWidgets import QApplication
+    from mqttdesk.app import run_gui
 
-    from mqttdesk.broker.service import BrokerService, BrokerState, format_address
-    from mqttdesk.control.server import ControlServer
-    from mqttdesk.gui.main_window import MainWindow
-    from mqttdesk.store.db import Store
+    async def drive(window: MainWindow, status: BrokerStatus) -> None:
+        """Runs inside the real app once it listens: heartbeat and commands; the app closes the window after."""
+        if status.state is not BrokerState.LISTENING:
+            print(f"error: {status.error}", file=sys.stderr, flush=True)
+            return
+        window.tabs.setCurrentWidget(window.tab("Clients"))
+        heartbeat = Heartbeat()
+        heartbeat.start()
+        commands: asyncio.Queue[str] = asyncio.Queue()
+        threading.Thread(target=_read_commands, args=(asyncio.get_running_loop(), commands), daemon=True).start()
+        await _obey(commands, heartbeat)
+        heartbeat.stop()
 
-    app = QApplication.instance() or QApplication(sys.argv)
-    app.setApplicationName("mqttdesk")
-    app.setQuitOnLastWindowClosed(False)
-
-    async def run() -> int:
-        store = Store.open(args.data_dir)
-        service = BrokerService(store)
-        control = ControlServer(service, args.data_dir)
-        window: MainWindow | None = None
-        try:
-            await service.open()
-            await control.start()
-            window = MainWindow(service)
-            window.tabs.setCurrentWidget(window.tab("Clients"))
-            window.show()
-            status = await service.start(args.host, args.port)
-            if status.state is not BrokerState.LISTENING:
-                print(f"error: {status.error}", file=sys.stderr, flush=True)
-                return 1
-            heartbeat = Heartbeat()
-            heartbeat.start()
-            for address in status.addresses:
-                print(f"listening on {format_address(*address)}", flush=True)
-            commands: asyncio.Queue[str] = asyncio.Queue()
-            threading.Thread(target=_read_commands, args=(asyncio.get_running_loop(), commands), daemon=True).start()
-            await _obey(commands, heartbeat)
-            heartbeat.stop()
-            return 0
-        finally:
-            if window is not None:
-                await window.shutdown()
-            await control.close()
-            await service.close()
-            store.close()
-
-    return int(qasync.run(run()) or 0)
+    return run_gui(args.data_dir, host=args.host, port=args.port, ready=drive)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@ def register(sub: Subparsers) -> None:
     serve.add_argument("--host", help="listen address (default: the stored setting, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: the stored setting, 1883; 0 = any free)")
     serve.set_defaults(handler=serve_command)
+    gui = sub.add_parser("gui", help="open the window and start the broker (what plain `mqttdesk` does)")
+    gui.add_argument("--host", help="listen address for this run (default: the stored setting)")
+    gui.add_argument("--port", type=int, help="listen port for this run (default: the stored setting; 0 = any free)")
+    gui.set_defaults(handler=gui_command)
     clients = sub.add_parser("clients", help="live sessions of the running instance")
     clients.add_argument("--json", action="store_true")
     clients.set_defaults(handler=clients_command)
@@ -27,6 +31,12 @@ def serve_command(args: argparse.Namespace, context: Context) -> int:
     from mqttdesk.app import run_headless
 
     return run_headless(context.data_dir, host=args.host, port=args.port)
+
+
+def gui_command(args: argparse.Namespace, context: Context) -> int:
+    from mqttdesk.app import run_gui
+
+    return run_gui(context.data_dir, host=args.host, port=args.port)
 
 
 def clients_command(args: argparse.Namespace, context: Context) -> int:
