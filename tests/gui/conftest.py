@@ -18,7 +18,6 @@ pytest.register_assert_rewrite("tests.gui.helpers", "tests.gui.credential_dialog
 
 import asyncio  # noqa: E402
 import contextlib  # noqa: E402
-import functools  # noqa: E402
 import gc  # noqa: E402
 from collections.abc import Callable, Coroutine, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -32,13 +31,13 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from pytestqt.qtbot import QtBot  # noqa: E402
 
 from mqttdesk.broker.service import BrokerService, BrokerState  # noqa: E402
-from mqttdesk.core.passwords import hash_password  # noqa: E402
 from mqttdesk.gui.main_window import MainWindow  # noqa: E402
 from mqttdesk.store.db import Store  # noqa: E402
+from tests.support import fast_hash  # noqa: E402
 
 T = TypeVar("T")
 
-FAST_HASH = functools.partial(hash_password, iterations=1000)
+FAST_HASH = fast_hash
 
 ClientFactory = Callable[..., mqtt.Client]
 

@@ -11,7 +11,6 @@ Not a test: a way to look at what the GUI looks like. Run from the repository ro
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import sys
 import tempfile
@@ -30,13 +29,13 @@ from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from mqttdesk.broker.service import BrokerService  # noqa: E402
 from mqttdesk.core.acl import Permission  # noqa: E402
-from mqttdesk.core.passwords import hash_password  # noqa: E402
 from mqttdesk.core.states import StateAction  # noqa: E402
 from mqttdesk.gui.main_window import MainWindow  # noqa: E402
 from mqttdesk.gui.record_tab import RecordTab  # noqa: E402
 from mqttdesk.store.db import Store  # noqa: E402
+from tests.support import fast_hash  # noqa: E402
 
-FAST_HASH = functools.partial(hash_password, iterations=1000)
+FAST_HASH = fast_hash
 
 Take = Callable[[MainWindow, BrokerService, Path], Coroutine[Any, Any, None]]
 

@@ -5,21 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from mqttdesk.core.passwords import hash_password
 from mqttdesk.store.db import Store
 from tests.integration.harness import Instance
+from tests.support import fast_hash
+
+__all__ = ["fast_hash"]  # tests import it from here
 from tests.integration.mqtt_client import TestClient
-
-FAST_HASH_ITERATIONS = 1000  # the real default is tested in tests/unit; here speed matters
-
-
-def fast_hash(password: str) -> str:
-    return hash_password(password, iterations=FAST_HASH_ITERATIONS)
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
 
 
 @pytest.fixture

@@ -7,13 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mqttdesk.core.passwords import hash_password
 from mqttdesk.store.db import Store
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
+from tests.support import fast_hash
 
 
 @pytest.fixture
@@ -25,12 +20,8 @@ def store(data_dir: Path) -> Iterator[Store]:
 
 @pytest.fixture
 def make_hash() -> Callable[[str], str]:
-    """Hash with 1000 iterations: the default (210 000) is tested once in test_passwords.py, elsewhere it only costs."""
-
-    def make(password: str) -> str:
-        return hash_password(password, iterations=1000)
-
-    return make
+    """Cheap hashes (see tests/support.py)."""
+    return fast_hash
 
 
 @pytest.fixture
