@@ -14,6 +14,9 @@ cannot be corrected piecemeal (each point verified with real clients; see tests/
 - the publish QoS is lost on the way to subscribers (they always get their subscription's QoS);
 - every message is matched against every subscription filter, and spawns a task per subscriber.
 
+This module is the connection flow (CONNECT to the end of a session, take-over, kick, shutdown); what happens to
+PUBLISH, SUBSCRIBE and UNSUBSCRIBE on a live connection, and who receives a message, is `router.py`.
+
 Live objects (pipeline, recorder, registry) are passed to the constructor: amqtt builds plugin configurations from
 dicts into strict dataclasses, which cannot carry them; this subclass needs no plugins at all (`plugins: {}`).
 """
@@ -26,7 +29,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -41,17 +44,15 @@ from mqttdesk.broker import wire
 from mqttdesk.broker.connect_packet import ConnectFields, ConnectRejected, read_connect
 from mqttdesk.broker.connection import Connection
 from mqttdesk.broker.registry import LiveSession, SessionRegistry
+from mqttdesk.broker.router import MessageMonitor, Router
 from mqttdesk.broker.session_state import SessionLimits, SessionState
-from mqttdesk.broker.subscriptions import SubscriptionIndex
 from mqttdesk.core.decide import password_hash_for
 from mqttdesk.core.decision import ConnectRequest, Decision, Kind, SessionHolder, session_ended
 from mqttdesk.core.model import CredentialKind, CredentialRef
 from mqttdesk.core.reasons import Reason, ReasonCode
-from mqttdesk.core.topics import topic_matches
 
 log = logging.getLogger(__name__)
 
-MessageMonitor = Callable[[str, bytes, int, bool], None]  # topic, payload, QoS, retain
 CONNECT_TIMEOUT = 10.0
 LISTEN_BACKLOG = 4096
 ACCEPTS_PER_WAKEUP = 16  # a socket that sends no CONNECT is dropped (amqtt waits forever)
@@ -95,12 +96,9 @@ class DeskBroker(Broker):
         self._holders = _Holders(registry)
         self._states: dict[str, SessionState] = {}
         self._connections: dict[str, Connection] = {}
-        self._index: SubscriptionIndex[SessionState] = SubscriptionIndex()
-        self._retained: dict[str, tuple[bytes, bytes, int]] = {}  # topic -> (UTF-8 topic, payload, QoS)
         self._connection_tasks: set[asyncio.Task[Any]] = set()
         self._client_locks: dict[str, asyncio.Lock] = {}
-        self.monitors: list[MessageMonitor] = []  # see BrokerService.add_monitor
-        self._unflushed: list[Connection] = []
+        self.router = Router(pipeline, recorder, registry, self._connections)
 
     # -- listeners ------------------------------------------------------------------------------
 
@@ -250,7 +248,7 @@ class DeskBroker(Broker):
         else:
             state.grant, state.live = grant, live
         live.subscriptions = state.subscriptions  # one dict: the Clients view shows the session's own
-        connection = Connection(reader, writer, state, fields.keep_alive, self)
+        connection = Connection(reader, writer, state, fields.keep_alive, self.router)
         self._connections[client_id] = connection
         return connection, present
 
@@ -291,8 +289,7 @@ class DeskBroker(Broker):
         self.registry.remove(live.client_id, live, text)
 
     def _drop_state(self, state: SessionState) -> None:
-        for topic_filter in state.subscriptions:
-            self._index.remove(topic_filter, state.client_id)
+        self.router.unsubscribe_all(state)
         if self._states.get(state.client_id) is state:
             del self._states[state.client_id]
 
@@ -303,131 +300,25 @@ class DeskBroker(Broker):
         if not decision.allowed:
             self.recorder.record(replace(decision, address=state.live.address))
             return
-        self.route(fields.will_topic, fields.will_message or b"", fields.will_qos, fields.will_retain)
-
-    # -- packets of a live connection (called by Connection) ------------------------------------
-
-    def on_publish(self, connection: Connection, publish: wire.Publish) -> None:
-        state = connection.state
-        live = state.live
-        live.messages_in += 1
-        self.registry.touch(live)
-        decision = self.pipeline.decide_topic(Kind.PUBLISH, state.grant, publish.topic)
-        self._record_topic_decision(live, decision)
-        if decision.reason.code is ReasonCode.BAD_TOPIC:
-            raise wire.ProtocolViolation(decision.reason.text)  # [MQTT-3.3.2-2]: wildcards in a topic name
-        if decision.allowed:
-            self.route(publish.topic, publish.payload, publish.qos, publish.retain)
-
-    def on_subscribe(self, connection: Connection, packet_id: int, topics: list[tuple[str, int]]) -> None:
-        state = connection.state
-        codes: list[int] = []
-        granted: list[tuple[str, int]] = []
-        for topic_filter, requested in topics:
-            decision = self.pipeline.decide_topic(Kind.SUBSCRIBE, state.grant, topic_filter)
-            self._record_topic_decision(state.live, decision)
-            if not decision.allowed:
-                codes.append(wire.SUBACK_FAILURE)
-                continue
-            state.subscriptions[topic_filter] = requested
-            self._index.add(topic_filter, state.client_id, state, requested)
-            codes.append(requested)
-            granted.append((topic_filter, requested))
-        connection.send(wire.encode_suback(packet_id, codes))
-        for topic_filter, qos in granted:  # [MQTT-3.8.4-4]: retained messages follow the SUBACK
-            for topic, (encoded, payload, retained_qos) in list(self._retained.items()):
-                if topic_matches(topic_filter, topic) and self._may_receive(state, topic):
-                    self._deliver(state, encoded, payload, min(qos, retained_qos), retain=True)
-        self.registry.touch(state.live)
-
-    def on_unsubscribe(self, connection: Connection, packet_id: int, filters: list[str]) -> None:
-        state = connection.state
-        for topic_filter in filters:
-            if state.subscriptions.pop(topic_filter, None) is not None:
-                self._index.remove(topic_filter, state.client_id)
-        connection.send(wire.encode_ack(wire.UNSUBACK, packet_id))
-        self.registry.touch(state.live)
-
-    def wants_flush(self, connection: Connection) -> None:
-        # one callback per loop turn for all connections (under qasync each call_soon is a Qt timer: not cheap)
-        if not self._unflushed:
-            asyncio.get_running_loop().call_soon(self._flush_all)
-        self._unflushed.append(connection)
-
-    def _flush_all(self) -> None:
-        unflushed, self._unflushed = self._unflushed, []
-        for connection in unflushed:
-            connection.flush()
-
-    def _record_topic_decision(self, live: LiveSession, decision: Decision) -> None:
-        """Each distinct topic decision is logged once per session; repeats only count (see README, Auth log)."""
-        key = (decision.kind, decision.topic, decision.allowed)
-        if key in live.logged:
-            return
-        live.logged.add(key)
-        self.recorder.record(replace(decision, address=live.address))
-
-    # -- routing --------------------------------------------------------------------------------
-
-    def _may_receive(self, state: SessionState, topic: str) -> bool:
-        return self.pipeline.decide_topic(Kind.RECEIVE, state.grant, topic).allowed
-
-    def route(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
-        """Deliver a message to every subscriber allowed to read it (queued for those away, where it applies)."""
-        encoded = topic.encode("utf-8")
-        if retain:
-            self._retain(topic, encoded, payload, qos)
-        for monitor in self.monitors:
-            try:
-                monitor(topic, payload, qos, retain)
-            except Exception:
-                log.exception("message monitor failed")
-        shared_qos0: bytes | None = None
-        for state, subscription_qos in self._index.match(topic).values():
-            if not self._may_receive(state, topic):
-                continue
-            effective = min(qos, subscription_qos)  # [MQTT-3.8.4-6]
-            if effective:
-                self._deliver(state, encoded, payload, effective, retain=False)
-                continue
-            # QoS 0 is the same bytes for every subscriber: encode once
-            connection = self._connections.get(state.client_id)
-            if connection is not None:
-                if shared_qos0 is None:
-                    shared_qos0 = wire.encode_publish(encoded, payload, 0, False, False, None)
-                if connection.send_qos0(shared_qos0):
-                    self._count_out(state.live)
-
-    def _deliver(self, state: SessionState, encoded: bytes, payload: bytes, qos: int, *, retain: bool) -> None:
-        packet = state.offer(encoded, payload, qos, retain)
-        connection = self._connections.get(state.client_id)
-        if packet is None or connection is None:
-            return  # queued for later, or dropped (QoS 0 to an absent client, or a full queue)
-        if qos:
-            connection.send(packet)
-        elif not connection.send_qos0(packet):
-            return
-        self._count_out(state.live)
-
-    def _count_out(self, live: LiveSession) -> None:
-        live.messages_out += 1
-        self.registry.touch(live)
-
-    def _retain(self, topic: str, encoded: bytes, payload: bytes, qos: int) -> None:
-        if payload:
-            self._retained[topic] = (encoded, payload, qos)
-        else:
-            self._retained.pop(topic, None)  # [MQTT-3.3.1-10]: an empty retained message clears the topic
+        self.router.route(fields.will_topic, fields.will_message or b"", fields.will_qos, fields.will_retain)
 
     # amqtt's own entry points (its BrokerContext, $SYS plugins) land in our router and retained store, not in
     # amqtt's `_broadcast_queue` and `_retained_messages`, which nothing reads any more
     async def internal_message_broadcast(self, topic: str, data: bytes, qos: int | None = None) -> None:
-        self.route(topic, data, qos or 0, False)
+        self.router.route(topic, data, qos or 0, False)
 
     async def retain_message(self, source_session: Any, topic_name: str | None, data: bytes | bytearray | None,
                              qos: int | None = None) -> None:
         if topic_name is not None:
-            self._retain(topic_name, topic_name.encode("utf-8"), bytes(data or b""), qos or 0)
+            self.router.retain(topic_name, bytes(data or b""), qos or 0)
+
+    def route(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        """Publish as the broker itself (tests, plugins): see `Router.route`."""
+        self.router.route(topic, payload, qos, retain)
+
+    @property
+    def monitors(self) -> list[MessageMonitor]:
+        return self.router.monitors
 
     # -- ending sessions on demand ------------------------------------------------------------
 

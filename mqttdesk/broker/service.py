@@ -19,8 +19,9 @@ from amqtt.errors import BrokerError
 
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
-from mqttdesk.broker.desk_broker import DeskBroker, MessageMonitor
+from mqttdesk.broker.desk_broker import DeskBroker
 from mqttdesk.broker.registry import SessionRegistry
+from mqttdesk.broker.router import MessageMonitor
 from mqttdesk.core.decide import revalidate
 from mqttdesk.core.decision import Decision, Grant, Kind
 from mqttdesk.core.limits import SessionLimits

@@ -1,0 +1,165 @@
+"""Routing: who gets a message, and the packets of a live connection that are about topics.
+
+`Router` is the `PacketSink` of every connection: PUBLISH, SUBSCRIBE and UNSUBSCRIBE go through the auth pipeline
+(each distinct topic decision logged once per session), then through the subscription trie to the subscribers'
+sessions, queued for those away where MQTT says so. It also keeps the retained messages and feeds the topic
+monitor. It knows nothing of amqtt: `DeskBroker` owns the connections and hands it the map of live ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+from mqttdesk.auth.pipeline import AuthPipeline
+from mqttdesk.auth.recorder import DecisionRecorder
+from mqttdesk.broker import wire
+from mqttdesk.broker.connection import Connection
+from mqttdesk.broker.registry import LiveSession, SessionRegistry
+from mqttdesk.broker.session_state import SessionState
+from mqttdesk.broker.subscriptions import SubscriptionIndex
+from mqttdesk.core.decision import Decision, Kind
+from mqttdesk.core.reasons import ReasonCode
+from mqttdesk.core.topics import topic_matches
+
+log = logging.getLogger(__name__)
+
+MessageMonitor = Callable[[str, bytes, int, bool], None]  # topic, payload, QoS, retain
+
+
+class Router:
+    def __init__(self, pipeline: AuthPipeline, recorder: DecisionRecorder, registry: SessionRegistry,
+                 connections: Mapping[str, Connection]) -> None:
+        self.pipeline = pipeline
+        self.recorder = recorder
+        self.registry = registry
+        self._connections = connections
+        self._index: SubscriptionIndex[SessionState] = SubscriptionIndex()
+        self._retained: dict[str, tuple[bytes, bytes, int]] = {}  # topic -> (UTF-8 topic, payload, QoS)
+        self.monitors: list[MessageMonitor] = []  # see BrokerService.add_monitor
+        self._unflushed: list[Connection] = []
+
+    def unsubscribe_all(self, state: SessionState) -> None:
+        """Take a session that ends for good out of the trie."""
+        for topic_filter in state.subscriptions:
+            self._index.remove(topic_filter, state.client_id)
+
+    # -- packets of a live connection (called by Connection) ------------------------------------
+
+    def on_publish(self, connection: Connection, publish: wire.Publish) -> None:
+        state = connection.state
+        live = state.live
+        live.messages_in += 1
+        self.registry.touch(live)
+        decision = self.pipeline.decide_topic(Kind.PUBLISH, state.grant, publish.topic)
+        self._record_topic_decision(live, decision)
+        if decision.reason.code is ReasonCode.BAD_TOPIC:
+            raise wire.ProtocolViolation(decision.reason.text)  # [MQTT-3.3.2-2]: wildcards in a topic name
+        if decision.allowed:
+            self.route(publish.topic, publish.payload, publish.qos, publish.retain)
+
+    def on_subscribe(self, connection: Connection, packet_id: int, topics: list[tuple[str, int]]) -> None:
+        state = connection.state
+        codes: list[int] = []
+        granted: list[tuple[str, int]] = []
+        for topic_filter, requested in topics:
+            decision = self.pipeline.decide_topic(Kind.SUBSCRIBE, state.grant, topic_filter)
+            self._record_topic_decision(state.live, decision)
+            if not decision.allowed:
+                codes.append(wire.SUBACK_FAILURE)
+                continue
+            state.subscriptions[topic_filter] = requested
+            self._index.add(topic_filter, state.client_id, state, requested)
+            codes.append(requested)
+            granted.append((topic_filter, requested))
+        connection.send(wire.encode_suback(packet_id, codes))
+        for topic_filter, qos in granted:  # [MQTT-3.8.4-4]: retained messages follow the SUBACK
+            for topic, (encoded, payload, retained_qos) in list(self._retained.items()):
+                if topic_matches(topic_filter, topic) and self._may_receive(state, topic):
+                    self._deliver(state, encoded, payload, min(qos, retained_qos), retain=True)
+        self.registry.touch(state.live)
+
+    def on_unsubscribe(self, connection: Connection, packet_id: int, filters: list[str]) -> None:
+        state = connection.state
+        for topic_filter in filters:
+            if state.subscriptions.pop(topic_filter, None) is not None:
+                self._index.remove(topic_filter, state.client_id)
+        connection.send(wire.encode_ack(wire.UNSUBACK, packet_id))
+        self.registry.touch(state.live)
+
+    def wants_flush(self, connection: Connection) -> None:
+        # one callback per loop turn for all connections (under qasync each call_soon is a Qt timer: not cheap)
+        if not self._unflushed:
+            asyncio.get_running_loop().call_soon(self._flush_all)
+        self._unflushed.append(connection)
+
+    def _flush_all(self) -> None:
+        unflushed, self._unflushed = self._unflushed, []
+        for connection in unflushed:
+            connection.flush()
+
+    def _record_topic_decision(self, live: LiveSession, decision: Decision) -> None:
+        """Each distinct topic decision is logged once per session; repeats only count (see README, Auth log)."""
+        key = (decision.kind, decision.topic, decision.allowed)
+        if key in live.logged:
+            return
+        live.logged.add(key)
+        self.recorder.record(replace(decision, address=live.address))
+
+    # -- routing --------------------------------------------------------------------------------
+
+    def _may_receive(self, state: SessionState, topic: str) -> bool:
+        return self.pipeline.decide_topic(Kind.RECEIVE, state.grant, topic).allowed
+
+    def route(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        """Deliver a message to every subscriber allowed to read it (queued for those away, where it applies)."""
+        encoded = topic.encode("utf-8")
+        if retain:
+            self._retain(topic, encoded, payload, qos)
+        for monitor in self.monitors:
+            try:
+                monitor(topic, payload, qos, retain)
+            except Exception:
+                log.exception("message monitor failed")
+        shared_qos0: bytes | None = None
+        for state, subscription_qos in self._index.match(topic).values():
+            if not self._may_receive(state, topic):
+                continue
+            effective = min(qos, subscription_qos)  # [MQTT-3.8.4-6]
+            if effective:
+                self._deliver(state, encoded, payload, effective, retain=False)
+                continue
+            # QoS 0 is the same bytes for every subscriber: encode once
+            connection = self._connections.get(state.client_id)
+            if connection is not None:
+                if shared_qos0 is None:
+                    shared_qos0 = wire.encode_publish(encoded, payload, 0, False, False, None)
+                if connection.send_qos0(shared_qos0):
+                    self._count_out(state.live)
+
+    def _deliver(self, state: SessionState, encoded: bytes, payload: bytes, qos: int, *, retain: bool) -> None:
+        packet = state.offer(encoded, payload, qos, retain)
+        connection = self._connections.get(state.client_id)
+        if packet is None or connection is None:
+            return  # queued for later, or dropped (QoS 0 to an absent client, or a full queue)
+        if qos:
+            connection.send(packet)
+        elif not connection.send_qos0(packet):
+            return
+        self._count_out(state.live)
+
+    def _count_out(self, live: LiveSession) -> None:
+        live.messages_out += 1
+        self.registry.touch(live)
+
+    def retain(self, topic: str, payload: bytes, qos: int) -> None:
+        self._retain(topic, topic.encode("utf-8"), payload, qos)
+
+    def _retain(self, topic: str, encoded: bytes, payload: bytes, qos: int) -> None:
+        if payload:
+            self._retained[topic] = (encoded, payload, qos)
+        else:
+            self._retained.pop(topic, None)  # [MQTT-3.3.1-10]: an empty retained message clears the topic
+
