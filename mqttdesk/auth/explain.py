@@ -47,6 +47,26 @@ def explain(
     return Explanation(connect, decided, suggest_fix(final, pipeline.directory))
 
 
+async def explain_on_loop(
+    pipeline: AuthPipeline,
+    request: ConnectRequest,
+    live: Mapping[str, SessionHolder],
+    *,
+    topic: str | None = None,
+    action: Kind | None = None,
+) -> Explanation:
+    """`explain` for callers on the event loop (the window): only the password hash runs in a worker thread.
+
+    The pipeline's caches belong to the loop; deciding in a worker thread would race the broker's own use of them.
+    """
+    connect = await pipeline.decide_connect(request, live)
+    decided: Decision | None = None
+    if connect.allowed and connect.grant is not None and topic is not None:
+        decided = pipeline.decide_topic(action or Kind.PUBLISH, connect.grant, topic)
+    final = decided if decided is not None else connect
+    return Explanation(connect, decided, suggest_fix(final, pipeline.directory))
+
+
 def explanation_lines(explanation: Explanation) -> list[str]:
     """The path as a person reads it in a terminal or a text pane."""
     connect = explanation.connect
