@@ -2,15 +2,15 @@
 
 It runs the broker's own pipeline as a dry run (`auth.explain`): nothing is changed, nothing is logged, a first
 use does not activate a credential. The clientId check uses the clients connected right now. Checking a password
-costs PBKDF2 time (~0.15 s), so the explanation is computed in a worker thread and the window never freezes; the
-live sessions are copied on the GUI thread first, the rest of what it reads (the pipeline's directory) is an
-immutable snapshot. After a suggested fix is applied, the same request is tested again at once.
+costs PBKDF2 time (~0.15 s): the explanation is awaited on the event loop (`auth.explain.explain_on_loop`), where
+only the hash runs in a worker thread, so the window never freezes and the pipeline's caches are only touched on
+the loop that owns them (as the broker does). After a suggested fix is applied, the same request is tested again
+at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 
 import shiboken6
 from PySide6.QtWidgets import (
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mqttdesk.auth.explain import Explanation, explain
+from mqttdesk.auth.explain import Explanation, explain_on_loop
 from mqttdesk.broker.registry import SessionRegistry
 from mqttdesk.core.decision import ConnectRequest, Kind, SessionHolder
 from mqttdesk.gui.decision_text import MUTED, client_answer, colored, escape, path_html
@@ -42,7 +42,7 @@ _ACTIONS = (("publish", Kind.PUBLISH), ("subscribe", Kind.SUBSCRIBE))
 
 
 def live_holders(registry: SessionRegistry) -> dict[str, SessionHolder]:
-    """Who holds which clientId now, copied (the worker thread must not read the registry while it changes)."""
+    """Who holds which clientId now, copied (the registry changes while the password hash runs)."""
     return {live.client_id: SessionHolder(live.client_id, live.username, live.credential, live.address,
                                           live.connected_since) for live in registry}
 
@@ -194,9 +194,9 @@ class ExplainerDialog(QDialog):
 
     async def _explain(self, request: ConnectRequest, topic: str | None, action: Kind) -> None:
         holders = live_holders(self.context.service.registry)
-        work = functools.partial(explain, self.context.service.pipeline, request, holders, topic=topic, action=action)
         try:
-            result = await asyncio.get_running_loop().run_in_executor(None, work)
+            result = await explain_on_loop(self.context.service.pipeline, request, holders, topic=topic,
+                                           action=action)
         finally:
             if shiboken6.isValid(self):
                 self._set_busy(False)

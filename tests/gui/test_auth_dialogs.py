@@ -3,6 +3,9 @@ changing anything, the timeline follows a client from the Clients tab, the statu
 
 from __future__ import annotations
 
+import threading
+
+import pytest
 from pytestqt.qtbot import QtBot
 
 from mqttdesk.broker.service import BrokerService
@@ -68,6 +71,33 @@ def test_the_explainer_shows_the_path_and_changes_nothing(qtbot: QtBot, window: 
     dialog.client_id.clear()
     assert dialog.run() is None
     assert "clientId" in dialog.client_id_error.message
+
+
+def test_the_explainer_decides_on_the_event_loop_thread(
+    qtbot: QtBot, window: MainWindow, store: Store, service: BrokerService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline's caches belong to the loop: only the password hash may leave it, never the decision itself."""
+    store.roles.add("lamps")
+    store.roles.allow("lamps", "home/#", Permission.READWRITE)
+    store.users.add("lamp", FAST_HASH("pw"), ("lamps",))
+    pipeline = service.pipeline
+    threads: list[threading.Thread] = []
+    decide_topic = pipeline.decide_topic
+
+    def recording_decide_topic(kind: Kind, grant: object, topic: str) -> object:
+        threads.append(threading.current_thread())
+        return decide_topic(kind, grant, topic)  # type: ignore[arg-type]
+
+    def no_blocking_explain(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the explainer must not decide in a worker thread")
+
+    monkeypatch.setattr(pipeline, "decide_topic", recording_decide_topic)
+    monkeypatch.setattr(pipeline, "explain_connect", no_blocking_explain)
+    dialog = explainer(window)
+    dialog.prefill("lamp", "lamp-1", "home/kitchen", Kind.PUBLISH)
+    dialog.password.setText("pw")
+    assert "✓ Allowed" in run(qtbot, dialog)
+    assert threads == [threading.main_thread()]
 
 
 def test_a_fix_applied_in_the_explainer_is_tested_again(qtbot: QtBot, window: MainWindow, store: Store) -> None:
