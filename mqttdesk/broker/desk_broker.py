@@ -78,6 +78,16 @@ class _Holders(Mapping[str, SessionHolder]):
         return len(self._registry)
 
 
+class _ClientGate:
+    """The lock serialising CONNECTs of one clientId, and how many hold or wait for it (to know when to drop it)."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
 class DeskBroker(Broker):
     def __init__(
         self,
@@ -97,7 +107,7 @@ class DeskBroker(Broker):
         self._states: dict[str, SessionState] = {}
         self._connections: dict[str, Connection] = {}
         self._connection_tasks: set[asyncio.Task[Any]] = set()
-        self._client_locks: dict[str, asyncio.Lock] = {}
+        self._client_gates: dict[str, _ClientGate] = {}
         self.router = Router(pipeline, recorder, registry, self._connections)
 
     # -- listeners ------------------------------------------------------------------------------
@@ -179,22 +189,29 @@ class DeskBroker(Broker):
             client_id_assigned=fields.client_id_assigned,
             will_topic=fields.will_topic,
         )
-        # one CONNECT per clientId at a time: two devices racing for the same id must not both get it
-        lock = self._client_locks.setdefault(request.client_id, asyncio.Lock())
-        async with lock:
-            decision = await self.pipeline.decide_connect(request, self._holders)
-            self.recorder.record(decision)
-            if not decision.allowed:
-                await self._refuse(writer, decision.connack or 5)
-                return
-            if decision.takes_over is not None:
-                await self.end_session(request.client_id, ReasonCode.TAKEN_OVER,
-                                       f"a new connection from {address} took over clientId '{request.client_id}'")
-            if decision.grant is not None and decision.grant.registers is not None:
-                self.recorder.record_registration(self.pipeline.admit_device(decision.grant, address))
-            connection, present = self._open_session(reader, writer, fields, decision, request)
-        if not lock.locked() and self._client_locks.get(request.client_id) is lock:
-            del self._client_locks[request.client_id]
+        # One CONNECT per clientId at a time, from the decision until the session is in the registry: two
+        # devices racing for one id must not both get it, and a queued CONNECT must see the one before it.
+        gate = self._client_gates.get(request.client_id)
+        if gate is None:
+            gate = self._client_gates[request.client_id] = _ClientGate()
+        gate.users += 1
+        try:
+            async with gate.lock:
+                decision = await self.pipeline.decide_connect(request, self._holders)
+                self.recorder.record(decision)
+                if not decision.allowed:
+                    await self._refuse(writer, decision.connack or 5)
+                    return
+                if decision.takes_over is not None:
+                    await self.end_session(request.client_id, ReasonCode.TAKEN_OVER,
+                                           f"a new connection from {address} took over clientId '{request.client_id}'")
+                if decision.grant is not None and decision.grant.registers is not None:
+                    self.recorder.record_registration(self.pipeline.admit_device(decision.grant, address))
+                connection, present = self._open_session(reader, writer, fields, decision, request)
+        finally:
+            gate.users -= 1
+            if not gate.users and self._client_gates.get(request.client_id) is gate:
+                del self._client_gates[request.client_id]  # nobody waits: refused CONNECTs leave nothing behind
         await self._run(connection, fields, present)
 
     async def _reject_malformed(self, writer: WriterAdapter, address: str, why: str, connack: int | None) -> None:
@@ -250,12 +267,12 @@ class DeskBroker(Broker):
         live.subscriptions = state.subscriptions  # one dict: the Clients view shows the session's own
         connection = Connection(reader, writer, state, fields.keep_alive, self.router)
         self._connections[client_id] = connection
+        self.registry.add(live)  # still under the clientId's gate: the next CONNECT of this id sees it
         return connection, present
 
     async def _run(self, connection: Connection, fields: ConnectFields, present: bool) -> None:
         state = connection.state
         live = state.live
-        self.registry.add(live)
         registered_by = live.grant.registers
         used = CredentialRef(CredentialKind.BOOTSTRAP, registered_by) if registered_by else live.credential
         self.recorder.record_use(used, live.address)

@@ -113,3 +113,29 @@ def test_same_credential_takes_its_own_session_over(admin, instance, client):
     assert second.connect() == 0
     assert first.wait_disconnected()
     assert second.is_connected
+
+
+def test_racing_connects_of_one_client_id_leave_exactly_one_connection(admin, instance):
+    """Takeovers queue behind each other: every CONNECT sees the one before it, none runs beside another."""
+    from tests.integration.raw_mqtt import ConnectionClosed, PacketType, RawClient
+
+    _setup_user(admin, instance)
+    first = RawClient(instance.port)
+    assert first.connect("dup", username="lamp", password="s3cret").return_code == 0
+    racers = [RawClient(instance.port) for _ in range(4)]
+    for racer in racers:
+        racer.send_connect("dup", username="lamp", password="s3cret")
+    for racer in racers:
+        racer.expect(PacketType.CONNACK)  # each was accepted in turn, taking over from the previous one
+    still_open = []
+    for client in [first, *racers]:
+        try:
+            client.ping(timeout=2)
+            still_open.append(client)
+        except (AssertionError, ConnectionClosed, TimeoutError):
+            pass  # closed by a take-over: what we want for all but the last
+    assert len(still_open) == 1
+    assert len(instance.service.registry) == 1
+    assert not instance.call(lambda: dict(instance.service._broker._client_gates))  # nothing left behind
+    for client in [first, *racers]:
+        client.close()
