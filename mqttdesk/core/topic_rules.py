@@ -31,7 +31,9 @@ def roles_of(grant: Grant, directory: Directory) -> tuple[str, ...] | None:
     if ref.kind is CredentialKind.DEVICE:
         device = directory.devices.get(ref.name)
         if device is None:
-            return ()
+            # the CONNECT that registers it (its will is checked before the device exists): its bootstrap's roles
+            origin = directory.bootstraps.get(grant.registers or "")
+            return origin.roles if origin is not None else ()
         origin = directory.bootstraps.get(device.bootstrap or "")
         return tuple(dict.fromkeys(device.roles + (origin.roles if origin is not None else ())))
     return ()

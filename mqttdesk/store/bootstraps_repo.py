@@ -11,7 +11,7 @@ from mqttdesk.core.names import validate_name
 from mqttdesk.core.passwords import parse_hash
 from mqttdesk.core.states import CredentialState, StateAction
 from mqttdesk.store import history
-from mqttdesk.store.changes import ChangeKind
+from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.credentials_repo import CredentialRepo, username_taken
 
 
@@ -60,6 +60,20 @@ class BootstrapsRepo(CredentialRepo[Bootstrap]):
             history.record(db, self.CHANGE.value, name, "register devices: " + ("on" if register else "off"),
                            None, None, actor)
         return self.get(name)
+
+    def delete(self, key: str, *, actor: str = "admin") -> None:
+        """Delete the credential; the devices it registered stay, on their own (they no longer get its roles).
+
+        Their link is cleared rather than kept as a name: a new credential of the same name must not hand its
+        roles to devices it never registered.
+        """
+        with self._store.write():
+            orphans = [row[0] for row in self._store.connection.execute(
+                "SELECT client_id FROM devices WHERE bootstrap = ?", (key,))]
+            super().delete(key, actor=actor)
+            self._store.connection.execute("UPDATE devices SET bootstrap = NULL WHERE bootstrap = ?", (key,))
+            for client_id in orphans:
+                self._store.note(Change(ChangeKind.DEVICE, client_id))
 
     def device_count(self, name: str) -> int:
         row = self._store.connection.execute("SELECT COUNT(*) FROM devices WHERE bootstrap = ?", (name,)).fetchone()

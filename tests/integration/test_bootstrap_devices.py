@@ -85,11 +85,13 @@ def test_virtual_device_loses_its_subscription_on_reconnect(fleet, client):
     again = client("DVES_V1", username="fleet", password=FLEET_PASSWORD, clean_session=False)
     assert again.connect() == 0
     assert again.session_present is False  # clean session was forced
+    assert again.subscribe("cmnd/DVES_V1/MARK", 1) == 1  # a marker it does subscribe to, after reconnecting
     root = client("root", username="root", password="rootpw")
     assert root.connect() == 0
-    root.publish("cmnd/DVES_V1/POWER", b"ON", qos=1)
+    root.publish("cmnd/DVES_V1/POWER", b"ON", qos=1)  # its old subscription would deliver this first
     root.publish("cmnd/DVES_V1/MARK", b"end", qos=1)
-    assert again.messages.empty() or again.expect_message(timeout=0.5) is None
+    received = again.expect_message()
+    assert (received.topic, received.payload) == ("cmnd/DVES_V1/MARK", b"end")
 
 
 def test_registering_bootstrap_registers_then_device_path_with_persistent_session(fleet, client, admin):
@@ -210,3 +212,27 @@ def test_suspending_a_registered_device_suspends_in_state_machine(fleet, client,
     admin.devices.apply("DVES_S1", StateAction.SUSPEND)
     fleet.sync()
     assert plug.wait_disconnected(3.0)
+
+
+def test_first_connect_of_a_registering_device_with_a_tasmota_will_is_accepted(fleet, client, admin):
+    """The will is checked before the device exists: the bootstrap credential's roles apply to it."""
+    plug = client("DVES_W1", username="plugs", password=FLEET_PASSWORD,
+                  will=("tele/DVES_W1/LWT", b"Offline", 1, True))
+    assert plug.connect() == 0
+    plug.publish("tele/DVES_W1/LWT", b"Online", qos=1, retain=True)
+    fleet.flush_log()
+    assert admin.devices.get("DVES_W1").bootstrap == "plugs"
+
+
+def test_deleting_a_bootstrap_credential_does_not_hand_its_devices_to_a_namesake(fleet, client, admin, data_dir):
+    plug = client("DVES_N1", username="plugs", password=FLEET_PASSWORD)
+    assert plug.connect() == 0
+    plug.disconnect()
+    fleet.flush_log()
+    assert run_cli(data_dir, "bootstrap", "delete", "plugs").returncode == 0
+    assert admin.devices.get("DVES_N1").bootstrap is None
+    admin.bootstraps.add("plugs", fast_hash("other"), ("admin",))  # same name, much more power
+    explained = run_cli(data_dir, "explain", "--username", "plugs", "--client-id", "DVES_N1", "--password-stdin",
+                        "--topic", "secret/x", stdin=FLEET_PASSWORD + "\n")
+    assert explained.returncode == 1, explained.stdout  # the device keeps only its own (no) roles
+    assert "may not publish to 'secret/x'" in explained.stdout
