@@ -162,7 +162,9 @@ class Store:
     def prune(self, *, auth_log_keep: int = 200_000) -> None:
         """Housekeeping: bound the change feed and the Auth log."""
         with self.write() as db:
-            db.execute("DELETE FROM change_log WHERE time < ?", (time.time() - _CHANGE_LOG_KEEP_SECONDS,))
+            # never the newest row: SQLite would hand its id out again, and pollers only read ids above the last
+            db.execute("DELETE FROM change_log WHERE time < ? AND id < (SELECT MAX(id) FROM change_log)",
+                       (time.time() - _CHANGE_LOG_KEEP_SECONDS,))
         self.auth_log.prune(auth_log_keep)
 
     def last_actor(self, credential_kind: str, name: str) -> str | None:

@@ -852,3 +852,22 @@ def test_find_many_reads_records_with_their_roles_and_none_for_missing(tmp_path:
         store.users.add(name, secret)
     assert sum(record is not None for record in store.users.find_many(many).values()) == 3
     store.close()
+
+
+def test_changes_still_reach_other_processes_after_the_feed_was_pruned(tmp_path: Path) -> None:
+    """An hour of quiet prunes the change feed; the next CLI change must still reach the running instance."""
+    instance, cli = Store.open(tmp_path), Store.open(tmp_path)
+    seen: list[tuple[Change, ...]] = []
+    instance.subscribe(seen.append)
+    cli.roles.add("old")
+    instance.poll_external_changes()
+    with cli.write() as db:
+        db.execute("UPDATE change_log SET time = 0")  # everything is more than an hour old now
+    cli.prune()
+    instance.poll_external_changes()
+    seen.clear()
+    cli.roles.add("new")
+    assert instance.poll_external_changes() == (Change(ChangeKind.ROLE, "new"),)
+    assert seen == [(Change(ChangeKind.ROLE, "new"),)]
+    instance.close()
+    cli.close()
