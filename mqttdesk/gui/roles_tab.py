@@ -1,4 +1,5 @@
-"""The Roles tab: roles, the topic rules of the selected role, and which users hold it."""
+"""The Roles tab: roles, the topic rules of the selected role, and who holds it (users, bootstrap credentials,
+devices with roles of their own, anonymous access)."""
 
 from __future__ import annotations
 
@@ -24,15 +25,18 @@ from mqttdesk.core.acl import Effect, Permission, validate_rule_filter
 from mqttdesk.core.errors import MqttdeskError
 from mqttdesk.core.model import Role
 from mqttdesk.gui.models.roles_model import (
+    HOLDERS_TOOLTIP,
     ROLE_NAME,
     ROLE_RULES,
     ROLE_USERS,
     RULE_EFFECT,
     RULE_FILTER,
     RULE_PERMISSION,
+    RoleHolders,
     RoleMembersModel,
     RolesTableModel,
     RulesTableModel,
+    describe_holders,
 )
 from mqttdesk.gui.models.sorting import sorted_proxy
 from mqttdesk.gui.tab_context import TabContext
@@ -54,9 +58,11 @@ class RolesTab(QWidget):
         self.context = context
         self.dialog: QDialog | None = None
         store = context.store
-        self.roles_model = RolesTableModel(store, self)
+        self.holders = RoleHolders(store, self)
+        context.bridge.store_changed.connect(self.holders.on_store_changes)
+        self.roles_model = RolesTableModel(store, self, self.holders)
         self.rules_model = RulesTableModel(store, self)
-        self.members_model = RoleMembersModel(store, self)
+        self.members_model = RoleMembersModel(store, self, self.holders)
         for model in (self.roles_model, self.rules_model, self.members_model):
             context.bridge.store_changed.connect(model.on_store_changes)
         self.roles_proxy = sorted_proxy(self.roles_model, self)
@@ -154,7 +160,8 @@ class RolesTab(QWidget):
         self.members_view.setModel(self.members_model)
         self.members_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.members_view.setAlternatingRowColors(True)
-        members_box = QGroupBox("Users with this role")
+        members_box = QGroupBox("Who has this role")
+        members_box.setToolTip(HOLDERS_TOOLTIP)
         members_layout = QVBoxLayout(members_box)
         members_layout.addWidget(self.members_view)
 
@@ -215,9 +222,7 @@ class RolesTab(QWidget):
         role = self.selected_role()
         if role is None:
             return
-        members = self.context.store.roles.members(role.name)
-        consequence = (f"{len(members)} user(s) lose it: {', '.join(members[:5])}{'…' if len(members) > 5 else ''}."
-                       if members else "No user has this role.")
+        consequence = describe_holders(self.holders.of(role.name))
         box = ask_confirmation(self, "Delete role", f"Delete role '{role.name}' and its rules?", "Delete",
                                lambda: self._delete_role(role.name), informative=consequence)
         self.dialog = box

@@ -109,7 +109,7 @@ def test_role_models_follow_store_changes(qtbot: QtBot, store: Store, qtmodeltes
     store.roles.allow("r", "a/#", Permission.READ)
     assert rules.rowCount() == 1
     store.users.add("lamp", FAST_HASH("x"), ("r",))
-    assert members.stringList() == ["lamp"]
+    assert members.stringList() == ["user 'lamp'"]
     assert roles.index(0, 2).data() == "1"
     qtmodeltester.check(roles)
     qtmodeltester.check(rules)

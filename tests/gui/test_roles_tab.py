@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import time
+
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from mqttdesk.core.acl import Effect, Permission, Rule
+from mqttdesk.core.model import Device
+from mqttdesk.core.states import CredentialState
 from mqttdesk.gui.main_window import MainWindow
 from mqttdesk.gui.models.roles_model import ROLE_RULES, ROLE_USERS, RULE_EFFECT, RULE_PERMISSION
 from mqttdesk.gui.roles_tab import RolesTab
@@ -82,7 +87,7 @@ def test_role_name_errors_and_members(qtbot: QtBot, window: MainWindow, store: S
     select_row(tab.roles_table, "r")
     assert tab.members_model.stringList() == []
     store.users.add("lamp", FAST_HASH("x"), ("r",))
-    assert tab.members_model.stringList() == ["lamp"]
+    assert tab.members_model.stringList() == ["user 'lamp'"]
     assert cell(tab.roles_table, "r", ROLE_USERS) == "1"
 
 
@@ -98,3 +103,47 @@ def test_delete_role_after_confirmation(qtbot: QtBot, window: MainWindow, store:
     assert not has_row(tab.roles_table, "r")
     assert store.users.get("lamp").roles == ()
     assert tab.role_title.text() == "Select a role, or add one"
+
+
+def test_every_kind_of_holder_is_shown_and_named_before_deleting(qtbot: QtBot, window: MainWindow,
+                                                                 store: Store) -> None:
+    """Not just users: bootstrap credentials, devices with roles of their own and anonymous access hold roles too."""
+    store.roles.add("r")
+    store.roles.add("other")
+    tab = roles_tab(window)
+    select_row(tab.roles_table, "r")
+    store.bootstraps.add("factory", FAST_HASH("pw"), ("r",))
+    now = time.time()
+    store.devices.add(Device(client_id="plug-1", label="Plug", bootstrap="factory", username="factory",
+                             password_hash=FAST_HASH("pw"), state=CredentialState.ACTIVE, roles=(), created=now,
+                             state_since=now))
+    store.devices.add(Device(client_id="plug-2", label="", bootstrap="factory", username="factory",
+                             password_hash=FAST_HASH("pw"), state=CredentialState.ACTIVE, roles=(), created=now,
+                             state_since=now))
+    store.devices.set_roles("plug-1", ("r",))
+    store.settings.set_anonymous(True, ("r",))
+    store.users.add("lamp", FAST_HASH("x"), ("r", "other"))
+    holders = ["user 'lamp'", "bootstrap 'factory'", "device 'Plug' (plug-1)", "anonymous access"]
+    assert tab.members_model.stringList() == holders  # plug-2 has no role of its own
+    assert cell(tab.roles_table, "r", ROLE_USERS) == "4"
+    assert cell(tab.roles_table, "other", ROLE_USERS) == "1"
+    assert "bootstrap credentials" in str(tab.roles_model.headerData(ROLE_USERS, Qt.Orientation.Horizontal,
+                                                                      Qt.ItemDataRole.ToolTipRole))
+
+    store.devices.set_roles("plug-1", ())
+    store.settings.set_anonymous(False)  # the roles stay stored: they apply again when it is turned on
+    assert tab.members_model.stringList() == [*holders[:2], "anonymous access (off at the moment)"]
+    assert cell(tab.roles_table, "r", ROLE_USERS) == "3"
+
+    click(qtbot, tab.delete_role_button)
+    box = confirmation(tab)
+    assert box.informativeText() == ("3 holders lose it: user 'lamp', bootstrap 'factory', "
+                                     "anonymous access (off at the moment).")
+    assert box.cancel_button is not None
+    click(qtbot, box.cancel_button)
+    assert store.roles.get("r").name == "r"
+
+    store.roles.add("empty")
+    select_row(tab.roles_table, "empty")
+    click(qtbot, tab.delete_role_button)
+    assert "Nobody has this role" in confirmation(tab).informativeText()
