@@ -85,7 +85,9 @@ class Connection:
         if self.end_reason is None:
             self.end_reason = (code, text)
         self.flush()
-        self._transport.close()
+        # abort, not close: close() waits until buffered output is written, which for a dead peer (the usual
+        # reason for a keep-alive timeout) takes TCP's own timeout — and the will waits with it
+        self._transport.abort()
 
     def _keep_alive_check(self) -> None:
         idle = time.monotonic() - self._last_received

@@ -126,3 +126,30 @@ def test_explain_gives_the_same_reason_as_the_log_and_changes_nothing(admin, ins
                  "--topic", "home/x", stdin="pw\n")
     assert ok.returncode == 0, ok.stdout
     assert ok.stdout.rstrip().endswith("result: allowed")
+
+
+def test_a_dead_subscriber_with_output_waiting_is_still_dropped_and_its_will_published(instance):
+    """Keep-alive on a dead link: the broker has megabytes queued for it; ending it must not wait for them."""
+    import socket
+
+    from tests.integration.raw_mqtt import RawClient, Will, encode_connect, encode_subscribe
+
+    watcher = RawClient(instance.port)
+    assert watcher.connect("watcher").return_code == 0
+    assert watcher.subscribe("will/#") == 0
+    dead = socket.create_connection(("127.0.0.1", instance.port))
+    dead.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # reads nothing, so the broker's buffer fills
+    dead.sendall(encode_connect("dead", keep_alive=1, will=Will("will/dead", b"offline")))
+    dead.sendall(encode_subscribe(1, [("flood/#", 0)]))
+    dead.recv(4)  # CONNACK
+    publisher = RawClient(instance.port)
+    assert publisher.connect("pub").return_code == 0
+    for _ in range(3000):
+        publisher.publish("flood/a", b"x" * 1000)
+    publisher.ping()
+    will = watcher.next_message(timeout=10)  # keep-alive 1 s → dropped after 1.5 s, buffered output or not
+    assert (will.topic, will.payload) == ("will/dead", b"offline")
+    assert "dead" not in instance.service.registry
+    dead.close()
+    for client in (watcher, publisher):
+        client.close()
