@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 EntriesListener = Callable[[list[AuthLogEntry]], None]
 FLUSH_DELAY = 0.1
 BATCH = 100
+RETRY_DELAY = 1.0  # seconds before writing again when another process holds the database
 _LAST_USED_RESOLUTION = 60.0  # `last_used` is minute-accurate: no write for every reconnect
 
 
@@ -73,7 +75,8 @@ class DecisionRecorder:
         for a fifth of a second (the views update from the same call); a hundred at a time keeps it short.
         """
         self._timer = None
-        self._write(BATCH)
+        if not self._write(BATCH):
+            return  # the store is busy: `_write` scheduled a retry
         if self._queue or self._registrations or self._uses:
             self._timer = asyncio.get_running_loop().call_later(0, self._flush_a_batch)
 
@@ -84,7 +87,8 @@ class DecisionRecorder:
             self._timer = None
         self._write(None)
 
-    def _write(self, limit: int | None) -> None:
+    def _write(self, limit: int | None) -> bool:
+        """Write up to `limit` of each kind (all with None); False when the store was busy (kept for a retry)."""
         if limit is None or len(self._queue) <= limit:
             queue, self._queue = self._queue, []
         else:
@@ -101,24 +105,41 @@ class DecisionRecorder:
                     self._store.devices.register(registrations)
                 if queue:
                     stored = self._store.auth_log.append(queue)
-                self._write_uses(uses)
+                written = self._write_uses(uses)
+        except sqlite3.OperationalError as exc:
+            # another process holds the database (a long CLI transaction): keep everything and try again later,
+            # oldest first, rather than lose Auth log entries and device registrations
+            log.warning("store busy (%s); keeping %d Auth log entries for a retry", exc, len(queue))
+            self._queue[:0] = queue
+            self._registrations[:0] = registrations
+            self._uses = {**uses, **self._uses}
+            if self._timer is None:
+                try:
+                    self._timer = asyncio.get_running_loop().call_later(RETRY_DELAY, self._flush_a_batch)
+                except RuntimeError:  # no loop (shutting down): nothing will retry; say what is lost
+                    log.error("Auth log: %d entries could not be written", len(self._queue))
+            return False
         except Exception:
             log.exception("could not write %d Auth log entries", len(queue))
-            return
+            return True
+        self._last_written_use.update(written)
         if stored:
             for listener in list(self._listeners):
                 try:
                     listener(stored)
                 except Exception:
                     log.exception("Auth log listener failed")
+        return True
 
-    def _write_uses(self, uses: dict[CredentialRef, tuple[float, str | None]]) -> None:
+    def _write_uses(self, uses: dict[CredentialRef, tuple[float, str | None]]) -> dict[CredentialRef, float]:
+        """Write what is due; returns what was written (remembered only once the transaction commits)."""
         sightings: dict[str, tuple[float, str | None]] = {}
+        written: dict[CredentialRef, float] = {}
         for credential, (when, address) in uses.items():
             previous = self._last_written_use.get(credential)
             if previous is not None and when - previous < _LAST_USED_RESOLUTION:
                 continue
-            self._last_written_use[credential] = when
+            written[credential] = when
             if credential.kind is CredentialKind.USER:
                 self._store.users.mark_used(credential.name, when)
             elif credential.kind is CredentialKind.BOOTSTRAP:
@@ -127,3 +148,4 @@ class DecisionRecorder:
                 sightings[credential.name] = (when, address)
         if sightings:
             self._store.devices.mark_seen(sightings)
+        return written

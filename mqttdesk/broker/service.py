@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.25  # how often changes made by other processes (the CLI) are picked up
 PRUNE_INTERVAL = 600.0
+BUSY_TIMEOUT = 0.25
 TEST_PUBLISHER = "mqttdesk (test publish)"  # the address shown for messages published from the topic monitor
 
 
@@ -89,6 +90,9 @@ class BrokerService:
                  limits: SessionLimits | None = None) -> None:
         """`limits` override the stored delivery limits for this service's lifetime (tests, benchmarks)."""
         self.store = store
+        # the instance writes on its event loop (the window's): wait a moment for the CLI, never five seconds;
+        # the recorder keeps what it could not write and tries again
+        store.set_busy_timeout(BUSY_TIMEOUT)
         self._limits_override = limits
         self.registry = SessionRegistry()
         self.pipeline = AuthPipeline(store)

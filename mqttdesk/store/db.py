@@ -76,6 +76,10 @@ class Store:
                 os.chmod(sidecar, 0o600)
         return cls(connection, path)
 
+    def set_busy_timeout(self, seconds: float) -> None:
+        """How long a write waits for another process's transaction before failing with "database is locked"."""
+        self._connection.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+
     def close(self) -> None:
         self._connection.close()
 
