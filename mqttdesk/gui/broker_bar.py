@@ -7,6 +7,12 @@ Anonymous access is one switch with two named sides, "Allow anonymous clients" a
 inverse, as the Kaa platform calls it). Choosing "Require authentication" calls `service.require_authentication()`,
 which ends the anonymous sessions connected now, and says how many next to the switch. The "auto" mode (anonymous on
 only while listening on loopback) is kept as long as the user does not choose the other side.
+
+While the broker listens, the host and port fields show where it actually listens (the status's bound address),
+not the stored setting: the two differ after `mqttdesk gui --port N` (an override for one run) or with port 0
+(a free port picked at start). Start uses what the fields show. When they still show the address the broker last
+listened on, it restarts there without storing it (the override stays an override, port 0 stays "pick one");
+anything else typed into them is stored as the listener setting, as before.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ STATE_COLORS = {
 ALLOW_TIP = "Clients that send no username are admitted, with the anonymous roles."
 REQUIRE_TIP = ("Every client must log in (user, bootstrap credential or device); anonymous clients connected now "
                "are disconnected.")
+HOST_TIP = "Address to listen on: 127.0.0.1 (this machine only), 0.0.0.0 (all IPv4), ::1, …"
+PORT_TIP = "TCP port (1883 is the MQTT default; 0 picks a free one)"
 UNRESTRICTED_WARNING = ("Anonymous access is on without roles: anyone can read and write every topic. "
                         "Give anonymous clients roles, or turn anonymous access off.")
 
@@ -57,6 +65,7 @@ class BrokerBar(QWidget):
         super().__init__(parent)
         self.context = context
         self.store = context.store
+        self._last_listened: tuple[str, int] | None = None  # where the fields show the broker last listened
         self._build()
         context.bridge.status_changed.connect(self.show_status)
         context.bridge.store_changed.connect(self._store_changed)
@@ -72,11 +81,11 @@ class BrokerBar(QWidget):
         self.host_edit = QLineEdit()
         self.host_edit.setObjectName("listen_host")
         self.host_edit.setFixedWidth(150)
-        self.host_edit.setToolTip("Address to listen on: 127.0.0.1 (this machine only), 0.0.0.0 (all IPv4), ::1, …")
+        self.host_edit.setToolTip(HOST_TIP)
         self.port_edit = QLineEdit()
         self.port_edit.setObjectName("listen_port")
         self.port_edit.setFixedWidth(70)
-        self.port_edit.setToolTip("TCP port (1883 is the MQTT default; 0 picks a free one)")
+        self.port_edit.setToolTip(PORT_TIP)
         for edit in (self.host_edit, self.port_edit):
             edit.returnPressed.connect(self.start)
         self.start_button = QPushButton("Start")
@@ -155,7 +164,23 @@ class BrokerBar(QWidget):
         self.stop_button.setEnabled(status.state is BrokerState.LISTENING)
         self.host_edit.setEnabled(stopped)
         self.port_edit.setEnabled(stopped)
+        if status.state is BrokerState.LISTENING and status.addresses:
+            self._show_listening(status.addresses)
         self._show_anonymous()
+
+    def _show_listening(self, addresses: tuple[tuple[str, int], ...]) -> None:
+        """The fields show where the broker listens now (a name that resolved to several addresses is kept)."""
+        host = addresses[0][0] if len(addresses) == 1 else self.host_edit.text().strip()
+        port = addresses[0][1]
+        for edit, value in ((self.host_edit, host), (self.port_edit, str(port))):
+            edit.setText(value)
+            edit.setModified(False)
+        self._last_listened = (host, port)
+        stored_host, stored_port = self.store.settings.listener()
+        note = "" if (stored_host, stored_port) == (host, port) else \
+            f"\nListening here for this run; the stored setting is {stored_host} port {stored_port}."
+        self.port_edit.setToolTip(PORT_TIP + note)
+        self.host_edit.setToolTip(HOST_TIP + note)
 
     def listen_host(self) -> str:
         """Where anonymous access is judged: the address listened on now, else the stored one."""
@@ -172,12 +197,17 @@ class BrokerBar(QWidget):
             port_text = self.port_edit.text().strip()
             if not port_text.isdigit():
                 raise MqttdeskError(f"port must be a number between 0 and 65535, not {port_text!r}")
-            self.store.settings.set_listener(self.host_edit.text(), int(port_text))
+            shown = (self.host_edit.text().strip(), int(port_text))
+            if shown != self._last_listened:
+                self.store.settings.set_listener(self.host_edit.text(), int(port_text))
         except MqttdeskError as exc:
             self.listener_error.show_error(str(exc))
             return
-        self._load_listener()
         self.start_button.setEnabled(False)
+        if shown == self._last_listened:  # where it listened last (an override or a picked port): not stored
+            self.context.runner.start(self.context.service.start(*shown), "start the broker")
+            return
+        self._load_listener()
         self.context.runner.start(self.context.service.start(), "start the broker")
 
     def stop(self) -> None:
@@ -185,6 +215,8 @@ class BrokerBar(QWidget):
         self.context.runner.start(self.context.service.stop(), "stop the broker")
 
     def _load_listener(self) -> None:
+        if self.context.service.status.state is BrokerState.LISTENING:
+            return  # the fields show where it listens; the setting applies at the next start
         host, port = self.store.settings.listener()
         for edit, value in ((self.host_edit, host), (self.port_edit, str(port))):
             if not edit.hasFocus() or not edit.isModified():  # do not overwrite what the user is typing

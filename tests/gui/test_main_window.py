@@ -6,9 +6,10 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from mqttdesk.broker.service import BrokerService, BrokerState
-from mqttdesk.gui.broker_bar import STATE_COLORS
+from mqttdesk.gui.broker_bar import PORT_TIP, STATE_COLORS
 from mqttdesk.gui.main_window import TABS, MainWindow
 from mqttdesk.store.db import Store
+from tests.gui.conftest import AsyncRunner
 from tests.gui.helpers import click
 
 
@@ -70,6 +71,35 @@ def test_stop_button(qtbot: QtBot, window: MainWindow, service: BrokerService) -
     click(qtbot, bar.stop_button)
     qtbot.waitUntil(lambda: bar.status_label.text() == "stopped", timeout=5000)
     assert bar.start_button.isEnabled()
+
+
+def test_the_fields_show_where_it_listens_and_a_restart_uses_them(
+    qtbot: QtBot, window: MainWindow, service: BrokerService, store: Store, aio: AsyncRunner
+) -> None:
+    """Started elsewhere than stored (`mqttdesk gui --port N`, or port 0): the bar shows the real port, and Stop →
+    Start comes back there without turning the one-run override into the stored setting."""
+    status = aio.run(service.start("127.0.0.1", 0))
+    port = status.addresses[0][1]
+    bar = window.broker_bar
+    assert (bar.host_edit.text(), bar.port_edit.text()) == ("127.0.0.1", str(port))
+    assert "the stored setting is 127.0.0.1 port 1883" in bar.port_edit.toolTip()
+    click(qtbot, bar.stop_button)
+    qtbot.waitUntil(lambda: bar.start_button.isEnabled(), timeout=5000)
+    assert bar.port_edit.text() == str(port)
+    click(qtbot, bar.start_button)
+    qtbot.waitUntil(lambda: service.status.state is BrokerState.LISTENING, timeout=5000)
+    assert service.status.addresses[0][1] == port
+    assert store.settings.listener() == ("127.0.0.1", 1883)
+
+    click(qtbot, bar.stop_button)  # a port typed in is stored, as before
+    qtbot.waitUntil(lambda: bar.start_button.isEnabled(), timeout=5000)
+    other = free_port()
+    bar.port_edit.setText(str(other))
+    click(qtbot, bar.start_button)
+    qtbot.waitUntil(lambda: service.status.state is BrokerState.LISTENING, timeout=5000)
+    assert service.status.addresses[0][1] == other
+    assert store.settings.listener() == ("127.0.0.1", other)
+    assert bar.port_edit.toolTip() == PORT_TIP
 
 
 def test_port_in_use_is_explained(qtbot: QtBot, window: MainWindow) -> None:
