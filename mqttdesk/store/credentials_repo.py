@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
-from mqttdesk.core.errors import NotFoundError
+from mqttdesk.core.errors import InvalidTransitionError, NotFoundError
 from mqttdesk.core.passwords import parse_hash
 from mqttdesk.core.states import CredentialState, StateAction, next_state
 from mqttdesk.store import history
@@ -128,7 +128,10 @@ class CredentialRepo(Generic[T]):
     def set_password(self, key: str, password_hash: str, *, actor: str = "admin") -> None:
         parse_hash(password_hash)
         with self._store.write(self._change(key)) as db:
-            self._require(db, key)
+            row = self._require(db, key)
+            if row["state"] == CredentialState.REVOKED.value:
+                raise InvalidTransitionError(f"{self.LABEL} '{key}' is revoked: a new password cannot let it back "
+                                             "in (revocation is final; delete it and add a new one)")
             db.execute(f"UPDATE {self.TABLE} SET password_hash = ? WHERE {self.KEY} = ?", (password_hash, key))
             history.record(db, self.CHANGE.value, key, "password reset", None, None, actor)
 
@@ -137,7 +140,10 @@ class CredentialRepo(Generic[T]):
         with self._store.write(self._change(key)) as db:
             row = self._require(db, key)
             current = CredentialState(row["state"])
-            target = next_state(current, action, ever_used=row["last_used"] is not None)
+            try:
+                target = next_state(current, action, ever_used=row["last_used"] is not None)
+            except InvalidTransitionError as exc:
+                raise InvalidTransitionError(f"{self.LABEL} '{key}': {exc}") from None
             now = time.time()
             if action is StateAction.USE:
                 db.execute(f"UPDATE {self.TABLE} SET last_used = ? WHERE {self.KEY} = ?", (now, key))

@@ -130,10 +130,15 @@ class SettingsRepo:
             if role not in known:
                 raise NotFoundError(f"no role named '{role}'")
 
-    def set_anonymous(self, enabled: bool, roles: tuple[str, ...] = ()) -> None:
-        """Turn anonymous access explicitly on (with these roles; none means every topic) or off."""
-        self._check_roles(roles)
+    def set_anonymous(self, enabled: bool, roles: tuple[str, ...] | None = None) -> None:
+        """Turn anonymous access explicitly on or off; `roles` (when given) replace the roles anonymous clients get.
+
+        Without `roles` the stored ones stay: turning access off and on again must not silently widen it to every
+        topic.
+        """
+        if roles is not None:
+            self._check_roles(roles)
         with self._store.write():
             self.set(ANONYMOUS_MODE, "on" if enabled else "off")
-            if enabled:
+            if roles is not None:
                 self.set(ANONYMOUS_ROLES, list(dict.fromkeys(roles)))

@@ -121,3 +121,25 @@ def test_bad_filter_and_permission_are_refused(data_dir):
 def test_usage_errors_exit_2(data_dir):
     assert run_cli(data_dir, "frobnicate").returncode == 2
     assert run_cli(data_dir, "user").returncode == 2
+
+
+def test_anonymous_on_keeps_the_roles_given_before(data_dir):
+    assert run_cli(data_dir, "role", "add", "guests").returncode == 0
+    assert run_cli(data_dir, "anonymous", "on", "--role", "guests").returncode == 0
+    assert run_cli(data_dir, "anonymous", "off").returncode == 0
+    back = run_cli(data_dir, "anonymous", "on")
+    assert "roles guests" in back.stdout  # not "every topic"
+    misuse = run_cli(data_dir, "anonymous", "off", "--role", "guests")
+    assert misuse.returncode == 1
+    assert "--role goes with 'anonymous on'" in misuse.stderr
+
+
+def test_revoked_credentials_get_no_new_password_and_errors_name_the_credential(data_dir):
+    assert run_cli(data_dir, "user", "add", "bob", "--password-stdin", stdin="pw\n").returncode == 0
+    assert run_cli(data_dir, "user", "revoke", "bob").returncode == 0
+    passwd = run_cli(data_dir, "user", "passwd", "bob", "--password-stdin", stdin="new\n")
+    assert passwd.returncode == 1
+    assert "user 'bob' is revoked" in passwd.stderr
+    again = run_cli(data_dir, "user", "suspend", "bob")
+    assert again.returncode == 1
+    assert again.stderr.startswith("mqttdesk: error: user 'bob': ")

@@ -573,7 +573,9 @@ def test_anonymous_explicit_on_and_off(store: Store) -> None:
     setting = store.settings.anonymous()
     assert (setting.mode, setting.effective) == ("off", False)  # off even on loopback
     assert setting.describe() == "off"
-    store.settings.set_anonymous(True)
+    store.settings.set_anonymous(True)  # back on: the roles given before still apply, access does not widen
+    assert store.settings.anonymous_policy() == AnonymousPolicy(enabled=True, roles=("public",))
+    store.settings.set_anonymous(True, ())  # no roles, said explicitly: every topic
     assert store.settings.anonymous_policy() == AnonymousPolicy(enabled=True, roles=())
     assert store.settings.anonymous().describe() == "on (explicitly; every topic, read and write)"
 
@@ -690,7 +692,7 @@ def test_one_announcement_per_committed_write(store: Store, pw_hash: str, announ
     store.users.add("lamp", pw_hash, ("r",))
     store.users.apply("lamp", StateAction.SUSPEND)
     store.settings.set_listener("0.0.0.0", 1884)  # two keys, one transaction
-    store.settings.set_anonymous(True)
+    store.settings.set_anonymous(True, ())
     assert announced.calls == [
         (role_change("r"),),
         (user_change("lamp"),),
