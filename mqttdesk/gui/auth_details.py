@@ -47,9 +47,9 @@ def entry_html(entry: AuthLogEntry) -> str:
 
 
 class AuthDetailsPane(QWidget):
-    """Shows one entry; `test_access_requested` / `timeline_requested` let the tab open the matching dialogs."""
+    """Shows one entry; `timeline_requested` lets the tab open the client's timeline (Test access… is the tab's own
+    button, prefilled from the selected row: one button for it, not two)."""
 
-    test_access_requested = Signal(object)  # AuthLogEntry
     timeline_requested = Signal(str)  # clientId
 
     def __init__(self, context: TabContext, parent: QWidget | None = None) -> None:
@@ -65,10 +65,6 @@ class AuthDetailsPane(QWidget):
         self.no_fix.setWordWrap(True)
         self.no_fix.setStyleSheet(f"color: {MUTED};")
         self.fix_panel = FixPanel(context)
-        self.test_button = QPushButton("Test access…")
-        self.test_button.setToolTip("Open the explainer with this row's username, clientId and topic: see how the "
-                                    "same request would be decided now (a dry run)")
-        self.test_button.clicked.connect(lambda: self.entry and self.test_access_requested.emit(self.entry))
         self.timeline_button = QPushButton("Client timeline…")
         self.timeline_button.setToolTip("Everything the Auth log knows about this clientId: connects, refusals, "
                                         "denied topics, disconnects")
@@ -76,7 +72,6 @@ class AuthDetailsPane(QWidget):
             lambda: self.entry and self.entry.client_id and self.timeline_requested.emit(self.entry.client_id))
 
         buttons = QHBoxLayout()
-        buttons.addWidget(self.test_button)
         buttons.addWidget(self.timeline_button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
@@ -90,8 +85,7 @@ class AuthDetailsPane(QWidget):
 
     def show_entry(self, entry: AuthLogEntry | None) -> None:
         self.entry = entry
-        for widget in (self.test_button, self.timeline_button):
-            widget.setVisible(entry is not None)
+        self.timeline_button.setVisible(entry is not None)
         if entry is None:
             self.text.setHtml(f"<p style='color:{MUTED};'>Select a row to see why it was decided that way, step by "
                               "step, and what to change.</p>")
@@ -101,7 +95,6 @@ class AuthDetailsPane(QWidget):
         self.text.setHtml(entry_html(entry))
         self.fix_panel.set_fix(None)  # forget what was done for the previous row
         self.timeline_button.setEnabled(bool(entry.client_id))
-        self.test_button.setEnabled(entry.kind in ("CONNECT", "SUBSCRIBE", "PUBLISH"))
         self._refresh_fix()
 
     def _refresh_fix(self) -> None:
@@ -116,5 +109,5 @@ class AuthDetailsPane(QWidget):
         refused = not entry.allowed and entry.kind in ("CONNECT", "SUBSCRIBE", "PUBLISH")
         self.no_fix.setVisible(refused and fix is None)
         self.no_fix.setText("No suggested fix: nothing in the current settings refuses this for the same reason any "
-                            "more (it was changed since), or it has no automatic fix. Test access… shows how it "
-                            "would be decided now.")
+                            "more (it was changed since), or it has no automatic fix. Test access… (above the table) "
+                            "shows how it would be decided now.")

@@ -110,7 +110,7 @@ class AuthLogTab(QWidget):
         self.export_button.setMenu(export_menu)
         self.test_button = QPushButton("Test access…")
         self.test_button.setToolTip("Would a username, password and clientId get in? A dry run of the broker's "
-                                    "decision (prefilled from the selected row)")
+                                    "decision, prefilled with the selected row's username, clientId and topic")
         self.test_button.clicked.connect(lambda: self.open_explainer(self.selected_entry()))
         self.count_label = QLabel()
 
@@ -122,7 +122,6 @@ class AuthLogTab(QWidget):
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
         self.table.doubleClicked.connect(lambda _index: self.details.setFocus())
         self.details = AuthDetailsPane(context)
-        self.details.test_access_requested.connect(self.open_explainer)
         self.details.timeline_requested.connect(self.open_timeline)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(self.table)

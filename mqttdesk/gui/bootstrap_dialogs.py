@@ -15,7 +15,7 @@ from mqttdesk.gui.widgets.form_dialog import NewCredentialFormDialog, PasswordFo
 # a bootstrap password is typed into the firmware of a whole fleet: losing it means reflashing every device
 STORE_IT_NOW = ("<b>Store it now</b> (copy it into your firmware settings or password manager): mqttdesk keeps "
                 "only a hash and cannot show this password again once the dialog is closed.")
-REGISTER_EXPLAINED = "Then rename, suspend or give roles to each one in the Devices tab; off: devices stay virtual."
+REGISTER_EXPLAINED = "Then label, suspend or give roles to each one in the Devices tab; off: devices stay virtual."
 REGISTER_TIP = ("A registered device gets its own credential (same username and password) and keeps its session "
                 "across reconnects. A virtual device is admitted as long as its clientId is free, and nothing is "
                 "kept about it after it disconnects.")
@@ -79,8 +79,8 @@ class BootstrapPasswordDialog(PasswordFormDialog):
         else:
             kept = "devices it registers keep the password they registered with"
         if sessions:
-            virtual = (f"<b>{plural(sessions, 'virtual device')} connected with the old password "
-                       f"{'is' if sessions == 1 else 'are'} disconnected</b> at once.")
+            virtual = (f"<b>{plural(sessions, 'virtual device')} connected with the old password will be "
+                       "disconnected</b> at once.")
         else:
             virtual = "No virtual device is connected with the old password now."
         name = bootstrap.name

@@ -42,8 +42,9 @@ from mqttdesk.store.auth_log_repo import AuthLogEntry
 
 # the client id column stretches; the others get what their content usually needs (no ResizeToContents: with
 # a thousand rows it would measure every cell on each change)
-_COLUMN_WIDTHS = {USERNAME: 150, METHOD: 130, ADDRESS: 110, CONNECTED_SINCE: 150, CLEAN_SESSION: 50,
+_COLUMN_WIDTHS = {USERNAME: 150, METHOD: 170, ADDRESS: 110, CONNECTED_SINCE: 150, CLEAN_SESSION: 50,
                   SUBSCRIPTIONS: 60, MESSAGES_IN: 60, MESSAGES_OUT: 60}
+LONGEST_METHOD = "bootstrap (registered)"  # the Method column fits it whatever the font
 
 
 class ClientsTab(QWidget):
@@ -69,7 +70,8 @@ class ClientsTab(QWidget):
 
         self.table = make_table(self.proxy, sortable=True)
         self.table.sortByColumn(CONNECTED_SINCE, Qt.SortOrder.DescendingOrder)
-        set_column_widths(self.table, _COLUMN_WIDTHS)
+        method_width = self.table.fontMetrics().horizontalAdvance(LONGEST_METHOD) + 24  # + cell padding
+        set_column_widths(self.table, {**_COLUMN_WIDTHS, METHOD: max(_COLUMN_WIDTHS[METHOD], method_width)})
         self.table.horizontalHeader().setSectionResizeMode(CLIENT_ID, QHeaderView.ResizeMode.Stretch)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
         for signal in (self.model.rowsInserted, self.model.rowsRemoved, self.model.modelReset):

@@ -16,7 +16,7 @@ from mqttdesk.store.devices_repo import MAX_LABEL_LENGTH
 
 class DeviceLabelDialog(FormDialog):
     def __init__(self, context: TabContext, device: Device, parent: QWidget | None = None) -> None:
-        super().__init__(context, f"Rename {device.client_id}", "Save label", parent)
+        super().__init__(context, f"Label device {device.client_id}", "Save label", parent)
         self.client_id = device.client_id
         self.label_edit = QLineEdit(device.label)
         self.label_edit.setObjectName("label")

@@ -1,6 +1,6 @@
 """The Devices tab: devices registered through bootstrap credentials, online or offline, managed one by one.
 
-Everything `mqttdesk device ...` can do is here: label (Rename…), roles, show (History…), suspend, activate,
+Everything `mqttdesk device ...` can do is here: label (Label…), roles, show (History…), suspend, activate,
 revoke, delete; and, like the Clients tab, kick one that is online. On the buttons and on a right click on the row
 (see `RecordTab`).
 """
@@ -44,7 +44,8 @@ class DevicesTab(RecordTab):
         self.filter_edit.setToolTip("Matches any column: client id, label, online/offline, state, bootstrap, "
                                     "address, roles")
 
-        self.rename_button = self.button("Rename…", self.rename, "Give this device a label people recognise")
+        self.label_button = self.button("Label…", self.edit_label, "Give this device a label people recognise "
+                                        "(`mqttdesk device label`)")
         self.roles_button = self.button("Edit roles…", self.edit_roles,
                                         "Roles of its own, on top of its bootstrap credential's")
         self.history_button = self.button("History…", self.show_history, "Every change made to this device")
@@ -59,14 +60,14 @@ class DevicesTab(RecordTab):
         self.count_label = QLabel()
 
         self.set_up_columns(CLIENT_ID, _COLUMN_WIDTHS)
-        self.table.doubleClicked.connect(lambda _index: self.rename())
+        self.table.doubleClicked.connect(lambda _index: self.edit_label())
         self.set_state_buttons({StateAction.SUSPEND: self.suspend_button, StateAction.ACTIVATE: self.activate_button,
                                 StateAction.REVOKE: self.revoke_button})
         self.set_row_menu([self.kick_button, None, self.suspend_button, self.activate_button, self.revoke_button, None,
-                           self.rename_button, self.roles_button, self.history_button, None, self.delete_button])
+                           self.label_button, self.roles_button, self.history_button, None, self.delete_button])
         for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset, model.dataChanged):
             signal.connect(self._update_count)
-        self.lay_out([self.rename_button, self.roles_button, self.history_button, self.suspend_button,
+        self.lay_out([self.label_button, self.roles_button, self.history_button, self.suspend_button,
                       self.activate_button, self.revoke_button, self.delete_button, self.kick_button],
                      status=self.count_label)
         self._update_count()
@@ -85,14 +86,14 @@ class DevicesTab(RecordTab):
 
     def update_actions(self) -> None:
         device = self.selected_device()
-        for button in (self.rename_button, self.roles_button, self.history_button, self.delete_button):
+        for button in (self.label_button, self.roles_button, self.history_button, self.delete_button):
             button.setEnabled(device is not None)
         self.update_state_buttons(device)
         self.kick_button.setEnabled(device is not None and self.model.is_online(device.client_id))
 
     # -- dialogs ------------------------------------------------------------------------------------
 
-    def rename(self) -> None:
+    def edit_label(self) -> None:
         device = self.selected_device()
         if device is not None:
             dialog = DeviceLabelDialog(self.context, device, self)
@@ -138,7 +139,7 @@ class DevicesTab(RecordTab):
         if device is not None:
             self.confirm("Revoke device", f"Revoke device '{device.client_id}'?", "Revoke",
                          "Revocation is final: the device can never connect again, it can only be deleted (which "
-                         "frees its clientId). If it is connected, it is disconnected now.",
+                         "frees its clientId). If it is connected, it will be disconnected at once.",
                          lambda _box: self.apply(StateAction.REVOKE))
 
     def delete(self) -> None:
@@ -154,7 +155,7 @@ class DevicesTab(RecordTab):
         self.confirm("Delete device", f"Delete device '{client_id}'?", "Delete",
                      f"The device, its label and its own roles are removed, and the clientId '{client_id}' is free "
                      "again: the next client presenting it through a bootstrap credential is admitted as a new "
-                     "device. If it is connected, it is disconnected now.",
+                     "device. If it is connected, it will be disconnected at once.",
                      lambda _box: self.run(delete_it))
 
     def kick(self) -> None:

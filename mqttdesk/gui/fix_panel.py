@@ -56,9 +56,9 @@ _CONFIRMATIONS: dict[FixAction, tuple[str, str, bool]] = {
                              "Any client without a username may connect and read and write every topic, unless "
                              "anonymous roles are set. Meant for a lab, not for a network others can reach.", True),
     FixAction.KICK: ("Kick the client holding clientId '{client_id}'?",
-                     "It is disconnected now; it may reconnect if its credential allows.", True),
+                     "It will be disconnected at once; it may reconnect if its credential allows.", True),
     FixAction.DELETE_DEVICE: ("Delete device '{client_id}'?",
-                              "Its record is removed and its clientId becomes free; it is disconnected if online.",
+                              "Its record will be removed and its clientId freed; if online, it will be disconnected.",
                               True),
     FixAction.ALLOW: ("Allow {permission} on '{topic_filter}' in role '{role}'?",
                       "Every credential with role '{role}' gains this permission at once.", False),

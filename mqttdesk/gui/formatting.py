@@ -43,3 +43,39 @@ def state_tooltip(state: CredentialState, since: float, history: Sequence[Histor
         was = f" (was {last.from_state})" if last.from_state and last.from_state != last.to_state else ""
         text += f"\nlast change: {last.action}{was} by {last.actor}"
     return text
+
+
+# a reason code as a few words, for places too short for the reason's sentence (the status bar)
+REASON_PHRASES: dict[str, str] = {
+    "authenticated": "logged in",
+    "anonymous-allowed": "anonymous, allowed",
+    "unknown-user": "unknown user",
+    "bad-password": "wrong password",
+    "missing-password": "no password sent",
+    "missing-username": "no username sent",
+    "suspended": "credential suspended",
+    "revoked": "credential revoked",
+    "anonymous-refused": "anonymous access is off",
+    "client-id-in-use": "clientId already in use",
+    "client-id-registered": "clientId belongs to a device",
+    "client-id-empty": "empty clientId",
+    "bad-protocol": "unsupported protocol",
+    "acl-allowed": "topic allowed",
+    "acl-denied": "topic denied by a rule",
+    "acl-no-rule": "no rule allows the topic",
+    "bad-topic": "invalid topic",
+    "client-disconnect": "disconnected normally",
+    "connection-lost": "connection lost",
+    "keepalive-timeout": "keep-alive timeout",
+    "kicked": "kicked",
+    "credential-changed": "credential changed",
+    "taken-over": "taken over by a new connection",
+    "protocol-error": "protocol error",
+    "reserved-topic": "reserved topic",
+    "broker-stopped": "broker stopped",
+}
+
+
+def reason_phrase(code: str) -> str:
+    """`acl-no-rule` → "no rule allows the topic"; an unknown (newer) code reads with spaces for hyphens."""
+    return REASON_PHRASES.get(code, code.replace("-", " "))

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QSystemTrayIcon
 
 from mqttdesk.core.states import CredentialState
 from mqttdesk.gui.auth_status import is_refusal
-from mqttdesk.gui.formatting import plural
+from mqttdesk.gui.formatting import plural, reason_phrase
 from mqttdesk.gui.widgets.state_badge import state_icon
 from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.db import Store
@@ -54,7 +54,7 @@ def summarise(entries: Sequence[AuthLogEntry]) -> tuple[str, str]:
 
 def flash_text(title: str, latest: AuthLogEntry) -> str:
     """One short status-bar line (it shares the bar with the counters, so no long sentence)."""
-    return f"⚠ {title} — latest: {_who(latest)}, {latest.reason_code} (see the Auth log)"
+    return f"⚠ {title} — latest: {_who(latest)}, {reason_phrase(latest.reason_code)} (see the Auth log)"
 
 
 class RefusalNotifier(QObject):

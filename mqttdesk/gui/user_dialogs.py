@@ -37,8 +37,8 @@ class ResetPasswordDialog(PasswordFormDialog):
 
     def __init__(self, context: TabContext, user: User, parent: QWidget | None = None, *, sessions: int = 0) -> None:
         if sessions:
-            now = (f"<b>{plural(sessions, 'session')} logged in as '{user.name}' now {'is' if sessions == 1 else 'are'}"
-                   " disconnected</b> at once and must log in again with the new password.")
+            now = (f"<b>{plural(sessions, 'session')} logged in as '{user.name}' now will be disconnected</b> at "
+                   "once and must log in again with the new password.")
         else:
             now = f"No session is logged in as '{user.name}' now."
         super().__init__(context, user.name, f"The old password stops working as soon as you press Set password. {now}",

@@ -14,7 +14,7 @@ from mqttdesk.gui.auth_log_export import write_csv, write_json
 from mqttdesk.gui.auth_status import AuthCounters
 from mqttdesk.gui.models.auth_log_model import RESULT, AuthLogTableModel, outcome_text
 from mqttdesk.gui.models.timeline_model import TimelineModel, event_label
-from mqttdesk.gui.notifier import summarise
+from mqttdesk.gui.notifier import flash_text, summarise
 from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.db import Store
 
@@ -91,6 +91,14 @@ def test_notifications_summarise_a_burst() -> None:
     assert title == "4 refused, 1 forced disconnect"
     assert message.splitlines()[0] == "'lamp' (c0): wrong password"
     assert message.splitlines()[-1] == "… and 2 more: see the Auth log"
+
+
+def test_the_status_bar_line_names_the_reason_in_words() -> None:
+    latest = entry(1, kind="SUBSCRIBE", allowed=False, code="acl-no-rule", client_id="c1")
+    line = flash_text("1 refused", latest)
+    assert line == "⚠ 1 refused — latest: 'lamp' (c1), no rule allows the topic (see the Auth log)"
+    assert "acl-no-rule" not in line
+    assert "future code" in flash_text("1 refused", replace(latest, reason_code="future-code"))
 
 
 def test_status_counters_start_from_the_store_and_let_old_refusals_expire(qtbot: QtBot, store: Store) -> None:

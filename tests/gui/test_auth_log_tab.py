@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from PySide6.QtWidgets import QAbstractButton
 from pytestqt.qtbot import QtBot
 
 from mqttdesk.broker.service import BrokerService
@@ -73,7 +74,9 @@ def test_a_refused_connect_appears_explained_and_filterable(qtbot: QtBot, window
     assert "✗ refused — wrong password for user 'lamp'" in path
     assert not details.fix_panel.isHidden()
     assert details.fix_panel.button.text() == "Set a new password for 'lamp'…"
-    click(qtbot, details.test_button)  # the same request in the explainer: everything but the password filled in
+    tests = [button for button in tab.findChildren(QAbstractButton) if button.text() == "Test access…"]
+    assert tests == [tab.test_button]  # one Test access… on the tab, prefilled from the selected row
+    click(qtbot, tab.test_button)  # the same request in the explainer: everything but the password filled in
     explainer = tab.dialog
     assert isinstance(explainer, ExplainerDialog)
     assert (explainer.username.text(), explainer.client_id.text(), explainer.password.text()) == ("lamp", "lamp-1", "")

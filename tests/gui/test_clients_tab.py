@@ -8,7 +8,7 @@ from pytestqt.qtbot import QtBot
 
 from mqttdesk.core.acl import Permission
 from mqttdesk.core.states import StateAction
-from mqttdesk.gui.clients_tab import ClientsTab
+from mqttdesk.gui.clients_tab import LONGEST_METHOD, ClientsTab
 from mqttdesk.gui.main_window import MainWindow
 from mqttdesk.gui.models.clients_model import METHOD, SUBSCRIPTIONS, USERNAME
 from mqttdesk.gui.models.users_model import SESSIONS
@@ -60,3 +60,9 @@ def test_suspending_a_user_disconnects_its_client(
     qtbot.waitUntil(lambda: has_row(tab.table, "lamp-1"), timeout=5000)
     store.users.apply("lamp", StateAction.SUSPEND)
     qtbot.waitUntil(lambda: not has_row(tab.table, "lamp-1"), timeout=5000)
+
+
+def test_the_method_column_fits_the_longest_method(window: MainWindow) -> None:
+    tab = tab_of(window, "Clients", ClientsTab)
+    needed = tab.table.fontMetrics().horizontalAdvance(LONGEST_METHOD)
+    assert tab.table.columnWidth(METHOD) > needed

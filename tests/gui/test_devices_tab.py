@@ -98,14 +98,14 @@ def test_suspending_a_device_from_the_tab_disconnects_it(
     assert store.bootstraps.get("plugs").state is CredentialState.ACTIVE  # the bootstrap was never touched
 
 
-def test_rename_roles_kick_and_filter(
+def test_label_roles_kick_and_filter(
     qtbot: QtBot, window: MainWindow, store: Store, connect: ClientFactory, service: BrokerService
 ) -> None:
     tab, client = registered_plug(qtbot, window, store, connect)
     store.roles.add("kitchen")
     select_row(tab.table, PLUG)
 
-    click(qtbot, tab.rename_button)
+    click(qtbot, tab.label_button)
     dialog = tab.dialog
     assert isinstance(dialog, DeviceLabelDialog)
     dialog.label_edit.setText("kitchen plug")

@@ -148,7 +148,7 @@ def test_reset_password_ends_the_sessions_of_a_user(
     trigger(tab, "lamp", "Reset password…")
     dialog = tab.dialog
     assert isinstance(dialog, ResetPasswordDialog)
-    assert "1 session logged in as 'lamp' now is disconnected" in dialog.hint.text()
+    assert "1 session logged in as 'lamp' now will be disconnected</b> at once" in dialog.hint.text()
     click(qtbot, dialog.password.generate_button)
     new = dialog.password.text()
     assert dialog.password.note.isVisible()  # shown once: copy it now
@@ -175,7 +175,7 @@ def test_reset_password_ends_the_virtual_devices_of_a_bootstrap_credential(
     trigger(tab, "shelly", "Reset password…")
     dialog = tab.dialog
     assert isinstance(dialog, BootstrapPasswordDialog)
-    assert "1 virtual device connected with the old password is disconnected" in dialog.hint.text()
+    assert "1 virtual device connected with the old password will be disconnected" in dialog.hint.text()
     dialog.password.edit.setText("typed-by-hand")
     click(qtbot, dialog.ok_button)
     qtbot.waitUntil(lambda: not client.is_connected(), timeout=5000)

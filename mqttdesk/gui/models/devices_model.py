@@ -41,7 +41,7 @@ class DevicesTableModel(CredentialTableModel[Device]):
                forced_disconnects.HEADER)
     HEADER_TIPS = (
         "The MQTT clientId: it identifies the device",
-        "A name people recognise (Rename… to change it)",
+        "A name people recognise (Label… to change it)",
         "Whether the device is connected right now",
         "The device's own state (hover a cell for since when)",
         "The bootstrap credential it registered through",
