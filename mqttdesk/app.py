@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -43,12 +44,12 @@ async def serve(data_dir: Path, host: str | None, port: int | None, stop: asynci
     service = BrokerService(store)
     control = ControlServer(service, data_dir)
     try:
+        await control.start()  # first: a second instance on this data dir stops here
         await service.open()
         status = await service.start(host, port)
         if status.state is not BrokerState.LISTENING:
             print(f"mqttdesk: error: {status.error}", file=sys.stderr)
             return 1
-        await control.start()
         for address in status.addresses:
             print(f"listening on {format_address(*address)}", flush=True)
         _settle_garbage_collector()
@@ -92,6 +93,7 @@ def run_gui(data_dir: Path, host: str | None = None, port: int | None = None,
     listens (the GUI benchmark drives the running app through it) and the window is closed when it returns.
     """
     configure_logging()
+    _require_a_display()
     import qasync
     from PySide6.QtWidgets import QApplication
 
@@ -131,6 +133,15 @@ def run_gui(data_dir: Path, host: str | None = None, port: int | None = None,
             store.close()
 
     return int(qasync.run(main()) or 0)
+
+
+def _require_a_display() -> None:
+    """Say so in one line when there is no screen, instead of Qt's multi-line abort."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise MqttdeskError("no display to open the window on (DISPLAY is not set); "
+                            "run the broker without a window: mqttdesk serve")
 
 
 def _settle_garbage_collector() -> None:

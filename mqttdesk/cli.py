@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -46,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args, context))
     except MqttdeskError as exc:
         print(f"mqttdesk: error: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as exc:
+        print(f"mqttdesk: error: the data file in {context.data_dir} cannot be used: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"mqttdesk: error: {exc.strerror or exc}: {exc.filename or context.data_dir}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

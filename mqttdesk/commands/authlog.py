@@ -7,6 +7,7 @@ import argparse
 from mqttdesk.cli_output import log_json, print_json, print_table, short_time
 from mqttdesk.commands.common import Context, Subparsers
 from mqttdesk.core.errors import ValidationError
+from mqttdesk.store.auth_log_repo import SESSION_END_KINDS, AuthLogEntry
 
 
 def register(sub: Subparsers) -> None:
@@ -26,6 +27,13 @@ def log_command(args: argparse.Namespace, context: Context) -> int:
         print("the Auth log is empty: no client has connected yet")
     else:
         print_table(("time", "kind", "result", "client id", "username", "method", "topic", "reason"), [
-            (short_time(e.time), e.kind, "allowed" if e.allowed else "REFUSED", e.client_id, e.username or "-",
+            (short_time(e.time), e.kind, _result(e), e.client_id, e.username or "-",
              e.method or "-", e.topic or "", e.reason) for e in entries])
     return 0
+
+
+def _result(entry: AuthLogEntry) -> str:
+    """As the window says it: a session end is "ended" or "forced", not "allowed" or "refused"."""
+    if entry.kind in SESSION_END_KINDS:
+        return "forced" if entry.forced_end else "ended"
+    return "allowed" if entry.allowed else "REFUSED"

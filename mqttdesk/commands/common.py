@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,9 +33,25 @@ class Context:
         return self._store
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        if self._store is None:
+            return
+        wrote = self._store.has_written
+        self._store.close()
+        self._store = None
+        if wrote:
+            nudge_instance(self.data_dir)
+
+
+def nudge_instance(data_dir: Path) -> None:
+    """Tell a running instance to read the store now rather than at its next poll (a quarter second later).
+
+    A device reconnecting right after `device activate` would otherwise still meet the old state.
+    """
+    from mqttdesk.control import client as control
+    from mqttdesk.core.errors import MqttdeskError
+
+    with contextlib.suppress(MqttdeskError):  # no instance runs, or it is busy: it polls on its own
+        control.request(data_dir, "sync")
 
 
 Handler = Callable[[argparse.Namespace, Context], int]

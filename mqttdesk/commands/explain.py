@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from mqttdesk.auth.explain import explain, explanation_lines
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.cli_output import print_json
-from mqttdesk.commands.common import Context, Subparsers
+from mqttdesk.commands.common import Context, Subparsers, read_secret
 from mqttdesk.control import client as control
 from mqttdesk.core.decision import ConnectRequest, Decision, Kind, SessionHolder
 from mqttdesk.core.errors import ValidationError
@@ -24,8 +23,19 @@ def register(sub: Subparsers) -> None:
     parser.add_argument("--topic", help="also decide a PUBLISH or SUBSCRIBE on this topic")
     parser.add_argument("--action", choices=("publish", "subscribe"), default="publish")
     parser.add_argument("--persistent", action="store_true", help="the client asks for clean session false")
+    parser.add_argument("--will-topic", help="the client sends a will on this topic (it must be allowed to publish it)")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(handler=explain_command)
+
+
+def _listen_host(context: Context) -> str | None:
+    """Where the running instance listens (anonymous access in "auto" mode depends on it); None: none runs."""
+    try:
+        status = control.request(context.data_dir, "status")
+    except control.NoInstanceError:
+        return None
+    addresses = status.get("addresses") or []
+    return str(addresses[0][0]) if addresses else None
 
 
 def _live_holders(context: Context) -> dict[str, SessionHolder]:
@@ -51,15 +61,15 @@ def _decision_json(decision: Decision) -> dict[str, Any]:
 
 
 def explain_command(args: argparse.Namespace, context: Context) -> int:
-    password = None
-    if args.password_stdin:
-        line = sys.stdin.readline()
-        password = line.rstrip("\r\n")
-    if not args.username and password is not None:
+    if args.password_stdin and not args.username:
         raise ValidationError("--password-stdin needs --username")
+    password = read_secret(args)[0] if args.password_stdin else None
     request = ConnectRequest(client_id=args.client_id, username=args.username or None, password=password,
-                             clean_session=not args.persistent)
+                             clean_session=not args.persistent, will_topic=args.will_topic)
     pipeline = AuthPipeline(context.store)
+    host = _listen_host(context)
+    if host is not None:
+        pipeline.set_listen_host(host)
     try:
         action = Kind.SUBSCRIBE if args.action == "subscribe" else Kind.PUBLISH
         result = explain(pipeline, request, _live_holders(context), topic=args.topic, action=action)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mqttdesk.cli_output import client_json, print_json, print_table
+from mqttdesk.cli_output import client_json, print_json, print_table, short_time
 from mqttdesk.commands.common import Context, Subparsers
 from mqttdesk.control import client as control
 from mqttdesk.core.errors import MqttdeskError
@@ -40,16 +40,17 @@ def gui_command(args: argparse.Namespace, context: Context) -> int:
 
 
 def clients_command(args: argparse.Namespace, context: Context) -> int:
-    sessions = [client_json(s) for s in control.request(context.data_dir, "clients")]
+    raw = control.request(context.data_dir, "clients")
     if args.json:
-        print_json(sessions)
-    elif not sessions:
+        print_json([client_json(s) for s in raw])
+    elif not raw:
         print("no client is connected")
     else:
         print_table(("client id", "username", "method", "address", "since", "subs", "in", "out"), [
             (s["client_id"] + (" (virtual)" if s.get("virtual") else ""), s["username"] or "-", s["method"],
-             s["address"], s["connected_since"], len(s["subscriptions"]), s["messages_in"], s["messages_out"])
-            for s in sessions])
+             s["address"], short_time(s["connected_since"]), len(s["subscriptions"]), s["messages_in"],
+             s["messages_out"])
+            for s in raw])
     return 0
 
 

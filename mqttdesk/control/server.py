@@ -12,8 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mqttdesk.broker.service import BrokerService
+from mqttdesk.broker.service import BrokerService, format_address
+from mqttdesk.control.client import request
 from mqttdesk.control.protocol import MAX_LINE, decode, encode, instance_file
+from mqttdesk.core.errors import MqttdeskError
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,8 @@ class ControlServer:
         self._connections: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
+        """Listen for the CLI; refuse (MqttdeskError) when another instance already serves this data dir."""
+        await asyncio.to_thread(self._refuse_second_instance)
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, limit=MAX_LINE)
         port = self._server.sockets[0].getsockname()[1]
         info = {"pid": os.getpid(), "host": "127.0.0.1", "port": port, "token": self._token, "started": time.time()}
@@ -35,6 +39,15 @@ class ControlServer:
         with os.fdopen(fd, "w") as handle:
             json.dump(info, handle)
         os.replace(temporary, self._path)
+
+    def _refuse_second_instance(self) -> None:
+        """Two instances on one store would fight over its sessions, and the CLI could reach only one of them."""
+        try:
+            status = request(self._path.parent, "status")
+        except MqttdeskError:
+            return  # none runs (a stale instance.json is simply replaced)
+        where = ", ".join(format_address(host, port) for host, port in status.get("addresses") or []) or "stopped"
+        raise MqttdeskError(f"another mqttdesk instance already runs for {self._path.parent} ({where}); stop it first")
 
     async def close(self) -> None:
         if self._server is None:
@@ -82,6 +95,8 @@ class ControlServer:
                                                "addresses": [list(a) for a in status.addresses]}}
             if command == "clients":
                 return {"ok": True, "result": [s.to_json() for s in self._service.registry.snapshot()]}
+            if command == "sync":
+                return {"ok": True, "result": len(self._service.store.poll_external_changes())}
             if command == "require_authentication":
                 return {"ok": True, "result": self._service.require_authentication()}
             if command == "kick":

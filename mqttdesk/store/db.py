@@ -38,6 +38,7 @@ class Store:
         self._connection = connection
         self.path = path
         self.origin = uuid.uuid4().hex
+        self.has_written = False  # whether this connection committed a change (the CLI then nudges the instance)
         self._listeners: list[ChangeListener] = []
         self._pending: list[Change] = []
         self._depth = 0
@@ -102,6 +103,7 @@ class Store:
             if outermost:
                 self._record_changes(self._pending)
                 self._connection.execute("COMMIT")
+                self.has_written = True
         except BaseException:
             self._depth -= 1
             if outermost:

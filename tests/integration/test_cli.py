@@ -143,3 +143,17 @@ def test_revoked_credentials_get_no_new_password_and_errors_name_the_credential(
     again = run_cli(data_dir, "user", "suspend", "bob")
     assert again.returncode == 1
     assert again.stderr.startswith("mqttdesk: error: user 'bob': ")
+
+
+def test_a_second_instance_on_the_same_data_dir_is_refused(data_dir):
+    first = _serve(data_dir, "--port", "0")
+    try:
+        assert first.stdout.readline().startswith("listening on ")
+        second = _serve(data_dir, "--port", "0")
+        _out, err = second.communicate(timeout=30)
+        assert second.returncode == 1
+        assert err.strip().startswith("mqttdesk: error: another mqttdesk instance already runs for")
+        assert run_cli(data_dir, "clients").returncode == 0  # the first one is still the one the CLI reaches
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.wait(timeout=20)

@@ -70,3 +70,13 @@ def test_tenants_are_isolated_by_percent_t(admin, instance, client):
     bob.publish("tenants/acme/marker", b"end", qos=1)
     assert alice.expect_message().payload == b"end"  # the forged message never arrived before it
     assert eve.messages.empty()
+
+
+def test_the_cli_tells_the_running_instance_at_once(admin, instance, client, data_dir):
+    """No waiting for the instance's next poll: a device activated from the CLI may reconnect immediately."""
+    admin.users.add("lamp", fast_hash("pw"))
+    instance.sync()
+    assert run_cli(data_dir, "user", "suspend", "lamp").returncode == 0
+    assert client("lamp-1", username="lamp", password="pw").connect() == 5
+    assert run_cli(data_dir, "user", "activate", "lamp").returncode == 0
+    assert client("lamp-2", username="lamp", password="pw").connect() == 0  # no instance.sync() in between
