@@ -146,6 +146,7 @@ class RoleHolders(QObject):
 
 class RolesTableModel(ListTableModel):
     HEADERS = ROLE_HEADERS
+    HEADER_TIPS = ("The role's name", "How many topic rules the role has", HOLDERS_TOOLTIP)
 
     def __init__(self, store: Store, parent: QObject | None = None, holders: RoleHolders | None = None) -> None:
         super().__init__(parent)
@@ -183,13 +184,6 @@ class RolesTableModel(ListTableModel):
             return "\n".join(holder.label for holder in holders[:20]) + ("\n…" if len(holders) > 20 else "") \
                 if holders else "nobody has this role"
         return None
-
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if (role == Qt.ItemDataRole.ToolTipRole and orientation == Qt.Orientation.Horizontal
-                and section == ROLE_USERS):
-            return HOLDERS_TOOLTIP
-        return super().headerData(section, orientation, role)
 
     def reload(self) -> None:
         self.beginResetModel()
