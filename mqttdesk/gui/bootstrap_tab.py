@@ -30,7 +30,7 @@ from mqttdesk.gui.widgets.form_dialog import RolesFormDialog
 from mqttdesk.gui.widgets.history_dialog import HistoryDialog
 
 # the last forced disconnect (a sentence) takes what is left; its tooltip has it whole
-_COLUMN_WIDTHS = {NAME: 140, TENANT: 70, STATE: 115, REGISTERS: 120, ROLES: 100, DEVICES: 60, SESSIONS: 60,
+_COLUMN_WIDTHS = {NAME: 140, TENANT: 70, STATE: 115, REGISTERS: 120, ROLES: 100, DEVICES: 60, SESSIONS: 100,
                   LAST_USED: 120}
 
 

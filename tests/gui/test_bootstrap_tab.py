@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QLineEdit
 from pytestqt.qtbot import QtBot
@@ -177,6 +178,12 @@ def test_suspend_with_devices_suspends_the_registered_device_too(
     qtbot.waitUntil(lambda: has_row(devices.table, "DVES_1A2B3C"), timeout=5000)
     qtbot.waitUntil(lambda: cell(tab.table, "plugs", DEVICES) == "1", timeout=5000)
     assert cell(tab.table, "plugs", SESSIONS) == "0"  # the device connected as itself
+    model = tab.table.model()
+    assert model.headerData(SESSIONS, Qt.Orientation.Horizontal) == "Virtual sessions"
+    assert "Registered devices connect as themselves and are not counted here" in model.headerData(
+        SESSIONS, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
+    row = next(r for r in range(model.rowCount()) if model.index(r, 0).data() == "plugs")
+    assert "is not counted here" in model.index(row, SESSIONS).data(Qt.ItemDataRole.ToolTipRole)
 
     select_row(tab.table, "plugs")
     click(qtbot, tab.suspend_button)

@@ -4,9 +4,10 @@ Rows follow BOOTSTRAP change notices one key at a time; DEVICE notices (a device
 device counts, which are re-read in one grouped query per batch; ROLE notices (a deleted role disappears from
 every credential without a notice of its own) re-read the list and apply the difference.
 
-"Sessions now" counts the connections the credential admitted itself: virtual devices. A registering bootstrap
-admits each device once, as that device (its session is the device's own, see the Devices tab). The count is
-kept from session events, O(1) each, because a fleet connecting at once sends thousands of them.
+"Virtual sessions" counts the connections the credential admitted itself: virtual devices. A registering bootstrap
+admits each device once, as that device (its session is the device's own, see the Devices tab), so its count stays
+0 while its devices are online; the header says so, rather than a bare "Sessions now" that reads as "nobody".
+The count is kept from session events, O(1) each, because a fleet connecting at once sends thousands of them.
 
 "Last forced disconnect" is the latest session ended by someone else under this username: its virtual devices, and
 registered devices too (they log in with the same username), so the cell names the clientId.
@@ -33,13 +34,15 @@ from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
 
 NAME, TENANT, STATE, REGISTERS, ROLES, DEVICES, SESSIONS, LAST_USED, FORCED = range(9)
+SESSIONS_TIP = ("Virtual devices connected through this credential right now. Registered devices connect as "
+                "themselves and are not counted here: see them online in the Devices tab")
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
 class BootstrapsTableModel(CredentialTableModel[Bootstrap]):
     STATE_COLUMN = STATE
     FORCED_COLUMN = FORCED
-    HEADERS = ("Name", "Tenant", "State", "Registers devices", "Roles", "Devices", "Sessions now", "Last used",
+    HEADERS = ("Name", "Tenant", "State", "Registers devices", "Roles", "Devices", "Virtual sessions", "Last used",
                forced_disconnects.HEADER)
     HEADER_TIPS = (
         "The MQTT username every device of the fleet logs in with",
@@ -49,7 +52,7 @@ class BootstrapsTableModel(CredentialTableModel[Bootstrap]):
         "no: devices stay virtual and nothing is kept after they disconnect",
         "The topic permissions its devices get",
         "Devices registered through this credential",
-        "Virtual devices connected through this credential right now",
+        SESSIONS_TIP,
         "When a device last logged in with this credential",
         forced_disconnects.HEADER_TIP,
     )
@@ -146,8 +149,11 @@ class BootstrapsTableModel(CredentialTableModel[Bootstrap]):
         if column == DEVICES:
             return plural(self.device_count(bootstrap.name), "registered device") + " (see the Devices tab)"
         if column == SESSIONS:
-            return (plural(self.sessions_of(bootstrap.name), "virtual device") + " connected now. Registered "
-                    "devices connect as themselves: they are online or offline in the Devices tab.")
+            sessions = plural(self.sessions_of(bootstrap.name), "virtual device") + " connected now."
+            if bootstrap.register_devices:
+                return (sessions + " It registers devices: each connects as itself, online or offline in the "
+                        "Devices tab, and is not counted here.")
+            return sessions
         if column == TENANT:
             tenant = tenant_of(bootstrap.name)
             return f"Tenant '{tenant}': %t in a topic filter means '{tenant}' for its devices" if tenant else (
