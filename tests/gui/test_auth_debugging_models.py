@@ -4,8 +4,8 @@ order, counters, export, notification summaries."""
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 from pytestqt.qtbot import QtBot
@@ -102,7 +102,8 @@ def test_the_status_bar_line_names_the_reason_in_words() -> None:
 
 
 def test_status_counters_start_from_the_store_and_let_old_refusals_expire(qtbot: QtBot, store: Store) -> None:
-    now = time.time()
+    # a fixed clock at local midday: with the real time, a KICK 30 s ago is "yesterday" just after midnight
+    now = datetime.now().replace(hour=12, minute=0, second=0, microsecond=0).timestamp()
     clock = [now]
     stored = [replace(entry(1, allowed=False, code="bad-password"), time=now - 90),  # older than a minute
               replace(entry(2, allowed=False, code="bad-password"), time=now - 30),
