@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 READ_CHUNK = 65536
 MAX_PACKET_BYTES = 16 * 1024 * 1024  # larger packets close the connection (documented in the README)
 WRITE_BUFFER_LIMIT = 8 * 1024 * 1024  # a subscriber this far behind loses QoS 0 messages instead of stalling us
+MAX_INCOMING_QOS2 = 1000  # a client may not park more unreleased QoS 2 messages with us than this
 
 
 class PacketSink(Protocol):
@@ -162,6 +163,8 @@ class Connection:
             if publish.qos == 2:
                 assert publish.packet_id is not None
                 # exactly once: keep it until PUBREL, a resent PUBLISH only replaces the stored copy
+                if publish.packet_id not in state.incoming_qos2 and len(state.incoming_qos2) >= MAX_INCOMING_QOS2:
+                    raise wire.ProtocolViolation(f"more than {MAX_INCOMING_QOS2} QoS 2 messages awaiting PUBREL")
                 state.incoming_qos2[publish.packet_id] = publish
                 self.send(wire.encode_ack(wire.PUBREC, publish.packet_id))
                 return

@@ -8,7 +8,6 @@ by one: views that show them refresh on `changed()` batches, which the broker em
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -133,6 +132,3 @@ class SessionRegistry:
             except Exception:
                 log.exception("session listener failed")
 
-
-def now() -> float:
-    return time.time()

@@ -27,6 +27,7 @@ from mqttdesk.core.topics import topic_matches
 log = logging.getLogger(__name__)
 
 MessageMonitor = Callable[[str, bytes, int, bool], None]  # topic, payload, QoS, retain
+LOGGED_PER_SESSION = 256
 
 
 class Router:
@@ -76,8 +77,8 @@ class Router:
             granted.append((topic_filter, requested))
         connection.send(wire.encode_suback(packet_id, codes))
         for topic_filter, qos in granted:  # [MQTT-3.8.4-4]: retained messages follow the SUBACK
-            for topic, (encoded, payload, retained_qos) in list(self._retained.items()):
-                if topic_matches(topic_filter, topic) and self._may_receive(state, topic):
+            for topic, (encoded, payload, retained_qos) in self._retained_matching(topic_filter):
+                if self._may_receive(state, topic):
                     self._deliver(state, encoded, payload, min(qos, retained_qos), retain=True)
         self.registry.touch(state.live)
 
@@ -101,9 +102,17 @@ class Router:
             connection.flush()
 
     def _record_topic_decision(self, live: LiveSession, decision: Decision) -> None:
-        """Each distinct topic decision is logged once per session; repeats only count (see README, Auth log)."""
-        key = (decision.kind, decision.topic, decision.allowed)
-        if key in live.logged:
+        """Log a topic decision the first time it is new for this session (see README, Auth log).
+
+        Refusals are new per topic: that is what people look for. Allowed ones are new per rule that allowed
+        them, else telemetry with an id or a time in every topic would fill the log and push the refusals out.
+        A session logs at most LOGGED_PER_SESSION distinct decisions; after that its counters still count.
+        """
+        if decision.allowed:
+            key: tuple[object, ...] = (decision.kind, True, decision.rule)
+        else:
+            key = (decision.kind, False, decision.topic)
+        if key in live.logged or len(live.logged) >= LOGGED_PER_SESSION:
             return
         live.logged.add(key)
         self.recorder.record(replace(decision, address=live.address))
@@ -153,6 +162,12 @@ class Router:
     def _count_out(self, live: LiveSession) -> None:
         live.messages_out += 1
         self.registry.touch(live)
+
+    def _retained_matching(self, topic_filter: str) -> list[tuple[str, tuple[bytes, bytes, int]]]:
+        if "+" not in topic_filter and "#" not in topic_filter:  # the common case, e.g. cmnd/DVES_1A2B3C/POWER
+            found = self._retained.get(topic_filter)
+            return [] if found is None else [(topic_filter, found)]
+        return [(topic, item) for topic, item in self._retained.items() if topic_matches(topic_filter, topic)]
 
     def retain(self, topic: str, payload: bytes, qos: int) -> None:
         self._retain(topic, topic.encode("utf-8"), payload, qos)

@@ -1,8 +1,8 @@
 """MQTT 3.1.1 packet encoding and decoding for everything after CONNECT (pure: bytes in, values out).
 
 amqtt decodes each packet with several awaits per field and builds objects for every PUBLISH; on the hot path
-(every message in and out) that costs more than the rest of the broker. A connection reads a whole packet with one
-`readexactly` and decodes it here; outgoing packets are built as bytes directly.
+(every message in and out) that costs more than the rest of the broker. A connection reads whatever has arrived,
+cuts whole packets from its buffer and decodes them here; outgoing packets are built as bytes directly.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ PACKET_NAMES = {
 _REQUIRED_FLAGS = {PUBACK: 0, PUBREC: 0, PUBREL: 2, PUBCOMP: 0, SUBSCRIBE: 2, UNSUBSCRIBE: 2, PINGREQ: 0,
                    DISCONNECT: 0}
 
-MAX_REMAINING_LENGTH = 268_435_455
 SUBACK_FAILURE = 0x80
 
 _U16 = struct.Struct("!H")

@@ -101,3 +101,17 @@ def test_anonymous_roles_limit_anonymous_clients(admin, sensors, client):
     assert anon.connect() == 0
     assert anon.subscribe("public/#", 0) == 0
     assert anon.subscribe("sensors/#", 0) == 0x80
+
+
+def test_allowed_publishes_to_many_topics_are_logged_once_per_rule(sensors, client):
+    """Telemetry with an id in every topic must not fill the Auth log and push the refusals out."""
+    sensor = client("s1", username="sensor", password="pw")
+    assert sensor.connect() == 0
+    for n in range(50):
+        sensor.publish(f"sensors/sensor/reading/{n}", b"1", qos=1)
+    sensor.publish("elsewhere/a", b"x", qos=1)
+    sensor.publish("elsewhere/b", b"x", qos=1)
+    entries = _log(sensors, "PUBLISH")
+    assert [e.topic for e in entries if e.allowed] == ["sensors/sensor/reading/0"]  # the first, naming its rule
+    assert "sensors/%u/#" in [e for e in entries if e.allowed][0].reason
+    assert [e.topic for e in entries if not e.allowed] == ["elsewhere/a", "elsewhere/b"]  # every refused topic
