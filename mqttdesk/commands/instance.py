@@ -8,6 +8,7 @@ from mqttdesk.cli_output import client_json, print_json, print_table, short_time
 from mqttdesk.commands.common import Context, Subparsers
 from mqttdesk.control import client as control
 from mqttdesk.core.errors import MqttdeskError
+from mqttdesk.store.settings_repo import validate_host, validate_port
 
 
 def register(sub: Subparsers) -> None:
@@ -30,12 +31,22 @@ def register(sub: Subparsers) -> None:
 def serve_command(args: argparse.Namespace, context: Context) -> int:
     from mqttdesk.app import run_headless
 
+    check_listener(args)
     return run_headless(context.data_dir, host=args.host, port=args.port)
+
+
+def check_listener(args: argparse.Namespace) -> None:
+    """The same checks as `config set listen.*`, before anything starts."""
+    if args.host is not None:
+        validate_host(args.host)
+    if args.port is not None:
+        validate_port(args.port)
 
 
 def gui_command(args: argparse.Namespace, context: Context) -> int:
     from mqttdesk.app import run_gui
 
+    check_listener(args)
     return run_gui(context.data_dir, host=args.host, port=args.port)
 
 

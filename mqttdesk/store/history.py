@@ -29,9 +29,12 @@ def record(
 
 
 def entries(db: sqlite3.Connection, kind: str, name: str) -> list[HistoryEntry]:
+    # a name can be deleted and used again: show the history of the credential that has it now
     rows = db.execute(
         "SELECT credential_kind, name, action, from_state, to_state, actor, time FROM credential_history"
-        " WHERE credential_kind = ? AND name = ? ORDER BY id",
-        (kind, name),
+        " WHERE credential_kind = ? AND name = ? AND id >= COALESCE((SELECT MAX(id) FROM credential_history"
+        " WHERE credential_kind = ? AND name = ? AND (action = 'create' OR action LIKE 'registered via %')), 0)"
+        " ORDER BY id",
+        (kind, name, kind, name),
     ).fetchall()
     return [HistoryEntry(*row) for row in rows]

@@ -64,7 +64,14 @@ class RolesRepo:
         return Role(name)
 
     def delete(self, name: str) -> None:
-        """Delete a role; users that had it simply lose it."""
+        """Delete a role; users, bootstrap credentials and devices that had it simply lose it.
+
+        A role anonymous clients get is refused: without it they would get every topic (no roles means all), and a
+        later role of the same name would silently become theirs.
+        """
+        if name in self._store.settings.anonymous().roles:
+            raise ValidationError(f"anonymous clients get role '{name}': change that first "
+                                  "(mqttdesk anonymous on --role ... or anonymous off)")
         with self._store.write(Change(ChangeKind.ROLE, name)) as db:
             self._require(db, name)
             for user in self.members(name):

@@ -873,3 +873,19 @@ def test_changes_still_reach_other_processes_after_the_feed_was_pruned(tmp_path:
     assert seen == [(Change(ChangeKind.ROLE, "new"),)]
     instance.close()
     cli.close()
+
+
+def test_a_reused_name_starts_a_fresh_history_and_anonymous_roles_cannot_be_deleted(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    secret = hash_password("pw", iterations=1000)
+    store.users.add("bob", secret)
+    store.users.apply("bob", StateAction.REVOKE)
+    store.users.delete("bob")
+    store.users.add("bob", secret)
+    assert [h.action for h in store.users.history("bob")] == ["create"]
+    store.roles.add("guests")
+    store.settings.set_anonymous(True, ("guests",))
+    with pytest.raises(ValidationError, match="anonymous clients get role 'guests'"):
+        store.roles.delete("guests")  # else anonymous clients would be left with no roles: every topic
+    assert store.settings.anonymous().roles == ("guests",)
+    store.close()
