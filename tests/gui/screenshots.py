@@ -5,7 +5,12 @@ Not a test: a way to look at what the GUI looks like. Run from the repository ro
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python -m tests.gui.screenshots [OUTPUT_DIR]
 
-(default output: ./shots, which git ignores). `run`, `connect` and `save` serve `auth_screenshots` too.
+(default output: ./shots, which git ignores). `run`, `connect`, `save`, `shot_name` and `wait_until` serve
+`auth_screenshots` too, which takes the Auth log and Topic monitor tabs (with a row explained, messages shown): they
+are not shot here, so no view is saved twice. File names use hyphens only ("auth-log.png").
+
+Nothing waits a fixed time for data: each step waits until the models show what the next shot needs
+(`wait_until`), so a slow machine takes longer instead of capturing half-updated views.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import asyncio
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -31,6 +37,7 @@ from mqttdesk.broker.service import BrokerService  # noqa: E402
 from mqttdesk.core.acl import Permission  # noqa: E402
 from mqttdesk.core.states import StateAction  # noqa: E402
 from mqttdesk.gui.main_window import MainWindow  # noqa: E402
+from mqttdesk.gui.models.clients_model import MESSAGES_IN, SUBSCRIPTIONS  # noqa: E402
 from mqttdesk.gui.record_tab import RecordTab  # noqa: E402
 from mqttdesk.store.db import Store  # noqa: E402
 from tests.support import fast_hash  # noqa: E402
@@ -38,6 +45,33 @@ from tests.support import fast_hash  # noqa: E402
 FAST_HASH = fast_hash
 
 Take = Callable[[MainWindow, BrokerService, Path], Coroutine[Any, Any, None]]
+
+# tabs whose shots auth_screenshots takes, set up to show what those tabs are for
+SHOT_ELSEWHERE = ("Auth log", "Topic monitor")
+PAINT = 0.1  # lets a just-shown widget lay out and paint; data is waited for with `wait_until`
+
+
+def shot_name(title: str, suffix: str = "") -> str:
+    """"Auth log" → "auth-log.png": one naming scheme, hyphens, for every shot."""
+    return "-".join(title.lower().split()) + suffix + ".png"
+
+
+WAIT_LIMIT = 15.0  # seconds; a machine that needs longer has a problem worth an error
+
+
+async def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Let the loop run (the broker works, Qt updates the models) until `condition` holds; fail after WAIT_LIMIT."""
+    deadline = time.monotonic() + WAIT_LIMIT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"screenshots: gave up waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def clients_shown(window: MainWindow, *client_ids: str, present: bool = True) -> Callable[[], bool]:
+    """A condition: the Clients tab lists (or, with present=False, no longer lists) these clientIds."""
+    model = window.tab("Clients").model  # type: ignore[attr-defined]
+    return lambda: all((model.row_of(cid) is not None) is present for cid in client_ids)
 
 
 def populate(store: Store) -> None:
@@ -99,20 +133,38 @@ async def take(window: MainWindow, service: BrokerService, out: Path) -> None:
         connect(port, "ACME-METER-0042", "meters@acme"),
         connect(port, "mosquitto-sub-test", None),
     ]
-    await asyncio.sleep(1.0)
-    devices = await fleet(port, service.store)
+    await wait_until(clients_shown(window, "kitchen-thermometer-01", "garage-door", "display-livingroom",
+                                   "alice-laptop", "alice-phone", "old-tablet-kitchen", "boiler-01",
+                                   "ACME-METER-0042", "mosquitto-sub-test"), "the clients")
+    devices = await fleet(window, port, service.store)
     clients[2].subscribe([("sensors/#", 0), ("commands/+", 1)])
     clients[3].subscribe("#")
     for n in range(12):
         clients[0].publish("sensors/kitchen-thermometer-01/temperature", f"{20 + n / 10:.1f}")
-    await asyncio.sleep(1.0)
+    clients_model = window.tab("Clients").model  # type: ignore[attr-defined]
+
+    def cell(client_id: str, column: int) -> str | None:
+        row = clients_model.row_of(client_id)
+        return None if row is None else clients_model.index(row, column).data()
+
+    def subscribed_and_counted() -> bool:  # as the Clients tab shows them
+        return (cell("display-livingroom", SUBSCRIPTIONS), cell("alice-laptop", SUBSCRIPTIONS),
+                cell("kitchen-thermometer-01", MESSAGES_IN)) == ("1", "1", "12")  # dashboard may not read commands/+
+
+    await wait_until(subscribed_and_counted, "the subscriptions and messages")
     service.store.users.apply("old-tablet", StateAction.SUSPEND)  # ends old-tablet-kitchen: a forced disconnect
     service.store.users.apply("stolen-phone", StateAction.REVOKE)
     await service.kick("alice-phone")
     await service.kick("DVES_7E3A90")
-    await asyncio.sleep(0.5)
+    await wait_until(clients_shown(window, "old-tablet-kitchen", "alice-phone", "DVES_7E3A90", present=False),
+                     "the forced disconnects")
+    auth_log = window.tab("Auth log").model  # type: ignore[attr-defined]
+    await wait_until(lambda: sum(entry.forced_end for entry in auth_log.entries()) >= 3,
+                     "the forced disconnects in the Auth log")
     window.show()
     for index in range(window.tabs.count()):
+        if window.tabs.tabText(index) in SHOT_ELSEWHERE:
+            continue
         window.tabs.setCurrentIndex(index)
         if window.tabs.tabText(index) == "Users":
             window.tab("Users").select_user("garage-door")  # type: ignore[attr-defined]
@@ -122,8 +174,8 @@ async def take(window: MainWindow, service: BrokerService, out: Path) -> None:
             window.tab("Devices").select_device("DVES_1A2B3C")  # type: ignore[attr-defined]
         if window.tabs.tabText(index) == "Roles":
             window.tab("Roles").select_role("sensors")  # type: ignore[attr-defined]
-        await asyncio.sleep(0.3)
-        save(window, out, f"{window.tabs.tabText(index).lower()}.png")
+        await asyncio.sleep(PAINT)
+        save(window, out, shot_name(window.tabs.tabText(index)))
     await dialog_shots(window, out)
     await bootstrap_dialog_shots(window, out)
     await menu_shots(window, out)
@@ -135,18 +187,22 @@ async def take(window: MainWindow, service: BrokerService, out: Path) -> None:
     await window.shutdown()
 
 
-async def fleet(port: int, store: Store) -> list[mqtt.Client]:
+async def fleet(window: MainWindow, port: int, store: Store) -> list[mqtt.Client]:
     """Registered plugs (some gone offline, one suspended, one labelled) and virtual devices; the connected ones."""
     plugs = {cid: connect(port, cid, "tasmota-plugs") for cid in ("DVES_1A2B3C", "DVES_44F0A1", "DVES_9C2E77",
                                                                   "DVES_0B51D2", "DVES_7E3A90")}
     old = connect(port, "DVES_OLD001", "old-fleet")
     virtual = [connect(port, cid, "shelly-lab") for cid in ("shellyplug-s-A1B2C3", "shellyplug-s-D4E5F6",
                                                             "shellyht-778899")]
-    await asyncio.sleep(1.0)
+    everyone = [*plugs, "DVES_OLD001", "shellyplug-s-A1B2C3", "shellyplug-s-D4E5F6", "shellyht-778899"]
+    await wait_until(clients_shown(window, *everyone), "the fleet's sessions")
+    await wait_until(lambda: all(store.devices.find(cid) is not None for cid in [*plugs, "DVES_OLD001"]),
+                     "the registered devices")
     for gone in (plugs.pop("DVES_9C2E77"), plugs.pop("DVES_0B51D2"), old):
         gone.disconnect()
         gone.loop_stop()
-    await asyncio.sleep(0.3)
+    await wait_until(clients_shown(window, "DVES_9C2E77", "DVES_0B51D2", "DVES_OLD001", present=False),
+                     "the plugs that went offline")
     store.devices.set_label("DVES_1A2B3C", "kitchen plug")
     store.devices.set_label("DVES_44F0A1", "garage heater")
     store.devices.set_roles("DVES_44F0A1", ("sensors",))
@@ -193,7 +249,7 @@ async def dialog_shots(window: MainWindow, out: Path) -> None:
     save(dialog, out, "add-user-dialog.png")
     dialog.name_edit.setText("porch-light")
     dialog.accept()
-    await asyncio.sleep(0.5)
+    await wait_until(lambda: users.model.row_of("porch-light") is not None, "the added user")
 
 
 async def menu_shots(window: MainWindow, out: Path) -> None:
@@ -215,7 +271,7 @@ async def menu_shots(window: MainWindow, out: Path) -> None:
         painter = QPainter(shot)
         painter.drawPixmap(window.mapFromGlobal(menu.pos()), menu.grab())
         painter.end()
-        path = out / f"{title.lower()}-menu.png"
+        path = out / shot_name(title, "-menu")
         shot.save(str(path))
         print(path)
         menu.close()
@@ -240,7 +296,8 @@ async def require_authentication_shot(window: MainWindow, out: Path) -> None:
     """The broker bar right after "Require authentication" ended the anonymous session, over the Clients tab."""
     window.tabs.setCurrentWidget(window.tab("Clients"))
     window.broker_bar.require_auth_radio.click()
-    await asyncio.sleep(0.8)
+    await wait_until(clients_shown(window, "mosquitto-sub-test", present=False), "the anonymous client gone")
+    await asyncio.sleep(PAINT)
     save(window, out, "require-authentication.png")
 
 
