@@ -222,6 +222,11 @@ class RolesTab(QWidget):
         role = self.selected_role()
         if role is None:
             return
+        if role.name in self.context.store.settings.anonymous().roles:
+            # the store refuses it (anonymous clients would get every topic); say so before asking
+            self.role_error.show_error(f"Anonymous clients get role '{role.name}': change the anonymous roles in "
+                                       "the top bar first, or turn anonymous access off.")
+            return
         consequence = describe_holders(self.holders.of(role.name))
         box = ask_confirmation(self, "Delete role", f"Delete role '{role.name}' and its rules?", "Delete",
                                lambda: self._delete_role(role.name), informative=consequence)

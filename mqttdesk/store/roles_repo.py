@@ -76,6 +76,10 @@ class RolesRepo:
             self._require(db, name)
             for user in self.members(name):
                 self._store.note(Change(ChangeKind.USER, user))
+            for kind, table, owner in ((ChangeKind.BOOTSTRAP, "bootstrap_roles", "bootstrap"),
+                                       (ChangeKind.DEVICE, "device_roles", "device")):
+                for (key,) in db.execute(f"SELECT {owner} FROM {table} WHERE role = ?", (name,)).fetchall():
+                    self._store.note(Change(kind, key))
             db.execute("DELETE FROM roles WHERE name = ?", (name,))
 
     def set_rule(self, name: str, topic_filter: str, permission: Permission, effect: Effect) -> Role:

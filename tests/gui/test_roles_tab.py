@@ -135,10 +135,14 @@ def test_every_kind_of_holder_is_shown_and_named_before_deleting(qtbot: QtBot, w
     assert tab.members_model.stringList() == [*holders[:2], "anonymous access (off at the moment)"]
     assert cell(tab.roles_table, "r", ROLE_USERS) == "3"
 
+    click(qtbot, tab.delete_role_button)  # anonymous clients would be left with every topic: refused up front
+    assert tab.dialog is None
+    assert "Anonymous clients get role 'r'" in tab.role_error.text()
+    store.roles.add("guests")
+    store.settings.set_anonymous_roles(("guests",))
     click(qtbot, tab.delete_role_button)
     box = confirmation(tab)
-    assert box.informativeText() == ("3 holders lose it: user 'lamp', bootstrap 'factory', "
-                                     "anonymous access (off at the moment).")
+    assert box.informativeText() == "2 holders lose it: user 'lamp', bootstrap 'factory'."
     assert box.cancel_button is not None
     click(qtbot, box.cancel_button)
     assert store.roles.get("r").name == "r"
