@@ -1,7 +1,8 @@
 """MQTT 3.1.1 packets the load generators send, and a frame scanner for what they receive (pure: bytes in and out).
 
-Self-contained on purpose: the generators must cost the client process as little as possible, so a publisher
-encodes its packet once and a subscriber only counts PUBLISH frames (and picks their packet ids for PUBACK).
+Light on purpose: the generators must cost the client process as little as possible, so a publisher encodes its
+packet once and a subscriber only counts PUBLISH frames (and picks their packet ids for PUBACK). The remaining-length
+codec is the broker's (mqttdesk.broker.wire, pure and small).
 """
 
 from __future__ import annotations
@@ -9,18 +10,11 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from mqttdesk.broker.wire import decode_remaining_length, encode_remaining_length
+
 CONNACK, PUBLISH, PUBACK, SUBACK = 2, 3, 4, 9
 DISCONNECT = b"\xe0\x00"
 _U16 = struct.Struct("!H")
-
-
-def remaining_length(length: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, length = length % 128, length // 128
-        out.append(byte | 0x80 if length else byte)
-        if not length:
-            return bytes(out)
 
 
 def _string(value: str) -> bytes:
@@ -29,7 +23,7 @@ def _string(value: str) -> bytes:
 
 
 def _frame(first: int, body: bytes) -> bytes:
-    return bytes((first,)) + remaining_length(len(body)) + body
+    return bytes((first,)) + encode_remaining_length(len(body)) + body
 
 
 def connect(client_id: str, username: str | None = None, password: str | None = None, *,
@@ -75,17 +69,11 @@ def scan(buffer: bytes | bytearray, *, ack: bool) -> Scan:
     position, size = 0, len(buffer)
     while position + 2 <= size:
         first = buffer[position]
-        length, multiplier, index = 0, 1, position + 1
-        while True:
-            if index >= size:
-                result.consumed = position
-                return result
-            byte = buffer[index]
-            length += (byte & 0x7F) * multiplier
-            index += 1
-            if not byte & 0x80:
-                break
-            multiplier *= 128
+        header = decode_remaining_length(buffer, position + 1)
+        if header is None:
+            result.consumed = position
+            return result
+        length, index = header
         end = index + length
         if end > size:
             break

@@ -134,18 +134,10 @@ class Connection:
         position, size = 0, len(buffer)
         while position < size and not self.clean_disconnect:
             first = buffer[position]
-            length, multiplier, index = 0, 1, position + 1
-            while True:
-                if index >= size:
-                    return position  # the length is not complete yet
-                byte = buffer[index]
-                length += (byte & 0x7F) * multiplier
-                index += 1
-                if not byte & 0x80:
-                    break
-                multiplier *= 128
-                if multiplier > 128**3:
-                    raise wire.ProtocolViolation("malformed remaining length")
+            header = wire.decode_remaining_length(buffer, position + 1)
+            if header is None:
+                return position  # the length is not complete yet
+            length, index = header
             if length > MAX_PACKET_BYTES:
                 raise wire.ProtocolViolation(f"packet of {length} bytes exceeds the limit of {MAX_PACKET_BYTES}")
             end = index + length

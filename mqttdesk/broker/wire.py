@@ -64,6 +64,22 @@ def encode_remaining_length(length: int) -> bytes:
             return bytes(out)
 
 
+def decode_remaining_length(buffer: bytes | bytearray, index: int) -> tuple[int, int] | None:
+    """(remaining length, index after it) of a fixed header whose length starts at `index`; None if incomplete."""
+    length, multiplier = 0, 1
+    while True:
+        if index >= len(buffer):
+            return None
+        byte = buffer[index]
+        length += (byte & 0x7F) * multiplier
+        index += 1
+        if not byte & 0x80:
+            return length, index
+        multiplier *= 128
+        if multiplier > 128**3:
+            raise ProtocolViolation("malformed remaining length")
+
+
 def _string(data: bytes | memoryview, offset: int) -> tuple[str, int]:
     if offset + 2 > len(data):
         raise ProtocolViolation("truncated string")
