@@ -54,7 +54,8 @@ def summarise(entries: Sequence[AuthLogEntry]) -> tuple[str, str]:
 
 def flash_text(title: str, latest: AuthLogEntry) -> str:
     """One short status-bar line (it shares the bar with the counters, so no long sentence)."""
-    return f"⚠ {title} — latest: {_who(latest)}, {reason_phrase(latest.reason_code)} (see the Auth log)"
+    # short enough not to run into the permanent counters on the right (the counter opens the Auth log)
+    return f"⚠ {title} — {_who(latest)}: {reason_phrase(latest.reason_code)}"
 
 
 class RefusalNotifier(QObject):

@@ -96,7 +96,7 @@ def test_notifications_summarise_a_burst() -> None:
 def test_the_status_bar_line_names_the_reason_in_words() -> None:
     latest = entry(1, kind="SUBSCRIBE", allowed=False, code="acl-no-rule", client_id="c1")
     line = flash_text("1 refused", latest)
-    assert line == "⚠ 1 refused — latest: 'lamp' (c1), no rule allows the topic (see the Auth log)"
+    assert line == "⚠ 1 refused — 'lamp' (c1): no rule allows the topic"
     assert "acl-no-rule" not in line
     assert "future code" in flash_text("1 refused", replace(latest, reason_code="future-code"))
 
