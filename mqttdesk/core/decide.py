@@ -21,7 +21,8 @@ from mqttdesk.core.states import CredentialState
 from mqttdesk.core.timefmt import format_time
 from mqttdesk.core.topic_rules import decide_topic, roles_of
 
-__all__ = ["decide_connect", "decide_topic", "format_time", "password_hash_for", "revalidate", "roles_of"]
+__all__ = ["credential_record", "decide_connect", "decide_topic", "decide_vouched", "format_time", "password_hash_for",
+           "revalidate", "roles_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,18 +38,27 @@ class _Credential:
         return self.record.ref
 
 
-def _credential_for(request: ConnectRequest, directory: Directory) -> _Credential | None:
-    if not request.username:
+def credential_record(client_id: str, username: str | None, directory: Directory) -> User | Bootstrap | Device | None:
+    """The credential a CONNECT with this clientId and username authenticates against, as the rules find it:
+    the registered device of that clientId when the username is the one it registered with, else a user, else a
+    bootstrap credential (users and bootstrap credentials share one namespace)."""
+    if not username:
         return None
-    device = _registered_device(request, directory)
-    if device is not None and device.username == request.username:
-        return _Credential(device.display_name, Method.DEVICE, device)
-    user = directory.users.get(request.username)
-    if user is not None:
-        return _Credential(f"user '{user.name}'", Method.PASSWORD, user)
-    bootstrap = directory.bootstraps.get(request.username)
-    if bootstrap is not None:
-        return _Credential(f"bootstrap credential '{bootstrap.name}'", Method.BOOTSTRAP, bootstrap)
+    device = directory.devices.get(client_id) if client_id else None
+    if device is not None and device.username == username:
+        return device
+    return directory.users.get(username) or directory.bootstraps.get(username)
+
+
+def _credential_for(request: ConnectRequest, directory: Directory) -> _Credential | None:
+    client_id = "" if request.client_id_assigned else request.client_id  # a made-up id is never a device's
+    record = credential_record(client_id, request.username, directory)
+    if isinstance(record, Device):
+        return _Credential(record.display_name, Method.DEVICE, record)
+    if isinstance(record, User):
+        return _Credential(f"user '{record.name}'", Method.PASSWORD, record)
+    if isinstance(record, Bootstrap):
+        return _Credential(f"bootstrap credential '{record.name}'", Method.BOOTSTRAP, record)
     return None
 
 
@@ -171,6 +181,16 @@ def _will_refusal(path: _Path, grant: Grant, directory: Directory, method: Metho
         return None
     path.add(f"will topic '{will_topic}': {verdict.reason.text}")
     return path.refuse(verdict.reason.code, f"the will message may not be published: {verdict.reason.text}", method)
+
+
+_VOUCHED = "\x00vouched"  # stands for "the administrator vouches for this identity": never compared to a hash
+
+
+def decide_vouched(username: str | None, client_id: str, directory: Directory) -> Decision:
+    """The CONNECT decision for an identity *as if* its password were right: an administrator acting as it
+    (a test publish from the topic monitor) or re-judging a stored refusal, through exactly its permissions."""
+    request = ConnectRequest(client_id=client_id, username=username or None, password=_VOUCHED if username else None)
+    return decide_connect(request, directory, password_ok=True, live={})
 
 
 def decide_connect(

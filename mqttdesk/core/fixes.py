@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from mqttdesk.core.acl import Effect
-from mqttdesk.core.decide import decide_connect, decide_topic
-from mqttdesk.core.decision import ConnectRequest, Decision, Kind
-from mqttdesk.core.model import Directory
+from mqttdesk.core.decide import credential_record, decide_topic, decide_vouched
+from mqttdesk.core.decision import Decision, Kind
+from mqttdesk.core.model import Device, Directory, User
 from mqttdesk.core.reasons import Reason, ReasonCode
 from mqttdesk.core.states import CredentialState
 
@@ -90,10 +90,10 @@ def suggest_fix(decision: Decision, directory: Directory) -> Fix | None:
 
 def _state_fix(decision: Decision, directory: Directory, *, revoked: bool) -> Fix:
     client_id, name = decision.client_id, decision.username or ""
-    device = directory.devices.get(client_id)
-    if device is not None and device.username == name:
+    record = credential_record(client_id, name, directory)
+    if isinstance(record, Device):
         kind, action, noun, key = "device", FixAction.ACTIVATE_DEVICE, "device", client_id
-    elif name in directory.users:
+    elif isinstance(record, User):
         kind, action, noun, key = "user", FixAction.ACTIVATE_USER, "user", name
     else:
         kind, action, noun, key = "bootstrap", FixAction.ACTIVATE_BOOTSTRAP, "bootstrap credential", name
@@ -119,7 +119,6 @@ def _acl_fix(decision: Decision, directory: Directory) -> Fix:
                f"mqttdesk role allow {_quote(role)} {_quote(topic)} {access}")
 
 
-_VOUCHED = "\x00vouched"  # a stand-in password: `decide_connect` is told it is right and never compares it
 _TOPIC_KINDS = (Kind.SUBSCRIBE, Kind.PUBLISH)
 
 
@@ -161,17 +160,12 @@ def _still_refused(code: ReasonCode, client_id: str, username: str | None, direc
 
 
 def _credential_state(client_id: str, name: str, directory: Directory) -> CredentialState | None:
-    """The state of the credential a CONNECT with this clientId and username would use (as `decide` finds it)."""
-    device = directory.devices.get(client_id)
-    if device is not None and device.username == name:
-        return device.state
-    record = directory.users.get(name) or directory.bootstraps.get(name)
+    record = credential_record(client_id, name, directory)
     return record.state if record is not None else None
 
 
 def _topic_fix_now(kind: Kind, client_id: str, username: str | None, topic: str, directory: Directory) -> Fix | None:
-    request = ConnectRequest(client_id=client_id, username=username or None, password=_VOUCHED if username else None)
-    connect = decide_connect(request, directory, password_ok=True, live={})
+    connect = decide_vouched(username, client_id, directory)
     if not connect.allowed or connect.grant is None:
         return suggest_fix(connect, directory)  # it could not even connect now: that is the first thing to fix
     return suggest_fix(decide_topic(kind, connect.grant, topic, directory), directory)
