@@ -69,7 +69,7 @@ class _Holders(Mapping[str, SessionHolder]):
         live = self._registry.get(client_id)
         if live is None:
             raise KeyError(client_id)
-        return SessionHolder(live.client_id, live.username, live.credential, live.address, live.connected_since)
+        return live.holder()
 
     def __iter__(self) -> Iterator[str]:
         return iter([s.client_id for s in self._registry])

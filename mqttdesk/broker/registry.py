@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from mqttdesk.core.decision import Grant
+from mqttdesk.core.decision import Grant, SessionHolder
 from mqttdesk.core.model import CredentialRef
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,10 @@ class LiveSession:
     @property
     def credential(self) -> CredentialRef:
         return self.grant.credential
+
+    def holder(self) -> SessionHolder:
+        """What a CONNECT decision needs to know of this session when another client asks for its clientId."""
+        return SessionHolder(self.client_id, self.username, self.credential, self.address, self.connected_since)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -43,8 +43,7 @@ _ACTIONS = (("publish", Kind.PUBLISH), ("subscribe", Kind.SUBSCRIBE))
 
 def live_holders(registry: SessionRegistry) -> dict[str, SessionHolder]:
     """Who holds which clientId now, copied (the registry changes while the password hash runs)."""
-    return {live.client_id: SessionHolder(live.client_id, live.username, live.credential, live.address,
-                                          live.connected_since) for live in registry}
+    return {live.client_id: live.holder() for live in registry}
 
 
 def explanation_sections(result: Explanation) -> list[tuple[str, tuple[str, ...]]]:
