@@ -48,6 +48,7 @@ def user_json(user: User) -> dict[str, Any]:
         "created": iso(user.created),
         "state_since": iso(user.state_since),
         "last_used": iso(user.last_used),
+        "reserved_client_ids": list(user.reserved_client_ids),
     }
 
 
@@ -63,7 +64,8 @@ def role_json(role: Role, members: list[str]) -> dict[str, Any]:
 
 
 def client_json(session: dict[str, Any]) -> dict[str, Any]:
-    return {**session, "connected_since": iso(session.get("connected_since"))}
+    return {**session, "connected_since": iso(session.get("connected_since")),
+            "offline_since": iso(session.get("offline_since"))}
 
 
 def log_json(entry: AuthLogEntry) -> dict[str, Any]:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
+from collections import ChainMap, OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from mqttdesk.auth.verifier import PasswordVerifier
 from mqttdesk.core.decide import decide_connect, decide_topic, decide_vouched, password_hash_for
 from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, SessionHolder
-from mqttdesk.core.model import Device, Directory
+from mqttdesk.core.model import CredentialKind, CredentialRef, Device, Directory
 from mqttdesk.core.states import CredentialState
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
@@ -29,7 +29,7 @@ _NOBODY: Mapping[str, SessionHolder] = {}
 
 DirectoryListener = Callable[[Directory, tuple[Change, ...]], None]
 _DIRECTORY_KINDS = frozenset({ChangeKind.USER, ChangeKind.BOOTSTRAP, ChangeKind.DEVICE, ChangeKind.ROLE,
-                              ChangeKind.SETTINGS})
+                              ChangeKind.SETTINGS, ChangeKind.CLIENT_ID})
 _CREDENTIAL_TABLES = {ChangeKind.USER: "users", ChangeKind.BOOTSTRAP: "bootstraps", ChangeKind.DEVICE: "devices"}
 
 
@@ -56,7 +56,9 @@ class AuthPipeline:
         self._store = store
         self.verifier = verifier or PasswordVerifier()
         self._listen_host: str | None = None
-        self._directory = store.directory()
+        # clientId -> credential of accepted CONNECTs not yet known to be on disk (the recorder writes in batches)
+        self._recent_owners: dict[str, CredentialRef] = {}
+        self._directory = self._with_recent_owners(store.directory())
         self._topic_cache: OrderedDict[tuple[object, ...], Decision] = OrderedDict()
         self._listeners: list[DirectoryListener] = []
         self._unsaved_devices: dict[str, Device] = {}
@@ -88,8 +90,11 @@ class AuthPipeline:
             for change in relevant:
                 del self._unsaved_devices[change.key]
             return
+        for change in relevant:
+            if change.kind is ChangeKind.CLIENT_ID:
+                self._recent_owners.pop(change.key, None)  # released by an administrator
         previous = self._directory
-        self._directory = self._with_unsaved(self._store.directory(self._listen_host))
+        self._directory = self._with_recent_owners(self._with_unsaved(self._store.directory(self._listen_host)))
         self._topic_cache.clear()
         if _secrets_weakened(previous, self._directory, relevant):
             # suspend / revoke / password change: forget verified passwords, as promised in verifier.py
@@ -107,6 +112,19 @@ class AuthPipeline:
         if not self._unsaved_devices:
             return directory
         return replace(directory, devices={**directory.devices, **self._unsaved_devices})
+
+    def _with_recent_owners(self, directory: Directory) -> Directory:
+        """The stored last-use records, overlaid with what this pipeline admitted since (kept in step by
+        `note_client_id` without rebuilding the snapshot for every CONNECT)."""
+        stored = directory.client_id_owners
+        for client_id in [c for c, ref in self._recent_owners.items() if stored.get(c) == ref]:
+            del self._recent_owners[client_id]
+        return replace(directory, client_id_owners=ChainMap(self._recent_owners, dict(stored)))
+
+    def note_client_id(self, client_id: str, credential: CredentialRef) -> None:
+        """An accepted CONNECT: `credential` is now the last one to have used `client_id` (anonymous claims none)."""
+        if client_id and credential.kind is not CredentialKind.ANONYMOUS:
+            self._recent_owners[client_id] = credential
 
     def admit_device(self, grant: Grant, address: str | None) -> Device:
         """Register the device of an accepted bootstrap CONNECT in the snapshot now; the caller stores it.

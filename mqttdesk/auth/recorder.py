@@ -25,6 +25,7 @@ FLUSH_DELAY = 0.1
 BATCH = 100
 RETRY_DELAY = 1.0  # seconds before writing again when another process holds the database
 _LAST_USED_RESOLUTION = 60.0  # `last_used` is minute-accurate: no write for every reconnect
+_CLIENT_IDS_REMEMBERED = 100_000  # what was written last per clientId, to skip rewriting the same
 
 
 class DecisionRecorder:
@@ -35,6 +36,8 @@ class DecisionRecorder:
         self._uses: dict[CredentialRef, tuple[float, str | None]] = {}
         self._registrations: list[Device] = []
         self._last_written_use: dict[CredentialRef, float] = {}
+        self._client_ids: dict[str, tuple[CredentialRef, float]] = {}
+        self._last_written_client_id: dict[str, tuple[CredentialRef, float]] = {}
         self._listeners: list[EntriesListener] = []
         self._timer: asyncio.TimerHandle | None = None
 
@@ -52,6 +55,13 @@ class DecisionRecorder:
     def record_use(self, credential: CredentialRef, address: str | None = None) -> None:
         """A successful authentication: inactive → active on the first one, `last_used` (and a device's address)."""
         self._uses[credential] = (time.time(), address)
+        self._schedule()
+
+    def record_client_id(self, client_id: str, credential: CredentialRef) -> None:
+        """`credential` connected with `client_id`: it is the last to have used it (see core/client_ids.py)."""
+        if credential.kind is CredentialKind.ANONYMOUS:
+            return
+        self._client_ids[client_id] = (credential, time.time())
         self._schedule()
 
     def record_registration(self, device: Device) -> None:
@@ -77,7 +87,7 @@ class DecisionRecorder:
         self._timer = None
         if not self._write(BATCH):
             return  # the store is busy: `_write` scheduled a retry
-        if self._queue or self._registrations or self._uses:
+        if self._queue or self._registrations or self._uses or self._client_ids:
             self._timer = asyncio.get_running_loop().call_later(0, self._flush_a_batch)
 
     def flush(self) -> None:
@@ -98,6 +108,7 @@ class DecisionRecorder:
         else:
             registrations, self._registrations = self._registrations[:limit], self._registrations[limit:]
         uses, self._uses = self._uses, {}
+        client_ids, self._client_ids = self._client_ids, {}
         stored: list[AuthLogEntry] = []
         try:
             with self._store.write():
@@ -106,6 +117,7 @@ class DecisionRecorder:
                 if queue:
                     stored = self._store.auth_log.append(queue)
                 written = self._write_uses(uses)
+                client_ids_written = self._write_client_ids(client_ids)
         except sqlite3.OperationalError as exc:
             # another process holds the database (a long CLI transaction): keep everything and try again later,
             # oldest first, rather than lose Auth log entries and device registrations
@@ -113,6 +125,7 @@ class DecisionRecorder:
             self._queue[:0] = queue
             self._registrations[:0] = registrations
             self._uses = {**uses, **self._uses}
+            self._client_ids = {**client_ids, **self._client_ids}
             if self._timer is None:
                 try:
                     self._timer = asyncio.get_running_loop().call_later(RETRY_DELAY, self._flush_a_batch)
@@ -123,6 +136,9 @@ class DecisionRecorder:
             log.exception("could not write %d Auth log entries", len(queue))
             return True
         self._last_written_use.update(written)
+        if len(self._last_written_client_id) > _CLIENT_IDS_REMEMBERED:
+            self._last_written_client_id.clear()
+        self._last_written_client_id.update(client_ids_written)
         if stored:
             for listener in list(self._listeners):
                 try:
@@ -149,3 +165,13 @@ class DecisionRecorder:
         if sightings:
             self._store.devices.mark_seen(sightings)
         return written
+
+    def _write_client_ids(self, uses: dict[str, tuple[CredentialRef, float]]) -> dict[str, tuple[CredentialRef, float]]:
+        due: dict[str, tuple[CredentialRef, float]] = {}
+        for client_id, (credential, when) in uses.items():
+            previous = self._last_written_client_id.get(client_id)
+            if previous is not None and previous[0] == credential and when - previous[1] < _LAST_USED_RESOLUTION:
+                continue
+            due[client_id] = (credential, when)
+        self._store.client_ids.record(due)
+        return due

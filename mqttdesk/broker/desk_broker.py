@@ -29,7 +29,6 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -47,7 +46,7 @@ from mqttdesk.broker.registry import LiveSession, SessionRegistry
 from mqttdesk.broker.router import MessageMonitor, Router
 from mqttdesk.broker.session_state import SessionLimits, SessionState
 from mqttdesk.core.decide import password_hash_for
-from mqttdesk.core.decision import ConnectRequest, Decision, Kind, SessionHolder, session_ended
+from mqttdesk.core.decision import ConnectRequest, Decision, Kind, session_ended
 from mqttdesk.core.model import CredentialKind, CredentialRef
 from mqttdesk.core.reasons import Reason, ReasonCode
 
@@ -57,25 +56,6 @@ CONNECT_TIMEOUT = 10.0
 LISTEN_BACKLOG = 4096
 ACCEPTS_PER_WAKEUP = 16  # a socket that sends no CONNECT is dropped (amqtt waits forever)
 _FORCED = frozenset({ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER})
-
-
-class _Holders(Mapping[str, SessionHolder]):
-    """The registry seen as clientId → holder, without copying it for every CONNECT."""
-
-    def __init__(self, registry: SessionRegistry) -> None:
-        self._registry = registry
-
-    def __getitem__(self, client_id: str) -> SessionHolder:
-        live = self._registry.get(client_id)
-        if live is None:
-            raise KeyError(client_id)
-        return live.holder()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter([s.client_id for s in self._registry])
-
-    def __len__(self) -> int:
-        return len(self._registry)
 
 
 class _ClientGate:
@@ -103,7 +83,7 @@ class DeskBroker(Broker):
         self.recorder = recorder
         self.registry = registry
         self.limits = limits or SessionLimits()
-        self._holders = _Holders(registry)
+        self._holders = registry.holders()
         self._states: dict[str, SessionState] = {}
         self._connections: dict[str, Connection] = {}
         self._connection_tasks: set[asyncio.Task[Any]] = set()
@@ -205,8 +185,12 @@ class DeskBroker(Broker):
                 if decision.takes_over is not None:
                     await self.end_session(request.client_id, ReasonCode.TAKEN_OVER,
                                            f"a new connection from {address} took over clientId '{request.client_id}'")
-                if decision.grant is not None and decision.grant.registers is not None:
-                    self.recorder.record_registration(self.pipeline.admit_device(decision.grant, address))
+                grant = decision.grant
+                assert grant is not None
+                if grant.registers is not None:
+                    self.recorder.record_registration(self.pipeline.admit_device(grant, address))
+                self.pipeline.note_client_id(request.client_id, grant.credential)
+                self.recorder.record_client_id(request.client_id, grant.credential)
                 connection, present = self._open_session(reader, writer, fields, decision, request)
         finally:
             gate.users -= 1
@@ -244,8 +228,11 @@ class DeskBroker(Broker):
         # a virtual (unregistered bootstrap) device never keeps a session, whatever it asked for
         clean = fields.clean_session or grant.virtual
         state = self._states.get(client_id)
-        if state is not None and clean:
-            self._drop_state(state)
+        if state is not None and (clean or state.grant.credential != grant.credential):
+            # the decision refuses another identity's session; should one get here, it starts afresh, never
+            # with someone else's subscriptions and queued messages
+            self._drop_state(state, "discarded: the client asked for a clean session" if clean else
+                             "discarded: another credential connected with this clientId")
             state = None
         live = LiveSession(
             client_id=client_id,
@@ -261,6 +248,7 @@ class DeskBroker(Broker):
         present = state is not None
         if state is None:
             state = SessionState(client_id, clean, grant, live, self.limits)
+            state.may_receive = functools.partial(self.router.may_receive, state)
             self._states[client_id] = state
         else:
             state.grant, state.live = grant, live
@@ -296,19 +284,25 @@ class DeskBroker(Broker):
             code, text = connection.end_reason or (ReasonCode.CONNECTION_LOST, "the connection was lost")
             if fields.will_topic is not None and code is not ReasonCode.BROKER_STOPPED:
                 self._publish_will(state, fields)
-        if state.clean_session and self._states.get(state.client_id) is state:
+        kept = self._states.get(state.client_id) is state
+        if state.clean_session and kept:
             self._drop_state(state)
+            kept = False
         kind = Kind.KICK if code is ReasonCode.KICKED else Kind.DISCONNECT
         self.recorder.record(session_ended(
             kind, code, text, client_id=live.client_id, username=live.username, method=live.grant.method,
             address=live.address, forced=code in _FORCED,
         ))
         self.registry.remove(live.client_id, live, text)
+        if kept and state.live is live:
+            self.registry.park(live)
 
-    def _drop_state(self, state: SessionState) -> None:
+    def _drop_state(self, state: SessionState, reason: str = "the session was discarded") -> None:
         self.router.unsubscribe_all(state)
         if self._states.get(state.client_id) is state:
             del self._states[state.client_id]
+            if not state.connected:
+                self.registry.discard(state.client_id, reason)
 
     def _publish_will(self, state: SessionState, fields: ConnectFields) -> None:
         """The will is a publish on the client's behalf: checked against its permissions as they are now."""
@@ -359,10 +353,21 @@ class DeskBroker(Broker):
         """Persistent sessions kept for clients that are not connected now."""
         return [state for state in self._states.values() if not state.connected]
 
-    def forget_session(self, state: SessionState) -> None:
+    def forget_session(self, state: SessionState, reason: str = "its credential no longer admits it") -> None:
         """Drop a persistent session and what it queued (its credential no longer admits it)."""
         if not state.connected:
-            self._drop_state(state)
+            self._drop_state(state, reason)
+
+    def discard_session(self, client_id: str, reason: str) -> SessionState | None:
+        """Drop the kept session of a client that is away (an administrator's decision); None when there is none."""
+        state = self._states.get(client_id)
+        if state is None or state.connected:
+            return None
+        self._drop_state(state, reason)
+        return state
+
+    def session_state(self, client_id: str) -> SessionState | None:
+        return self._states.get(client_id)
 
     async def shutdown(self) -> None:
         for connection in list(self._connections.values()):

@@ -1,4 +1,8 @@
-"""The live session registry: who is connected right now, with counters, and who wants to hear about it.
+"""The session registry: who is connected right now, with counters, and who wants to hear about it.
+
+It also lists the persistent sessions kept for clients that are away (clean session 0): `offline()`, with the
+OFFLINE and DISCARDED events. Those are not "connected" — `len()`, iteration and `snapshot()` are live sessions
+only — but they hold their clientId (`holders()`): only the identity that created one may resume it.
 
 Pure bookkeeping (no amqtt, no Qt): the broker adapter feeds it, the GUI's Clients model and the control socket
 read it. Listeners get `SessionEvent`s; counters change often, so `messages_in/out` updates are not announced one
@@ -8,7 +12,8 @@ by one: views that show them refresh on `changed()` batches, which the broker em
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -34,6 +39,8 @@ class LiveSession:
     messages_in: int = 0
     messages_out: int = 0
     logged: set[tuple[object, ...]] = field(default_factory=set, repr=False)  # topic decisions already logged
+    offline_since: float | None = None  # set while the session is kept for a client that is away
+    queued: int = 0  # messages waiting for the client (kept sessions)
 
     @property
     def credential(self) -> CredentialRef:
@@ -41,7 +48,8 @@ class LiveSession:
 
     def holder(self) -> SessionHolder:
         """What a CONNECT decision needs to know of this session when another client asks for its clientId."""
-        return SessionHolder(self.client_id, self.username, self.credential, self.address, self.connected_since)
+        return SessionHolder(self.client_id, self.username, self.credential, self.address, self.connected_since,
+                             self.offline_since)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +64,9 @@ class LiveSession:
             "subscriptions": [{"filter": f, "qos": q} for f, q in self.subscriptions.items()],
             "messages_in": self.messages_in,
             "messages_out": self.messages_out,
+            "connected": self.offline_since is None,
+            "offline_since": self.offline_since,
+            "queued": self.queued,
         }
 
 
@@ -63,6 +74,8 @@ class SessionEventKind(StrEnum):
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
     UPDATED = "updated"  # subscriptions or counters changed
+    OFFLINE = "offline"  # after DISCONNECTED: the persistent session is kept for the client's return
+    DISCARDED = "discarded"  # a kept session was dropped (discarded by an administrator, credential gone, clean)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,15 +83,36 @@ class SessionEvent:
     kind: SessionEventKind
     client_id: str
     session: LiveSession
-    reason: str | None = None  # for DISCONNECTED: why, in words
+    reason: str | None = None  # for DISCONNECTED and DISCARDED: why, in words
 
 
 SessionListener = Callable[[SessionEvent], None]
 
 
+class _Holders(Mapping[str, SessionHolder]):
+    """The registry seen as clientId → holder (live first, then kept sessions), without copying it per CONNECT."""
+
+    def __init__(self, registry: SessionRegistry) -> None:
+        self._registry = registry
+
+    def __getitem__(self, client_id: str) -> SessionHolder:
+        session = self._registry.get(client_id) or self._registry.get_offline(client_id)
+        if session is None:
+            raise KeyError(client_id)
+        return session.holder()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([s.client_id for s in self._registry] + [s.client_id for s in
+                                                                          self._registry.offline()]))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 class SessionRegistry:
     def __init__(self) -> None:
         self._sessions: dict[str, LiveSession] = {}
+        self._offline: dict[str, LiveSession] = {}
         self._listeners: list[SessionListener] = []
         self._dirty: set[str] = set()
 
@@ -97,6 +131,17 @@ class SessionRegistry:
     def snapshot(self) -> list[LiveSession]:
         return sorted(self._sessions.values(), key=lambda s: s.connected_since)
 
+    def get_offline(self, client_id: str) -> LiveSession | None:
+        return self._offline.get(client_id)
+
+    def offline(self) -> list[LiveSession]:
+        """Persistent sessions kept for clients that are away, longest away first."""
+        return sorted(self._offline.values(), key=lambda s: s.offline_since or 0.0)
+
+    def holders(self) -> Mapping[str, SessionHolder]:
+        """Who holds which clientId, online or kept (what a CONNECT decision and the explainer consult)."""
+        return _Holders(self)
+
     def by_credential(self, credential: CredentialRef) -> list[LiveSession]:
         return [s for s in self._sessions.values() if s.credential == credential]
 
@@ -108,6 +153,8 @@ class SessionRegistry:
             self._listeners.remove(listener)
 
     def add(self, session: LiveSession) -> None:
+        self._offline.pop(session.client_id, None)  # resumed: the CONNECTED row replaces the kept one
+        session.offline_since = None
         self._sessions[session.client_id] = session
         self._emit(SessionEvent(SessionEventKind.CONNECTED, session.client_id, session))
 
@@ -118,6 +165,22 @@ class SessionRegistry:
             self._dirty.discard(client_id)
             self._emit(SessionEvent(SessionEventKind.DISCONNECTED, client_id, session, reason))
 
+    def park(self, session: LiveSession) -> None:
+        """`session`'s connection ended but its persistent session is kept (call after `remove`)."""
+        if self._sessions.get(session.client_id) is not None:
+            return  # already taken over by a new connection
+        session.offline_since = time.time()
+        self._offline[session.client_id] = session
+        self._emit(SessionEvent(SessionEventKind.OFFLINE, session.client_id, session))
+
+    def discard(self, client_id: str, reason: str | None = None) -> LiveSession | None:
+        """The kept session of `client_id` was dropped; returns it (None when none was kept)."""
+        session = self._offline.pop(client_id, None)
+        if session is not None:
+            self._dirty.discard(client_id)
+            self._emit(SessionEvent(SessionEventKind.DISCARDED, client_id, session, reason))
+        return session
+
     def touch(self, session: LiveSession) -> None:
         """Mark a session's counters or subscriptions as changed; announced by the next `flush_updates()`."""
         self._dirty.add(session.client_id)
@@ -125,7 +188,7 @@ class SessionRegistry:
     def flush_updates(self) -> None:
         dirty, self._dirty = self._dirty, set()
         for client_id in dirty:
-            session = self._sessions.get(client_id)
+            session = self._sessions.get(client_id) or self._offline.get(client_id)
             if session is not None:
                 self._emit(SessionEvent(SessionEventKind.UPDATED, client_id, session))
 

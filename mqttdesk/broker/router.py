@@ -78,7 +78,7 @@ class Router:
         connection.send(wire.encode_suback(packet_id, codes))
         for topic_filter, qos in granted:  # [MQTT-3.8.4-4]: retained messages follow the SUBACK
             for topic, (encoded, payload, retained_qos) in self._retained_matching(topic_filter):
-                if self._may_receive(state, topic):
+                if self.may_receive(state, topic):
                     self._deliver(state, encoded, payload, min(qos, retained_qos), retain=True)
         self.registry.touch(state.live)
 
@@ -119,7 +119,8 @@ class Router:
 
     # -- routing --------------------------------------------------------------------------------
 
-    def _may_receive(self, state: SessionState, topic: str) -> bool:
+    def may_receive(self, state: SessionState, topic: str) -> bool:
+        """Whether the session's current grant may read `topic` (checked again for what it queued)."""
         return self.pipeline.decide_topic(Kind.RECEIVE, state.grant, topic).allowed
 
     def route(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
@@ -134,7 +135,7 @@ class Router:
                 log.exception("message monitor failed")
         shared_qos0: bytes | None = None
         for state, subscription_qos in self._index.match(topic).values():
-            if not self._may_receive(state, topic):
+            if not self.may_receive(state, topic):
                 continue
             effective = min(qos, subscription_qos)  # [MQTT-3.8.4-6]
             if effective:
@@ -152,6 +153,8 @@ class Router:
         packet = state.offer(encoded, payload, qos, retain)
         connection = self._connections.get(state.client_id)
         if packet is None or connection is None:
+            if qos and not state.connected:
+                self.registry.touch(state.live)  # the kept session's queue grew: the Clients view shows it
             return  # queued for later, or dropped (QoS 0 to an absent client, or a full queue)
         if qos:
             connection.send(packet)

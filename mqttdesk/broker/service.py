@@ -22,8 +22,10 @@ from mqttdesk.auth.recorder import DecisionRecorder
 from mqttdesk.broker.desk_broker import DeskBroker
 from mqttdesk.broker.registry import SessionRegistry
 from mqttdesk.broker.router import MessageMonitor
+from mqttdesk.core.client_ids import describe_owner
 from mqttdesk.core.decide import revalidate
 from mqttdesk.core.decision import Decision, Grant, Kind
+from mqttdesk.core.errors import MqttdeskError
 from mqttdesk.core.limits import SessionLimits
 from mqttdesk.core.model import CredentialKind, Directory
 from mqttdesk.core.reasons import ReasonCode
@@ -228,8 +230,42 @@ class BrokerService:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         for state in broker.offline_sessions():
-            if concerned(state.grant) and revalidate(state.grant, directory, state.live.password_hash) is not None:
-                broker.forget_session(state)
+            if not concerned(state.grant):
+                continue
+            why = revalidate(state.grant, directory, state.live.password_hash)
+            if why is not None:
+                broker.forget_session(state, f"discarded: {why}")
+
+    def discard_session(self, client_id: str, *, by: str = "admin") -> int | None:
+        """Drop the persistent session kept for `client_id` while its client is away, with everything it queued.
+
+        Returns how many messages were queued or in flight for it; None when no session is kept for that clientId.
+        A connected client's session is not discarded (kick it first, or it would come straight back).
+        """
+        broker = self._broker
+        if broker is None:
+            return None
+        if client_id in self.registry:
+            raise MqttdeskError(f"'{client_id}' is connected now; kick it first, then discard its session")
+        state = broker.discard_session(client_id, f"discarded by {by}")
+        if state is None:
+            return None
+        log.info("discarded the session of %s (by %s)", client_id, by)
+        return len(state.queue) + len(state.inflight)
+
+    def release_client_id(self, client_id: str, *, by: str = "admin") -> list[str]:
+        """Free a clientId for any credential: discard the session kept for it and forget who last used it.
+
+        Returns what was done, one sentence each (empty: nothing held the clientId).
+        """
+        done: list[str] = []
+        queued = self.discard_session(client_id, by=by)
+        if queued is not None:
+            done.append(f"discarded the session kept for '{client_id}' ({queued} queued message{'s' * (queued != 1)})")
+        owner = self.store.client_ids.release(client_id)
+        if owner is not None:
+            done.append(f"released clientId '{client_id}' (last used by {describe_owner(owner)})")
+        return done
 
     # -- the topic monitor ----------------------------------------------------------------------
 

@@ -5,11 +5,16 @@ sent but not acknowledged, QoS 1 and 2 messages that arrived while the client wa
 received but not yet released. amqtt 0.12.1 drops in-flight messages when a connection ends and gives up on an
 acknowledgement after 5 s, so nothing is ever redelivered; this class keeps that state for as long as the session
 lives and says which packets to send when. It does no I/O: methods return the bytes to write.
+
+A session belongs to the identity that created it (the CONNECT decision refuses any other), and what it queued is
+checked again against the session's *current* grant when it is resumed and before each queued message is sent
+(`may_receive`), as Mosquitto does: permissions taken away while the client was away apply to what waits for it.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mqttdesk.broker.registry import LiveSession
@@ -48,6 +53,8 @@ class SessionState:
     incoming_qos2: dict[int, Publish] = field(default_factory=dict)
     connected: bool = False
     dropped: int = 0  # QoS 1/2 messages refused because the queue was full
+    withheld: int = 0  # queued or in-flight messages the current grant may no longer read (not delivered)
+    may_receive: Callable[[str], bool] | None = field(default=None, repr=False)
     _last_packet_id: int = 0
 
     def _next_packet_id(self) -> int:
@@ -70,7 +77,14 @@ class SessionState:
             self.dropped += 1
             return None
         self.queue.append(message)
+        self.live.queued = len(self.queue)
         return None
+
+    def _readable(self, message: Outgoing) -> bool:
+        if self.may_receive is None or self.may_receive(message.topic.decode("utf-8")):
+            return True
+        self.withheld += 1
+        return False
 
     def _send(self, message: Outgoing) -> bytes:
         message.packet_id = self._next_packet_id()
@@ -80,7 +94,10 @@ class SessionState:
     def _refill(self) -> list[bytes]:
         packets = []
         while self.connected and self.queue and len(self.inflight) < self.limits.max_inflight:
-            packets.append(self._send(self.queue.popleft()))
+            message = self.queue.popleft()
+            if self._readable(message):
+                packets.append(self._send(message))
+        self.live.queued = len(self.queue)
         return packets
 
     def puback(self, packet_id: int) -> list[bytes]:
@@ -105,6 +122,10 @@ class SessionState:
     def resume(self) -> list[bytes]:
         """On (re)connect: resend what is in flight, in order, with DUP set [MQTT-4.4.0-1], then fill the window."""
         self.connected = True
+        for packet_id, message in list(self.inflight.items()):
+            # a released QoS 2 message is only its PUBREL now: finishing the flow delivers nothing new
+            if not message.released and not self._readable(message):
+                del self.inflight[packet_id]
         packets = [message.packet(dup=True) for message in self.inflight.values()]
         return packets + self._refill()
 

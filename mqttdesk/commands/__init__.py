@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from mqttdesk.commands import anonymous, authlog, bootstraps, config, devices, explain, instance, roles, users
+from mqttdesk.commands import (
+    anonymous,
+    authlog,
+    bootstraps,
+    config,
+    devices,
+    explain,
+    instance,
+    roles,
+    sessions,
+    users,
+)
 
 
 def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    for module in (instance, anonymous, users, roles, bootstraps, devices, authlog, explain, config):
+    for module in (instance, sessions, anonymous, users, roles, bootstraps, devices, authlog, explain, config):
         module.register(sub)

@@ -39,18 +39,20 @@ def _listen_host(context: Context) -> str | None:
 
 
 def _live_holders(context: Context) -> dict[str, SessionHolder]:
-    """Who holds which clientId in the running instance (nobody when none runs)."""
+    """Who holds which clientId in the running instance, connected or kept while away (nobody when none runs)."""
     try:
-        sessions = control.request(context.data_dir, "clients")
+        sessions = control.request(context.data_dir, "sessions")
     except control.NoInstanceError:
         return {}
     holders = {}
     for session in sessions:
         credential = session.get("credential") or {"kind": "anonymous", "name": ""}
+        offline_since = session.get("offline_since")
         holders[session["client_id"]] = SessionHolder(
             session["client_id"], session.get("username"),
             CredentialRef(CredentialKind(credential["kind"]), credential["name"]),
-            session.get("address"), float(session["connected_since"]))
+            session.get("address"), float(session["connected_since"]),
+            None if offline_since is None else float(offline_since))
     return holders
 
 

@@ -39,6 +39,12 @@ def register(sub: Subparsers) -> None:
     add_passwd_parser(user, "name", "set a user's password (its live sessions are disconnected)")
     add_roles_parser(user, "name", "set a user's roles (none given: no roles)")
     add_lifecycle_parsers(user, "user", "name")
+    reserve = user.add_parser("reserve", help="reserve clientIds matching a pattern (e.g. 'alice-*') for a user: "
+                              "no other credential may connect with them")
+    unreserve = user.add_parser("unreserve", help="remove a clientId reservation")
+    for parser in (reserve, unreserve):
+        parser.add_argument("name")
+        parser.add_argument("pattern", help="shell-style pattern: * any characters, ? one character")
     for parser in user.choices.values():
         parser.set_defaults(handler=user_command)
 
@@ -64,6 +70,8 @@ def user_command(args: argparse.Namespace, context: Context) -> int:
             print(f"user      {user.name}\nstate     {user.state.value} since {short_time(user.state_since)}")
             print(f"roles     {', '.join(user.roles) or '(none)'}\ncreated   {short_time(user.created)}")
             print(f"last used {short_time(user.last_used)}")
+            if user.reserved_client_ids:
+                print(f"clientIds {', '.join(user.reserved_client_ids)} (reserved)")
             print_history(history)
     elif verb == "add":
         password, generated = read_secret(args)
@@ -77,4 +85,10 @@ def user_command(args: argparse.Namespace, context: Context) -> int:
         return run_passwd(users, args.name, args, "its live sessions are disconnected")
     elif verb == "roles":
         return run_set_roles(users, args.name, args.role)
+    elif verb == "reserve":
+        users.reserve(args.name, args.pattern, actor=CLI_ACTOR)
+        print(f"clientIds matching '{args.pattern}' are reserved for user '{args.name}'")
+    elif verb == "unreserve":
+        users.unreserve(args.name, args.pattern, actor=CLI_ACTOR)
+        print(f"clientIds matching '{args.pattern}' are no longer reserved for user '{args.name}'")
     return 0

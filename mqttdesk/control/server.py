@@ -99,9 +99,18 @@ class ControlServer:
                 return {"ok": True, "result": len(self._service.store.poll_external_changes())}
             if command == "require_authentication":
                 return {"ok": True, "result": self._service.require_authentication()}
+            if command == "sessions":
+                registry = self._service.registry
+                return {"ok": True, "result": [s.to_json() for s in registry.snapshot() + registry.offline()]}
+            if command == "release_client_id":
+                client_id = str(args.get("client_id", ""))
+                return {"ok": True,
+                        "result": self._service.release_client_id(client_id, by="mqttdesk session discard (CLI)")}
             if command == "kick":
                 client_id = str(args.get("client_id", ""))
                 return {"ok": True, "result": await self._service.kick(client_id, by="mqttdesk kick (CLI)")}
+        except MqttdeskError as exc:
+            return {"ok": False, "error": str(exc)}
         except Exception as exc:  # the instance must survive any one bad request
             log.exception("control command %s failed", command)
             return {"ok": False, "error": str(exc)}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from mqttdesk.core.client_ids import blocking_owner, describe_owner, reserving_user
 from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, SessionHolder
 from mqttdesk.core.model import ANONYMOUS_REF, Bootstrap, CredentialKind, CredentialRef, Device, Directory, Method, User
 from mqttdesk.core.names import tenant_of
@@ -86,7 +87,8 @@ class _Path:
     def add(self, step: str) -> None:
         self.steps.append(step)
 
-    def refuse(self, code: ReasonCode, text: str, method: Method | None = None) -> Decision:
+    def refuse(self, code: ReasonCode, text: str, method: Method | None = None,
+               held_by: SessionHolder | None = None) -> Decision:
         self.steps.append(f"refused: {text}")
         return Decision(
             kind=Kind.CONNECT,
@@ -99,6 +101,7 @@ class _Path:
             address=self.request.address,
             steps=tuple(self.steps),
             connack=connack_code(code, False),
+            held_by=held_by,
         )
 
     def accept(self, code: ReasonCode, text: str, grant: Grant, takes_over: SessionHolder | None) -> Decision:
@@ -128,6 +131,9 @@ def _describe_holder(holder: SessionHolder) -> str:
         who = f"user '{holder.username}'"
     else:
         who = "an anonymous client"
+    if holder.offline_since is not None:
+        where = f", last from {holder.address}" if holder.address else ""
+        return f"{who}, offline since {format_time(holder.offline_since)}{where}"
     where = f" from {holder.address}" if holder.address else ""
     return f"{who}, connected since {format_time(holder.connected_since)}{where}"
 
@@ -149,12 +155,24 @@ def _client_id_check(
         path.add(f"clientId '{request.client_id}' is free")
         return None, None
     if may_take_over and holder.credential == credential:
+        if not holder.online:
+            what = "is discarded (clean session)" if request.clean_session else "resumes"
+            path.add(f"clientId '{request.client_id}' holds this credential's own offline session: it {what}")
+            return None, None
         path.add(f"clientId '{request.client_id}' is connected with the same credential: the new connection takes over")
         return None, holder
+    if not holder.online:
+        # handing the session over would hand over its queued messages; wiping it would destroy them
+        return path.refuse(
+            ReasonCode.CLIENT_ID_SESSION_OWNED,
+            f"clientId '{request.client_id}' holds the persistent session of {_describe_holder(holder)}; "
+            "only that identity may use it until the session is discarded",
+            method, holder,
+        ), None
     return path.refuse(
         ReasonCode.CLIENT_ID_IN_USE,
         f"clientId '{request.client_id}' is already in use by {_describe_holder(holder)}",
-        method,
+        method, holder,
     ), None
 
 
@@ -168,6 +186,30 @@ def _registered_refusal(path: _Path, directory: Directory, method: Method | None
         f"clientId '{device.client_id}' belongs to {device.display_name}{origin}; delete the device to free it",
         method,
     )
+
+
+def _claim_refusal(
+    path: _Path, claimant: CredentialRef, directory: Directory, method: Method, *, bootstrap: Bootstrap | None = None
+) -> Decision | None:
+    """A clientId a user reserved is for that user alone; a bootstrap credential may not take one that another
+    credential was the last to use (see client_ids.py)."""
+    request = path.request
+    client_id = request.client_id
+    if not client_id or request.client_id_assigned:
+        return None
+    reserved = reserving_user(client_id, directory)
+    if reserved is not None and CredentialRef(CredentialKind.USER, reserved[1]) != claimant:
+        pattern, user = reserved
+        return path.refuse(ReasonCode.CLIENT_ID_RESERVED,
+                           f"clientId '{client_id}' is reserved for user '{user}' (pattern '{pattern}')", method)
+    if bootstrap is not None:
+        owner = blocking_owner(client_id, directory, bootstrap.ref)
+        if owner is not None:
+            return path.refuse(
+                ReasonCode.CLIENT_ID_TAKEN,
+                f"clientId '{client_id}' was last used by {describe_owner(owner)}: bootstrap credential "
+                f"'{bootstrap.name}' may not claim it", method)
+    return None
 
 
 def _will_refusal(path: _Path, grant: Grant, directory: Directory, method: Method) -> Decision | None:
@@ -229,6 +271,7 @@ def _decide_anonymous(path: _Path, directory: Directory, live: Mapping[str, Sess
     if refusal:
         return refusal
     refusal, holder = _client_id_check(path, ANONYMOUS_REF, live, Method.ANONYMOUS, may_take_over=True)
+    refusal = refusal or _claim_refusal(path, ANONYMOUS_REF, directory, Method.ANONYMOUS)
     if refusal:
         return refusal
     grant = Grant(Method.ANONYMOUS, ANONYMOUS_REF, None, path.request.client_id)
@@ -261,6 +304,7 @@ def _decide_credential(
             return refusal
     bootstrap = record if isinstance(record, Bootstrap) else None
     refusal, holder = _client_id_check(path, credential.ref, live, method, may_take_over=bootstrap is None)
+    refusal = refusal or _claim_refusal(path, credential.ref, directory, method, bootstrap=bootstrap)
     if refusal:
         return refusal
     client_id = path.request.client_id

@@ -34,13 +34,22 @@ class ConnectRequest:
 
 @dataclass(frozen=True, slots=True)
 class SessionHolder:
-    """A live session that holds a clientId, as far as a CONNECT decision needs to know."""
+    """A session that holds a clientId, as far as a CONNECT decision needs to know.
+
+    Online: a connection is open now. Offline: a persistent session (clean session 0) kept for its client, with
+    its subscriptions and queued messages; it belongs to the identity that created it and no other may take it.
+    """
 
     client_id: str
     username: str | None
     credential: CredentialRef
     address: str | None
     connected_since: float
+    offline_since: float | None = None  # None: connected now
+
+    @property
+    def online(self) -> bool:
+        return self.offline_since is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,7 @@ class Decision:
     connack: int | None = None  # CONNECT only
     grant: Grant | None = None  # accepted CONNECT only
     takes_over: SessionHolder | None = None  # accepted CONNECT replacing a live session of the same credential
+    held_by: SessionHolder | None = None  # refused CONNECT: the session that holds the clientId
     rule: Rule | None = None  # topic decisions: the rule that decided (None: nothing applied, or no roles)
     roles: tuple[str, ...] | None = None  # topic decisions: the roles consulted (None: unrestricted anonymous)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from fnmatch import fnmatchcase
 
 from mqttdesk.core.acl import Effect
 from mqttdesk.core.decide import credential_record, decide_topic, decide_vouched
@@ -27,6 +28,7 @@ class FixAction(StrEnum):
     ANONYMOUS_ON = "anonymous-on"
     KICK = "kick"
     DELETE_DEVICE = "delete-device"
+    DISCARD_SESSION = "discard-session"  # drop the session kept for a clientId and release the clientId
     ALLOW = "allow"  # add an allow rule to a role
     REMOVE_DENY = "remove-deny"  # remove the deny rule that decided
 
@@ -76,6 +78,10 @@ def suggest_fix(decision: Decision, directory: Directory) -> Fix | None:
         return Fix(f"delete the registered device '{decision.client_id}' to free its clientId, or give this client "
                    "another id", FixAction.DELETE_DEVICE, {"client_id": decision.client_id},
                    f"mqttdesk device delete {_quote(decision.client_id)}")
+    if code in (ReasonCode.CLIENT_ID_SESSION_OWNED, ReasonCode.CLIENT_ID_TAKEN):
+        return _release_fix(decision)
+    if code is ReasonCode.CLIENT_ID_RESERVED:
+        return _reserved_fix(decision, directory)
     if code is ReasonCode.CLIENT_ID_EMPTY:
         return Fix("configure a clientId on the client (devices admitted by a bootstrap credential need their own, "
                    "and a persistent session needs one)")
@@ -86,6 +92,27 @@ def suggest_fix(decision: Decision, directory: Directory) -> Fix | None:
     if code is ReasonCode.BAD_TOPIC:
         return Fix("fix the topic on the client: " + decision.reason.text)
     return None
+
+
+def _release_fix(decision: Decision) -> Fix:
+    client_id = decision.client_id
+    holder = decision.held_by
+    if decision.reason.code is ReasonCode.CLIENT_ID_SESSION_OWNED:
+        whose = f"{holder.username}'s" if holder is not None and holder.username else "the other identity's"
+        what = f"discard {whose} session on '{client_id}' (its queued messages are lost)"
+    else:
+        what = f"release clientId '{client_id}' so that this credential may claim it"
+    return Fix(f"{what}, or give this client its own clientId", FixAction.DISCARD_SESSION, {"client_id": client_id},
+               f"mqttdesk session discard {_quote(client_id)}")
+
+
+def _reserved_fix(decision: Decision, directory: Directory) -> Fix:
+    client_id = decision.client_id
+    for pattern, user in directory.reservations:
+        if fnmatchcase(client_id, pattern):
+            return Fix(f"give this client another clientId: '{pattern}' is reserved for user '{user}' (or remove "
+                       "the reservation)", command=f"mqttdesk user unreserve {_quote(user)} {_quote(pattern)}")
+    return Fix("give this client another clientId")
 
 
 def _state_fix(decision: Decision, directory: Directory, *, revoked: bool) -> Fix:
@@ -156,6 +183,10 @@ def _still_refused(code: ReasonCode, client_id: str, username: str | None, direc
         return not directory.anonymous.enabled
     if code is ReasonCode.CLIENT_ID_REGISTERED:
         return client_id in directory.devices
+    if code is ReasonCode.CLIENT_ID_TAKEN:
+        return client_id in directory.client_id_owners
+    if code is ReasonCode.CLIENT_ID_RESERVED:
+        return any(fnmatchcase(client_id, pattern) for pattern, _ in directory.reservations)
     return True
 
 

@@ -50,6 +50,7 @@ class User:
     created: float
     state_since: float
     last_used: float | None = None
+    reserved_client_ids: tuple[str, ...] = ()  # clientId patterns no other credential may use (see client_ids.py)
 
     @property
     def ref(self) -> CredentialRef:
@@ -130,6 +131,10 @@ class Directory:
     anonymous: AnonymousPolicy
     bootstraps: Mapping[str, Bootstrap] = field(default_factory=dict)
     devices: Mapping[str, Device] = field(default_factory=dict)
+    # the credential that last connected with each clientId (a bootstrap credential may not claim those)
+    client_id_owners: Mapping[str, CredentialRef] = field(default_factory=dict)
+    # (pattern, user) for every clientId pattern a user reserved, derived from `users` once per snapshot
+    reservations: tuple[tuple[str, str], ...] = ()
 
     def rules_of(self, role_names: tuple[str, ...]) -> tuple[Rule, ...]:
         rules: list[Rule] = []

@@ -25,6 +25,9 @@ class ReasonCode(StrEnum):
     CLIENT_ID_IN_USE = "client-id-in-use"
     CLIENT_ID_REGISTERED = "client-id-registered"
     CLIENT_ID_EMPTY = "client-id-empty"
+    CLIENT_ID_SESSION_OWNED = "client-id-session-owned"  # an offline persistent session of another identity
+    CLIENT_ID_RESERVED = "client-id-reserved"  # a user reserved the clientId (pattern) for itself
+    CLIENT_ID_TAKEN = "client-id-taken"  # a bootstrap credential may not claim an id another credential last used
     BAD_PROTOCOL = "bad-protocol"
     # SUBSCRIBE / PUBLISH
     ACL_ALLOWED = "acl-allowed"
@@ -65,6 +68,9 @@ _CONNACK_BY_REASON: dict[ReasonCode, int] = {
     ReasonCode.CLIENT_ID_IN_USE: ConnackCode.IDENTIFIER_REJECTED,
     ReasonCode.CLIENT_ID_REGISTERED: ConnackCode.IDENTIFIER_REJECTED,
     ReasonCode.CLIENT_ID_EMPTY: ConnackCode.IDENTIFIER_REJECTED,
+    ReasonCode.CLIENT_ID_SESSION_OWNED: ConnackCode.IDENTIFIER_REJECTED,
+    ReasonCode.CLIENT_ID_RESERVED: ConnackCode.IDENTIFIER_REJECTED,
+    ReasonCode.CLIENT_ID_TAKEN: ConnackCode.IDENTIFIER_REJECTED,
     ReasonCode.BAD_PROTOCOL: ConnackCode.UNACCEPTABLE_PROTOCOL,
 }
 

@@ -13,12 +13,13 @@ class ChangeKind(StrEnum):
     DEVICE = "device"
     ROLE = "role"
     SETTINGS = "settings"
+    CLIENT_ID = "client-id"  # a clientId was released (its last-credential record removed)
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
     kind: ChangeKind
-    key: str  # the user, bootstrap or role name, the device's clientId, or the setting's key
+    key: str  # the user, bootstrap or role name, a (device's) clientId, or the setting's key
 
 
 ChangeListener = Callable[[tuple[Change, ...]], None]

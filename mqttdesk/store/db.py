@@ -17,10 +17,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from mqttdesk.core.client_ids import reservations_of
 from mqttdesk.core.model import Directory
 from mqttdesk.store.auth_log_repo import AuthLogRepo
 from mqttdesk.store.bootstraps_repo import BootstrapsRepo
 from mqttdesk.store.changes import Change, ChangeKind, ChangeListener
+from mqttdesk.store.client_ids_repo import ClientIdsRepo
 from mqttdesk.store.devices_repo import DevicesRepo
 from mqttdesk.store.migrations import migrate
 from mqttdesk.store.roles_repo import RolesRepo
@@ -50,6 +52,7 @@ class Store:
         self.roles = RolesRepo(self)
         self.settings = SettingsRepo(self)
         self.auth_log = AuthLogRepo(self)
+        self.client_ids = ClientIdsRepo(self)
 
     @classmethod
     def open(cls, data_dir: Path | str) -> Store:
@@ -172,6 +175,7 @@ class Store:
             db.execute("DELETE FROM change_log WHERE time < ? AND id < (SELECT MAX(id) FROM change_log)",
                        (time.time() - _CHANGE_LOG_KEEP_SECONDS,))
         self.auth_log.prune(auth_log_keep)
+        self.client_ids.prune()
 
     def last_actor(self, credential_kind: str, name: str) -> str | None:
         """Who made the latest recorded change to a credential ("cli", "admin", ...), for forced-disconnect notes."""
@@ -186,12 +190,15 @@ class Store:
     def directory(self, listen_host: str | None = None) -> Directory:
         """A consistent snapshot of everything an auth decision needs (anonymous access depends on the host)."""
         with self.read():
+            users = self.users.list()
             return Directory(
-                users={user.name: user for user in self.users.list()},
+                users={user.name: user for user in users},
                 roles={role.name: role for role in self.roles.list()},
                 anonymous=self.settings.anonymous_policy(listen_host),
                 bootstraps={bootstrap.name: bootstrap for bootstrap in self.bootstraps.list()},
                 devices={device.client_id: device for device in self.devices.list()},
+                client_id_owners=self.client_ids.owners(),
+                reservations=reservations_of(users),
             )
 
     @contextlib.contextmanager

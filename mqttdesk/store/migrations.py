@@ -113,6 +113,21 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX auth_log_client ON auth_log(client_id, id);
     CREATE INDEX auth_log_username ON auth_log(username, id);
     """,
+    # 5: who may use a clientId — patterns a user reserved, and the credential that last used each clientId
+    """
+    CREATE TABLE user_client_ids (
+        user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE ON UPDATE CASCADE,
+        pattern TEXT NOT NULL,
+        PRIMARY KEY (user, pattern)
+    );
+    CREATE TABLE client_ids (
+        client_id TEXT PRIMARY KEY,
+        credential_kind TEXT NOT NULL,
+        credential_name TEXT NOT NULL,
+        last_used REAL NOT NULL
+    );
+    CREATE INDEX client_ids_last_used ON client_ids(last_used);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -67,3 +67,40 @@ def test_clean_session_keeps_nothing_while_away() -> None:
     state = _state(clean=True)
     assert state.offer(b"t", b"x", 1, False) is None
     assert not state.queue
+
+
+def test_what_the_grant_may_no_longer_read_is_withheld_on_resume_and_refill() -> None:
+    state = _state(max_inflight=1)
+    readable = {"a/ok": True, "a/secret": False}
+    state.may_receive = readable.__getitem__
+    state.resume()
+    assert _decode(state.offer(b"a/secret", b"1", 1, False) or b"").topic == "a/secret"  # allowed when sent
+    state.disconnected()
+    state.offer(b"a/secret", b"2", 1, False)
+    state.offer(b"a/ok", b"3", 1, False)
+    assert state.live.queued == 2
+    packets = state.resume()  # the in-flight secret is dropped, the queued one skipped, 'a/ok' sent
+    assert [_decode(p).payload for p in packets] == [b"3"]
+    assert state.withheld == 2
+    assert state.live.queued == 0
+
+
+def test_the_registry_lists_kept_sessions_as_holders_and_announces_them() -> None:
+    from mqttdesk.broker.registry import SessionEventKind, SessionRegistry
+
+    registry = SessionRegistry()
+    events: list[SessionEventKind] = []
+    registry.subscribe(lambda event: events.append(event.kind))
+    live = _state().live
+    registry.add(live)
+    registry.remove(live.client_id, live, "gone")
+    registry.park(live)
+    assert len(registry) == 0
+    assert registry.offline() == [live]
+    holder = registry.holders()[live.client_id]
+    assert not holder.online
+    assert holder.offline_since == live.offline_since
+    assert registry.discard(live.client_id, "discarded by admin") is live
+    assert live.client_id not in registry.holders()
+    assert events == [SessionEventKind.CONNECTED, SessionEventKind.DISCONNECTED, SessionEventKind.OFFLINE,
+                      SessionEventKind.DISCARDED]
