@@ -42,8 +42,9 @@ _ACTIONS = (("publish", Kind.PUBLISH), ("subscribe", Kind.SUBSCRIBE))
 
 
 def live_holders(registry: SessionRegistry) -> dict[str, SessionHolder]:
-    """Who holds which clientId now, copied (the registry changes while the password hash runs)."""
-    return {live.client_id: live.holder() for live in registry}
+    """Who holds which clientId now, connected or kept while away, copied (the registry changes while the password
+    hash runs)."""
+    return dict(registry.holders())
 
 
 def explanation_sections(result: Explanation) -> list[tuple[str, tuple[str, ...]]]:

@@ -39,6 +39,7 @@ def fix_button_label(fix: Fix) -> str:
         FixAction.ANONYMOUS_ON: lambda: "Turn anonymous access on…",
         FixAction.KICK: lambda: f"Kick the client holding '{p['client_id']}'…",
         FixAction.DELETE_DEVICE: lambda: f"Delete device '{p['client_id']}'…",
+        FixAction.DISCARD_SESSION: lambda: f"Release clientId '{p['client_id']}'…",
         FixAction.ALLOW: lambda: f"Allow {p['permission']} on '{p['topic_filter']}' in role '{p['role']}'…",
         FixAction.REMOVE_DENY: lambda: f"Remove the deny rule on '{p['topic_filter']}' from role '{p['role']}'…",
     }
@@ -60,6 +61,9 @@ _CONFIRMATIONS: dict[FixAction, tuple[str, str, bool]] = {
     FixAction.DELETE_DEVICE: ("Delete device '{client_id}'?",
                               "Its record will be removed and its clientId freed; if online, it will be disconnected.",
                               True),
+    FixAction.DISCARD_SESSION: ("Release clientId '{client_id}'?",
+                                "The session kept for it is discarded with its queued messages, and the record of "
+                                "who used it last is forgotten: the next client with this id starts afresh.", True),
     FixAction.ALLOW: ("Allow {permission} on '{topic_filter}' in role '{role}'?",
                       "Every credential with role '{role}' gains this permission at once.", False),
     FixAction.REMOVE_DENY: ("Remove the deny rule on '{topic_filter}' from role '{role}'?",
@@ -130,6 +134,9 @@ class FixApplier:
         if fix.action is FixAction.REMOVE_DENY:
             store.roles.remove_rule(p["role"], p["topic_filter"], Effect.DENY)
             return f"the deny rule on '{p['topic_filter']}' was removed from role '{p['role']}'"
+        if fix.action is FixAction.DISCARD_SESSION:
+            done = self.context.service.release_client_id(p["client_id"], by="admin (suggested fix)")
+            return "; ".join(done) if done else f"nothing holds '{p['client_id']}' any more: the clientId is free"
         if fix.action is FixAction.KICK:
             client_id = p["client_id"]
             self.context.runner.start(self._kick(client_id), f"kick {client_id}")

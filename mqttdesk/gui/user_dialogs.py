@@ -5,12 +5,19 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any
 
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QLabel, QPlainTextEdit, QWidget
 
+from mqttdesk.core.client_ids import validate_reservation
+from mqttdesk.core.errors import MqttdeskError
 from mqttdesk.core.model import User
 from mqttdesk.gui.formatting import plural
 from mqttdesk.gui.tab_context import TabContext
-from mqttdesk.gui.widgets.form_dialog import NewCredentialFormDialog, PasswordFormDialog, RolesFormDialog
+from mqttdesk.gui.widgets.form_dialog import (
+    FormDialog,
+    NewCredentialFormDialog,
+    PasswordFormDialog,
+    RolesFormDialog,
+)
 
 
 class AddUserDialog(NewCredentialFormDialog):
@@ -49,3 +56,40 @@ class EditRolesDialog(RolesFormDialog):
     def __init__(self, context: TabContext, user: User, parent: QWidget | None = None) -> None:
         super().__init__(context, f"Roles of {user.name}", user.name, user.roles,
                          lambda roles: context.store.users.set_roles(user.name, roles), parent=parent)
+
+
+class ReservedClientIdsDialog(FormDialog):
+    """The clientId patterns a user reserves for itself, one per line (see `core/client_ids.py`)."""
+
+    def __init__(self, context: TabContext, user: User, parent: QWidget | None = None) -> None:
+        super().__init__(context, f"Reserved clientIds of {user.name}", "Save", parent)
+        self.key = user.name
+        self.patterns = QPlainTextEdit("\n".join(user.reserved_client_ids))
+        self.patterns.setPlaceholderText(f"{user.name}-*")
+        self.patterns.setFixedHeight(110)
+        self.patterns_error = self.add_field("Patterns", self.patterns)
+        hint = QLabel(f"One pattern per line: * any characters, ? one character. No other credential (another user, "
+                      f"a bootstrap credential's devices, anonymous clients) may connect with a matching clientId; "
+                      f"{user.name} may use them all.")
+        hint.setWordWrap(True)
+        self.form.addRow("", hint)
+
+    def entered(self) -> tuple[str, ...]:
+        return tuple(line.strip() for line in self.patterns.toPlainText().splitlines() if line.strip())
+
+    def submit(self) -> Coroutine[Any, Any, str | None] | None:
+        patterns = self.entered()
+        for pattern in patterns:
+            try:
+                validate_reservation(pattern)
+            except MqttdeskError as exc:
+                self.patterns_error.show_error(str(exc))
+                return None
+        return self._save(patterns)
+
+    async def _save(self, patterns: tuple[str, ...]) -> str:
+        self.context.store.users.set_reservations(self.key, patterns)
+        return self.key
+
+    def show_store_error(self, exc: MqttdeskError) -> None:
+        self.patterns_error.show_error(str(exc))

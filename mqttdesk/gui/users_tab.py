@@ -25,7 +25,7 @@ from mqttdesk.gui.models.users_model import (
 )
 from mqttdesk.gui.record_tab import RecordTab
 from mqttdesk.gui.tab_context import TabContext
-from mqttdesk.gui.user_dialogs import AddUserDialog, EditRolesDialog, ResetPasswordDialog
+from mqttdesk.gui.user_dialogs import AddUserDialog, EditRolesDialog, ReservedClientIdsDialog, ResetPasswordDialog
 from mqttdesk.gui.widgets.history_dialog import HistoryDialog
 
 # the last forced disconnect (a sentence) takes what is left; its tooltip has it whole
@@ -45,6 +45,8 @@ class UsersTab(RecordTab):
         self.password_button = self.button("Reset password…", self.reset_password,
                                            "Set a new password; sessions using the old one are disconnected")
         self.history_button = self.button("History…", self.show_history, "Every change made to this user")
+        self.reserve_button = self.button("Client ids…", self.edit_reservations,
+                                          "Reserve clientId patterns for this user alone (e.g. alice-*)")
         self.suspend_button = self.button("Suspend", lambda: self.apply(StateAction.SUSPEND),
                                           "Refuse this user and disconnect it now; it can be activated again")
         self.activate_button = self.button("Activate", lambda: self.apply(StateAction.ACTIVATE),
@@ -57,9 +59,11 @@ class UsersTab(RecordTab):
         self.set_state_buttons({StateAction.SUSPEND: self.suspend_button, StateAction.ACTIVATE: self.activate_button,
                                 StateAction.REVOKE: self.revoke_button})
         self.set_row_menu([self.suspend_button, self.activate_button, self.revoke_button, None,
-                           self.password_button, self.roles_button, self.history_button, None, self.delete_button])
-        self.lay_out([self.add_button, self.roles_button, self.password_button, self.history_button,
-                      self.suspend_button, self.activate_button, self.revoke_button, self.delete_button])
+                           self.password_button, self.roles_button, self.reserve_button, self.history_button, None,
+                           self.delete_button])
+        self.lay_out([self.add_button, self.roles_button, self.password_button, self.reserve_button,
+                      self.history_button, self.suspend_button, self.activate_button, self.revoke_button,
+                      self.delete_button])
         self.update_actions()
 
     # -- selection ----------------------------------------------------------------------------------
@@ -73,7 +77,7 @@ class UsersTab(RecordTab):
 
     def update_actions(self) -> None:
         user = self.selected_user()
-        for button in (self.roles_button, self.history_button, self.delete_button):
+        for button in (self.roles_button, self.reserve_button, self.history_button, self.delete_button):
             button.setEnabled(user is not None)
         # a revoked user can only be deleted: a new password would not let it in
         self.password_button.setEnabled(user is not None and user.state is not CredentialState.REVOKED)
@@ -93,6 +97,13 @@ class UsersTab(RecordTab):
         if user is not None:
             dialog = EditRolesDialog(self.context, user, self)
             dialog.done_with.connect(lambda name: self.context.show_message(f"roles of '{name}' saved"))
+            self.open_dialog(dialog)
+
+    def edit_reservations(self) -> None:
+        user = self.selected_user()
+        if user is not None:
+            dialog = ReservedClientIdsDialog(self.context, user, self)
+            dialog.done_with.connect(lambda name: self.context.show_message(f"reserved clientIds of '{name}' saved"))
             self.open_dialog(dialog)
 
     def reset_password(self) -> None:

@@ -135,8 +135,10 @@ def connect(port: int) -> Iterator[ClientFactory]:
     """Factory for paho clients (MQTT 3.1.1) connected, in their own thread, to the broker under test."""
     made: list[mqtt.Client] = []
 
-    def make(client_id: str, username: str | None = None, password: str | None = None) -> mqtt.Client:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+    def make(client_id: str, username: str | None = None, password: str | None = None, *,
+             clean_session: bool = True) -> mqtt.Client:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
+                             clean_session=clean_session)
         client.reconnect_delay_set(min_delay=60, max_delay=120)  # a kicked client must stay away during the test
         if username is not None:
             client.username_pw_set(username, password)

@@ -10,7 +10,7 @@ from mqttdesk.core.acl import Permission
 from mqttdesk.core.states import StateAction
 from mqttdesk.gui.clients_tab import LONGEST_METHOD, ClientsTab
 from mqttdesk.gui.main_window import MainWindow
-from mqttdesk.gui.models.clients_model import METHOD, SUBSCRIPTIONS, USERNAME
+from mqttdesk.gui.models.clients_model import CONNECTED_SINCE, METHOD, SUBSCRIPTIONS, USERNAME
 from mqttdesk.gui.models.users_model import SESSIONS
 from mqttdesk.gui.users_tab import UsersTab
 from mqttdesk.store.db import Store
@@ -66,3 +66,34 @@ def test_the_method_column_fits_the_longest_method(window: MainWindow) -> None:
     tab = tab_of(window, "Clients", ClientsTab)
     needed = tab.table.fontMetrics().horizontalAdvance(LONGEST_METHOD)
     assert tab.table.columnWidth(METHOD) > needed
+
+
+def test_a_kept_session_shows_offline_and_can_be_discarded(
+    qtbot: QtBot, window: MainWindow, store: Store, connect: ClientFactory
+) -> None:
+    store.roles.add("all")
+    store.roles.allow("all", "#", Permission.READWRITE)
+    store.users.add("alice", FAST_HASH("pw"), ("all",))
+    tab = clients_tab(window)
+    client = connect("alice-phone", "alice", "pw", clean_session=False)
+    qtbot.waitUntil(lambda: has_row(tab.table, "alice-phone"), timeout=5000)
+    client.subscribe("home/#", qos=1)
+    qtbot.waitUntil(lambda: cell(tab.table, "alice-phone", SUBSCRIPTIONS) == "1", timeout=5000)
+    client.disconnect()
+    client.loop_stop()
+    qtbot.waitUntil(lambda: str(cell(tab.table, "alice-phone", CONNECTED_SINCE)).startswith("offline since"),
+                    timeout=5000)
+    assert window.service.publish_as("alice", "alice-desk", "home/door", b"open", qos=1).allowed
+    qtbot.waitUntil(lambda: str(cell(tab.table, "alice-phone", CONNECTED_SINCE)).endswith(", 1 queued"),
+                    timeout=5000)
+    qtbot.waitUntil(lambda: tab.count_label.text() == "0 clients connected, 1 session kept for clients away",
+                    timeout=5000)
+    assert window.clients_label.text() == "0 clients connected"
+
+    select_row(tab.table, "alice-phone")
+    assert not tab.kick_button.isEnabled()
+    click(qtbot, tab.discard_button)
+    click(qtbot, tab.confirmation.confirm_button)
+    qtbot.waitUntil(lambda: not has_row(tab.table, "alice-phone"), timeout=5000)
+    assert "discarded the session kept for 'alice-phone' (1 queued message)" in window.statusBar().currentMessage()
+    assert store.client_ids.owner("alice-phone") is None

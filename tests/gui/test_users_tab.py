@@ -6,7 +6,7 @@ from mqttdesk.core.passwords import verify_password
 from mqttdesk.core.states import CredentialState
 from mqttdesk.gui.main_window import MainWindow
 from mqttdesk.gui.models.users_model import ROLES, SESSIONS, STATE
-from mqttdesk.gui.user_dialogs import AddUserDialog, EditRolesDialog, ResetPasswordDialog
+from mqttdesk.gui.user_dialogs import AddUserDialog, EditRolesDialog, ReservedClientIdsDialog, ResetPasswordDialog
 from mqttdesk.gui.users_tab import UsersTab
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_of
 from mqttdesk.store.db import Store
@@ -154,3 +154,24 @@ def test_changes_made_elsewhere_appear_without_a_reset(qtbot: QtBot, window: Mai
     store.users.delete("b")
     assert not has_row(tab.table, "b")
     assert resets == []
+
+
+def test_reserved_client_ids_are_edited_with_errors_next_to_the_field(
+    qtbot: QtBot, window: MainWindow, store: Store
+) -> None:
+    store.users.add("alice", FAST_HASH("pw"))
+    tab = users_tab(window)
+    select_row(tab.table, "alice")
+    dialog = open_dialog(qtbot, tab, tab.reserve_button, ReservedClientIdsDialog)
+    dialog.patterns.setPlainText("alice-*\n*")
+    click(qtbot, dialog.ok_button)
+    assert "would reserve every clientId" in dialog.patterns_error.message
+    assert store.users.get("alice").reserved_client_ids == ()  # nothing saved, nothing lost
+    dialog.patterns.setPlainText("alice-*\nphone-?")
+    click(qtbot, dialog.ok_button)
+    qtbot.waitUntil(lambda: store.users.get("alice").reserved_client_ids == ("alice-*", "phone-?"), timeout=5000)
+    qtbot.waitUntil(lambda: tab.dialog is None, timeout=2000)
+    dialog = open_dialog(qtbot, tab, tab.reserve_button, ReservedClientIdsDialog)
+    dialog.patterns.setPlainText("phone-?")
+    click(qtbot, dialog.ok_button)
+    qtbot.waitUntil(lambda: store.users.get("alice").reserved_client_ids == ("phone-?",), timeout=5000)

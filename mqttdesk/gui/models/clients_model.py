@@ -1,8 +1,10 @@
-"""The Clients table: live sessions, kept in step with `SessionRegistry` events row by row.
+"""The Clients table: live sessions and the persistent sessions kept for clients that are away, kept in step with
+`SessionRegistry` events row by row.
 
-CONNECTED inserts a row (or replaces it when the clientId was taken over), DISCONNECTED removes it, UPDATED
-(batched by the broker a few times a second) emits `dataChanged` for the counters. Rows hold the registry's own
-`LiveSession` objects, so a repaint always shows the current counters.
+CONNECTED inserts a row (or replaces it when the clientId was taken over or its kept session resumed),
+DISCONNECTED removes it, OFFLINE puts it back as an offline row (a persistent session kept with its queued messages),
+DISCARDED removes that, UPDATED (batched by the broker a few times a second) emits `dataChanged` for the counters.
+Rows hold the registry's own `LiveSession` objects, so a repaint always shows the current counters.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import time
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QObject, Qt, Slot
+from PySide6.QtGui import QBrush, QPalette
 
 from mqttdesk.broker.registry import LiveSession, SessionEvent, SessionEventKind, SessionRegistry
 from mqttdesk.gui.formatting import format_duration, format_time
@@ -27,7 +30,7 @@ HEADER_TIPS = (
     "How the client authenticated (virtual: an unregistered device admitted by a bootstrap credential; "
     "registered: this connect registered the device)",
     "The client's IP address",
-    "When this session started",
+    "When this session started (for a persistent session kept while its client is away: since when it is away)",
     "Clean session: the broker forgets the client's subscriptions when it leaves",
     "How many topic filters the client subscribes to (hover a cell for the list)",
     "Messages the client published",
@@ -42,7 +45,7 @@ class ClientsTableModel(ListTableModel):
 
     def __init__(self, registry: SessionRegistry, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._sessions: list[LiveSession] = registry.snapshot()
+        self._sessions: list[LiveSession] = registry.snapshot() + registry.offline()
         self._rows: dict[str, int] = {}
         self._reindex()
 
@@ -72,7 +75,12 @@ class ClientsTableModel(ListTableModel):
             return self._tooltip(live, column)
         if role == Qt.ItemDataRole.TextAlignmentRole and column in _NUMERIC:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole and live.offline_since is not None:
+            return QBrush(QPalette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text))
         return None
+
+    def connected_count(self) -> int:
+        return sum(1 for live in self._sessions if live.offline_since is None)
 
     @staticmethod
     def _display(live: LiveSession, column: int) -> str:
@@ -87,6 +95,9 @@ class ClientsTableModel(ListTableModel):
         if column == ADDRESS:
             return live.address or "—"
         if column == CONNECTED_SINCE:
+            if live.offline_since is not None:
+                queued = f", {live.queued} queued" if live.queued else ""
+                return f"offline since {format_time(live.offline_since, seconds=True)}{queued}"
             return format_time(live.connected_since, seconds=True)
         if column == CLEAN_SESSION:
             return "yes" if live.clean_session else "no"
@@ -97,7 +108,7 @@ class ClientsTableModel(ListTableModel):
     @classmethod
     def _sort_key(cls, live: LiveSession, column: int) -> Any:
         if column == CONNECTED_SINCE:
-            return live.connected_since
+            return live.connected_since if live.offline_since is None else live.offline_since
         if column == SUBSCRIPTIONS:
             return len(live.subscriptions)
         if column == MESSAGES_IN:
@@ -113,6 +124,10 @@ class ClientsTableModel(ListTableModel):
                 return "no subscriptions"
             return "\n".join(f"{topic_filter}  (QoS {qos})" for topic_filter, qos in live.subscriptions.items())
         if column == CONNECTED_SINCE:
+            if live.offline_since is not None:
+                return (f"persistent session kept for {live.username or 'an anonymous client'} while it is away "
+                        f"({format_duration(time.time() - live.offline_since)}): {live.queued} messages wait for it. "
+                        "Only the same credential may resume it; Discard session frees the clientId")
             return f"connected for {format_duration(time.time() - live.connected_since)}"
         if column == METHOD and live.virtual:
             return (f"virtual device admitted by bootstrap credential '{live.credential.name}': not registered, "
@@ -133,10 +148,10 @@ class ClientsTableModel(ListTableModel):
         updated: set[str] = set()
         for event in events:
             client_id = event.client_id
-            if event.kind is SessionEventKind.CONNECTED:
+            if event.kind in (SessionEventKind.CONNECTED, SessionEventKind.OFFLINE):
                 arrivals[client_id] = event.session
                 leaving.discard(client_id)
-            elif event.kind is SessionEventKind.DISCONNECTED:
+            elif event.kind in (SessionEventKind.DISCONNECTED, SessionEventKind.DISCARDED):
                 if arrivals.get(client_id) is event.session:
                     del arrivals[client_id]  # came and went within the batch
                 else:
@@ -185,7 +200,7 @@ class ClientsTableModel(ListTableModel):
     @Slot(object)
     def on_session_event(self, event: SessionEvent) -> None:
         row = self._rows.get(event.client_id)
-        if event.kind is SessionEventKind.CONNECTED:
+        if event.kind in (SessionEventKind.CONNECTED, SessionEventKind.OFFLINE):
             if row is None:
                 self.beginInsertRows(QModelIndex(), len(self._sessions), len(self._sessions))
                 self._sessions.append(event.session)
@@ -194,7 +209,7 @@ class ClientsTableModel(ListTableModel):
             else:  # a take-over: same clientId, new session
                 self._sessions[row] = event.session
                 self.dataChanged.emit(self.index(row, 0), self.index(row, len(HEADERS) - 1))
-        elif event.kind is SessionEventKind.DISCONNECTED:
+        elif event.kind in (SessionEventKind.DISCONNECTED, SessionEventKind.DISCARDED):
             if row is not None and self._sessions[row] is event.session:
                 self.beginRemoveRows(QModelIndex(), row, row)
                 del self._sessions[row]
