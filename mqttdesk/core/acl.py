@@ -109,7 +109,7 @@ def value_problem(value: str) -> str | None:
     for char in value:
         if char in _PATTERN_FORBIDDEN:
             return f"contains '{char}'"
-    # refused at any level, not only the first one where it would reach $SYS: simpler to state, and harmless
+    # refused at any level, not only the first one where it would reach $SYS: simpler to state, and no device needs it
     return "starts with '$'" if value.startswith("$") else None
 
 
