@@ -28,10 +28,17 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("mqttdesk", appauthor=False))
 
 
+def data_dir_argument(text: str) -> Path:
+    """`--data-dir DIR`: an empty DIR is a usage error, not the current directory (which Path('') would be)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return Path(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mqttdesk", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, help=f"where the store lives (default: ${DATA_DIR_ENV} or the "
-                        "platform's user data directory)")
+    parser.add_argument("--data-dir", type=data_dir_argument, metavar="DIR",
+                        help=f"where the store lives (default: ${DATA_DIR_ENV} or the platform's user data directory)")
     register_all(parser.add_subparsers(dest="command", metavar="COMMAND"))
     return parser
 
@@ -47,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args, context))
     except MqttdeskError as exc:
         print(f"mqttdesk: error: {exc}", file=sys.stderr)
+        return 1
+    except UnicodeEncodeError as exc:
+        if exc.reason != "surrogates not allowed":
+            raise
+        # the bytes of a name or filter on the command line that are not UTF-8 arrive as lone surrogates
+        print("mqttdesk: error: an argument is not valid UTF-8", file=sys.stderr)
         return 1
     except sqlite3.DatabaseError as exc:
         print(f"mqttdesk: error: the data file in {context.data_dir} cannot be used: {exc}", file=sys.stderr)

@@ -29,7 +29,7 @@ class Context:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store.open(self.data_dir)
+            self._store = Store.open(self.data_dir, notice=print_notice)
         return self._store
 
     def close(self) -> None:
@@ -40,6 +40,11 @@ class Context:
         self._store = None
         if wrote:
             nudge_instance(self.data_dir)
+
+
+def print_notice(text: str) -> None:
+    """Something the user should know that is not an error (a data directory made private): one line on stderr."""
+    print(f"mqttdesk: notice: {text}", file=sys.stderr)
 
 
 def nudge_instance(data_dir: Path) -> None:
@@ -60,7 +65,7 @@ Handler = Callable[[argparse.Namespace, Context], int]
 def read_secret(args: argparse.Namespace, what: str = "password") -> tuple[str, bool]:
     """The password from stdin with --password-stdin, else a generated one. Returns (password, generated)."""
     if getattr(args, "password_stdin", False):
-        line = sys.stdin.readline()
+        line = _read_stdin_line(what)
         password = line[:-1] if line.endswith("\n") else line
         if password.endswith("\r"):
             password = password[:-1]
@@ -68,6 +73,22 @@ def read_secret(args: argparse.Namespace, what: str = "password") -> tuple[str, 
             raise ValidationError(f"no {what} on standard input (an empty password is not allowed)")
         return password, False
     return generate_password(), True
+
+
+def _read_stdin_line(what: str) -> str:
+    """One line of stdin as UTF-8, whatever the locale: the password a client sends is compared as UTF-8 bytes."""
+    stream = sys.stdin
+    if stream is None:
+        return ""
+    buffer = getattr(stream, "buffer", None)
+    try:
+        if buffer is not None:
+            return bytes(buffer.readline()).decode("utf-8")
+        line = stream.readline()
+        line.encode("utf-8")  # a text stream decoding with surrogateescape lets undecodable bytes through
+        return line
+    except UnicodeError:
+        raise ValidationError(f"the {what} is not valid UTF-8") from None
 
 
 def add_secret_option(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,10 @@ import argparse
 
 from mqttdesk.cli_output import print_json, print_table, role_json
 from mqttdesk.commands.common import Context, Subparsers
+from mqttdesk.core.acl import Permission
 from mqttdesk.store.roles_repo import parse_permission
+
+PERMISSION_WORDS = tuple(permission.value for permission in Permission)
 
 
 def register(sub: Subparsers) -> None:
@@ -17,7 +20,7 @@ def register(sub: Subparsers) -> None:
         rule = role.add_parser(verb, help=text)
         rule.add_argument("name")
         rule.add_argument("topic_filter", help="MQTT filter; + and # wildcards, %%u %%c %%t patterns")
-        rule.add_argument("permission", help="read, write or readwrite")
+        rule.add_argument("permission", choices=PERMISSION_WORDS, help="read, write or readwrite")
     remove = role.add_parser("remove", help="remove the rules on a filter")
     remove.add_argument("name")
     remove.add_argument("topic_filter")

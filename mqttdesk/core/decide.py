@@ -20,7 +20,7 @@ from mqttdesk.core.names import tenant_of
 from mqttdesk.core.reasons import Reason, ReasonCode, connack_code
 from mqttdesk.core.states import CredentialState
 from mqttdesk.core.timefmt import format_time
-from mqttdesk.core.topic_rules import decide_topic, roles_of
+from mqttdesk.core.topic_rules import decide_topic, roles_of, unsafe_value_notes
 
 __all__ = ["credential_record", "decide_connect", "decide_topic", "decide_vouched", "format_time", "password_hash_for",
            "revalidate", "roles_of"]
@@ -275,6 +275,8 @@ def _decide_anonymous(path: _Path, directory: Directory, live: Mapping[str, Sess
     if refusal:
         return refusal
     grant = Grant(Method.ANONYMOUS, ANONYMOUS_REF, None, path.request.client_id)
+    for note in unsafe_value_notes(grant, directory):
+        path.add(note)
     refusal = _will_refusal(path, grant, directory, Method.ANONYMOUS)
     if refusal:
         return refusal
@@ -320,6 +322,8 @@ def _decide_credential(
         grant = Grant(method, credential.ref, bootstrap.name, client_id, tenant_of(bootstrap.name), virtual=True)
         path.add("not registered (virtual device): its session ends with the connection")
         text = f"virtual device '{client_id}' admitted by bootstrap credential '{bootstrap.name}'"
+    for note in unsafe_value_notes(grant, directory):
+        path.add(note)
     refusal = _will_refusal(path, grant, directory, method)
     if refusal:
         return refusal

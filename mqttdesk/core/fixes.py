@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from fnmatch import fnmatchcase
 
-from mqttdesk.core.acl import Effect
+from mqttdesk.core.acl import Effect, Subject, UnsafeValue, unsafe_value
 from mqttdesk.core.decide import credential_record, decide_topic, decide_vouched
 from mqttdesk.core.decision import Decision, Kind
 from mqttdesk.core.model import Device, Directory, User
+from mqttdesk.core.names import tenant_of
 from mqttdesk.core.reasons import Reason, ReasonCode
 from mqttdesk.core.states import CredentialState
 
@@ -134,6 +135,10 @@ def _acl_fix(decision: Decision, directory: Directory) -> Fix:
     access = "write" if decision.kind is Kind.PUBLISH else "read"
     rule = decision.rule
     if decision.reason.code is ReasonCode.ACL_DENIED and rule is not None and rule.effect is Effect.DENY:
+        subject = Subject(decision.username, decision.client_id, tenant_of(decision.username))
+        unsafe = unsafe_value(rule.topic_filter, subject)
+        if unsafe is not None:
+            return _unsafe_value_fix(unsafe)
         return Fix(f"remove the deny rule on '{rule.topic_filter}' from role '{rule.role}' (deny wins over any allow)",
                    FixAction.REMOVE_DENY, {"role": rule.role, "topic_filter": rule.topic_filter},
                    f"mqttdesk role remove {_quote(rule.role)} {_quote(rule.topic_filter)}")
@@ -144,6 +149,21 @@ def _acl_fix(decision: Decision, directory: Directory) -> Fix:
     return Fix(f"allow {access} on '{topic}' in role '{role}'", FixAction.ALLOW,
                {"role": role, "topic_filter": topic, "permission": access},
                f"mqttdesk role allow {_quote(role)} {_quote(topic)} {access}")
+
+
+_SAFE_VALUE = "without '/', '+' or '#' and not starting with '$'"
+
+
+def _unsafe_value_fix(unsafe: UnsafeValue) -> Fix:
+    """Advice only: removing the deny rule would open it for every client, and a clientId is the client's."""
+    if unsafe.pattern == "%c":
+        change = f"configure a clientId {_SAFE_VALUE} on the client"
+    elif unsafe.pattern == "%u":
+        change = f"give the client a username {_SAFE_VALUE}"
+    else:
+        change = f"give the client a username whose tenant (after the last '@') is {_SAFE_VALUE}"
+    return Fix(f"{change}: rules with {unsafe.pattern} cannot be applied to '{unsafe.value}', so every deny "
+               f"rule with {unsafe.pattern} applies to it everywhere")
 
 
 _TOPIC_KINDS = (Kind.SUBSCRIBE, Kind.PUBLISH)

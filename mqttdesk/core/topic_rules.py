@@ -2,11 +2,24 @@
 
 Roles are looked up in the current `Directory` at every decision (the pipeline caches the result until the next
 store change), so a role change applies to live sessions at once.
+
+A clientId, username or tenant that a `%c`/`%u`/`%t` rule cannot use safely (see `acl.UnsafeValue`) is named in
+the decision: in its steps and in its sentence, with the rules it changed, so the Auth log says why a deny rule
+about `sensors/%c/locked/#` refused a publish to `sensors/a/b/x` (or why an allow rule did not help).
 """
 
 from __future__ import annotations
 
-from mqttdesk.core.acl import Access, AclVerdict, Subject, check_subscription, check_topic
+from mqttdesk.core.acl import (
+    Access,
+    AclVerdict,
+    Rule,
+    Subject,
+    UnsafeValue,
+    check_subscription,
+    check_topic,
+    unsafe_value,
+)
 from mqttdesk.core.decision import Decision, Grant, Kind
 from mqttdesk.core.errors import ValidationError
 from mqttdesk.core.model import CredentialKind, Directory, Method
@@ -77,24 +90,62 @@ def decide_topic(kind: Kind, grant: Grant, topic: str, directory: Directory) -> 
                                "anonymous access without roles allows every topic", steps)
     steps.append(f"roles: {', '.join(roles)}" if roles else "no roles")
     rules = directory.rules_of(roles)
-    subject = Subject(grant.username, grant.client_id, grant.tenant)
+    subject = _subject(grant)
     verdict: AclVerdict
     if kind is Kind.SUBSCRIBE:
         verdict = check_subscription(rules, topic, subject)
     else:
         verdict = check_topic(rules, topic, _ACCESS_BY_KIND[kind], subject)
+    if verdict.unsafe is not None:
+        steps.append(verdict.unsafe.describe())
     if verdict.rule is not None:
-        steps.append(f"rule: {verdict.rule.describe()}")
+        applies = " (applies to every topic: deny wins)" if verdict.unsafe is not None else ""
+        steps.append(f"rule: {verdict.rule.describe()}{applies}")
     if verdict.allowed:
         text = f"{who} may {verb} '{topic}' ({verdict.rule.describe() if verdict.rule else 'allowed'})"
         return _topic_decision(kind, grant, topic, True, ReasonCode.ACL_ALLOWED, text, steps, verdict, roles)
     if verdict.rule is not None:
         text = f"{who} may not {verb} '{topic}': {verdict.rule.describe()}"
+        if verdict.unsafe is not None:
+            text = (f"{who} may not {verb} '{topic}': {verdict.unsafe.describe()}; {verdict.rule.describe()}, "
+                    "and a deny rule that cannot be applied safely applies to every topic")
         return _topic_decision(kind, grant, topic, False, ReasonCode.ACL_DENIED, text, steps, verdict, roles)
+    for rule, unsafe in verdict.skipped:
+        steps.append(f"not applied: {rule.describe()} ({unsafe.describe()})")
     access = _ACCESS_BY_KIND[kind].value
     scope = f"roles {', '.join(roles)}" if roles else "no roles"
-    text = f"{who} may not {verb} '{topic}': {scope}, and no rule allows {access} there"
+    text = f"{who} may not {verb} '{topic}': {scope}, and no rule allows {access} there{_skipped_text(verdict.skipped)}"
     return _topic_decision(kind, grant, topic, False, ReasonCode.ACL_NO_RULE, text, steps, verdict, roles)
+
+
+def _subject(grant: Grant) -> Subject:
+    return Subject(grant.username, grant.client_id, grant.tenant)
+
+
+def _skipped_text(skipped: tuple[tuple[Rule, UnsafeValue], ...]) -> str:
+    """"; clientId 'a/b' contains '/', so rules with %c cannot be applied safely (not applied: 'devices/%c/#')"."""
+    filters: dict[UnsafeValue, list[str]] = {}
+    for rule, unsafe in skipped:
+        filters.setdefault(unsafe, []).append(f"'{rule.topic_filter}'")
+    return "".join(f"; {unsafe.describe()} (not applied: {', '.join(dict.fromkeys(names))})"
+                   for unsafe, names in filters.items())
+
+
+def unsafe_value_notes(grant: Grant, directory: Directory) -> list[str]:
+    """Steps for an accepted CONNECT: the values of this session that rules of its roles cannot use safely.
+
+    The session's topic decisions say the same when they happen; noting it at CONNECT puts the odd clientId in
+    the Auth log even before the first refused publish.
+    """
+    roles = roles_of(grant, directory)
+    if not roles:
+        return []
+    subject = _subject(grant)
+    found = dict.fromkeys(
+        unsafe for rule in directory.rules_of(roles) if (unsafe := unsafe_value(rule.topic_filter, subject))
+    )
+    return [f"note: {unsafe.describe()}: deny rules with {unsafe.pattern} apply to every topic, allow rules with "
+            f"{unsafe.pattern} do not apply" for unsafe in found]
 
 
 def _topic_decision(

@@ -1,4 +1,5 @@
-"""The store: one SQLite file (mode 0600, WAL), its migrations, repositories and change notification.
+"""The store: one SQLite file (mode 0600, WAL) in a private data directory (0700), its migrations, repositories and
+change notification.
 
 Every mutation runs in one short transaction through `Store.write()`, which also appends its change notices to
 `change_log`. Listeners in this process are told right after the commit; another process (the CLI changing the
@@ -12,12 +13,14 @@ import contextlib
 import logging
 import os
 import sqlite3
+import stat
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mqttdesk.core.client_ids import reservations_of
+from mqttdesk.core.errors import MqttdeskError
 from mqttdesk.core.model import Directory
 from mqttdesk.store.auth_log_repo import AuthLogRepo
 from mqttdesk.store.bootstraps_repo import BootstrapsRepo
@@ -33,6 +36,38 @@ log = logging.getLogger(__name__)
 
 DB_FILENAME = "mqttdesk.sqlite3"
 _CHANGE_LOG_KEEP_SECONDS = 3600.0
+
+
+def make_private_dir(data_dir: Path, notice: Callable[[str], None]) -> None:
+    """Create `data_dir` mode 0700, or make an existing one private: 0700 when group or others could reach it.
+
+    An existing directory open to others is tightened, with a one-line `notice`, rather than refused: it is the
+    user's own (made by hand, or unpacked from a backup) and refusing would only make them type the same chmod.
+    One that cannot be tightened (another user's, or a file system that ignores modes) is refused, since the
+    store holds password hashes and `instance.json` the token that controls the running broker.
+    """
+    try:
+        data_dir.mkdir(parents=True, mode=0o700)
+    except FileExistsError:
+        if not data_dir.is_dir():
+            raise MqttdeskError(f"the data directory {data_dir} is not a directory") from None
+    else:
+        os.chmod(data_dir, 0o700)  # exactly: mkdir's mode passes through the umask
+        return
+    if os.name != "posix":  # Windows reports 0777 for every directory; its ACLs are another matter
+        return
+    mode = stat.S_IMODE(data_dir.stat().st_mode)
+    if not mode & 0o077:
+        return
+    reason = "its mode did not change"
+    try:
+        os.chmod(data_dir, 0o700)
+    except PermissionError as exc:
+        reason = exc.strerror or "permission denied"
+    if stat.S_IMODE(data_dir.stat().st_mode) & 0o077:
+        raise MqttdeskError(f"the data directory {data_dir} is open to other users (mode {mode:04o}) and cannot be "
+                            f"made private ({reason}); use a directory of your own")
+    notice(f"the data directory {data_dir} was open to other users (mode {mode:04o}); it is now private (0700)")
 
 
 class Store:
@@ -55,15 +90,20 @@ class Store:
         self.client_ids = ClientIdsRepo(self)
 
     @classmethod
-    def open(cls, data_dir: Path | str) -> Store:
-        """Open (creating when needed) the store in `data_dir`. The file is created mode 0600."""
+    def open(cls, data_dir: Path | str, *, notice: Callable[[str], None] = log.warning) -> Store:
+        """Open (creating when needed) the store in `data_dir`, made private first (see `make_private_dir`).
+
+        The file is created mode 0600; `notice` hears the one line saying that an existing directory was tightened.
+        """
         data_dir = Path(data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dir(data_dir, notice)
         path = data_dir / DB_FILENAME
         if not path.exists():
             # create the file ourselves so it is never world-readable, not even for an instant
             with contextlib.suppress(FileExistsError):  # another process (CLI or GUI) was faster
                 os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        elif os.name == "posix" and stat.S_IMODE(path.stat().st_mode) & 0o077:
+            os.chmod(path, 0o600)  # copied in with a wider mode; the directory alone already keeps others out
         connection = sqlite3.connect(path, isolation_level=None, timeout=5.0)
         try:
             connection.row_factory = sqlite3.Row

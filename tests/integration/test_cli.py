@@ -108,19 +108,93 @@ def test_errors_are_one_line_with_exit_1(data_dir, args, stdin, message):
     assert message in result.stderr
 
 
-def test_bad_filter_and_permission_are_refused(data_dir):
+def test_a_bad_filter_is_refused(data_dir):
     assert run_cli(data_dir, "role", "add", "r").returncode == 0
     bad_filter = run_cli(data_dir, "role", "allow", "r", "a/b#", "read")
     assert bad_filter.returncode == 1
     assert "'#' must be a whole level" in bad_filter.stderr
-    bad_permission = run_cli(data_dir, "role", "deny", "r", "a/#", "publish")
-    assert bad_permission.returncode == 1
-    assert "read, write or readwrite" in bad_permission.stderr
+
+
+@pytest.mark.parametrize("word", ["readonly", "publish", "READ", ""])
+def test_a_permission_word_that_is_not_one_is_a_usage_error(data_dir, word):
+    assert run_cli(data_dir, "role", "add", "r").returncode == 0
+    bad_permission = run_cli(data_dir, "role", "deny", "r", "a/#", word)
+    assert bad_permission.returncode == 2
+    lines = bad_permission.stderr.splitlines()
+    assert lines[0].startswith("usage: mqttdesk role deny ")
+    assert lines[-1] == (f"mqttdesk role deny: error: argument permission: invalid choice: '{word}' "
+                         "(choose from 'read', 'write', 'readwrite')")
+    assert run_cli(data_dir, "role", "list", "--json").stdout.count("topic_filter") == 0  # nothing was added
 
 
 def test_usage_errors_exit_2(data_dir):
     assert run_cli(data_dir, "frobnicate").returncode == 2
     assert run_cli(data_dir, "user").returncode == 2
+
+
+def test_an_empty_data_dir_is_a_usage_error_not_the_current_directory(tmp_path):
+    for empty in ("", " "):
+        result = subprocess.run([sys.executable, "-m", "mqttdesk", "--data-dir", empty, "role", "add", "r"],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 2
+        assert result.stderr.splitlines()[0].startswith("usage: mqttdesk ")
+        assert result.stderr.splitlines()[-1] == "mqttdesk: error: argument --data-dir: must not be empty"
+    assert list(tmp_path.iterdir()) == []  # no store appeared in the current directory
+
+
+def _cli_bytes(data_dir, *args, stdin: bytes, env=None):  # type: ignore[no-untyped-def]
+    return subprocess.run([sys.executable, "-m", "mqttdesk", "--data-dir", str(data_dir), *args], input=stdin,
+                          capture_output=True, timeout=60, check=False, env=env)
+
+
+@pytest.mark.parametrize("locale", [None, "C", "C.UTF-8"])
+@pytest.mark.parametrize("command", [("user", "add", "x"), ("bootstrap", "add", "fleet"), ("user", "passwd", "bob")])
+def test_a_password_that_is_not_utf8_is_one_line_and_exit_1(data_dir, locale, command):
+    assert run_cli(data_dir, "user", "add", "bob", "--password-stdin", stdin="old\n").returncode == 0
+    env = {**os.environ, "LC_ALL": locale, "PYTHONUTF8": "0"} if locale else None
+    result = _cli_bytes(data_dir, *command, "--password-stdin", stdin=b"caf\xe9\n", env=env)  # Latin-1, not UTF-8
+    assert result.returncode == 1
+    assert result.stderr.decode() == "mqttdesk: error: the password is not valid UTF-8\n"
+    assert result.stdout == b""
+    users = {u["name"] for u in json.loads(run_cli(data_dir, "user", "list", "--json").stdout)}
+    assert users == {"bob"}
+    assert json.loads(run_cli(data_dir, "bootstrap", "list", "--json").stdout) == []
+
+
+def test_a_name_that_is_not_utf8_is_one_line_and_exit_1(data_dir):
+    result = subprocess.run([sys.executable.encode(), b"-m", b"mqttdesk", b"--data-dir", str(data_dir).encode(),
+                             b"role", b"add", b"caf\xe9"], capture_output=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert result.stderr.decode() == "mqttdesk: error: an argument is not valid UTF-8\n"
+
+
+def test_a_utf8_password_is_taken_whatever_the_locale(data_dir):
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0"}
+    assert _cli_bytes(data_dir, "user", "add", "lamp", "--password-stdin", stdin="café\n".encode(),
+                      env=env).returncode == 0
+    explained = _cli_bytes(data_dir, "explain", "--username", "lamp", "--client-id", "c", "--password-stdin",
+                           stdin="café\n".encode())
+    assert explained.returncode == 0, explained.stdout.decode()
+
+
+def test_a_data_dir_open_to_others_is_made_private_with_a_notice(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    first = run_cli(shared, "role", "add", "r")
+    assert first.returncode == 0, first.stderr
+    assert first.stderr == (f"mqttdesk: notice: the data directory {shared} was open to other users (mode 0777); "
+                            "it is now private (0700)\n")
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o700
+    again = run_cli(shared, "role", "add", "r2")
+    assert (again.returncode, again.stderr) == (0, "")
+
+
+def test_a_new_data_dir_is_private(tmp_path):
+    fresh = tmp_path / "a" / "b"
+    assert run_cli(fresh, "role", "add", "r").returncode == 0
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+    assert stat.S_IMODE((fresh / "mqttdesk.sqlite3").stat().st_mode) == 0o600
 
 
 def test_anonymous_on_keeps_the_roles_given_before(data_dir):

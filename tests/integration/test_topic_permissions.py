@@ -115,3 +115,42 @@ def test_allowed_publishes_to_many_topics_are_logged_once_per_rule(sensors, clie
     assert [e.topic for e in entries if e.allowed] == ["sensors/sensor/reading/0"]  # the first, naming its rule
     assert "sensors/%u/#" in [e for e in entries if e.allowed][0].reason
     assert [e.topic for e in entries if not e.allowed] == ["elsewhere/a", "elsewhere/b"]  # every refused topic
+
+
+@pytest.mark.parametrize("client_id", ["a/b", "$x"])
+def test_a_deny_rule_that_cannot_be_applied_safely_still_denies(admin, sensors, client, client_id):
+    """`deny sensors/%c/locked/#` used to be skipped for these clientIds, and `allow sensors/#` let them through."""
+    admin.roles.add("fleet")
+    admin.roles.allow("fleet", "sensors/#", Permission.WRITE)
+    admin.roles.deny("fleet", "sensors/%c/locked/#", Permission.WRITE)
+    admin.users.add("fleet", fast_hash("pw"), ("fleet",))
+    sensors.sync()
+    root = client("root", username="root", password="rootpw")
+    assert root.connect() == 0
+    assert root.subscribe("sensors/#", 1) == 1
+    odd = client(client_id, username="fleet", password="pw")
+    assert odd.connect() == 0
+    odd.publish("sensors/a/b/locked/x", b"sneaky", qos=1)
+    odd.publish(f"sensors/{client_id}/locked/x", b"own", qos=1)
+    odd.publish("sensors/hall/temp", b"elsewhere", qos=1)  # the deny applies to every topic for this clientId
+    # an ordinary clientId meets the rules as written: someone else's 'locked' subtree is not its own
+    plain = client("b", username="fleet", password="pw")
+    assert plain.connect() == 0
+    plain.publish("sensors/a/b/locked/x", b"plain", qos=1)
+    assert root.expect_message().payload == b"plain"  # routing happens before PUBACK: the odd ones came first
+    assert root.messages.empty()
+
+    refused = [e for e in _log(sensors, "PUBLISH") if not e.allowed]
+    topics = ["sensors/a/b/locked/x", f"sensors/{client_id}/locked/x", "sensors/hall/temp"]
+    assert [e.topic for e in refused] == list(dict.fromkeys(topics))  # each refused topic is logged once
+    assert {e.client_id for e in refused} == {client_id}
+    problem = "contains '/'" if client_id == "a/b" else "starts with '$'"
+    why = f"clientId '{client_id}' {problem}, so rules with %c cannot be applied safely"
+    for entry in refused:
+        assert entry.reason_code == "acl-denied"
+        assert why in entry.reason
+        assert "role 'fleet' denies write on 'sensors/%c/locked/#'" in entry.reason
+        assert why in entry.steps
+    connect = [e for e in _log(sensors, "CONNECT") if e.client_id == client_id]
+    assert len(connect) == 1
+    assert any(step.startswith(f"note: {why}") for step in connect[0].steps)

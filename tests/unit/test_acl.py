@@ -13,7 +13,9 @@ from mqttdesk.core.acl import (
     check_subscription,
     check_topic,
     expand,
+    unsafe_value,
     validate_rule_filter,
+    value_problem,
 )
 from mqttdesk.core.errors import ValidationError
 
@@ -165,6 +167,116 @@ def test_pattern_rule_does_not_apply_when_the_value_is_missing_or_unsafe() -> No
 def test_check_topic_accepts_a_one_shot_iterable() -> None:
     rules = iter([allow("#"), deny("secret/#")])
     assert not check_topic(rules, "secret/x", Access.READ, ALICE).allowed
+
+
+# -- unsafe values: deny rules fail closed -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("lamp-1", None),
+        ("a$", None),
+        ("DVES_1A2B3C", None),
+        ("a/b", "contains '/'"),
+        ("+", "contains '+'"),
+        ("x#", "contains '#'"),
+        ("a+b/c", "contains '+'"),  # the first offending character is named
+        ("$x", "starts with '$'"),
+        ("$SYS", "starts with '$'"),
+    ],
+)
+def test_value_problem(value: str, problem: str | None) -> None:
+    assert value_problem(value) == problem
+
+
+def test_unsafe_value_names_the_pattern_and_the_value() -> None:
+    unsafe = unsafe_value("sensors/%u/%c/#", Subject("alice", "a/b"))
+    assert unsafe is not None
+    assert (unsafe.pattern, unsafe.value, unsafe.problem) == ("%c", "a/b", "contains '/'")
+    assert unsafe.describe() == "clientId 'a/b' contains '/', so rules with %c cannot be applied safely"
+    tenant = unsafe_value("t/%t/#", Subject("u@$x", "c", "$x"))
+    assert tenant is not None
+    assert tenant.describe() == "tenant '$x' starts with '$', so rules with %t cannot be applied safely"
+    assert unsafe_value("sensors/%c/#", ALICE) is None
+    assert unsafe_value("sensors/a%2Fb/#", Subject("u", "a/b")) is None  # no pattern level, nothing to expand
+    assert unsafe_value("users/%u/#", Subject(None, "a/b")) is None  # missing is not unsafe, %c is not used
+
+
+LOCKED = (allow("sensors/#", Permission.WRITE), deny("sensors/%c/locked/#", Permission.WRITE))
+
+
+@pytest.mark.parametrize("client_id", ["a/b", "$x", "+", "#", "a/+/#"])
+@pytest.mark.parametrize("topic", ["sensors/a/b/locked/x", "sensors/$x/locked/x", "sensors/other/temp"])
+def test_a_deny_rule_with_an_unsafe_client_id_applies_to_every_topic(client_id: str, topic: str) -> None:
+    """The hole: clientId 'a/b' made 'sensors/%c/locked/#' unexpandable and the deny was skipped (fail open)."""
+    verdict = check_topic(LOCKED, topic, Access.WRITE, Subject("u", client_id))
+    assert not verdict.allowed
+    assert verdict.rule == LOCKED[1]
+    assert verdict.unsafe is not None
+    assert verdict.unsafe.value == client_id
+
+
+def test_a_safe_client_id_meets_the_deny_rule_as_written() -> None:
+    plain = Subject("u", "a")
+    assert not check_topic(LOCKED, "sensors/a/locked/x", Access.WRITE, plain).allowed
+    allowed = check_topic(LOCKED, "sensors/a/b/locked/x", Access.WRITE, plain)
+    assert allowed.allowed
+    assert allowed.unsafe is None
+
+
+@pytest.mark.parametrize(
+    ("rule", "subject"),
+    [
+        (deny("users/%u/private"), Subject("a/b", "c")),
+        (deny("users/%u/private"), Subject("$admin", "c")),
+        (deny("tenants/%t/private/#"), Subject("u@x/y", "c", "x/y")),
+        (deny("%c/private"), Subject("u", "+")),
+    ],
+)
+def test_every_pattern_fails_closed_in_a_deny_rule(rule: Rule, subject: Subject) -> None:
+    rules = (allow("#"), rule)  # the deny comes last: deny wins whatever the order
+    assert check_topic(rules, "anything/at/all", Access.READ, subject).rule == rule
+    assert not check_topic(rules, "anything/at/all", Access.WRITE, subject).allowed
+
+
+def test_an_unsafe_deny_rule_keeps_to_its_permission() -> None:
+    rules = (allow("#"), deny("sensors/%c/locked/#", Permission.WRITE))
+    odd = Subject("u", "a/b")
+    assert not check_topic(rules, "news", Access.WRITE, odd).allowed
+    assert check_topic(rules, "news", Access.READ, odd).allowed  # a write deny says nothing about reading
+    assert check_subscription(rules, "#", odd).allowed
+
+
+def test_an_unsafe_deny_rule_refuses_every_subscription() -> None:
+    rules = (allow("#", Permission.READ), deny("sensors/%c/locked/#", Permission.READ))
+    for topic_filter in ("sensors/a/b/locked/#", "#", "news/today", "$SYS/#"):
+        verdict = check_subscription(rules, topic_filter, Subject("u", "a/b"))
+        assert not verdict.allowed, topic_filter
+        assert verdict.rule == rules[1]
+        assert verdict.unsafe is not None
+
+
+def test_a_missing_value_leaves_a_deny_rule_out() -> None:
+    """No tenant is not an odd tenant: the rule is about someone else, so a tenantless user is not locked out."""
+    rules = (allow("#"), deny("tenants/%t/#"), deny("users/%u/#"))
+    anonymous = Subject(None, "lamp-1")
+    assert check_topic(rules, "tenants/acme/x", Access.WRITE, anonymous).allowed
+    assert check_topic(rules, "users/alice/x", Access.WRITE, anonymous).allowed
+
+
+def test_allow_rules_with_an_unsafe_value_are_reported_as_not_applied() -> None:
+    rules = (allow("devices/%c/#"), allow("users/%u/#"), allow("public/#", Permission.READ))
+    odd = Subject("a/b", "$x")
+    verdict = check_topic(rules, "devices/$x/state", Access.WRITE, odd)
+    assert not verdict.allowed
+    assert verdict.rule is None
+    assert [(rule.topic_filter, unsafe.pattern) for rule, unsafe in verdict.skipped] == [
+        ("devices/%c/#", "%c"), ("users/%u/#", "%u")]
+    assert check_topic(rules, "public/news", Access.READ, odd).allowed  # rules without patterns still apply
+    subscription = check_subscription(rules, "devices/#", odd)
+    assert not subscription.allowed
+    assert len(subscription.skipped) == 2
 
 
 # -- check_subscription ---------------------------------------------------------------------------------------

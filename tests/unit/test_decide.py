@@ -444,6 +444,86 @@ def test_non_password_method_is_named_in_the_sentence() -> None:
     assert decision.reason.text.startswith("device 'd-1' may not publish to 'x'")
 
 
+# -- values that %c / %u / %t rules cannot use safely ---------------------------------------------------------
+
+LOCKED_ROLES = {
+    "sensor": Role(
+        "sensor",
+        (
+            Rule("sensor", "sensors/#", Permission.WRITE),
+            Rule("sensor", "sensors/%c/locked/#", Permission.WRITE, Effect.DENY),
+            Rule("sensor", "cmd/%c/#", Permission.READ),
+        ),
+    ),
+}
+LOCKED = Directory(users={"sensor": _user("sensor", CredentialState.ACTIVE, roles=("sensor",))}, roles=LOCKED_ROLES,
+                   anonymous=_OFF)
+
+
+def _sensor(client_id: str) -> Grant:
+    return Grant(Method.PASSWORD, CredentialRef(CredentialKind.USER, "sensor"), "sensor", client_id)
+
+
+def test_a_deny_rule_that_cannot_be_applied_safely_refuses_and_says_why() -> None:
+    decision = decide_topic(Kind.PUBLISH, _sensor("a/b"), "sensors/a/b/locked/x", LOCKED)
+    assert not decision.allowed
+    assert decision.reason_code is ReasonCode.ACL_DENIED
+    assert decision.rule == LOCKED_ROLES["sensor"].rules[1]
+    assert decision.reason.text == (
+        "user 'sensor' may not publish to 'sensors/a/b/locked/x': clientId 'a/b' contains '/', so rules with %c "
+        "cannot be applied safely; role 'sensor' denies write on 'sensors/%c/locked/#', and a deny rule that "
+        "cannot be applied safely applies to every topic"
+    )
+    assert decision.steps == (
+        "user 'sensor' (clientId 'a/b') wants to publish to 'sensors/a/b/locked/x'",
+        "roles: sensor",
+        "clientId 'a/b' contains '/', so rules with %c cannot be applied safely",
+        "rule: role 'sensor' denies write on 'sensors/%c/locked/#' (applies to every topic: deny wins)",
+        "refused: " + decision.reason.text,
+    )
+    dollar = decide_topic(Kind.PUBLISH, _sensor("$x"), "sensors/anything", LOCKED)
+    assert dollar.reason_code is ReasonCode.ACL_DENIED
+    assert "clientId '$x' starts with '$', so rules with %c cannot be applied safely" in dollar.reason.text
+
+
+def test_the_same_rules_for_an_ordinary_client_id() -> None:
+    assert decide_topic(Kind.PUBLISH, _sensor("b"), "sensors/a/b/locked/x", LOCKED).allowed
+    refused = decide_topic(Kind.PUBLISH, _sensor("b"), "sensors/b/locked/x", LOCKED)
+    assert refused.reason.text == (
+        "user 'sensor' may not publish to 'sensors/b/locked/x': role 'sensor' denies write on 'sensors/%c/locked/#'"
+    )
+
+
+def test_allow_rules_that_cannot_be_applied_safely_are_named_in_the_refusal() -> None:
+    decision = decide_topic(Kind.SUBSCRIBE, _sensor("a/b"), "cmd/a/b/#", LOCKED)
+    assert decision.reason_code is ReasonCode.ACL_NO_RULE
+    assert decision.reason.text == (
+        "user 'sensor' may not subscribe to 'cmd/a/b/#': roles sensor, and no rule allows read there; "
+        "clientId 'a/b' contains '/', so rules with %c cannot be applied safely (not applied: 'cmd/%c/#')"
+    )
+    assert ("not applied: role 'sensor' allows read on 'cmd/%c/#' "
+            "(clientId 'a/b' contains '/', so rules with %c cannot be applied safely)") in decision.steps
+
+
+def test_connect_notes_the_values_its_rules_cannot_use() -> None:
+    odd = connect("sensor", client_id="a/b", dir_=LOCKED)
+    assert odd.allowed
+    assert ("note: clientId 'a/b' contains '/', so rules with %c cannot be applied safely: deny rules with %c "
+            "apply to every topic, allow rules with %c do not apply") in odd.steps
+    assert not any(step.startswith("note:") for step in connect("sensor", client_id="b", dir_=LOCKED).steps)
+    # the odd clientId only matters where a rule of the session's roles uses %c
+    anonymous = connect(None, None, client_id="a/b", dir_=ANON_PUBLIC)
+    assert anonymous.allowed
+    assert not any(step.startswith("note:") for step in anonymous.steps)
+
+
+def test_a_will_on_a_locked_topic_is_refused_at_connect() -> None:
+    refused = connect("sensor", client_id="a/b", dir_=LOCKED, will_topic="sensors/a/b/status")
+    assert refused.reason_code is ReasonCode.ACL_DENIED
+    assert refused.connack == 5
+    assert "clientId 'a/b' contains '/'" in refused.reason.text
+
+
 # -- roles_of -------------------------------------------------------------------------------------------------
 
 

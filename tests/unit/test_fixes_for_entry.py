@@ -75,6 +75,29 @@ def test_a_denied_subscription_finds_the_deny_rule(directory):
     assert fix.params == {"role": "lamps", "topic_filter": "home/%u/secret/#"}
 
 
+@pytest.mark.parametrize(
+    ("username", "client_id", "topic_filter", "advice"),
+    [
+        ("lamp", "a/b", "s/%c/%u/%t/locked", "configure a clientId without '/', '+' or '#' and not starting with '$'"),
+        ("$lamp", "lamp-1", "s/%c/%u/%t/locked", "give the client a username without '/', '+' or '#'"),
+        ("lamp@a+b", "lamp-1", "s/%t/locked", "give the client a username whose tenant (after the last '@') is"),
+    ],
+)
+def test_a_deny_rule_that_cannot_be_applied_safely_gets_advice_not_its_removal(
+    directory, username, client_id, topic_filter, advice
+):
+    """Removing the deny rule would let every client of the role through it; the odd value is what to change."""
+    locked = Role("locked", (Rule("locked", "#", Permission.WRITE),
+                             Rule("locked", topic_filter, Permission.WRITE, Effect.DENY)))
+    opened = replace(directory, roles={**directory.roles, "locked": locked},
+                     users={username: _user(username, roles=("locked",))})
+    fix = suggest_fix_for_entry("PUBLISH", "acl-denied", client_id, username, "anywhere", opened)
+    assert fix is not None
+    assert fix.action is None
+    assert fix.description.startswith(advice)
+    assert "so every deny rule with %" in fix.description
+
+
 def test_a_topic_refusal_of_a_now_suspended_user_suggests_activating_it(directory):
     fix = suggest_fix_for_entry("PUBLISH", "acl-no-rule", "c", "sleepy", "x", directory)
     assert fix is not None
