@@ -20,14 +20,21 @@ def _set_port(store: Store, value: str) -> None:
     store.settings.set_listener(store.settings.listener()[0], _integer("listen.port", value))
 
 
-def _set_inflight(store: Store, value: str) -> None:
-    limits = store.settings.session_limits()
-    store.settings.set_session_limits(replace(limits, max_inflight=_integer("max_inflight_messages", value)))
+# `config set` key -> the SessionLimits field it changes
+LIMIT_KEYS = {
+    "max_inflight_messages": "max_inflight",
+    "max_queued_messages": "max_queued",
+    "max_subscriptions_per_packet": "max_subscriptions_per_packet",
+    "max_subscriptions_per_client": "max_subscriptions_per_client",
+    "max_incoming_qos2_bytes": "max_incoming_qos2_bytes",
+}
 
 
-def _set_queued(store: Store, value: str) -> None:
-    limits = store.settings.session_limits()
-    store.settings.set_session_limits(replace(limits, max_queued=_integer("max_queued_messages", value)))
+def _limit_setter(key: str) -> Callable[[Store, str], None]:
+    def set_limit(store: Store, value: str) -> None:
+        limits = store.settings.session_limits()
+        store.settings.set_session_limits(replace(limits, **{LIMIT_KEYS[key]: _integer(key, value)}))
+    return set_limit
 
 
 def _integer(key: str, value: str) -> int:
@@ -40,8 +47,7 @@ def _integer(key: str, value: str) -> int:
 SETTERS: dict[str, Callable[[Store, str], None]] = {
     "listen.host": _set_host,
     "listen.port": _set_port,
-    "max_inflight_messages": _set_inflight,
-    "max_queued_messages": _set_queued,
+    **{key: _limit_setter(key) for key in LIMIT_KEYS},
 }
 
 
@@ -59,9 +65,9 @@ def current(store: Store) -> dict[str, object]:
     host, port = store.settings.listener()
     limits = store.settings.session_limits()
     anonymous = store.settings.anonymous()
-    return {"listen.host": host, "listen.port": port, "max_inflight_messages": limits.max_inflight,
-            "max_queued_messages": limits.max_queued, "anonymous": anonymous.mode,
-            "anonymous.roles": list(anonymous.roles)}
+    return {"listen.host": host, "listen.port": port,
+            **{key: getattr(limits, field) for key, field in LIMIT_KEYS.items()},
+            "anonymous": anonymous.mode, "anonymous.roles": list(anonymous.roles)}
 
 
 def config_command(args: argparse.Namespace, context: Context) -> int:

@@ -1,4 +1,6 @@
-"""Per-client delivery limits of the broker (settings, with Mosquitto's defaults)."""
+"""Per-client limits of the broker (settings): delivery limits with Mosquitto's defaults, and bounds on what one
+client may make the broker hold or do in one go (Mosquitto has none of these; ours are generous for real clients).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +9,33 @@ from dataclasses import dataclass
 from mqttdesk.core.errors import ValidationError
 
 MAX_LIMIT = 1_000_000
+MIB = 1024 * 1024
+MAX_INCOMING_QOS2_BYTES = 1024 * MIB
 
 
 @dataclass(frozen=True, slots=True)
 class SessionLimits:
     max_inflight: int = 20  # unacknowledged QoS 1/2 messages per client (mosquitto's max_inflight_messages)
     max_queued: int = 1000  # further QoS 1/2 messages held per client, connected or away (max_queued_messages)
+    # topic filters in one SUBSCRIBE or UNSUBSCRIBE; more is answered by closing the connection
+    max_subscriptions_per_packet: int = 10_000
+    # subscriptions one session may hold; filters beyond get SUBACK 0x80 (reason subscription-limit)
+    max_subscriptions_per_client: int = 50_000
+    # payload and topic bytes of QoS 2 messages received but not yet released (PUBREL); more closes the connection.
+    # Two messages of the largest packet size the broker accepts (16 MiB).
+    max_incoming_qos2_bytes: int = 32 * MIB
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_inflight <= 65535:
             raise ValidationError(f"max in-flight messages must be between 1 and 65535, not {self.max_inflight}")
         if not 0 <= self.max_queued <= MAX_LIMIT:
             raise ValidationError(f"max queued messages must be between 0 and {MAX_LIMIT}, not {self.max_queued}")
+        if not 1 <= self.max_subscriptions_per_packet <= MAX_LIMIT:
+            raise ValidationError(f"max subscriptions per packet must be between 1 and {MAX_LIMIT}, "
+                                  f"not {self.max_subscriptions_per_packet}")
+        if not 1 <= self.max_subscriptions_per_client <= MAX_LIMIT:
+            raise ValidationError(f"max subscriptions per client must be between 1 and {MAX_LIMIT}, "
+                                  f"not {self.max_subscriptions_per_client}")
+        if not MIB <= self.max_incoming_qos2_bytes <= MAX_INCOMING_QOS2_BYTES:
+            raise ValidationError(f"max incoming QoS 2 bytes must be between {MIB} (1 MiB) and "
+                                  f"{MAX_INCOMING_QOS2_BYTES} (1 GiB), not {self.max_incoming_qos2_bytes}")

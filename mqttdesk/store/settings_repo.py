@@ -1,4 +1,4 @@
-"""Settings: listener address and anonymous access, stored as JSON values by key."""
+"""Settings: listener address, anonymous access and per-client limits, stored as JSON values by key."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ ANONYMOUS_MODE = "anonymous.mode"  # "auto" (on only while listening on loopback
 ANONYMOUS_ROLES = "anonymous.roles"
 MAX_INFLIGHT = "limits.max_inflight_messages"
 MAX_QUEUED = "limits.max_queued_messages"
+MAX_SUBSCRIPTIONS_PER_PACKET = "limits.max_subscriptions_per_packet"
+MAX_SUBSCRIPTIONS_PER_CLIENT = "limits.max_subscriptions_per_client"
+MAX_INCOMING_QOS2_BYTES = "limits.max_incoming_qos2_bytes"
 
 
 def is_loopback(host: str) -> bool:
@@ -96,14 +99,24 @@ class SettingsRepo:
 
     def session_limits(self) -> SessionLimits:
         defaults = SessionLimits()
-        return SessionLimits(int(self.get(MAX_INFLIGHT, defaults.max_inflight)),
-                             int(self.get(MAX_QUEUED, defaults.max_queued)))
+        return SessionLimits(
+            max_inflight=int(self.get(MAX_INFLIGHT, defaults.max_inflight)),
+            max_queued=int(self.get(MAX_QUEUED, defaults.max_queued)),
+            max_subscriptions_per_packet=int(self.get(MAX_SUBSCRIPTIONS_PER_PACKET,
+                                                      defaults.max_subscriptions_per_packet)),
+            max_subscriptions_per_client=int(self.get(MAX_SUBSCRIPTIONS_PER_CLIENT,
+                                                      defaults.max_subscriptions_per_client)),
+            max_incoming_qos2_bytes=int(self.get(MAX_INCOMING_QOS2_BYTES, defaults.max_incoming_qos2_bytes)),
+        )
 
     def set_session_limits(self, limits: SessionLimits) -> None:
         """Applies to sessions that connect after the next broker start."""
         with self._store.write():
             self.set(MAX_INFLIGHT, limits.max_inflight)
             self.set(MAX_QUEUED, limits.max_queued)
+            self.set(MAX_SUBSCRIPTIONS_PER_PACKET, limits.max_subscriptions_per_packet)
+            self.set(MAX_SUBSCRIPTIONS_PER_CLIENT, limits.max_subscriptions_per_client)
+            self.set(MAX_INCOMING_QOS2_BYTES, limits.max_incoming_qos2_bytes)
 
     # -- anonymous access ----------------------------------------------------------------------------
 

@@ -231,3 +231,18 @@ def test_a_second_instance_on_the_same_data_dir_is_refused(data_dir):
     finally:
         first.send_signal(signal.SIGINT)
         first.wait(timeout=20)
+
+
+def test_config_sets_the_packet_limits(data_dir):
+    for key, value in (("max_subscriptions_per_packet", "500"), ("max_subscriptions_per_client", "2000"),
+                       ("max_incoming_qos2_bytes", "8388608")):
+        done = run_cli(data_dir, "config", "set", key, value)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == f"{key} = {value} (applies at the next broker start)\n"
+    shown = json.loads(run_cli(data_dir, "config", "show", "--json").stdout)
+    assert (shown["max_subscriptions_per_packet"], shown["max_subscriptions_per_client"],
+            shown["max_incoming_qos2_bytes"], shown["max_queued_messages"]) == (500, 2000, 8388608, 1000)
+    refused = run_cli(data_dir, "config", "set", "max_incoming_qos2_bytes", "1000")
+    assert refused.returncode == 1
+    assert refused.stderr.count("\n") == 1
+    assert "between 1048576 (1 MiB)" in refused.stderr
