@@ -177,9 +177,9 @@ class Connection:
         elif packet_type == wire.PUBCOMP:
             self._send_all(state.pubcomp(wire.packet_id(body)))
         elif packet_type == wire.SUBSCRIBE:
-            self._sink.on_subscribe(self, *wire.decode_subscribe(body))
+            self._sink.on_subscribe(self, *wire.decode_subscribe(body, state.limits.max_subscriptions_per_packet))
         elif packet_type == wire.UNSUBSCRIBE:
-            self._sink.on_unsubscribe(self, *wire.decode_unsubscribe(body))
+            self._sink.on_unsubscribe(self, *wire.decode_unsubscribe(body, state.limits.max_subscriptions_per_packet))
         elif packet_type == wire.PINGREQ:
             self.send(wire.PINGRESP_BYTES)
         elif packet_type == wire.DISCONNECT:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from mqttdesk.core.errors import ValidationError
+from mqttdesk.core.topics import validate_topic_filter
+
 CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
 SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT = 8, 9, 10, 11, 12, 13, 14
 
@@ -119,19 +122,28 @@ def decode_publish(flags: int, body: bytes) -> Publish:
     return Publish(topic, body[offset:], qos, bool(flags & 1), bool(flags & 8), pid)
 
 
-def decode_subscribe(body: bytes) -> tuple[int, list[tuple[str, int]]]:
-    """(packet id, [(filter, requested QoS)]); a requested QoS above 2 is a protocol violation [MQTT-3-8.3-4]."""
+def decode_subscribe(body: bytes, max_filters: int) -> tuple[int, list[tuple[str, int]]]:
+    """(packet id, [(filter, requested QoS)]).
+
+    A requested QoS above 2 is malformed [MQTT-3.8.3-4], as are more than `max_filters` filters (our bound: one
+    packet of 16 MiB could carry a million of them); both are caught before anything is decided.
+    """
     pid = _U16.unpack_from(body, 0)[0] if len(body) >= 2 else 0
     if pid == 0:
         raise ProtocolViolation("SUBSCRIBE without packet id")
-    offset, topics = 2, []
+    offset = 2
+    topics: list[tuple[str, int]] = []
     while offset < len(body):
+        if len(topics) == max_filters:
+            raise ProtocolViolation(f"SUBSCRIBE with more than {max_filters:,} topic filters "
+                                    "(max_subscriptions_per_packet)")
         topic_filter, offset = _string(body, offset)
         if offset >= len(body):
             raise ProtocolViolation("SUBSCRIBE filter without QoS")
         requested = body[offset]
-        if requested & 0xFC:
-            raise ProtocolViolation("SUBSCRIBE with reserved QoS bits")
+        if requested > 2:
+            raise ProtocolViolation(f"SUBSCRIBE to {topic_filter!r} with requested QoS {requested:#04x} "
+                                    "(only 0, 1 and 2 exist) [MQTT-3.8.3-4]")
         topics.append((topic_filter, requested))
         offset += 1
     if not topics:
@@ -139,13 +151,22 @@ def decode_subscribe(body: bytes) -> tuple[int, list[tuple[str, int]]]:
     return pid, topics
 
 
-def decode_unsubscribe(body: bytes) -> tuple[int, list[str]]:
+def decode_unsubscribe(body: bytes, max_filters: int) -> tuple[int, list[str]]:
+    """(packet id, filters); an invalid filter (`a/#/b`) or more than `max_filters` of them is a violation."""
     pid = _U16.unpack_from(body, 0)[0] if len(body) >= 2 else 0
     if pid == 0:
         raise ProtocolViolation("UNSUBSCRIBE without packet id")
-    offset, filters = 2, []
+    offset = 2
+    filters: list[str] = []
     while offset < len(body):
+        if len(filters) == max_filters:
+            raise ProtocolViolation(f"UNSUBSCRIBE with more than {max_filters:,} topic filters "
+                                    "(max_subscriptions_per_packet)")
         topic_filter, offset = _string(body, offset)
+        try:
+            validate_topic_filter(topic_filter)
+        except ValidationError as exc:
+            raise ProtocolViolation(f"UNSUBSCRIBE with an invalid topic filter: {exc}") from None
         filters.append(topic_filter)
     if not filters:
         raise ProtocolViolation("UNSUBSCRIBE without filters")  # [MQTT-3.10.3-2]

@@ -29,13 +29,38 @@ def test_remaining_length_encoding(length: int) -> None:
 
 def test_subscribe_decoding_and_violations() -> None:
     body = b"\x00\x05" + b"\x00\x03a/#\x01" + b"\x00\x01b\x02"
-    assert wire.decode_subscribe(body) == (5, [("a/#", 1), ("b", 2)])
+    assert wire.decode_subscribe(body, 10) == (5, [("a/#", 1), ("b", 2)])
     with pytest.raises(wire.ProtocolViolation):
-        wire.decode_subscribe(b"\x00\x05")  # no filters [MQTT-3.8.3-3]
+        wire.decode_subscribe(b"\x00\x05", 10)  # no filters [MQTT-3.8.3-3]
     with pytest.raises(wire.ProtocolViolation):
-        wire.decode_subscribe(b"\x00\x05\x00\x01a\x04")  # reserved QoS bits
+        wire.decode_subscribe(b"\x00\x05\x00\x01a\x04", 10)  # reserved QoS bits
     with pytest.raises(wire.ProtocolViolation):
-        wire.decode_subscribe(b"\x00\x05\x00\x05ab")  # truncated
+        wire.decode_subscribe(b"\x00\x05\x00\x05ab", 10)  # truncated
+
+
+def test_subscribe_with_requested_qos_3_is_malformed() -> None:
+    """[MQTT-3.8.3-4]: QoS 3 is not granted (it was: SUBACK 0x03), the packet is a protocol violation."""
+    with pytest.raises(wire.ProtocolViolation, match="requested QoS 0x03"):
+        wire.decode_subscribe(b"\x00\x05\x00\x01a\x03", 10)
+
+
+def test_subscribe_and_unsubscribe_bound_the_filters_per_packet() -> None:
+    three = b"\x00\x05" + b"\x00\x01a\x00" * 3
+    assert len(wire.decode_subscribe(three, 3)[1]) == 3
+    with pytest.raises(wire.ProtocolViolation, match="more than 2 topic filters .max_subscriptions_per_packet."):
+        wire.decode_subscribe(three, 2)
+    three = b"\x00\x05" + b"\x00\x01a" * 3
+    assert wire.decode_unsubscribe(three, 3) == (5, ["a", "a", "a"])
+    with pytest.raises(wire.ProtocolViolation, match="max_subscriptions_per_packet"):
+        wire.decode_unsubscribe(three, 2)
+
+
+@pytest.mark.parametrize("topic_filter", ["a/#/b", "a/b+", "", "#/a"])
+def test_unsubscribe_with_an_invalid_filter_is_a_violation(topic_filter: str) -> None:
+    encoded = topic_filter.encode()
+    body = b"\x00\x05" + len(encoded).to_bytes(2, "big") + encoded
+    with pytest.raises(wire.ProtocolViolation, match="UNSUBSCRIBE with an invalid topic filter"):
+        wire.decode_unsubscribe(body, 10)
 
 
 def test_strings_must_be_utf8_without_nul() -> None:
