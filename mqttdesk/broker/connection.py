@@ -21,13 +21,16 @@ log = logging.getLogger(__name__)
 READ_CHUNK = 65536
 MAX_PACKET_BYTES = 16 * 1024 * 1024  # larger packets close the connection (documented in the README)
 WRITE_BUFFER_LIMIT = 8 * 1024 * 1024  # a subscriber this far behind loses QoS 0 messages instead of stalling us
-MAX_INCOMING_QOS2 = 1000  # a client may not park more unreleased QoS 2 messages with us than this
 
 
 class PacketSink(Protocol):
-    """What the broker does with the packets of a connection (see `DeskBroker`)."""
+    """What the broker does with the packets of a connection (see `Router`)."""
 
-    def on_publish(self, connection: Connection, publish: wire.Publish) -> None: ...
+    def on_publish(self, connection: Connection, publish: wire.Publish) -> None:
+        """A QoS 0 or 1 PUBLISH: decide it and route it."""
+    def admit_publish(self, connection: Connection, publish: wire.Publish) -> bool:
+        """Decide (and log) a PUBLISH without routing it; an invalid topic raises `wire.ProtocolViolation`."""
+    def route(self, topic: str, payload: bytes, qos: int, retain: bool) -> None: ...
     def on_subscribe(self, connection: Connection, packet_id: int, topics: list[tuple[str, int]]) -> None: ...
     def on_unsubscribe(self, connection: Connection, packet_id: int, filters: list[str]) -> None: ...
     def wants_flush(self, connection: Connection) -> None:
@@ -153,12 +156,7 @@ class Connection:
         if packet_type == wire.PUBLISH:
             publish = wire.decode_publish(flags, body)
             if publish.qos == 2:
-                assert publish.packet_id is not None
-                # exactly once: keep it until PUBREL, a resent PUBLISH only replaces the stored copy
-                if publish.packet_id not in state.incoming_qos2 and len(state.incoming_qos2) >= MAX_INCOMING_QOS2:
-                    raise wire.ProtocolViolation(f"more than {MAX_INCOMING_QOS2} QoS 2 messages awaiting PUBREL")
-                state.incoming_qos2[publish.packet_id] = publish
-                self.send(wire.encode_ack(wire.PUBREC, publish.packet_id))
+                self._receive_qos2(publish)
                 return
             self._sink.on_publish(self, publish)
             if publish.qos == 1:
@@ -170,9 +168,9 @@ class Connection:
             self.send(state.pubrec(wire.packet_id(body)))
         elif packet_type == wire.PUBREL:
             packet_id = wire.packet_id(body)
-            stored = state.incoming_qos2.pop(packet_id, None)
-            if stored is not None:
-                self._sink.on_publish(self, stored)
+            released = state.release_incoming(packet_id)
+            if released is not None:
+                self._sink.route(released.topic, released.payload, released.qos, released.retain)
             self.send(wire.encode_ack(wire.PUBCOMP, packet_id))
         elif packet_type == wire.PUBCOMP:
             self._send_all(state.pubcomp(wire.packet_id(body)))
@@ -187,6 +185,22 @@ class Connection:
         else:
             # a second CONNECT is a protocol violation [MQTT-3.1.0-2]; so is any server-to-client packet
             raise wire.ProtocolViolation(f"unexpected {wire.PACKET_NAMES.get(packet_type, packet_type)} from a client")
+
+    def _receive_qos2(self, publish: wire.Publish) -> None:
+        """Exactly once: decided and logged now, kept until PUBREL, routed then.
+
+        A refused message is answered with PUBREC all the same (3.1.1 has no negative acknowledgement, and a client
+        without its PUBREC would resend forever) but only its packet id is kept: PUBREL gets PUBCOMP and nothing is
+        routed. A PUBLISH resent with an id still held is acknowledged again and not decided twice [MQTT-4.3.3-2].
+        """
+        packet_id = publish.packet_id
+        assert packet_id is not None
+        if packet_id not in self.state.incoming_qos2:
+            admitted = self._sink.admit_publish(self, publish)
+            exceeded = self.state.hold_incoming(packet_id, publish if admitted else None)
+            if exceeded is not None:
+                raise wire.ProtocolViolation(exceeded)
+        self.send(wire.encode_ack(wire.PUBREC, packet_id))
 
     def _send_all(self, packets: list[bytes]) -> None:
         for packet in packets:

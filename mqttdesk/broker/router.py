@@ -50,6 +50,11 @@ class Router:
     # -- packets of a live connection (called by Connection) ------------------------------------
 
     def on_publish(self, connection: Connection, publish: wire.Publish) -> None:
+        if self.admit_publish(connection, publish):
+            self.route(publish.topic, publish.payload, publish.qos, publish.retain)
+
+    def admit_publish(self, connection: Connection, publish: wire.Publish) -> bool:
+        """Count, decide and log a PUBLISH; True if it may be routed (QoS 2: decided at PUBLISH, routed at PUBREL)."""
         state = connection.state
         live = state.live
         live.messages_in += 1
@@ -58,8 +63,7 @@ class Router:
         self._record_topic_decision(live, decision)
         if decision.reason.code is ReasonCode.BAD_TOPIC:
             raise wire.ProtocolViolation(decision.reason.text)  # [MQTT-3.3.2-2]: wildcards in a topic name
-        if decision.allowed:
-            self.route(publish.topic, publish.payload, publish.qos, publish.retain)
+        return decision.allowed
 
     def on_subscribe(self, connection: Connection, packet_id: int, topics: list[tuple[str, int]]) -> None:
         state = connection.state

@@ -22,7 +22,9 @@ from mqttdesk.broker.wire import PUBREL, Publish, encode_ack, encode_publish
 from mqttdesk.core.decision import Grant
 from mqttdesk.core.limits import SessionLimits
 
-__all__ = ["Outgoing", "SessionLimits", "SessionState"]
+__all__ = ["MAX_INCOMING_QOS2", "Outgoing", "SessionLimits", "SessionState"]
+
+MAX_INCOMING_QOS2 = 1000  # a client may not park more unreleased QoS 2 messages with us than this
 
 
 @dataclass(slots=True)
@@ -50,7 +52,10 @@ class SessionState:
     subscriptions: dict[str, int] = field(default_factory=dict)
     inflight: OrderedDict[int, Outgoing] = field(default_factory=OrderedDict)
     queue: deque[Outgoing] = field(default_factory=deque)
-    incoming_qos2: dict[int, Publish] = field(default_factory=dict)
+    # QoS 2 messages received and not yet released, by packet id; None: refused at PUBLISH, only the id is kept so
+    # that PUBREL is answered and nothing is routed
+    incoming_qos2: dict[int, Publish | None] = field(default_factory=dict)
+    incoming_qos2_bytes: int = 0
     connected: bool = False
     dropped: int = 0  # QoS 1/2 messages refused because the queue was full
     withheld: int = 0  # queued or in-flight messages the current grant may no longer read (not delivered)
@@ -119,6 +124,33 @@ class SessionState:
             del self.inflight[packet_id]
         return self._refill()
 
+    # -- QoS 2 from the client ------------------------------------------------------------------------
+
+    def hold_incoming(self, packet_id: int, publish: Publish | None) -> str | None:
+        """Keep a QoS 2 message until its PUBREL (None for a refused one); why it may not be kept, or None.
+
+        A resent PUBLISH with the same id replaces the copy kept. The bound is on count and on bytes: a client
+        could otherwise park 1,000 messages of 16 MiB each with us.
+        """
+        held = self.incoming_qos2
+        if packet_id not in held and len(held) >= MAX_INCOMING_QOS2:
+            return f"more than {MAX_INCOMING_QOS2} QoS 2 messages awaiting PUBREL"
+        total = self.incoming_qos2_bytes - _size(held.get(packet_id)) + _size(publish)
+        if total > self.limits.max_incoming_qos2_bytes:
+            return (f"QoS 2 messages awaiting PUBREL would hold {total:,} bytes, over the limit of "
+                    f"{self.limits.max_incoming_qos2_bytes:,} (max_incoming_qos2_bytes)")
+        held[packet_id] = publish
+        self.incoming_qos2_bytes = total
+        return None
+
+    def release_incoming(self, packet_id: int) -> Publish | None:
+        """PUBREL: the message to route now (None if it was refused, or released already)."""
+        publish = self.incoming_qos2.pop(packet_id, None)
+        self.incoming_qos2_bytes -= _size(publish)
+        return publish
+
+    # -- connection ----------------------------------------------------------------------------------
+
     def resume(self) -> list[bytes]:
         """On (re)connect: resend what is in flight, in order, with DUP set [MQTT-4.4.0-1], then fill the window."""
         self.connected = True
@@ -131,3 +163,7 @@ class SessionState:
 
     def disconnected(self) -> None:
         self.connected = False
+
+
+def _size(publish: Publish | None) -> int:
+    return 0 if publish is None else len(publish.payload) + len(publish.topic)

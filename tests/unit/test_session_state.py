@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mqttdesk.broker import wire
 from mqttdesk.broker.registry import LiveSession
-from mqttdesk.broker.session_state import SessionLimits, SessionState
+from mqttdesk.broker.session_state import MAX_INCOMING_QOS2, SessionLimits, SessionState
 from mqttdesk.core.decision import Grant
 from mqttdesk.core.model import ANONYMOUS_REF, Method
 
@@ -104,3 +104,37 @@ def test_the_registry_lists_kept_sessions_as_holders_and_announces_them() -> Non
     assert live.client_id not in registry.holders()
     assert events == [SessionEventKind.CONNECTED, SessionEventKind.DISCONNECTED, SessionEventKind.OFFLINE,
                       SessionEventKind.DISCARDED]
+
+
+def _qos2(topic: str, size: int, packet_id: int) -> wire.Publish:
+    return wire.Publish(topic, b"x" * size, 2, False, False, packet_id)
+
+
+def test_unreleased_qos2_is_counted_in_bytes_and_freed_by_pubrel() -> None:
+    state = _state(max_incoming_qos2_bytes=1024 * 1024)
+    assert state.hold_incoming(1, _qos2("t", 600_000, 1)) is None
+    assert state.hold_incoming(2, None) is None  # refused at PUBLISH: only its id is kept
+    assert state.incoming_qos2_bytes == 600_001
+    exceeded = state.hold_incoming(3, _qos2("t", 600_000, 3))
+    assert exceeded is not None
+    assert "max_incoming_qos2_bytes" in exceeded
+    assert set(state.incoming_qos2) == {1, 2}  # the refused one was not kept
+    assert state.release_incoming(1) == _qos2("t", 600_000, 1)
+    assert state.release_incoming(2) is None
+    assert state.incoming_qos2_bytes == 0
+    assert state.hold_incoming(3, _qos2("t", 600_000, 3)) is None
+
+
+def test_a_replaced_qos2_copy_is_counted_once() -> None:
+    state = _state()
+    state.hold_incoming(1, _qos2("t", 100, 1))
+    state.hold_incoming(1, _qos2("t", 50, 1))
+    assert state.incoming_qos2_bytes == 51
+
+
+def test_unreleased_qos2_is_also_bounded_in_count() -> None:
+    state = _state()
+    for packet_id in range(1, MAX_INCOMING_QOS2 + 1):
+        assert state.hold_incoming(packet_id, None) is None
+    assert state.hold_incoming(MAX_INCOMING_QOS2 + 1, None) == f"more than {MAX_INCOMING_QOS2} QoS 2 messages " \
+        "awaiting PUBREL"
