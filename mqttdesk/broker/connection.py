@@ -2,7 +2,10 @@
 
 Reading is done in chunks into a buffer from which whole packets are cut, so a burst of small PUBLISH packets
 costs one await, not several per packet as in amqtt. Everything a packet causes (routing to subscribers,
-acknowledgements) runs synchronously between two reads; the only waiting is for the socket.
+acknowledgements) runs synchronously between two reads; the only waiting is for the socket, with one exception:
+a SUBSCRIBE with many filters is handled in slices that let the event loop serve every other client in between.
+Its packets are handled in order all the same: the ones after it (in the buffer or still in the socket) wait until
+its SUBACK is out.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from mqttdesk.broker import wire
@@ -21,6 +25,7 @@ log = logging.getLogger(__name__)
 READ_CHUNK = 65536
 MAX_PACKET_BYTES = 16 * 1024 * 1024  # larger packets close the connection (documented in the README)
 WRITE_BUFFER_LIMIT = 8 * 1024 * 1024  # a subscriber this far behind loses QoS 0 messages instead of stalling us
+Pending = Coroutine[Any, Any, None]  # the rest of a packet handled in slices, to be awaited before the next one
 
 
 class PacketSink(Protocol):
@@ -31,7 +36,9 @@ class PacketSink(Protocol):
     def admit_publish(self, connection: Connection, publish: wire.Publish) -> bool:
         """Decide (and log) a PUBLISH without routing it; an invalid topic raises `wire.ProtocolViolation`."""
     def route(self, topic: str, payload: bytes, qos: int, retain: bool) -> None: ...
-    def on_subscribe(self, connection: Connection, packet_id: int, topics: list[tuple[str, int]]) -> None: ...
+    def on_subscribe(self, connection: Connection, packet_id: int,
+                     topics: list[tuple[str, int]]) -> Pending | None:
+        """Subscribe now, or return the coroutine that does it in slices (the connection awaits it)."""
     def on_unsubscribe(self, connection: Connection, packet_id: int, filters: list[str]) -> None: ...
     def wants_flush(self, connection: Connection) -> None:
         """`connection` has packets waiting: write them (with everyone else's) once this loop turn is over."""
@@ -84,6 +91,11 @@ class Connection:
 
     # -- ending ------------------------------------------------------------------------------------
 
+    @property
+    def closing(self) -> bool:
+        """The connection is being closed (ended by us, or lost): work on its behalf can stop."""
+        return bool(self._transport.is_closing())
+
     def end(self, code: ReasonCode, text: str) -> None:
         """Close from our side (kick, keep-alive, take-over, credential change): the will will be published."""
         if self.end_reason is None:
@@ -115,9 +127,11 @@ class Connection:
                     break
                 self._last_received = time.monotonic()
                 buffer += chunk
-                consumed = self._consume(buffer)
+                consumed, pending = self._consume(buffer)
                 if consumed:
                     del buffer[:consumed]
+                if pending is not None:
+                    await self._await_in_order(pending, buffer)
                 if self.clean_disconnect:
                     break
         except wire.ProtocolViolation as exc:
@@ -132,32 +146,54 @@ class Connection:
             self._transport.close()
             self.finished.set()
 
-    def _consume(self, buffer: bytearray) -> int:
-        """Handle every complete packet at the start of `buffer`; return how many bytes were used."""
+    async def _await_in_order(self, first: Pending, buffer: bytearray) -> None:
+        """Finish a packet handled in slices, then the packets buffered after it (awaiting any that are sliced too).
+
+        Nothing is read from this connection meanwhile, so its later packets keep their order; other connections
+        are served between the slices.
+        """
+        pending: Pending | None = first
+        while pending is not None:
+            await pending
+            # the time spent on its own packet is not silence on the client's part
+            self._last_received = time.monotonic()
+            if self.closing:
+                return
+            consumed, pending = self._consume(buffer)
+            if consumed:
+                del buffer[:consumed]
+
+    def _consume(self, buffer: bytearray) -> tuple[int, Pending | None]:
+        """Handle complete packets at the start of `buffer`: (bytes used, what is left to await of the last one).
+
+        Stops after a packet that returned something to await: the packets after it must wait for it.
+        """
         position, size = 0, len(buffer)
         while position < size and not self.clean_disconnect:
             first = buffer[position]
             header = wire.decode_remaining_length(buffer, position + 1)
             if header is None:
-                return position  # the length is not complete yet
+                return position, None  # the length is not complete yet
             length, index = header
             if length > MAX_PACKET_BYTES:
                 raise wire.ProtocolViolation(f"packet of {length} bytes exceeds the limit of {MAX_PACKET_BYTES}")
             end = index + length
             if end > size:
-                return position
-            self._dispatch(first >> 4, first & 0x0F, bytes(buffer[index:end]))
+                return position, None
+            pending = self._dispatch(first >> 4, first & 0x0F, bytes(buffer[index:end]))
             position = end
-        return position
+            if pending is not None:
+                return position, pending
+        return position, None
 
-    def _dispatch(self, packet_type: int, flags: int, body: bytes) -> None:
+    def _dispatch(self, packet_type: int, flags: int, body: bytes) -> Pending | None:
         wire.check_flags(packet_type, flags)
         state = self.state
         if packet_type == wire.PUBLISH:
             publish = wire.decode_publish(flags, body)
             if publish.qos == 2:
                 self._receive_qos2(publish)
-                return
+                return None
             self._sink.on_publish(self, publish)
             if publish.qos == 1:
                 assert publish.packet_id is not None
@@ -175,7 +211,8 @@ class Connection:
         elif packet_type == wire.PUBCOMP:
             self._send_all(state.pubcomp(wire.packet_id(body)))
         elif packet_type == wire.SUBSCRIBE:
-            self._sink.on_subscribe(self, *wire.decode_subscribe(body, state.limits.max_subscriptions_per_packet))
+            limit = state.limits.max_subscriptions_per_packet
+            return self._sink.on_subscribe(self, *wire.decode_subscribe(body, limit))
         elif packet_type == wire.UNSUBSCRIBE:
             self._sink.on_unsubscribe(self, *wire.decode_unsubscribe(body, state.limits.max_subscriptions_per_packet))
         elif packet_type == wire.PINGREQ:
@@ -185,6 +222,7 @@ class Connection:
         else:
             # a second CONNECT is a protocol violation [MQTT-3.1.0-2]; so is any server-to-client packet
             raise wire.ProtocolViolation(f"unexpected {wire.PACKET_NAMES.get(packet_type, packet_type)} from a client")
+        return None
 
     def _receive_qos2(self, publish: wire.Publish) -> None:
         """Exactly once: decided and logged now, kept until PUBREL, routed then.

@@ -2,7 +2,9 @@
 
 `Router` is the `PacketSink` of every connection: PUBLISH, SUBSCRIBE and UNSUBSCRIBE go through the auth pipeline
 (each distinct topic decision logged once per session), then through the subscription trie to the subscribers'
-sessions, queued for those away where MQTT says so. It also keeps the retained messages and feeds the topic
+sessions, queued for those away where MQTT says so. A SUBSCRIBE with more than `subscribe_slice` filters is
+handled in slices with a turn of the event loop between them: 300,000 filters at once froze every client (and the
+window) for 15 s. It also keeps the retained messages and feeds the topic
 monitor. It knows nothing of amqtt: `DeskBroker` owns the connections and hands it the map of live ones.
 """
 
@@ -10,24 +12,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import replace
 
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
 from mqttdesk.broker import wire
-from mqttdesk.broker.connection import Connection
+from mqttdesk.broker.connection import Connection, Pending
 from mqttdesk.broker.registry import LiveSession, SessionRegistry
 from mqttdesk.broker.session_state import SessionState
 from mqttdesk.broker.subscriptions import SubscriptionIndex
 from mqttdesk.core.decision import Decision, Kind
 from mqttdesk.core.reasons import ReasonCode
+from mqttdesk.core.topic_rules import subscription_limit_decision
 from mqttdesk.core.topics import topic_matches
 
 log = logging.getLogger(__name__)
 
 MessageMonitor = Callable[[str, bytes, int, bool], None]  # topic, payload, QoS, retain
 LOGGED_PER_SESSION = 256
+SUBSCRIBE_SLICE = 500  # filters of one SUBSCRIBE decided per turn of the event loop (a few ms)
 
 
 class Router:
@@ -41,6 +45,7 @@ class Router:
         self._retained: dict[str, tuple[bytes, bytes, int]] = {}  # topic -> (UTF-8 topic, payload, QoS)
         self.monitors: list[MessageMonitor] = []  # see BrokerService.add_monitor
         self._unflushed: list[Connection] = []
+        self.subscribe_slice = SUBSCRIBE_SLICE
 
     def unsubscribe_all(self, state: SessionState) -> None:
         """Take a session that ends for good out of the trie."""
@@ -65,26 +70,61 @@ class Router:
             raise wire.ProtocolViolation(decision.reason.text)  # [MQTT-3.3.2-2]: wildcards in a topic name
         return decision.allowed
 
-    def on_subscribe(self, connection: Connection, packet_id: int, topics: list[tuple[str, int]]) -> None:
+    def on_subscribe(self, connection: Connection, packet_id: int, topics: list[tuple[str, int]]) -> Pending | None:
+        steps = self._subscribe(connection, packet_id, topics)
+        if len(topics) <= self.subscribe_slice:
+            for _ in steps:
+                pass
+            return None
+        return self._in_slices(connection, steps)
+
+    async def _in_slices(self, connection: Connection, steps: Generator[None, None, None]) -> None:
+        for _ in steps:
+            await self.between_slices()
+            if connection.closing:  # kicked, taken over or lost meanwhile: no SUBACK to send
+                steps.close()
+                return
+
+    async def between_slices(self) -> None:
+        """Let the event loop serve every other connection (and the window) before the next slice."""
+        await asyncio.sleep(0)
+
+    def _subscribe(self, connection: Connection, packet_id: int,
+                   topics: list[tuple[str, int]]) -> Generator[None, None, None]:
+        """SUBSCRIBE, yielding after every `subscribe_slice` filters: decisions, SUBACK, then retained messages."""
         state = connection.state
+        slice_size = self.subscribe_slice
         codes: list[int] = []
         granted: list[tuple[str, int]] = []
-        for topic_filter, requested in topics:
-            decision = self.pipeline.decide_topic(Kind.SUBSCRIBE, state.grant, topic_filter)
-            self._record_topic_decision(state.live, decision)
-            if not decision.allowed:
-                codes.append(wire.SUBACK_FAILURE)
-                continue
-            state.subscriptions[topic_filter] = requested
-            self._index.add(topic_filter, state.client_id, state, requested)
-            codes.append(requested)
-            granted.append((topic_filter, requested))
+        for count, (topic_filter, requested) in enumerate(topics, 1):
+            code = self._subscribe_one(state, topic_filter, requested)
+            codes.append(code)
+            if code != wire.SUBACK_FAILURE:
+                granted.append((topic_filter, code))
+            if count % slice_size == 0 and count < len(topics):
+                yield
         connection.send(wire.encode_suback(packet_id, codes))
-        for topic_filter, qos in granted:  # [MQTT-3.8.4-4]: retained messages follow the SUBACK
+        self.registry.touch(state.live)
+        for count, (topic_filter, qos) in enumerate(granted, 1):  # [MQTT-3.8.4-4]: retained messages follow SUBACK
             for topic, (encoded, payload, retained_qos) in self._retained_matching(topic_filter):
                 if self.may_receive(state, topic):
                     self._deliver(state, encoded, payload, min(qos, retained_qos), retain=True)
-        self.registry.touch(state.live)
+            if count % slice_size == 0 and count < len(granted):
+                yield
+
+    def _subscribe_one(self, state: SessionState, topic_filter: str, requested: int) -> int:
+        """Decide one filter and subscribe it; the SUBACK return code."""
+        decision = self.pipeline.decide_topic(Kind.SUBSCRIBE, state.grant, topic_filter)
+        self._record_topic_decision(state.live, decision)
+        if not decision.allowed:
+            return wire.SUBACK_FAILURE
+        limit = state.limits.max_subscriptions_per_client
+        if topic_filter not in state.subscriptions and len(state.subscriptions) >= limit:
+            self._record_topic_decision(state.live, subscription_limit_decision(state.grant, topic_filter, limit))
+            return wire.SUBACK_FAILURE
+        state.subscriptions[topic_filter] = requested
+        self._index.add(topic_filter, state.client_id, state, requested)
+        return requested
 
     def on_unsubscribe(self, connection: Connection, packet_id: int, filters: list[str]) -> None:
         state = connection.state
@@ -110,10 +150,14 @@ class Router:
 
         Refusals are new per topic: that is what people look for. Allowed ones are new per rule that allowed
         them, else telemetry with an id or a time in every topic would fill the log and push the refusals out.
-        A session logs at most LOGGED_PER_SESSION distinct decisions; after that its counters still count.
+        A session logs at most LOGGED_PER_SESSION distinct decisions; after that its counters still count. Reaching
+        the subscription limit is logged once per session, with the first filter refused: every filter after it
+        would say the same.
         """
         if decision.allowed:
             key: tuple[object, ...] = (decision.kind, True, decision.rule)
+        elif decision.reason.code is ReasonCode.SUBSCRIPTION_LIMIT:
+            key = (decision.kind, False, decision.reason.code)
         else:
             key = (decision.kind, False, decision.topic)
         if key in live.logged or len(live.logged) >= LOGGED_PER_SESSION:

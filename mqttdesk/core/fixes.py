@@ -92,6 +92,9 @@ def suggest_fix(decision: Decision, directory: Directory) -> Fix | None:
         return Fix("publish somewhere else: $SYS topics are written by the broker only")
     if code is ReasonCode.BAD_TOPIC:
         return Fix("fix the topic on the client: " + decision.reason.text)
+    if code is ReasonCode.SUBSCRIPTION_LIMIT:
+        return Fix("let the client subscribe to fewer, broader filters, or raise the limit with "
+                   "'mqttdesk config set max_subscriptions_per_client N' (applies at the next broker start)")
     return None
 
 

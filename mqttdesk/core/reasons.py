@@ -34,6 +34,7 @@ class ReasonCode(StrEnum):
     ACL_DENIED = "acl-denied"
     ACL_NO_RULE = "acl-no-rule"
     BAD_TOPIC = "bad-topic"
+    SUBSCRIPTION_LIMIT = "subscription-limit"  # the session holds max_subscriptions_per_client already
     # session ends
     CLIENT_DISCONNECT = "client-disconnect"
     CONNECTION_LOST = "connection-lost"

@@ -148,6 +148,17 @@ def unsafe_value_notes(grant: Grant, directory: Directory) -> list[str]:
             f"{unsafe.pattern} do not apply" for unsafe in found]
 
 
+def subscription_limit_decision(grant: Grant, topic_filter: str, limit: int) -> Decision:
+    """A SUBSCRIBE filter the ACL allows, refused because the session already holds `limit` subscriptions."""
+    who = describe_subject(grant)
+    client = "" if who.startswith("device") else f" (clientId '{grant.client_id}')"
+    steps = [f"{who}{client} wants to subscribe to '{topic_filter}'",
+             f"the session already holds {limit:,} subscriptions, the limit (max_subscriptions_per_client)"]
+    text = (f"{who} may not subscribe to '{topic_filter}': it already holds {limit:,} subscriptions "
+            "(max_subscriptions_per_client); this and further new filters get SUBACK 0x80")
+    return _topic_decision(Kind.SUBSCRIBE, grant, topic_filter, False, ReasonCode.SUBSCRIPTION_LIMIT, text, steps)
+
+
 def _topic_decision(
     kind: Kind, grant: Grant, topic: str, allowed: bool, code: ReasonCode, text: str, steps: list[str],
     verdict: AclVerdict | None = None, roles: tuple[str, ...] | None = None,

@@ -64,6 +64,7 @@ REASON_PHRASES: dict[str, str] = {
     "acl-denied": "topic denied by a rule",
     "acl-no-rule": "no rule allows the topic",
     "bad-topic": "invalid topic",
+    "subscription-limit": "too many subscriptions",
     "client-disconnect": "disconnected normally",
     "connection-lost": "connection lost",
     "keepalive-timeout": "keep-alive timeout",

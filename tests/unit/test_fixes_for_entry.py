@@ -131,3 +131,10 @@ def test_no_fix_when_nothing_refuses_it_any_more(directory, kind, reason_code, c
 def test_anonymous_refused_needs_no_fix_once_anonymous_is_on(directory):
     opened = replace(directory, anonymous=AnonymousPolicy(enabled=True))
     assert suggest_fix_for_entry("CONNECT", "anonymous-refused", "c", None, None, opened) is None
+
+
+def test_subscription_limit_gets_advice_naming_the_setting(directory):
+    fix = suggest_fix_for_entry("SUBSCRIBE", "subscription-limit", "lamp-1", "lamp", "home/lamp/x", directory)
+    assert fix is not None
+    assert not fix.applicable
+    assert "mqttdesk config set max_subscriptions_per_client" in fix.description
