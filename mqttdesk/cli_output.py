@@ -69,7 +69,7 @@ def client_json(session: dict[str, Any]) -> dict[str, Any]:
 
 
 def log_json(entry: AuthLogEntry) -> dict[str, Any]:
-    return {**entry.to_json(), "time": iso(entry.time)}
+    return {**entry.to_json(), "time": iso(entry.time), "first_time": iso(entry.started)}
 
 
 def bootstrap_json(bootstrap: Bootstrap, devices: int) -> dict[str, Any]:

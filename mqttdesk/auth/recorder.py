@@ -3,6 +3,12 @@
 A CONNECT storm makes thousands of decisions a second; one SQLite transaction each would stall the event loop.
 Decisions are queued and written together a moment later (or at `flush()`), then handed to in-process listeners
 (the GUI's Auth log) as stored entries with their ids.
+
+Refusals are folded: one with the same address, kind, reason, clientId, username and topic as one less than
+`FOLD_WINDOW` seconds older adds to that one's count instead of adding a row (an in-memory map of recent refusals,
+at most `MAX_FOLDS` of them), so a client retrying a wrong password, or a script hammering the port, costs one row
+a minute, not thousands. Listeners get a folded entry again, with its id, each time its count grows. After each
+write the store is held to its byte budget (`auth_log.max_bytes`), not only at the periodic housekeeping.
 """
 
 from __future__ import annotations
@@ -12,10 +18,11 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from mqttdesk.core.decision import Decision
 from mqttdesk.core.model import CredentialKind, CredentialRef, Device
-from mqttdesk.store.auth_log_repo import AuthLogEntry, entry_from_decision
+from mqttdesk.store.auth_log_repo import SESSION_END_KINDS, AuthLogEntry, entry_from_decision
 from mqttdesk.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -26,6 +33,27 @@ BATCH = 100
 RETRY_DELAY = 1.0  # seconds before writing again when another process holds the database
 _LAST_USED_RESOLUTION = 60.0  # `last_used` is minute-accurate: no write for every reconnect
 _CLIENT_IDS_REMEMBERED = 100_000  # what was written last per clientId, to skip rewriting the same
+FOLD_WINDOW = 60.0  # seconds from a refusal's first occurrence during which repeats only count
+MAX_FOLDS = 4096  # recent refusals remembered for folding; beyond, the oldest is forgotten (and logged anew)
+
+FoldKey = tuple[str | None, str, str, str | None, str | None, str | None]
+
+
+@dataclass(slots=True)
+class _Fold:
+    """A refusal being folded: its first entry (`stored` once written) and the repeats not yet written."""
+
+    first: AuthLogEntry
+    stored: AuthLogEntry | None = None
+    unwritten: int = 0
+    last_time: float = 0.0
+
+
+def fold_key(entry: AuthLogEntry) -> FoldKey | None:
+    """What makes two refusals "the same one again"; None for what is never folded (allowed, session ends)."""
+    if entry.allowed or entry.kind in SESSION_END_KINDS:
+        return None
+    return (entry.address, entry.kind, entry.reason_code, entry.client_id, entry.username, entry.topic)
 
 
 class DecisionRecorder:
@@ -40,6 +68,9 @@ class DecisionRecorder:
         self._last_written_client_id: dict[str, tuple[CredentialRef, float]] = {}
         self._listeners: list[EntriesListener] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._folds: dict[FoldKey, _Fold] = {}  # oldest first
+        self._fold_of_entry: dict[int, _Fold] = {}  # queued first entries (by object id) awaiting their row
+        self._dirty: dict[int, _Fold] = {}  # folds with a row and repeats to add to it (kept even once forgotten)
 
     def on_entries(self, listener: EntriesListener) -> None:
         self._listeners.append(listener)
@@ -49,8 +80,31 @@ class DecisionRecorder:
             self._listeners.remove(listener)
 
     def record(self, decision: Decision) -> None:
-        self._queue.append(entry_from_decision(decision))
+        entry = entry_from_decision(decision)
+        key = fold_key(entry)
+        if key is not None and self._fold(key, entry):
+            self._schedule()
+            return
+        self._queue.append(entry)
         self._schedule()
+
+    def _fold(self, key: FoldKey, entry: AuthLogEntry) -> bool:
+        """Count `entry` into a recent refusal like it (True), or start remembering it as a new one (False)."""
+        fold = self._folds.get(key)
+        if fold is not None and entry.time - fold.first.time < FOLD_WINDOW:
+            fold.unwritten += 1
+            fold.last_time = entry.time
+            if fold.stored is not None:
+                self._dirty[id(fold)] = fold
+            return True
+        if fold is not None:
+            del self._folds[key]  # expired: the entry starts a new row, remembered as the newest
+        while len(self._folds) >= MAX_FOLDS:
+            del self._folds[next(iter(self._folds))]
+        fold = _Fold(entry, last_time=entry.time)
+        self._folds[key] = fold
+        self._fold_of_entry[id(entry)] = fold
+        return False
 
     def record_use(self, credential: CredentialRef, address: str | None = None) -> None:
         """A successful authentication: inactive → active on the first one, `last_used` (and a device's address)."""
@@ -87,8 +141,11 @@ class DecisionRecorder:
         self._timer = None
         if not self._write(BATCH):
             return  # the store is busy: `_write` scheduled a retry
-        if self._queue or self._registrations or self._uses or self._client_ids:
+        if self._queue or self._registrations or self._uses or self._client_ids or self._unwritten_folds():
             self._timer = asyncio.get_running_loop().call_later(0, self._flush_a_batch)
+
+    def _unwritten_folds(self) -> list[_Fold]:
+        return list(self._dirty.values())
 
     def flush(self) -> None:
         """Write everything now (at shutdown, and wherever a caller needs the log to be complete)."""
@@ -110,12 +167,14 @@ class DecisionRecorder:
         uses, self._uses = self._uses, {}
         client_ids, self._client_ids = self._client_ids, {}
         stored: list[AuthLogEntry] = []
+        folds = self._unwritten_folds()
         try:
             with self._store.write():
                 if registrations:
                     self._store.devices.register(registrations)
                 if queue:
-                    stored = self._store.auth_log.append(queue)
+                    stored = self._store.auth_log.append(self._with_repeats(queue))
+                stored.extend(self._write_folds(folds))
                 written = self._write_uses(uses)
                 client_ids_written = self._write_client_ids(client_ids)
         except sqlite3.OperationalError as exc:
@@ -134,11 +193,15 @@ class DecisionRecorder:
             return False
         except Exception:
             log.exception("could not write %d Auth log entries", len(queue))
+            for entry in queue:  # lost: their folds must not wait for rows (nor match a later object's id)
+                self._fold_of_entry.pop(id(entry), None)
             return True
         self._last_written_use.update(written)
         if len(self._last_written_client_id) > _CLIENT_IDS_REMEMBERED:
             self._last_written_client_id.clear()
         self._last_written_client_id.update(client_ids_written)
+        self._folded_written(queue, stored, folds)
+        self._enforce_budget()
         if stored:
             for listener in list(self._listeners):
                 try:
@@ -146,6 +209,44 @@ class DecisionRecorder:
                 except Exception:
                     log.exception("Auth log listener failed")
         return True
+
+    def _with_repeats(self, queue: list[AuthLogEntry]) -> list[AuthLogEntry]:
+        """A queued first refusal goes in with the repeats counted since, so its row starts with the right count."""
+        rows = []
+        for entry in queue:
+            fold = self._fold_of_entry.get(id(entry))
+            if fold is not None and fold.unwritten:
+                entry = replace(entry, count=1 + fold.unwritten, time=fold.last_time, first_time=entry.time)
+            rows.append(entry)
+        return rows
+
+    def _write_folds(self, folds: list[_Fold]) -> list[AuthLogEntry]:
+        """The repeats of refusals already in the log; a row pruned meanwhile is written anew with them."""
+        updated: list[AuthLogEntry] = []
+        for fold in folds:
+            assert fold.stored is not None
+            entry = self._store.auth_log.add_to_fold(fold.stored, fold.unwritten, fold.last_time)
+            if entry is None:
+                [entry] = self._store.auth_log.append([replace(
+                    fold.first, count=fold.unwritten, time=fold.last_time, first_time=fold.first.time)])
+            updated.append(entry)
+        return updated
+
+    def _folded_written(self, queue: list[AuthLogEntry], stored: list[AuthLogEntry], folds: list[_Fold]) -> None:
+        """After the commit: the folds now know their rows, and their repeats are written."""
+        for entry, row in zip(queue, stored[:len(queue)], strict=True):  # the queue's rows come first, in order
+            fold = self._fold_of_entry.pop(id(entry), None)
+            if fold is not None:
+                fold.stored, fold.unwritten = row, 0
+        for fold, row in zip(folds, stored[len(queue):], strict=True):
+            fold.stored, fold.unwritten = row, 0
+            self._dirty.pop(id(fold), None)
+
+    def _enforce_budget(self) -> None:
+        try:
+            self._store.auth_log.enforce_budget(self._store.settings.auth_log_max_bytes())
+        except sqlite3.Error:
+            log.exception("could not prune the Auth log to its byte budget")
 
     def _write_uses(self, uses: dict[CredentialRef, tuple[float, str | None]]) -> dict[CredentialRef, float]:
         """Write what is due; returns what was written (remembered only once the transaction commits)."""

@@ -37,6 +37,10 @@ def _limit_setter(key: str) -> Callable[[Store, str], None]:
     return set_limit
 
 
+def _set_auth_log_bytes(store: Store, value: str) -> None:
+    store.settings.set_auth_log_max_bytes(_integer("auth_log.max_bytes", value))
+
+
 def _integer(key: str, value: str) -> int:
     try:
         return int(value)
@@ -48,7 +52,9 @@ SETTERS: dict[str, Callable[[Store, str], None]] = {
     "listen.host": _set_host,
     "listen.port": _set_port,
     **{key: _limit_setter(key) for key in LIMIT_KEYS},
+    "auth_log.max_bytes": _set_auth_log_bytes,
 }
+APPLIES_AT_ONCE = {"auth_log.max_bytes"}  # read at every Auth log write, not only when the broker starts
 
 
 def register(sub: Subparsers) -> None:
@@ -67,6 +73,7 @@ def current(store: Store) -> dict[str, object]:
     anonymous = store.settings.anonymous()
     return {"listen.host": host, "listen.port": port,
             **{key: getattr(limits, field) for key, field in LIMIT_KEYS.items()},
+            "auth_log.max_bytes": store.settings.auth_log_max_bytes(),
             "anonymous": anonymous.mode, "anonymous.roles": list(anonymous.roles)}
 
 
@@ -78,7 +85,8 @@ def config_command(args: argparse.Namespace, context: Context) -> int:
     if args.verb == "show" and args.json:
         print_json(values)
     elif args.verb == "set":
-        print(f"{args.key} = {values[args.key]} (applies at the next broker start)")
+        when = "applies at once" if args.key in APPLIES_AT_ONCE else "applies at the next broker start"
+        print(f"{args.key} = {values[args.key]} ({when})")
     else:
         width = max(len(key) for key in values)
         for key, value in values.items():

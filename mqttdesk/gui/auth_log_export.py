@@ -15,7 +15,7 @@ from mqttdesk.cli_output import iso, log_json
 from mqttdesk.store.auth_log_repo import AuthLogEntry
 
 CSV_COLUMNS = ("id", "time", "kind", "allowed", "client_id", "username", "method", "address", "topic",
-               "reason_code", "reason", "steps")
+               "reason_code", "reason", "steps", "count", "first_time")
 STEP_SEPARATOR = " | "
 
 
@@ -33,7 +33,8 @@ def write_csv(entries: Sequence[AuthLogEntry], path: Path) -> None:
         for entry in entries:
             writer.writerow([entry.id, iso(entry.time), entry.kind, "true" if entry.allowed else "false",
                              entry.client_id or "", entry.username or "", entry.method or "", entry.address or "",
-                             entry.topic or "", entry.reason_code, entry.reason, STEP_SEPARATOR.join(entry.steps)])
+                             entry.topic or "", entry.reason_code, entry.reason, STEP_SEPARATOR.join(entry.steps),
+                             entry.count, iso(entry.started)])
 
 
 def write_export(entries: Sequence[AuthLogEntry], path: Path) -> str:

@@ -1,4 +1,10 @@
-"""The Auth log: every decision worth keeping, with its reason, newest last."""
+"""The Auth log: every decision worth keeping, with its reason, newest last.
+
+Client-supplied values are clipped (`core.clip`) where an entry is built from a decision, so a 64 KB username
+costs a few hundred bytes, not half a megabyte. A refusal repeated from one address can be *folded* into the entry
+of the first one (`add_to_fold`): `count` says how often it happened, `first_time` when it started and `time` the
+last time. How the log is kept within its row and byte bounds is in `auth_log_prune.py`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from mqttdesk.core.clip import clip, clip_optional, clip_sentences
 from mqttdesk.core.decision import Decision
+from mqttdesk.store.auth_log_prune import prune_bytes, prune_rows
 
 if TYPE_CHECKING:
     from mqttdesk.store.db import Store
@@ -28,6 +36,13 @@ class AuthLogEntry:
     reason_code: str
     reason: str
     steps: tuple[str, ...] = ()
+    count: int = 1  # how many times this happened (a folded refusal: from `first_time` to `time`)
+    first_time: float | None = None  # None: once, at `time`
+
+    @property
+    def started(self) -> float:
+        """When the first of the `count` decisions happened."""
+        return self.time if self.first_time is None else self.first_time
 
     @property
     def forced_end(self) -> bool:
@@ -37,27 +52,32 @@ class AuthLogEntry:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["steps"] = list(self.steps)
+        data["first_time"] = self.started
         return data
 
 
 def entry_from_decision(decision: Decision, when: float | None = None, entry_id: int = 0) -> AuthLogEntry:
+    """The entry of a decision, with every client-supplied value clipped, also where the sentences repeat it."""
+    reason, steps = clip_sentences(decision.reason.text, decision.steps,
+                                   (decision.client_id, decision.username, decision.topic, decision.address))
     return AuthLogEntry(
         id=entry_id,
         time=time.time() if when is None else when,
         kind=decision.kind.value,
         allowed=decision.allowed,
-        client_id=decision.client_id,
-        username=decision.username,
+        client_id=clip(decision.client_id),
+        username=clip_optional(decision.username),
         method=decision.method.value if decision.method else None,
-        address=decision.address,
-        topic=decision.topic,
+        address=clip_optional(decision.address),
+        topic=clip_optional(decision.topic),
         reason_code=decision.reason.code.value,
-        reason=decision.reason.text,
-        steps=decision.steps,
+        reason=reason,
+        steps=steps,
     )
 
 
-_COLUMNS = "id, time, kind, allowed, client_id, username, method, address, topic, reason_code, reason, steps"
+_COLUMNS = ("id, time, kind, allowed, client_id, username, method, address, topic, reason_code, reason, steps,"
+            " count, first_time")
 SESSION_END_KINDS = ("DISCONNECT", "KICK")  # the entries that end a session, normally or forced
 
 
@@ -128,12 +148,25 @@ class AuthLogRepo:
             for entry in entries:
                 cursor = db.execute(
                     "INSERT INTO auth_log (time, kind, allowed, client_id, username, method, address, topic,"
-                    " reason_code, reason, steps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " reason_code, reason, steps, count, first_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (entry.time, entry.kind, int(entry.allowed), entry.client_id, entry.username, entry.method,
-                     entry.address, entry.topic, entry.reason_code, entry.reason, json.dumps(list(entry.steps))),
+                     entry.address, entry.topic, entry.reason_code, entry.reason, json.dumps(list(entry.steps)),
+                     entry.count, entry.first_time),
                 )
                 stored.append(_with_id(entry, int(cursor.lastrowid or 0)))
         return stored
+
+    def add_to_fold(self, entry: AuthLogEntry, count: int, last_time: float) -> AuthLogEntry | None:
+        """`count` more of the stored refusal `entry`, the last at `last_time`: its row counts them instead of
+        `count` new rows. Returns the entry as now stored, or None when its row was pruned meanwhile."""
+        with self._store.write() as db:
+            cursor = db.execute(
+                "UPDATE auth_log SET count = count + ?, time = MAX(time, ?), first_time = COALESCE(first_time, time)"
+                " WHERE id = ?", (count, last_time, entry.id))
+            if not cursor.rowcount:
+                return None
+            row = db.execute(f"SELECT {_COLUMNS} FROM auth_log WHERE id = ?", (entry.id,)).fetchone()
+        return _row_to_entry(row)
 
     def recent(self, limit: int = 100, before_id: int | None = None) -> list[AuthLogEntry]:
         """The newest `limit` entries (older than `before_id` when given), oldest first."""
@@ -159,10 +192,11 @@ class AuthLogRepo:
         return [_row_to_entry(row) for row in reversed(rows)]
 
     def count_since(self, since: float, *, kinds: tuple[str, ...], allowed: bool) -> int:
-        """How many entries of these kinds and outcome since a time (status bar counters at start-up)."""
+        """How many decisions of these kinds and outcome since a time (status bar counters at start-up); a folded
+        entry counts as often as it happened."""
         marks = ", ".join("?" for _ in kinds)
         row = self._store.connection.execute(
-            f"SELECT COUNT(*) FROM auth_log WHERE time >= ? AND allowed = ? AND kind IN ({marks})",
+            f"SELECT COALESCE(SUM(count), 0) FROM auth_log WHERE time >= ? AND allowed = ? AND kind IN ({marks})",
             (since, int(allowed), *kinds),
         ).fetchone()
         return int(row[0])
@@ -181,9 +215,13 @@ class AuthLogRepo:
     def count(self) -> int:
         return int(self._store.connection.execute("SELECT COUNT(*) FROM auth_log").fetchone()[0])
 
-    def prune(self, keep: int) -> None:
-        with self._store.write() as db:
-            db.execute("DELETE FROM auth_log WHERE id <= (SELECT MAX(id) FROM auth_log) - ?", (keep,))
+    def prune(self, keep: int) -> int:
+        """Keep at most `keep` rows, pruning noise first (see `auth_log_prune`); returns how many went."""
+        return prune_rows(self._store, keep)
+
+    def enforce_budget(self, max_bytes: int) -> int:
+        """Bring the store file under `max_bytes` when it is over, noise first; returns how many rows went."""
+        return prune_bytes(self._store, max_bytes)
 
 
 def _with_id(entry: AuthLogEntry, entry_id: int) -> AuthLogEntry:
@@ -204,4 +242,6 @@ def _row_to_entry(row: Any) -> AuthLogEntry:
         reason_code=row["reason_code"],
         reason=row["reason"],
         steps=tuple(json.loads(row["steps"])),
+        count=row["count"],
+        first_time=row["first_time"],
     )

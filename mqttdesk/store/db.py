@@ -1,6 +1,10 @@
 """The store: one SQLite file (mode 0600, WAL) in a private data directory (0700), its migrations, repositories and
 change notification.
 
+The file uses `auto_vacuum = INCREMENTAL`, so space the Auth log's pruning frees goes back to the file system
+(`reclaim_space`); a file made before that is converted once, at open, by a VACUUM after pruning it to its budget.
+The WAL file is truncated back to `_WAL_SIZE_LIMIT` after each checkpoint instead of keeping its largest size.
+
 Every mutation runs in one short transaction through `Store.write()`, which also appends its change notices to
 `change_log`. Listeners in this process are told right after the commit; another process (the CLI changing the
 store while the GUI runs) is noticed by `poll_external_changes()`, which the running instance calls a few times a
@@ -36,6 +40,8 @@ log = logging.getLogger(__name__)
 
 DB_FILENAME = "mqttdesk.sqlite3"
 _CHANGE_LOG_KEEP_SECONDS = 3600.0
+_WAL_SIZE_LIMIT = 4 * 1024 * 1024
+_AUTO_VACUUM_INCREMENTAL = 2
 
 
 def make_private_dir(data_dir: Path, notice: Callable[[str], None]) -> None:
@@ -107,7 +113,10 @@ class Store:
         connection = sqlite3.connect(path, isolation_level=None, timeout=5.0)
         try:
             connection.row_factory = sqlite3.Row
+            # takes effect only while the file has no table yet (a new file); older files are converted below
+            connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
             connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
             connection.execute("PRAGMA synchronous = NORMAL")
             connection.execute("PRAGMA foreign_keys = ON")
             migrate(connection)
@@ -118,7 +127,36 @@ class Store:
             sidecar = path.with_name(path.name + suffix)
             if sidecar.exists():
                 os.chmod(sidecar, 0o600)
-        return cls(connection, path)
+        store = cls(connection, path)
+        store._convert_to_incremental_vacuum()
+        return store
+
+    def _convert_to_incremental_vacuum(self) -> None:
+        """Once per file made before auto-vacuum: prune the Auth log to its budget, then VACUUM (which copies only
+        what is left, and is what makes the new auto-vacuum mode stick)."""
+        if int(self._connection.execute("PRAGMA auto_vacuum").fetchone()[0]) == _AUTO_VACUUM_INCREMENTAL:
+            return
+        try:
+            self.auth_log.enforce_budget(self.settings.auth_log_max_bytes())
+            self._connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            self._connection.execute("VACUUM")
+        except sqlite3.OperationalError as exc:  # another process has it open in a transaction: next time
+            log.warning("could not convert %s to incremental auto-vacuum yet: %s", self.path, exc)
+
+    def used_bytes(self) -> int:
+        """Bytes of the file in use (pages not on the free list), as the current transaction sees them."""
+        pages = int(self._connection.execute("PRAGMA page_count").fetchone()[0])
+        free = int(self._connection.execute("PRAGMA freelist_count").fetchone()[0])
+        page_size = int(self._connection.execute("PRAGMA page_size").fetchone()[0])
+        return (pages - free) * page_size
+
+    def reclaim_space(self) -> None:
+        """Hand the free pages back to the file system, and let the file shrink now rather than at some later
+        checkpoint. (A plain `execute` of incremental_vacuum frees one page: the pragma works one page per step.)"""
+        if self._depth or self._connection.in_transaction:
+            return
+        self._connection.executescript("PRAGMA incremental_vacuum;")
+        self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def set_busy_timeout(self, seconds: float) -> None:
         """How long a write waits for another process's transaction before failing with "database is locked"."""
@@ -209,13 +247,14 @@ class Store:
         return changes
 
     def prune(self, *, auth_log_keep: int = 200_000) -> None:
-        """Housekeeping: bound the change feed and the Auth log."""
+        """Housekeeping: bound the change feed and the Auth log (in rows and in bytes)."""
         with self.write() as db:
             # never the newest row: SQLite would hand its id out again, and pollers only read ids above the last
             db.execute("DELETE FROM change_log WHERE time < ? AND id < (SELECT MAX(id) FROM change_log)",
                        (time.time() - _CHANGE_LOG_KEEP_SECONDS,))
         self.auth_log.prune(auth_log_keep)
         self.client_ids.prune()
+        self.auth_log.enforce_budget(self.settings.auth_log_max_bytes())
 
     def last_actor(self, credential_kind: str, name: str) -> str | None:
         """Who made the latest recorded change to a credential ("cli", "admin", ...), for forced-disconnect notes."""

@@ -128,6 +128,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX client_ids_last_used ON client_ids(last_used);
     """,
+    # 6: a refusal repeated from one address is one entry that counts them, from first_time to time
+    """
+    ALTER TABLE auth_log ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE auth_log ADD COLUMN first_time REAL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

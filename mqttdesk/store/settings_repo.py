@@ -1,4 +1,4 @@
-"""Settings: listener address, anonymous access and per-client limits, stored as JSON values by key."""
+"""Settings: listener address, anonymous access, per-client limits and the Auth log's size, as JSON values by key."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ MAX_QUEUED = "limits.max_queued_messages"
 MAX_SUBSCRIPTIONS_PER_PACKET = "limits.max_subscriptions_per_packet"
 MAX_SUBSCRIPTIONS_PER_CLIENT = "limits.max_subscriptions_per_client"
 MAX_INCOMING_QOS2_BYTES = "limits.max_incoming_qos2_bytes"
+AUTH_LOG_MAX_BYTES = "auth_log.max_bytes"
+DEFAULT_AUTH_LOG_MAX_BYTES = 32 * 1024 * 1024
+MIN_AUTH_LOG_MAX_BYTES = 256 * 1024
 
 
 def is_loopback(host: str) -> bool:
@@ -117,6 +120,17 @@ class SettingsRepo:
             self.set(MAX_SUBSCRIPTIONS_PER_PACKET, limits.max_subscriptions_per_packet)
             self.set(MAX_SUBSCRIPTIONS_PER_CLIENT, limits.max_subscriptions_per_client)
             self.set(MAX_INCOMING_QOS2_BYTES, limits.max_incoming_qos2_bytes)
+
+    # -- the Auth log -------------------------------------------------------------------------------
+
+    def auth_log_max_bytes(self) -> int:
+        """How large the data file may grow with the Auth log before its oldest (noise first) entries go."""
+        return int(self.get(AUTH_LOG_MAX_BYTES, DEFAULT_AUTH_LOG_MAX_BYTES))
+
+    def set_auth_log_max_bytes(self, max_bytes: int) -> None:
+        if max_bytes < MIN_AUTH_LOG_MAX_BYTES:
+            raise ValidationError(f"auth_log.max_bytes must be at least {MIN_AUTH_LOG_MAX_BYTES:,}, not {max_bytes:,}")
+        self.set(AUTH_LOG_MAX_BYTES, max_bytes)
 
     # -- anonymous access ----------------------------------------------------------------------------
 
