@@ -140,6 +140,8 @@ class Store:
             self.auth_log.enforce_budget(self.settings.auth_log_max_bytes())
             self._connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
             self._connection.execute("VACUUM")
+            # the VACUUM went through the WAL: a copy of the whole file, which would otherwise stay on disk
+            self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         except sqlite3.OperationalError as exc:  # another process has it open in a transaction: next time
             log.warning("could not convert %s to incremental auto-vacuum yet: %s", self.path, exc)
 

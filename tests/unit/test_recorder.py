@@ -1,4 +1,5 @@
-"""The recorder keeps what it could not write while another process held the database."""
+"""The recorder: it keeps what it could not write while another process held the database, folds repeated
+refusals into one counted entry, and holds the store to its byte budget."""
 
 from __future__ import annotations
 
@@ -6,10 +7,15 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from mqttdesk.auth import recorder as recorder_module
 from mqttdesk.auth.recorder import DecisionRecorder
-from mqttdesk.core.decision import Decision, Kind
+from mqttdesk.core.decision import Decision, Kind, session_ended
 from mqttdesk.core.reasons import Reason, ReasonCode
+from mqttdesk.store.auth_log_repo import AuthLogEntry, LogFilter
 from mqttdesk.store.db import DB_FILENAME, Store
+from mqttdesk.store.settings_repo import MIN_AUTH_LOG_MAX_BYTES
 
 
 def _decision(client_id: str) -> Decision:
@@ -38,4 +44,72 @@ def test_a_busy_database_delays_the_auth_log_but_loses_nothing(tmp_path: Path) -
     asyncio.run(run())
     assert [entry.client_id for entry in store.auth_log.recent(10)] == ["c0", "c1", "c2", "c3"]
     blocker.close()
+    store.close()
+
+
+def _refusal(client_id: str = "bot", address: str = "127.0.0.5", allowed: bool = False) -> Decision:
+    return Decision(Kind.CONNECT, allowed, Reason(ReasonCode.UNKNOWN_USER, "no user named 'x'"), client_id,
+                    username="x", address=address)
+
+
+def test_a_refusal_repeated_from_one_address_is_one_entry_that_counts(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    recorder = DecisionRecorder(store, flush_delay=0.01)
+    seen: list[AuthLogEntry] = []
+    recorder.on_entries(seen.extend)
+
+    async def run() -> None:
+        for _batch in range(5):
+            for _ in range(10):
+                recorder.record(_refusal())
+            recorder.record(_refusal(address="127.0.0.6"))  # another address: another entry
+            await asyncio.sleep(0.05)  # a flush in between: later repeats add to the stored row
+        recorder.flush()
+
+    asyncio.run(run())
+    entries = store.auth_log.recent(10)
+    assert [(e.address, e.count) for e in entries] == [("127.0.0.5", 50), ("127.0.0.6", 5)]
+    assert entries[0].first_time is not None
+    assert entries[0].started <= entries[0].time
+    assert {e.id for e in seen} == {e.id for e in entries}  # listeners got the same rows again, counting up
+    assert [e.count for e in seen if e.id == entries[0].id][-1] == 50
+    store.close()
+
+
+def test_without_a_loop_every_repeat_adds_to_the_stored_row(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    recorder = DecisionRecorder(store)
+    for _ in range(3):
+        recorder.record(_refusal())
+    [entry] = store.auth_log.recent()
+    assert entry.count == 3
+    store.close()
+
+
+def test_allowed_decisions_session_ends_and_old_refusals_are_not_folded(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store.open(tmp_path)
+    recorder = DecisionRecorder(store)
+    for _ in range(2):
+        recorder.record(_refusal(allowed=True))
+        recorder.record(session_ended(Kind.KICK, ReasonCode.KICKED, "kicked by admin", client_id="c", username="u",
+                                      method=None, address="127.0.0.5", forced=True))
+    monkeypatch.setattr(recorder_module, "FOLD_WINDOW", 0.0)  # every refusal is "older than the window"
+    recorder.record(_refusal())
+    recorder.record(_refusal())
+    assert [e.count for e in store.auth_log.recent()] == [1, 1, 1, 1, 1, 1]
+    store.close()
+
+
+def test_the_recorder_holds_the_store_to_its_byte_budget(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    store.settings.set_auth_log_max_bytes(MIN_AUTH_LOG_MAX_BYTES)
+    recorder = DecisionRecorder(store)
+    recorder.record(Decision(Kind.CONNECT, False, Reason(ReasonCode.BAD_PASSWORD, "wrong password for user 'lamp'"),
+                             "lamp-1", username="lamp", address="127.0.0.2"))
+    for n in range(1500):  # every one different: nothing folds
+        recorder.record(_refusal(client_id=f"bot-{n}" + "x" * 300))
+    assert store.used_bytes() <= MIN_AUTH_LOG_MAX_BYTES
+    assert store.auth_log.count() < 1000
+    assert store.auth_log.query(LogFilter(username="lamp"))[0].reason_code == "bad-password"
     store.close()
