@@ -45,6 +45,7 @@ from mqttdesk.broker.connection import Connection
 from mqttdesk.broker.registry import LiveSession, SessionRegistry
 from mqttdesk.broker.router import MessageMonitor, Router
 from mqttdesk.broker.session_state import SessionLimits, SessionState
+from mqttdesk.core.clip import SENTENCE_LENGTH, clip
 from mqttdesk.core.decide import password_hash_for
 from mqttdesk.core.decision import ConnectRequest, Decision, Kind, session_ended
 from mqttdesk.core.model import CredentialKind, CredentialRef
@@ -199,7 +200,7 @@ class DeskBroker(Broker):
         await self._run(connection, fields, present)
 
     async def _reject_malformed(self, writer: WriterAdapter, address: str, why: str, connack: int | None) -> None:
-        log.info("refusing %s: %s", address, why)
+        log.info("refusing %s: %s", address, clip(why, SENTENCE_LENGTH))  # a protocol name can be 64 KB
         self.recorder.record(Decision(
             kind=Kind.CONNECT, allowed=False, reason=Reason(ReasonCode.BAD_PROTOCOL, why), client_id="",
             address=address, steps=(why,), connack=connack,

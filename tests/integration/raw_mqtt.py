@@ -387,13 +387,15 @@ class RawClient:
     """
 
     def __init__(self, port: int, *, host: str = "127.0.0.1", timeout: float = DEFAULT_TIMEOUT,
-                 auto_ack: bool = True, name: str = "raw") -> None:
+                 auto_ack: bool = True, name: str = "raw", source: str | None = None) -> None:
         self.name = name
         self.timeout = timeout
         self.auto_ack = auto_ack
         self.silent = False
         self.closed = False  # by the server (EOF or reset) or by us
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        # `source`: another loopback address (127.x.y.z) to connect from, to play a different peer
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=None if source is None else (source, 0))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._buffer = bytearray()
         self._backlog: deque[Packet] = deque()
