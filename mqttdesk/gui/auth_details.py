@@ -9,11 +9,12 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
+from mqttdesk.core.clip import CLIP_LENGTH, clipped_length
 from mqttdesk.core.fixes import Fix, suggest_fix_for_entry
 from mqttdesk.gui.decision_text import MUTED, client_answer, colored, escape, path_html, who_html
 from mqttdesk.gui.fix_panel import FixPanel
 from mqttdesk.gui.formatting import format_time
-from mqttdesk.gui.models.auth_log_model import OUTCOME_SYMBOL, Outcome, outcome_of
+from mqttdesk.gui.models.auth_log_model import OUTCOME_SYMBOL, Outcome, outcome_of, repeat_text
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.store.auth_log_repo import AuthLogEntry
 
@@ -24,6 +25,8 @@ _HEADLINE = {Outcome.ALLOWED: "allowed", Outcome.REFUSED: "refused", Outcome.END
 def fix_for(entry: AuthLogEntry, context: TabContext) -> Fix | None:
     if entry.allowed:
         return None
+    if any(clipped_length(value) is not None for value in (entry.client_id, entry.username, entry.topic)):
+        return None  # a fix must name the real value, and the log keeps only its start
     return suggest_fix_for_entry(entry.kind, entry.reason_code, entry.client_id, entry.username, entry.topic,
                                  context.service.pipeline.directory, reason=entry.reason)
 
@@ -31,13 +34,18 @@ def fix_for(entry: AuthLogEntry, context: TabContext) -> Fix | None:
 def entry_html(entry: AuthLogEntry) -> str:
     """Headline, who, why (and what the client was told), then the numbered decision path."""
     outcome = outcome_of(entry)
-    stamp = escape(format_time(entry.time, seconds=True))
+    stamp = escape(repeat_text(entry) or format_time(entry.time, seconds=True))
     headline = (f"<p style='font-size:large; margin-bottom:4px;'>{colored(OUTCOME_SYMBOL[outcome], outcome)} "
                 f"<b>{escape(entry.kind)}</b> {colored(_HEADLINE[outcome], outcome)}"
                 f"&nbsp;&nbsp;<span style='color:{MUTED}; font-size:medium;'>{stamp}</span></p>")
     topic = f" · topic <b>'{escape(entry.topic)}'</b>" if entry.topic else ""
     who = who_html(entry.client_id, entry.username, entry.method, entry.address)
-    who = f"<p style='margin-top:0;'>{who}{topic}</p>"
+    clipped = [f"{what} ({length:,} characters)" for what, length in (
+        ("clientId", clipped_length(entry.client_id)), ("username", clipped_length(entry.username)),
+        ("topic", clipped_length(entry.topic))) if length is not None]
+    note = (f"<br><span style='color:{MUTED};'>The client sent an overlong {', '.join(clipped)}: the first "
+            f"{CLIP_LENGTH} characters are kept, here and in the steps.</span>") if clipped else ""
+    who = f"<p style='margin-top:0;'>{who}{topic}{note}</p>"
     answer = client_answer(entry.kind, entry.reason_code, entry.allowed)
     told = f"<br><span style='color:{MUTED};'>{escape(answer)}</span>" if answer else ""
     why = (f"<p><b>Why:</b> {escape(entry.reason)} <span style='color:{MUTED};'>(reason code "

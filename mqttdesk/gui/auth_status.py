@@ -46,7 +46,10 @@ class AuthCounters(QObject):
         since = now - WINDOW_SECONDS
         recent = store.auth_log.count_since(since, kinds=REFUSAL_KINDS, allowed=False)
         entries = store.auth_log.query(LogFilter(allowed=False, kinds=REFUSAL_KINDS), limit=recent) if recent else []
-        self._refusals: deque[float] = deque(sorted(e.time for e in entries if e.time >= since))
+        # (time, how many): a folded entry stands for several refusals, and arrives again as its count grows
+        self._refusals: deque[tuple[float, int]] = deque(sorted((e.time, e.count) for e in entries if e.time >= since))
+        self._refused = sum(count for _time, count in self._refusals)
+        self._counted: dict[int, tuple[int, float]] = {e.id: (e.count, e.time) for e in entries}
         self._day = start_of_day(now)
         self.forced_today = store.auth_log.count_since(self._day, kinds=SESSION_END_KINDS, allowed=False)
         self._expiry = QTimer(self)
@@ -60,23 +63,33 @@ class AuthCounters(QObject):
 
     @property
     def refused_last_minute(self) -> int:
-        return len(self._refusals)
+        return self._refused
 
     def on_entries(self, entries: list[AuthLogEntry]) -> None:
-        refused = [entry.time for entry in entries if is_refusal(entry)]
+        refused = [(entry.time, self._new_refusals(entry)) for entry in entries if is_refusal(entry)]
         forced = sum(1 for entry in entries if entry.forced_end and entry.time >= self._day)
         if not refused and not forced:
             return
-        self._refusals.extend(refused)
+        self._refusals.extend(item for item in refused if item[1] > 0)
+        self._refused += sum(count for _time, count in refused)
         self.forced_today += forced
         self._expire()
 
+    def _new_refusals(self, entry: AuthLogEntry) -> int:
+        """How many refusals an entry adds: all of its count the first time, the growth of a folded one after."""
+        seen, _time = self._counted.get(entry.id, (0, 0.0))
+        self._counted[entry.id] = (entry.count, entry.time)
+        return max(entry.count - seen, 0)
+
     def _expire(self) -> None:
         now = self._clock()
-        while self._refusals and self._refusals[0] < now - WINDOW_SECONDS:
-            self._refusals.popleft()
+        while self._refusals and self._refusals[0][0] < now - WINDOW_SECONDS:
+            self._refused -= self._refusals.popleft()[1]
+        if len(self._counted) > 1024:  # a fold grows for at most a minute: older ids will not come again
+            self._counted = {key: value for key, value in self._counted.items()
+                             if value[1] >= now - 3 * WINDOW_SECONDS}
         if self._refusals:
-            due = self._refusals[0] + WINDOW_SECONDS - now
+            due = self._refusals[0][0] + WINDOW_SECONDS - now
             self._expiry.start(max(10, int(due * 1000) + 10))
         else:
             self._expiry.stop()

@@ -6,6 +6,10 @@ the other end and pushes the newest out. So memory stays bounded however long th
 pushed out can be paged back from the store.
 
 Internally the list is oldest first (as `AuthLogRepo.query` returns it); `newest_first` only changes how rows map.
+
+A folded refusal (one entry counting many) arrives again each time its count grows: a row with that id is updated
+in place, showing "×37" and the time range. Values the broker clipped carry their marker ("… (65,535 characters)")
+and say so in their tooltip.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QObject, Qt
 from PySide6.QtGui import QColor, QFont
 
+from mqttdesk.core.clip import CLIP_LENGTH, clipped_length
 from mqttdesk.gui.models.table_model import AnyIndex, ListTableModel
 from mqttdesk.store.auth_log_repo import SESSION_END_KINDS, AuthLogEntry
 
@@ -57,7 +62,34 @@ def outcome_of(entry: AuthLogEntry) -> Outcome:
 
 def outcome_text(entry: AuthLogEntry) -> str:
     outcome = outcome_of(entry)
-    return f"{OUTCOME_SYMBOL[outcome]} {outcome.value}"
+    times = f" ×{entry.count:,}" if entry.count > 1 else ""
+    return f"{OUTCOME_SYMBOL[outcome]} {outcome.value}{times}"
+
+
+def entry_time_text(entry: AuthLogEntry, now: float | None = None) -> str:
+    """The time of an entry, or for a folded one the range it covers: `10:02:13–10:03:09`."""
+    last = format_entry_time(entry.time, now)
+    if entry.count <= 1 or int(entry.started) == int(entry.time):
+        return last
+    return f"{format_entry_time(entry.started, now)}–{last}"
+
+
+def repeat_text(entry: AuthLogEntry) -> str | None:
+    """`37 times from 2026-11-23 10:02:13 to 10:03:09`, for a folded entry; None for a single one."""
+    if entry.count <= 1:
+        return None
+    start = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.started))
+    same_day = time.localtime(entry.started)[:3] == time.localtime(entry.time)[:3]
+    end = time.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S", time.localtime(entry.time))
+    return f"{entry.count:,} times from {start} to {end}"
+
+
+def clipped_tip(value: str | None) -> str | None:
+    """The tooltip of a value the broker clipped: how long it really was."""
+    length = clipped_length(value)
+    if length is None:
+        return None
+    return f"{value}\n\nclipped: the client sent {length:,} characters; the first {CLIP_LENGTH} are kept"
 
 
 def format_entry_time(timestamp: float, now: float | None = None) -> str:
@@ -104,7 +136,7 @@ class AuthLogTableModel(ListTableModel):
     @staticmethod
     def _display(entry: AuthLogEntry, column: int) -> str:
         if column == TIME:
-            return format_entry_time(entry.time)
+            return entry_time_text(entry)
         if column == RESULT:
             return outcome_text(entry)
         if column == KIND:
@@ -116,13 +148,16 @@ class AuthLogTableModel(ListTableModel):
     @staticmethod
     def _tooltip(entry: AuthLogEntry, column: int) -> str | None:
         if column == TIME:
-            return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.time))
+            return repeat_text(entry) or time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.time))
         if column == RESULT:
-            return f"reason code: {entry.reason_code}"
+            repeats = repeat_text(entry)
+            return f"reason code: {entry.reason_code}" + (f"\n{repeats}" if repeats else "")
         if column == REASON:
             return entry.reason
+        if column in (CLIENT_ID, USERNAME, ADDRESS):
+            return clipped_tip({CLIENT_ID: entry.client_id, USERNAME: entry.username, ADDRESS: entry.address}[column])
         if column == TOPIC and entry.topic:
-            return entry.topic
+            return clipped_tip(entry.topic) or entry.topic
         return None
 
     # -- reading ----------------------------------------------------------------------------------
@@ -170,9 +205,11 @@ class AuthLogTableModel(ListTableModel):
 
     def add_newer(self, entries: list[AuthLogEntry]) -> int:
         """A batch newer than every row (oldest first): one insert, then the oldest rows beyond the bound go.
+        Entries with the id of a row already shown (a folded refusal counting up) update that row instead.
 
         Returns how many rows were pushed out.
         """
+        entries = self.update_rows(entries)
         if not entries:
             return 0
         if len(entries) >= self.max_rows:
@@ -185,6 +222,26 @@ class AuthLogTableModel(ListTableModel):
         self._entries.extend(entries)
         self.endInsertRows()
         return self._trim(oldest=True)
+
+    def update_rows(self, entries: list[AuthLogEntry]) -> list[AuthLogEntry]:
+        """Put the entries whose id is shown into their rows; returns the others (new rows), in order."""
+        newest = self._entries[-1].id if self._entries else 0
+        latest = {entry.id: entry for entry in entries}  # a row that counted up twice: its last state, once
+        if len(latest) == len(entries) and all(entry.id > newest for entry in entries):
+            return entries  # the usual case: all new, no lookup
+        entries = list(latest.values())
+        positions = {entry.id: position for position, entry in enumerate(self._entries)}
+        new: list[AuthLogEntry] = []
+        for entry in entries:
+            position = positions.get(entry.id)
+            if position is None:
+                if entry.id > newest:
+                    new.append(entry)
+                continue  # an older row this view does not hold: nothing to show
+            self._entries[position] = entry
+            row = self._position(position)
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(HEADERS) - 1))
+        return new
 
     def add_older(self, entries: list[AuthLogEntry]) -> int:
         """A page older than every row (oldest first), from "Load older"; the newest rows beyond the bound go."""

@@ -15,8 +15,9 @@ from mqttdesk.gui.formatting import plural
 from mqttdesk.gui.models.auth_log_model import (
     OUTCOME_COLOR,
     OUTCOME_SYMBOL,
-    format_entry_time,
+    entry_time_text,
     outcome_of,
+    repeat_text,
 )
 from mqttdesk.gui.models.table_model import AnyIndex, ListTableModel
 from mqttdesk.store.auth_log_repo import SESSION_END_KINDS, AuthLogEntry
@@ -61,19 +62,21 @@ class TimelineCounters:
     denied_topics: int = 0
     disconnects: Counter[str] = field(default_factory=Counter)
 
-    def add(self, entry: AuthLogEntry) -> None:
+    def add(self, entry: AuthLogEntry, times: int | None = None) -> None:
+        """Count an entry `times` times (default: as often as it happened, a folded refusal more than once)."""
+        times = entry.count if times is None else times
         if entry.kind == "CONNECT":
             if entry.allowed:
-                self.connects += 1
+                self.connects += times
             else:
-                self.refusals += 1
+                self.refusals += times
         elif entry.kind in ("SUBSCRIBE", "PUBLISH"):
             if not entry.allowed:
-                self.denied_topics += 1
+                self.denied_topics += times
             elif entry.kind == "SUBSCRIBE":
-                self.subscriptions += 1
+                self.subscriptions += times
         else:
-            self.disconnects[end_label(entry)] += 1
+            self.disconnects[end_label(entry)] += times
 
     def items(self) -> list[tuple[str, int, bool, str]]:
         """(what, how many, whether a non-zero count is bad news, detail) in reading order."""
@@ -114,9 +117,10 @@ class TimelineModel(ListTableModel):
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if column == TIME:
-                return format_entry_time(entry.time)
+                return entry_time_text(entry)
             if column == EVENT:
-                return f"{OUTCOME_SYMBOL[outcome_of(entry)]} {event_label(entry)}"
+                times = f" ×{entry.count:,}" if entry.count > 1 else ""
+                return f"{OUTCOME_SYMBOL[outcome_of(entry)]} {event_label(entry)}{times}"
             if column == TOPIC:
                 return entry.topic or ""
             if column == USERNAME:
@@ -126,6 +130,8 @@ class TimelineModel(ListTableModel):
             return QColor(OUTCOME_COLOR[outcome_of(entry)])
         if role == Qt.ItemDataRole.ToolTipRole and column == DETAIL:
             return entry.reason
+        if role == Qt.ItemDataRole.ToolTipRole and column in (TIME, EVENT):
+            return repeat_text(entry)
         return None
 
     def replace(self, entries: list[AuthLogEntry]) -> None:
@@ -138,6 +144,18 @@ class TimelineModel(ListTableModel):
         self.endResetModel()
 
     def add_newer(self, entries: list[AuthLogEntry]) -> None:
+        """Newer entries (oldest first); one with the id of a row shown (a folded refusal counting up) updates it."""
+        latest = {entry.id: entry for entry in entries}
+        rows = {entry.id: row for row, entry in enumerate(self._entries)} if self._entries else {}
+        entries = []
+        for entry in latest.values():
+            row = rows.get(entry.id)
+            if row is None:
+                entries.append(entry)
+                continue
+            self.counters.add(entry, entry.count - self._entries[row].count)
+            self._entries[row] = entry
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(HEADERS) - 1))
         if not entries:
             return
         self.beginInsertRows(QModelIndex(), 0, len(entries) - 1)
