@@ -56,7 +56,7 @@ PAGE = 500
 FILTER_DELAY_MS = 250  # typing in a filter field reloads once the typing pauses, not on every key
 _KINDS = ("CONNECT", "SUBSCRIBE", "PUBLISH", "DISCONNECT", "KICK")
 _RESULTS = (("All results", None), ("Refused only", False), ("Allowed only", True))
-_COLUMN_WIDTHS = {TIME: 116, RESULT: 110, KIND: 92, CLIENT_ID: 150, USERNAME: 110, METHOD: 84, ADDRESS: 96,
+_COLUMN_WIDTHS = {TIME: 132, RESULT: 110, KIND: 92, CLIENT_ID: 150, USERNAME: 110, METHOD: 84, ADDRESS: 96,
                   TOPIC: 130}
 
 

@@ -26,6 +26,7 @@ from mqttdesk.gui.models.table_model import AnyIndex, ListTableModel
 from mqttdesk.store.auth_log_repo import SESSION_END_KINDS, AuthLogEntry
 
 MAX_ROWS = 5000
+SHORT_CLIP = 8  # characters of a clipped value shown in its cell (the tooltip and the details have 200)
 
 (TIME, RESULT, KIND, CLIENT_ID, USERNAME, METHOD, ADDRESS, TOPIC, REASON) = range(9)
 HEADERS = ("Time", "Result", "Kind", "Client id", "Username", "Method", "Address", "Topic", "Reason")
@@ -82,6 +83,14 @@ def repeat_text(entry: AuthLogEntry) -> str | None:
     same_day = time.localtime(entry.started)[:3] == time.localtime(entry.time)[:3]
     end = time.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S", time.localtime(entry.time))
     return f"{entry.count:,} times from {start} to {end}"
+
+
+def short_clipped(value: str | None) -> str | None:
+    """A clipped value as a narrow cell shows it, its length still in sight: `uuuuuuuu… (65,535 chars)`."""
+    length = clipped_length(value)
+    if value is None or length is None:
+        return value
+    return f"{value[:SHORT_CLIP]}… ({length:,} chars)"
 
 
 def clipped_tip(value: str | None) -> str | None:
@@ -143,7 +152,10 @@ class AuthLogTableModel(ListTableModel):
             return entry.kind
         values = {CLIENT_ID: entry.client_id, USERNAME: entry.username, METHOD: entry.method,
                   ADDRESS: entry.address, TOPIC: entry.topic, REASON: entry.reason}
-        return values.get(column) or "—"
+        value = values.get(column)
+        if column == REASON:
+            return value or "—"
+        return short_clipped(value) or "—"
 
     @staticmethod
     def _tooltip(entry: AuthLogEntry, column: int) -> str | None:
