@@ -245,8 +245,8 @@ class DecisionRecorder:
     def _enforce_budget(self) -> None:
         try:
             self._store.auth_log.enforce_budget(self._store.settings.auth_log_max_bytes())
-        except sqlite3.Error:
-            log.exception("could not prune the Auth log to its byte budget")
+        except sqlite3.OperationalError as exc:  # another process holds the database: the next write tries again
+            log.warning("could not prune the Auth log to its byte budget yet: %s", exc)
 
     def _write_uses(self, uses: dict[CredentialRef, tuple[float, str | None]]) -> dict[CredentialRef, float]:
         """Write what is due; returns what was written (remembered only once the transaction commits)."""

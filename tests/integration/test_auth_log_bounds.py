@@ -117,3 +117,14 @@ def test_a_sessions_refused_60_kb_topics_cost_little(admin: Store, instance: Ins
                for e in refused)
     grown = _store_bytes(data_dir) - before
     assert grown < 2 * 1024 * 1024, f"{grown:,} bytes for 256 refused topics"
+
+
+def test_the_byte_budget_is_a_setting_with_a_floor(data_dir: Path) -> None:
+    too_small = run_cli(data_dir, "config", "set", "auth_log.max_bytes", "1000")
+    assert (too_small.returncode, too_small.stderr.count("\n")) == (1, 1)
+    assert "auth_log.max_bytes must be at least 262,144" in too_small.stderr
+    changed = run_cli(data_dir, "config", "set", "auth_log.max_bytes", "1000000")
+    assert changed.returncode == 0, changed.stderr
+    assert changed.stdout.strip() == "auth_log.max_bytes = 1000000 (applies at once)"
+    shown = json.loads(run_cli(data_dir, "config", "show", "--json").stdout)
+    assert shown["auth_log.max_bytes"] == 1_000_000

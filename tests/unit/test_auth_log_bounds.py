@@ -55,14 +55,20 @@ def test_a_fold_whose_row_was_pruned_says_so(store: Store) -> None:
     assert store.auth_log.add_to_fold(first, 1, 2.0) is None
 
 
+def _anonymous(client_id: str) -> AuthLogEntry:
+    return entry_from_decision(Decision(Kind.CONNECT, True, Reason(ReasonCode.ANONYMOUS_ALLOWED, "anonymous access"),
+                                        client_id, method=Method.ANONYMOUS, address="127.0.0.9"), when=1.0)
+
+
 def test_the_row_bound_prunes_noise_then_routine_then_refusals_of_known_credentials(store: Store) -> None:
-    store.auth_log.append([_known("refused-early", allowed=False), _known("allowed-early", allowed=True)])
-    store.auth_log.append(_noise(n) for n in range(20))
+    store.auth_log.append([_known("refused-early", allowed=False), _known("allowed-early", allowed=True),
+                           _anonymous("anonymous-early")])
+    store.auth_log.append(_noise(n) for n in range(19))
     store.auth_log.append([_noise(99)])
-    assert store.auth_log.prune(keep=5) == 18
-    assert [e.client_id for e in store.auth_log.recent()] == ["refused-early", "allowed-early", "bot-18", "bot-19",
+    assert store.auth_log.prune(keep=5) == 18  # the anonymous connect is noise too: it went first
+    assert [e.client_id for e in store.auth_log.recent()] == ["refused-early", "allowed-early", "bot-17", "bot-18",
                                                              "bot-99"]
-    store.auth_log.prune(keep=2)  # noise goes, but never the newest row
+    store.auth_log.prune(keep=2)  # noise goes, but never the newest row; then the routine of a known credential
     assert [e.client_id for e in store.auth_log.recent()] == ["refused-early", "bot-99"]
 
 
