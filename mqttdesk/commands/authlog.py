@@ -33,7 +33,10 @@ def log_command(args: argparse.Namespace, context: Context) -> int:
 
 
 def _result(entry: AuthLogEntry) -> str:
-    """As the window says it: a session end is "ended" or "forced", not "allowed" or "refused"."""
+    """As the window says it: a session end is "ended" or "forced", not "allowed" or "refused"; a folded refusal
+    with how often it happened ("REFUSED ×37")."""
     if entry.kind in SESSION_END_KINDS:
         return "forced" if entry.forced_end else "ended"
-    return "allowed" if entry.allowed else "REFUSED"
+    if entry.allowed:
+        return "allowed"
+    return f"REFUSED ×{entry.count:,}" if entry.count > 1 else "REFUSED"
