@@ -2,8 +2,8 @@
 
 MQTT lets a client send a 65,535-character username, clientId or topic. Kept whole in the Auth log, one refused
 CONNECT cost ~460 KB (the reason and the steps repeat the values). `clip` keeps the first `CLIP_LENGTH` characters
-and appends a marker with the full length, e.g. `aaaa…… (65,535 characters)`, so the value stays recognisable and
-nobody mistakes it for the real one. The Auth log applies `clip` and `clip_sentences` once, where an entry is
+and appends a marker with the full length, `… (65,535 characters)`, so the value stays recognisable and nobody
+mistakes it for the real one. The Auth log applies `clip` and `clip_sentences` once, where an entry is
 built from a decision, so no reason or step carries the full string.
 """
 
