@@ -32,6 +32,9 @@ FLUSH_DELAY = 0.1
 BATCH = 100
 RETRY_DELAY = 1.0  # seconds before writing again when another process holds the database
 _LAST_USED_RESOLUTION = 60.0  # `last_used` is minute-accurate: no write for every reconnect
+# longer ids are not remembered: an authenticated client cycling 64 KB clientIds must not grow the store by that
+# much per connect, and no device firmware uses such ids (MQTT guarantees 23 characters)
+MAX_RECORDED_CLIENT_ID = 1024
 _CLIENT_IDS_REMEMBERED = 100_000  # what was written last per clientId, to skip rewriting the same
 FOLD_WINDOW = 60.0  # seconds from a refusal's first occurrence during which repeats only count
 MAX_FOLDS = 4096  # recent refusals remembered for folding; beyond, the oldest is forgotten (and logged anew)
@@ -113,7 +116,7 @@ class DecisionRecorder:
 
     def record_client_id(self, client_id: str, credential: CredentialRef) -> None:
         """`credential` connected with `client_id`: it is the last to have used it (see core/client_ids.py)."""
-        if credential.kind is CredentialKind.ANONYMOUS:
+        if credential.kind is CredentialKind.ANONYMOUS or len(client_id) > MAX_RECORDED_CLIENT_ID:
             return
         self._client_ids[client_id] = (credential, time.time())
         self._schedule()

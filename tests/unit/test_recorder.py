@@ -113,3 +113,18 @@ def test_the_recorder_holds_the_store_to_its_byte_budget(tmp_path: Path) -> None
     assert store.auth_log.count() < 1000
     assert store.auth_log.query(LogFilter(username="lamp"))[0].reason_code == "bad-password"
     store.close()
+
+
+def test_who_used_a_client_id_is_stored_except_for_anonymous_and_oversized_ids(tmp_path: Path) -> None:
+    from mqttdesk.auth.recorder import MAX_RECORDED_CLIENT_ID
+    from mqttdesk.core.model import ANONYMOUS_REF, CredentialKind, CredentialRef
+
+    store = Store.open(tmp_path)
+    recorder = DecisionRecorder(store)
+    alice = CredentialRef(CredentialKind.USER, "alice")
+    recorder.record_client_id("alice-phone", alice)
+    recorder.record_client_id("lab", ANONYMOUS_REF)
+    recorder.record_client_id("x" * (MAX_RECORDED_CLIENT_ID + 1), alice)
+    recorder.flush()
+    assert store.client_ids.owners() == {"alice-phone": alice}
+    store.close()
