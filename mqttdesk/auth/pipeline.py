@@ -76,7 +76,7 @@ class AuthPipeline:
     def __init__(self, store: Store, verifier: PasswordVerifier | None = None) -> None:
         self._store = store
         self._owns_verifier = verifier is None
-        self.verifier = verifier or PasswordVerifier()
+        self.verifier = verifier if verifier is not None else PasswordVerifier()  # an empty one is falsy (len)
         self._listen_host: str | None = None
         # clientId -> credential of accepted CONNECTs not yet known to be on disk (the recorder writes in batches)
         self._recent_owners: dict[str, CredentialRef] = {}
