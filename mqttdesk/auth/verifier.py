@@ -8,7 +8,8 @@ both cores busy for 80 s and a legitimate login waited behind all of them. So:
   (hashlib releases the GIL while it works): a flood from one address waits behind itself, not in front of others;
 - the queue is bounded (`max_queued`); beyond it a check is refused as `BUSY` (the broker answers CONNACK 3);
 - a check whose client has closed the connection is dropped before its hash starts (`GONE`): the caller passes a
-  `gone()` test, asked when the check is queued, when its turn comes and when room is needed;
+  `gone()` test, asked when the check is queued, when its turn comes and when room is needed (a hash already
+  being computed runs to its end: PBKDF2 cannot be interrupted);
 - concurrent checks of the same (hash, password) pair share one computation, and are woken a few at a time;
 - outcomes are remembered in memory, keyed by an HMAC under a per-process random key of the stored hash and the
   password (the plain password is never kept, nothing reaches the disk): a *successful* check until `clear()` or
@@ -105,6 +106,7 @@ class PasswordVerifier:
         self._queue: FairQueue[_Job] = FairQueue(max_queued)
         self._jobs: dict[bytes, _Job] = {}  # digest -> its job, queued or running
         self._running = 0
+        self._start_pending = False
         # counters for tests, benchmarks and the curious
         self.hashes_computed = 0  # real PBKDF2 runs
         self.dropped_gone = 0  # checks never computed because their client had gone
@@ -191,7 +193,7 @@ class PasswordVerifier:
             self.refused_busy += 1
             return Verdict.BUSY
         self._jobs[digest] = job
-        self._start_queued()
+        self._start_soon()
         return await waiter.future
 
     def _drop(self, job: _Job, verdict: Verdict) -> None:
@@ -204,7 +206,19 @@ class PasswordVerifier:
             self.refused_busy += 1
         self._release(job.waiters, verdict)
 
+    def _start_soon(self) -> None:
+        """Start queued checks once the event loop has read what is waiting on the sockets.
+
+        A client that sends its CONNECT and closes at once has its close in the kernel already, but the loop reads
+        it only on its next turn; a timer due now runs after that turn's reads, so such a check is never started.
+        """
+        if self._start_pending or self._running >= self._workers:
+            return
+        self._start_pending = True
+        asyncio.get_running_loop().call_later(0, self._start_queued)
+
     def _start_queued(self) -> None:
+        self._start_pending = False
         while self._running < self._workers:
             job = self._queue.pop()
             if job is None:
