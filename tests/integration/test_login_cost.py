@@ -125,3 +125,32 @@ def test_guesses_sent_and_abandoned_cost_no_hash_and_are_logged(lamp):
         return code
 
     assert asyncio.run(login()) == 0
+
+
+def test_a_full_queue_answers_connack_3_and_still_lets_another_address_in(lamp):
+    instance, _ = lamp
+    verifier = instance.service.pipeline.verifier
+    instance.call(setattr, verifier._queue, "limit", 3)  # 256 by default: a small bound shows the same rules
+
+    async def run() -> tuple[list[int], int]:
+        links = [await _open(instance.port, FLOODER, f"guess-{n}", client_id=f"busy-{n}") for n in range(12)]
+        answers = [asyncio.ensure_future(_connack(reader)) for reader, _ in links]
+        # two guesses are being hashed and three wait: the other seven are refused at once
+        await asyncio.wait(answers, timeout=DEADLINE, return_when=asyncio.FIRST_COMPLETED)
+        reader, writer = await _open(instance.port, LEGIT, PASSWORD)
+        login = await _connack(reader)
+        writer.close()
+        codes = await asyncio.wait_for(asyncio.gather(*answers), DEADLINE)
+        for _, guess_writer in links:
+            guess_writer.close()
+        return codes, login
+
+    codes, login = asyncio.run(run())
+    assert login == 0
+    assert sorted(set(codes)) == [3, 4]
+    assert codes.count(4) <= 5  # at most the two being hashed and the three queued (one may give way to the login)
+    instance.flush_log()
+    busy = [e for e in instance.call(instance.store.auth_log.recent, 100) if e.reason_code == "server-busy"]
+    assert len(busy) == codes.count(3)
+    assert all(e.username == "lamp" and e.address == FLOODER and not e.allowed for e in busy)
+    assert "too many password checks" in busy[0].reason

@@ -289,3 +289,22 @@ def test_explainer_path_uses_the_real_hash_and_fills_both_caches() -> None:
         assert (len(verifier), verifier.known_failures) == (1, 1)
     finally:
         verifier.close()
+
+
+def test_defaults_two_hashes_at_once_and_256_waiting() -> None:
+    fake = GatedHash()
+
+    async def scenario() -> None:
+        verifier = PasswordVerifier(check=fake)
+        running = [start(verifier, f"flood-{n}", FLOOD) for n in range(2)]
+        assert {await fake.next_started(), await fake.next_started()} == {"flood-0", "flood-1"}
+        queued = [start(verifier, f"flood-{n}", FLOOD) for n in range(2, 2 + 256)]
+        await until(lambda: verifier.queued == 256)
+        assert fake.nothing_started()  # the third waits for one of the two threads
+        assert await finished(start(verifier, "flood-extra", FLOOD)) is Verdict.BUSY
+        fake.open()
+        assert {await finished(task) for task in running + queued} == {Verdict.WRONG}
+        assert verifier.hashes_computed == 258
+        verifier.close()
+
+    run(scenario)
