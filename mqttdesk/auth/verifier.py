@@ -17,7 +17,8 @@ both cores busy for 80 s and a legitimate login waited behind all of them. So:
   Because the stored hash is part of the key, a password change invalidates the entries by itself; `clear()` drops
   everything (suspend, revoke, password change).
 
-All bookkeeping happens on the event loop; only the hash runs in the worker threads. One event loop at a time.
+All bookkeeping happens on the event loop; only the hash runs in the worker threads. One event loop at a time (a
+check on another loop drops whatever the previous one left queued; the caches stay).
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class PasswordVerifier:
         self._jobs: dict[bytes, _Job] = {}  # digest -> its job, queued or running
         self._running = 0
         self._start_pending = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one the queue and its jobs belong to
         # counters for tests, benchmarks and the curious
         self.hashes_computed = 0  # real PBKDF2 runs
         self.dropped_gone = 0  # checks never computed because their client had gone
@@ -178,7 +180,7 @@ class PasswordVerifier:
         if gone is not None and gone():
             self.dropped_gone += 1
             return Verdict.GONE
-        waiter = _Waiter(asyncio.get_running_loop().create_future(), gone)
+        waiter = _Waiter(self._bind_loop().create_future(), gone)
         job = self._jobs.get(digest)
         if job is not None:
             job.waiters.append(waiter)  # the same pair is queued or being hashed: share it
@@ -195,6 +197,17 @@ class PasswordVerifier:
         self._jobs[digest] = job
         self._start_soon()
         return await waiter.future
+
+    def _bind_loop(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # checks left on a loop that is gone (a test's asyncio.run, a restarted app) can never finish: start over
+            self._loop = loop
+            self._queue = FairQueue(self._queue.limit)
+            self._jobs.clear()
+            self._running = 0
+            self._start_pending = False
+        return loop
 
     def _drop(self, job: _Job, verdict: Verdict) -> None:
         """A queued job that will not be computed: tell whoever still waits why."""

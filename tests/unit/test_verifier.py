@@ -308,3 +308,26 @@ def test_defaults_two_hashes_at_once_and_256_waiting() -> None:
         verifier.close()
 
     run(scenario)
+
+
+def test_a_verifier_outlives_an_event_loop_that_ended_with_checks_queued() -> None:
+    fake = GatedHash()
+    verifier = PasswordVerifier(check=fake, workers=1)
+
+    async def abandoned_loop() -> None:
+        start(verifier, "stuck-0", FLOOD)
+        assert await fake.next_started() == "stuck-0"
+        start(verifier, "stuck-1", FLOOD)
+        await until(lambda: verifier.queued == 1)
+        # asyncio.run ends here: the queued check and the running hash's wake-up are lost with the loop
+
+    async def next_loop() -> None:
+        fake.open()
+        assert await finished(start(verifier, "right-later", LEGIT)) is Verdict.RIGHT
+        assert verifier.queued == 0
+
+    try:
+        run(abandoned_loop)
+        run(next_loop)
+    finally:
+        verifier.close()
