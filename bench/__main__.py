@@ -2,7 +2,7 @@
 
     python -m bench [--quick] [--only NAME ...] [--no-mosquitto] [--keep-workdir]
 
-NAME is one of: connect, throughput, memory, startup, gui, profile (several: repeat --only or separate by
+NAME is one of: connect, throughput, memory, startup, gui, login, profile (several: repeat --only or separate by
 commas). Prints the figures with ratios, the issue's targets met or missed, and the profile's hot spots, and
 writes everything to bench/results/<timestamp>.json.
 """
@@ -24,7 +24,7 @@ from typing import Any
 from bench.context import Context
 from bench.report import figures, machine, table, targets
 from bench.settings import FULL, QUICK
-from bench.suites import connect_rate, gui, memory, profiling, startup, throughput
+from bench.suites import connect_rate, gui, login_cost, memory, profiling, startup, throughput
 from bench.systems import mosquitto
 from bench.systems.launch import NOTES
 
@@ -37,6 +37,7 @@ SUITES: dict[str, Suite] = {
     "memory": lambda ctx, _: memory.run(ctx),
     "startup": lambda ctx, _: startup.run(ctx),
     "gui": lambda ctx, _: gui.run(ctx),
+    "login": lambda ctx, _: login_cost.run(ctx),
     "profile": profiling.run,
 }
 

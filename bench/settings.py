@@ -38,6 +38,9 @@ class Counts:
     startups: int  # process starts per system (the median is reported)
     gui_storm: int
     gui_flood: int
+    login_guesses: int  # wrong-password CONNECTs sent and abandoned (login suite)
+    login_burst: int  # clients guessing passwords at once (login suite)
+    login_burst_seconds: int
     warmup: int  # untimed connects before a timed run (the first one fills mqttdesk's verified-password cache)
     repeats: int  # timed runs of each connect and throughput load per system (the median is reported)
 
@@ -46,9 +49,11 @@ class Counts:
 
 
 FULL = Counts(connects=1000, storm=1000, qos0=50_000, qos1=10_000, fanout_messages=1000, fanout_subscribers=50,
-              idle_clients=1000, startups=5, gui_storm=1000, gui_flood=20_000, warmup=10, repeats=3)
+              idle_clients=1000, startups=5, gui_storm=1000, gui_flood=20_000, login_guesses=300, login_burst=50,
+              login_burst_seconds=10, warmup=10, repeats=3)
 QUICK = Counts(connects=200, storm=200, qos0=2000, qos1=500, fanout_messages=100, fanout_subscribers=50,
-               idle_clients=200, startups=2, gui_storm=200, gui_flood=2000, warmup=3, repeats=1)
+               idle_clients=200, startups=2, gui_storm=200, gui_flood=2000, login_guesses=60, login_burst=10,
+               login_burst_seconds=3, warmup=3, repeats=1)
 
 # upper bounds on waiting, whatever the counts
 START_TIMEOUT = 30.0  # a broker process must say "listening" within this

@@ -83,4 +83,14 @@ def rows(results: dict[str, Any]) -> list[Row]:
                                {"mqttdesk": stalls["p99_ms"]}, digits=1, note_only=True,
                                notes={"mqttdesk": f"{stalls['p50_ms']:.1f}/{stalls['p99_ms']:.1f}/"
                                                   f"{stalls['max_ms']:.1f}"}))
+    if "login" in results:
+        guesses, clients = dig(results, "login", "guesses"), dig(results, "login", "burst_clients")
+        for key, label, path in (
+            ("login_abandoned_wait", f"correct login after {guesses} abandoned guesses, wait (s)",
+             ("abandoned", "login_wait_s")),
+            ("login_abandoned_cpu", f"broker CPU for {guesses} abandoned guesses (s)", ("abandoned", "broker_cpu_s")),
+            ("login_burst_wait", f"correct login during a {clients}-way guessing burst, wait (s)",
+             ("burst", "login_wait_s")),
+        ):
+            out.append(Row(key, label, {"mqttdesk": dig(results, "login", *path)}, digits=2))
     return out

@@ -59,7 +59,7 @@ def targets(verdicts: list[dict[str, Any]]) -> str:
         unit = v["unit"] if v["unit"] == "×" else " " + v["unit"]
         bar = "yes" if v["unit"] == "yes" else f"{v['op']} {v['threshold']:g}{unit}"
         body.append([v["target"], _measured(v), bar, v["verdict"]])
-    return _markdown(["target (issue 8)", "measured", "bar", "verdict"], body)
+    return _markdown(["target", "measured", "bar", "verdict"], body)
 
 
 def _shares(shares: dict[str, float], limit: int = 6) -> str:

@@ -4,6 +4,10 @@ It keeps an in-memory `Directory` snapshot of the store (rebuilt when the store 
 never touches SQLite, and caches topic decisions per (credential, clientId, kind, topic) until the next change.
 It changes nothing itself: recording decisions and first-use activation are the caller's business (see
 `recorder.py`), which is what makes a dry run a dry run.
+
+A CONNECT's password is checked by the `PasswordVerifier` (queued fairly per client address, see verifier.py);
+`check_password` lets the broker do that before it takes the clientId's lock, so CONNECTs queued for one clientId
+wait for one another's decisions, never for one another's hashes.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ import logging
 import time
 from collections import ChainMap, OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
-from mqttdesk.auth.verifier import PasswordVerifier
-from mqttdesk.core.decide import decide_connect, decide_topic, decide_vouched, password_hash_for
+from mqttdesk.auth.verifier import GoneTest, PasswordVerifier, Verdict
+from mqttdesk.core.decide import decide_connect, decide_topic, decide_unchecked, decide_vouched, password_hash_for
 from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, SessionHolder
 from mqttdesk.core.model import CredentialKind, CredentialRef, Device, Directory
+from mqttdesk.core.reasons import ReasonCode
 from mqttdesk.core.states import CredentialState
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
@@ -31,6 +36,22 @@ DirectoryListener = Callable[[Directory, tuple[Change, ...]], None]
 _DIRECTORY_KINDS = frozenset({ChangeKind.USER, ChangeKind.BOOTSTRAP, ChangeKind.DEVICE, ChangeKind.ROLE,
                               ChangeKind.SETTINGS, ChangeKind.CLIENT_ID})
 _CREDENTIAL_TABLES = {ChangeKind.USER: "users", ChangeKind.BOOTSTRAP: "bootstraps", ChangeKind.DEVICE: "devices"}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedPassword:
+    """The outcome of checking a CONNECT's password against `encoded` (None: no check applied)."""
+
+    encoded: str | None
+    verdict: Verdict | None
+
+
+_NOT_CHECKED = {
+    Verdict.BUSY: (ReasonCode.SERVER_BUSY, "the broker has too many password checks waiting; the client may retry "
+                   "shortly (each address gets its share of the queue)"),
+    Verdict.GONE: (ReasonCode.CLIENT_GONE, "the client closed the connection before its password was checked; "
+                   "nothing was computed"),
+}
 
 
 def _secrets_weakened(before: Directory, after: Directory, changes: tuple[Change, ...]) -> bool:
@@ -54,7 +75,8 @@ def _secrets_weakened(before: Directory, after: Directory, changes: tuple[Change
 class AuthPipeline:
     def __init__(self, store: Store, verifier: PasswordVerifier | None = None) -> None:
         self._store = store
-        self.verifier = verifier or PasswordVerifier()
+        self._owns_verifier = verifier is None
+        self.verifier = verifier if verifier is not None else PasswordVerifier()  # an empty one is falsy (len)
         self._listen_host: str | None = None
         # clientId -> credential of accepted CONNECTs not yet known to be on disk (the recorder writes in batches)
         self._recent_owners: dict[str, CredentialRef] = {}
@@ -66,6 +88,8 @@ class AuthPipeline:
 
     def close(self) -> None:
         self._store.unsubscribe(self._on_store_changes)
+        if self._owns_verifier:
+            self.verifier.close()
 
     @property
     def directory(self) -> Directory:
@@ -97,7 +121,7 @@ class AuthPipeline:
         self._directory = self._with_recent_owners(self._with_unsaved(self._store.directory(self._listen_host)))
         self._topic_cache.clear()
         if _secrets_weakened(previous, self._directory, relevant):
-            # suspend / revoke / password change: forget verified passwords, as promised in verifier.py
+            # suspend / revoke / password change: forget verified (and known-wrong) passwords, as verifier.py says
             self.verifier.clear()
         for listener in list(self._listeners):
             try:
@@ -144,16 +168,28 @@ class AuthPipeline:
         self._directory = replace(self._directory, devices={**self._directory.devices, device.client_id: device})
         return device
 
-    async def decide_connect(
-        self, request: ConnectRequest, live: Mapping[str, SessionHolder] = _NOBODY
-    ) -> Decision:
+    async def check_password(self, request: ConnectRequest, gone: GoneTest | None = None) -> CheckedPassword:
+        """Check the CONNECT's password against the credential it names now; `gone` tells if the client left."""
         encoded = password_hash_for(request, self._directory)
-        password_ok: bool | None = None
-        if encoded is not None and request.password is not None:
-            password_ok = await self.verifier.verify(request.password, encoded)
+        if encoded is None or request.password is None:
+            return CheckedPassword(None, None)
+        verdict = await self.verifier.check(request.password, encoded, source=request.address, gone=gone)
+        return CheckedPassword(encoded, verdict)
+
+    async def decide_connect(
+        self, request: ConnectRequest, live: Mapping[str, SessionHolder] = _NOBODY, *,
+        gone: GoneTest | None = None, checked: CheckedPassword | None = None,
+    ) -> Decision:
+        """Decide a CONNECT; `checked` is the outcome of an earlier `check_password` for it, if any."""
+        if checked is None:
+            checked = await self.check_password(request, gone)
         # the snapshot may have changed while the hash ran: decide on the current one, re-checking the hash
-        if password_hash_for(request, self._directory) != encoded:
-            return await self.decide_connect(request, live)
+        while password_hash_for(request, self._directory) != checked.encoded:
+            checked = await self.check_password(request, gone)
+        if checked.verdict in _NOT_CHECKED:
+            code, text = _NOT_CHECKED[checked.verdict]
+            return decide_unchecked(request, self._directory, code, text)
+        password_ok = None if checked.verdict is None else checked.verdict is Verdict.RIGHT
         return decide_connect(request, self._directory, password_ok=password_ok, live=live)
 
     def explain_connect(self, request: ConnectRequest, live: Mapping[str, SessionHolder] = _NOBODY) -> Decision:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from mqttdesk.broker import wire
@@ -26,6 +26,20 @@ READ_CHUNK = 65536
 MAX_PACKET_BYTES = 16 * 1024 * 1024  # larger packets close the connection (documented in the README)
 WRITE_BUFFER_LIMIT = 8 * 1024 * 1024  # a subscriber this far behind loses QoS 0 messages instead of stalling us
 Pending = Coroutine[Any, Any, None]  # the rest of a packet handled in slices, to be awaited before the next one
+
+
+def peer_gone(reader: Any, writer: Any) -> Callable[[], bool] | None:
+    """A test of whether the client has closed its connection (FIN or reset) while its CONNECT is being decided.
+
+    Asking costs two attribute reads: nothing runs per connection until somebody asks. It reads the stream's
+    EOF flag, not `at_eof()`: a client that sent more bytes after its CONNECT and then closed has gone too.
+    None for connections that are not asyncio streams (WebSocket): those are never taken for gone.
+    """
+    stream = getattr(reader, "_reader", reader)
+    transport = getattr(getattr(writer, "_writer", writer), "transport", None)
+    if not isinstance(stream, asyncio.StreamReader) or transport is None:
+        return None
+    return lambda: bool(transport.is_closing() or getattr(stream, "_eof", False))
 
 
 class PacketSink(Protocol):

@@ -41,7 +41,7 @@ from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
 from mqttdesk.broker import wire
 from mqttdesk.broker.connect_packet import ConnectFields, ConnectRejected, read_connect
-from mqttdesk.broker.connection import Connection
+from mqttdesk.broker.connection import Connection, peer_gone
 from mqttdesk.broker.registry import LiveSession, SessionRegistry
 from mqttdesk.broker.router import MessageMonitor, Router
 from mqttdesk.broker.session_state import SessionLimits, SessionState
@@ -170,6 +170,10 @@ class DeskBroker(Broker):
             client_id_assigned=fields.client_id_assigned,
             will_topic=fields.will_topic,
         )
+        # The password first, outside the clientId's lock (queued fairly per address, dropped if the client goes):
+        # CONNECTs flooding one clientId must not make its owner wait for all their hashes.
+        gone = peer_gone(reader, writer)
+        checked = await self.pipeline.check_password(request, gone)
         # One CONNECT per clientId at a time, from the decision until the session is in the registry: two
         # devices racing for one id must not both get it, and a queued CONNECT must see the one before it.
         gate = self._client_gates.get(request.client_id)
@@ -178,10 +182,11 @@ class DeskBroker(Broker):
         gate.users += 1
         try:
             async with gate.lock:
-                decision = await self.pipeline.decide_connect(request, self._holders)
+                decision = await self.pipeline.decide_connect(request, self._holders, gone=gone, checked=checked)
                 self.recorder.record(decision)
                 if not decision.allowed:
-                    await self._refuse(writer, decision.connack or 5)
+                    gone_already = decision.reason_code is ReasonCode.CLIENT_GONE
+                    await self._refuse(writer, None if gone_already else decision.connack or 5)
                     return
                 if decision.takes_over is not None:
                     await self.end_session(request.client_id, ReasonCode.TAKEN_OVER,
@@ -211,9 +216,11 @@ class DeskBroker(Broker):
             await writer.close()
 
     @staticmethod
-    async def _refuse(writer: WriterAdapter, code: int) -> None:
+    async def _refuse(writer: WriterAdapter, code: int | None) -> None:
+        """Answer CONNACK `code` and close (None: just close, nobody is listening)."""
         try:
-            writer.write(wire.encode_connack(False, code))
+            if code is not None:
+                writer.write(wire.encode_connack(False, code))
             await writer.close()
         except (ConnectionError, OSError):
             pass

@@ -22,8 +22,8 @@ from mqttdesk.core.states import CredentialState
 from mqttdesk.core.timefmt import format_time
 from mqttdesk.core.topic_rules import decide_topic, roles_of, unsafe_value_notes
 
-__all__ = ["credential_record", "decide_connect", "decide_topic", "decide_vouched", "format_time", "password_hash_for",
-           "revalidate", "roles_of"]
+__all__ = ["credential_record", "decide_connect", "decide_topic", "decide_unchecked", "decide_vouched", "format_time",
+           "password_hash_for", "revalidate", "roles_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +256,18 @@ def decide_connect(
         path.add(f"username '{request.username}' → not a user, not a bootstrap credential")
         return path.refuse(ReasonCode.UNKNOWN_USER, f"no user or bootstrap credential named '{request.username}'")
     return _decide_credential(path, credential, password_ok, live, directory)
+
+
+def decide_unchecked(request: ConnectRequest, directory: Directory, code: ReasonCode, text: str) -> Decision:
+    """Refuse a CONNECT whose password was never checked: `server-busy` (no room in the queue of password checks)
+    or `client-gone` (the client closed the connection before its turn). Says nothing about the password."""
+    path = _Path(request)
+    credential = _credential_for(request, directory)
+    method = credential.method if credential is not None else None
+    if credential is not None:
+        path.add(f"username '{request.username}' → {credential.label}")
+    path.add("password not checked")
+    return path.refuse(code, text, method)
 
 
 def _decide_anonymous(path: _Path, directory: Directory, live: Mapping[str, SessionHolder]) -> Decision:

@@ -90,6 +90,9 @@ def suggest_fix(decision: Decision, directory: Directory) -> Fix | None:
         return _acl_fix(decision, directory)
     if code is ReasonCode.RESERVED_TOPIC:
         return Fix("publish somewhere else: $SYS topics are written by the broker only")
+    if code is ReasonCode.SERVER_BUSY:
+        return Fix("nothing to change for this client (it may retry); too many password checks were waiting at once, "
+                   "usually one address sending wrong passwords: look for its bad-password entries")
     if code is ReasonCode.BAD_TOPIC:
         return Fix("fix the topic on the client: " + decision.reason.text)
     if code is ReasonCode.SUBSCRIPTION_LIMIT:

@@ -29,6 +29,8 @@ class ReasonCode(StrEnum):
     CLIENT_ID_RESERVED = "client-id-reserved"  # a user reserved the clientId (pattern) for itself
     CLIENT_ID_TAKEN = "client-id-taken"  # a bootstrap credential may not claim an id another credential last used
     BAD_PROTOCOL = "bad-protocol"
+    SERVER_BUSY = "server-busy"  # too many password checks waiting: this one was not queued (or was dropped)
+    CLIENT_GONE = "client-gone"  # the client closed the connection before its password was checked
     # SUBSCRIBE / PUBLISH
     ACL_ALLOWED = "acl-allowed"
     ACL_DENIED = "acl-denied"
@@ -73,6 +75,8 @@ _CONNACK_BY_REASON: dict[ReasonCode, int] = {
     ReasonCode.CLIENT_ID_RESERVED: ConnackCode.IDENTIFIER_REJECTED,
     ReasonCode.CLIENT_ID_TAKEN: ConnackCode.IDENTIFIER_REJECTED,
     ReasonCode.BAD_PROTOCOL: ConnackCode.UNACCEPTABLE_PROTOCOL,
+    ReasonCode.SERVER_BUSY: ConnackCode.SERVER_UNAVAILABLE,
+    ReasonCode.CLIENT_GONE: ConnackCode.SERVER_UNAVAILABLE,  # nobody is left to hear it: the broker sends nothing
 }
 
 

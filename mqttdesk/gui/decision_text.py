@@ -54,6 +54,8 @@ def client_answer(kind: str, reason_code: str, allowed: bool, *, dry_run: bool =
     """What the client itself hears, as a sentence: the CONNACK code, the SUBACK failure, or nothing at all."""
     was = "would be" if dry_run else "was"
     if kind == "CONNECT":
+        if reason_code == ReasonCode.CLIENT_GONE:
+            return "Nothing: the client had already closed the connection."
         try:
             code = connack_code(ReasonCode(reason_code), allowed)
         except ValueError:

@@ -60,6 +60,8 @@ REASON_PHRASES: dict[str, str] = {
     "client-id-registered": "clientId belongs to a device",
     "client-id-empty": "empty clientId",
     "bad-protocol": "unsupported protocol",
+    "server-busy": "too many password checks waiting",
+    "client-gone": "left before its password was checked",
     "acl-allowed": "topic allowed",
     "acl-denied": "topic denied by a rule",
     "acl-no-rule": "no rule allows the topic",

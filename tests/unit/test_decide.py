@@ -9,7 +9,14 @@ from datetime import datetime
 import pytest
 
 from mqttdesk.core.acl import Effect, Permission, Rule
-from mqttdesk.core.decide import decide_connect, decide_topic, password_hash_for, revalidate, roles_of
+from mqttdesk.core.decide import (
+    decide_connect,
+    decide_topic,
+    decide_unchecked,
+    password_hash_for,
+    revalidate,
+    roles_of,
+)
 from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, SessionHolder
 from mqttdesk.core.model import (
     ANONYMOUS_REF,
@@ -109,6 +116,12 @@ def holder(username: str | None, client_id: str = "lamp-1") -> SessionHolder:
     return SessionHolder(client_id, username, ref, "10.0.0.9:40000", T0)
 
 
+def unchecked(code: ReasonCode, username: str = "lamp") -> Decision:
+    """A CONNECT whose password the verifier never checked (queue full, or the client left first)."""
+    request = ConnectRequest(client_id="lamp-1", username=username, password=PASSWORD, address="10.0.0.7:50001")
+    return decide_unchecked(request, ANON_OFF, code, f"not checked ({code.value})")
+
+
 # -- CONNECT: one case per reason code ------------------------------------------------------------------------
 
 ConnectCase = tuple[Callable[[], Decision], bool, ReasonCode, int, str]  # make, allowed, code, CONNACK, named
@@ -166,6 +179,8 @@ CONNECT_CASES: dict[str, ConnectCase] = {
         2,
         "clientId is empty",
     ),
+    "server-busy": (lambda: unchecked(ReasonCode.SERVER_BUSY), False, ReasonCode.SERVER_BUSY, 3, "server-busy"),
+    "client-gone": (lambda: unchecked(ReasonCode.CLIENT_GONE), False, ReasonCode.CLIENT_GONE, 3, "client-gone"),
 }
 
 
@@ -208,7 +223,16 @@ def test_every_connect_refusal_code_is_covered() -> None:
         ReasonCode.ANONYMOUS_REFUSED,
         ReasonCode.CLIENT_ID_IN_USE,
         ReasonCode.CLIENT_ID_EMPTY,
+        ReasonCode.SERVER_BUSY,
+        ReasonCode.CLIENT_GONE,
     }
+
+
+def test_unchecked_refusal_names_the_credential_and_says_the_password_was_not_checked() -> None:
+    decision = unchecked(ReasonCode.SERVER_BUSY)
+    assert decision.method is Method.PASSWORD
+    assert decision.steps[:2] == ("username 'lamp' → user 'lamp'", "password not checked")
+    assert "suspended" not in " ".join(unchecked(ReasonCode.CLIENT_GONE, "sleeper").steps)  # nor its state
 
 
 def test_suspended_sentence_says_since_when() -> None:
