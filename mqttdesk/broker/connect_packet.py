@@ -21,11 +21,25 @@ _U16 = struct.Struct("!H")
 
 
 class ConnectRejected(Exception):
-    """The first packet is not a CONNECT we can answer; close the connection (with `connack` when set)."""
+    """The first packet is not a CONNECT we can answer; close the connection (with `connack` when set).
+
+    `protocol`, `client_id` and `username` are what the packet said before the fault (None: not read, or absent),
+    so that the Auth log can name the device that sent it.
+    """
 
     def __init__(self, reason: str, connack: int | None = None) -> None:
         super().__init__(reason)
         self.connack = connack
+        self.protocol: str | None = None
+        self.client_id: str | None = None
+        self.username: str | None = None
+
+    def what_was_read(self) -> str:
+        """E.g. "protocol MQTT level 4, clientId 'lamp-1', username 'lamp'"; empty when nothing was."""
+        parts = (f"protocol {self.protocol}" if self.protocol is not None else None,
+                 f"clientId '{self.client_id}'" if self.client_id is not None else None,
+                 f"username '{self.username}'" if self.username is not None else None)
+        return ", ".join(part for part in parts if part)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +75,16 @@ class _Body:
         chunk, self.offset = self.data[self.offset:end], end
         return chunk
 
+    def variable_length(self) -> int:
+        """An MQTT 5 variable byte integer (property lengths)."""
+        value = 0
+        for shift in range(0, 28, 7):
+            byte = self.take(1)[0]
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return value
+        raise ConnectRejected("malformed CONNECT: property length")
+
     def binary(self) -> bytes:
         (length,) = _U16.unpack(self.take(2))
         return self.take(length)
@@ -77,12 +101,22 @@ class _Body:
 
 def parse_connect(body: bytes) -> ConnectFields:
     """Decode and check a CONNECT body (MQTT 3.1.1 section 3.1); `ConnectRejected` says what is wrong."""
-    reader = _Body(body)
+    read = ConnectRejected("")  # carries what was decoded so far, to the rejection if there is one
+    try:
+        return _parse_connect(_Body(body), read)
+    except ConnectRejected as exc:
+        exc.protocol, exc.client_id, exc.username = read.protocol, read.client_id, read.username
+        raise
+
+
+def _parse_connect(reader: _Body, read: ConnectRejected) -> ConnectFields:
     name = reader.string("protocol name")
     if name not in ("MQTT", "MQIsdp"):
         raise ConnectRejected(f"unknown protocol name {name!r}")  # [MQTT-3.1.2-1]: no CONNACK
     level, flags = reader.take(2)
+    read.protocol = f"{name} level {level}"
     if level != SUPPORTED_LEVEL or name != "MQTT":
+        _read_identity(reader, level, flags, read)
         # [MQTT-3.1.2-2]: answer 0x01 and close
         raise ConnectRejected(f"protocol {name} level {level} is not supported (MQTT 3.1.1 is)", connack=1)
     if flags & 0x01:
@@ -95,10 +129,10 @@ def parse_connect(body: bytes) -> ConnectFields:
         raise ConnectRejected("the will QoS is 3")  # [MQTT-3.1.2-14]
     if not will_flag and (will_qos or will_retain):
         raise ConnectRejected("will QoS or retain set without a will")  # [MQTT-3.1.2-13], [MQTT-3.1.2-15]
-    client_id = reader.string("clientId")
+    client_id = read.client_id = reader.string("clientId")
     will_topic = reader.string("will topic") if will_flag else None
     will_message = reader.binary() if will_flag else None
-    username = reader.string("username") if has_username else None
+    username = read.username = reader.string("username") if has_username else None
     password: str | None = None
     if has_password:
         try:
@@ -120,11 +154,36 @@ def parse_connect(body: bytes) -> ConnectFields:
     )
 
 
+def _read_identity(reader: _Body, level: int, flags: int, read: ConnectRejected) -> None:
+    """Best effort, for the Auth log only: the clientId and username of a CONNECT of another protocol level.
+
+    MQTT 3.1 has 3.1.1's layout; MQTT 5 puts its properties before the payload. Whatever does not decode is left out.
+    """
+    try:
+        reader.take(2)  # keep-alive
+        if level >= 5:
+            reader.take(reader.variable_length())  # CONNECT properties
+        read.client_id = reader.string("clientId")
+        if flags & 0x04:  # will: (MQTT 5: its properties,) topic, message
+            if level >= 5:
+                reader.take(reader.variable_length())
+            reader.binary()
+            reader.binary()
+        if flags & 0x80:
+            read.username = reader.string("username")
+    except ConnectRejected:
+        pass
+
+
 async def read_connect(reader: Any) -> ConnectFields:
     """Read the first packet (it must be a CONNECT) and decode it."""
     stream: asyncio.StreamReader = getattr(reader, "_reader", reader)  # under amqtt's adapter
     try:
         first = (await stream.readexactly(1))[0]
+    except asyncio.IncompleteReadError:
+        # nothing at all was sent (a port probe, a health check, a flood of sockets): no CONNECT to log
+        raise ConnectionAbortedError("closed before sending anything") from None
+    try:
         length, multiplier = 0, 1
         for _ in range(4):
             byte = (await stream.readexactly(1))[0]
