@@ -56,7 +56,9 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 10.0
 LISTEN_BACKLOG = 4096
 ACCEPTS_PER_WAKEUP = 16  # a socket that sends no CONNECT is dropped (amqtt waits forever)
-_FORCED = frozenset({ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER})
+# session ends logged as refusals: forced by the broker, or the client broke the protocol
+_REFUSED_ENDS = frozenset({ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER,
+                           ReasonCode.PROTOCOL_ERROR})
 
 
 class _ClientGate:
@@ -154,7 +156,7 @@ class DeskBroker(Broker):
             async with asyncio.timeout(CONNECT_TIMEOUT):  # no extra task per connection, unlike wait_for
                 fields = await read_connect(reader)
         except ConnectRejected as exc:
-            await self._reject_malformed(writer, address, str(exc), exc.connack)
+            await self._reject_malformed(writer, address, exc)
             return
         except (TimeoutError, ConnectionError) as exc:
             log.info("dropping %s: no CONNECT (%s)", address, exc or type(exc).__name__)
@@ -204,14 +206,16 @@ class DeskBroker(Broker):
                 del self._client_gates[request.client_id]  # nobody waits: refused CONNECTs leave nothing behind
         await self._run(connection, fields, present)
 
-    async def _reject_malformed(self, writer: WriterAdapter, address: str, why: str, connack: int | None) -> None:
+    async def _reject_malformed(self, writer: WriterAdapter, address: str, rejected: ConnectRejected) -> None:
+        why, read = str(rejected), rejected.what_was_read()  # what it said up to the fault names the device
         log.info("refusing %s: %s", address, clip(why, SENTENCE_LENGTH))  # a protocol name can be 64 KB
         self.recorder.record(Decision(
-            kind=Kind.CONNECT, allowed=False, reason=Reason(ReasonCode.BAD_PROTOCOL, why), client_id="",
-            address=address, steps=(why,), connack=connack,
+            kind=Kind.CONNECT, allowed=False, reason=Reason(ReasonCode.BAD_PROTOCOL, why),
+            client_id=rejected.client_id or "", username=rejected.username, address=address,
+            steps=((f"CONNECT read up to the fault: {read}",) if read else ()) + (why,), connack=rejected.connack,
         ))
-        if connack is not None:
-            await self._refuse(writer, connack)
+        if rejected.connack is not None:
+            await self._refuse(writer, rejected.connack)
         else:
             await writer.close()
 
@@ -299,7 +303,7 @@ class DeskBroker(Broker):
         kind = Kind.KICK if code is ReasonCode.KICKED else Kind.DISCONNECT
         self.recorder.record(session_ended(
             kind, code, text, client_id=live.client_id, username=live.username, method=live.grant.method,
-            address=live.address, forced=code in _FORCED,
+            address=live.address, forced=code in _REFUSED_ENDS,
         ))
         self.registry.remove(live.client_id, live, text)
         if kept and state.live is live:

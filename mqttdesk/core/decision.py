@@ -99,7 +99,8 @@ def session_ended(
     address: str | None,
     forced: bool,
 ) -> Decision:
-    """A DISCONNECT or KICK entry for the Auth log; `forced` ends (kick, credential change) show as refusals."""
+    """A DISCONNECT or KICK entry for the Auth log; `forced` ends (kick, credential change, protocol error) show as
+    refusals."""
     return Decision(
         kind=kind,
         allowed=not forced,
