@@ -41,6 +41,17 @@ def _set_auth_log_bytes(store: Store, value: str) -> None:
     store.settings.set_auth_log_max_bytes(_integer("auth_log.max_bytes", value))
 
 
+def _set_pending_per_address(store: Store, value: str) -> None:
+    limits = store.settings.admission_limits()
+    store.settings.set_admission_limits(
+        replace(limits, max_pending_per_address=_integer("max_pending_per_address", value)))
+
+
+def _set_pending(store: Store, value: str) -> None:
+    limits = store.settings.admission_limits()
+    store.settings.set_admission_limits(replace(limits, max_pending=_integer("max_pending_connections", value)))
+
+
 def _integer(key: str, value: str) -> int:
     try:
         return int(value)
@@ -52,6 +63,8 @@ SETTERS: dict[str, Callable[[Store, str], None]] = {
     "listen.host": _set_host,
     "listen.port": _set_port,
     **{key: _limit_setter(key) for key in LIMIT_KEYS},
+    "max_pending_per_address": _set_pending_per_address,
+    "max_pending_connections": _set_pending,
     "auth_log.max_bytes": _set_auth_log_bytes,
 }
 APPLIES_AT_ONCE = {"auth_log.max_bytes"}  # read at every Auth log write, not only when the broker starts
@@ -70,9 +83,12 @@ def register(sub: Subparsers) -> None:
 def current(store: Store) -> dict[str, object]:
     host, port = store.settings.listener()
     limits = store.settings.session_limits()
+    admission = store.settings.admission_limits()
     anonymous = store.settings.anonymous()
     return {"listen.host": host, "listen.port": port,
             **{key: getattr(limits, field) for key, field in LIMIT_KEYS.items()},
+            "max_pending_per_address": admission.max_pending_per_address,
+            "max_pending_connections": admission.max_pending,
             "auth_log.max_bytes": store.settings.auth_log_max_bytes(),
             "anonymous": anonymous.mode, "anonymous.roles": list(anonymous.roles)}
 

@@ -1,5 +1,6 @@
-"""Per-client limits of the broker (settings): delivery limits with Mosquitto's defaults, and bounds on what one
-client may make the broker hold or do in one go (Mosquitto has none of these; ours are generous for real clients).
+"""Limits of the broker (settings): per-client delivery limits with Mosquitto's defaults, bounds on what one
+client may make the broker hold or do in one go (Mosquitto has none of these; ours are generous for real clients),
+and how many connections may wait for their CONNECT.
 """
 
 from __future__ import annotations
@@ -39,3 +40,17 @@ class SessionLimits:
         if not MIB <= self.max_incoming_qos2_bytes <= MAX_INCOMING_QOS2_BYTES:
             raise ValidationError(f"max incoming QoS 2 bytes must be between {MIB} (1 MiB) and "
                                   f"{MAX_INCOMING_QOS2_BYTES} (1 GiB), not {self.max_incoming_qos2_bytes}")
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionLimits:
+    """How many connections may wait for their CONNECT at once (each holds a file descriptor until it is read)."""
+
+    max_pending_per_address: int = 32  # from one client address
+    max_pending: int = 1000  # in all; the broker lowers it further to what the file-descriptor limit leaves
+
+    def __post_init__(self) -> None:
+        for what, value in (("max pending connections per address", self.max_pending_per_address),
+                            ("max pending connections", self.max_pending)):
+            if not 1 <= value <= MAX_LIMIT:
+                raise ValidationError(f"{what} must be between 1 and {MAX_LIMIT}, not {value}")

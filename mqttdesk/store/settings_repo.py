@@ -1,4 +1,6 @@
-"""Settings: listener address, anonymous access, per-client limits and the Auth log's size, as JSON values by key."""
+"""Settings: listener address, anonymous access, per-client limits, the caps on connections waiting for their CONNECT
+and the Auth log's size, as JSON values by key.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mqttdesk.core.errors import NotFoundError, ValidationError
-from mqttdesk.core.limits import SessionLimits
+from mqttdesk.core.limits import AdmissionLimits, SessionLimits
 from mqttdesk.core.model import AnonymousPolicy
 from mqttdesk.store.changes import Change, ChangeKind
 
@@ -27,6 +29,8 @@ MAX_QUEUED = "limits.max_queued_messages"
 MAX_SUBSCRIPTIONS_PER_PACKET = "limits.max_subscriptions_per_packet"
 MAX_SUBSCRIPTIONS_PER_CLIENT = "limits.max_subscriptions_per_client"
 MAX_INCOMING_QOS2_BYTES = "limits.max_incoming_qos2_bytes"
+MAX_PENDING_PER_ADDRESS = "limits.max_pending_per_address"
+MAX_PENDING = "limits.max_pending_connections"
 AUTH_LOG_MAX_BYTES = "auth_log.max_bytes"
 DEFAULT_AUTH_LOG_MAX_BYTES = 32 * 1024 * 1024
 MIN_AUTH_LOG_MAX_BYTES = 256 * 1024
@@ -120,6 +124,17 @@ class SettingsRepo:
             self.set(MAX_SUBSCRIPTIONS_PER_PACKET, limits.max_subscriptions_per_packet)
             self.set(MAX_SUBSCRIPTIONS_PER_CLIENT, limits.max_subscriptions_per_client)
             self.set(MAX_INCOMING_QOS2_BYTES, limits.max_incoming_qos2_bytes)
+
+    def admission_limits(self) -> AdmissionLimits:
+        defaults = AdmissionLimits()
+        return AdmissionLimits(int(self.get(MAX_PENDING_PER_ADDRESS, defaults.max_pending_per_address)),
+                               int(self.get(MAX_PENDING, defaults.max_pending)))
+
+    def set_admission_limits(self, limits: AdmissionLimits) -> None:
+        """Applies from the next broker start."""
+        with self._store.write():
+            self.set(MAX_PENDING_PER_ADDRESS, limits.max_pending_per_address)
+            self.set(MAX_PENDING, limits.max_pending)
 
     # -- the Auth log -------------------------------------------------------------------------------
 

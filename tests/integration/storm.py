@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from tests.integration.raw_mqtt import encode_connect
 
 TIMEOUT = 30.0
+SOURCE_ADDRESSES = 16  # a fleet has an address per device, not one (the broker caps waiting sockets per address)
 
 
 @dataclass
@@ -20,8 +21,8 @@ class StormResult:
 
 
 async def _connect(port: int, client_id: str, username: str, password: str, clean: bool,
-                   result: StormResult) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                   result: StormResult, source: str) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
     writer.write(encode_connect(client_id, username=username, password=password, clean_session=clean))
     await writer.drain()
     connack = await reader.readexactly(4)
@@ -36,7 +37,8 @@ async def storm(port: int, client_ids: list[str], username: str, password: str, 
     """Connect every clientId (repeat an id to make it race with itself) at the same time."""
     result = StormResult({}, [])
     await asyncio.wait_for(
-        asyncio.gather(*(_connect(port, cid, username, password, clean, result) for cid in client_ids)), TIMEOUT)
+        asyncio.gather(*(_connect(port, cid, username, password, clean, result, f"127.0.1.{n % SOURCE_ADDRESSES + 1}")
+                         for n, cid in enumerate(client_ids))), TIMEOUT)
     return result
 
 
