@@ -23,6 +23,7 @@ PAYLOAD_BYTES = 100
 # bare amqtt has no such limits
 MAX_INFLIGHT = 1000
 MAX_QUEUED = 100_000
+MAX_PENDING_PER_ADDRESS = 5_000  # the storm's devices all connect from one address (mqttdesk only)
 KEEP_ALIVE = 600  # idle clients must not need PINGREQs during a run
 
 

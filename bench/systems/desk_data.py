@@ -1,7 +1,8 @@
 """The mqttdesk data directory every benchmark instance starts from, made once with the real CLI and then copied.
 
 Set-up: role `bench` with readwrite on `bench/#`; user `benchuser` (password) and bootstrap credential `fleet`
-(registers devices) with that role; anonymous access off; the delivery limits raised like mosquitto's. Each
+(registers devices) with that role; anonymous access off; the delivery limits raised like mosquitto's, and the
+cap on connections waiting for their CONNECT per address lifted (mosquitto has none). Each
 instance gets a fresh copy, so devices one storm registers never weigh on the next measurement.
 """
 
@@ -16,6 +17,7 @@ from bench.settings import (
     BOOTSTRAP,
     BOOTSTRAP_PASSWORD,
     MAX_INFLIGHT,
+    MAX_PENDING_PER_ADDRESS,
     MAX_QUEUED,
     PASSWORD,
     REPO,
@@ -42,6 +44,9 @@ def make_template(data_dir: Path) -> Path:
     cli(data_dir, "anonymous", "off")
     cli(data_dir, "config", "set", "max_inflight_messages", str(MAX_INFLIGHT))
     cli(data_dir, "config", "set", "max_queued_messages", str(MAX_QUEUED))
+    # every simulated device connects from 127.0.0.1, where a real fleet has an address per device: up to a
+    # few hundred of them wait for their CONNECT at once during the storm
+    cli(data_dir, "config", "set", "max_pending_per_address", str(MAX_PENDING_PER_ADDRESS))
     return data_dir
 
 

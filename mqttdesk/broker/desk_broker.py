@@ -15,7 +15,8 @@ cannot be corrected piecemeal (each point verified with real clients; see tests/
 - every message is matched against every subscription filter, and spawns a task per subscriber.
 
 This module is the connection flow (CONNECT to the end of a session, take-over, kick, shutdown); what happens to
-PUBLISH, SUBSCRIBE and UNSUBSCRIBE on a live connection, and who receives a message, is `router.py`.
+PUBLISH, SUBSCRIBE and UNSUBSCRIBE on a live connection, and who receives a message, is `router.py`; how many
+sockets may wait for their CONNECT, and for how long (amqtt waits forever, for any number), is `admission.py`.
 
 Live objects (pipeline, recorder, registry) are passed to the constructor: amqtt builds plugin configurations from
 dicts into strict dataclasses, which cannot carry them; this subclass needs no plugins at all (`plugins: {}`).
@@ -40,6 +41,8 @@ from amqtt.errors import AMQTTError, BrokerError, MQTTError, NoDataError
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
 from mqttdesk.broker import wire
+from mqttdesk.broker.accept_errors import AcceptErrorFilter
+from mqttdesk.broker.admission import Admission, file_descriptor_limit
 from mqttdesk.broker.connect_packet import ConnectFields, ConnectRejected, read_connect
 from mqttdesk.broker.connection import Connection, peer_gone
 from mqttdesk.broker.registry import LiveSession, SessionRegistry
@@ -48,14 +51,14 @@ from mqttdesk.broker.session_state import SessionLimits, SessionState
 from mqttdesk.core.clip import SENTENCE_LENGTH, clip
 from mqttdesk.core.decide import password_hash_for
 from mqttdesk.core.decision import ConnectRequest, Decision, Kind, session_ended
+from mqttdesk.core.limits import AdmissionLimits
 from mqttdesk.core.model import CredentialKind, CredentialRef
 from mqttdesk.core.reasons import Reason, ReasonCode
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT = 10.0
 LISTEN_BACKLOG = 4096
-ACCEPTS_PER_WAKEUP = 16  # a socket that sends no CONNECT is dropped (amqtt waits forever)
+ACCEPTS_PER_WAKEUP = 16
 # session ends logged as refusals: forced by the broker, or the client broke the protocol
 _REFUSED_ENDS = frozenset({ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER,
                            ReasonCode.PROTOCOL_ERROR})
@@ -80,6 +83,7 @@ class DeskBroker(Broker):
         recorder: DecisionRecorder,
         registry: SessionRegistry,
         limits: SessionLimits | None = None,
+        admission: AdmissionLimits | None = None,
     ) -> None:
         super().__init__({**config, "plugins": {}})
         self.pipeline = pipeline
@@ -92,6 +96,20 @@ class DeskBroker(Broker):
         self._connection_tasks: set[asyncio.Task[Any]] = set()
         self._client_gates: dict[str, _ClientGate] = {}
         self.router = Router(pipeline, recorder, registry, self._connections)
+        fd_limit = file_descriptor_limit()
+        self.admission = Admission(admission or AdmissionLimits(), fd_limit, self._record_too_many_pending)
+        self._fd_limit = fd_limit
+        self._accept_errors: AcceptErrorFilter | None = None
+
+    async def start(self) -> None:
+        # out of descriptors, asyncio prints a traceback per failed accept: one line instead (accept_errors.py)
+        self._accept_errors = AcceptErrorFilter(asyncio.get_running_loop(), self._fd_limit)
+        self._accept_errors.install()
+        try:
+            await super().start()
+        except BaseException:
+            self._accept_errors.uninstall()
+            raise
 
     # -- listeners ------------------------------------------------------------------------------
 
@@ -152,8 +170,12 @@ class DeskBroker(Broker):
             await writer.close()
             return
         address = peer[0]
+        waiting = self.admission.admit(address)
+        if waiting is None:  # over a cap: closed at once; nothing was read, so there is nobody to answer
+            await writer.close()
+            return
         try:
-            async with asyncio.timeout(CONNECT_TIMEOUT):  # no extra task per connection, unlike wait_for
+            async with waiting:  # counts against the caps until the CONNECT is read, within its deadline
                 fields = await read_connect(reader)
         except ConnectRejected as exc:
             await self._reject_malformed(writer, address, exc)
@@ -218,6 +240,13 @@ class DeskBroker(Broker):
             await self._refuse(writer, rejected.connack)
         else:
             await writer.close()
+
+    def _record_too_many_pending(self, address: str, why: str) -> None:
+        """One Auth log entry per address and burst of refusals (see admission.py), not one per socket."""
+        self.recorder.record(Decision(
+            kind=Kind.CONNECT, allowed=False, reason=Reason(ReasonCode.TOO_MANY_PENDING, why), client_id="",
+            address=address, steps=(why, "the connection was closed before anything was read from it"),
+        ))
 
     @staticmethod
     async def _refuse(writer: WriterAdapter, code: int | None) -> None:
@@ -392,3 +421,6 @@ class DeskBroker(Broker):
             if still:
                 await asyncio.gather(*still, return_exceptions=True)
         await super().shutdown()
+        self.admission.close()
+        if self._accept_errors is not None:
+            self._accept_errors.uninstall()

@@ -19,6 +19,7 @@ from amqtt.errors import BrokerError
 
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
+from mqttdesk.broker.admission import raise_file_descriptor_limit
 from mqttdesk.broker.desk_broker import DeskBroker
 from mqttdesk.broker.registry import SessionRegistry
 from mqttdesk.broker.router import MessageMonitor
@@ -156,6 +157,7 @@ class BrokerService:
             port = stored_port if port is None else port
             self._set_status(BrokerStatus(BrokerState.STARTING))
             self.pipeline.set_listen_host(host)
+            raise_file_descriptor_limit()  # every client holds a descriptor; the broker's caps follow the limit
             bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             broker = DeskBroker(
                 {"listeners": {"default": {"type": "tcp", "bind": bind}}},
@@ -163,6 +165,7 @@ class BrokerService:
                 recorder=self.recorder,
                 registry=self.registry,
                 limits=self._limits_override or self.store.settings.session_limits(),
+                admission=self.store.settings.admission_limits(),
             )
             broker.monitors.extend(self._monitors)
             try:

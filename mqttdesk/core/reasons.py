@@ -31,6 +31,7 @@ class ReasonCode(StrEnum):
     BAD_PROTOCOL = "bad-protocol"
     SERVER_BUSY = "server-busy"  # too many password checks waiting: this one was not queued (or was dropped)
     CLIENT_GONE = "client-gone"  # the client closed the connection before its password was checked
+    TOO_MANY_PENDING = "too-many-pending"  # too many connections waiting for their CONNECT: closed unread
     # SUBSCRIBE / PUBLISH
     ACL_ALLOWED = "acl-allowed"
     ACL_DENIED = "acl-denied"

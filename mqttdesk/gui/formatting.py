@@ -62,6 +62,7 @@ REASON_PHRASES: dict[str, str] = {
     "bad-protocol": "unsupported protocol",
     "server-busy": "too many password checks waiting",
     "client-gone": "left before its password was checked",
+    "too-many-pending": "too many connections waiting",
     "acl-allowed": "topic allowed",
     "acl-denied": "topic denied by a rule",
     "acl-no-rule": "no rule allows the topic",
