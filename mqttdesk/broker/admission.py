@@ -8,7 +8,10 @@ legitimate client time out. So, while a connection waits for its CONNECT it coun
 - in all (`max_pending_connections`, 1,000, and never more than half the descriptors left after `RESERVED_FDS`
   for the store, the window and the listeners; the other half is for live sessions).
 
-A socket over a cap is closed at once: nothing was read, so there is nobody to send a CONNACK to. Once more than
+A socket over the per-address cap is closed at once: nothing was read, so there is nobody to send a CONNACK to.
+When every place in all is taken, the connection that has waited longest is closed to make room instead: a client
+that sends its CONNECT right away (as real ones do) then always gets in, however many sockets others hold open from
+however many addresses; refusing the newcomer would lock it out for as long as they keep the places. Once more than
 half the total cap is waiting, every waiting connection gets `PRESSURED_CONNECT_TIMEOUT` instead of
 `CONNECT_TIMEOUT` to send its CONNECT. Refusals come in bursts (a flood is thousands of sockets), so they are
 reported per burst: one log line when a burst starts, one Auth log entry per address and burst, and at most
@@ -90,7 +93,7 @@ class WaitingConnection:
     async def __aenter__(self) -> WaitingConnection:
         self._timeout = asyncio.timeout(self._admission.connect_timeout)  # no extra task, unlike wait_for
         await self._timeout.__aenter__()
-        self._admission._waiting.add(self)
+        self._admission._waiting[self] = None
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -98,6 +101,10 @@ class WaitingConnection:
         self._admission._leave(self)
         assert self._timeout is not None
         await self._timeout.__aexit__(exc_type, exc, tb)  # turns its own cancellation into TimeoutError
+
+    def close_now(self) -> None:
+        """Give up on this connection: its deadline is now (it leaves the caps when its `async with` ends)."""
+        self.shorten(asyncio.get_running_loop().time())
 
     def shorten(self, deadline: float) -> None:
         timeout = self._timeout
@@ -120,7 +127,7 @@ class Admission:
         self._refused = refused
         self._by_address: dict[str, int] = {}
         self._pending = 0  # admitted and not yet left (some may not have entered their `async with` yet)
-        self._waiting: set[WaitingConnection] = set()
+        self._waiting: dict[WaitingConnection, None] = {}  # entered, oldest first
         self._pressured = False
         self._burst: _RefusalBurst | None = None
 
@@ -149,9 +156,15 @@ class Admission:
                                   f"(at most {self.per_address} per address)")
             return None
         if self._pending >= self.cap:
-            self._refuse(address, f"{self._pending} connections are waiting to send their CONNECT "
-                                  f"(at most {self.cap} in all)")
-            return None
+            if not self._waiting:
+                self._refuse(address, f"{self._pending} connections are waiting to send their CONNECT "
+                                      f"(at most {self.cap} in all)")
+                return None
+            oldest = next(iter(self._waiting))
+            del self._waiting[oldest]
+            oldest.close_now()
+            self._refuse(oldest.address, f"closed to make room for a new connection: it had waited longest of the "
+                                         f"{self._pending} waiting for their CONNECT (at most {self.cap} in all)")
         self._by_address[address] = mine + 1
         self._pending += 1
         if not self._pressured and self._pending > self.cap // 2:
@@ -164,7 +177,7 @@ class Admission:
         return WaitingConnection(self, address)
 
     def _leave(self, waiting: WaitingConnection) -> None:
-        self._waiting.discard(waiting)
+        self._waiting.pop(waiting, None)
         self._pending -= 1
         left = self._by_address[waiting.address] - 1
         if left:

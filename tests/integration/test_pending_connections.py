@@ -104,15 +104,20 @@ def test_sockets_over_the_per_address_cap_are_closed_at_once_and_others_still_co
         close_all(flood)
 
 
-def test_sockets_over_the_total_cap_are_closed_at_once(small_instance, admin):
-    sockets = open_idle(small_instance.port, "127.0.0.5", 8) + open_idle(small_instance.port, "127.0.0.6", 3)
+def test_when_every_place_is_taken_the_longest_waiting_socket_makes_room(small_instance, admin):
+    port = small_instance.port
+    sockets = open_idle(port, "127.0.0.5", 8)  # every place of 8 taken
     try:
         started = time.monotonic()
-        assert len(closed_by_server(sockets, timeout=TIMEOUT, until=3)) == 3  # 8 of the 11 may wait
-        assert time.monotonic() - started < 1.5  # before the 2 s the 8 waiting ones have
-        refusals = too_many_pending(small_instance, admin)
-        assert refusals
-        assert {why for _, why in refusals} == {"8 connections are waiting to send their CONNECT (at most 8 in all)"}
+        assert connack_code(port, "127.0.0.3", "legit") == 0  # it sends its CONNECT at once: it gets in
+        sockets += open_idle(port, "127.0.0.6", 2)  # the first takes the place the legit client's made room for
+        closed = closed_by_server(sockets, timeout=TIMEOUT, until=2)
+        assert time.monotonic() - started < 1.5  # before the 2 s deadline of those waiting
+        assert len(closed) == 2
+        assert set(closed) <= set(sockets[:3])  # the oldest: one for the legit client, one for the second newcomer
+        assert too_many_pending(small_instance, admin) == [(
+            "127.0.0.5", "closed to make room for a new connection: it had waited longest of the 8 waiting for "
+                         "their CONNECT (at most 8 in all)")]
     finally:
         close_all(sockets)
 
