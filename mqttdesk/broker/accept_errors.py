@@ -5,6 +5,9 @@ exception handler with a traceback, once per attempt of its batch, and then stop
 it tries again by itself. Under a flood of sockets that was 7,998 traceback lines in 13 s on stderr. This
 filter, installed on the loop while the broker runs, turns such a burst into one warning line (and an INFO line
 when it is over), and hands every other error on to the handler that was there before, unchanged.
+
+asyncio's retry is a timer holding the listening socket: if the broker stops meanwhile, the timer fires on a closed
+socket and fails with a traceback of its own. So the filter stays a little longer after a burst to drop that too.
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ log = logging.getLogger(__name__)
 
 OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 BURST_QUIET = 5.0  # seconds without a failed accept that end a burst
+RETRY_GRACE = 2.0  # asyncio retries a failed accept after 1 s: by then every retry timer has fired
 _ACCEPT_MESSAGE = "socket.accept() out of system resource"  # asyncio's message for these (3.11-3.13)
+
+
+def _is_retry_on_a_closed_socket(context: dict[str, Any]) -> bool:
+    handle = context.get("handle")
+    callback = getattr(handle, "_callback", None)
+    return isinstance(context.get("exception"), ValueError) and getattr(callback, "__name__", "") == "_start_serving"
 
 
 def is_accept_exhaustion(context: dict[str, Any]) -> bool:
@@ -45,13 +55,23 @@ class AcceptErrorFilter:
         self._loop.set_exception_handler(self)
 
     def uninstall(self) -> None:
+        """Hand the loop back to the previous handler (after `RETRY_GRACE` if accepts failed just now)."""
         if self._timer is not None:
             self._timer.cancel()
             self._end_burst()
+        if self._last:  # an accept failed: its retry timers may still be due
+            self._loop.call_later(max(0.0, RETRY_GRACE - (time.monotonic() - self._last)), self._restore)
+        else:
+            self._restore()
+
+    def _restore(self) -> None:
         if self._loop.get_exception_handler() is self:
             self._loop.set_exception_handler(self._previous)
 
     def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if _is_retry_on_a_closed_socket(context):
+            log.debug("a retry of accept() found its listener closed")
+            return
         if not is_accept_exhaustion(context):
             if self._previous is not None:
                 self._previous(loop, context)
