@@ -33,9 +33,9 @@ def log_command(args: argparse.Namespace, context: Context) -> int:
 
 
 def _result(entry: AuthLogEntry) -> str:
-    """As the window says it: a session end is "ended" or "forced", not "allowed" or "refused"; a folded refusal
-    with how often it happened ("REFUSED ×37")."""
-    if entry.kind in SESSION_END_KINDS:
+    """As the window says it: a session end is "ended" or "forced", not "allowed", or "REFUSED" when the client broke
+    the protocol; a folded refusal with how often it happened ("REFUSED ×37")."""
+    if entry.kind in SESSION_END_KINDS and (entry.allowed or entry.forced_end):
         return "forced" if entry.forced_end else "ended"
     if entry.allowed:
         return "allowed"

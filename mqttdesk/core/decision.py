@@ -99,8 +99,8 @@ def session_ended(
     address: str | None,
     forced: bool,
 ) -> Decision:
-    """A DISCONNECT or KICK entry for the Auth log; `forced` ends (kick, credential change, protocol error) show as
-    refusals."""
+    """A DISCONNECT or KICK entry for the Auth log; `forced` ends (kick, credential change, take-over, protocol error)
+    show as refusals. The log tells a protocol error, the client's own doing, from the others by its reason code."""
     return Decision(
         kind=kind,
         allowed=not forced,

@@ -16,7 +16,7 @@ from mqttdesk.gui.fix_panel import FixPanel
 from mqttdesk.gui.formatting import format_time
 from mqttdesk.gui.models.auth_log_model import OUTCOME_SYMBOL, Outcome, outcome_of, repeat_text
 from mqttdesk.gui.tab_context import TabContext
-from mqttdesk.store.auth_log_repo import AuthLogEntry
+from mqttdesk.store.auth_log_repo import SESSION_END_KINDS, AuthLogEntry
 
 _HEADLINE = {Outcome.ALLOWED: "allowed", Outcome.REFUSED: "refused", Outcome.ENDED: "session ended",
              Outcome.FORCED: "session ended by the broker"}
@@ -34,9 +34,11 @@ def fix_for(entry: AuthLogEntry, context: TabContext) -> Fix | None:
 def entry_html(entry: AuthLogEntry) -> str:
     """Headline, who, why (and what the client was told), then the numbered decision path."""
     outcome = outcome_of(entry)
+    ended_by_client = outcome is Outcome.REFUSED and entry.kind in SESSION_END_KINDS  # it broke the protocol
+    headline_text = "session ended: the client broke the protocol" if ended_by_client else _HEADLINE[outcome]
     stamp = escape(repeat_text(entry) or format_time(entry.time, seconds=True))
     headline = (f"<p style='font-size:large; margin-bottom:4px;'>{colored(OUTCOME_SYMBOL[outcome], outcome)} "
-                f"<b>{escape(entry.kind)}</b> {colored(_HEADLINE[outcome], outcome)}"
+                f"<b>{escape(entry.kind)}</b> {colored(headline_text, outcome)}"
                 f"&nbsp;&nbsp;<span style='color:{MUTED}; font-size:medium;'>{stamp}</span></p>")
     topic = f" · topic <b>'{escape(entry.topic)}'</b>" if entry.topic else ""
     who = who_html(entry.client_id, entry.username, entry.method, entry.address)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
 from mqttdesk.gui.formatting import plural
 from mqttdesk.gui.models.auth_log_model import OUTCOME_COLOR, Outcome
-from mqttdesk.store.auth_log_repo import SESSION_END_KINDS, AuthLogEntry, LogFilter
+from mqttdesk.store.auth_log_repo import AuthLogEntry, LogFilter
 from mqttdesk.store.db import Store
 
 REFUSAL_KINDS = ("CONNECT", "SUBSCRIBE", "PUBLISH")
@@ -51,7 +51,7 @@ class AuthCounters(QObject):
         self._refused = sum(count for _time, count in self._refusals)
         self._counted: dict[int, tuple[int, float]] = {e.id: (e.count, e.time) for e in entries}
         self._day = start_of_day(now)
-        self.forced_today = store.auth_log.count_since(self._day, kinds=SESSION_END_KINDS, allowed=False)
+        self.forced_today = store.auth_log.count_forced_since(self._day)
         self._expiry = QTimer(self)
         self._expiry.setSingleShot(True)
         self._expiry.timeout.connect(self._expire)
@@ -102,7 +102,7 @@ class AuthCounters(QObject):
     def _new_day(self) -> None:
         now = self._clock()
         self._day = start_of_day(now)
-        self.forced_today = self._store.auth_log.count_since(self._day, kinds=SESSION_END_KINDS, allowed=False)
+        self.forced_today = self._store.auth_log.count_forced_since(self._day)
         self._arm_midnight(now)
         self.changed.emit()
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mqttdesk.core.clip import clip, clip_optional, clip_sentences
 from mqttdesk.core.decision import Decision
+from mqttdesk.core.reasons import ReasonCode
 from mqttdesk.store.auth_log_prune import prune_bytes, prune_rows
 
 if TYPE_CHECKING:
@@ -46,8 +47,9 @@ class AuthLogEntry:
 
     @property
     def forced_end(self) -> bool:
-        """A session ended by a kick or a credential change (logged as a refusal), not by the client or network."""
-        return self.kind in SESSION_END_KINDS and not self.allowed
+        """A session someone else ended: a kick, a credential change, a take-over (logged as a refusal). A session
+        ended because the client broke the protocol is a refusal too, but the client's own doing: not forced."""
+        return self.kind in SESSION_END_KINDS and not self.allowed and self.reason_code not in CLIENT_FAULT_ENDS
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -79,6 +81,9 @@ def entry_from_decision(decision: Decision, when: float | None = None, entry_id:
 _COLUMNS = ("id, time, kind, allowed, client_id, username, method, address, topic, reason_code, reason, steps,"
             " count, first_time")
 SESSION_END_KINDS = ("DISCONNECT", "KICK")  # the entries that end a session, normally or forced
+# refused session ends that the client caused (it broke the protocol): refusals, but nobody else's doing
+CLIENT_FAULT_ENDS = (ReasonCode.PROTOCOL_ERROR.value,)
+_NOT_CLIENT_FAULT = f"reason_code NOT IN ({', '.join('?' for _ in CLIENT_FAULT_ENDS)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,14 +206,23 @@ class AuthLogRepo:
         ).fetchone()
         return int(row[0])
 
+    def count_forced_since(self, since: float) -> int:
+        """How many sessions were ended by someone else since a time (`AuthLogEntry.forced_end`)."""
+        row = self._store.connection.execute(
+            "SELECT COALESCE(SUM(count), 0) FROM auth_log WHERE time >= ? AND allowed = 0 AND kind IN (?, ?)"
+            f" AND {_NOT_CLIENT_FAULT}",
+            (since, *SESSION_END_KINDS, *CLIENT_FAULT_ENDS),
+        ).fetchone()
+        return int(row[0])
+
     def last_forced_disconnect(self, *, username: str | None = None, client_id: str | None = None
                                ) -> AuthLogEntry | None:
-        """The latest kick or credential-change disconnect of a username or a clientId."""
+        """The latest session of a username or a clientId that someone else ended (`AuthLogEntry.forced_end`)."""
         column, value = ("username", username) if username is not None else ("client_id", client_id)
         row = self._store.connection.execute(
             f"SELECT {_COLUMNS} FROM auth_log WHERE {column} = ? AND allowed = 0 AND kind IN (?, ?)"
-            " ORDER BY id DESC LIMIT 1",
-            (value, *SESSION_END_KINDS),
+            f" AND {_NOT_CLIENT_FAULT} ORDER BY id DESC LIMIT 1",
+            (value, *SESSION_END_KINDS, *CLIENT_FAULT_ENDS),
         ).fetchone()
         return None if row is None else _row_to_entry(row)
 

@@ -13,6 +13,7 @@ from pytestqt.qtbot import QtBot
 from mqttdesk.gui.auth_log_export import write_csv, write_json
 from mqttdesk.gui.auth_status import AuthCounters
 from mqttdesk.gui.models.auth_log_model import RESULT, AuthLogTableModel, outcome_text
+from mqttdesk.gui.models.forced_disconnects import ForcedDisconnects, forced_notices
 from mqttdesk.gui.models.timeline_model import TimelineModel, event_label
 from mqttdesk.gui.notifier import flash_text, summarise
 from mqttdesk.store.auth_log_repo import AuthLogEntry
@@ -118,3 +119,27 @@ def test_status_counters_start_from_the_store_and_let_old_refusals_expire(qtbot:
     with qtbot.waitSignal(counters.changed, timeout=1000):
         counters._expiry.timeout.emit()
     assert counters.refused_last_minute == 1
+
+
+def test_a_session_ended_by_a_protocol_error_is_a_refusal_but_no_forced_disconnect(qtbot: QtBot,
+                                                                                   store: Store) -> None:
+    """The client broke the protocol: the log shows a refusal, but nobody kicked or suspended it, so no notice,
+    no "Last forced disconnect" and no count in "forced disconnects today"."""
+    now = datetime.now().replace(hour=12, minute=0, second=0, microsecond=0).timestamp()
+    kick = replace(entry(1, kind="KICK", allowed=False, code="kicked", reason="disconnected: kicked by admin"),
+                   time=now - 60)
+    broke = replace(entry(2, kind="DISCONNECT", allowed=False, code="protocol-error",
+                          reason="protocol error: a second CONNECT"), time=now - 30)
+    assert kick.forced_end
+    assert not broke.forced_end
+    assert outcome_text(broke) == "✗ refused"
+    assert forced_notices([broke]) == []
+    assert summarise([kick, broke])[0] == "1 forced disconnect"
+    assert ForcedDisconnects(store, "client_id").note([broke], {"c"}) == set()
+    store.auth_log.append([kick, broke])
+    assert store.auth_log.last_forced_disconnect(client_id="c") == replace(kick, id=1)  # not the newer one
+    assert store.auth_log.count_forced_since(now - 3600) == 1
+    counters = AuthCounters(store, clock=lambda: now)
+    assert counters.forced_today == 1
+    counters.on_entries([replace(broke, id=3, time=now)])
+    assert counters.forced_today == 1

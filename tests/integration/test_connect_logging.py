@@ -69,6 +69,10 @@ def test_a_session_ended_by_a_protocol_error_is_logged_as_a_refusal(instance, ad
     entry = last_entry(instance, admin, "DISCONNECT")
     assert (entry.allowed, entry.reason_code, entry.client_id) == (False, "protocol-error", "breaker")
     assert entry.reason.startswith("protocol error: ")
+    assert not entry.forced_end  # the client's own doing: no "disconnected by …" notice, not a forced disconnect
+    assert admin.auth_log.last_forced_disconnect(client_id="breaker") is None
+    assert admin.auth_log.count_forced_since(0.0) == 0
     shown = run_cli(data_dir, "log", "--limit", "1")
-    assert "forced" in shown.stdout, shown.stdout
+    assert "REFUSED" in shown.stdout, shown.stdout
+    assert "forced" not in shown.stdout, shown.stdout
     assert "protocol error" in shown.stdout, shown.stdout

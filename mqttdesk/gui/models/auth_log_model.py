@@ -32,7 +32,8 @@ SHORT_CLIP = 8  # characters of a clipped value shown in its cell (the tooltip a
 HEADERS = ("Time", "Result", "Kind", "Client id", "Username", "Method", "Address", "Topic", "Reason")
 HEADER_TIPS = (
     "When the broker decided (local time; the date is shown for other days)",
-    "allowed, refused, ended (a normal disconnect) or forced (kicked, or ended by a credential change)",
+    "allowed, refused (also a session ended for a protocol error), ended (a normal disconnect) or forced (kicked, "
+    "ended by a credential change or taken over)",
     "CONNECT, SUBSCRIBE, PUBLISH, DISCONNECT or KICK",
     "The MQTT client identifier",
     "The username the client sent (— for none)",
@@ -47,7 +48,7 @@ class Outcome(StrEnum):
     ALLOWED = "allowed"
     REFUSED = "refused"
     ENDED = "ended"  # a session ended normally (or the connection was lost)
-    FORCED = "forced"  # a session was ended by the broker: kicked, or its credential changed
+    FORCED = "forced"  # a session was ended by someone else: kicked, its credential changed, taken over
 
 
 OUTCOME_SYMBOL = {Outcome.ALLOWED: "✓", Outcome.REFUSED: "✗", Outcome.ENDED: "•", Outcome.FORCED: "✗"}
@@ -57,7 +58,9 @@ OUTCOME_COLOR = {Outcome.ALLOWED: "#1f7a3a", Outcome.REFUSED: "#c42b1c", Outcome
 
 def outcome_of(entry: AuthLogEntry) -> Outcome:
     if entry.kind in SESSION_END_KINDS:
-        return Outcome.ENDED if entry.allowed else Outcome.FORCED
+        if entry.allowed:
+            return Outcome.ENDED
+        return Outcome.FORCED if entry.forced_end else Outcome.REFUSED  # refused: it broke the protocol
     return Outcome.ALLOWED if entry.allowed else Outcome.REFUSED
 
 
