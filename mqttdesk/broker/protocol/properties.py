@@ -56,7 +56,8 @@ class Properties:
         """These properties without a reason string and user properties (request problem information 0)."""
         if self.reason_string is None and not self.user_properties:
             return self
-        return replace(self, reason_string=None, user_properties=())
+        stripped = replace(self, reason_string=None, user_properties=())
+        return EMPTY_PROPERTIES if stripped == EMPTY_PROPERTIES else stripped
 
 
 EMPTY_PROPERTIES: Final = Properties()
