@@ -59,7 +59,7 @@ def _disconnect_code(protocol: ServerProtocol) -> int:
     return data[2]
 
 
-# -- CONNECT and version detection ------------------------------------------------------------------------------------
+# -- CONNECT and version detection ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("version", [4, 5])
 def test_connect_is_reported_with_the_version(version: int) -> None:
@@ -144,7 +144,7 @@ def test_a_second_connect_is_a_protocol_error() -> None:
     assert protocol.data_to_send() == []
 
 
-# -- CONNACK ----------------------------------------------------------------------------------------------------------
+# -- CONNACK -------------------------------------------------------------------------------------------------------
 
 def test_packets_behind_connect_wait_for_the_connack() -> None:
     protocol = ServerProtocol()
@@ -189,7 +189,7 @@ def test_the_default_v5_connack_only_announces_the_maximum_packet_size() -> None
     assert protocol.data_to_send() == [CONNACK_V5_OK_PLAIN]
 
 
-# -- PINGREQ, DISCONNECT, EOF -------------------------------------------------------------------------------------------
+# -- PINGREQ, DISCONNECT, EOF --------------------------------------------------------------------------------------
 
 def test_pingreq_is_answered_by_the_protocol() -> None:
     protocol = opened(4)
@@ -230,7 +230,7 @@ def test_disconnect_may_change_a_non_zero_session_expiry() -> None:
     assert disconnect.session_expiry_interval == 10
 
 
-# -- protocol errors after CONNECT ------------------------------------------------------------------------------------
+# -- protocol errors after CONNECT ---------------------------------------------------------------------------------
 
 def test_a_v5_protocol_error_sends_disconnect_with_code_and_reason_string() -> None:
     protocol = opened(5)
@@ -252,7 +252,7 @@ def test_a_v4_protocol_error_just_closes() -> None:
     assert protocol.data_to_send() == []
 
 
-# -- maximum packet size ----------------------------------------------------------------------------------------------
+# -- maximum packet size -------------------------------------------------------------------------------------------
 
 def test_a_too_large_packet_is_refused_from_its_header_alone() -> None:
     protocol = opened(5, maximum_packet_size=1000)
@@ -294,7 +294,7 @@ def test_reason_strings_are_dropped_before_exceeding_the_client_maximum_packet_s
     assert protocol.data_to_send() == [b"\x40\x0c\x00\x02\x10\x08\x1f\x00\x05short"]
 
 
-# -- topic aliases ----------------------------------------------------------------------------------------------------
+# -- topic aliases -------------------------------------------------------------------------------------------------
 
 def test_inbound_topic_alias_is_set_then_resolved() -> None:
     protocol = opened(5, topic_alias_maximum=2)
@@ -340,7 +340,7 @@ def test_outbound_topic_aliases_need_the_flag_and_the_client_maximum() -> None:
         assert protocol.data_to_send() == [b"\x30\x04" + string("a") + b"\x00"] * 2
 
 
-# -- receive maximum (flow control) ------------------------------------------------------------------------------------
+# -- receive maximum (flow control) --------------------------------------------------------------------------------
 
 def test_receive_maximum_exceeded() -> None:
     protocol = opened(5, receive_maximum=2)
@@ -376,7 +376,7 @@ def test_qos0_does_not_count_against_receive_maximum() -> None:
     assert len(protocol.events_received()) == 10
 
 
-# -- keep-alive -------------------------------------------------------------------------------------------------------
+# -- keep-alive ----------------------------------------------------------------------------------------------------
 
 def test_keep_alive_deadline_is_one_and_a_half_times_keep_alive() -> None:
     clock = FakeClock()
@@ -424,7 +424,7 @@ def test_connect_timeout_before_connect() -> None:
     assert protocol.data_to_send() == []
 
 
-# -- request problem information, send_* in each state ------------------------------------------------------------------
+# -- request problem information, send_* in each state -------------------------------------------------------------
 
 def test_request_problem_information_0_drops_reason_strings_except_on_disconnect() -> None:
     protocol = opened(5, connect_properties=Properties(request_problem_information=0))
@@ -480,7 +480,7 @@ def test_send_before_connack_is_a_caller_bug() -> None:
         protocol.send_connack(0)
 
 
-# -- buffering --------------------------------------------------------------------------------------------------------
+# -- buffering -----------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("version", [4, 5])
 def test_packets_split_anywhere_decode_the_same(version: int) -> None:

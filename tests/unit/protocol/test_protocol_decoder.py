@@ -33,7 +33,7 @@ def _refused(first: int, body: bytes, version: int) -> ProtocolError:
     return caught.value
 
 
-# -- CONNECT ----------------------------------------------------------------------------------------------------------
+# -- CONNECT -------------------------------------------------------------------------------------------------------
 
 def test_connect_v4_with_will_username_password() -> None:
     body = (b"\x00\x04MQTT\x04" + bytes((0b1110_1110,)) + b"\x00\x3c" + string("dev-1") + string("w/t")
@@ -103,7 +103,7 @@ def test_progress_says_what_was_read_before_the_fault() -> None:
     assert (progress.protocol_version, progress.client_id, progress.username) == (4, "dev-9", "bob")
 
 
-# -- PUBLISH ----------------------------------------------------------------------------------------------------------
+# -- PUBLISH -------------------------------------------------------------------------------------------------------
 
 def test_publish_v4_qos1_retain_dup() -> None:
     assert decode_packet(0x3B, string("a/b") + u16(10) + b"hi", V4) == Publish("a/b", b"hi", 1, True, True, 10)
@@ -141,7 +141,7 @@ def test_publish_refusals(first: int, body: bytes, version: int, code: int) -> N
     assert _refused(first, body, version).reason_code == code
 
 
-# -- acknowledgements -------------------------------------------------------------------------------------------------
+# -- acknowledgements ----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("first", "cls"), [(0x40, PubAck), (0x50, PubRec), (0x62, PubRel), (0x70, PubComp)])
 def test_acks_both_versions(first: int, cls: type) -> None:
@@ -167,7 +167,7 @@ def test_ack_refusals(first: int, body: bytes, version: int, code: int) -> None:
     assert _refused(first, body, version).reason_code == code
 
 
-# -- SUBSCRIBE / UNSUBSCRIBE ------------------------------------------------------------------------------------------
+# -- SUBSCRIBE / UNSUBSCRIBE ---------------------------------------------------------------------------------------
 
 def test_subscribe_v4() -> None:
     body = u16(3) + string("a/#") + b"\x01" + string("+/b") + b"\x02"
@@ -230,7 +230,7 @@ def test_unsubscribe_refusals(first: int, body: bytes, version: int, code: int) 
     assert _refused(first, body, version).reason_code == code
 
 
-# -- PINGREQ, DISCONNECT, AUTH, the rest --------------------------------------------------------------------------------
+# -- PINGREQ, DISCONNECT, AUTH, the rest ---------------------------------------------------------------------------
 
 def test_pingreq() -> None:
     assert isinstance(decode_packet(0xC0, b"", V4), PingReq)
