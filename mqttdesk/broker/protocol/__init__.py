@@ -1,6 +1,6 @@
 """One sans-I/O MQTT protocol core for the server side, MQTT 3.1.1 and MQTT 5: bytes in, events out, bytes to send.
 
-No sockets, no asyncio, no clock of its own (one is injected): the caller owns the I/O, in the style of
+No sockets, no asyncio, no threads (the clock can be injected): the caller owns the I/O, in the style of
 python-websockets' `Protocol` and h11.
 
     protocol = ServerProtocol(maximum_packet_size=..., receive_maximum=..., topic_alias_maximum=...)

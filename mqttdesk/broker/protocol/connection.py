@@ -5,7 +5,8 @@ write (`data_to_send`), and close the socket when `close_expected()` says so. Th
 `next_deadline()` says when to call `handle_deadline()`. The broker answers packets with the `send_*` methods.
 
 Life cycle: CONNECTING (until a CONNECT) -> AWAITING_CONNACK (no further packet is decoded until `send_connack`,
-so nothing a client pipelines behind its CONNECT is acted on before the CONNECT is decided) -> OPEN -> CLOSING
+so nothing a client pipelines behind its CONNECT is acted on before the CONNECT is decided; with MQTT 5 enhanced
+authentication AUTH and DISCONNECT are, and anything else is a protocol error [MQTT-3.1.2-30]) -> OPEN -> CLOSING
 (a protocol error, a DISCONNECT either way, a refusing CONNACK, a keep-alive timeout: input is ignored) -> CLOSED.
 """
 
@@ -27,7 +28,7 @@ from mqttdesk.broker.protocol.decoder import (
     decode_publish,
 )
 from mqttdesk.broker.protocol.events import ConnectionClosed, Event, KeepAliveTimedOut, ProtocolErrorOccurred
-from mqttdesk.broker.protocol.packets import Connect, Disconnect, PingReq, Publish
+from mqttdesk.broker.protocol.packets import Auth, Connect, Disconnect, PingReq, Publish
 from mqttdesk.broker.protocol.properties import EMPTY_PROPERTIES, Properties
 from mqttdesk.broker.protocol.reason_codes import Mqtt5Reason, ProtocolError, protocol_error
 
@@ -76,6 +77,7 @@ class ServerProtocol:
         self._inbound_unacked: set[int] = set()  # packet ids of QoS 1/2 PUBLISHes not yet PUBACKed / PUBCOMPed
         self._outbound_aliases: OrderedDict[str, int] | None = None  # topic -> alias, least recently used first
         self._disconnect: Disconnect | None = None
+        self._authenticating = False  # an MQTT 5 CONNECT with an authentication method: AUTH before CONNACK
         self._last_received = clock()
         self._grace = connect_timeout  # seconds of silence allowed; None: no deadline
 
@@ -87,7 +89,7 @@ class ServerProtocol:
             return
         self._last_received = self._clock()
         self._buffer += data
-        if self.state is not State.AWAITING_CONNACK:
+        if self.state is not State.AWAITING_CONNACK or self._authenticating:
             self._parse()
 
     def receive_eof(self) -> None:
@@ -133,7 +135,7 @@ class ServerProtocol:
     def _parse(self) -> None:
         buffer, events = self._buffer, self._events
         size, position = len(buffer), 0
-        version = self.version or 0
+        version = self._publish_version()  # 0: PUBLISH is not decoded on the fast path in this state
         maximum = self.maximum_packet_size
         try:
             while size - position >= 2:
@@ -156,15 +158,19 @@ class ServerProtocol:
                 else:
                     self._packet(first, buffer, index, end)
                 position = end
-                if self.state is not State.OPEN:
+                if self.state is not State.OPEN and not (self._authenticating
+                                                         and self.state is State.AWAITING_CONNACK):
                     break
-                version = self.version or 0
+                version = self._publish_version()
         except ProtocolError as error:
             self._fail(error)
             buffer.clear()
             return
         if position:
             del buffer[:position]
+
+    def _publish_version(self) -> int:
+        return self.version or 0 if self.state is State.OPEN else 0
 
     def _too_large(self, size: int, buffer: bytearray, index: int, end: int) -> ProtocolError:
         if self.state is State.CONNECTING and end > index + 6 and buffer[index + 6] == wf.MQTT_5 \
@@ -184,6 +190,8 @@ class ServerProtocol:
             return
         assert self.version is not None
         packet = decode_from(first, buffer, start, end, self.version)
+        if self.state is State.AWAITING_CONNACK and not isinstance(packet, Auth | Disconnect):
+            raise protocol_error(f"{wf.PACKET_NAMES[first >> 4]} during authentication")  # [MQTT-3.1.2-30]
         if isinstance(packet, PingReq):
             self._out.append(encoder.PINGRESP_BYTES)
         elif isinstance(packet, Disconnect):
@@ -206,6 +214,7 @@ class ServerProtocol:
         self.request_problem_information = properties.request_problem_information != 0
         self.request_response_information = properties.request_response_information == 1
         self._set_keep_alive(connect.keep_alive)
+        self._authenticating = properties.authentication_method is not None
         self._events.append(connect)
 
     def _set_keep_alive(self, keep_alive: int) -> None:
@@ -244,11 +253,17 @@ class ServerProtocol:
             if isinstance(error, UnsupportedProtocol) and (level is None or level < wf.MQTT_5):
                 self._out.append(encoder.encode_connack(wf.MQTT_3_1_1, False, 1))  # [MQTT-3.1.2-2]
             elif level is not None and level >= wf.MQTT_5:
-                self._out.append(self._fitted(lambda properties: encoder.encode_connack(
-                    wf.MQTT_5, False, error.reason_code, properties), Properties(reason_string=error.text)))
+                self._refuse(error)
+        elif self.version == wf.MQTT_5 and self.state is State.AWAITING_CONNACK:
+            self._refuse(error)
         elif self.version == wf.MQTT_5 and self.state is State.OPEN:
             self._queue_disconnect(error.reason_code, error.text)
         self.state = State.CLOSING
+
+    def _refuse(self, error: ProtocolError) -> None:
+        """Before the CONNACK an MQTT 5 client learns of its error from a CONNACK with the code [MQTT-4.13.1-1]."""
+        self._out.append(self._fitted(lambda properties: encoder.encode_connack(
+            wf.MQTT_5, False, error.reason_code, properties), Properties(reason_string=error.text)))
 
     # -- output ------------------------------------------------------------------------------------------------
 
@@ -304,6 +319,7 @@ class ServerProtocol:
             self._buffer.clear()
             return
         self.state = State.OPEN
+        self._authenticating = False
         if self._buffer:
             self._parse()
 

@@ -7,6 +7,7 @@ from client_bytes import connect_v4, connect_v5, frame, publish_v4, publish_v5, 
 
 from mqttdesk.broker.protocol import (
     EMPTY_PROPERTIES,
+    Auth,
     Connect,
     ConnectionClosed,
     Disconnect,
@@ -19,9 +20,11 @@ from mqttdesk.broker.protocol import (
     PubAck,
     Publish,
     ServerProtocol,
+    State,
     Subscribe,
 )
 from mqttdesk.broker.protocol.decoder import decode_properties
+from mqttdesk.broker.protocol.properties import encode_properties
 
 CONNACK_V5_OK_PLAIN = b"\x20\x08\x00\x00\x05\x27\x01\x00\x00\x00"  # maximum packet size 16 MiB announced
 
@@ -503,3 +506,42 @@ def test_many_packets_in_one_chunk_and_the_rest_kept() -> None:
     assert len(protocol.events_received()) == 500
     protocol.receive_data(b"\x07")
     assert protocol.events_received() == [PubAck(7)]
+
+
+# -- enhanced authentication (MQTT 5) ---------------------------------------------------------------------------
+
+def _auth(reason_code: int, method: str, data: bytes) -> bytes:
+    return frame(0xF0, bytes((reason_code,)) + encode_properties(Properties(authentication_method=method,
+                                                                            authentication_data=data)))
+
+
+def test_enhanced_authentication_exchanges_auth_before_connack() -> None:
+    protocol = ServerProtocol()
+    protocol.receive_data(connect_v5(properties=Properties(authentication_method="SCRAM-SHA-1",
+                                                           authentication_data=b"client-first")))
+    [connect] = protocol.events_received()
+    assert isinstance(connect, Connect)
+    protocol.send_auth(0x18, Properties(authentication_method="SCRAM-SHA-1", authentication_data=b"server-first"))
+    assert protocol.data_to_send() == [_auth(0x18, "SCRAM-SHA-1", b"server-first")]
+    protocol.receive_data(_auth(0x18, "SCRAM-SHA-1", b"client-final"))
+    [auth] = protocol.events_received()
+    assert auth == Auth(0x18, Properties(authentication_method="SCRAM-SHA-1", authentication_data=b"client-final"))
+    protocol.send_connack(0, properties=Properties(authentication_method="SCRAM-SHA-1"))
+    assert protocol.state is State.OPEN
+
+
+def test_anything_but_auth_during_authentication_is_refused_with_a_connack() -> None:
+    protocol = ServerProtocol()
+    protocol.receive_data(connect_v5(properties=Properties(authentication_method="M")))
+    protocol.events_received()
+    protocol.receive_data(publish_v5("t", b""))
+    assert _error(protocol).reason_code == 0x82
+    [connack] = protocol.data_to_send()
+    assert connack[0] == 0x20
+    assert connack[2:4] == b"\x00\x82"
+
+
+def test_auth_on_a_v4_connection_is_a_caller_bug() -> None:
+    protocol = opened(4)
+    with pytest.raises(InvalidState):
+        protocol.send_auth(0x19)
