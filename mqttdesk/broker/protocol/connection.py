@@ -150,13 +150,14 @@ class ServerProtocol:
                     raise self._too_large(end - position, buffer, index, size)
                 if end > size:
                     break
-                if first >> 4 == wf.PUBLISH and version:
+                if first >> 4 == wf.PUBLISH and version:  # the hot path: nothing else to check per packet
                     publish = decode_publish(first & 0x0F, buffer, index, end, version)
                     if first & 0x06 or version == wf.MQTT_5:
                         publish = self._inbound(publish)
                     events.append(publish)
-                else:
-                    self._packet(first, buffer, index, end)
+                    position = end
+                    continue
+                self._packet(first, buffer, index, end)
                 position = end
                 if self.state is not State.OPEN and not (self._authenticating
                                                          and self.state is State.AWAITING_CONNACK):

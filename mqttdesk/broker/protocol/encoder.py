@@ -12,7 +12,19 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from mqttdesk.broker.protocol import wire_format as wf
-from mqttdesk.broker.protocol.packets import Publish
+from mqttdesk.broker.protocol.packets import (
+    Connack,
+    Disconnect,
+    PingResp,
+    PubAck,
+    PubComp,
+    Publish,
+    PubRec,
+    PubRel,
+    ServerPacket,
+    Suback,
+    Unsuback,
+)
 from mqttdesk.broker.protocol.properties import (
     EMPTY_PROPERTIES,
     Properties,
@@ -155,3 +167,28 @@ def _without_alias(properties: Properties) -> Properties:
 def encode_publish(publish: Publish, version: int, *, packet_id: int | None = None) -> bytes:
     """One PUBLISH as the message says (QoS, retain, DUP); for fan-out use `OutgoingPublish`."""
     return OutgoingPublish(publish).encode(version, dup=publish.dup, packet_id=packet_id or publish.packet_id)
+
+
+_ACK_TYPES = {PubAck: wf.PUBACK, PubRec: wf.PUBREC, PubRel: wf.PUBREL, PubComp: wf.PUBCOMP}
+
+
+def encode_packet(packet: ServerPacket, version: int) -> bytes:
+    """Any server packet value in the form of `version` (the `send_*` methods of `ServerProtocol` also apply the
+    client's limits; this does not)."""
+    if isinstance(packet, Publish):
+        return encode_publish(packet, version)
+    if isinstance(packet, PubAck | PubRec | PubRel | PubComp):
+        return encode_ack(_ACK_TYPES[type(packet)], version, packet.packet_id, packet.reason_code, packet.properties)
+    if isinstance(packet, Connack):
+        return encode_connack(version, packet.session_present, packet.reason_code, packet.properties)
+    if isinstance(packet, Suback):
+        return encode_suback(version, packet.packet_id, packet.reason_codes, packet.properties)
+    if isinstance(packet, Unsuback):
+        return encode_unsuback(version, packet.packet_id, packet.reason_codes, packet.properties)
+    if isinstance(packet, PingResp):
+        return PINGRESP_BYTES
+    if version != wf.MQTT_5:
+        raise ValueError(f"{type(packet).__name__} has no MQTT 3.1.1 form")
+    if isinstance(packet, Disconnect):
+        return encode_disconnect(packet.reason_code, packet.properties)
+    return encode_auth(packet.reason_code, packet.properties)

@@ -8,7 +8,7 @@ from client_bytes import string, u16
 from mqttdesk.broker.protocol import encoder
 from mqttdesk.broker.protocol import wire_format as wf
 from mqttdesk.broker.protocol.decoder import decode_packet
-from mqttdesk.broker.protocol.packets import Publish
+from mqttdesk.broker.protocol.packets import Auth, Connack, Disconnect, PingResp, Publish, PubRel, Suback, Unsuback
 from mqttdesk.broker.protocol.properties import Properties
 from mqttdesk.broker.protocol.reason_codes import connack_code_v3, suback_code_v3
 
@@ -115,3 +115,17 @@ def test_server_packets_that_clients_also_send_decode_back(version: int) -> None
     assert decode_packet(data[0], data[2:], version) == publish
     ack = encoder.encode_ack(wf.PUBREL, version, 4)
     assert decode_packet(ack[0], ack[2:], version).packet_id == 4  # type: ignore[union-attr]
+
+
+def test_encode_packet_dispatches_every_server_packet() -> None:
+    assert encoder.encode_packet(Connack(True, 0), V4) == b"\x20\x02\x01\x00"
+    assert encoder.encode_packet(Publish("a", b"b"), V4) == b"\x30\x04" + string("a") + b"b"
+    assert encoder.encode_packet(PubRel(3, 0x92), V5) == b"\x62\x03\x00\x03\x92"
+    assert encoder.encode_packet(Suback(1, (0, 0x80)), V5) == b"\x90\x05\x00\x01\x00\x00\x80"
+    assert encoder.encode_packet(Unsuback(1, (0,)), V4) == b"\xb0\x02\x00\x01"
+    assert encoder.encode_packet(PingResp(), V4) == b"\xd0\x00"
+    assert encoder.encode_packet(Disconnect(0x8B), V5) == b"\xe0\x02\x8b\x00"
+    assert encoder.encode_packet(Auth(0x19, Properties(authentication_method="M")), V5) \
+        == b"\xf0\x06\x19\x04\x15\x00\x01M"
+    with pytest.raises(ValueError, match="no MQTT 3.1.1 form"):
+        encoder.encode_packet(Disconnect(), V4)
