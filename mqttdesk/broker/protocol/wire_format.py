@@ -47,7 +47,7 @@ def read_u32(data: bytes | bytearray, offset: int, end: int) -> tuple[int, int]:
 
 
 def read_varint(data: bytes | bytearray, offset: int, end: int) -> tuple[int, int]:
-    """A variable byte integer; more than four bytes is malformed [MQTT-1.5.5-1]."""
+    """A variable byte integer; more than four bytes, or more than needed, is malformed."""
     value, shift = 0, 0
     for _ in range(4):
         if offset >= end:
@@ -56,6 +56,8 @@ def read_varint(data: bytes | bytearray, offset: int, end: int) -> tuple[int, in
         offset += 1
         value |= (byte & 0x7F) << shift
         if not byte & 0x80:
+            if not byte and shift:
+                raise malformed("variable byte integer not in the fewest bytes")  # [MQTT-1.5.5-1]
             return value, offset
         shift += 7
     raise malformed("variable byte integer longer than four bytes")
@@ -71,6 +73,8 @@ def read_remaining_length(buffer: bytes | bytearray, index: int, end: int) -> tu
         index += 1
         value |= (byte & 0x7F) << shift
         if not byte & 0x80:
+            if not byte and shift:
+                raise malformed("remaining length not in the fewest bytes")  # [MQTT-1.5.5-1]
             return value, index
         shift += 7
     raise malformed("a remaining length longer than four bytes")

@@ -545,3 +545,10 @@ def test_auth_on_a_v4_connection_is_a_caller_bug() -> None:
     protocol = opened(4)
     with pytest.raises(InvalidState):
         protocol.send_auth(0x19)
+
+
+@pytest.mark.parametrize("header", [b"\x30\x80\x00", b"\x30\xff\xff\xff\xff\x01"])
+def test_a_remaining_length_not_minimal_or_of_five_bytes_is_malformed(header: bytes) -> None:
+    protocol = opened(5)
+    protocol.receive_data(header)
+    assert _error(protocol).reason_code == 0x81

@@ -117,6 +117,7 @@ def test_a_value_out_of_range_is_a_protocol_error(block: bytes, packet_type: int
     b"\x05\x03\x00\x02\xff\xfe",  # not UTF-8
     b"\x05\x03\x00\x02a\x00",  # U+0000
     b"\x05\x0b\xff\xff\xff\xff",  # variable byte integer of five bytes
+    b"\x03\x0b\x81\x00",  # variable byte integer in more bytes than needed
     b"\xff\xff\xff\xff\x7f",  # property length itself five bytes
 ])
 def test_malformed_values_are_malformed(block: bytes) -> None:
