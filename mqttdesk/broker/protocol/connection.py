@@ -13,7 +13,6 @@ authentication AUTH and DISCONNECT are, and anything else is a protocol error [M
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from enum import Enum
@@ -31,6 +30,7 @@ from mqttdesk.broker.protocol.events import ConnectionClosed, Event, KeepAliveTi
 from mqttdesk.broker.protocol.packets import Auth, Connect, Disconnect, PingReq, Publish
 from mqttdesk.broker.protocol.properties import EMPTY_PROPERTIES, Properties
 from mqttdesk.broker.protocol.reason_codes import Mqtt5Reason, ProtocolError, protocol_error
+from mqttdesk.broker.protocol.topic_aliases import InboundTopicAliases, OutboundTopicAliases
 
 DEFAULT_MAXIMUM_PACKET_SIZE = 16 * 1024 * 1024
 DEFAULT_RECEIVE_MAXIMUM = 65535  # also what a client that announces none allows [MQTT-3.1.2.11.3]
@@ -73,9 +73,9 @@ class ServerProtocol:
         self._buffer = bytearray()
         self._events: list[Event] = []
         self._out: list[bytes] = []
-        self._inbound_aliases: dict[int, str] = {}
+        self._inbound_aliases = InboundTopicAliases(topic_alias_maximum)
         self._inbound_unacked: set[int] = set()  # packet ids of QoS 1/2 PUBLISHes not yet PUBACKed / PUBCOMPed
-        self._outbound_aliases: OrderedDict[str, int] | None = None  # topic -> alias, least recently used first
+        self._outbound_aliases: OutboundTopicAliases | None = None  # when asked for and the client allows them
         self._disconnect: Disconnect | None = None
         self._authenticating = False  # an MQTT 5 CONNECT with an authentication method: AUTH before CONNACK
         self._last_received = clock()
@@ -226,17 +226,7 @@ class ServerProtocol:
         """Topic alias and receive maximum of an incoming PUBLISH (MQTT 5; receive maximum for both versions)."""
         alias = publish.properties.topic_alias
         if alias is not None:
-            if alias == 0 or alias > self.topic_alias_maximum:
-                raise ProtocolError(Mqtt5Reason.TOPIC_ALIAS_INVALID,
-                                    f"topic alias {alias} is outside 1..{self.topic_alias_maximum}")  # [MQTT-3.3.2-9]
-            if publish.topic:
-                self._inbound_aliases[alias] = publish.topic
-            else:
-                topic = self._inbound_aliases.get(alias)
-                if topic is None:
-                    raise protocol_error(f"topic alias {alias} was never set")
-                publish = Publish(topic, publish.payload, publish.qos, publish.retain, publish.dup,
-                                  publish.packet_id, publish.properties)
+            publish = self._inbound_aliases.resolve(publish, alias)
         packet_id = publish.packet_id
         if packet_id is not None and packet_id not in self._inbound_unacked:
             if len(self._inbound_unacked) >= self.receive_maximum:
@@ -311,8 +301,9 @@ class ServerProtocol:
                 self._set_keep_alive(properties.server_keep_alive)
             if properties.topic_alias_maximum is not None:
                 self.topic_alias_maximum = properties.topic_alias_maximum
+            self._inbound_aliases.maximum = self.topic_alias_maximum
             if self._outbound_aliases_wanted and self.client_topic_alias_maximum:
-                self._outbound_aliases = OrderedDict()
+                self._outbound_aliases = OutboundTopicAliases(self.client_topic_alias_maximum)
         self._out.append(self._fitted(
             lambda props: encoder.encode_connack(version, session_present, reason_code, props), properties))
         if not accepted or (version != wf.MQTT_5 and reason_code != 0):
@@ -335,24 +326,12 @@ class ServerProtocol:
         effective_qos = outgoing.publish.qos if qos is None else qos
         aliases, alias, send_topic = self._outbound_aliases, None, True
         if aliases is not None:
-            topic = outgoing.publish.topic
-            alias = aliases.get(topic)
-            if alias is not None:
-                send_topic = False
-            elif len(aliases) < self.client_topic_alias_maximum:
-                alias = len(aliases) + 1
-            else:
-                alias = next(iter(aliases.values()))  # the least recently used alias is reassigned
+            alias, send_topic = aliases.choose(outgoing.publish.topic)
         limit = self.client_maximum_packet_size
         if limit is not None and outgoing.size(version, effective_qos, alias, send_topic) > limit:
             return False
         if aliases is not None and alias is not None:
-            if send_topic:
-                if len(aliases) >= self.client_topic_alias_maximum:
-                    aliases.popitem(last=False)
-                aliases[outgoing.publish.topic] = alias
-            else:
-                aliases.move_to_end(outgoing.publish.topic)
+            aliases.commit(outgoing.publish.topic, alias, send_topic)
         self._out.append(outgoing.encode(version, qos=effective_qos, retain=retain, dup=dup, packet_id=packet_id,
                                          topic_alias=alias, send_topic=send_topic))
         return True

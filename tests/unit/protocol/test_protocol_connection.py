@@ -552,3 +552,13 @@ def test_a_remaining_length_not_minimal_or_of_five_bytes_is_malformed(header: by
     protocol = opened(5)
     protocol.receive_data(header)
     assert _error(protocol).reason_code == 0x81
+
+
+def test_a_publish_too_large_to_send_does_not_take_a_topic_alias() -> None:
+    protocol = opened(5, connect_properties=Properties(topic_alias_maximum=1, maximum_packet_size=30),
+                      outbound_topic_aliases=True)
+    assert protocol.send_publish(Publish("big", b"x" * 40)) is False
+    assert protocol.send_publish(Publish("small", b""))
+    assert protocol.send_publish(Publish("small", b""))
+    assert protocol.data_to_send() == [b"\x30\x0b" + string("small") + b"\x03\x23\x00\x01",
+                                       b"\x30\x06" + string("") + b"\x03\x23\x00\x01"]
