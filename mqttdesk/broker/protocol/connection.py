@@ -1,0 +1,420 @@
+"""`ServerProtocol`: the state machine of one client connection on the server side, without any I/O.
+
+Feed it what the socket read (`receive_data`, `receive_eof`), take what it decoded (`events_received`) and what to
+write (`data_to_send`), and close the socket when `close_expected()` says so. The keep-alive is a deadline:
+`next_deadline()` says when to call `handle_deadline()`. The broker answers packets with the `send_*` methods.
+
+Life cycle: CONNECTING (until a CONNECT) -> AWAITING_CONNACK (no further packet is decoded until `send_connack`,
+so nothing a client pipelines behind its CONNECT is acted on before the CONNECT is decided; with MQTT 5 enhanced
+authentication AUTH and DISCONNECT are, and anything else is a protocol error [MQTT-3.1.2-30]) -> OPEN -> CLOSING
+(a protocol error, a DISCONNECT either way, a refusing CONNACK, a keep-alive timeout: input is ignored) -> CLOSED.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from enum import Enum
+
+from mqttdesk.broker.protocol import encoder
+from mqttdesk.broker.protocol import wire_format as wf
+from mqttdesk.broker.protocol.decoder import (
+    ConnectProgress,
+    UnsupportedProtocol,
+    decode_connect,
+    decode_from,
+    decode_publish,
+)
+from mqttdesk.broker.protocol.events import ConnectionClosed, Event, KeepAliveTimedOut, ProtocolErrorOccurred
+from mqttdesk.broker.protocol.packets import Auth, Connect, Disconnect, PingReq, Publish
+from mqttdesk.broker.protocol.properties import EMPTY_PROPERTIES, Properties
+from mqttdesk.broker.protocol.reason_codes import Mqtt5Reason, ProtocolError, protocol_error
+from mqttdesk.broker.protocol.topic_aliases import InboundTopicAliases, OutboundTopicAliases
+
+DEFAULT_MAXIMUM_PACKET_SIZE = 16 * 1024 * 1024
+DEFAULT_RECEIVE_MAXIMUM = 65535  # also what a client that announces none allows [MQTT-3.1.2.11.3]
+KEEP_ALIVE_FACTOR = 1.5  # [MQTT-3.1.2-24]
+
+
+class State(Enum):
+    CONNECTING = "connecting"
+    AWAITING_CONNACK = "awaiting-connack"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class InvalidState(Exception):
+    """The broker called a method that makes no sense now (e.g. CONNACK twice): a bug in the caller."""
+
+
+class ServerProtocol:
+    def __init__(self, *, maximum_packet_size: int = DEFAULT_MAXIMUM_PACKET_SIZE,
+                 receive_maximum: int = DEFAULT_RECEIVE_MAXIMUM, topic_alias_maximum: int = 0,
+                 outbound_topic_aliases: bool = False, connect_timeout: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.maximum_packet_size = maximum_packet_size  # ours, announced in an MQTT 5 CONNACK
+        self.receive_maximum = receive_maximum  # ours: unacknowledged incoming QoS 1/2 PUBLISHes
+        self.topic_alias_maximum = topic_alias_maximum  # ours: aliases a client may set (0: none)
+        self._outbound_aliases_wanted = outbound_topic_aliases
+        self._clock = clock
+        self.state = State.CONNECTING
+        self.version: int | None = None  # 4 (3.1.1) or 5 once the CONNECT is decoded
+        self.connect: Connect | None = None
+        # the client's limits, from its CONNECT
+        self.client_receive_maximum = DEFAULT_RECEIVE_MAXIMUM
+        self.client_maximum_packet_size: int | None = None  # None: no limit but the protocol's
+        self.client_topic_alias_maximum = 0
+        self.request_problem_information = True
+        self.request_response_information = False
+        self.keep_alive = 0  # in effect: the CONNECT's, or the server keep alive of our CONNACK
+        self._progress = ConnectProgress()
+        self._buffer = bytearray()
+        self._events: list[Event] = []
+        self._out: list[bytes] = []
+        self._inbound_aliases = InboundTopicAliases(topic_alias_maximum)
+        self._inbound_unacked: set[int] = set()  # packet ids of QoS 1/2 PUBLISHes not yet PUBACKed / PUBCOMPed
+        self._outbound_aliases: OutboundTopicAliases | None = None  # when asked for and the client allows them
+        self._disconnect: Disconnect | None = None
+        self._authenticating = False  # an MQTT 5 CONNECT with an authentication method: AUTH before CONNACK
+        self._last_received = clock()
+        self._grace = connect_timeout  # seconds of silence allowed; None: no deadline
+
+    # -- input -------------------------------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Bytes read from the connection; decodes every complete packet among them (and those buffered)."""
+        if self.state is State.CLOSING or self.state is State.CLOSED:
+            return
+        self._last_received = self._clock()
+        self._buffer += data
+        if self.state is not State.AWAITING_CONNACK or self._authenticating:
+            self._parse()
+
+    def receive_eof(self) -> None:
+        """The peer closed the connection (or it broke)."""
+        if self.state is not State.CLOSED:
+            self.state = State.CLOSED
+            self._buffer.clear()
+            self._events.append(ConnectionClosed(self._disconnect))
+
+    def events_received(self) -> list[Event]:
+        events, self._events = self._events, []
+        return events
+
+    def data_to_send(self) -> list[bytes]:
+        out, self._out = self._out, []
+        return out
+
+    def close_expected(self) -> bool:
+        """True once the connection is over from the protocol's point of view: write what is pending, then close."""
+        return self.state is State.CLOSING or self.state is State.CLOSED
+
+    def next_deadline(self) -> float | None:
+        """When (on the `clock`) the peer will have been silent too long; None when there is no limit."""
+        if self._grace is None or self.close_expected():
+            return None
+        return self._last_received + self._grace
+
+    def handle_deadline(self, now: float | None = None) -> None:
+        """Called at (or after) `next_deadline()`: ends the connection if nothing arrived in time."""
+        deadline = self.next_deadline()
+        if deadline is None or self._grace is None:
+            return
+        now = self._clock() if now is None else now
+        if now < deadline:
+            return
+        self._events.append(KeepAliveTimedOut(now - self._last_received, self._grace))
+        if self.version == wf.MQTT_5 and self.state is State.OPEN:
+            self._queue_disconnect(Mqtt5Reason.KEEP_ALIVE_TIMEOUT, "keep-alive timeout")
+        self.state = State.CLOSING
+
+    # -- decoding ----------------------------------------------------------------------------------------------
+
+    def _parse(self) -> None:
+        buffer, events = self._buffer, self._events
+        size, position = len(buffer), 0
+        version = self._publish_version()  # 0: PUBLISH is not decoded on the fast path in this state
+        maximum = self.maximum_packet_size
+        try:
+            while size - position >= 2:
+                first, length, index = buffer[position], buffer[position + 1], position + 2
+                if length & 0x80:
+                    header = wf.read_remaining_length(buffer, position + 1, size)
+                    if header is None:
+                        break
+                    length, index = header
+                end = index + length
+                if end - position > maximum:
+                    raise self._too_large(end - position, buffer, index, size)
+                if end > size:
+                    break
+                if first >> 4 == wf.PUBLISH and version:  # the hot path: nothing else to check per packet
+                    publish = decode_publish(first & 0x0F, buffer, index, end, version)
+                    if first & 0x06 or version == wf.MQTT_5:
+                        publish = self._inbound(publish)
+                    events.append(publish)
+                    position = end
+                    continue
+                self._packet(first, buffer, index, end)
+                position = end
+                if self.state is not State.OPEN and not (self._authenticating
+                                                         and self.state is State.AWAITING_CONNACK):
+                    break
+                version = self._publish_version()
+        except ProtocolError as error:
+            self._fail(error)
+            buffer.clear()
+            return
+        if position:
+            del buffer[:position]
+
+    def _publish_version(self) -> int:
+        return self.version or 0 if self.state is State.OPEN else 0
+
+    def _too_large(self, size: int, buffer: bytearray, index: int, end: int) -> ProtocolError:
+        if self.state is State.CONNECTING and end > index + 6 and buffer[index + 6] == wf.MQTT_5 \
+                and buffer[index:index + 6] == b"\x00\x04MQTT":
+            self._progress.protocol_version = wf.MQTT_5  # so that the refusal is an MQTT 5 CONNACK
+        return ProtocolError(Mqtt5Reason.PACKET_TOO_LARGE,
+                             f"a packet of {size} bytes exceeds the maximum packet size of {self.maximum_packet_size}")
+
+    def _packet(self, first: int, buffer: bytearray, start: int, end: int) -> None:
+        if self.state is State.CONNECTING:
+            if first >> 4 != wf.CONNECT:
+                raise protocol_error(f"the first packet must be CONNECT, not "
+                                     f"{wf.PACKET_NAMES.get(first >> 4, first >> 4)}")  # [MQTT-3.1.0-1]
+            if first & 0x0F:
+                raise ProtocolError(Mqtt5Reason.MALFORMED_PACKET, "CONNECT with reserved flags")  # [MQTT-2.1.3-1]
+            self._connected(decode_connect(buffer[start:end], self._progress))
+            return
+        assert self.version is not None
+        packet = decode_from(first, buffer, start, end, self.version)
+        if self.state is State.AWAITING_CONNACK and not isinstance(packet, Auth | Disconnect):
+            raise protocol_error(f"{wf.PACKET_NAMES[first >> 4]} during authentication")  # [MQTT-3.1.2-30]
+        if isinstance(packet, PingReq):
+            self._out.append(encoder.PINGRESP_BYTES)
+        elif isinstance(packet, Disconnect):
+            requested = packet.session_expiry_interval
+            if requested and not self._connect_session_expiry():
+                raise protocol_error("DISCONNECT sets a session expiry interval after CONNECT set 0")  # [MQTT-3.14.2-2]
+            self._disconnect = packet
+            self.state = State.CLOSING  # [MQTT-3.14.4-1]: nothing more may be sent; the server closes
+        self._events.append(packet)
+
+    def _connect_session_expiry(self) -> int:
+        return (self.connect.properties.session_expiry_interval or 0) if self.connect else 0
+
+    def _connected(self, connect: Connect) -> None:
+        self.connect, self.version, self.state = connect, connect.protocol_version, State.AWAITING_CONNACK
+        properties = connect.properties
+        self.client_receive_maximum = properties.receive_maximum or DEFAULT_RECEIVE_MAXIMUM
+        self.client_maximum_packet_size = properties.maximum_packet_size
+        self.client_topic_alias_maximum = properties.topic_alias_maximum or 0
+        self.request_problem_information = properties.request_problem_information != 0
+        self.request_response_information = properties.request_response_information == 1
+        self._set_keep_alive(connect.keep_alive)
+        self._authenticating = properties.authentication_method is not None
+        self._events.append(connect)
+
+    def _set_keep_alive(self, keep_alive: int) -> None:
+        self.keep_alive = keep_alive
+        self._grace = keep_alive * KEEP_ALIVE_FACTOR if keep_alive else None
+
+    def _inbound(self, publish: Publish) -> Publish:
+        """Topic alias and receive maximum of an incoming PUBLISH (MQTT 5; receive maximum for both versions)."""
+        alias = publish.properties.topic_alias
+        if alias is not None:
+            publish = self._inbound_aliases.resolve(publish, alias)
+        packet_id = publish.packet_id
+        if packet_id is not None and packet_id not in self._inbound_unacked:
+            if len(self._inbound_unacked) >= self.receive_maximum:
+                raise ProtocolError(Mqtt5Reason.RECEIVE_MAXIMUM_EXCEEDED,
+                                    f"more than {self.receive_maximum} QoS 1/2 PUBLISHes unacknowledged")
+            self._inbound_unacked.add(packet_id)
+        return publish
+
+    def _fail(self, error: ProtocolError) -> None:
+        progress = self._progress
+        self._events.append(ProtocolErrorOccurred(error.reason_code, error.text, progress.protocol_version,
+                                                  progress.client_id, progress.username))
+        if self.state is State.CONNECTING:
+            level = progress.protocol_version
+            if isinstance(error, UnsupportedProtocol) and (level is None or level < wf.MQTT_5):
+                self._out.append(encoder.encode_connack(wf.MQTT_3_1_1, False, 1))  # [MQTT-3.1.2-2]
+            elif level is not None and level >= wf.MQTT_5:
+                self._refuse(error)
+        elif self.version == wf.MQTT_5 and self.state is State.AWAITING_CONNACK:
+            self._refuse(error)
+        elif self.version == wf.MQTT_5 and self.state is State.OPEN:
+            self._queue_disconnect(error.reason_code, error.text)
+        self.state = State.CLOSING
+
+    def _refuse(self, error: ProtocolError) -> None:
+        """Before the CONNACK an MQTT 5 client learns of its error from a CONNACK with the code [MQTT-4.13.1-1]."""
+        self._out.append(self._fitted(lambda properties: encoder.encode_connack(
+            wf.MQTT_5, False, error.reason_code, properties), Properties(reason_string=error.text)))
+
+    # -- output ------------------------------------------------------------------------------------------------
+
+    def _fitted(self, build: Callable[[Properties], bytes], properties: Properties) -> bytes:
+        """The packet, without reason string and user properties if they would exceed the client's maximum packet
+        size ([MQTT-3.4.2-2] and the like: those are the properties a server may drop)."""
+        data = build(properties)
+        limit = self.client_maximum_packet_size
+        if limit is not None and len(data) > limit and properties is not EMPTY_PROPERTIES:
+            data = build(properties.without_problem_information())
+        return data
+
+    def _problem(self, reason_string: str | None, user_properties: Sequence[tuple[str, str]]) -> Properties:
+        if self.version != wf.MQTT_5 or not self.request_problem_information or \
+                (reason_string is None and not user_properties):
+            return EMPTY_PROPERTIES  # [MQTT-3.1.2-29]: no reason string or user property when asked not to
+        return Properties(reason_string=reason_string, user_properties=tuple(user_properties))
+
+    def _require_open(self, what: str) -> bool:
+        if self.state is State.OPEN:
+            return True
+        if self.state is State.CONNECTING or self.state is State.AWAITING_CONNACK:
+            raise InvalidState(f"{what} before the CONNACK")
+        return False  # the connection is ending: nothing more goes out
+
+    def send_connack(self, reason_code: int = 0, *, session_present: bool = False,
+                     properties: Properties = EMPTY_PROPERTIES) -> None:
+        """Answer the CONNECT. For MQTT 5 our limits (receive maximum, maximum packet size, topic alias maximum)
+        are added to `properties` unless set there; a server keep alive there becomes the keep-alive in effect.
+        A refusing code (>= 0x80; 3.1.1: non-zero after mapping) ends the connection. Call `events_received()`
+        afterwards: packets that arrived behind the CONNECT are decoded now."""
+        if self.state is not State.AWAITING_CONNACK:
+            raise InvalidState(f"CONNACK in state {self.state.value}")
+        version = self.version or wf.MQTT_3_1_1
+        accepted = reason_code < 0x80
+        if version == wf.MQTT_5 and accepted:
+            properties = replace(
+                properties,
+                receive_maximum=_first(properties.receive_maximum, self.receive_maximum, DEFAULT_RECEIVE_MAXIMUM),
+                maximum_packet_size=_first(properties.maximum_packet_size, self.maximum_packet_size, None),
+                topic_alias_maximum=_first(properties.topic_alias_maximum, self.topic_alias_maximum, 0),
+            )
+            if properties.server_keep_alive is not None:
+                self._set_keep_alive(properties.server_keep_alive)
+            if properties.topic_alias_maximum is not None:
+                self.topic_alias_maximum = properties.topic_alias_maximum
+            self._inbound_aliases.maximum = self.topic_alias_maximum
+            if self._outbound_aliases_wanted and self.client_topic_alias_maximum:
+                self._outbound_aliases = OutboundTopicAliases(self.client_topic_alias_maximum)
+        self._out.append(self._fitted(
+            lambda props: encoder.encode_connack(version, session_present, reason_code, props), properties))
+        if not accepted or (version != wf.MQTT_5 and reason_code != 0):
+            self.state = State.CLOSING
+            self._buffer.clear()
+            return
+        self.state = State.OPEN
+        self._authenticating = False
+        if self._buffer:
+            self._parse()
+
+    def send_publish(self, message: Publish | encoder.OutgoingPublish, *, packet_id: int | None = None,
+                     qos: int | None = None, retain: bool | None = None, dup: bool = False) -> bool:
+        """Send a message (prepare it once as an `OutgoingPublish` when it goes to many). False, and nothing sent,
+        when the packet would exceed the client's maximum packet size [MQTT-3.1.2-24] or the connection is ending."""
+        if not self._require_open("PUBLISH"):
+            return False
+        outgoing = message if isinstance(message, encoder.OutgoingPublish) else encoder.OutgoingPublish(message)
+        version = self.version or wf.MQTT_3_1_1
+        effective_qos = outgoing.publish.qos if qos is None else qos
+        aliases, alias, send_topic = self._outbound_aliases, None, True
+        if aliases is not None:
+            alias, send_topic = aliases.choose(outgoing.publish.topic)
+        limit = self.client_maximum_packet_size
+        if limit is not None and outgoing.size(version, effective_qos, alias, send_topic) > limit:
+            return False
+        if aliases is not None and alias is not None:
+            aliases.commit(outgoing.publish.topic, alias, send_topic)
+        self._out.append(outgoing.encode(version, qos=effective_qos, retain=retain, dup=dup, packet_id=packet_id,
+                                         topic_alias=alias, send_topic=send_topic))
+        return True
+
+    def _send_ack(self, packet_type: int, packet_id: int, reason_code: int, reason_string: str | None,
+                  user_properties: Sequence[tuple[str, str]]) -> None:
+        version = self.version or wf.MQTT_3_1_1
+        self._out.append(self._fitted(lambda props: encoder.encode_ack(packet_type, version, packet_id, reason_code,
+                                                                       props),
+                                      self._problem(reason_string, user_properties)))
+
+    def send_puback(self, packet_id: int, reason_code: int = 0, reason_string: str | None = None,
+                    user_properties: Sequence[tuple[str, str]] = ()) -> None:
+        if self._require_open("PUBACK"):
+            self._inbound_unacked.discard(packet_id)
+            self._send_ack(wf.PUBACK, packet_id, reason_code, reason_string, user_properties)
+
+    def send_pubrec(self, packet_id: int, reason_code: int = 0, reason_string: str | None = None,
+                    user_properties: Sequence[tuple[str, str]] = ()) -> None:
+        if self._require_open("PUBREC"):
+            if reason_code >= 0x80:  # a refused QoS 2 message ends its exchange here [MQTT-4.3.3]
+                self._inbound_unacked.discard(packet_id)
+            self._send_ack(wf.PUBREC, packet_id, reason_code, reason_string, user_properties)
+
+    def send_pubrel(self, packet_id: int, reason_code: int = 0, reason_string: str | None = None,
+                    user_properties: Sequence[tuple[str, str]] = ()) -> None:
+        if self._require_open("PUBREL"):
+            self._send_ack(wf.PUBREL, packet_id, reason_code, reason_string, user_properties)
+
+    def send_pubcomp(self, packet_id: int, reason_code: int = 0, reason_string: str | None = None,
+                     user_properties: Sequence[tuple[str, str]] = ()) -> None:
+        if self._require_open("PUBCOMP"):
+            self._inbound_unacked.discard(packet_id)
+            self._send_ack(wf.PUBCOMP, packet_id, reason_code, reason_string, user_properties)
+
+    def send_suback(self, packet_id: int, reason_codes: Sequence[int], reason_string: str | None = None,
+                    user_properties: Sequence[tuple[str, str]] = ()) -> None:
+        if self._require_open("SUBACK"):
+            version = self.version or wf.MQTT_3_1_1
+            self._out.append(self._fitted(lambda props: encoder.encode_suback(version, packet_id, reason_codes, props),
+                                          self._problem(reason_string, user_properties)))
+
+    def send_unsuback(self, packet_id: int, reason_codes: Sequence[int], reason_string: str | None = None,
+                      user_properties: Sequence[tuple[str, str]] = ()) -> None:
+        if self._require_open("UNSUBACK"):
+            version = self.version or wf.MQTT_3_1_1
+            self._out.append(self._fitted(
+                lambda props: encoder.encode_unsuback(version, packet_id, reason_codes, props),
+                self._problem(reason_string, user_properties)))
+
+    def send_auth(self, reason_code: int, properties: Properties = EMPTY_PROPERTIES) -> None:
+        """MQTT 5 enhanced authentication (during AWAITING_CONNACK or to re-authenticate when OPEN)."""
+        if self.version != wf.MQTT_5 or self.close_expected():
+            raise InvalidState("AUTH on a connection that is not MQTT 5 or is ending")
+        if not self.request_problem_information:
+            properties = properties.without_problem_information()
+        self._out.append(self._fitted(lambda props: encoder.encode_auth(reason_code, props), properties))
+
+    def send_pingresp(self) -> None:
+        if self._require_open("PINGRESP"):
+            self._out.append(encoder.PINGRESP_BYTES)
+
+    def send_disconnect(self, reason_code: int = 0, reason_string: str | None = None, *,
+                        server_reference: str | None = None,
+                        user_properties: Sequence[tuple[str, str]] = ()) -> None:
+        """End the connection from our side: an MQTT 5 client gets a DISCONNECT, a 3.1.1 one just the close."""
+        if self.state is State.OPEN and self.version == wf.MQTT_5:
+            self._queue_disconnect(reason_code, reason_string, server_reference, user_properties)
+        if self.state is not State.CLOSED:
+            self.state = State.CLOSING
+
+    def _queue_disconnect(self, reason_code: int, reason_string: str | None, server_reference: str | None = None,
+                          user_properties: Sequence[tuple[str, str]] = ()) -> None:
+        properties = EMPTY_PROPERTIES
+        if reason_string is not None or server_reference is not None or user_properties:
+            properties = Properties(reason_string=reason_string, server_reference=server_reference,
+                                    user_properties=tuple(user_properties))
+        self._out.append(self._fitted(lambda props: encoder.encode_disconnect(reason_code, props), properties))
+
+
+def _first(given: int | None, ours: int | None, default: int | None) -> int | None:
+    """The value to announce: the broker's explicit one, else ours unless it is the protocol default."""
+    if given is not None:
+        return given
+    return None if ours == default else ours
+

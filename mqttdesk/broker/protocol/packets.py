@@ -1,0 +1,202 @@
+"""The MQTT packets a server receives and sends, as immutable values that do not depend on the protocol version.
+
+MQTT 3.1.1 packets decode to the same values as MQTT 5 ones, with the MQTT 5 defaults: reason code 0 and
+`EMPTY_PROPERTIES`. MQTT 5 properties stay in a `Properties` value (see properties.py); the accessors below name the
+ones a broker reads most.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from mqttdesk.broker.protocol.properties import EMPTY_PROPERTIES, Properties
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    properties: Properties = EMPTY_PROPERTIES  # will delay interval, payload format, message expiry, content type,
+    # response topic, correlation data, user properties
+
+    @property
+    def delay_interval(self) -> int:
+        return self.properties.will_delay_interval or 0
+
+
+@dataclass(frozen=True, slots=True)
+class Connect:
+    protocol_name: str  # "MQTT" (or "MQIsdp" for 3.1, which is refused)
+    protocol_version: int  # 4: MQTT 3.1.1, 5: MQTT 5
+    client_id: str  # may be empty: the broker assigns one
+    clean_start: bool  # "clean session" in 3.1.1
+    keep_alive: int
+    username: str | None = None
+    password: bytes | None = None  # binary in both versions: a 3.1.1 password need not be text
+    will: Will | None = None
+    properties: Properties = EMPTY_PROPERTIES  # session expiry, receive maximum, maximum packet size, topic alias
+    # maximum, request response / problem information, user properties, authentication method / data
+
+    def __repr__(self) -> str:  # never show the password, not even in a debug log
+        return (f"Connect(v{self.protocol_version}, client_id={self.client_id!r}, username={self.username!r}, "
+                f"clean_start={self.clean_start}, keep_alive={self.keep_alive})")
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    topic: str
+    payload: bytes
+    qos: int = 0
+    retain: bool = False
+    dup: bool = False
+    packet_id: int | None = None  # set for QoS 1 and 2 as received; outgoing ids are given to send_publish
+    properties: Properties = EMPTY_PROPERTIES  # payload format, message expiry, topic alias, response topic,
+    # correlation data, user properties, subscription identifiers, content type
+
+
+@dataclass(frozen=True, slots=True)
+class PubAck:
+    packet_id: int
+    reason_code: int = 0
+    properties: Properties = EMPTY_PROPERTIES  # reason string, user properties
+
+
+@dataclass(frozen=True, slots=True)
+class PubRec:
+    packet_id: int
+    reason_code: int = 0
+    properties: Properties = EMPTY_PROPERTIES
+
+
+@dataclass(frozen=True, slots=True)
+class PubRel:
+    packet_id: int
+    reason_code: int = 0
+    properties: Properties = EMPTY_PROPERTIES
+
+
+@dataclass(frozen=True, slots=True)
+class PubComp:
+    packet_id: int
+    reason_code: int = 0
+    properties: Properties = EMPTY_PROPERTIES
+
+
+AckPacket = PubAck | PubRec | PubRel | PubComp
+
+RETAIN_SEND, RETAIN_SEND_IF_NEW, RETAIN_DONT_SEND = 0, 1, 2  # retain handling of a subscription
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionOptions:
+    qos: int = 0
+    no_local: bool = False
+    retain_as_published: bool = False
+    retain_handling: int = RETAIN_SEND
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    packet_id: int
+    subscriptions: tuple[tuple[str, SubscriptionOptions], ...]
+    properties: Properties = EMPTY_PROPERTIES  # subscription identifier (at most one), user properties
+
+    @property
+    def subscription_identifier(self) -> int | None:
+        ids = self.properties.subscription_identifiers
+        return ids[0] if ids else None
+
+
+@dataclass(frozen=True, slots=True)
+class Suback:
+    packet_id: int
+    reason_codes: tuple[int, ...]
+    properties: Properties = EMPTY_PROPERTIES
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    packet_id: int
+    topic_filters: tuple[str, ...]
+    properties: Properties = EMPTY_PROPERTIES
+
+
+@dataclass(frozen=True, slots=True)
+class Unsuback:
+    packet_id: int
+    reason_codes: tuple[int, ...] = ()  # MQTT 5 only; 3.1.1 UNSUBACK has none
+    properties: Properties = EMPTY_PROPERTIES
+
+
+@dataclass(frozen=True, slots=True)
+class PingReq:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PingResp:
+    pass
+
+
+PINGREQ_PACKET: Final = PingReq()
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    reason_code: int = 0
+    properties: Properties = EMPTY_PROPERTIES  # session expiry, reason string, server reference, user properties
+
+    @property
+    def session_expiry_interval(self) -> int | None:
+        return self.properties.session_expiry_interval
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    reason_code: int = 0
+    properties: Properties = EMPTY_PROPERTIES  # authentication method / data, reason string, user properties
+
+
+@dataclass(frozen=True, slots=True)
+class Connack:
+    session_present: bool = False
+    reason_code: int = 0
+    properties: Properties = EMPTY_PROPERTIES  # session expiry, receive maximum, maximum QoS, retain available,
+    # maximum packet size, assigned client identifier, topic alias maximum, reason string, user properties,
+    # wildcard / subscription identifier / shared subscription available, server keep alive, response information,
+    # server reference, authentication method / data
+
+
+ClientPacket = Connect | Publish | PubAck | PubRec | PubRel | PubComp | Subscribe | Unsubscribe | PingReq | Disconnect \
+    | Auth
+ServerPacket = Connack | Publish | PubAck | PubRec | PubRel | PubComp | Suback | Unsuback | PingResp | Disconnect | Auth
+
+
+def _fast_constructor() -> Callable[[str, bytes, int, bool, bool, int | None, Properties], Publish]:
+    """`Publish(...)` without the frozen dataclass `__init__` (one `object.__setattr__` per field, four times the
+    cost of a plain class): the slot descriptors are set directly. For the decoder's hot path only."""
+    new = object.__new__
+    setters = tuple(getattr(Publish, name).__set__ for name in
+                    ("topic", "payload", "qos", "retain", "dup", "packet_id", "properties"))
+    set_topic, set_payload, set_qos, set_retain, set_dup, set_packet_id, set_properties = setters
+
+    def make(topic: str, payload: bytes, qos: int, retain: bool, dup: bool, packet_id: int | None,
+             properties: Properties) -> Publish:
+        publish: Publish = new(Publish)
+        set_topic(publish, topic)
+        set_payload(publish, payload)
+        set_qos(publish, qos)
+        set_retain(publish, retain)
+        set_dup(publish, dup)
+        set_packet_id(publish, packet_id)
+        set_properties(publish, properties)
+        return publish
+
+    return make
+
+
+new_publish: Final = _fast_constructor()
