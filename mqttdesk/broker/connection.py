@@ -1,11 +1,11 @@
-"""One client connection after its CONNECT was accepted: reads packets, enforces keep-alive, writes packets.
+"""One client connection after its CONNECT was accepted: the asyncio shell around the sans-I/O `ServerProtocol`.
 
-Reading is done in chunks into a buffer from which whole packets are cut, so a burst of small PUBLISH packets
-costs one await, not several per packet as in amqtt. Everything a packet causes (routing to subscribers,
-acknowledgements) runs synchronously between two reads; the only waiting is for the socket, with one exception:
-a SUBSCRIBE with many filters is handled in slices that let the event loop serve every other client in between.
-Its packets are handled in order all the same: the ones after it (in the buffer or still in the socket) wait until
-its SUBACK is out.
+It reads whatever has arrived, feeds it to the protocol (MQTT 3.1.1 or 5: the events are the same), acts on the
+events in order, and writes what the protocol and the session produced once per event-loop turn. Everything a packet
+causes (routing to subscribers, acknowledgements) runs synchronously between two reads; the only waiting is for the
+socket, with one exception: a SUBSCRIBE with many filters is handled in slices that let the event loop serve every
+other client in between. Its packets are handled in order all the same: the events after it wait until its SUBACK
+is out, and nothing more is read from this connection meanwhile.
 """
 
 from __future__ import annotations
@@ -16,16 +16,43 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-from mqttdesk.broker import wire
+from mqttdesk.broker.protocol import (
+    Auth,
+    Disconnect,
+    Event,
+    KeepAliveTimedOut,
+    PingReq,
+    ProtocolErrorOccurred,
+    PubAck,
+    PubComp,
+    Publish,
+    PubRec,
+    PubRel,
+    ServerProtocol,
+    Subscribe,
+    Unsubscribe,
+)
+from mqttdesk.broker.protocol import wire_format as wf
+from mqttdesk.broker.protocol.reason_codes import Mqtt5Reason
 from mqttdesk.broker.session_state import SessionState
-from mqttdesk.core.reasons import ReasonCode
+from mqttdesk.core.decision import Decision
+from mqttdesk.core.reasons import ReasonCode, mqtt5_disconnect_code, mqtt5_topic_refusal_code, reason_string
 
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 65536
 MAX_PACKET_BYTES = 16 * 1024 * 1024  # larger packets close the connection (documented in the README)
 WRITE_BUFFER_LIMIT = 8 * 1024 * 1024  # a subscriber this far behind loses QoS 0 messages instead of stalling us
+DISCONNECT_WITH_WILL = 0x04  # MQTT 5: a clean DISCONNECT that still wants the will published
 Pending = Coroutine[Any, Any, None]  # the rest of a packet handled in slices, to be awaited before the next one
+
+
+class ProtocolViolation(Exception):
+    """The client broke the protocol (or a limit of ours): the connection must be closed and its will published."""
+
+    def __init__(self, text: str, reason_code: int = Mqtt5Reason.PROTOCOL_ERROR) -> None:
+        super().__init__(text)
+        self.reason_code = reason_code
 
 
 def peer_gone(reader: Any, writer: Any) -> Callable[[], bool] | None:
@@ -45,35 +72,38 @@ def peer_gone(reader: Any, writer: Any) -> Callable[[], bool] | None:
 class PacketSink(Protocol):
     """What the broker does with the packets of a connection (see `Router`)."""
 
-    def on_publish(self, connection: Connection, publish: wire.Publish) -> None:
-        """A QoS 0 or 1 PUBLISH: decide it and route it."""
-    def admit_publish(self, connection: Connection, publish: wire.Publish) -> bool:
-        """Decide (and log) a PUBLISH without routing it; an invalid topic raises `wire.ProtocolViolation`."""
-    def route(self, topic: str, payload: bytes, qos: int, retain: bool) -> None: ...
-    def on_subscribe(self, connection: Connection, packet_id: int,
-                     topics: list[tuple[str, int]]) -> Pending | None:
+    def admit_publish(self, connection: Connection, publish: Publish) -> Decision:
+        """Count, decide and log a PUBLISH without routing it."""
+    def route_from(self, connection: Connection, publish: Publish) -> None:
+        """Route a PUBLISH the client may send (its will, or a message)."""
+    def on_subscribe(self, connection: Connection, subscribe: Subscribe) -> Pending | None:
         """Subscribe now, or return the coroutine that does it in slices (the connection awaits it)."""
-    def on_unsubscribe(self, connection: Connection, packet_id: int, filters: list[str]) -> None: ...
+    def on_unsubscribe(self, connection: Connection, unsubscribe: Unsubscribe) -> None: ...
     def wants_flush(self, connection: Connection) -> None:
         """`connection` has packets waiting: write them (with everyone else's) once this loop turn is over."""
 
 
 class Connection:
-    def __init__(self, reader: Any, writer: Any, state: SessionState, keep_alive: int, sink: PacketSink) -> None:
+    def __init__(self, reader: Any, writer: Any, protocol: ServerProtocol, state: SessionState,
+                 sink: PacketSink) -> None:
         # the asyncio stream objects under amqtt's adapters: one call less per read and write
         self._reader: asyncio.StreamReader = getattr(reader, "_reader", reader)
         self._writer: asyncio.StreamWriter = getattr(writer, "_writer", writer)
         self._transport = self._writer.transport
+        self.protocol = protocol
         self.state = state
         self._sink = sink
-        self._grace = keep_alive * 1.5  # [MQTT-3.1.2-24]: one and a half times the keep-alive
-        self._last_received = time.monotonic()
         self._watchdog: asyncio.TimerHandle | None = None
         self.end_reason: tuple[ReasonCode, str] | None = None
         self.clean_disconnect = False
+        self.will_wanted = False  # MQTT 5 DISCONNECT 0x04: clean, but publish the will
         self.finished = asyncio.Event()
         self._out: list[bytes] = []
         self._out_bytes = 0
+
+    @property
+    def version(self) -> int:
+        return self.protocol.version or wf.MQTT_3_1_1
 
     # -- writing -----------------------------------------------------------------------------------
     # Packets are collected and written once per event-loop turn: a chunk of 600 small PUBLISHes from one client
@@ -94,6 +124,11 @@ class Connection:
         self.send(data)
         return True
 
+    def pull(self) -> None:
+        """Take what the protocol has to send (acknowledgements, PINGRESP, DISCONNECT) into the next write."""
+        for data in self.protocol.data_to_send():
+            self.send(data)
+
     def flush(self) -> None:
         if not self._out:
             return
@@ -110,149 +145,172 @@ class Connection:
         """The connection is being closed (ended by us, or lost): work on its behalf can stop."""
         return bool(self._transport.is_closing())
 
-    def end(self, code: ReasonCode, text: str) -> None:
-        """Close from our side (kick, keep-alive, take-over, credential change): the will will be published."""
+    def end(self, code: ReasonCode, text: str, mqtt5_code: int | None = None) -> None:
+        """Close from our side (kick, keep-alive, take-over, credential change): the will will be published.
+
+        An MQTT 5 client is told why first: a DISCONNECT with the matching reason code and `text` as its Reason
+        String (the sentence the Auth log shows).
+        """
         if self.end_reason is None:
             self.end_reason = (code, text)
+        if not self.protocol.close_expected():
+            self.protocol.send_disconnect(mqtt5_disconnect_code(code) if mqtt5_code is None else mqtt5_code,
+                                          reason_string(text))
+        self.pull()
         self.flush()
         # abort, not close: close() waits until buffered output is written, which for a dead peer (the usual
-        # reason for a keep-alive timeout) takes TCP's own timeout — and the will waits with it
-        self._transport.abort()
+        # reason for a keep-alive timeout) takes TCP's own timeout — and the will waits with it. A DISCONNECT just
+        # written still goes out first: abort discards only what the kernel has not taken.
+        if self.version == wf.MQTT_5 and self._transport.get_write_buffer_size() == 0:
+            self._transport.close()
+        else:
+            self._transport.abort()
+
+    def _arm_watchdog(self) -> None:
+        deadline = self.protocol.next_deadline()
+        if deadline is not None:
+            self._watchdog = asyncio.get_running_loop().call_later(max(0.0, deadline - time.monotonic()),
+                                                                   self._keep_alive_check)
 
     def _keep_alive_check(self) -> None:
-        idle = time.monotonic() - self._last_received
-        if idle >= self._grace:
-            self.end(ReasonCode.KEEPALIVE_TIMEOUT,
-                     f"nothing received for {idle:.1f} s (keep-alive {self._grace / 1.5:g} s, limit 1.5×)")
-            return
-        self._watchdog = asyncio.get_running_loop().call_later(self._grace - idle, self._keep_alive_check)
+        self._watchdog = None
+        self.protocol.handle_deadline()
+        for event in self.protocol.events_received():
+            if isinstance(event, KeepAliveTimedOut):
+                limit = event.limit
+                self.end(ReasonCode.KEEPALIVE_TIMEOUT,
+                         f"nothing received for {event.idle:.1f} s (keep-alive {limit / 1.5:g} s, limit 1.5×)")
+                return
+        self._arm_watchdog()
 
     # -- reading -----------------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Serve the connection until it ends; `end_reason` / `clean_disconnect` say how."""
-        if self._grace:
-            self._watchdog = asyncio.get_running_loop().call_later(self._grace, self._keep_alive_check)
-        buffer = bytearray()
+        self._arm_watchdog()
+        protocol = self.protocol
         try:
-            while not self._transport.is_closing():
+            # packets the client sent right behind its CONNECT were decoded when the CONNACK went out
+            await self._handle(protocol.events_received())
+            while not self._transport.is_closing() and not protocol.close_expected():
                 chunk = await self._reader.read(READ_CHUNK)
                 if not chunk:
+                    protocol.receive_eof()
                     break
-                self._last_received = time.monotonic()
-                buffer += chunk
-                consumed, pending = self._consume(buffer)
-                if consumed:
-                    del buffer[:consumed]
-                if pending is not None:
-                    await self._await_in_order(pending, buffer)
-                if self.clean_disconnect:
-                    break
-        except wire.ProtocolViolation as exc:
-            if self.end_reason is None:
-                self.end_reason = (ReasonCode.PROTOCOL_ERROR, f"protocol error: {exc}")
+                protocol.receive_data(chunk)
+                await self._handle(protocol.events_received())
+        except ProtocolViolation as exc:
+            self._violated(str(exc), exc.reason_code)
         except (ConnectionError, OSError) as exc:
             log.debug("%s: connection error %r", self.state.client_id, exc)
         finally:
             if self._watchdog is not None:
                 self._watchdog.cancel()
+            self.pull()
             self.flush()  # e.g. the SUBACK for a SUBSCRIBE that came in one chunk with DISCONNECT
             self._transport.close()
             self.finished.set()
 
-    async def _await_in_order(self, first: Pending, buffer: bytearray) -> None:
-        """Finish a packet handled in slices, then the packets buffered after it (awaiting any that are sliced too).
+    def _violated(self, text: str, reason_code: int) -> None:
+        if self.end_reason is None:
+            self.end_reason = (ReasonCode.PROTOCOL_ERROR, f"protocol error: {text}")
+        if not self.protocol.close_expected():
+            self.protocol.send_disconnect(reason_code, reason_string(text))
 
-        Nothing is read from this connection meanwhile, so its later packets keep their order; other connections
-        are served between the slices.
-        """
-        pending: Pending | None = first
-        while pending is not None:
-            await pending
-            # the time spent on its own packet is not silence on the client's part
-            self._last_received = time.monotonic()
-            if self.closing:
-                return
-            consumed, pending = self._consume(buffer)
-            if consumed:
-                del buffer[:consumed]
-
-    def _consume(self, buffer: bytearray) -> tuple[int, Pending | None]:
-        """Handle complete packets at the start of `buffer`: (bytes used, what is left to await of the last one).
-
-        Stops after a packet that returned something to await: the packets after it must wait for it.
-        """
-        position, size = 0, len(buffer)
-        while position < size and not self.clean_disconnect:
-            first = buffer[position]
-            header = wire.decode_remaining_length(buffer, position + 1)
-            if header is None:
-                return position, None  # the length is not complete yet
-            length, index = header
-            if length > MAX_PACKET_BYTES:
-                raise wire.ProtocolViolation(f"packet of {length} bytes exceeds the limit of {MAX_PACKET_BYTES}")
-            end = index + length
-            if end > size:
-                return position, None
-            pending = self._dispatch(first >> 4, first & 0x0F, bytes(buffer[index:end]))
-            position = end
+    async def _handle(self, events: list[Event]) -> None:
+        """Act on the events of one read in order; a SUBSCRIBE handled in slices holds back the ones after it."""
+        pull = self.pull
+        for event in events:
+            pending = self._event(event)
+            pull()  # the protocol's answers in order with what the session sent meanwhile
             if pending is not None:
-                return position, pending
-        return position, None
+                await pending
+                if self.closing:
+                    return
 
-    def _dispatch(self, packet_type: int, flags: int, body: bytes) -> Pending | None:
-        wire.check_flags(packet_type, flags)
+    def _event(self, event: Event) -> Pending | None:
         state = self.state
-        if packet_type == wire.PUBLISH:
-            publish = wire.decode_publish(flags, body)
-            if publish.qos == 2:
-                self._receive_qos2(publish)
-                return None
-            self._sink.on_publish(self, publish)
-            if publish.qos == 1:
-                assert publish.packet_id is not None
-                self.send(wire.encode_ack(wire.PUBACK, publish.packet_id))
-        elif packet_type == wire.PUBACK:
-            self._send_all(state.puback(wire.packet_id(body)))
-        elif packet_type == wire.PUBREC:
-            self.send(state.pubrec(wire.packet_id(body)))
-        elif packet_type == wire.PUBREL:
-            packet_id = wire.packet_id(body)
-            released = state.release_incoming(packet_id)
+        if isinstance(event, Publish):
+            if event.qos == 2:
+                self._receive_qos2(event)
+            else:
+                self._receive(event)
+        elif isinstance(event, PubAck):
+            self._send_all(state.puback(event.packet_id))
+        elif isinstance(event, PubRec):
+            self._send_all(state.pubrec(event.packet_id, event.reason_code))
+        elif isinstance(event, PubRel):
+            released = state.release_incoming(event.packet_id)
             if released is not None:
-                self._sink.route(released.topic, released.payload, released.qos, released.retain)
-            self.send(wire.encode_ack(wire.PUBCOMP, packet_id))
-        elif packet_type == wire.PUBCOMP:
-            self._send_all(state.pubcomp(wire.packet_id(body)))
-        elif packet_type == wire.SUBSCRIBE:
-            limit = state.limits.max_subscriptions_per_packet
-            return self._sink.on_subscribe(self, *wire.decode_subscribe(body, limit))
-        elif packet_type == wire.UNSUBSCRIBE:
-            self._sink.on_unsubscribe(self, *wire.decode_unsubscribe(body, state.limits.max_subscriptions_per_packet))
-        elif packet_type == wire.PINGREQ:
-            self.send(wire.PINGRESP_BYTES)
-        elif packet_type == wire.DISCONNECT:
-            self.clean_disconnect = True  # [MQTT-3.14.4-3]: the will is discarded
-        else:
-            # a second CONNECT is a protocol violation [MQTT-3.1.0-2]; so is any server-to-client packet
-            raise wire.ProtocolViolation(f"unexpected {wire.PACKET_NAMES.get(packet_type, packet_type)} from a client")
+                self._sink.route_from(self, released)
+            self.protocol.send_pubcomp(event.packet_id)
+        elif isinstance(event, PubComp):
+            self._send_all(state.pubcomp(event.packet_id))
+        elif isinstance(event, Subscribe):
+            self._check_filter_count("SUBSCRIBE", len(event.subscriptions))
+            return self._sink.on_subscribe(self, event)
+        elif isinstance(event, Unsubscribe):
+            self._check_filter_count("UNSUBSCRIBE", len(event.topic_filters))
+            self._sink.on_unsubscribe(self, event)
+        elif isinstance(event, Disconnect):
+            self._disconnected(event)
+        elif isinstance(event, ProtocolErrorOccurred):
+            if self.end_reason is None:
+                self.end_reason = (ReasonCode.PROTOCOL_ERROR, f"protocol error: {event.text}")
+        elif isinstance(event, Auth):
+            raise ProtocolViolation("AUTH on a connection that did not authenticate with a method",
+                                    Mqtt5Reason.PROTOCOL_ERROR)
+        elif isinstance(event, PingReq):
+            self.protocol.send_pingresp()
         return None
 
-    def _receive_qos2(self, publish: wire.Publish) -> None:
+    def _check_filter_count(self, packet: str, count: int) -> None:
+        limit = self.state.limits.max_subscriptions_per_packet
+        if count > limit:
+            raise ProtocolViolation(f"{packet} with more than {limit:,} topic filters (max_subscriptions_per_packet)",
+                                    Mqtt5Reason.QUOTA_EXCEEDED)
+
+    def _disconnected(self, disconnect: Disconnect) -> None:
+        if disconnect.session_expiry_interval is not None:
+            self.state.session_expiry = disconnect.session_expiry_interval  # [MQTT-3.14.2.2.2]
+        if disconnect.reason_code == DISCONNECT_WITH_WILL:
+            self.will_wanted = True
+        else:
+            self.clean_disconnect = True  # [MQTT-3.14.4-3]: the will is discarded
+
+    def _refusal(self, decision: Decision) -> tuple[int, str | None]:
+        return mqtt5_topic_refusal_code(decision.reason.code, decision.kind), reason_string(decision.reason.text)
+
+    def _receive(self, publish: Publish) -> None:
+        decision = self._sink.admit_publish(self, publish)
+        if decision.allowed:
+            self._sink.route_from(self, publish)
+        if publish.qos == 1:
+            assert publish.packet_id is not None
+            if decision.allowed or self.version != wf.MQTT_5:
+                self.protocol.send_puback(publish.packet_id)
+            else:
+                self.protocol.send_puback(publish.packet_id, *self._refusal(decision))
+
+    def _receive_qos2(self, publish: Publish) -> None:
         """Exactly once: decided and logged now, kept until PUBREL, routed then.
 
-        A refused message is answered with PUBREC all the same (3.1.1 has no negative acknowledgement, and a client
-        without its PUBREC would resend forever) but only its packet id is kept: PUBREL gets PUBCOMP and nothing is
-        routed. A PUBLISH resent with an id still held is acknowledged again and not decided twice [MQTT-4.3.3-2].
+        MQTT 5 refuses with PUBREC 0x87 and the sentence, which ends the exchange. 3.1.1 has no negative
+        acknowledgement, and a client without its PUBREC would resend forever: a refused message gets PUBREC all the
+        same, but only its packet id is kept, so PUBREL gets PUBCOMP and nothing is routed. A PUBLISH resent with an
+        id still held is acknowledged again and not decided twice [MQTT-4.3.3-2].
         """
         packet_id = publish.packet_id
         assert packet_id is not None
         if packet_id not in self.state.incoming_qos2:
-            admitted = self._sink.admit_publish(self, publish)
-            exceeded = self.state.hold_incoming(packet_id, publish if admitted else None)
+            decision = self._sink.admit_publish(self, publish)
+            if not decision.allowed and self.version == wf.MQTT_5:
+                self.protocol.send_pubrec(packet_id, *self._refusal(decision))
+                return
+            exceeded = self.state.hold_incoming(packet_id, publish if decision.allowed else None)
             if exceeded is not None:
-                raise wire.ProtocolViolation(exceeded)
-        self.send(wire.encode_ack(wire.PUBREC, packet_id))
+                raise ProtocolViolation(exceeded, Mqtt5Reason.QUOTA_EXCEEDED)
+        self.protocol.send_pubrec(packet_id)
 
     def _send_all(self, packets: list[bytes]) -> None:
         for packet in packets:

@@ -28,6 +28,7 @@ import asyncio
 import functools
 import logging
 import os
+import secrets
 import socket
 import time
 from dataclasses import replace
@@ -40,25 +41,34 @@ from amqtt.errors import AMQTTError, BrokerError, MQTTError, NoDataError
 
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
-from mqttdesk.broker import wire
 from mqttdesk.broker.accept_errors import AcceptErrorFilter
 from mqttdesk.broker.admission import Admission, file_descriptor_limit
-from mqttdesk.broker.connect_packet import ConnectFields, ConnectRejected, read_connect
-from mqttdesk.broker.connection import Connection, peer_gone
+from mqttdesk.broker.connection import MAX_PACKET_BYTES, READ_CHUNK, Connection, peer_gone
+from mqttdesk.broker.protocol import (
+    EMPTY_PROPERTIES,
+    Connect,
+    Properties,
+    ProtocolErrorOccurred,
+    Publish,
+    ServerProtocol,
+    Will,
+)
+from mqttdesk.broker.protocol import wire_format as wf
 from mqttdesk.broker.registry import LiveSession, SessionRegistry
 from mqttdesk.broker.router import MessageMonitor, Router
-from mqttdesk.broker.session_state import SessionLimits, SessionState
+from mqttdesk.broker.session_state import MAX_INCOMING_QOS2, NEVER_EXPIRES, SessionLimits, SessionState
 from mqttdesk.core.clip import SENTENCE_LENGTH, clip
 from mqttdesk.core.decide import password_hash_for
 from mqttdesk.core.decision import ConnectRequest, Decision, Kind, session_ended
 from mqttdesk.core.limits import AdmissionLimits
 from mqttdesk.core.model import CredentialKind, CredentialRef
-from mqttdesk.core.reasons import Reason, ReasonCode
+from mqttdesk.core.reasons import Reason, ReasonCode, mqtt5_connack_code, reason_string
 
 log = logging.getLogger(__name__)
 
 LISTEN_BACKLOG = 4096
 ACCEPTS_PER_WAKEUP = 16
+TOPIC_ALIAS_MAXIMUM = 32  # MQTT 5 topic aliases a client may set up with us (announced in CONNACK)
 # session ends logged as refusals: forced by the broker, or the client broke the protocol
 _REFUSED_ENDS = frozenset({ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER,
                            ReasonCode.PROTOCOL_ERROR})
@@ -95,6 +105,8 @@ class DeskBroker(Broker):
         self._connections: dict[str, Connection] = {}
         self._connection_tasks: set[asyncio.Task[Any]] = set()
         self._client_gates: dict[str, _ClientGate] = {}
+        self._will_timers: dict[str, tuple[asyncio.TimerHandle, Will]] = {}  # MQTT 5 will delay, by clientId
+        self._expiry_timers: dict[str, asyncio.TimerHandle] = {}  # MQTT 5 session expiry, by clientId
         self.router = Router(pipeline, recorder, registry, self._connections)
         fd_limit = file_descriptor_limit()
         self.admission = Admission(admission or AdmissionLimits(), fd_limit, self._record_too_many_pending)
@@ -174,26 +186,22 @@ class DeskBroker(Broker):
         if waiting is None:  # over a cap: closed at once; nothing was read, so there is nobody to answer
             await writer.close()
             return
+        protocol = ServerProtocol(maximum_packet_size=MAX_PACKET_BYTES, receive_maximum=MAX_INCOMING_QOS2,
+                                  topic_alias_maximum=TOPIC_ALIAS_MAXIMUM)
         try:
             async with waiting:  # counts against the caps until the CONNECT is read, within its deadline
-                fields = await read_connect(reader)
-        except ConnectRejected as exc:
-            await self._reject_malformed(writer, address, exc)
-            return
+                connect = await self._read_connect(reader, writer, protocol, address)
         except (TimeoutError, ConnectionError) as exc:
             log.info("dropping %s: no CONNECT (%s)", address, exc or type(exc).__name__)
             await writer.close()
             return
-
-        request = ConnectRequest(
-            client_id="" if fields.client_id_assigned and not fields.clean_session else fields.client_id,
-            username=fields.username,
-            password=fields.password,
-            address=address,
-            clean_session=fields.clean_session,
-            client_id_assigned=fields.client_id_assigned,
-            will_topic=fields.will_topic,
-        )
+        if connect is None:
+            return
+        request = self._request(connect, address)
+        if isinstance(request, Decision):  # refused before any credential is looked at
+            self.recorder.record(request)
+            await self._refuse(writer, protocol, request)
+            return
         # The password first, outside the clientId's lock (queued fairly per address, dropped if the client goes):
         # CONNECTs flooding one clientId must not make its owner wait for all their hashes.
         gone = peer_gone(reader, writer)
@@ -209,8 +217,7 @@ class DeskBroker(Broker):
                 decision = await self.pipeline.decide_connect(request, self._holders, gone=gone, checked=checked)
                 self.recorder.record(decision)
                 if not decision.allowed:
-                    gone_already = decision.reason_code is ReasonCode.CLIENT_GONE
-                    await self._refuse(writer, None if gone_already else decision.connack or 5)
+                    await self._refuse(writer, protocol, decision)
                     return
                 if decision.takes_over is not None:
                     await self.end_session(request.client_id, ReasonCode.TAKEN_OVER,
@@ -221,25 +228,70 @@ class DeskBroker(Broker):
                     self.recorder.record_registration(self.pipeline.admit_device(grant, address))
                 self.pipeline.note_client_id(request.client_id, grant.credential)
                 self.recorder.record_client_id(request.client_id, grant.credential)
-                connection, present = self._open_session(reader, writer, fields, decision, request)
+                connection, present = self._open_session(reader, writer, protocol, connect, decision, request)
         finally:
             gate.users -= 1
             if not gate.users and self._client_gates.get(request.client_id) is gate:
                 del self._client_gates[request.client_id]  # nobody waits: refused CONNECTs leave nothing behind
-        await self._run(connection, fields, present)
+        await self._run(connection, connect, request, present)
 
-    async def _reject_malformed(self, writer: WriterAdapter, address: str, rejected: ConnectRejected) -> None:
-        why, read = str(rejected), rejected.what_was_read()  # what it said up to the fault names the device
+    async def _read_connect(self, reader: ReaderAdapter, writer: WriterAdapter, protocol: ServerProtocol,
+                            address: str) -> Connect | None:
+        """Read until the protocol has the CONNECT; None when the connection ended without one (answered already)."""
+        stream = getattr(reader, "_reader", reader)
+        while True:
+            chunk = await stream.read(READ_CHUNK)
+            if not chunk:  # closed before a whole CONNECT arrived: a port probe, nothing worth an Auth log entry
+                await writer.close()
+                return None
+            protocol.receive_data(chunk)
+            for event in protocol.events_received():
+                if isinstance(event, Connect):
+                    return event
+                if isinstance(event, ProtocolErrorOccurred):
+                    await self._reject_malformed(writer, protocol, address, event)
+                    return None
+
+    @staticmethod
+    def _request(connect: Connect, address: str) -> ConnectRequest | Decision:
+        """The CONNECT as the pipeline sees it, or the refusal of what no credential check can admit."""
+        client_id, assigned = connect.client_id, False
+        # an empty id gets one of ours: with clean session in 3.1.1 [MQTT-3.1.3-6], always in MQTT 5 [MQTT-3.1.3-6]
+        if not client_id and (connect.clean_start or connect.protocol_version == wf.MQTT_5):
+            client_id, assigned = assigned_client_id(), True
+        password: str | None = None
+        if connect.password is not None:
+            try:
+                password = connect.password.decode("utf-8")
+            except UnicodeDecodeError:
+                return _refused_before_credentials(connect, address, ReasonCode.BAD_PROTOCOL,
+                                                   "the password is not UTF-8 text", connack=4)
+        method = connect.properties.authentication_method
+        if method is not None:
+            return _refused_before_credentials(
+                connect, address, ReasonCode.BAD_AUTH_METHOD,
+                f"enhanced authentication (method '{clip(method, 64)}') is not supported: connect with a username "
+                "and password", connack=5)
+        return ConnectRequest(
+            client_id=client_id, username=connect.username, password=password, address=address,
+            clean_session=connect.clean_start, client_id_assigned=assigned,
+            will_topic=connect.will.topic if connect.will is not None else None,
+        )
+
+    async def _reject_malformed(self, writer: WriterAdapter, protocol: ServerProtocol, address: str,
+                                error: ProtocolErrorOccurred) -> None:
+        why, pending = error.text, protocol.data_to_send()
+        if protocol.connect is None and "CONNECT" not in why:
+            why = f"malformed CONNECT: {why}"
+        read = _what_was_read(error.protocol_version, error.client_id, error.username)
         log.info("refusing %s: %s", address, clip(why, SENTENCE_LENGTH))  # a protocol name can be 64 KB
         self.recorder.record(Decision(
             kind=Kind.CONNECT, allowed=False, reason=Reason(ReasonCode.BAD_PROTOCOL, why),
-            client_id=rejected.client_id or "", username=rejected.username, address=address,
-            steps=((f"CONNECT read up to the fault: {read}",) if read else ()) + (why,), connack=rejected.connack,
+            client_id=error.client_id or "", username=error.username, address=address,
+            steps=((f"CONNECT read up to the fault: {read}",) if read else ()) + (why,),
+            connack=_connack_code(pending, protocol.version),
         ))
-        if rejected.connack is not None:
-            await self._refuse(writer, rejected.connack)
-        else:
-            await writer.close()
+        await self._write_and_close(writer, pending)
 
     def _record_too_many_pending(self, address: str, why: str) -> None:
         """One Auth log entry per address and burst of refusals (see admission.py), not one per socket."""
@@ -248,72 +300,97 @@ class DeskBroker(Broker):
             address=address, steps=(why, "the connection was closed before anything was read from it"),
         ))
 
+    async def _refuse(self, writer: WriterAdapter, protocol: ServerProtocol, decision: Decision) -> None:
+        """Answer a refused CONNECT: the CONNACK (an MQTT 5 client also gets the sentence) and close.
+
+        Nothing is sent to a client that has gone already."""
+        if decision.reason_code is not ReasonCode.CLIENT_GONE:
+            code = mqtt5_connack_code(decision.reason_code)
+            if decision.reason_code is ReasonCode.BAD_PROTOCOL and decision.connack in _MQTT5_BY_CONNACK:
+                code = _MQTT5_BY_CONNACK[decision.connack]
+            protocol.send_connack(code,
+                                  properties=Properties(reason_string=reason_string(decision.reason.text)))
+        await self._write_and_close(writer, protocol.data_to_send())
+
     @staticmethod
-    async def _refuse(writer: WriterAdapter, code: int | None) -> None:
-        """Answer CONNACK `code` and close (None: just close, nobody is listening)."""
+    async def _write_and_close(writer: WriterAdapter, pending: list[bytes]) -> None:
         try:
-            if code is not None:
-                writer.write(wire.encode_connack(False, code))
+            for data in pending:
+                writer.write(data)
             await writer.close()
         except (ConnectionError, OSError):
             pass
 
     def _open_session(
-        self, reader: ReaderAdapter, writer: WriterAdapter, fields: ConnectFields, decision: Decision,
-        request: ConnectRequest,
+        self, reader: ReaderAdapter, writer: WriterAdapter, protocol: ServerProtocol, connect: Connect,
+        decision: Decision, request: ConnectRequest,
     ) -> tuple[Connection, bool]:
         """Create or resume the session of an *accepted* CONNECT (the only place that touches sessions)."""
         grant = decision.grant
         assert grant is not None
         client_id = request.client_id
+        self._cancel_timers(client_id)  # back in time: its session does not expire, its delayed will is not sent
+        version = connect.protocol_version
         # a virtual (unregistered bootstrap) device never keeps a session, whatever it asked for
-        clean = fields.clean_session or grant.virtual
+        fresh = connect.clean_start or grant.virtual
+        if version == wf.MQTT_5:
+            expiry = connect.properties.session_expiry_interval or 0
+            ends_with_connection = expiry == 0 or grant.virtual
+        else:
+            expiry = NEVER_EXPIRES
+            ends_with_connection = fresh
         state = self._states.get(client_id)
-        if state is not None and (clean or state.grant.credential != grant.credential):
+        if state is not None and (fresh or state.grant.credential != grant.credential):
             # the decision refuses another identity's session; should one get here, it starts afresh, never
             # with someone else's subscriptions and queued messages
-            self._drop_state(state, "discarded: the client asked for a clean session" if clean else
+            self._drop_state(state, "discarded: the client asked for a clean session" if fresh else
                              "discarded: another credential connected with this clientId")
             state = None
         live = LiveSession(
             client_id=client_id,
-            username=fields.username,
+            username=request.username,
             method=grant.method.value,
             address=request.address,
             connected_since=time.time(),
-            clean_session=clean,
+            clean_session=ends_with_connection,
             grant=grant,
             password_hash=password_hash_for(request, self.pipeline.directory),
             virtual=grant.virtual,
         )
         present = state is not None
         if state is None:
-            state = SessionState(client_id, clean, grant, live, self.limits)
+            state = SessionState(client_id, ends_with_connection, grant, live, self.limits)
             state.may_receive = functools.partial(self.router.may_receive, state)
             self._states[client_id] = state
         else:
-            state.grant, state.live = grant, live
+            state.grant, state.live, state.clean_session = grant, live, ends_with_connection
+        state.session_expiry = expiry
+        state.attach(version, protocol.client_receive_maximum, protocol.client_maximum_packet_size)
         live.subscriptions = state.subscriptions  # one dict: the Clients view shows the session's own
-        connection = Connection(reader, writer, state, fields.keep_alive, self.router)
+        connection = Connection(reader, writer, protocol, state, self.router)
         self._connections[client_id] = connection
         self.registry.add(live)  # still under the clientId's gate: the next CONNECT of this id sees it
         return connection, present
 
-    async def _run(self, connection: Connection, fields: ConnectFields, present: bool) -> None:
+    async def _run(self, connection: Connection, connect: Connect, request: ConnectRequest, present: bool) -> None:
         state = connection.state
         live = state.live
         registered_by = live.grant.registers
         used = CredentialRef(CredentialKind.BOOTSTRAP, registered_by) if registered_by else live.credential
         self.recorder.record_use(used, live.address)
-        connection.send(wire.encode_connack(present, 0))
+        properties = EMPTY_PROPERTIES
+        if request.client_id_assigned and connect.protocol_version == wf.MQTT_5:
+            properties = Properties(assigned_client_identifier=request.client_id)  # [MQTT-3.2.2-16]
+        connection.protocol.send_connack(0, session_present=present, properties=properties)
+        connection.pull()
         for packet in state.resume():
             connection.send(packet)
         try:
             await connection.run()
         finally:
-            self._finish(connection, fields)
+            self._finish(connection, connect)
 
-    def _finish(self, connection: Connection, fields: ConnectFields) -> None:
+    def _finish(self, connection: Connection, connect: Connect) -> None:
         state = connection.state
         live = state.live
         state.disconnected()
@@ -321,12 +398,16 @@ class DeskBroker(Broker):
             del self._connections[state.client_id]
         if connection.clean_disconnect:
             code, text = ReasonCode.CLIENT_DISCONNECT, "the client disconnected"
+        elif connection.will_wanted:
+            code, text = ReasonCode.CLIENT_DISCONNECT, "the client disconnected and asked for its will to be sent"
         else:
             code, text = connection.end_reason or (ReasonCode.CONNECTION_LOST, "the connection was lost")
-            if fields.will_topic is not None and code is not ReasonCode.BROKER_STOPPED:
-                self._publish_will(state, fields)
         kept = self._states.get(state.client_id) is state
-        if state.clean_session and kept:
+        ends = state.clean_session or (state.version == wf.MQTT_5 and state.session_expiry == 0)
+        will = connect.will
+        if will is not None and not connection.clean_disconnect and code is not ReasonCode.BROKER_STOPPED:
+            self._will_after(state, will, 0 if ends or not kept else will.delay_interval)
+        if ends and kept:
             self._drop_state(state)
             kept = False
         kind = Kind.KICK if code is ReasonCode.KICKED else Kind.DISCONNECT
@@ -337,27 +418,68 @@ class DeskBroker(Broker):
         self.registry.remove(live.client_id, live, text)
         if kept and state.live is live:
             self.registry.park(live)
+            if state.session_expiry != NEVER_EXPIRES:
+                self._expiry_timers[state.client_id] = asyncio.get_running_loop().call_later(
+                    state.session_expiry, self._expire, state)
+
+    def _expire(self, state: SessionState) -> None:
+        """MQTT 5 session expiry: the session kept for a client that did not come back in time ends now."""
+        self._expiry_timers.pop(state.client_id, None)
+        if self._states.get(state.client_id) is state and not state.connected:
+            pending_will = self._will_timers.pop(state.client_id, None)
+            if pending_will is not None:  # [MQTT-3.1.3-9]: the will is sent when the session ends, if not before
+                handle, will = pending_will
+                handle.cancel()
+                self._publish_will(state, will)
+            self._drop_state(state, f"expired: the client did not return within {state.session_expiry:,} s "
+                                    "(session expiry interval)")
+
+    def _will_after(self, state: SessionState, will: Will, delay: int) -> None:
+        """Publish the will now, or after the MQTT 5 will delay interval unless the client is back by then."""
+        if delay <= 0:
+            self._publish_will(state, will)
+            return
+        handle = asyncio.get_running_loop().call_later(delay, self._delayed_will, state, will)
+        self._will_timers[state.client_id] = (handle, will)
+
+    def _delayed_will(self, state: SessionState, will: Will) -> None:
+        self._will_timers.pop(state.client_id, None)
+        self._publish_will(state, will)
+
+    def _cancel_timers(self, client_id: str) -> None:
+        pending_will = self._will_timers.pop(client_id, None)
+        if pending_will is not None:
+            pending_will[0].cancel()
+        expiry = self._expiry_timers.pop(client_id, None)
+        if expiry is not None:
+            expiry.cancel()
 
     def _drop_state(self, state: SessionState, reason: str = "the session was discarded") -> None:
         self.router.unsubscribe_all(state)
         if self._states.get(state.client_id) is state:
             del self._states[state.client_id]
+            expiry = self._expiry_timers.pop(state.client_id, None)
+            if expiry is not None:
+                expiry.cancel()
             if not state.connected:
                 self.registry.discard(state.client_id, reason)
 
-    def _publish_will(self, state: SessionState, fields: ConnectFields) -> None:
+    def _publish_will(self, state: SessionState, will: Will) -> None:
         """The will is a publish on the client's behalf: checked against its permissions as they are now."""
-        assert fields.will_topic is not None
-        decision = self.pipeline.decide_topic(Kind.PUBLISH, state.grant, fields.will_topic)
+        decision = self.pipeline.decide_topic(Kind.PUBLISH, state.grant, will.topic)
         if not decision.allowed:
             self.recorder.record(replace(decision, address=state.live.address))
             return
-        self.router.route(fields.will_topic, fields.will_message or b"", fields.will_qos, fields.will_retain)
+        properties = will.properties
+        if properties.will_delay_interval is not None:  # a will property, not one of the PUBLISH it becomes
+            properties = replace(properties, will_delay_interval=None)
+        self.router.route(Publish(will.topic, will.payload, will.qos, will.retain, properties=properties),
+                          origin=state.client_id)
 
     # amqtt's own entry points (its BrokerContext, $SYS plugins) land in our router and retained store, not in
     # amqtt's `_broadcast_queue` and `_retained_messages`, which nothing reads any more
     async def internal_message_broadcast(self, topic: str, data: bytes, qos: int | None = None) -> None:
-        self.router.route(topic, data, qos or 0, False)
+        self.router.route_message(topic, data, qos or 0, False)
 
     async def retain_message(self, source_session: Any, topic_name: str | None, data: bytes | bytearray | None,
                              qos: int | None = None) -> None:
@@ -366,7 +488,7 @@ class DeskBroker(Broker):
 
     def route(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
         """Publish as the broker itself (tests, plugins): see `Router.route`."""
-        self.router.route(topic, payload, qos, retain)
+        self.router.route_message(topic, payload, qos, retain)
 
     @property
     def monitors(self) -> list[MessageMonitor]:
@@ -411,6 +533,8 @@ class DeskBroker(Broker):
         return self._states.get(client_id)
 
     async def shutdown(self) -> None:
+        for client_id in list(self._will_timers) + list(self._expiry_timers):
+            self._cancel_timers(client_id)  # a stopping broker publishes no will (the clients did nothing wrong)
         for connection in list(self._connections.values()):
             connection.end(ReasonCode.BROKER_STOPPED, "the broker stopped")
         pending = [task for task in self._connection_tasks if not task.done()]
@@ -424,3 +548,38 @@ class DeskBroker(Broker):
         self.admission.close()
         if self._accept_errors is not None:
             self._accept_errors.uninstall()
+
+
+def assigned_client_id() -> str:
+    """An id for a client that sent none, as [MQTT-3.1.3-6] (3.1.1, with clean session) and MQTT 5 allow."""
+    return "mqttdesk-" + secrets.token_hex(8)
+
+
+def _refused_before_credentials(connect: Connect, address: str, code: ReasonCode, text: str, *,
+                                connack: int) -> Decision:
+    read = _what_was_read(connect.protocol_version, connect.client_id, connect.username)
+    return Decision(kind=Kind.CONNECT, allowed=False, reason=Reason(code, text), client_id=connect.client_id,
+                    username=connect.username, address=address,
+                    steps=(f"CONNECT read up to the fault: {read}", f"refused: {text}"), connack=connack)
+
+
+def _what_was_read(version: int | None, client_id: str | None, username: str | None) -> str:
+    """What a refused CONNECT said before the fault: it names the device in the Auth log."""
+    return ", ".join(part for part in (
+        f"protocol MQTT level {version}" if version else "",
+        f"clientId '{client_id}'" if client_id else "",
+        f"username '{username}'" if username else "") if part)
+
+
+# the MQTT 5 code for refusals decided before any credential was looked at, by their 3.1.1 CONNACK code
+_MQTT5_BY_CONNACK = {1: 0x84, 2: 0x85, 3: 0x89, 4: 0x86, 5: 0x87}
+
+
+def _connack_code(pending: list[bytes], version: int | None) -> int | None:
+    """The CONNACK code a malformed CONNECT was answered with, as the Auth log keeps it (3.1.1 numbering; None:
+    closed without one)."""
+    for data in pending:
+        if len(data) >= 4 and data[0] >> 4 == wf.CONNACK:
+            code = data[3]
+            return code if version != wf.MQTT_5 else (1 if code == 0x84 else 5)
+    return None

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from mqttdesk.broker.subscription import Subscription
 from mqttdesk.core.decision import Grant, SessionHolder
 from mqttdesk.core.model import CredentialRef
 
@@ -35,7 +36,7 @@ class LiveSession:
     grant: Grant = field(repr=False)
     password_hash: str | None = field(default=None, repr=False)  # what admitted it, to notice a password change
     virtual: bool = False  # a bootstrap device that is not registered (its session ends with the connection)
-    subscriptions: dict[str, int] = field(default_factory=dict)  # filter -> granted QoS
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)  # filter -> granted QoS and options
     messages_in: int = 0
     messages_out: int = 0
     logged: set[tuple[object, ...]] = field(default_factory=set, repr=False)  # topic decisions already logged
@@ -61,7 +62,7 @@ class LiveSession:
             "connected_since": self.connected_since,
             "clean_session": self.clean_session,
             "virtual": self.virtual,
-            "subscriptions": [{"filter": f, "qos": q} for f, q in self.subscriptions.items()],
+            "subscriptions": [{"filter": f, "qos": s.qos} for f, s in self.subscriptions.items()],
             "messages_in": self.messages_in,
             "messages_out": self.messages_out,
             "connected": self.offline_since is None,

@@ -4,26 +4,35 @@
 (each distinct topic decision logged once per session), then through the subscription trie to the subscribers'
 sessions, queued for those away where MQTT says so. A SUBSCRIBE with more than `subscribe_slice` filters is
 handled in slices with a turn of the event loop between them: 300,000 filters at once froze every client (and the
-window) for 15 s. It also keeps the retained messages and feeds the topic
-monitor. It knows nothing of amqtt: `DeskBroker` owns the connections and hands it the map of live ones.
+window) for 15 s. It also keeps the retained messages and feeds the topic monitor.
+
+Messages travel as the protocol's version-neutral `Publish` (MQTT 5 properties included: user properties, content
+type, response topic, correlation data and payload format pass through untouched), encoded once per protocol version
+for all subscribers (`OutgoingPublish`). MQTT 5 subscription options are honoured here: No Local, Retain As
+Published, Retain Handling, subscription identifiers, and shared subscriptions (`$share/group/filter`: each message
+goes to one member of the group, in turn, preferring connected members). It knows nothing of sockets: `DeskBroker`
+owns the connections and hands it the map of live ones.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
-from mqttdesk.broker import wire
-from mqttdesk.broker.connection import Connection, Pending
+from mqttdesk.broker.connection import Connection, Pending, ProtocolViolation
+from mqttdesk.broker.protocol import OutgoingPublish, Publish, Subscribe, Unsubscribe
+from mqttdesk.broker.protocol import wire_format as wf
 from mqttdesk.broker.registry import LiveSession, SessionRegistry
 from mqttdesk.broker.session_state import SessionState
+from mqttdesk.broker.subscription import Subscription, split_shared
 from mqttdesk.broker.subscriptions import SubscriptionIndex
 from mqttdesk.core.decision import Decision, Kind
-from mqttdesk.core.reasons import ReasonCode
+from mqttdesk.core.reasons import ReasonCode, mqtt5_topic_refusal_code, reason_string
 from mqttdesk.core.topic_rules import subscription_limit_decision
 from mqttdesk.core.topics import topic_matches
 
@@ -32,6 +41,36 @@ log = logging.getLogger(__name__)
 MessageMonitor = Callable[[str, bytes, int, bool], None]  # topic, payload, QoS, retain
 LOGGED_PER_SESSION = 256
 SUBSCRIBE_SLICE = 200  # filters of one SUBSCRIBE decided per turn of the event loop (about 5 ms on our machine)
+NO_SUBSCRIPTION_EXISTED = 0x11  # MQTT 5 UNSUBACK
+
+
+@dataclass(eq=False)
+class SharedGroup:
+    """The members of one shared subscription `$share/name/filter`; a message goes to one of them."""
+
+    name: str
+    topic_filter: str
+    members: dict[str, tuple[SessionState, Subscription]] = field(default_factory=dict)
+    _turn: int = 0
+
+    def pick(self, may_receive: Callable[[SessionState], bool]) -> tuple[SessionState, Subscription] | None:
+        """The next member in turn that may read the message, connected ones first."""
+        members = list(self.members.values())
+        if not members:
+            return None
+        self._turn = (self._turn + 1) % len(members)
+        ordered = members[self._turn:] + members[:self._turn]
+        for connected_only in (True, False):
+            for state, subscription in ordered:
+                if (state.connected or not connected_only) and may_receive(state):
+                    return state, subscription
+        return None
+
+
+@dataclass(slots=True)
+class _Retained:
+    publish: Publish
+    expires_at: float | None  # monotonic; MQTT 5 message expiry applies to retained messages too
 
 
 class Router:
@@ -42,7 +81,9 @@ class Router:
         self.registry = registry
         self._connections = connections
         self._index: SubscriptionIndex[SessionState] = SubscriptionIndex()
-        self._retained: dict[str, tuple[bytes, bytes, int]] = {}  # topic -> (UTF-8 topic, payload, QoS)
+        self._shared_index: SubscriptionIndex[SharedGroup] = SubscriptionIndex()
+        self._groups: dict[str, SharedGroup] = {}  # "name\0filter" -> group
+        self._retained: dict[str, _Retained] = {}
         self.monitors: list[MessageMonitor] = []  # see BrokerService.add_monitor
         self._unflushed: list[Connection] = []
         self.subscribe_slice = SUBSCRIBE_SLICE
@@ -50,16 +91,12 @@ class Router:
     def unsubscribe_all(self, state: SessionState) -> None:
         """Take a session that ends for good out of the trie."""
         for topic_filter in state.subscriptions:
-            self._index.remove(topic_filter, state.client_id)
+            self._remove(state, topic_filter)
 
     # -- packets of a live connection (called by Connection) ------------------------------------
 
-    def on_publish(self, connection: Connection, publish: wire.Publish) -> None:
-        if self.admit_publish(connection, publish):
-            self.route(publish.topic, publish.payload, publish.qos, publish.retain)
-
-    def admit_publish(self, connection: Connection, publish: wire.Publish) -> bool:
-        """Count, decide and log a PUBLISH; True if it may be routed (QoS 2: decided at PUBLISH, routed at PUBREL)."""
+    def admit_publish(self, connection: Connection, publish: Publish) -> Decision:
+        """Count, decide and log a PUBLISH; the decision says whether it may be routed (QoS 2: at PUBREL)."""
         state = connection.state
         live = state.live
         live.messages_in += 1
@@ -67,12 +104,15 @@ class Router:
         decision = self.pipeline.decide_topic(Kind.PUBLISH, state.grant, publish.topic)
         self._record_topic_decision(live, decision)
         if decision.reason.code is ReasonCode.BAD_TOPIC:
-            raise wire.ProtocolViolation(decision.reason.text)  # [MQTT-3.3.2-2]: wildcards in a topic name
-        return decision.allowed
+            raise ProtocolViolation(decision.reason.text, 0x90)  # [MQTT-3.3.2-2]: wildcards in a topic name
+        return decision
 
-    def on_subscribe(self, connection: Connection, packet_id: int, topics: list[tuple[str, int]]) -> Pending | None:
-        steps = self._subscribe(connection, packet_id, topics)
-        if len(topics) <= self.subscribe_slice:
+    def route_from(self, connection: Connection, publish: Publish) -> None:
+        self.route(publish, origin=connection.state.client_id)
+
+    def on_subscribe(self, connection: Connection, subscribe: Subscribe) -> Pending | None:
+        steps = self._subscribe(connection, subscribe)
+        if len(subscribe.subscriptions) <= self.subscribe_slice:
             for _ in steps:
                 pass
             return None
@@ -89,49 +129,86 @@ class Router:
         """Let the event loop serve every other connection (and the window) before the next slice."""
         await asyncio.sleep(0)
 
-    def _subscribe(self, connection: Connection, packet_id: int,
-                   topics: list[tuple[str, int]]) -> Generator[None, None, None]:
+    def _subscribe(self, connection: Connection, subscribe: Subscribe) -> Generator[None, None, None]:
         """SUBSCRIBE, yielding after every `subscribe_slice` filters: decisions, SUBACK, then retained messages."""
         state = connection.state
         slice_size = self.subscribe_slice
+        identifier = subscribe.subscription_identifier
+        identifiers = (identifier,) if identifier else ()
         codes: list[int] = []
-        granted: list[tuple[str, int]] = []
-        for count, (topic_filter, requested) in enumerate(topics, 1):
-            code = self._subscribe_one(state, topic_filter, requested)
-            codes.append(code)
-            if code != wire.SUBACK_FAILURE:
-                granted.append((topic_filter, code))
+        refusal: str | None = None
+        granted: list[tuple[str, Subscription, bool]] = []  # filter, subscription, whether it is new
+        topics = subscribe.subscriptions
+        for count, (topic_filter, options) in enumerate(topics, 1):
+            subscription = Subscription(options.qos, options.no_local, options.retain_as_published,
+                                        options.retain_handling, identifiers)
+            new = topic_filter not in state.subscriptions
+            decision = self._subscribe_one(state, topic_filter, subscription)
+            if decision is None:
+                codes.append(options.qos)
+                granted.append((topic_filter, subscription, new))
+            else:
+                codes.append(mqtt5_topic_refusal_code(decision.reason.code, Kind.SUBSCRIBE))
+                refusal = refusal or decision.reason.text
             if count % slice_size == 0 and count < len(topics):
                 yield
-        connection.send(wire.encode_suback(packet_id, codes))
+        # one Reason String for the packet: the first refusal's sentence (the Auth log has each one)
+        connection.protocol.send_suback(subscribe.packet_id, codes, None if refusal is None else reason_string(refusal))
+        connection.pull()
         self.registry.touch(state.live)
-        for count, (topic_filter, qos) in enumerate(granted, 1):  # [MQTT-3.8.4-4]: retained messages follow SUBACK
-            for topic, (encoded, payload, retained_qos) in self._retained_matching(topic_filter):
-                if self.may_receive(state, topic):
-                    self._deliver(state, encoded, payload, min(qos, retained_qos), retain=True)
+        for count, (topic_filter, subscription, new) in enumerate(granted, 1):  # [MQTT-3.8.4-4]: after the SUBACK
+            self._send_retained(state, topic_filter, subscription, new)
             if count % slice_size == 0 and count < len(granted):
                 yield
 
-    def _subscribe_one(self, state: SessionState, topic_filter: str, requested: int) -> int:
-        """Decide one filter and subscribe it; the SUBACK return code."""
-        decision = self.pipeline.decide_topic(Kind.SUBSCRIBE, state.grant, topic_filter)
+    def _subscribe_one(self, state: SessionState, topic_filter: str, subscription: Subscription) -> Decision | None:
+        """Decide one filter and subscribe it; the refusal, or None when subscribed."""
+        shared = split_shared(topic_filter)
+        decided_filter = shared[1] if shared else topic_filter  # a group's members read what the filter names
+        decision = self.pipeline.decide_topic(Kind.SUBSCRIBE, state.grant, decided_filter)
         self._record_topic_decision(state.live, decision)
         if not decision.allowed:
-            return wire.SUBACK_FAILURE
+            return decision
         limit = state.limits.max_subscriptions_per_client
         if topic_filter not in state.subscriptions and len(state.subscriptions) >= limit:
-            self._record_topic_decision(state.live, subscription_limit_decision(state.grant, topic_filter, limit))
-            return wire.SUBACK_FAILURE
-        state.subscriptions[topic_filter] = requested
-        self._index.add(topic_filter, state.client_id, state, requested)
-        return requested
+            refused = subscription_limit_decision(state.grant, topic_filter, limit)
+            self._record_topic_decision(state.live, refused)
+            return refused
+        state.subscriptions[topic_filter] = subscription
+        if shared is None:
+            self._index.add(topic_filter, state.client_id, state, subscription)
+        else:
+            key = f"{shared[0]}\0{shared[1]}"
+            group = self._groups.get(key)
+            if group is None:
+                group = self._groups[key] = SharedGroup(*shared)
+                self._shared_index.add(shared[1], key, group, subscription)
+            group.members[state.client_id] = (state, subscription)
+        return None
 
-    def on_unsubscribe(self, connection: Connection, packet_id: int, filters: list[str]) -> None:
+    def _remove(self, state: SessionState, topic_filter: str) -> None:
+        shared = split_shared(topic_filter)
+        if shared is None:
+            self._index.remove(topic_filter, state.client_id)
+            return
+        key = f"{shared[0]}\0{shared[1]}"
+        group = self._groups.get(key)
+        if group is not None:
+            group.members.pop(state.client_id, None)
+            if not group.members:
+                del self._groups[key]
+                self._shared_index.remove(shared[1], key)
+
+    def on_unsubscribe(self, connection: Connection, unsubscribe: Unsubscribe) -> None:
         state = connection.state
-        for topic_filter in filters:
+        codes = []
+        for topic_filter in unsubscribe.topic_filters:
             if state.subscriptions.pop(topic_filter, None) is not None:
-                self._index.remove(topic_filter, state.client_id)
-        connection.send(wire.encode_ack(wire.UNSUBACK, packet_id))
+                self._remove(state, topic_filter)
+                codes.append(0)
+            else:
+                codes.append(NO_SUBSCRIPTION_EXISTED)
+        connection.protocol.send_unsuback(unsubscribe.packet_id, codes)
         self.registry.touch(state.live)
 
     def wants_flush(self, connection: Connection) -> None:
@@ -171,40 +248,54 @@ class Router:
         """Whether the session's current grant may read `topic` (checked again for what it queued)."""
         return self.pipeline.decide_topic(Kind.RECEIVE, state.grant, topic).allowed
 
-    def route(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
-        """Deliver a message to every subscriber allowed to read it (queued for those away, where it applies)."""
-        encoded = topic.encode("utf-8")
-        if retain:
-            self._retain(topic, encoded, payload, qos)
+    def route_message(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        """Publish as the broker itself (the topic monitor's test publish, tests)."""
+        self.route(Publish(topic, payload, qos, retain))
+
+    def route(self, publish: Publish, origin: str | None = None) -> None:
+        """Deliver a message to every subscriber allowed to read it (queued for those away, where it applies).
+
+        `origin` is the clientId of the publisher (No Local subscriptions of that client are skipped).
+        """
+        topic, qos = publish.topic, publish.qos
+        interval = publish.properties.message_expiry_interval
+        expires_at = None if interval is None else time.monotonic() + interval
+        if publish.retain:
+            self._retain(publish, expires_at)
         for monitor in self.monitors:
             try:
-                monitor(topic, payload, qos, retain)
+                monitor(topic, publish.payload, qos, publish.retain)
             except Exception:
                 log.exception("message monitor failed")
-        shared_qos0: bytes | None = None
-        for state, subscription_qos in self._index.match(topic).values():
-            if not self.may_receive(state, topic):
+        message = OutgoingPublish(publish)
+        for state, subscription in self._index.match(topic).values():
+            if subscription.no_local and state.client_id == origin:
                 continue
-            effective = min(qos, subscription_qos)  # [MQTT-3.8.4-6]
-            if effective:
-                self._deliver(state, encoded, payload, effective, retain=False)
-                continue
-            # QoS 0 is the same bytes for every subscriber: encode once
-            connection = self._connections.get(state.client_id)
-            if connection is not None:
-                if shared_qos0 is None:
-                    shared_qos0 = wire.encode_publish(encoded, payload, 0, False, False, None)
-                if connection.send_qos0(shared_qos0):
-                    self._count_out(state.live)
+            if self.may_receive(state, topic):
+                self._deliver(state, message, subscription, qos, publish.retain and subscription.retain_as_published,
+                              expires_at)
+        if self._groups:
+            for group, _ in self._shared_index.match(topic).values():
+                chosen = group.pick(lambda state: self.may_receive(state, topic))
+                if chosen is not None:
+                    # [MQTT-3.3.1-... ] the retain flag of a shared delivery follows Retain As Published too
+                    self._deliver(chosen[0], message, chosen[1], qos, publish.retain and chosen[1].retain_as_published,
+                                  expires_at)
 
-    def _deliver(self, state: SessionState, encoded: bytes, payload: bytes, qos: int, *, retain: bool) -> None:
-        packet = state.offer(encoded, payload, qos, retain)
+    def _deliver(self, state: SessionState, message: OutgoingPublish, subscription: Subscription, qos: int,
+                 retain: bool, expires_at: float | None) -> None:
+        effective = min(qos, subscription.qos)  # [MQTT-3.8.4-6]
+        if subscription.identifiers and state.version == wf.MQTT_5:  # [MQTT-3.3.4-3]: per subscriber
+            publish = message.publish
+            message = OutgoingPublish(replace(publish, properties=replace(
+                publish.properties, subscription_identifiers=subscription.identifiers)))
+        packet = state.offer(message, effective, retain, expires_at)
         connection = self._connections.get(state.client_id)
         if packet is None or connection is None:
-            if qos and not state.connected:
+            if effective and not state.connected:
                 self.registry.touch(state.live)  # the kept session's queue grew: the Clients view shows it
             return  # queued for later, or dropped (QoS 0 to an absent client, or a full queue)
-        if qos:
+        if effective:
             connection.send(packet)
         elif not connection.send_qos0(packet):
             return
@@ -214,18 +305,40 @@ class Router:
         live.messages_out += 1
         self.registry.touch(live)
 
-    def _retained_matching(self, topic_filter: str) -> list[tuple[str, tuple[bytes, bytes, int]]]:
+    # -- retained messages ------------------------------------------------------------------------
+
+    def _send_retained(self, state: SessionState, topic_filter: str, subscription: Subscription, new: bool) -> None:
+        """[MQTT-3.8.4-4] retained messages for a new subscription, as its Retain Handling says; none for a shared
+        subscription [MQTT-4.8.2-... retained messages are not sent to shared subscriptions]."""
+        if subscription.retain_handling == 2 or (subscription.retain_handling == 1 and not new):
+            return
+        if split_shared(topic_filter) is not None:
+            return
+        for topic, retained in self._retained_matching(topic_filter):
+            if self.may_receive(state, topic):
+                self._deliver(state, OutgoingPublish(retained.publish), subscription, retained.publish.qos, True,
+                              retained.expires_at)
+
+    def _retained_matching(self, topic_filter: str) -> list[tuple[str, _Retained]]:
+        now = time.monotonic()
         if "+" not in topic_filter and "#" not in topic_filter:  # the common case, e.g. cmnd/DVES_1A2B3C/POWER
             found = self._retained.get(topic_filter)
-            return [] if found is None else [(topic_filter, found)]
-        return [(topic, item) for topic, item in self._retained.items() if topic_matches(topic_filter, topic)]
+            matching = [] if found is None else [(topic_filter, found)]
+        else:
+            matching = [(topic, item) for topic, item in self._retained.items() if topic_matches(topic_filter, topic)]
+        alive = []
+        for topic, item in matching:
+            if item.expires_at is not None and item.expires_at <= now:
+                del self._retained[topic]  # [MQTT-3.3.2-5]: an expired retained message is not delivered
+            else:
+                alive.append((topic, item))
+        return alive
 
     def retain(self, topic: str, payload: bytes, qos: int) -> None:
-        self._retain(topic, topic.encode("utf-8"), payload, qos)
+        self._retain(Publish(topic, payload, qos, True), None)
 
-    def _retain(self, topic: str, encoded: bytes, payload: bytes, qos: int) -> None:
-        if payload:
-            self._retained[topic] = (encoded, payload, qos)
+    def _retain(self, publish: Publish, expires_at: float | None) -> None:
+        if publish.payload:
+            self._retained[publish.topic] = _Retained(replace(publish, dup=False, packet_id=None), expires_at)
         else:
-            self._retained.pop(topic, None)  # [MQTT-3.3.1-10]: an empty retained message clears the topic
-
+            self._retained.pop(publish.topic, None)  # [MQTT-3.3.1-10]: an empty retained message clears the topic

@@ -1,55 +1,63 @@
 """What a session is, beyond one connection: subscriptions, messages in flight and messages queued.
 
-MQTT 3.1.1 section 4.1: for a session with clean session 0 the server keeps subscriptions, QoS 1 and 2 messages
-sent but not acknowledged, QoS 1 and 2 messages that arrived while the client was away, and QoS 2 messages
-received but not yet released. amqtt 0.12.1 drops in-flight messages when a connection ends and gives up on an
-acknowledgement after 5 s, so nothing is ever redelivered; this class keeps that state for as long as the session
-lives and says which packets to send when. It does no I/O: methods return the bytes to write.
+MQTT 3.1.1 section 4.1 and MQTT 5 section 4.1: the server keeps subscriptions, QoS 1 and 2 messages sent but not
+acknowledged, QoS 1 and 2 messages that arrived while the client was away, and QoS 2 messages received but not yet
+released. This class keeps that state for as long as the session lives and says which packets to send when. It
+does no I/O: methods return the bytes to write, encoded for the protocol version of the connection it is on
+(`attach`).
 
 A session belongs to the identity that created it (the CONNECT decision refuses any other), and what it queued is
 checked again against the session's *current* grant when it is resumed and before each queued message is sent
 (`may_receive`), as Mosquitto does: permissions taken away while the client was away apply to what waits for it.
+MQTT 5 adds: a message expiry interval (an expired message is not sent; a sent one carries the time it has left),
+the client's receive maximum (the in-flight window is the smaller of it and ours) and maximum packet size (a larger
+message is not sent to it, [MQTT-3.1.2-25]).
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from mqttdesk.broker.protocol import OutgoingPublish, Publish
+from mqttdesk.broker.protocol import wire_format as wf
+from mqttdesk.broker.protocol.encoder import encode_ack
 from mqttdesk.broker.registry import LiveSession
-from mqttdesk.broker.wire import PUBREL, Publish, encode_ack, encode_publish
+from mqttdesk.broker.subscription import Subscription
 from mqttdesk.core.decision import Grant
 from mqttdesk.core.limits import SessionLimits
 
 __all__ = ["MAX_INCOMING_QOS2", "Outgoing", "SessionLimits", "SessionState"]
 
 MAX_INCOMING_QOS2 = 1000  # a client may not park more unreleased QoS 2 messages with us than this
+NEVER_EXPIRES = 0xFFFFFFFF  # MQTT 5 session expiry interval meaning "never" [MQTT-3.1.2-11]
 
 
 @dataclass(slots=True)
 class Outgoing:
-    topic: bytes  # UTF-8, encoded once per message however many subscribers it has
-    payload: bytes
+    message: OutgoingPublish  # encoded once per message (and version) however many subscribers it has
     qos: int
     retain: bool
+    expires_at: float | None = None  # monotonic time after which it is not sent (MQTT 5 message expiry)
     packet_id: int = 0
     released: bool = False  # QoS 2: PUBREC arrived, PUBREL sent, waiting for PUBCOMP
 
-    def packet(self, dup: bool) -> bytes:
-        if self.released:
-            return encode_ack(PUBREL, self.packet_id)
-        return encode_publish(self.topic, self.payload, self.qos, self.retain, dup, self.packet_id or None)
+    @property
+    def topic(self) -> str:
+        return self.message.publish.topic
 
 
 @dataclass(eq=False)
 class SessionState:
     client_id: str
-    clean_session: bool
+    clean_session: bool  # the session ends with its connection (3.1.1 clean session, MQTT 5 session expiry 0)
     grant: Grant
     live: LiveSession
     limits: SessionLimits = field(default_factory=SessionLimits)
-    subscriptions: dict[str, int] = field(default_factory=dict)
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
     inflight: OrderedDict[int, Outgoing] = field(default_factory=OrderedDict)
     queue: deque[Outgoing] = field(default_factory=deque)
     # QoS 2 messages received and not yet released, by packet id; None: refused at PUBLISH, only the id is kept so
@@ -59,8 +67,24 @@ class SessionState:
     connected: bool = False
     dropped: int = 0  # QoS 1/2 messages refused because the queue was full
     withheld: int = 0  # queued or in-flight messages the current grant may no longer read (not delivered)
+    expired: int = 0  # MQTT 5 messages whose expiry interval passed before they could be sent
+    too_large: int = 0  # messages larger than the client's maximum packet size (not sent)
     may_receive: Callable[[str], bool] | None = field(default=None, repr=False)
+    session_expiry: int = NEVER_EXPIRES  # seconds the session outlives its connection (MQTT 5; 3.1.1: never)
+    version: int = wf.MQTT_3_1_1  # of the connection it is on (or was last on)
+    window: int = 0  # in-flight QoS 1/2 messages allowed now: min(our max_inflight, the client's receive maximum)
+    max_packet_size: int | None = None  # the client's, None: no limit
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     _last_packet_id: int = 0
+
+    def __post_init__(self) -> None:
+        self.window = self.window or self.limits.max_inflight
+
+    def attach(self, version: int, receive_maximum: int, max_packet_size: int | None) -> None:
+        """The session is (re)connected on a connection of this protocol version and with these client limits."""
+        self.version = version
+        self.window = max(1, min(self.limits.max_inflight, receive_maximum))
+        self.max_packet_size = max_packet_size
 
     def _next_packet_id(self) -> int:
         for _ in range(65535):
@@ -69,58 +93,91 @@ class SessionState:
                 return self._last_packet_id
         raise RuntimeError("no free packet id")  # unreachable while max_inflight < 65535
 
-    def offer(self, topic: bytes, payload: bytes, qos: int, retain: bool) -> bytes | None:
+    def offer(self, message: OutgoingPublish, qos: int, retain: bool, expires_at: float | None = None) -> bytes | None:
         """A message for this session: the bytes to send now, or None (queued, or dropped)."""
         if qos == 0:
-            return encode_publish(topic, payload, 0, retain, False, None) if self.connected else None
+            if not self.connected:
+                return None
+            return self._encode(Outgoing(message, 0, retain, expires_at), dup=False)
         if not self.connected and self.clean_session:
             return None
-        message = Outgoing(topic, payload, qos, retain)
-        if self.connected and not self.queue and len(self.inflight) < self.limits.max_inflight:
-            return self._send(message)
+        outgoing = Outgoing(message, qos, retain, expires_at)
+        if self.connected and not self.queue and len(self.inflight) < self.window:
+            return self._send(outgoing)
         if len(self.queue) >= self.limits.max_queued:
             self.dropped += 1
             return None
-        self.queue.append(message)
+        self.queue.append(outgoing)
         self.live.queued = len(self.queue)
         return None
 
-    def _readable(self, message: Outgoing) -> bool:
-        if self.may_receive is None or self.may_receive(message.topic.decode("utf-8")):
+    def _readable(self, outgoing: Outgoing) -> bool:
+        if self.may_receive is None or self.may_receive(outgoing.topic):
             return True
         self.withheld += 1
         return False
 
-    def _send(self, message: Outgoing) -> bytes:
-        message.packet_id = self._next_packet_id()
-        self.inflight[message.packet_id] = message
-        return message.packet(dup=False)
+    def _encode(self, outgoing: Outgoing, dup: bool) -> bytes | None:
+        """The packet for `outgoing` on this session's connection; None when it must not be sent (expired, too
+        large for the client)."""
+        if outgoing.released:
+            return encode_ack(wf.PUBREL, self.version, outgoing.packet_id)
+        message = outgoing.message
+        if outgoing.expires_at is not None:
+            left = outgoing.expires_at - self.clock()
+            if left <= 0:
+                self.expired += 1
+                return None
+            # [MQTT-3.3.2-6]: the interval sent is what is left of it
+            publish = message.publish
+            message = OutgoingPublish(replace(publish, properties=replace(
+                publish.properties, message_expiry_interval=math.ceil(left))))
+        packet_id = outgoing.packet_id or None
+        if self.max_packet_size is not None and message.size(self.version, outgoing.qos) > self.max_packet_size:
+            self.too_large += 1
+            return None
+        return message.encode(self.version, qos=outgoing.qos, retain=outgoing.retain, dup=dup, packet_id=packet_id)
+
+    def _send(self, outgoing: Outgoing) -> bytes | None:
+        outgoing.packet_id = self._next_packet_id()
+        packet = self._encode(outgoing, dup=False)
+        if packet is not None:
+            self.inflight[outgoing.packet_id] = outgoing
+        return packet
 
     def _refill(self) -> list[bytes]:
         packets = []
-        while self.connected and self.queue and len(self.inflight) < self.limits.max_inflight:
-            message = self.queue.popleft()
-            if self._readable(message):
-                packets.append(self._send(message))
+        while self.connected and self.queue and len(self.inflight) < self.window:
+            outgoing = self.queue.popleft()
+            if self._readable(outgoing):
+                packet = self._send(outgoing)
+                if packet is not None:
+                    packets.append(packet)
         self.live.queued = len(self.queue)
         return packets
 
     def puback(self, packet_id: int) -> list[bytes]:
-        message = self.inflight.get(packet_id)
-        if message is not None and message.qos == 1:
+        outgoing = self.inflight.get(packet_id)
+        if outgoing is not None and outgoing.qos == 1:
             del self.inflight[packet_id]
         return self._refill()
 
-    def pubrec(self, packet_id: int) -> bytes:
-        """QoS 2, step 2: release the message; PUBREL is answered even for an unknown id [MQTT-4.3.3-1]."""
-        message = self.inflight.get(packet_id)
-        if message is not None and message.qos == 2:
-            message.released = True
-        return encode_ack(PUBREL, packet_id)
+    def pubrec(self, packet_id: int, reason_code: int = 0) -> list[bytes]:
+        """QoS 2, step 2: release the message; PUBREL is answered even for an unknown id [MQTT-4.3.3-1].
+
+        An MQTT 5 PUBREC with a reason code of 0x80 or more ends the exchange there: no PUBREL [MQTT-4.3.3-4]."""
+        outgoing = self.inflight.get(packet_id)
+        if reason_code >= 0x80:
+            if outgoing is not None and outgoing.qos == 2:
+                del self.inflight[packet_id]
+            return self._refill()
+        if outgoing is not None and outgoing.qos == 2:
+            outgoing.released = True
+        return [encode_ack(wf.PUBREL, self.version, packet_id)]
 
     def pubcomp(self, packet_id: int) -> list[bytes]:
-        message = self.inflight.get(packet_id)
-        if message is not None and message.released:
+        outgoing = self.inflight.get(packet_id)
+        if outgoing is not None and outgoing.released:
             del self.inflight[packet_id]
         return self._refill()
 
@@ -154,11 +211,16 @@ class SessionState:
     def resume(self) -> list[bytes]:
         """On (re)connect: resend what is in flight, in order, with DUP set [MQTT-4.4.0-1], then fill the window."""
         self.connected = True
-        for packet_id, message in list(self.inflight.items()):
+        packets = []
+        for packet_id, outgoing in list(self.inflight.items()):
             # a released QoS 2 message is only its PUBREL now: finishing the flow delivers nothing new
-            if not message.released and not self._readable(message):
+            packet = None
+            if outgoing.released or self._readable(outgoing):
+                packet = self._encode(outgoing, dup=True)
+            if packet is None:
                 del self.inflight[packet_id]
-        packets = [message.packet(dup=True) for message in self.inflight.values()]
+            else:
+                packets.append(packet)
         return packets + self._refill()
 
     def disconnected(self) -> None:

@@ -2,12 +2,16 @@
 
 amqtt compares every message with every subscription filter in the broker; with many clients that is most of the
 broker's time. The trie visits only the levels the topic has, plus the `+` and `#` branches on the way.
-Subscribers are keyed by clientId; the value is opaque to the index (the broker stores its session state).
+Subscribers are keyed by clientId (or a shared group's key); the subscriber is opaque to the index (the broker
+stores its session state) and so is the subscription, except that two of one key are combined with `merge`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Generic, TypeVar
+
+from mqttdesk.broker.subscription import Subscription, merged
 
 T = TypeVar("T")
 
@@ -17,24 +21,25 @@ class _Node(Generic[T]):
 
     def __init__(self) -> None:
         self.children: dict[str, _Node[T]] = {}
-        self.subscribers: dict[str, tuple[T, int]] = {}  # clientId -> (subscriber, granted QoS)
+        self.subscribers: dict[str, tuple[T, Subscription]] = {}  # clientId -> (subscriber, subscription)
 
 
 class SubscriptionIndex(Generic[T]):
-    def __init__(self) -> None:
+    def __init__(self, merge: Callable[[Subscription, Subscription], Subscription] = merged) -> None:
         self._root: _Node[T] = _Node()
         self._count = 0
+        self._merge = merge
 
     def __len__(self) -> int:
         return self._count
 
-    def add(self, topic_filter: str, client_id: str, subscriber: T, qos: int) -> None:
+    def add(self, topic_filter: str, client_id: str, subscriber: T, subscription: Subscription) -> None:
         node = self._root
         for level in topic_filter.split("/"):
             node = node.children.setdefault(level, _Node())
         if client_id not in node.subscribers:
             self._count += 1
-        node.subscribers[client_id] = (subscriber, qos)  # a repeated SUBSCRIBE replaces [MQTT-3.8.4-3]
+        node.subscribers[client_id] = (subscriber, subscription)  # a repeated SUBSCRIBE replaces [MQTT-3.8.4-3]
 
     def remove(self, topic_filter: str, client_id: str) -> bool:
         path = [self._root]
@@ -54,19 +59,19 @@ class SubscriptionIndex(Generic[T]):
             del path[depth - 1].children[levels[depth - 1]]
         return True
 
-    def match(self, topic: str) -> dict[str, tuple[T, int]]:
-        """Subscribers of `topic`, one entry per client with its highest granted QoS (overlaps delivered once)."""
-        found: dict[str, tuple[T, int]] = {}
+    def match(self, topic: str) -> dict[str, tuple[T, Subscription]]:
+        """Subscribers of `topic`, one entry per client, overlapping subscriptions merged (delivered once)."""
+        found: dict[str, tuple[T, Subscription]] = {}
+        merge = self._merge
         levels = topic.split("/")
         last = len(levels)
         # [MQTT-4.7.2-1]: a wildcard in the first level never matches a $-topic
         dollar = topic.startswith("$")
 
-        def collect(subscribers: dict[str, tuple[T, int]]) -> None:
+        def collect(subscribers: dict[str, tuple[T, Subscription]]) -> None:
             for client_id, entry in subscribers.items():
                 current = found.get(client_id)
-                if current is None or entry[1] > current[1]:
-                    found[client_id] = entry
+                found[client_id] = entry if current is None else (entry[0], merge(current[1], entry[1]))
 
         stack: list[tuple[_Node[T], int]] = [(self._root, 0)]
         while stack:

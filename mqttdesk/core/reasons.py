@@ -29,6 +29,7 @@ class ReasonCode(StrEnum):
     CLIENT_ID_RESERVED = "client-id-reserved"  # a user reserved the clientId (pattern) for itself
     CLIENT_ID_TAKEN = "client-id-taken"  # a bootstrap credential may not claim an id another credential last used
     BAD_PROTOCOL = "bad-protocol"
+    BAD_AUTH_METHOD = "bad-auth-method"  # MQTT 5 enhanced authentication: no method is supported yet
     SERVER_BUSY = "server-busy"  # too many password checks waiting: this one was not queued (or was dropped)
     CLIENT_GONE = "client-gone"  # the client closed the connection before its password was checked
     TOO_MANY_PENDING = "too-many-pending"  # too many connections waiting for their CONNECT: closed unread
@@ -102,3 +103,50 @@ CONNACK_MEANING = {
 class Reason:
     code: ReasonCode
     text: str
+
+
+# -- MQTT 5: the reason code a decision is answered with (the sentence goes with it as the Reason String) --------
+
+_MQTT5_CONNACK: dict[ReasonCode, int] = {
+    ReasonCode.UNKNOWN_USER: 0x86, ReasonCode.BAD_PASSWORD: 0x86, ReasonCode.MISSING_PASSWORD: 0x86,
+    ReasonCode.MISSING_USERNAME: 0x86,
+    ReasonCode.CLIENT_ID_IN_USE: 0x85, ReasonCode.CLIENT_ID_REGISTERED: 0x85, ReasonCode.CLIENT_ID_EMPTY: 0x85,
+    ReasonCode.CLIENT_ID_SESSION_OWNED: 0x85, ReasonCode.CLIENT_ID_RESERVED: 0x85, ReasonCode.CLIENT_ID_TAKEN: 0x85,
+    ReasonCode.BAD_PROTOCOL: 0x84, ReasonCode.SERVER_BUSY: 0x89, ReasonCode.BAD_AUTH_METHOD: 0x8C,
+}
+_MQTT5_DISCONNECT: dict[ReasonCode, int] = {
+    ReasonCode.KICKED: 0x98, ReasonCode.CREDENTIAL_CHANGED: 0x98, ReasonCode.TAKEN_OVER: 0x8E,
+    ReasonCode.KEEPALIVE_TIMEOUT: 0x8D, ReasonCode.BROKER_STOPPED: 0x8B, ReasonCode.PROTOCOL_ERROR: 0x82,
+}
+MAX_REASON_STRING_BYTES = 512
+
+
+def mqtt5_connack_code(code: ReasonCode) -> int:
+    """The MQTT 5 CONNACK reason code for a CONNECT decision (0x87 not authorized unless a better one fits)."""
+    return _MQTT5_CONNACK.get(code, 0x87)
+
+
+def mqtt5_topic_refusal_code(code: ReasonCode, kind: str) -> int:
+    """The SUBACK / PUBACK / PUBREC reason code of a refused topic decision (`kind` SUBSCRIBE or PUBLISH)."""
+    if code is ReasonCode.SUBSCRIPTION_LIMIT:
+        return 0x97  # quota exceeded
+    if code is ReasonCode.BAD_TOPIC:
+        return 0x8F if kind == "SUBSCRIBE" else 0x90
+    return 0x87
+
+
+def mqtt5_disconnect_code(code: ReasonCode) -> int:
+    """The reason code of a DISCONNECT the server sends when it ends a session."""
+    return _MQTT5_DISCONNECT.get(code, 0x80)
+
+
+def reason_string(text: str) -> str:
+    """A decision's sentence as an MQTT 5 Reason String: no control characters, at most 512 bytes of UTF-8.
+
+    The sentences never contain a password or a token (they are built from names, clientIds and rules only).
+    """
+    cleaned = "".join(char if char >= " " and char != "\x7f" else " " for char in text)
+    data = cleaned.encode("utf-8")
+    if len(data) <= MAX_REASON_STRING_BYTES:
+        return cleaned
+    return data[:MAX_REASON_STRING_BYTES - 3].decode("utf-8", "ignore") + "…"

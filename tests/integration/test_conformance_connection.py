@@ -73,8 +73,8 @@ def test_protocol_level_3_refused(desk: DeskTarget) -> None:
     conformance.protocol_level_3_refused(desk)
 
 
-def test_protocol_level_5_refused(desk: DeskTarget) -> None:
-    conformance.protocol_level_5_refused(desk)
+def test_protocol_level_3_mqtt_refused(desk: DeskTarget) -> None:
+    conformance.protocol_level_3_mqtt_refused(desk)
 
 
 def test_unknown_protocol_name(desk: DeskTarget) -> None:

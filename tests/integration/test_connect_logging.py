@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from mqttdesk.store.db import Store
@@ -36,12 +38,20 @@ def test_a_connect_cut_off_after_the_username_is_logged_with_what_it_had(instanc
         assert raw.wait_closed(WAIT)
     entry = last_entry(instance, admin, "CONNECT")
     assert (entry.allowed, entry.reason, entry.client_id, entry.username) == (
-        False, "malformed CONNECT: truncated", "lamp-2", "lamp")
+        False, "malformed CONNECT: truncated binary data", "lamp-2", "lamp")
 
 
-def test_an_mqtt5_connect_is_logged_with_its_client_id_and_username(instance, admin):
-    with RawClient(instance.port) as raw:
-        assert raw.connect("v5-device", username="lamp", password="x", protocol_level=5).return_code == 1
+def test_a_malformed_mqtt5_connect_is_logged_with_its_client_id_and_username(instance, admin):
+    packet = bytearray(encode_connect("v5-device", username="lamp", password="secret", protocol_level=5))
+    del packet[-len(b"secret"):]
+    packet[1] -= len(b"secret")
+    with socket.create_connection(("127.0.0.1", instance.port), timeout=WAIT) as raw:
+        raw.sendall(bytes(packet))
+        answer = b""
+        while chunk := raw.recv(4096):  # until the broker closes
+            answer += chunk
+    assert answer[:1] == b"\x20"  # an MQTT 5 CONNACK ...
+    assert answer[3] == 0x81  # ... malformed packet
     entry = last_entry(instance, admin, "CONNECT")
     assert (entry.reason_code, entry.client_id, entry.username) == ("bad-protocol", "v5-device", "lamp")
     assert "protocol MQTT level 5" in entry.steps[0]

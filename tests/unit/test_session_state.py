@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mqttdesk.broker import wire
+from mqttdesk.broker.protocol import OutgoingPublish, Publish
 from mqttdesk.broker.registry import LiveSession
 from mqttdesk.broker.session_state import MAX_INCOMING_QOS2, SessionLimits, SessionState
 from mqttdesk.core.decision import Grant
@@ -16,6 +17,10 @@ def _state(clean: bool = False, **limits: int) -> SessionState:
     return SessionState("c", clean, GRANT, live, SessionLimits(**limits))
 
 
+def _m(topic: str, payload: bytes) -> OutgoingPublish:
+    return OutgoingPublish(Publish(topic, payload))
+
+
 def _decode(packet: bytes) -> wire.Publish:
     return wire.decode_publish(packet[0] & 0x0F, packet[2:])
 
@@ -23,7 +28,7 @@ def _decode(packet: bytes) -> wire.Publish:
 def test_window_then_queue_then_refill_in_order() -> None:
     state = _state(max_inflight=2)
     state.resume()
-    sent = [state.offer(b"t", str(n).encode(), 1, False) for n in range(4)]
+    sent = [state.offer(_m("t", str(n).encode()), 1, False) for n in range(4)]
     assert [p is not None for p in sent] == [True, True, False, False]
     first = _decode(sent[0])  # type: ignore[arg-type]
     refill = state.puback(first.packet_id)  # type: ignore[arg-type]
@@ -33,10 +38,10 @@ def test_window_then_queue_then_refill_in_order() -> None:
 def test_offline_persistent_session_queues_and_resumes_with_dup_for_inflight() -> None:
     state = _state()
     state.resume()
-    in_flight = _decode(state.offer(b"t", b"a", 1, False))  # type: ignore[arg-type]
+    in_flight = _decode(state.offer(_m("t", b"a"), 1, False))  # type: ignore[arg-type]
     state.disconnected()
-    assert state.offer(b"t", b"b", 2, False) is None
-    assert state.offer(b"t", b"zero", 0, False) is None  # QoS 0 is not kept for absent clients
+    assert state.offer(_m("t", b"b"), 2, False) is None
+    assert state.offer(_m("t", b"zero"), 0, False) is None  # QoS 0 is not kept for absent clients
     resent = [_decode(p) for p in state.resume()]
     assert [(p.payload, p.dup, p.qos) for p in resent] == [(b"a", True, 1), (b"b", False, 2)]
     assert resent[0].packet_id == in_flight.packet_id
@@ -45,8 +50,8 @@ def test_offline_persistent_session_queues_and_resumes_with_dup_for_inflight() -
 def test_qos2_released_message_resumes_as_pubrel() -> None:
     state = _state()
     state.resume()
-    publish = _decode(state.offer(b"t", b"x", 2, False))  # type: ignore[arg-type]
-    assert state.pubrec(publish.packet_id) == wire.encode_ack(wire.PUBREL, publish.packet_id)  # type: ignore[arg-type]
+    publish = _decode(state.offer(_m("t", b"x"), 2, False))  # type: ignore[arg-type]
+    assert state.pubrec(publish.packet_id) == [wire.encode_ack(wire.PUBREL, publish.packet_id)]  # type: ignore[arg-type]
     state.disconnected()
     assert state.resume() == [wire.encode_ack(wire.PUBREL, publish.packet_id)]  # type: ignore[arg-type]
     state.pubcomp(publish.packet_id)  # type: ignore[arg-type]
@@ -57,7 +62,7 @@ def test_queue_is_bounded_and_counts_drops() -> None:
     state = _state(max_inflight=1, max_queued=2)
     state.resume()
     for n in range(5):
-        state.offer(b"t", str(n).encode(), 1, False)
+        state.offer(_m("t", str(n).encode()), 1, False)
     assert len(state.inflight) == 1
     assert len(state.queue) == 2
     assert state.dropped == 2
@@ -65,7 +70,7 @@ def test_queue_is_bounded_and_counts_drops() -> None:
 
 def test_clean_session_keeps_nothing_while_away() -> None:
     state = _state(clean=True)
-    assert state.offer(b"t", b"x", 1, False) is None
+    assert state.offer(_m("t", b"x"), 1, False) is None
     assert not state.queue
 
 
@@ -74,10 +79,10 @@ def test_what_the_grant_may_no_longer_read_is_withheld_on_resume_and_refill() ->
     readable = {"a/ok": True, "a/secret": False}
     state.may_receive = readable.__getitem__
     state.resume()
-    assert _decode(state.offer(b"a/secret", b"1", 1, False) or b"").topic == "a/secret"  # allowed when sent
+    assert _decode(state.offer(_m("a/secret", b"1"), 1, False) or b"").topic == "a/secret"  # allowed when sent
     state.disconnected()
-    state.offer(b"a/secret", b"2", 1, False)
-    state.offer(b"a/ok", b"3", 1, False)
+    state.offer(_m("a/secret", b"2"), 1, False)
+    state.offer(_m("a/ok", b"3"), 1, False)
     assert state.live.queued == 2
     packets = state.resume()  # the in-flight secret is dropped, the queued one skipped, 'a/ok' sent
     assert [_decode(p).payload for p in packets] == [b"3"]

@@ -15,7 +15,8 @@ python-websockets' `Protocol` and h11.
     timer = protocol.next_deadline()        # call protocol.handle_deadline() then
 
 Received packets are reported as the version-neutral packet values of packets.py (a 3.1.1 packet gets the MQTT 5
-defaults), with inbound topic aliases resolved. Pings are answered by the protocol itself. A protocol error becomes
+defaults), with inbound topic aliases resolved. A PINGREQ is an event like the others (answer it with
+`send_pingresp`, in order with the rest). A protocol error becomes
 a `ProtocolErrorOccurred` event, the CONNACK or DISCONNECT the spec asks for, and `close_expected()`.
 """
 

@@ -27,7 +27,7 @@ from mqttdesk.broker.protocol.decoder import (
     decode_publish,
 )
 from mqttdesk.broker.protocol.events import ConnectionClosed, Event, KeepAliveTimedOut, ProtocolErrorOccurred
-from mqttdesk.broker.protocol.packets import Auth, Connect, Disconnect, PingReq, Publish
+from mqttdesk.broker.protocol.packets import Auth, Connect, Disconnect, Publish
 from mqttdesk.broker.protocol.properties import EMPTY_PROPERTIES, Properties
 from mqttdesk.broker.protocol.reason_codes import Mqtt5Reason, ProtocolError, protocol_error
 from mqttdesk.broker.protocol.topic_aliases import InboundTopicAliases, OutboundTopicAliases
@@ -193,9 +193,7 @@ class ServerProtocol:
         packet = decode_from(first, buffer, start, end, self.version)
         if self.state is State.AWAITING_CONNACK and not isinstance(packet, Auth | Disconnect):
             raise protocol_error(f"{wf.PACKET_NAMES[first >> 4]} during authentication")  # [MQTT-3.1.2-30]
-        if isinstance(packet, PingReq):
-            self._out.append(encoder.PINGRESP_BYTES)
-        elif isinstance(packet, Disconnect):
+        if isinstance(packet, Disconnect):
             requested = packet.session_expiry_interval
             if requested and not self._connect_session_expiry():
                 raise protocol_error("DISCONNECT sets a session expiry interval after CONNECT set 0")  # [MQTT-3.14.2-2]

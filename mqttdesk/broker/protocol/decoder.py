@@ -189,14 +189,14 @@ def _options(topic_filter: str, options: int, version: int) -> SubscriptionOptio
     if version != wf.MQTT_5:
         if options & 0xFC:
             raise malformed(f"SUBSCRIBE with reserved option bits {options:#04x}")  # [MQTT-3-8.3-4]
-        check_topic_filter(topic_filter)
+        _check_shared(topic_filter)
         return _QOS_ONLY[options]
     if options & 0xC0:
         raise malformed(f"SUBSCRIBE with reserved option bits {options:#04x}")  # [MQTT-3.8.3-5]
     retain_handling = (options >> 4) & 0x03
     if retain_handling == 3:
         raise protocol_error(f"SUBSCRIBE with retain handling 3 for {topic_filter!r}")
-    check_topic_filter(topic_filter)
+    _check_shared(topic_filter)
     no_local = bool(options & 0x04)
     if no_local and is_shared(topic_filter):
         raise protocol_error(f"No Local on the shared subscription {topic_filter!r}")  # [MQTT-3.8.3-4]
@@ -208,6 +208,13 @@ def _options(topic_filter: str, options: int, version: int) -> SubscriptionOptio
 _QOS_ONLY = (SubscriptionOptions(0), SubscriptionOptions(1), SubscriptionOptions(2))
 
 
+def _check_shared(topic_filter: str) -> None:
+    """A SUBSCRIBE filter that is not valid is refused by the broker filter by filter (SUBACK 0x80 / 0x8F, with the
+    reason in the Auth log), as MQTT allows; only a malformed shared-subscription name is a protocol error."""
+    if is_shared(topic_filter):
+        check_topic_filter(topic_filter)
+
+
 def decode_unsubscribe(data: bytes | bytearray, start: int, end: int, version: int) -> Unsubscribe:
     packet_id = _packet_id(data, start, end, "UNSUBSCRIBE")
     offset = start + 2
@@ -217,7 +224,10 @@ def decode_unsubscribe(data: bytes | bytearray, start: int, end: int, version: i
     filters: list[str] = []
     while offset < end:
         topic_filter, offset = wf.read_string(data, offset, end)
-        check_topic_filter(topic_filter)
+        try:
+            check_topic_filter(topic_filter)
+        except ProtocolError as error:
+            raise ProtocolError(error.reason_code, f"UNSUBSCRIBE with an invalid topic filter: {error.text}") from None
         filters.append(topic_filter)
     if not filters:
         raise protocol_error("UNSUBSCRIBE without topic filters")  # [MQTT-3.10.3-2]

@@ -122,7 +122,8 @@ class ClientsTableModel(ListTableModel):
         if column == SUBSCRIPTIONS:
             if not live.subscriptions:
                 return "no subscriptions"
-            return "\n".join(f"{topic_filter}  (QoS {qos})" for topic_filter, qos in live.subscriptions.items())
+            return "\n".join(f"{topic_filter}  (QoS {subscription.qos})"
+                             for topic_filter, subscription in live.subscriptions.items())
         if column == CONNECTED_SINCE:
             if live.offline_since is not None:
                 return (f"persistent session kept for {live.username or 'an anonymous client'} while it is away "

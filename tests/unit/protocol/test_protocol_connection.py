@@ -194,10 +194,12 @@ def test_the_default_v5_connack_only_announces_the_maximum_packet_size() -> None
 
 # -- PINGREQ, DISCONNECT, EOF --------------------------------------------------------------------------------------
 
-def test_pingreq_is_answered_by_the_protocol() -> None:
+def test_pingreq_is_an_event_answered_in_order_by_the_broker() -> None:
     protocol = opened(4)
     protocol.receive_data(b"\xc0\x00")
     assert [type(event) for event in protocol.events_received()] == [PingReq]
+    assert protocol.data_to_send() == []  # nothing jumps ahead of answers to packets before it
+    protocol.send_pingresp()
     assert protocol.data_to_send() == [b"\xd0\x00"]
 
 

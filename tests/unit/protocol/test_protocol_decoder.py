@@ -196,10 +196,6 @@ def test_subscribe_v5_options_and_identifier() -> None:
     (u16(1) + b"\x00" + string("a") + b"\x30", V5, 0x82),  # retain handling 3
     (u16(1) + b"\x00" + string("$share/g/a") + b"\x04", V5, 0x82),  # no local on a shared subscription
     (u16(1) + string("a"), V4, 0x81),  # filter without options
-    (u16(1) + string("a/#/b") + b"\x00", V4, 0x8F),
-    (u16(1) + string("a#") + b"\x00", V4, 0x8F),
-    (u16(1) + string("a/b+") + b"\x00", V4, 0x8F),
-    (u16(1) + string("") + b"\x00", V4, 0x8F),
     (u16(1) + b"\x00" + string("$share//a") + b"\x00", V5, 0x8F),
     (u16(1) + b"\x00" + string("$share/g") + b"\x00", V5, 0x8F),
     (u16(1) + b"\x00" + string("$share/g+/a") + b"\x00", V5, 0x8F),
@@ -270,3 +266,11 @@ def test_auth() -> None:
                                              (0x00, 0x81)])
 def test_second_connect_and_server_packets_are_refused(first: int, code: int) -> None:
     assert _refused(first, b"", V5).reason_code == code
+
+
+@pytest.mark.parametrize("topic_filter", ["a/#/b", "a#", "a/b+", ""])
+def test_an_invalid_subscribe_filter_is_left_to_the_broker(topic_filter: str) -> None:
+    """The broker refuses it filter by filter (SUBACK 0x80 / 0x8F with the reason in the Auth log)."""
+    subscribe = decode_packet(0x82, u16(1) + string(topic_filter) + b"\x00", V4)
+    assert isinstance(subscribe, Subscribe)
+    assert subscribe.subscriptions[0][0] == topic_filter
