@@ -13,33 +13,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from mqttdesk.broker import wire
 from mqttdesk.broker.session_state import SessionState
+from mqttdesk.broker.transport import Stream
 from mqttdesk.core.reasons import ReasonCode
 
 log = logging.getLogger(__name__)
 
-READ_CHUNK = 65536
 MAX_PACKET_BYTES = 16 * 1024 * 1024  # larger packets close the connection (documented in the README)
 WRITE_BUFFER_LIMIT = 8 * 1024 * 1024  # a subscriber this far behind loses QoS 0 messages instead of stalling us
 Pending = Coroutine[Any, Any, None]  # the rest of a packet handled in slices, to be awaited before the next one
-
-
-def peer_gone(reader: Any, writer: Any) -> Callable[[], bool] | None:
-    """A test of whether the client has closed its connection (FIN or reset) while its CONNECT is being decided.
-
-    Asking costs two attribute reads: nothing runs per connection until somebody asks. It reads the stream's
-    EOF flag, not `at_eof()`: a client that sent more bytes after its CONNECT and then closed has gone too.
-    None for connections that are not asyncio streams (WebSocket): those are never taken for gone.
-    """
-    stream = getattr(reader, "_reader", reader)
-    transport = getattr(getattr(writer, "_writer", writer), "transport", None)
-    if not isinstance(stream, asyncio.StreamReader) or transport is None:
-        return None
-    return lambda: bool(transport.is_closing() or getattr(stream, "_eof", False))
 
 
 class PacketSink(Protocol):
@@ -59,11 +45,8 @@ class PacketSink(Protocol):
 
 
 class Connection:
-    def __init__(self, reader: Any, writer: Any, state: SessionState, keep_alive: int, sink: PacketSink) -> None:
-        # the asyncio stream objects under amqtt's adapters: one call less per read and write
-        self._reader: asyncio.StreamReader = getattr(reader, "_reader", reader)
-        self._writer: asyncio.StreamWriter = getattr(writer, "_writer", writer)
-        self._transport = self._writer.transport
+    def __init__(self, stream: Stream, state: SessionState, keep_alive: int, sink: PacketSink) -> None:
+        self._stream = stream
         self.state = state
         self._sink = sink
         self._grace = keep_alive * 1.5  # [MQTT-3.1.2-24]: one and a half times the keep-alive
@@ -80,7 +63,7 @@ class Connection:
     # becomes one write to each subscriber instead of 600 (one send() each was half the broker's CPU).
 
     def send(self, data: bytes) -> None:
-        if self._transport.is_closing():
+        if self._stream.is_closing():
             return
         if not self._out:
             self._sink.wants_flush(self)
@@ -89,7 +72,7 @@ class Connection:
 
     def send_qos0(self, data: bytes) -> bool:
         """QoS 0 may be dropped for a client that does not keep up; False when it was."""
-        if self._transport.get_write_buffer_size() + self._out_bytes > WRITE_BUFFER_LIMIT:
+        if self._stream.write_buffer_size() + self._out_bytes > WRITE_BUFFER_LIMIT:
             return False
         self.send(data)
         return True
@@ -100,15 +83,15 @@ class Connection:
         data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
         self._out.clear()
         self._out_bytes = 0
-        if not self._transport.is_closing():
-            self._transport.write(data)
+        if not self._stream.is_closing():
+            self._stream.write(data)
 
     # -- ending ------------------------------------------------------------------------------------
 
     @property
     def closing(self) -> bool:
         """The connection is being closed (ended by us, or lost): work on its behalf can stop."""
-        return bool(self._transport.is_closing())
+        return self._stream.is_closing()
 
     def end(self, code: ReasonCode, text: str) -> None:
         """Close from our side (kick, keep-alive, take-over, credential change): the will will be published."""
@@ -117,7 +100,7 @@ class Connection:
         self.flush()
         # abort, not close: close() waits until buffered output is written, which for a dead peer (the usual
         # reason for a keep-alive timeout) takes TCP's own timeout — and the will waits with it
-        self._transport.abort()
+        self._stream.abort()
 
     def _keep_alive_check(self) -> None:
         idle = time.monotonic() - self._last_received
@@ -135,8 +118,8 @@ class Connection:
             self._watchdog = asyncio.get_running_loop().call_later(self._grace, self._keep_alive_check)
         buffer = bytearray()
         try:
-            while not self._transport.is_closing():
-                chunk = await self._reader.read(READ_CHUNK)
+            while not self._stream.is_closing():
+                chunk = await self._stream.read()
                 if not chunk:
                     break
                 self._last_received = time.monotonic()
@@ -157,7 +140,7 @@ class Connection:
             if self._watchdog is not None:
                 self._watchdog.cancel()
             self.flush()  # e.g. the SUBACK for a SUBSCRIBE that came in one chunk with DISCONNECT
-            self._transport.close()
+            self._stream.close()
             self.finished.set()
 
     async def _await_in_order(self, first: Pending, buffer: bytearray) -> None:

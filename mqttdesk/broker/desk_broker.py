@@ -1,8 +1,7 @@
-"""`DeskBroker`: amqtt 0.12.1's `Broker` with its connection and session layer replaced, wired to our pipeline.
+"""`DeskBroker`: our MQTT 3.1.1 broker, wired to the pipeline: listeners, the connection flow and sessions.
 
-amqtt still provides the broker lifecycle, the listeners (TCP, TLS, WebSocket servers and their adapters) and the
-CONNECT codec. Everything after the first packet of a connection is ours, because amqtt 0.12.1's session layer
-cannot be corrected piecemeal (each point verified with real clients; see tests/integration/test_conformance_*):
+mqttdesk began as amqtt 0.12.1 with its session layer replaced, because that layer cannot be corrected piecemeal
+(each point verified with real clients; see tests/integration/test_conformance_*):
 
 - it deletes or takes over a session *before* authenticating, so a wrong password could wipe another client's
   subscriptions: here the CONNECT is decided by `AuthPipeline` first, and only an accepted one touches sessions;
@@ -14,12 +13,12 @@ cannot be corrected piecemeal (each point verified with real clients; see tests/
 - the publish QoS is lost on the way to subscribers (they always get their subscription's QoS);
 - every message is matched against every subscription filter, and spawns a task per subscriber.
 
+Nothing of amqtt runs any more: the listeners are ours too (`listeners.py`: TCP, TLS with our own handshake,
+WebSocket), and every connection reaches `_stream_connected` as a `Stream` (`transport.py`).
+
 This module is the connection flow (CONNECT to the end of a session, take-over, kick, shutdown); what happens to
 PUBLISH, SUBSCRIBE and UNSUBSCRIBE on a live connection, and who receives a message, is `router.py`; how many
-sockets may wait for their CONNECT, and for how long (amqtt waits forever, for any number), is `admission.py`.
-
-Live objects (pipeline, recorder, registry) are passed to the constructor: amqtt builds plugin configurations from
-dicts into strict dataclasses, which cannot carry them; this subclass needs no plugins at all (`plugins: {}`).
+sockets may wait for their CONNECT, and for how long, is `admission.py`.
 """
 
 from __future__ import annotations
@@ -27,16 +26,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
-import socket
+import ssl
 import time
 from dataclasses import replace
 from typing import Any
-
-from amqtt.adapters import ReaderAdapter, WriterAdapter
-from amqtt.broker import Broker
-from amqtt.contexts import ListenerType
-from amqtt.errors import AMQTTError, BrokerError, MQTTError, NoDataError
 
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
@@ -44,10 +37,12 @@ from mqttdesk.broker import wire
 from mqttdesk.broker.accept_errors import AcceptErrorFilter
 from mqttdesk.broker.admission import Admission, file_descriptor_limit
 from mqttdesk.broker.connect_packet import ConnectFields, ConnectRejected, read_connect
-from mqttdesk.broker.connection import Connection, peer_gone
+from mqttdesk.broker.connection import Connection
+from mqttdesk.broker.listeners import Listeners, ListenerSpec, TlsFailure
 from mqttdesk.broker.registry import LiveSession, SessionRegistry
 from mqttdesk.broker.router import MessageMonitor, Router
 from mqttdesk.broker.session_state import SessionLimits, SessionState
+from mqttdesk.broker.transport import ListenerInfo, Stream, format_address
 from mqttdesk.core.clip import SENTENCE_LENGTH, clip
 from mqttdesk.core.decide import password_hash_for
 from mqttdesk.core.decision import ConnectRequest, Decision, Kind, session_ended
@@ -57,8 +52,6 @@ from mqttdesk.core.reasons import Reason, ReasonCode
 
 log = logging.getLogger(__name__)
 
-LISTEN_BACKLOG = 4096
-ACCEPTS_PER_WAKEUP = 16
 # session ends logged as refusals: forced by the broker, or the client broke the protocol
 _REFUSED_ENDS = frozenset({ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER,
                            ReasonCode.PROTOCOL_ERROR})
@@ -74,10 +67,9 @@ class _ClientGate:
         self.users = 0
 
 
-class DeskBroker(Broker):
+class DeskBroker:
     def __init__(
         self,
-        config: dict[str, Any],
         *,
         pipeline: AuthPipeline,
         recorder: DecisionRecorder,
@@ -85,7 +77,6 @@ class DeskBroker(Broker):
         limits: SessionLimits | None = None,
         admission: AdmissionLimits | None = None,
     ) -> None:
-        super().__init__({**config, "plugins": {}})
         self.pipeline = pipeline
         self.recorder = recorder
         self.registry = registry
@@ -100,89 +91,72 @@ class DeskBroker(Broker):
         self.admission = Admission(admission or AdmissionLimits(), fd_limit, self._record_too_many_pending)
         self._fd_limit = fd_limit
         self._accept_errors: AcceptErrorFilter | None = None
-
-    async def start(self) -> None:
-        # out of descriptors, asyncio prints a traceback per failed accept: one line instead (accept_errors.py)
-        self._accept_errors = AcceptErrorFilter(asyncio.get_running_loop(), self._fd_limit)
-        self._accept_errors.install()
-        try:
-            await super().start()
-        except BaseException:
-            self._accept_errors.uninstall()
-            raise
+        self._listeners = Listeners(self._stream_connected, self._record_tls_failure)
 
     # -- listeners ------------------------------------------------------------------------------
 
-    async def _create_server_instance(self, listener_name: str, listener_type: Any, address: str | None,
-                                      port: int, ssl_context: Any) -> Any:
-        # amqtt passes IPv6 literals on with their brackets ("[::1]"), which the socket layer does not accept
-        if address is not None:
-            address = address.strip("[]")
-        if listener_type != ListenerType.TCP:
-            return await super()._create_server_instance(listener_name, listener_type, address, port, ssl_context)
-        server = await asyncio.start_server(
-            functools.partial(self.stream_connected, listener_name=listener_name), address, port,
-            reuse_address=True, ssl=ssl_context, backlog=ACCEPTS_PER_WAKEUP)
-        # asyncio uses one number both as the kernel's listen queue and as how many connections it accepts in one
-        # callback. A queue of 100 dropped SYNs in a 1,000-device storm (devices retried a second later); accepting
-        # 1,000 in one callback froze the window for 80 ms. So: a long queue, short bites.
-        for sock in server.sockets:
-            with socket.socket(fileno=os.dup(sock.fileno())) as listening:
-                listening.listen(LISTEN_BACKLOG)
-        return server
+    async def start_listener(self, spec: ListenerSpec, context: ssl.SSLContext | None = None) -> None:
+        """Listen as `spec` says (a TLS or WSS listener needs `context`); OSError when it cannot bind."""
+        if self._accept_errors is None:
+            # out of descriptors, asyncio prints a traceback per failed accept: one line instead (accept_errors.py)
+            self._accept_errors = AcceptErrorFilter(asyncio.get_running_loop(), self._fd_limit)
+            self._accept_errors.install()
+        await self._listeners.start(spec, context)
+
+    def bound_listeners(self) -> list[ListenerInfo]:
+        """Every listener's name, kind and the address actually listened on (port 0 becomes the real port)."""
+        return self._listeners.bound()
 
     def bound_addresses(self) -> list[tuple[str, int]]:
-        """The (host, port) pairs actually listened on (port 0 in the config becomes the real port here)."""
-        addresses: list[tuple[str, int]] = []
-        for server in self._servers.values():
-            for sock in getattr(server.instance, "sockets", None) or ():
-                host, port = sock.getsockname()[:2]
-                addresses.append((host, port))
-        return addresses
+        """The (host, port) pairs actually listened on."""
+        return [(info.host, info.port) for info in self._listeners.bound()]
+
+    def _record_tls_failure(self, failure: TlsFailure) -> None:
+        """A failed TLS handshake is a refused CONNECT: nothing MQTT was read, no CONNACK can be sent."""
+        address = failure.peer[0]
+        listener = failure.listener
+        where = f"listener '{listener.name}' ({format_address(listener.host, listener.port)})"
+        steps = [f"TLS handshake from {format_address(*failure.peer)} on {where}"]
+        if failure.peer_subject:
+            steps.append(f"client certificate {failure.peer_subject}")
+        steps.append(f"refused: {failure.why}")
+        log.info("TLS handshake from %s failed: %s", address, failure.why)
+        self.recorder.record(Decision(
+            kind=Kind.CONNECT, allowed=False, reason=Reason(ReasonCode.TLS_HANDSHAKE_FAILED, failure.why),
+            client_id="", address=address, steps=tuple(steps), connack=None,
+        ))
 
     # -- a connection, from CONNECT to the end ------------------------------------------------------
 
-    async def _client_connected(self, listener_name: str, reader: ReaderAdapter, writer: WriterAdapter) -> None:
-        server = self._servers.get(listener_name)
-        if server is None:
-            raise BrokerError(f"Invalid listener name '{listener_name}'")
+    async def _stream_connected(self, stream: Stream) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._connection_tasks.add(task)
-        # amqtt's Server.acquire_connection() formats two INFO lines per connection even when nobody logs them;
-        # we only need its limit, when one is set
-        limited = server.semaphore is not None
-        if limited:
-            await server.acquire_connection()
         try:
-            await self._serve_connection(reader, writer)
-        except (AMQTTError, MQTTError, NoDataError, ConnectionError, asyncio.IncompleteReadError) as exc:
+            await self._serve_connection(stream)
+        except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
             log.debug("connection ended with %r", exc)
         finally:
-            if limited:
-                server.release_connection()
             if task is not None:
                 self._connection_tasks.discard(task)
+            if not stream.is_closing():
+                stream.close()
 
-    async def _serve_connection(self, reader: ReaderAdapter, writer: WriterAdapter) -> None:
-        peer = writer.get_peer_info()
-        if peer is None:
-            await writer.close()
-            return
-        address = peer[0]
+    async def _serve_connection(self, stream: Stream) -> None:
+        address = stream.peer[0]
         waiting = self.admission.admit(address)
         if waiting is None:  # over a cap: closed at once; nothing was read, so there is nobody to answer
-            await writer.close()
+            stream.abort()
             return
         try:
             async with waiting:  # counts against the caps until the CONNECT is read, within its deadline
-                fields = await read_connect(reader)
+                fields = await read_connect(stream)
         except ConnectRejected as exc:
-            await self._reject_malformed(writer, address, exc)
+            self._reject_malformed(stream, address, exc)
             return
         except (TimeoutError, ConnectionError) as exc:
             log.info("dropping %s: no CONNECT (%s)", address, exc or type(exc).__name__)
-            await writer.close()
+            stream.close()
             return
 
         request = ConnectRequest(
@@ -193,10 +167,14 @@ class DeskBroker(Broker):
             clean_session=fields.clean_session,
             client_id_assigned=fields.client_id_assigned,
             will_topic=fields.will_topic,
+            listener=stream.listener.name,
+            transport=stream.listener.kind,
+            tls_version=stream.tls.version if stream.tls else None,
+            peer_certificate_subject=stream.tls.peer_subject if stream.tls else None,
         )
         # The password first, outside the clientId's lock (queued fairly per address, dropped if the client goes):
         # CONNECTs flooding one clientId must not make its owner wait for all their hashes.
-        gone = peer_gone(reader, writer)
+        gone = stream.closed_by_peer
         checked = await self.pipeline.check_password(request, gone)
         # One CONNECT per clientId at a time, from the decision until the session is in the registry: two
         # devices racing for one id must not both get it, and a queued CONNECT must see the one before it.
@@ -207,10 +185,11 @@ class DeskBroker(Broker):
         try:
             async with gate.lock:
                 decision = await self.pipeline.decide_connect(request, self._holders, gone=gone, checked=checked)
+                decision = _with_transport(decision, request, stream.listener)
                 self.recorder.record(decision)
                 if not decision.allowed:
                     gone_already = decision.reason_code is ReasonCode.CLIENT_GONE
-                    await self._refuse(writer, None if gone_already else decision.connack or 5)
+                    self._refuse(stream, None if gone_already else decision.connack or 5)
                     return
                 if decision.takes_over is not None:
                     await self.end_session(request.client_id, ReasonCode.TAKEN_OVER,
@@ -221,14 +200,14 @@ class DeskBroker(Broker):
                     self.recorder.record_registration(self.pipeline.admit_device(grant, address))
                 self.pipeline.note_client_id(request.client_id, grant.credential)
                 self.recorder.record_client_id(request.client_id, grant.credential)
-                connection, present = self._open_session(reader, writer, fields, decision, request)
+                connection, present = self._open_session(stream, fields, decision, request)
         finally:
             gate.users -= 1
             if not gate.users and self._client_gates.get(request.client_id) is gate:
                 del self._client_gates[request.client_id]  # nobody waits: refused CONNECTs leave nothing behind
         await self._run(connection, fields, present)
 
-    async def _reject_malformed(self, writer: WriterAdapter, address: str, rejected: ConnectRejected) -> None:
+    def _reject_malformed(self, stream: Stream, address: str, rejected: ConnectRejected) -> None:
         why, read = str(rejected), rejected.what_was_read()  # what it said up to the fault names the device
         log.info("refusing %s: %s", address, clip(why, SENTENCE_LENGTH))  # a protocol name can be 64 KB
         self.recorder.record(Decision(
@@ -237,9 +216,9 @@ class DeskBroker(Broker):
             steps=((f"CONNECT read up to the fault: {read}",) if read else ()) + (why,), connack=rejected.connack,
         ))
         if rejected.connack is not None:
-            await self._refuse(writer, rejected.connack)
+            self._refuse(stream, rejected.connack)
         else:
-            await writer.close()
+            stream.close()
 
     def _record_too_many_pending(self, address: str, why: str) -> None:
         """One Auth log entry per address and burst of refusals (see admission.py), not one per socket."""
@@ -249,17 +228,17 @@ class DeskBroker(Broker):
         ))
 
     @staticmethod
-    async def _refuse(writer: WriterAdapter, code: int | None) -> None:
+    def _refuse(stream: Stream, code: int | None) -> None:
         """Answer CONNACK `code` and close (None: just close, nobody is listening)."""
         try:
             if code is not None:
-                writer.write(wire.encode_connack(False, code))
-            await writer.close()
+                stream.write(wire.encode_connack(False, code))
+            stream.close()
         except (ConnectionError, OSError):
             pass
 
     def _open_session(
-        self, reader: ReaderAdapter, writer: WriterAdapter, fields: ConnectFields, decision: Decision,
+        self, stream: Stream, fields: ConnectFields, decision: Decision,
         request: ConnectRequest,
     ) -> tuple[Connection, bool]:
         """Create or resume the session of an *accepted* CONNECT (the only place that touches sessions)."""
@@ -285,6 +264,8 @@ class DeskBroker(Broker):
             grant=grant,
             password_hash=password_hash_for(request, self.pipeline.directory),
             virtual=grant.virtual,
+            listener=stream.listener.name,
+            transport=stream.listener.kind,
         )
         present = state is not None
         if state is None:
@@ -294,7 +275,7 @@ class DeskBroker(Broker):
         else:
             state.grant, state.live = grant, live
         live.subscriptions = state.subscriptions  # one dict: the Clients view shows the session's own
-        connection = Connection(reader, writer, state, fields.keep_alive, self.router)
+        connection = Connection(stream, state, fields.keep_alive, self.router)
         self._connections[client_id] = connection
         self.registry.add(live)  # still under the clientId's gate: the next CONNECT of this id sees it
         return connection, present
@@ -354,16 +335,6 @@ class DeskBroker(Broker):
             return
         self.router.route(fields.will_topic, fields.will_message or b"", fields.will_qos, fields.will_retain)
 
-    # amqtt's own entry points (its BrokerContext, $SYS plugins) land in our router and retained store, not in
-    # amqtt's `_broadcast_queue` and `_retained_messages`, which nothing reads any more
-    async def internal_message_broadcast(self, topic: str, data: bytes, qos: int | None = None) -> None:
-        self.router.route(topic, data, qos or 0, False)
-
-    async def retain_message(self, source_session: Any, topic_name: str | None, data: bytes | bytearray | None,
-                             qos: int | None = None) -> None:
-        if topic_name is not None:
-            self.router.retain(topic_name, bytes(data or b""), qos or 0)
-
     def route(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
         """Publish as the broker itself (tests, plugins): see `Router.route`."""
         self.router.route(topic, payload, qos, retain)
@@ -411,6 +382,7 @@ class DeskBroker(Broker):
         return self._states.get(client_id)
 
     async def shutdown(self) -> None:
+        self._listeners.stop_accepting()
         for connection in list(self._connections.values()):
             connection.end(ReasonCode.BROKER_STOPPED, "the broker stopped")
         pending = [task for task in self._connection_tasks if not task.done()]
@@ -420,7 +392,14 @@ class DeskBroker(Broker):
                 task.cancel()
             if still:
                 await asyncio.gather(*still, return_exceptions=True)
-        await super().shutdown()
+        await self._listeners.close()
         self.admission.close()
         if self._accept_errors is not None:
             self._accept_errors.uninstall()
+            self._accept_errors = None
+
+
+def _with_transport(decision: Decision, request: ConnectRequest, listener: ListenerInfo) -> Decision:
+    """The decision with how the CONNECT came in as its first step (e.g. "over TLS 1.3 on listener 'tls' (...)")."""
+    step = request.transport_step(format_address(listener.host, listener.port))
+    return decision if step is None else replace(decision, steps=(step, *decision.steps))
