@@ -106,7 +106,8 @@ def test_paho_over_tls_is_authenticated_and_the_entry_says_how_it_came(tls_insta
     tls_instance.flush_log()
     entry = next(e for e in tls_instance.call(tls_instance.store.auth_log.recent, 50)
                  if e.kind == "CONNECT" and e.client_id == "lamp-tls")
-    assert entry.allowed and entry.reason_code == "authenticated"
+    assert entry.allowed
+    assert entry.reason_code == "authenticated"
     assert entry.steps[0].startswith("over TLS 1.")
     assert f"on listener 'tls' (127.0.0.1:{tls_instance.ports['tls']})" in entry.steps[0]
 
@@ -125,7 +126,9 @@ def test_client_that_does_not_trust_our_certificate_is_logged(tls_instance: Inst
     context = ssl.create_default_context()  # the system's CAs: ours is not among them
     assert isinstance(_handshake(tls_instance.ports["tls"], context), ssl.SSLCertVerificationError)
     entry = refusals.wait()[0]
-    assert not entry.allowed and entry.kind == "CONNECT" and entry.address == "127.0.0.1"
+    assert not entry.allowed
+    assert entry.kind == "CONNECT"
+    assert entry.address == "127.0.0.1"
     assert entry.reason == "the client refused our certificate: tlsv1 alert unknown ca"
     assert f"listener 'tls' (127.0.0.1:{tls_instance.ports['tls']})" in entry.steps[0]
 
@@ -164,7 +167,8 @@ def test_repeated_handshake_failures_fold_into_one_entry(tls_instance: Instance,
     for _ in range(3):
         _plain_connect(tls_instance.ports["tls"])
     entries = refusals.wait(3)
-    assert len(entries) == 1 and entries[0].count == 3
+    assert len(entries) == 1
+    assert entries[0].count == 3
 
 
 def test_tls_switched_on_without_files_says_why_and_tcp_still_works(admin: Store, data_dir: Path) -> None:

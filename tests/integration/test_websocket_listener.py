@@ -149,4 +149,5 @@ def test_a_text_message_closes_the_connection(ws_instance: Instance) -> None:
         ws.send("hello")
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=TIMEOUT)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1003
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1003
