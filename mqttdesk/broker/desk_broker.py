@@ -38,10 +38,11 @@ from mqttdesk.broker.accept_errors import AcceptErrorFilter
 from mqttdesk.broker.admission import Admission, file_descriptor_limit
 from mqttdesk.broker.connect_packet import ConnectFields, ConnectRejected, read_connect
 from mqttdesk.broker.connection import Connection
-from mqttdesk.broker.listeners import Listeners, ListenerSpec, TlsFailure
+from mqttdesk.broker.listeners import Listeners, ListenerSpec
 from mqttdesk.broker.registry import LiveSession, SessionRegistry
 from mqttdesk.broker.router import MessageMonitor, Router
 from mqttdesk.broker.session_state import SessionLimits, SessionState
+from mqttdesk.broker.tls import HandshakeFailed
 from mqttdesk.broker.transport import ListenerInfo, Stream, format_address
 from mqttdesk.core.clip import SENTENCE_LENGTH, clip
 from mqttdesk.core.decide import password_hash_for
@@ -91,7 +92,7 @@ class DeskBroker:
         self.admission = Admission(admission or AdmissionLimits(), fd_limit, self._record_too_many_pending)
         self._fd_limit = fd_limit
         self._accept_errors: AcceptErrorFilter | None = None
-        self._listeners = Listeners(self._stream_connected, self._record_tls_failure)
+        self._listeners = Listeners(self._stream_connected)
 
     # -- listeners ------------------------------------------------------------------------------
 
@@ -111,19 +112,16 @@ class DeskBroker:
         """The (host, port) pairs actually listened on."""
         return [(info.host, info.port) for info in self._listeners.bound()]
 
-    def _record_tls_failure(self, failure: TlsFailure) -> None:
+    def _record_tls_failure(self, stream: Stream, why: str) -> None:
         """A failed TLS handshake is a refused CONNECT: nothing MQTT was read, no CONNACK can be sent."""
-        address = failure.peer[0]
-        listener = failure.listener
+        address = stream.peer[0]
+        listener = stream.listener
         where = f"listener '{listener.name}' ({format_address(listener.host, listener.port)})"
-        steps = [f"TLS handshake from {format_address(*failure.peer)} on {where}"]
-        if failure.peer_subject:
-            steps.append(f"client certificate {failure.peer_subject}")
-        steps.append(f"refused: {failure.why}")
-        log.info("TLS handshake from %s failed: %s", address, failure.why)
+        steps = (f"TLS handshake from {format_address(*stream.peer)} on {where}", f"refused: {why}")
+        log.info("TLS handshake from %s failed: %s", address, why)
         self.recorder.record(Decision(
-            kind=Kind.CONNECT, allowed=False, reason=Reason(ReasonCode.TLS_HANDSHAKE_FAILED, failure.why),
-            client_id="", address=address, steps=tuple(steps), connack=None,
+            kind=Kind.CONNECT, allowed=False, reason=Reason(ReasonCode.TLS_HANDSHAKE_FAILED, why),
+            client_id="", address=address, steps=steps, connack=None,
         ))
 
     # -- a connection, from CONNECT to the end ------------------------------------------------------
@@ -150,7 +148,12 @@ class DeskBroker:
             return
         try:
             async with waiting:  # counts against the caps until the CONNECT is read, within its deadline
+                await stream.handshake()  # TLS: ours, so that a failure is in the Auth log
                 fields = await read_connect(stream)
+        except HandshakeFailed as exc:
+            self._record_tls_failure(stream, str(exc))
+            stream.abort()
+            return
         except ConnectRejected as exc:
             self._reject_malformed(stream, address, exc)
             return

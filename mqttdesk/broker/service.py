@@ -19,9 +19,10 @@ from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
 from mqttdesk.broker.admission import raise_file_descriptor_limit
 from mqttdesk.broker.desk_broker import DeskBroker
-from mqttdesk.broker.listeners import ListenerError, ListenerSpec, TlsFiles, server_context
+from mqttdesk.broker.listeners import ListenerSpec
 from mqttdesk.broker.registry import SessionRegistry
 from mqttdesk.broker.router import MessageMonitor
+from mqttdesk.broker.tls import ListenerError, TlsFiles, server_context
 from mqttdesk.broker.transport import ListenerInfo, format_address
 from mqttdesk.core.client_ids import describe_owner
 from mqttdesk.core.decide import revalidate

@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from dataclasses import dataclass
 from typing import Protocol
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
+
+from mqttdesk.broker.tls import HANDSHAKE_TIMEOUT, HandshakeFailed, TlsFacts, handshake_failure_words, tls_facts
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +47,6 @@ class ListenerInfo:
     port: int
 
 
-@dataclass(frozen=True, slots=True)
-class TlsFacts:
-    version: str  # e.g. "TLSv1.3"
-    cipher: str
-    peer_subject: str | None = None  # the client's certificate subject (RFC 4514), when one was presented
-    peer_der: bytes | None = None
-
-    @property
-    def version_words(self) -> str:
-        """ "TLS 1.3" rather than OpenSSL's "TLSv1.3"."""
-        return self.version.replace("TLSv", "TLS ")
-
-
 def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -68,6 +58,11 @@ class Stream(Protocol):
     listener: ListenerInfo
     tls: TlsFacts | None
 
+    async def handshake(self) -> None:
+        """Finish what the transport needs before MQTT bytes flow (TLS: the handshake, after which `tls` is set).
+
+        Raises `HandshakeFailed` with the reason in words; the caller closes the stream.
+        """
     async def read(self) -> bytes:
         """Up to 64 KiB, as soon as some bytes are there; b"" once the client has closed its side."""
     async def readexactly(self, count: int) -> bytes:
@@ -86,17 +81,29 @@ class Stream(Protocol):
 
 
 class SocketStream:
-    """TCP or TLS over asyncio's streams (for TLS, after our own handshake: see listeners.py)."""
+    """TCP, or TLS with `context`: accepted as TCP, then `handshake()` runs the TLS handshake on it."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener: ListenerInfo,
-                 tls: TlsFacts | None = None) -> None:
+                 context: ssl.SSLContext | None = None) -> None:
         self._in = reader
         self._writer = writer
         self._transport = writer.transport
+        self._context = context
         peer = writer.get_extra_info("peername") or ("", 0)
         self.peer: tuple[str, int] = (str(peer[0]), int(peer[1]))
         self.listener = listener
-        self.tls = tls
+        self.tls: TlsFacts | None = None
+
+    async def handshake(self) -> None:
+        context, self._context = self._context, None
+        if context is None:
+            return
+        try:
+            await self._writer.start_tls(context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+        except (ssl.SSLError, ConnectionError, EOFError, asyncio.IncompleteReadError) as exc:
+            raise HandshakeFailed(handshake_failure_words(exc)) from None
+        self._transport = self._writer.transport  # the TLS transport over the TCP one
+        self.tls = tls_facts(self._writer.get_extra_info("ssl_object"))
 
     async def read(self) -> bytes:
         return await self._in.read(READ_CHUNK)
@@ -146,6 +153,9 @@ class WebSocketStream:
         self._closing = False
         self._ended = False  # the client's side ended (close frame, EOF, text frame)
         self._sender = asyncio.get_running_loop().create_task(self._send_loop(), name="mqttdesk-ws-sender")
+
+    async def handshake(self) -> None:
+        """Nothing left to do: the WebSocket (and for wss, TLS) handshake was done by the server library."""
 
     async def _next_message(self) -> bool:
         if self._ended:

@@ -12,12 +12,14 @@ import pytest
 
 from mqttdesk.broker.service import BrokerState, ListenerOverrides
 from mqttdesk.core.acl import Permission
+from mqttdesk.core.limits import AdmissionLimits
 from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.db import Store
 from tests.integration.conftest import fast_hash
 from tests.integration.harness import TIMEOUT, Instance
 from tests.integration.mqtt_client import TestClient
 from tests.integration.raw_mqtt import RawClient, encode_connect
+from tests.integration.test_pending_connections import close_all, closed_by_server, open_idle
 from tests.integration.tls_certs import TlsFiles, make_tls_files
 
 
@@ -191,3 +193,26 @@ def test_tls_switched_on_without_files_says_why_and_tcp_still_works(admin: Store
         running.call(running.store.close)
         running.loop.call_soon_threadsafe(running.loop.stop)
         running._thread.join(TIMEOUT)
+
+
+def test_sockets_that_never_start_their_handshake_count_against_the_pending_caps(admin: Store, data_dir: Path,
+                                                                                 certs: TlsFiles) -> None:
+    """A TLS listener is no way around the caps on sockets waiting for their CONNECT: the handshake is inside them."""
+    admin.settings.set_tls_file("cert_file", str(certs.cert))
+    admin.settings.set_tls_file("key_file", str(certs.key))
+    admin.settings.set_admission_limits(AdmissionLimits(max_pending_per_address=4, max_pending=1000))
+    running = Instance(data_dir)
+    running.start(overrides=ListenerOverrides(tls_port=0, no_tcp=True))
+    flood = open_idle(running.ports["tls"], "127.0.0.7", 6)
+    try:
+        closed = closed_by_server(flood, timeout=5.0, until=2)
+        assert len(closed) == 2
+        assert closed_by_server([s for s in flood if s not in closed], timeout=0.5) == []
+        client = TestClient("legit-tls", running.ports["tls"], tls=certs.trusting_client())  # from 127.0.0.1
+        try:
+            assert client.connect() == 0
+        finally:
+            client.close()
+    finally:
+        close_all(flood)
+        running.stop()

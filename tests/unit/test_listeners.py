@@ -6,8 +6,8 @@ import ssl
 
 import pytest
 
-from mqttdesk.broker.listeners import ListenerError, TlsFiles, handshake_failure_words, server_context
 from mqttdesk.broker.service import BrokerState, BrokerStatus, ListenerOverrides, listener_specs
+from mqttdesk.broker.tls import ListenerError, TlsFiles, handshake_failure_words, server_context
 from mqttdesk.broker.transport import ListenerInfo
 from mqttdesk.core.decision import ConnectRequest
 from mqttdesk.store.settings_repo import ListenerSettings
