@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mqttdesk.broker.service import BrokerService, BrokerState, BrokerStatus, format_address
+from mqttdesk.broker.service import BrokerService, BrokerState, BrokerStatus, ListenerOverrides, describe_listener
 from mqttdesk.control.server import ControlServer
 from mqttdesk.core.errors import MqttdeskError
 from mqttdesk.store.db import Store
@@ -27,31 +27,31 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _not_a_startup_failure(record: logging.LogRecord) -> bool:
-    # BrokerService turns a failed start into one sentence for the user; amqtt's traceback would bury it
-    return record.getMessage() != "Broker startup failed"
-
-
 def configure_logging() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # amqtt reports every refused or dropped connection as a warning; our Auth log says it better
-    logging.getLogger("amqtt").setLevel(logging.ERROR)
-    logging.getLogger("amqtt.broker").addFilter(_not_a_startup_failure)
 
 
-async def serve(data_dir: Path, host: str | None, port: int | None, stop: asyncio.Event) -> int:
+def print_listening(status: BrokerStatus) -> None:
+    """One "listening on H:P" line per listener (" (tls)", " (ws)", " (wss)" after those), and on stderr why a
+    listener that is switched on did not start."""
+    for info in status.listeners:
+        print(f"listening on {describe_listener(info)}", flush=True)
+    for warning in status.warnings:
+        print(f"mqttdesk: warning: {warning}", file=sys.stderr, flush=True)
+
+
+async def serve(data_dir: Path, overrides: ListenerOverrides, stop: asyncio.Event) -> int:
     store = Store.open(data_dir)
     service = BrokerService(store)
     control = ControlServer(service, data_dir)
     try:
         await control.start()  # first: a second instance on this data dir stops here
         await service.open()
-        status = await service.start(host, port)
+        status = await service.start(overrides=overrides)
         if status.state is not BrokerState.LISTENING:
             print(f"mqttdesk: error: {status.error}", file=sys.stderr)
             return 1
-        for address in status.addresses:
-            print(f"listening on {format_address(*address)}", flush=True)
+        print_listening(status)
         _settle_garbage_collector()
         anonymous = store.settings.anonymous(status.addresses[0][0])
         if anonymous.effective and not anonymous.roles:
@@ -65,7 +65,7 @@ async def serve(data_dir: Path, host: str | None, port: int | None, stop: asynci
         store.close()
 
 
-def run_headless(data_dir: Path, host: str | None = None, port: int | None = None) -> int:
+def run_headless(data_dir: Path, overrides: ListenerOverrides | None = None) -> int:
     configure_logging()
 
     async def main() -> int:
@@ -73,7 +73,7 @@ def run_headless(data_dir: Path, host: str | None = None, port: int | None = Non
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        return await serve(data_dir, host, port, stop)
+        return await serve(data_dir, overrides or ListenerOverrides(), stop)
 
     try:
         return asyncio.run(main())
@@ -119,8 +119,7 @@ def run_gui(data_dir: Path, host: str | None = None, port: int | None = None,
                 signal.signal(signum, lambda *_: window.close())
             window.show()
             status = await service.start(host, port)
-            for address in status.addresses:
-                print(f"listening on {format_address(*address)}", flush=True)
+            print_listening(status)
             _settle_garbage_collector()
             if ready is not None:
                 await ready(window, status)

@@ -1,4 +1,4 @@
-"""The amqtt adapter: our broker subclass, the live session registry, kick, listeners.
+"""The MQTT server: listeners (TCP, TLS, WebSocket), the connection flow, sessions, routing, the live registry, kick.
 
-This is the only package that imports amqtt (pinned to 0.12.1: the overrides here rely on its internals).
+It runs its own protocol engine; amqtt is only a test and benchmark baseline (see the README).
 """

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from mqttdesk.broker.protocol import (
@@ -35,12 +35,12 @@ from mqttdesk.broker.protocol import (
 from mqttdesk.broker.protocol import wire_format as wf
 from mqttdesk.broker.protocol.reason_codes import Mqtt5Reason
 from mqttdesk.broker.session_state import SessionState
+from mqttdesk.broker.transport import Stream
 from mqttdesk.core.decision import Decision
 from mqttdesk.core.reasons import ReasonCode, mqtt5_disconnect_code, mqtt5_topic_refusal_code, reason_string
 
 log = logging.getLogger(__name__)
 
-READ_CHUNK = 65536
 MAX_PACKET_BYTES = 16 * 1024 * 1024  # larger packets close the connection (documented in the README)
 WRITE_BUFFER_LIMIT = 8 * 1024 * 1024  # a subscriber this far behind loses QoS 0 messages instead of stalling us
 DISCONNECT_WITH_WILL = 0x04  # MQTT 5: a clean DISCONNECT that still wants the will published
@@ -53,20 +53,6 @@ class ProtocolViolation(Exception):
     def __init__(self, text: str, reason_code: int = Mqtt5Reason.PROTOCOL_ERROR) -> None:
         super().__init__(text)
         self.reason_code = reason_code
-
-
-def peer_gone(reader: Any, writer: Any) -> Callable[[], bool] | None:
-    """A test of whether the client has closed its connection (FIN or reset) while its CONNECT is being decided.
-
-    Asking costs two attribute reads: nothing runs per connection until somebody asks. It reads the stream's
-    EOF flag, not `at_eof()`: a client that sent more bytes after its CONNECT and then closed has gone too.
-    None for connections that are not asyncio streams (WebSocket): those are never taken for gone.
-    """
-    stream = getattr(reader, "_reader", reader)
-    transport = getattr(getattr(writer, "_writer", writer), "transport", None)
-    if not isinstance(stream, asyncio.StreamReader) or transport is None:
-        return None
-    return lambda: bool(transport.is_closing() or getattr(stream, "_eof", False))
 
 
 class PacketSink(Protocol):
@@ -84,12 +70,8 @@ class PacketSink(Protocol):
 
 
 class Connection:
-    def __init__(self, reader: Any, writer: Any, protocol: ServerProtocol, state: SessionState,
-                 sink: PacketSink) -> None:
-        # the asyncio stream objects under amqtt's adapters: one call less per read and write
-        self._reader: asyncio.StreamReader = getattr(reader, "_reader", reader)
-        self._writer: asyncio.StreamWriter = getattr(writer, "_writer", writer)
-        self._transport = self._writer.transport
+    def __init__(self, stream: Stream, protocol: ServerProtocol, state: SessionState, sink: PacketSink) -> None:
+        self._stream = stream
         self.protocol = protocol
         self.state = state
         self._sink = sink
@@ -110,7 +92,7 @@ class Connection:
     # becomes one write to each subscriber instead of 600 (one send() each was half the broker's CPU).
 
     def send(self, data: bytes) -> None:
-        if self._transport.is_closing():
+        if self._stream.is_closing():
             return
         if not self._out:
             self._sink.wants_flush(self)
@@ -119,7 +101,7 @@ class Connection:
 
     def send_qos0(self, data: bytes) -> bool:
         """QoS 0 may be dropped for a client that does not keep up; False when it was."""
-        if self._transport.get_write_buffer_size() + self._out_bytes > WRITE_BUFFER_LIMIT:
+        if self._stream.write_buffer_size() + self._out_bytes > WRITE_BUFFER_LIMIT:
             return False
         self.send(data)
         return True
@@ -135,15 +117,15 @@ class Connection:
         data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
         self._out.clear()
         self._out_bytes = 0
-        if not self._transport.is_closing():
-            self._transport.write(data)
+        if not self._stream.is_closing():
+            self._stream.write(data)
 
     # -- ending ------------------------------------------------------------------------------------
 
     @property
     def closing(self) -> bool:
         """The connection is being closed (ended by us, or lost): work on its behalf can stop."""
-        return bool(self._transport.is_closing())
+        return bool(self._stream.is_closing())
 
     def end(self, code: ReasonCode, text: str, mqtt5_code: int | None = None) -> None:
         """Close from our side (kick, keep-alive, take-over, credential change): the will will be published.
@@ -161,10 +143,10 @@ class Connection:
         # abort, not close: close() waits until buffered output is written, which for a dead peer (the usual
         # reason for a keep-alive timeout) takes TCP's own timeout — and the will waits with it. A DISCONNECT just
         # written still goes out first: abort discards only what the kernel has not taken.
-        if self.version == wf.MQTT_5 and self._transport.get_write_buffer_size() == 0:
-            self._transport.close()
+        if self.version == wf.MQTT_5 and self._stream.write_buffer_size() == 0:
+            self._stream.close()
         else:
-            self._transport.abort()
+            self._stream.abort()
 
     def _arm_watchdog(self) -> None:
         deadline = self.protocol.next_deadline()
@@ -192,8 +174,8 @@ class Connection:
         try:
             # packets the client sent right behind its CONNECT were decoded when the CONNACK went out
             await self._handle(protocol.events_received())
-            while not self._transport.is_closing() and not protocol.close_expected():
-                chunk = await self._reader.read(READ_CHUNK)
+            while not self._stream.is_closing() and not protocol.close_expected():
+                chunk = await self._stream.read()
                 if not chunk:
                     protocol.receive_eof()
                     break
@@ -208,7 +190,7 @@ class Connection:
                 self._watchdog.cancel()
             self.pull()
             self.flush()  # e.g. the SUBACK for a SUBSCRIBE that came in one chunk with DISCONNECT
-            self._transport.close()
+            self._stream.close()
             self.finished.set()
 
     def _violated(self, text: str, reason_code: int) -> None:

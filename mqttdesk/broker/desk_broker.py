@@ -1,8 +1,7 @@
-"""`DeskBroker`: amqtt 0.12.1's `Broker` with its connection and session layer replaced, wired to our pipeline.
+"""`DeskBroker`: our MQTT 3.1.1 broker, wired to the pipeline: listeners, the connection flow and sessions.
 
-amqtt still provides the broker lifecycle, the listeners (TCP, TLS, WebSocket servers and their adapters) and the
-CONNECT codec. Everything after the first packet of a connection is ours, because amqtt 0.12.1's session layer
-cannot be corrected piecemeal (each point verified with real clients; see tests/integration/test_conformance_*):
+mqttdesk began as amqtt 0.12.1 with its session layer replaced, because that layer cannot be corrected piecemeal
+(each point verified with real clients; see tests/integration/test_conformance_*):
 
 - it deletes or takes over a session *before* authenticating, so a wrong password could wipe another client's
   subscriptions: here the CONNECT is decided by `AuthPipeline` first, and only an accepted one touches sessions;
@@ -14,12 +13,12 @@ cannot be corrected piecemeal (each point verified with real clients; see tests/
 - the publish QoS is lost on the way to subscribers (they always get their subscription's QoS);
 - every message is matched against every subscription filter, and spawns a task per subscriber.
 
+Nothing of amqtt runs any more: the listeners are ours too (`listeners.py`: TCP, TLS with our own handshake,
+WebSocket), and every connection reaches `_stream_connected` as a `Stream` (`transport.py`).
+
 This module is the connection flow (CONNECT to the end of a session, take-over, kick, shutdown); what happens to
 PUBLISH, SUBSCRIBE and UNSUBSCRIBE on a live connection, and who receives a message, is `router.py`; how many
-sockets may wait for their CONNECT, and for how long (amqtt waits forever, for any number), is `admission.py`.
-
-Live objects (pipeline, recorder, registry) are passed to the constructor: amqtt builds plugin configurations from
-dicts into strict dataclasses, which cannot carry them; this subclass needs no plugins at all (`plugins: {}`).
+sockets may wait for their CONNECT, and for how long, is `admission.py`.
 """
 
 from __future__ import annotations
@@ -27,23 +26,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import secrets
-import socket
+import ssl
 import time
 from dataclasses import replace
 from typing import Any
-
-from amqtt.adapters import ReaderAdapter, WriterAdapter
-from amqtt.broker import Broker
-from amqtt.contexts import ListenerType
-from amqtt.errors import AMQTTError, BrokerError, MQTTError, NoDataError
 
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
 from mqttdesk.broker.accept_errors import AcceptErrorFilter
 from mqttdesk.broker.admission import Admission, file_descriptor_limit
-from mqttdesk.broker.connection import MAX_PACKET_BYTES, READ_CHUNK, Connection, peer_gone
+from mqttdesk.broker.connection import MAX_PACKET_BYTES, Connection
+from mqttdesk.broker.listeners import Listeners, ListenerSpec
 from mqttdesk.broker.protocol import (
     EMPTY_PROPERTIES,
     Connect,
@@ -57,6 +51,8 @@ from mqttdesk.broker.protocol import wire_format as wf
 from mqttdesk.broker.registry import LiveSession, SessionRegistry
 from mqttdesk.broker.router import MessageMonitor, Router
 from mqttdesk.broker.session_state import MAX_INCOMING_QOS2, NEVER_EXPIRES, SessionLimits, SessionState
+from mqttdesk.broker.tls import HandshakeFailed
+from mqttdesk.broker.transport import ListenerInfo, Stream, format_address
 from mqttdesk.core.clip import SENTENCE_LENGTH, clip
 from mqttdesk.core.decide import password_hash_for
 from mqttdesk.core.decision import ConnectRequest, Decision, Kind, session_ended
@@ -66,9 +62,8 @@ from mqttdesk.core.reasons import Reason, ReasonCode, mqtt5_connack_code, reason
 
 log = logging.getLogger(__name__)
 
-LISTEN_BACKLOG = 4096
-ACCEPTS_PER_WAKEUP = 16
 TOPIC_ALIAS_MAXIMUM = 32  # MQTT 5 topic aliases a client may set up with us (announced in CONNACK)
+
 # session ends logged as refusals: forced by the broker, or the client broke the protocol
 _REFUSED_ENDS = frozenset({ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER,
                            ReasonCode.PROTOCOL_ERROR})
@@ -84,10 +79,9 @@ class _ClientGate:
         self.users = 0
 
 
-class DeskBroker(Broker):
+class DeskBroker:
     def __init__(
         self,
-        config: dict[str, Any],
         *,
         pipeline: AuthPipeline,
         recorder: DecisionRecorder,
@@ -95,7 +89,6 @@ class DeskBroker(Broker):
         limits: SessionLimits | None = None,
         admission: AdmissionLimits | None = None,
     ) -> None:
-        super().__init__({**config, "plugins": {}})
         self.pipeline = pipeline
         self.recorder = recorder
         self.registry = registry
@@ -112,99 +105,84 @@ class DeskBroker(Broker):
         self.admission = Admission(admission or AdmissionLimits(), fd_limit, self._record_too_many_pending)
         self._fd_limit = fd_limit
         self._accept_errors: AcceptErrorFilter | None = None
-
-    async def start(self) -> None:
-        # out of descriptors, asyncio prints a traceback per failed accept: one line instead (accept_errors.py)
-        self._accept_errors = AcceptErrorFilter(asyncio.get_running_loop(), self._fd_limit)
-        self._accept_errors.install()
-        try:
-            await super().start()
-        except BaseException:
-            self._accept_errors.uninstall()
-            raise
+        self._listeners = Listeners(self._stream_connected)
 
     # -- listeners ------------------------------------------------------------------------------
 
-    async def _create_server_instance(self, listener_name: str, listener_type: Any, address: str | None,
-                                      port: int, ssl_context: Any) -> Any:
-        # amqtt passes IPv6 literals on with their brackets ("[::1]"), which the socket layer does not accept
-        if address is not None:
-            address = address.strip("[]")
-        if listener_type != ListenerType.TCP:
-            return await super()._create_server_instance(listener_name, listener_type, address, port, ssl_context)
-        server = await asyncio.start_server(
-            functools.partial(self.stream_connected, listener_name=listener_name), address, port,
-            reuse_address=True, ssl=ssl_context, backlog=ACCEPTS_PER_WAKEUP)
-        # asyncio uses one number both as the kernel's listen queue and as how many connections it accepts in one
-        # callback. A queue of 100 dropped SYNs in a 1,000-device storm (devices retried a second later); accepting
-        # 1,000 in one callback froze the window for 80 ms. So: a long queue, short bites.
-        for sock in server.sockets:
-            with socket.socket(fileno=os.dup(sock.fileno())) as listening:
-                listening.listen(LISTEN_BACKLOG)
-        return server
+    async def start_listener(self, spec: ListenerSpec, context: ssl.SSLContext | None = None) -> None:
+        """Listen as `spec` says (a TLS or WSS listener needs `context`); OSError when it cannot bind."""
+        if self._accept_errors is None:
+            # out of descriptors, asyncio prints a traceback per failed accept: one line instead (accept_errors.py)
+            self._accept_errors = AcceptErrorFilter(asyncio.get_running_loop(), self._fd_limit)
+            self._accept_errors.install()
+        await self._listeners.start(spec, context)
+
+    def bound_listeners(self) -> list[ListenerInfo]:
+        """Every listener's name, kind and the address actually listened on (port 0 becomes the real port)."""
+        return self._listeners.bound()
 
     def bound_addresses(self) -> list[tuple[str, int]]:
-        """The (host, port) pairs actually listened on (port 0 in the config becomes the real port here)."""
-        addresses: list[tuple[str, int]] = []
-        for server in self._servers.values():
-            for sock in getattr(server.instance, "sockets", None) or ():
-                host, port = sock.getsockname()[:2]
-                addresses.append((host, port))
-        return addresses
+        """The (host, port) pairs actually listened on."""
+        return [(info.host, info.port) for info in self._listeners.bound()]
+
+    def _record_tls_failure(self, stream: Stream, why: str) -> None:
+        """A failed TLS handshake is a refused CONNECT: nothing MQTT was read, no CONNACK can be sent."""
+        address = stream.peer[0]
+        listener = stream.listener
+        where = f"listener '{listener.name}' ({format_address(listener.host, listener.port)})"
+        steps = (f"TLS handshake from {format_address(*stream.peer)} on {where}", f"refused: {why}")
+        log.info("TLS handshake from %s failed: %s", address, why)
+        self.recorder.record(Decision(
+            kind=Kind.CONNECT, allowed=False, reason=Reason(ReasonCode.TLS_HANDSHAKE_FAILED, why),
+            client_id="", address=address, steps=steps, connack=None,
+        ))
 
     # -- a connection, from CONNECT to the end ------------------------------------------------------
 
-    async def _client_connected(self, listener_name: str, reader: ReaderAdapter, writer: WriterAdapter) -> None:
-        server = self._servers.get(listener_name)
-        if server is None:
-            raise BrokerError(f"Invalid listener name '{listener_name}'")
+    async def _stream_connected(self, stream: Stream) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._connection_tasks.add(task)
-        # amqtt's Server.acquire_connection() formats two INFO lines per connection even when nobody logs them;
-        # we only need its limit, when one is set
-        limited = server.semaphore is not None
-        if limited:
-            await server.acquire_connection()
         try:
-            await self._serve_connection(reader, writer)
-        except (AMQTTError, MQTTError, NoDataError, ConnectionError, asyncio.IncompleteReadError) as exc:
+            await self._serve_connection(stream)
+        except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
             log.debug("connection ended with %r", exc)
         finally:
-            if limited:
-                server.release_connection()
             if task is not None:
                 self._connection_tasks.discard(task)
+            if not stream.is_closing():
+                stream.close()
 
-    async def _serve_connection(self, reader: ReaderAdapter, writer: WriterAdapter) -> None:
-        peer = writer.get_peer_info()
-        if peer is None:
-            await writer.close()
-            return
-        address = peer[0]
+    async def _serve_connection(self, stream: Stream) -> None:
+        address = stream.peer[0]
         waiting = self.admission.admit(address)
         if waiting is None:  # over a cap: closed at once; nothing was read, so there is nobody to answer
-            await writer.close()
+            stream.abort()
             return
         protocol = ServerProtocol(maximum_packet_size=MAX_PACKET_BYTES, receive_maximum=MAX_INCOMING_QOS2,
                                   topic_alias_maximum=TOPIC_ALIAS_MAXIMUM)
         try:
             async with waiting:  # counts against the caps until the CONNECT is read, within its deadline
-                connect = await self._read_connect(reader, writer, protocol, address)
+                await stream.handshake()  # TLS: ours, so that a failure is in the Auth log
+                connect = await self._read_connect(stream, protocol, address)
+        except HandshakeFailed as exc:
+            self._record_tls_failure(stream, str(exc))
+            stream.abort()
+            return
         except (TimeoutError, ConnectionError) as exc:
             log.info("dropping %s: no CONNECT (%s)", address, exc or type(exc).__name__)
-            await writer.close()
+            stream.close()
             return
         if connect is None:
             return
-        request = self._request(connect, address)
+        request = self._request(connect, stream)
         if isinstance(request, Decision):  # refused before any credential is looked at
             self.recorder.record(request)
-            await self._refuse(writer, protocol, request)
+            self._refuse(stream, protocol, request)
             return
         # The password first, outside the clientId's lock (queued fairly per address, dropped if the client goes):
         # CONNECTs flooding one clientId must not make its owner wait for all their hashes.
-        gone = peer_gone(reader, writer)
+        gone = stream.closed_by_peer
         checked = await self.pipeline.check_password(request, gone)
         # One CONNECT per clientId at a time, from the decision until the session is in the registry: two
         # devices racing for one id must not both get it, and a queued CONNECT must see the one before it.
@@ -215,9 +193,10 @@ class DeskBroker(Broker):
         try:
             async with gate.lock:
                 decision = await self.pipeline.decide_connect(request, self._holders, gone=gone, checked=checked)
+                decision = _with_transport(decision, request, stream.listener)
                 self.recorder.record(decision)
                 if not decision.allowed:
-                    await self._refuse(writer, protocol, decision)
+                    self._refuse(stream, protocol, decision)
                     return
                 if decision.takes_over is not None:
                     await self.end_session(request.client_id, ReasonCode.TAKEN_OVER,
@@ -228,33 +207,32 @@ class DeskBroker(Broker):
                     self.recorder.record_registration(self.pipeline.admit_device(grant, address))
                 self.pipeline.note_client_id(request.client_id, grant.credential)
                 self.recorder.record_client_id(request.client_id, grant.credential)
-                connection, present = self._open_session(reader, writer, protocol, connect, decision, request)
+                connection, present = self._open_session(stream, protocol, connect, decision, request)
         finally:
             gate.users -= 1
             if not gate.users and self._client_gates.get(request.client_id) is gate:
                 del self._client_gates[request.client_id]  # nobody waits: refused CONNECTs leave nothing behind
         await self._run(connection, connect, request, present)
 
-    async def _read_connect(self, reader: ReaderAdapter, writer: WriterAdapter, protocol: ServerProtocol,
-                            address: str) -> Connect | None:
+    async def _read_connect(self, stream: Stream, protocol: ServerProtocol, address: str) -> Connect | None:
         """Read until the protocol has the CONNECT; None when the connection ended without one (answered already)."""
-        stream = getattr(reader, "_reader", reader)
         while True:
-            chunk = await stream.read(READ_CHUNK)
+            chunk = await stream.read()
             if not chunk:  # closed before a whole CONNECT arrived: a port probe, nothing worth an Auth log entry
-                await writer.close()
+                stream.close()
                 return None
             protocol.receive_data(chunk)
             for event in protocol.events_received():
                 if isinstance(event, Connect):
                     return event
                 if isinstance(event, ProtocolErrorOccurred):
-                    await self._reject_malformed(writer, protocol, address, event)
+                    self._reject_malformed(stream, protocol, address, event)
                     return None
 
     @staticmethod
-    def _request(connect: Connect, address: str) -> ConnectRequest | Decision:
+    def _request(connect: Connect, stream: Stream) -> ConnectRequest | Decision:
         """The CONNECT as the pipeline sees it, or the refusal of what no credential check can admit."""
+        address, tls = stream.peer[0], stream.tls
         client_id, assigned = connect.client_id, False
         # an empty id gets one of ours: with clean session in 3.1.1 [MQTT-3.1.3-6], always in MQTT 5 [MQTT-3.1.3-6]
         if not client_id and (connect.clean_start or connect.protocol_version == wf.MQTT_5):
@@ -276,10 +254,14 @@ class DeskBroker(Broker):
             client_id=client_id, username=connect.username, password=password, address=address,
             clean_session=connect.clean_start, client_id_assigned=assigned,
             will_topic=connect.will.topic if connect.will is not None else None,
+            listener=stream.listener.name,
+            transport=stream.listener.kind,
+            tls_version=tls.version if tls else None,
+            peer_certificate_subject=tls.peer_subject if tls else None,
         )
 
-    async def _reject_malformed(self, writer: WriterAdapter, protocol: ServerProtocol, address: str,
-                                error: ProtocolErrorOccurred) -> None:
+    def _reject_malformed(self, stream: Stream, protocol: ServerProtocol, address: str,
+                          error: ProtocolErrorOccurred) -> None:
         why, pending = error.text, protocol.data_to_send()
         if protocol.connect is None and "CONNECT" not in why:
             why = f"malformed CONNECT: {why}"
@@ -291,7 +273,7 @@ class DeskBroker(Broker):
             steps=((f"CONNECT read up to the fault: {read}",) if read else ()) + (why,),
             connack=_connack_code(pending, protocol.version),
         ))
-        await self._write_and_close(writer, pending)
+        _write_and_close(stream, pending)
 
     def _record_too_many_pending(self, address: str, why: str) -> None:
         """One Auth log entry per address and burst of refusals (see admission.py), not one per socket."""
@@ -300,7 +282,8 @@ class DeskBroker(Broker):
             address=address, steps=(why, "the connection was closed before anything was read from it"),
         ))
 
-    async def _refuse(self, writer: WriterAdapter, protocol: ServerProtocol, decision: Decision) -> None:
+    @staticmethod
+    def _refuse(stream: Stream, protocol: ServerProtocol, decision: Decision) -> None:
         """Answer a refused CONNECT: the CONNACK (an MQTT 5 client also gets the sentence) and close.
 
         Nothing is sent to a client that has gone already."""
@@ -310,20 +293,11 @@ class DeskBroker(Broker):
                 code = _MQTT5_BY_CONNACK[decision.connack]
             protocol.send_connack(code,
                                   properties=Properties(reason_string=reason_string(decision.reason.text)))
-        await self._write_and_close(writer, protocol.data_to_send())
-
-    @staticmethod
-    async def _write_and_close(writer: WriterAdapter, pending: list[bytes]) -> None:
-        try:
-            for data in pending:
-                writer.write(data)
-            await writer.close()
-        except (ConnectionError, OSError):
-            pass
+        _write_and_close(stream, protocol.data_to_send())
 
     def _open_session(
-        self, reader: ReaderAdapter, writer: WriterAdapter, protocol: ServerProtocol, connect: Connect,
-        decision: Decision, request: ConnectRequest,
+        self, stream: Stream, protocol: ServerProtocol, connect: Connect, decision: Decision,
+        request: ConnectRequest,
     ) -> tuple[Connection, bool]:
         """Create or resume the session of an *accepted* CONNECT (the only place that touches sessions)."""
         grant = decision.grant
@@ -356,6 +330,8 @@ class DeskBroker(Broker):
             grant=grant,
             password_hash=password_hash_for(request, self.pipeline.directory),
             virtual=grant.virtual,
+            listener=stream.listener.name,
+            transport=stream.listener.kind,
         )
         present = state is not None
         if state is None:
@@ -367,7 +343,7 @@ class DeskBroker(Broker):
         state.session_expiry = expiry
         state.attach(version, protocol.client_receive_maximum, protocol.client_maximum_packet_size)
         live.subscriptions = state.subscriptions  # one dict: the Clients view shows the session's own
-        connection = Connection(reader, writer, protocol, state, self.router)
+        connection = Connection(stream, protocol, state, self.router)
         self._connections[client_id] = connection
         self.registry.add(live)  # still under the clientId's gate: the next CONNECT of this id sees it
         return connection, present
@@ -476,18 +452,8 @@ class DeskBroker(Broker):
         self.router.route(Publish(will.topic, will.payload, will.qos, will.retain, properties=properties),
                           origin=state.client_id)
 
-    # amqtt's own entry points (its BrokerContext, $SYS plugins) land in our router and retained store, not in
-    # amqtt's `_broadcast_queue` and `_retained_messages`, which nothing reads any more
-    async def internal_message_broadcast(self, topic: str, data: bytes, qos: int | None = None) -> None:
-        self.router.route_message(topic, data, qos or 0, False)
-
-    async def retain_message(self, source_session: Any, topic_name: str | None, data: bytes | bytearray | None,
-                             qos: int | None = None) -> None:
-        if topic_name is not None:
-            self.router.retain(topic_name, bytes(data or b""), qos or 0)
-
     def route(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
-        """Publish as the broker itself (tests, plugins): see `Router.route`."""
+        """Publish as the broker itself (tests, the topic monitor): see `Router.route`."""
         self.router.route_message(topic, payload, qos, retain)
 
     @property
@@ -533,6 +499,7 @@ class DeskBroker(Broker):
         return self._states.get(client_id)
 
     async def shutdown(self) -> None:
+        self._listeners.stop_accepting()
         for client_id in list(self._will_timers) + list(self._expiry_timers):
             self._cancel_timers(client_id)  # a stopping broker publishes no will (the clients did nothing wrong)
         for connection in list(self._connections.values()):
@@ -544,11 +511,17 @@ class DeskBroker(Broker):
                 task.cancel()
             if still:
                 await asyncio.gather(*still, return_exceptions=True)
-        await super().shutdown()
+        await self._listeners.close()
         self.admission.close()
         if self._accept_errors is not None:
             self._accept_errors.uninstall()
+            self._accept_errors = None
 
+
+def _with_transport(decision: Decision, request: ConnectRequest, listener: ListenerInfo) -> Decision:
+    """The decision with how the CONNECT came in as its first step (e.g. "over TLS 1.3 on listener 'tls' (...)")."""
+    step = request.transport_step(format_address(listener.host, listener.port))
+    return decision if step is None else replace(decision, steps=(step, *decision.steps))
 
 def assigned_client_id() -> str:
     """An id for a client that sent none, as [MQTT-3.1.3-6] (3.1.1, with clean session) and MQTT 5 allow."""
@@ -573,6 +546,15 @@ def _what_was_read(version: int | None, client_id: str | None, username: str | N
 
 # the MQTT 5 code for refusals decided before any credential was looked at, by their 3.1.1 CONNACK code
 _MQTT5_BY_CONNACK = {1: 0x84, 2: 0x85, 3: 0x89, 4: 0x86, 5: 0x87}
+
+
+def _write_and_close(stream: Stream, pending: list[bytes]) -> None:
+    try:
+        for data in pending:
+            stream.write(data)
+        stream.close()
+    except (ConnectionError, OSError):
+        pass
 
 
 def _connack_code(pending: list[bytes], version: int | None) -> int | None:

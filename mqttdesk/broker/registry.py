@@ -42,6 +42,8 @@ class LiveSession:
     logged: set[tuple[object, ...]] = field(default_factory=set, repr=False)  # topic decisions already logged
     offline_since: float | None = None  # set while the session is kept for a client that is away
     queued: int = 0  # messages waiting for the client (kept sessions)
+    listener: str | None = None  # the listener it connected on, e.g. "tls"
+    transport: str | None = None  # tcp | tls | ws | wss
 
     @property
     def credential(self) -> CredentialRef:
@@ -68,6 +70,8 @@ class LiveSession:
             "connected": self.offline_since is None,
             "offline_since": self.offline_since,
             "queued": self.queued,
+            "listener": self.listener,
+            "transport": self.transport,
         }
 
 

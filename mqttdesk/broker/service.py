@@ -15,14 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from amqtt.errors import BrokerError
-
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
 from mqttdesk.broker.admission import raise_file_descriptor_limit
 from mqttdesk.broker.desk_broker import DeskBroker
+from mqttdesk.broker.listeners import ListenerSpec
 from mqttdesk.broker.registry import SessionRegistry
 from mqttdesk.broker.router import MessageMonitor
+from mqttdesk.broker.tls import ListenerError, TlsFiles, server_context
+from mqttdesk.broker.transport import ListenerInfo, format_address
 from mqttdesk.core.client_ids import describe_owner
 from mqttdesk.core.decide import revalidate
 from mqttdesk.core.decision import Decision, Grant, Kind
@@ -32,6 +33,7 @@ from mqttdesk.core.model import CredentialKind, Directory
 from mqttdesk.core.reasons import ReasonCode
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
+from mqttdesk.store.settings_repo import ListenerSettings
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +54,59 @@ class BrokerState(StrEnum):
 @dataclass(frozen=True, slots=True)
 class BrokerStatus:
     state: BrokerState
-    addresses: tuple[tuple[str, int], ...] = ()
+    listeners: tuple[ListenerInfo, ...] = ()  # every bound address, with its listener's name and kind
     error: str | None = None
+    warnings: tuple[str, ...] = ()  # listeners that are switched on but did not start, and why
+
+    @property
+    def addresses(self) -> tuple[tuple[str, int], ...]:
+        return tuple((info.host, info.port) for info in self.listeners)
 
     def describe(self) -> str:
         if self.state is BrokerState.LISTENING:
-            return "listening on " + ", ".join(format_address(h, p) for h, p in self.addresses)
+            return "; ".join(("listening on " + ", ".join(describe_listener(i) for i in self.listeners),
+                              *self.warnings))
         if self.state is BrokerState.ERROR:
             return f"error: {self.error}"
         return self.state.value
 
 
-def format_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+def describe_listener(info: ListenerInfo) -> str:
+    """ "127.0.0.1:1883", "127.0.0.1:8883 (tls)", "127.0.0.1:9001 (ws)", "127.0.0.1:9443 (wss)"."""
+    address = format_address(info.host, info.port)
+    return address if info.kind == "tcp" else f"{address} ({info.kind})"
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerOverrides:
+    """Changes to the stored listener settings for one run (`serve --tls-port P --ws-port P --no-tcp`)."""
+
+    host: str | None = None
+    port: int | None = None  # TCP
+    tls_port: int | None = None  # given: the TLS listener runs, on this port
+    ws_port: int | None = None
+    wss_port: int | None = None
+    no_tcp: bool = False
+
+    def apply(self, stored: ListenerSettings) -> ListenerSettings:
+        settings = replace(stored, host=stored.host if self.host is None else self.host,
+                           tcp_port=stored.tcp_port if self.port is None else self.port)
+        if self.no_tcp:
+            settings = replace(settings, tcp=False)
+        if self.tls_port is not None:
+            settings = replace(settings, tls=True, tls_port=self.tls_port)
+        if self.ws_port is not None:
+            settings = replace(settings, ws=True, ws_port=self.ws_port)
+        if self.wss_port is not None:
+            settings = replace(settings, wss=True, wss_port=self.wss_port)
+        return settings
+
+
+def listener_specs(settings: ListenerSettings) -> list[ListenerSpec]:
+    """The listeners switched on, in the order they are started and shown."""
+    chosen = (("tcp", settings.tcp, settings.tcp_port), ("tls", settings.tls, settings.tls_port),
+              ("ws", settings.ws, settings.ws_port), ("wss", settings.wss, settings.wss_port))
+    return [ListenerSpec(kind, kind, settings.host, port) for kind, on, port in chosen if on]
 
 
 StatusListener = Callable[[BrokerStatus], None]
@@ -147,20 +189,25 @@ class BrokerService:
         self.recorder.flush()
         self.pipeline.close()
 
-    async def start(self, host: str | None = None, port: int | None = None) -> BrokerStatus:
-        """Start listening (on the stored listener settings unless given). Errors end up in the status."""
+    async def start(self, host: str | None = None, port: int | None = None,
+                    overrides: ListenerOverrides | None = None) -> BrokerStatus:
+        """Start the listeners (the stored settings, changed by `host`/`port`/`overrides` for this run).
+
+        A listener that cannot be set up (TLS without its files) is left out and named in the status's warnings;
+        one that cannot bind stops the start: the status is an error that says which and why.
+        """
         async with self._lifecycle:
             if self._broker is not None:
                 return self._status
-            stored_host, stored_port = self.store.settings.listener()
-            host = stored_host if host is None else host
-            port = stored_port if port is None else port
+            overrides = overrides or ListenerOverrides()
+            if host is not None or port is not None:
+                overrides = replace(overrides, host=overrides.host if host is None else host,
+                                    port=overrides.port if port is None else port)
+            settings = overrides.apply(self.store.settings.listeners())
             self._set_status(BrokerStatus(BrokerState.STARTING))
-            self.pipeline.set_listen_host(host)
+            self.pipeline.set_listen_host(settings.host)
             raise_file_descriptor_limit()  # every client holds a descriptor; the broker's caps follow the limit
-            bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             broker = DeskBroker(
-                {"listeners": {"default": {"type": "tcp", "bind": bind}}},
                 pipeline=self.pipeline,
                 recorder=self.recorder,
                 registry=self.registry,
@@ -168,16 +215,34 @@ class BrokerService:
                 admission=self.store.settings.admission_limits(),
             )
             broker.monitors.extend(self._monitors)
-            try:
-                await broker.start()
-            except (BrokerError, OSError) as exc:
-                await broker.plugins_manager.close()
-                message = explain_start_error(exc, host, port)
-                log.info("broker did not start: %s", message)
+            warnings: list[str] = []
+            context = None
+            files = TlsFiles(settings.cert_file, settings.key_file, settings.client_ca_file)
+            specs = listener_specs(settings)
+            for spec in specs:
+                if spec.kind in ("tls", "wss") and context is None:
+                    try:
+                        context = server_context(files)
+                    except ListenerError as exc:
+                        warnings.append(f"the {spec.kind.upper()} listener did not start: {exc}")
+                        continue
+                try:
+                    await broker.start_listener(spec, context if spec.kind in ("tls", "wss") else None)
+                except OSError as exc:
+                    await broker.shutdown()
+                    message = explain_start_error(exc, spec.host, spec.port)
+                    log.info("broker did not start: %s", message)
+                    self._set_status(BrokerStatus(BrokerState.ERROR, error=message))
+                    return self._status
+            bound = tuple(broker.bound_listeners())
+            if not bound:
+                await broker.shutdown()
+                message = "; ".join(warnings) if warnings else "no listener is switched on (mqttdesk config set " \
+                    "listen.tcp on)"
                 self._set_status(BrokerStatus(BrokerState.ERROR, error=message))
                 return self._status
             self._broker = broker
-            self._set_status(BrokerStatus(BrokerState.LISTENING, tuple(broker.bound_addresses())))
+            self._set_status(BrokerStatus(BrokerState.LISTENING, bound, warnings=tuple(warnings)))
             return self._status
 
     async def stop(self) -> None:

@@ -102,7 +102,7 @@ def _string(data: bytes | memoryview, offset: int) -> tuple[str, int]:
 def packet_id(body: bytes) -> int:
     if len(body) != 2:
         raise ProtocolViolation("an acknowledgement must carry exactly a packet id")
-    (pid,) = _U16.unpack(body)
+    pid: int = _U16.unpack(body)[0]
     if pid == 0:
         raise ProtocolViolation("packet id 0")
     return pid

@@ -37,6 +37,32 @@ def _limit_setter(key: str) -> Callable[[Store, str], None]:
     return set_limit
 
 
+def _switch(kind: str) -> Callable[[Store, str], None]:
+    def set_switch(store: Store, value: str) -> None:
+        store.settings.set_listener_enabled(kind, _boolean(f"listen.{kind}", value))
+    return set_switch
+
+
+def _port(kind: str) -> Callable[[Store, str], None]:
+    def set_port(store: Store, value: str) -> None:
+        store.settings.set_listener_port(kind, _integer(f"listen.{kind}_port", value))
+    return set_port
+
+
+def _tls_file(which: str) -> Callable[[Store, str], None]:
+    def set_file(store: Store, value: str) -> None:
+        store.settings.set_tls_file(which, value.strip() or None)
+    return set_file
+
+
+def _boolean(key: str, value: str) -> bool:
+    words = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
+    try:
+        return words[value.strip().lower()]
+    except KeyError:
+        raise ValidationError(f"{key} must be on or off (true or false), not {value!r}") from None
+
+
 def _set_auth_log_bytes(store: Store, value: str) -> None:
     store.settings.set_auth_log_max_bytes(_integer("auth_log.max_bytes", value))
 
@@ -62,6 +88,9 @@ def _integer(key: str, value: str) -> int:
 SETTERS: dict[str, Callable[[Store, str], None]] = {
     "listen.host": _set_host,
     "listen.port": _set_port,
+    **{f"listen.{kind}": _switch(kind) for kind in ("tcp", "tls", "ws", "wss")},
+    **{f"listen.{kind}_port": _port(kind) for kind in ("tls", "ws", "wss")},
+    **{f"tls.{which}": _tls_file(which) for which in ("cert_file", "key_file", "client_ca_file")},
     **{key: _limit_setter(key) for key in LIMIT_KEYS},
     "max_pending_per_address": _set_pending_per_address,
     "max_pending_connections": _set_pending,
@@ -81,11 +110,17 @@ def register(sub: Subparsers) -> None:
 
 
 def current(store: Store) -> dict[str, object]:
-    host, port = store.settings.listener()
+    listeners = store.settings.listeners()
     limits = store.settings.session_limits()
     admission = store.settings.admission_limits()
     anonymous = store.settings.anonymous()
-    return {"listen.host": host, "listen.port": port,
+    return {"listen.host": listeners.host, "listen.port": listeners.tcp_port,
+            "listen.tcp": listeners.tcp,
+            "listen.tls": listeners.tls, "listen.tls_port": listeners.tls_port,
+            "listen.ws": listeners.ws, "listen.ws_port": listeners.ws_port,
+            "listen.wss": listeners.wss, "listen.wss_port": listeners.wss_port,
+            "tls.cert_file": listeners.cert_file, "tls.key_file": listeners.key_file,
+            "tls.client_ca_file": listeners.client_ca_file,
             **{key: getattr(limits, field) for key, field in LIMIT_KEYS.items()},
             "max_pending_per_address": admission.max_pending_per_address,
             "max_pending_connections": admission.max_pending,
@@ -102,10 +137,17 @@ def config_command(args: argparse.Namespace, context: Context) -> int:
         print_json(values)
     elif args.verb == "set":
         when = "applies at once" if args.key in APPLIES_AT_ONCE else "applies at the next broker start"
-        print(f"{args.key} = {values[args.key]} ({when})")
+        print(f"{args.key} = {_shown(values[args.key])} ({when})")
     else:
         width = max(len(key) for key in values)
         for key, value in values.items():
-            shown = ", ".join(value) if isinstance(value, list) else value
-            print(f"{key.ljust(width)}  {shown}")
+            print(f"{key.ljust(width)}  {_shown(value)}")
     return 0
+
+
+def _shown(value: object) -> object:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value is None:
+        return "(not set)"
+    return ", ".join(value) if isinstance(value, list) else value

@@ -15,6 +15,11 @@ def register(sub: Subparsers) -> None:
     serve = sub.add_parser("serve", help="run the broker without a window")
     serve.add_argument("--host", help="listen address (default: the stored setting, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: the stored setting, 1883; 0 = any free)")
+    serve.add_argument("--tls-port", type=int, help="also listen with TLS on this port (needs tls.cert_file and "
+                       "tls.key_file; 0 = any free)")
+    serve.add_argument("--ws-port", type=int, help="also listen for MQTT over WebSocket (path /mqtt) on this port")
+    serve.add_argument("--wss-port", type=int, help="also listen for MQTT over WebSocket over TLS on this port")
+    serve.add_argument("--no-tcp", action="store_true", help="do not listen for plain MQTT over TCP")
     serve.set_defaults(handler=serve_command)
     gui = sub.add_parser("gui", help="open the window and start the broker (what plain `mqttdesk` does)")
     gui.add_argument("--host", help="listen address for this run (default: the stored setting)")
@@ -30,9 +35,15 @@ def register(sub: Subparsers) -> None:
 
 def serve_command(args: argparse.Namespace, context: Context) -> int:
     from mqttdesk.app import run_headless
+    from mqttdesk.broker.service import ListenerOverrides
 
     check_listener(args)
-    return run_headless(context.data_dir, host=args.host, port=args.port)
+    for port in (args.tls_port, args.ws_port, args.wss_port):
+        if port is not None:
+            validate_port(port)
+    return run_headless(context.data_dir, ListenerOverrides(
+        host=args.host, port=args.port, tls_port=args.tls_port, ws_port=args.ws_port, wss_port=args.wss_port,
+        no_tcp=args.no_tcp))
 
 
 def check_listener(args: argparse.Namespace) -> None:

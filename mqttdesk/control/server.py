@@ -92,7 +92,10 @@ class ControlServer:
             if command == "status":
                 status = self._service.status
                 return {"ok": True, "result": {"state": status.state.value, "description": status.describe(),
-                                               "addresses": [list(a) for a in status.addresses]}}
+                                               "addresses": [list(a) for a in status.addresses],
+                                               "listeners": [{"name": i.name, "kind": i.kind, "host": i.host,
+                                                              "port": i.port} for i in status.listeners],
+                                               "warnings": list(status.warnings)}}
             if command == "clients":
                 return {"ok": True, "result": [s.to_json() for s in self._service.registry.snapshot()]}
             if command == "sync":

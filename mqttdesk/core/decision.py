@@ -30,6 +30,28 @@ class ConnectRequest:
     clean_session: bool = True
     client_id_assigned: bool = False  # the client sent an empty id and the broker made one up
     will_topic: str | None = None  # a will is a publish on the client's behalf: it must be allowed at CONNECT
+    # how the CONNECT came in (plain strings: the broker's transport facts)
+    listener: str | None = None  # the listener's name, e.g. "tls"
+    transport: str | None = None  # tcp | tls | ws | wss
+    tls_version: str | None = None  # e.g. "TLSv1.3"
+    peer_certificate_subject: str | None = None  # the client's TLS certificate, when it presented one
+
+    def transport_step(self, listener_address: str | None = None) -> str | None:
+        """E.g. "over TLS 1.3 on listener 'tls' (127.0.0.1:8883)"; None when the transport is not known."""
+        if self.transport is None:
+            return None
+        over = {"tcp": "over TCP", "tls": "over TLS", "ws": "over WebSocket", "wss": "over WebSocket over TLS"}
+        words = over.get(self.transport, f"over {self.transport}")
+        if self.tls_version:
+            words += f" ({self.tls_version.replace('TLSv', 'TLS ')})" if self.transport == "wss" else \
+                f" {self.tls_version.replace('TLSv', '')}"
+        if self.listener:
+            words += f" on listener '{self.listener}'"
+        if listener_address:
+            words += f" ({listener_address})"
+        if self.peer_certificate_subject:
+            words += f", client certificate {self.peer_certificate_subject}"
+        return words
 
 
 @dataclass(frozen=True, slots=True)

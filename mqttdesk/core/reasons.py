@@ -33,6 +33,7 @@ class ReasonCode(StrEnum):
     SERVER_BUSY = "server-busy"  # too many password checks waiting: this one was not queued (or was dropped)
     CLIENT_GONE = "client-gone"  # the client closed the connection before its password was checked
     TOO_MANY_PENDING = "too-many-pending"  # too many connections waiting for their CONNECT: closed unread
+    TLS_HANDSHAKE_FAILED = "tls-handshake-failed"  # no CONNECT was read: the TLS handshake failed (no CONNACK)
     # SUBSCRIBE / PUBLISH
     ACL_ALLOWED = "acl-allowed"
     ACL_DENIED = "acl-denied"

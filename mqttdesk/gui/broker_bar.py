@@ -164,8 +164,10 @@ class BrokerBar(QWidget):
         self.stop_button.setEnabled(status.state is BrokerState.LISTENING)
         self.host_edit.setEnabled(stopped)
         self.port_edit.setEnabled(stopped)
-        if status.state is BrokerState.LISTENING and status.addresses:
-            self._show_listening(status.addresses)
+        # the fields are the TCP listener's; the TLS and WebSocket ones are in the status line and in `config set`
+        tcp = tuple((info.host, info.port) for info in status.listeners if info.kind == "tcp")
+        if status.state is BrokerState.LISTENING and tcp:
+            self._show_listening(tcp)
         self._show_anonymous()
 
     def _show_listening(self, addresses: tuple[tuple[str, int], ...]) -> None:

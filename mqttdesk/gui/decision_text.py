@@ -56,6 +56,8 @@ def client_answer(kind: str, reason_code: str, allowed: bool, *, dry_run: bool =
     if kind == "CONNECT":
         if reason_code == ReasonCode.CLIENT_GONE:
             return "Nothing: the client had already closed the connection."
+        if reason_code == ReasonCode.TLS_HANDSHAKE_FAILED:
+            return "Nothing: the TLS handshake failed before any MQTT was spoken, so no CONNACK was sent."
         try:
             code = connack_code(ReasonCode(reason_code), allowed)
         except ValueError:

@@ -63,6 +63,7 @@ REASON_PHRASES: dict[str, str] = {
     "server-busy": "too many password checks waiting",
     "client-gone": "left before its password was checked",
     "too-many-pending": "too many connections waiting",
+    "tls-handshake-failed": "TLS handshake failed",
     "acl-allowed": "topic allowed",
     "acl-denied": "topic denied by a rule",
     "acl-no-rule": "no rule allows the topic",

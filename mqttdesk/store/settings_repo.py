@@ -1,5 +1,5 @@
-"""Settings: listener address, anonymous access, per-client limits, the caps on connections waiting for their CONNECT
-and the Auth log's size, as JSON values by key.
+"""Settings: listener addresses (TCP, TLS, WebSocket) and TLS files, anonymous access, per-client limits, the caps on
+connections waiting for their CONNECT and the Auth log's size, as JSON values by key.
 """
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mqttdesk.core.errors import NotFoundError, ValidationError
@@ -19,9 +20,22 @@ if TYPE_CHECKING:
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 1883
+DEFAULT_TLS_PORT = 8883
+DEFAULT_WS_PORT = 9001
+DEFAULT_WSS_PORT = 9443
 
 LISTENER_HOST = "listener.host"
 LISTENER_PORT = "listener.port"
+LISTENER_TCP = "listener.tcp"  # on/off, and the same for the others
+LISTENER_TLS = "listener.tls"
+LISTENER_TLS_PORT = "listener.tls_port"
+LISTENER_WS = "listener.ws"
+LISTENER_WS_PORT = "listener.ws_port"
+LISTENER_WSS = "listener.wss"
+LISTENER_WSS_PORT = "listener.wss_port"
+TLS_CERT_FILE = "tls.cert_file"
+TLS_KEY_FILE = "tls.key_file"
+TLS_CLIENT_CA_FILE = "tls.client_ca_file"
 ANONYMOUS_MODE = "anonymous.mode"  # "auto" (on only while listening on loopback), "on" or "off"
 ANONYMOUS_ROLES = "anonymous.roles"
 MAX_INFLIGHT = "limits.max_inflight_messages"
@@ -64,6 +78,24 @@ def validate_host(host: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class ListenerSettings:
+    """Which listeners run, where, and the TLS files; all listeners share the host."""
+
+    host: str = DEFAULT_HOST
+    tcp: bool = True
+    tcp_port: int = DEFAULT_PORT
+    tls: bool = False
+    tls_port: int = DEFAULT_TLS_PORT
+    ws: bool = False
+    ws_port: int = DEFAULT_WS_PORT
+    wss: bool = False
+    wss_port: int = DEFAULT_WSS_PORT
+    cert_file: str | None = None
+    key_file: str | None = None
+    client_ca_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AnonymousSetting:
     mode: str  # auto | on | off
     roles: tuple[str, ...]
@@ -101,6 +133,42 @@ class SettingsRepo:
         with self._store.write():
             self.set(LISTENER_HOST, host)
             self.set(LISTENER_PORT, port)
+
+    def listeners(self) -> ListenerSettings:
+        d = ListenerSettings()
+        host, port = self.listener()
+
+        def path(key: str) -> str | None:
+            value = self.get(key)
+            return str(value) if value else None
+
+        return ListenerSettings(
+            host=host, tcp=bool(self.get(LISTENER_TCP, d.tcp)), tcp_port=port,
+            tls=bool(self.get(LISTENER_TLS, d.tls)), tls_port=int(self.get(LISTENER_TLS_PORT, d.tls_port)),
+            ws=bool(self.get(LISTENER_WS, d.ws)), ws_port=int(self.get(LISTENER_WS_PORT, d.ws_port)),
+            wss=bool(self.get(LISTENER_WSS, d.wss)), wss_port=int(self.get(LISTENER_WSS_PORT, d.wss_port)),
+            cert_file=path(TLS_CERT_FILE), key_file=path(TLS_KEY_FILE), client_ca_file=path(TLS_CLIENT_CA_FILE),
+        )
+
+    def set_listener_enabled(self, kind: str, enabled: bool) -> None:
+        """Switch the `kind` (tcp, tls, ws, wss) listener on or off (from the next broker start)."""
+        keys = {"tcp": LISTENER_TCP, "tls": LISTENER_TLS, "ws": LISTENER_WS, "wss": LISTENER_WSS}
+        if kind not in keys:
+            raise ValidationError(f"no listener kind {kind!r} (tcp, tls, ws or wss)")
+        self.set(keys[kind], bool(enabled))
+
+    def set_listener_port(self, kind: str, port: int) -> None:
+        keys = {"tcp": LISTENER_PORT, "tls": LISTENER_TLS_PORT, "ws": LISTENER_WS_PORT, "wss": LISTENER_WSS_PORT}
+        if kind not in keys:
+            raise ValidationError(f"no listener kind {kind!r} (tcp, tls, ws or wss)")
+        self.set(keys[kind], validate_port(port))
+
+    def set_tls_file(self, which: str, path: str | None) -> None:
+        """`which`: cert_file, key_file or client_ca_file; an empty path or None clears it."""
+        keys = {"cert_file": TLS_CERT_FILE, "key_file": TLS_KEY_FILE, "client_ca_file": TLS_CLIENT_CA_FILE}
+        if which not in keys:
+            raise ValidationError(f"no TLS setting {which!r} (cert_file, key_file or client_ca_file)")
+        self.set(keys[which], str(Path(path).expanduser().resolve()) if path else None)
 
     # -- delivery limits ---------------------------------------------------------------------------
 

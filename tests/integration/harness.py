@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mqttdesk.broker.service import BrokerService, BrokerState
+from mqttdesk.broker.service import BrokerService, BrokerState, ListenerOverrides
 from mqttdesk.control.server import ControlServer
 from mqttdesk.store.db import Store
 
@@ -30,6 +30,7 @@ class Instance:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="mqttdesk-instance", daemon=True)
         self.port = 0
+        self.ports: dict[str, int] = {}  # listener kind -> bound port
 
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = TIMEOUT) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
@@ -40,16 +41,18 @@ class Instance:
 
         return self.run(wrapper())
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def start(self, host: str = "127.0.0.1", port: int = 0, overrides: ListenerOverrides | None = None) -> None:
+        """Start on `port` (0: a free one); `overrides` add TLS/WebSocket listeners (their port 0: a free one)."""
         self._thread.start()
         self.store: Store = self.call(Store.open, self.data_dir)
         self.service: BrokerService = self.call(BrokerService, self.store)
         self.control: ControlServer = self.call(ControlServer, self.service, self.data_dir)
         self.run(self.service.open())
         self.run(self.control.start())
-        status = self.run(self.service.start(host, port))
+        status = self.run(self.service.start(host, port, overrides))
         assert status.state is BrokerState.LISTENING, status.describe()
         self.port = status.addresses[0][1]
+        self.ports = {info.kind: info.port for info in status.listeners}
 
     def sync(self) -> None:
         """Make the instance notice store changes made by other connections right now."""
@@ -73,7 +76,8 @@ class Instance:
         self._thread.join(TIMEOUT)
         self.loop.close()
         assert not left, f"tasks left running after shutdown: {left}"
-        assert_port_free(self.port)
+        for port in {self.port, *self.ports.values()}:
+            assert_port_free(port)
 
 
 def assert_port_free(port: int) -> None:

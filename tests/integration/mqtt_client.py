@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import ssl
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,9 @@ class TestClient:
     clean_session: bool = True
     keepalive: int = 60
     will: tuple[str, bytes, int, bool] | None = None
+    transport: str = "tcp"  # or "websockets" (path /mqtt)
+    tls: ssl.SSLContext | None = None
+    ws_path: str = "/mqtt"
     paho: mqtt.Client = field(init=False)
     connack: int | None = field(default=None, init=False)
     session_present: bool | None = field(default=None, init=False)
@@ -44,7 +48,12 @@ class TestClient:
         self._acks: dict[int, threading.Event] = {}
         self._suback: dict[int, list[int]] = {}
         self.paho = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv311,
-                                clean_session=self.clean_session)
+                                clean_session=self.clean_session, transport=self.transport,
+                                reconnect_on_failure=self.transport == "tcp" and self.tls is None)
+        if self.tls is not None:
+            self.paho.tls_set_context(self.tls)
+        if self.transport == "websockets":
+            self.paho.ws_set_options(path=self.ws_path)
         self.paho.reconnect_delay_set(60, 120)  # tests decide when to reconnect
         if self.username is not None:
             self.paho.username_pw_set(self.username, self.password)

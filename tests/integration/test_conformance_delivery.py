@@ -8,7 +8,6 @@ from mqttdesk.store.db import Store
 from tests.integration import conformance
 from tests.integration.conformance import DeskTarget
 from tests.integration.harness import Instance
-from tests.integration.raw_mqtt import RawClient
 
 
 @pytest.fixture
@@ -64,14 +63,3 @@ def test_suback_return_codes(desk: DeskTarget) -> None:
 
 def test_unsubscribe_stops_delivery(desk: DeskTarget) -> None:
     conformance.unsubscribe_stops_delivery(desk)
-
-
-def test_retain_through_amqtt_api_lands_in_our_retained_store(desk: DeskTarget, instance: Instance) -> None:
-    """amqtt's BrokerContext.retain_message (used by its plugins) must not write into a store nobody reads."""
-    broker = instance.service._broker
-    instance.run(broker.retain_message(None, "status/broker", b"up", 1))
-    with RawClient(instance.port) as raw:
-        assert raw.connect("reader").return_code == 0
-        assert raw.subscribe("status/#", 1) == 1
-        message = raw.next_message()
-        assert (message.topic, message.payload, message.retain) == ("status/broker", b"up", True)

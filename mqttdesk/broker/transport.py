@@ -1,0 +1,247 @@
+"""`Stream`: the byte stream of one client connection, whatever carries it (TCP, TLS, WebSocket, WebSocket over TLS).
+
+The connection code (CONNECT reading, `Connection`, and later a sans-I/O protocol core) sees only this: bytes in
+with `read()`, bytes out with `write()`, and a few questions about the connection. MQTT over WebSocket is a byte
+stream too: a packet may span several binary messages and one message may hold several packets, so the WebSocket
+stream hands out the bytes of its messages as they come and sends what is written as binary messages.
+
+The interface, in full (see `Stream`):
+
+    peer: tuple[str, int]                 the client's address and port
+    listener: ListenerInfo                name, kind (tcp|tls|ws|wss) and bound (host, port) of the listener
+    tls: TlsFacts | None                  TLS version, cipher and the client's certificate (subject, DER) if any
+    async read() -> bytes                 up to 64 KiB as they arrive; b"" at the end of the stream
+    async readexactly(n) -> bytes         exactly n bytes (asyncio.IncompleteReadError at the end): the CONNECT reader
+    write(data) -> None                   queue bytes for sending; never blocks
+    write_buffer_size() -> int            bytes written but not yet handed to the kernel (a slow reader's backlog)
+    is_closing() -> bool                  closed or being closed, by either side
+    close() -> None                       close once what was written has been sent
+    abort() -> None                       close now, dropping unsent bytes
+    closed_by_peer() -> bool              the client has gone (FIN, reset or WebSocket close) - even with unread data
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass
+from typing import Protocol
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
+
+from mqttdesk.broker.tls import HANDSHAKE_TIMEOUT, HandshakeFailed, TlsFacts, handshake_failure_words, tls_facts
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerInfo:
+    name: str  # e.g. "tcp", "tls", "ws", "wss"
+    kind: str  # tcp | tls | ws | wss
+    host: str
+    port: int
+
+
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class Stream(Protocol):
+    """The byte stream of one client connection (module docstring: the interface in one table)."""
+
+    peer: tuple[str, int]
+    listener: ListenerInfo
+    tls: TlsFacts | None
+
+    async def handshake(self) -> None:
+        """Finish what the transport needs before MQTT bytes flow (TLS: the handshake, after which `tls` is set).
+
+        Raises `HandshakeFailed` with the reason in words; the caller closes the stream.
+        """
+    async def read(self) -> bytes:
+        """Up to 64 KiB, as soon as some bytes are there; b"" once the client has closed its side."""
+    async def readexactly(self, count: int) -> bytes:
+        """Exactly `count` bytes; `asyncio.IncompleteReadError` if the stream ends first."""
+    def write(self, data: bytes) -> None:
+        """Queue `data`; it is sent in order, as fast as the client takes it."""
+    def write_buffer_size(self) -> int:
+        """Bytes written and not yet handed to the kernel: how far behind the client is."""
+    def is_closing(self) -> bool: ...
+    def close(self) -> None:
+        """Close after sending what was written."""
+    def abort(self) -> None:
+        """Close now; unsent bytes are dropped (a dead peer would otherwise hold the close for TCP's timeout)."""
+    def closed_by_peer(self) -> bool:
+        """The client has closed or reset its connection (asked while its CONNECT is decided)."""
+
+
+class SocketStream:
+    """TCP, or TLS with `context`: accepted as TCP, then `handshake()` runs the TLS handshake on it."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener: ListenerInfo,
+                 context: ssl.SSLContext | None = None) -> None:
+        self._in = reader
+        self._writer = writer
+        self._transport = writer.transport
+        self._context = context
+        peer = writer.get_extra_info("peername") or ("", 0)
+        self.peer: tuple[str, int] = (str(peer[0]), int(peer[1]))
+        self.listener = listener
+        self.tls: TlsFacts | None = None
+
+    async def handshake(self) -> None:
+        context, self._context = self._context, None
+        if context is None:
+            return
+        try:
+            await self._writer.start_tls(context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+        except (ssl.SSLError, ConnectionError, EOFError, asyncio.IncompleteReadError) as exc:
+            raise HandshakeFailed(handshake_failure_words(exc)) from None
+        self._transport = self._writer.transport  # the TLS transport over the TCP one
+        self.tls = tls_facts(self._writer.get_extra_info("ssl_object"))
+
+    async def read(self) -> bytes:
+        return await self._in.read(READ_CHUNK)
+
+    async def readexactly(self, count: int) -> bytes:
+        return await self._in.readexactly(count)
+
+    def write(self, data: bytes) -> None:
+        self._transport.write(data)
+
+    def write_buffer_size(self) -> int:
+        return int(self._transport.get_write_buffer_size())
+
+    def is_closing(self) -> bool:
+        return bool(self._transport.is_closing())
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._transport.abort()
+
+    def closed_by_peer(self) -> bool:
+        # the reader's EOF flag, not at_eof(): a client that sent more bytes after its CONNECT and then closed has
+        # gone too. asyncio has no public accessor for it; reading it costs nothing until somebody asks.
+        return bool(self._transport.is_closing() or getattr(self._in, "_eof", False))
+
+
+class WebSocketStream:
+    """MQTT over a websockets server connection: binary messages in and out, as one byte stream.
+
+    Writes go through one sender task that awaits `ServerConnection.send`, so the library's flow control applies
+    (it waits while the socket's buffer is above its high-water mark); until then the bytes wait here and count in
+    `write_buffer_size()`. A text message is a protocol violation for MQTT over WebSocket: the connection is
+    closed (1003).
+    """
+
+    def __init__(self, connection: ServerConnection, listener: ListenerInfo, tls: TlsFacts | None = None) -> None:
+        self._ws = connection
+        address = connection.remote_address or ("", 0)
+        self.peer: tuple[str, int] = (str(address[0]), int(address[1]))
+        self.listener = listener
+        self.tls = tls
+        self._received = bytearray()
+        self._outgoing = bytearray()
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._ended = False  # the client's side ended (close frame, EOF, text frame)
+        self._sender = asyncio.get_running_loop().create_task(self._send_loop(), name="mqttdesk-ws-sender")
+
+    async def handshake(self) -> None:
+        """Nothing left to do: the WebSocket (and for wss, TLS) handshake was done by the server library."""
+
+    async def _next_message(self) -> bool:
+        if self._ended:
+            return False
+        try:
+            message = await self._ws.recv()
+        except ConnectionClosed:
+            self._ended = True
+            return False
+        if isinstance(message, str):
+            log.info("closing the WebSocket of %s:%d: a text message (MQTT uses binary ones)", *self.peer)
+            self._ended = True
+            self._closing = True
+            await self._ws.close(1003, "MQTT over WebSocket uses binary messages")
+            return False
+        self._received += message
+        return True
+
+    async def read(self) -> bytes:
+        while not self._received:
+            if not await self._next_message():
+                return b""
+        data = bytes(self._received[:READ_CHUNK])
+        del self._received[:READ_CHUNK]
+        return data
+
+    async def readexactly(self, count: int) -> bytes:
+        while len(self._received) < count:
+            if not await self._next_message():
+                partial = bytes(self._received)
+                self._received.clear()
+                raise asyncio.IncompleteReadError(partial, count)
+        data = bytes(self._received[:count])
+        del self._received[:count]
+        return data
+
+    def write(self, data: bytes) -> None:
+        if self._closing:
+            return
+        self._outgoing += data
+        self._wake.set()
+
+    def write_buffer_size(self) -> int:
+        transport = self._ws.transport
+        return len(self._outgoing) + (transport.get_write_buffer_size() if transport is not None else 0)
+
+    def is_closing(self) -> bool:
+        return self._closing or self._ws.state is not State.OPEN
+
+    def close(self) -> None:
+        self._closing = True
+        self._wake.set()  # the sender sends what is left, then the close frame
+
+    def abort(self) -> None:
+        self._closing = True
+        self._outgoing.clear()
+        self._ended = True
+        self._sender.cancel()
+        if self._ws.transport is not None:
+            self._ws.transport.abort()
+
+    def closed_by_peer(self) -> bool:
+        transport = self._ws.transport
+        return self._ended or self._ws.state in (State.CLOSING, State.CLOSED) or (
+            transport is not None and transport.is_closing())
+
+    async def _send_loop(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._outgoing:
+                    data = bytes(self._outgoing)
+                    self._outgoing.clear()
+                    await self._ws.send(data)
+                if self._closing:
+                    await self._ws.close()
+                    return
+        except (ConnectionClosed, OSError) as exc:  # the client went: nobody is left to send to
+            log.debug("WebSocket sender for %s:%d ended with %r", *self.peer, exc)
+            self._outgoing.clear()
+
+    async def finished(self, grace: float) -> None:
+        """Wait (at most `grace` seconds) for the last bytes and the close frame to go out; the listener awaits this."""
+        self.close()
+        done, _ = await asyncio.wait({self._sender}, timeout=grace)
+        if not done:
+            self.abort()
+        await asyncio.gather(self._sender, return_exceptions=True)

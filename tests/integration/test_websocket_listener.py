@@ -1,0 +1,153 @@
+"""MQTT over WebSocket (path /mqtt, subprotocol mqtt) and over WebSocket with TLS: same auth, same messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect as ws_connect
+
+from mqttdesk.broker.service import ListenerOverrides
+from mqttdesk.core.acl import Permission
+from mqttdesk.store.db import Store
+from tests.integration.conftest import fast_hash
+from tests.integration.harness import TIMEOUT, Instance
+from tests.integration.mqtt_client import TestClient
+from tests.integration.raw_mqtt import (
+    PacketType,
+    decode_packet,
+    encode_connect,
+    encode_empty,
+    encode_subscribe,
+    split_frame,
+)
+from tests.integration.tls_certs import TlsFiles, make_tls_files
+
+
+@pytest.fixture
+def certs(tmp_path: Path) -> TlsFiles:
+    return make_tls_files(tmp_path / "certs")
+
+
+@pytest.fixture
+def ws_instance(admin: Store, data_dir: Path, certs: TlsFiles) -> Iterator[Instance]:
+    admin.settings.set_tls_file("cert_file", str(certs.cert))
+    admin.settings.set_tls_file("key_file", str(certs.key))
+    admin.roles.add("lamps")
+    admin.roles.allow("lamps", "home/#", Permission.READWRITE)
+    admin.users.add("lamp", fast_hash("s3cret"), ("lamps",))
+    running = Instance(data_dir)
+    running.start(overrides=ListenerOverrides(ws_port=0, wss_port=0))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def made() -> Iterator[list[TestClient]]:
+    clients: list[TestClient] = []
+    yield clients
+    for client in clients:
+        client.close()
+
+
+def _client(made: list[TestClient], client_id: str, port: int, **options: object) -> TestClient:
+    client = TestClient(client_id, port, **options)  # type: ignore[arg-type]
+    made.append(client)
+    return client
+
+
+def _read_packets(ws, count: int) -> list:  # type: ignore[no-untyped-def, type-arg]
+    """`count` MQTT packets from a raw WebSocket, however the server split them into messages."""
+    buffer = bytearray()
+    packets = []
+    while len(packets) < count:
+        frame = split_frame(buffer)
+        if frame is None:
+            buffer += ws.recv(timeout=TIMEOUT)
+            continue
+        first, body, used = frame
+        del buffer[:used]
+        packets.append(decode_packet(first, body))
+    return packets
+
+
+def test_paho_over_websocket_is_authenticated_and_exchanges_messages_with_tcp(ws_instance: Instance,
+                                                                              made: list[TestClient]) -> None:
+    over_ws = _client(made, "lamp-ws", ws_instance.ports["ws"], username="lamp", password="s3cret",
+                      transport="websockets")
+    over_tcp = _client(made, "lamp-tcp", ws_instance.port, username="lamp", password="s3cret")
+    assert over_ws.connect() == 0
+    assert over_tcp.connect() == 0
+    assert over_ws.subscribe("home/from-tcp", 1) == 1
+    assert over_tcp.subscribe("home/from-ws", 1) == 1
+    over_tcp.publish("home/from-tcp", b"hello ws", qos=1)
+    assert over_ws.expect_message().payload == b"hello ws"
+    over_ws.publish("home/from-ws", b"x" * 200_000, qos=1)  # larger than one read: several messages' worth
+    assert over_tcp.expect_message().payload == b"x" * 200_000
+    sessions = {s["client_id"]: s for s in ws_instance.call(
+        lambda: [s.to_json() for s in ws_instance.service.registry.snapshot()])}
+    assert (sessions["lamp-ws"]["listener"], sessions["lamp-ws"]["transport"]) == ("ws", "ws")
+    assert sessions["lamp-tcp"]["transport"] == "tcp"
+    ws_instance.flush_log()
+    entry = next(e for e in ws_instance.call(ws_instance.store.auth_log.recent, 50) if e.client_id == "lamp-ws")
+    assert entry.steps[0] == f"over WebSocket on listener 'ws' (127.0.0.1:{ws_instance.ports['ws']})"
+
+
+def test_wrong_password_over_websocket_gets_4_like_on_tcp(ws_instance: Instance, made: list[TestClient]) -> None:
+    assert _client(made, "lamp-ws", ws_instance.ports["ws"], username="lamp", password="nope",
+                   transport="websockets").connect() == 4
+    ws_instance.flush_log()
+    entry = next(e for e in ws_instance.call(ws_instance.store.auth_log.recent, 50) if e.client_id == "lamp-ws")
+    assert (entry.allowed, entry.reason_code) == (False, "bad-password")
+
+
+def test_paho_over_websocket_with_tls(ws_instance: Instance, made: list[TestClient], certs: TlsFiles) -> None:
+    client = _client(made, "lamp-wss", ws_instance.ports["wss"], username="lamp", password="s3cret",
+                     transport="websockets", tls=certs.trusting_client())
+    assert client.connect() == 0
+    assert client.subscribe("home/wss", 0) == 0
+    client.publish("home/wss", b"secure", qos=1)
+    assert client.expect_message().payload == b"secure"
+    ws_instance.flush_log()
+    entry = next(e for e in ws_instance.call(ws_instance.store.auth_log.recent, 50) if e.client_id == "lamp-wss")
+    assert entry.steps[0].startswith("over WebSocket over TLS (TLS 1.")
+
+
+def test_other_paths_get_404_and_other_subprotocols_400(ws_instance: Instance) -> None:
+    port = ws_instance.ports["ws"]
+    with pytest.raises(InvalidStatus) as wrong_path:
+        ws_connect(f"ws://127.0.0.1:{port}/", subprotocols=["mqtt"], open_timeout=TIMEOUT)  # type: ignore[list-item]
+    assert wrong_path.value.response.status_code == 404
+    with pytest.raises(InvalidStatus) as no_mqtt:
+        ws_connect(f"ws://127.0.0.1:{port}/mqtt", subprotocols=["mqttv3.1"],  # type: ignore[list-item]
+                   open_timeout=TIMEOUT)
+    assert no_mqtt.value.response.status_code == 400
+
+
+def test_packets_split_across_messages_and_packed_into_one_are_one_byte_stream(ws_instance: Instance) -> None:
+    data = encode_connect("raw-ws") + encode_subscribe(1, [("home/#", 0)]) + encode_empty(PacketType.PINGREQ)
+    with ws_connect(f"ws://127.0.0.1:{ws_instance.ports['ws']}/mqtt", subprotocols=["mqtt"],  # type: ignore[list-item]
+                    open_timeout=TIMEOUT) as ws:
+        assert ws.subprotocol == "mqtt"
+        for start in range(0, len(data), 5):  # 5-byte messages: every packet spans several
+            ws.send(data[start:start + 5])
+        connack, suback, pong = _read_packets(ws, 3)
+        assert (connack.type, connack.return_code) == (PacketType.CONNACK, 0)
+        assert (suback.type, suback.return_codes) == (PacketType.SUBACK, (0,))
+        assert pong.type is PacketType.PINGRESP
+        ws.send(encode_empty(PacketType.PINGREQ) * 2)  # two packets in one message
+        assert [p.type for p in _read_packets(ws, 2)] == [PacketType.PINGRESP] * 2
+
+
+def test_a_text_message_closes_the_connection(ws_instance: Instance) -> None:
+    with ws_connect(f"ws://127.0.0.1:{ws_instance.ports['ws']}/mqtt", subprotocols=["mqtt"],  # type: ignore[list-item]
+                    open_timeout=TIMEOUT) as ws:
+        ws.send(encode_connect("texting"))
+        _read_packets(ws, 1)
+        ws.send("hello")
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=TIMEOUT)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1003
