@@ -94,12 +94,13 @@ def run_gui(data_dir: Path, host: str | None = None, port: int | None = None,
     """
     configure_logging()
     _require_a_display()
-    import qasync
+    import qasync  # type: ignore[import-untyped]  # (no type information shipped)
     from PySide6.QtWidgets import QApplication
 
     from mqttdesk.gui.main_window import MainWindow
 
-    app = QApplication.instance() or QApplication(sys.argv)
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName("mqttdesk")
     # the window closes itself after its asynchronous shutdown; Qt must not end the loop before main() resumes
     app.setQuitOnLastWindowClosed(False)

@@ -17,7 +17,7 @@ from mqttdesk.core.states import CredentialState, StateAction
 from mqttdesk.store.db import Store
 from mqttdesk.store.history import HistoryEntry
 
-Subparsers = argparse._SubParsersAction  # the type argparse gives `add_subparsers()` results
+Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]  # what argparse gives `add_subparsers()` results
 CLI_ACTOR = "cli"
 
 
@@ -103,7 +103,8 @@ def print_generated(name: str, password: str) -> None:
 class Lifecycle(Protocol):
     """The part of a credential repository the lifecycle verbs need."""
 
-    LABEL: str
+    @property
+    def LABEL(self) -> str: ...  # noqa: N802 (a class constant of the repositories)
 
     def apply(self, key: str, action: StateAction, *, actor: str = ...) -> Any: ...
     def delete(self, key: str, *, actor: str = ...) -> None: ...

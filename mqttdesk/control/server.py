@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mqttdesk.broker.service import BrokerService, format_address
+from mqttdesk.broker.service import BrokerService
+from mqttdesk.broker.transport import format_address
 from mqttdesk.control.client import request
 from mqttdesk.control.protocol import MAX_LINE, decode, encode, instance_file
 from mqttdesk.core.errors import MqttdeskError

@@ -120,8 +120,8 @@ class AuthLogTab(QWidget):
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
-        self.table.doubleClicked.connect(lambda _index: self.details.setFocus())
         self.details = AuthDetailsPane(context)
+        self.table.doubleClicked.connect(lambda _index: self.details.setFocus())
         self.details.timeline_requested.connect(self.open_timeline)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(self.table)
@@ -131,8 +131,8 @@ class AuthLogTab(QWidget):
         self.splitter.setSizes([360, 340])  # the details need room: the path and the fix are why this tab exists
 
         filters = QHBoxLayout()
-        for widget in (self.result_combo, self.kind_combo, self.client_edit, self.username_edit):
-            filters.addWidget(widget)
+        for filter_widget in (self.result_combo, self.kind_combo, self.client_edit, self.username_edit):
+            filters.addWidget(filter_widget)
         filters.addWidget(self.text_edit, 2)
         actions = QHBoxLayout()
         for widget in (self.pause_button, self.new_label, self.older_button, self.newest_first):

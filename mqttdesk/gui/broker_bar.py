@@ -1,7 +1,7 @@
 """The top bar: broker state in words with a coloured dot, Start/Stop, where to listen, and anonymous access.
 
 Anonymous access with no roles lets anyone who reaches the port read and write every topic; that lab default is
-always shown as a warning while it applies (DESIGN.md).
+always shown as a warning while it applies (README, "Anonymous access").
 
 Anonymous access is one switch with two named sides, "Allow anonymous clients" and "Require authentication" (its
 inverse, as the Kaa platform calls it). Choosing "Require authentication" calls `service.require_authentication()`,

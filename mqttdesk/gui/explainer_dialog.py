@@ -149,7 +149,7 @@ class ExplainerDialog(QDialog):
         layout.addWidget(self.text, 1)
         layout.addWidget(self.fix_panel)
         layout.addWidget(close)
-        self.result: Explanation | None = None
+        self.explanation: Explanation | None = None  # the last one shown (QDialog has a result() of its own)
         self._task: asyncio.Task[None] | None = None
 
     # -- input ------------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ class ExplainerDialog(QDialog):
         self.busy.setVisible(busy)
 
     def show_result(self, result: Explanation) -> None:
-        self.result = result
+        self.explanation = result
         self.text.setHtml(explanation_html(result))
         self.fix_panel.set_fix(result.fix)
 

@@ -43,7 +43,7 @@ def fix_button_label(fix: Fix) -> str:
         FixAction.ALLOW: lambda: f"Allow {p['permission']} on '{p['topic_filter']}' in role '{p['role']}'…",
         FixAction.REMOVE_DENY: lambda: f"Remove the deny rule on '{p['topic_filter']}' from role '{p['role']}'…",
     }
-    label = labels.get(fix.action) if fix.action is not None else None
+    label: Callable[[], str] | None = labels.get(fix.action) if fix.action is not None else None
     return label() if label is not None else ""
 
 

@@ -325,7 +325,7 @@ def test_check_subscription(
 
 
 def test_broad_subscription_is_granted_but_denied_messages_are_not_delivered() -> None:
-    """The DESIGN.md example: `#` while `secret/#` is denied."""
+    """The README example: `#` while `secret/#` is denied."""
     rules = (allow("#", Permission.READ), deny("secret/#", Permission.READ))
     assert check_subscription(rules, "#", ALICE).allowed
     assert check_topic(rules, "public/news", Access.READ, ALICE).allowed

@@ -1,4 +1,7 @@
-"""DESIGN.md's "dependencies point downwards", checked on the source with `ast` so a wrong-way import fails the build.
+"""The layer order of docs/ARCHITECTURE.md, checked on the source with `ast` so a wrong-way import fails the build.
+
+core < store < auth < broker < control < commands and gui (siblings) < the entry points (app, cli): a module may
+import its own layer and those below it, never one above. On top of that, core/ is pure and only gui/ uses Qt.
 
 Every `import` counts, wherever it is: at module level, inside a function, or under `if TYPE_CHECKING:`.
 """
@@ -19,6 +22,21 @@ CORE_FORBIDDEN = QT | {"asyncio", "amqtt", "sqlite3"}
 STORE_FORBIDDEN = QT | {"amqtt"}
 GUI_WIRING = {"mqttdesk.app"}  # builds the GUI and runs it under qasync
 ABOVE_GUI = GUI_WIRING | {"mqttdesk.cli", "mqttdesk.__main__"}
+# rank of each layer; modules of equal rank (commands and gui) may not import each other either
+# (cli_output formats JSON and times for the CLI and the window's exports alike: below both)
+LAYERS = {"mqttdesk.core": 0, "mqttdesk.store": 1, "mqttdesk.auth": 2, "mqttdesk.broker": 3, "mqttdesk.control": 4,
+          "mqttdesk.cli_output": 4, "mqttdesk.commands": 5, "mqttdesk.gui": 5}
+TOP = 6  # app, cli, __main__: they wire everything
+# the one upward import: `serve` and `gui` start the wiring, imported inside their handlers so that every other
+# command runs without loading the broker's listeners or Qt
+ALLOWED_UPWARD = {("mqttdesk.commands.instance", "mqttdesk.app")}
+
+
+def layer_of(module: str) -> tuple[str, int]:
+    for package, rank in LAYERS.items():
+        if _within(module, package):
+            return package, rank
+    return module, TOP
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +109,14 @@ def violations(sites: list[ImportSite]) -> list[str]:
             found.append(f"{site}: mqttdesk runs no amqtt (it is a test and benchmark baseline only)")
         if not _within(module, "mqttdesk.gui") and module not in ABOVE_GUI and site.imports_from("mqttdesk.gui"):
             found.append(f"{site}: nothing below gui/ imports gui/")
+        elif site.imports_from("mqttdesk") and not _within(module, "mqttdesk.core"):  # core: its own rule above
+            own, own_rank = layer_of(module)
+            target, target_rank = layer_of(site.target)
+            allowed = any(module == low and _within(site.target, high) for low, high in ALLOWED_UPWARD)
+            if not allowed and (target_rank > own_rank or (target_rank == own_rank and target != own
+                                                           and own_rank != TOP)):
+                found.append(f"{site}: {own.removeprefix('mqttdesk.')} may not reach up to "
+                             f"{target.removeprefix('mqttdesk.')} (layer order in docs/ARCHITECTURE.md)")
     return found
 
 
@@ -134,6 +160,8 @@ def fake_tree(tmp_path: Path) -> Path:
         "mqttdesk/auth/bad.py": "import asyncio\nimport amqtt.broker\nfrom mqttdesk.gui.models import users\n",
         "mqttdesk/broker/ok.py": "import asyncio\nimport websockets\n",
         "mqttdesk/broker/bad.py": "from amqtt.broker import Broker\n",
+        "mqttdesk/store/up.py": "from mqttdesk.broker import router\n",
+        "mqttdesk/commands/sideways.py": "from mqttdesk.gui import main_window\n",
         "mqttdesk/gui/ok.py": "from PySide6 import QtWidgets\nimport qasync\nfrom mqttdesk.store.db import Store\n",
         "mqttdesk/app.py": "import qasync\nfrom mqttdesk.gui import main_window\n",
         "mqttdesk/cli.py": "from mqttdesk.gui import main_window\nimport qasync\n",
@@ -160,6 +188,9 @@ def test_checker_reports_file_line_and_import(fake_tree: Path) -> None:
             "mqttdesk/core/bad.py:7 imports mqttdesk.auth.pipeline.AuthPipeline: "
             "core/ imports nothing of ours outside core",
             "mqttdesk/store/bad.py:1 imports PySide6.QtCore.QObject: store/ uses neither Qt, qasync nor amqtt",
+            "mqttdesk/store/up.py:1 imports mqttdesk.broker.router: store may not reach up to broker (layer order in "
+            "docs/ARCHITECTURE.md)",
+            "mqttdesk/commands/sideways.py:1 imports mqttdesk.gui.main_window: nothing below gui/ imports gui/",
             "mqttdesk/store/bad.py:1 imports PySide6.QtCore.QObject: "
             "only gui/ (and app.py, which wires it) may use Qt or qasync",
         ]
