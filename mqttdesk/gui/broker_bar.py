@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from mqttdesk.broker.service import BrokerState, BrokerStatus
 from mqttdesk.core.errors import MqttdeskError
 from mqttdesk.gui.formatting import plural
+from mqttdesk.gui.listeners_dialog import ListenersDialog
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.field_error import FieldError
 from mqttdesk.gui.widgets.status_dot import StatusDot
@@ -95,6 +96,10 @@ class BrokerBar(QWidget):
         self.stop_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaStop))
         self.stop_button.clicked.connect(self.stop)
         self.listener_error = FieldError()
+        self.listeners_button = QPushButton("Listeners…")
+        self.listeners_button.setToolTip("TCP, TLS and WebSocket listeners: on/off, ports, certificate files")
+        self.listeners_button.clicked.connect(self.edit_listeners)
+        self.listeners_dialog: ListenersDialog | None = None
 
         self.allow_anonymous_radio = QRadioButton("Allow anonymous clients")
         self.allow_anonymous_radio.clicked.connect(self.allow_anonymous)
@@ -132,7 +137,8 @@ class BrokerBar(QWidget):
         top.addWidget(self.port_edit, 0, 5)
         top.addWidget(self.start_button, 0, 6)
         top.addWidget(self.stop_button, 0, 7)
-        top.addWidget(self.listener_error, 1, 2, 1, 6)
+        top.addWidget(self.listeners_button, 0, 8)
+        top.addWidget(self.listener_error, 1, 2, 1, 7)
         anonymous = QHBoxLayout()
         anonymous.addWidget(QLabel("Access:"))
         anonymous.addWidget(self.allow_anonymous_radio)
@@ -153,6 +159,12 @@ class BrokerBar(QWidget):
         layout.addWidget(self.warning)
         layout.addWidget(line)
 
+    def edit_listeners(self) -> None:
+        dialog = ListenersDialog(self.context, self)
+        dialog.done_with.connect(self.context.show_message)
+        self.listeners_dialog = dialog
+        dialog.open()
+
     # -- broker state -------------------------------------------------------------------------------
 
     def show_status(self, status: BrokerStatus) -> None:
@@ -160,6 +172,7 @@ class BrokerBar(QWidget):
         self.status_label.setText(status.describe())
         self.status_label.setToolTip(status.describe())
         stopped = status.state in (BrokerState.STOPPED, BrokerState.ERROR)
+        self.listeners_button.setEnabled(status.state not in (BrokerState.STARTING, BrokerState.STOPPING))
         self.start_button.setEnabled(stopped)
         self.stop_button.setEnabled(status.state is BrokerState.LISTENING)
         self.host_edit.setEnabled(stopped)
