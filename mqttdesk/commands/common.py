@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 from mqttdesk.cli_output import iso, short_time
 from mqttdesk.core.errors import ValidationError
@@ -17,7 +17,8 @@ from mqttdesk.core.states import CredentialState, StateAction
 from mqttdesk.store.db import Store
 from mqttdesk.store.history import HistoryEntry
 
-Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]  # what argparse gives `add_subparsers()` results
+# what `add_subparsers()` returns; generic only for type checkers (subscripting it fails at run time on 3.11)
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 CLI_ACTOR = "cli"
 
 
