@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from mqttdesk.core.acl import Rule
 from mqttdesk.core.model import CredentialRef, Method
-from mqttdesk.core.reasons import Reason, ReasonCode
+from mqttdesk.core.reasons import Reason, ReasonCode, reason_string
 
 MQTT_311 = "3.1.1"
 MQTT_5 = "5"
@@ -124,6 +124,10 @@ class Decision:
     @property
     def reason_code(self) -> ReasonCode:
         return self.reason.code
+
+    def reason_string(self) -> str:
+        """The sentence an MQTT 5 client gets as its Reason String: the Auth log's words, safe for the wire."""
+        return reason_string(self.reason.text, (self.client_id, self.username, self.topic, self.address))
 
 
 def session_ended(

@@ -12,8 +12,11 @@ same words as the Auth log. The MQTT 5 codes are plain ints here (`Mqtt5Code`), 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+
+from mqttdesk.core.clip import clip_sentences
 
 
 class ReasonCode(StrEnum):
@@ -138,7 +141,7 @@ class Mqtt5Code:
 
 
 # Every reason a CONNECT decision can carry, accepted or refused (a refused will brings its topic's reason along).
-# A future `banned` refusal will be 0x8A (BANNED); an expired token or certificate 0x87 or 0xA0 (MAXIMUM_CONNECT_TIME).
+# A future `banned` refusal will be 0x8A (BANNED), an expired token or certificate at CONNECT 0x87 (NOT_AUTHORIZED).
 _MQTT5_CONNACK: dict[ReasonCode, int] = {
     ReasonCode.AUTHENTICATED: Mqtt5Code.SUCCESS,
     ReasonCode.ANONYMOUS_ALLOWED: Mqtt5Code.SUCCESS,
@@ -179,7 +182,8 @@ _MQTT5_TOPIC_REFUSAL: dict[ReasonCode, tuple[int, int]] = {
 }
 
 # The DISCONNECT the server sends when it ends a session. A credential suspended, revoked, deleted or given a new
-# password is `credential-changed`: an administrator's doing, like a kick, with the sentence saying which.
+# password is `credential-changed`: an administrator's doing, like a kick, with the sentence saying which. A token or
+# certificate that expires during a session (a later issue) will be 0xA0 (MAXIMUM_CONNECT_TIME).
 _MQTT5_DISCONNECT: dict[ReasonCode, int] = {
     ReasonCode.KICKED: Mqtt5Code.ADMINISTRATIVE_ACTION,
     ReasonCode.CREDENTIAL_CHANGED: Mqtt5Code.ADMINISTRATIVE_ACTION,
@@ -268,9 +272,15 @@ def _wire_safe(char: str) -> str:
     return char
 
 
-def reason_string(text: str) -> str:
+def reason_string(text: str, values: Iterable[str | None] = ()) -> str:
     """A decision's sentence made safe for the wire as an MQTT 5 Reason String: no control characters, no
-    surrogates or non-characters, at most `REASON_STRING_BYTES` bytes of UTF-8 (longer ones end in "…")."""
+    surrogates or non-characters, at most `REASON_STRING_BYTES` bytes of UTF-8 (longer ones end in "…").
+
+    `values` are the client's own values the sentence may quote (clientId, username, topic, address): a long one
+    is clipped first, as the Auth log clips it, so a 64 KB clientId leaves room for the rest of the sentence and
+    the client reads the words of the log entry (`Decision.reason_string()` passes the decision's own).
+    """
+    text, _steps = clip_sentences(text, (), values)
     # isprintable() is False for every control, surrogate and non-character (and for some harmless spaces)
     safe = text if text.isprintable() else "".join(_wire_safe(char) for char in text)
     encoded = safe.encode("utf-8")

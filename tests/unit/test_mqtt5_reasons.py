@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from mqttdesk.broker.protocol.reason_codes import Mqtt5Reason
-from mqttdesk.core.decision import Kind
+from mqttdesk.core.clip import CLIP_LENGTH
+from mqttdesk.core.decide import decide_connect
+from mqttdesk.core.decision import ConnectRequest, Kind, SessionHolder
+from mqttdesk.core.model import AnonymousPolicy, CredentialKind, CredentialRef, Directory
 from mqttdesk.core.reasons import (
     NO_MQTT5_CODE,
     REASON_STRING_BYTES,
@@ -16,6 +19,7 @@ from mqttdesk.core.reasons import (
     mqtt5_topic_refusal_code,
     reason_string,
 )
+from mqttdesk.store.auth_log_repo import entry_from_decision
 
 # -- the tables, as the issue states them -----------------------------------------------------------------------
 
@@ -190,3 +194,17 @@ def test_a_sentence_of_exactly_the_budget_is_kept_whole() -> None:
 def test_clipping_drops_a_dangling_space_before_the_ellipsis() -> None:
     text = "x" * (REASON_STRING_BYTES - 4) + " " + "y" * 100
     assert reason_string(text) == "x" * (REASON_STRING_BYTES - 4) + "…"
+
+
+def test_a_long_client_value_is_clipped_as_in_the_auth_log_so_the_sentence_survives() -> None:
+    holder = SessionHolder("c" * 65_535, "lamp", CredentialRef(CredentialKind.USER, "lamp"), "10.0.0.9", 0.0)
+    request = ConnectRequest("c" * 65_535, None, address="10.0.0.7", protocol="5")
+    directory = Directory(users={}, roles={}, anonymous=AnonymousPolicy(enabled=True))
+    decision = decide_connect(request, directory, password_ok=None, live={holder.client_id: holder})
+    assert decision.reason_code is ReasonCode.CLIENT_ID_IN_USE
+    wire = decision.reason_string()
+    assert wire == reason_string(entry_from_decision(decision).reason)  # the words of the Auth log entry
+    assert wire.startswith("clientId '" + "c" * CLIP_LENGTH + "… (65,535 characters)' is already in use by user")
+    assert wire.endswith("from 10.0.0.9")  # the sentence is whole: the clientId was clipped, not the explanation
+    assert len(wire.encode("utf-8")) <= REASON_STRING_BYTES
+    assert reason_string(decision.reason.text).endswith("…")  # without the values, only the start would fit

@@ -133,6 +133,7 @@ def test_no_field_that_becomes_a_reason_string_holds_the_password(code: ReasonCo
                                                                    ) -> None:
     decision = make()
     assert decision.reason_code is code
+    assert PASSWORD not in decision.reason_string()
     assert PASSWORD not in reason_string(decision.reason.text)
     assert PASSWORD not in repr(decision)
     for field in dataclasses.fields(decision):
