@@ -4,7 +4,7 @@ A CONNECT storm makes thousands of decisions a second; one SQLite transaction ea
 Decisions are queued and written together a moment later (or at `flush()`), then handed to in-process listeners
 (the GUI's Auth log) as stored entries with their ids.
 
-Refusals are folded: one with the same address, kind, reason, clientId, username and topic as one less than
+Refusals are folded: one with the same address, kind, reason, clientId, username, topic and protocol as one less than
 `FOLD_WINDOW` seconds older adds to that one's count instead of adding a row (an in-memory map of recent refusals,
 at most `MAX_FOLDS` of them), so a client retrying a wrong password, or a script hammering the port, costs one row
 a minute, not thousands. Listeners get a folded entry again, with its id, each time its count grows. After each
@@ -39,7 +39,7 @@ _CLIENT_IDS_REMEMBERED = 100_000  # what was written last per clientId, to skip 
 FOLD_WINDOW = 60.0  # seconds from a refusal's first occurrence during which repeats only count
 MAX_FOLDS = 4096  # recent refusals remembered for folding; beyond, the oldest is forgotten (and logged anew)
 
-FoldKey = tuple[str | None, str, str, str | None, str | None, str | None]
+FoldKey = tuple[str | None, str, str, str | None, str | None, str | None, str | None]
 
 
 @dataclass(slots=True)
@@ -56,7 +56,8 @@ def fold_key(entry: AuthLogEntry) -> FoldKey | None:
     """What makes two refusals "the same one again"; None for what is never folded (allowed, session ends)."""
     if entry.allowed or entry.kind in SESSION_END_KINDS:
         return None
-    return (entry.address, entry.kind, entry.reason_code, entry.client_id, entry.username, entry.topic)
+    # the protocol too: a client that falls back from MQTT 5 to 3.1.1 after a refusal is told two different things
+    return (entry.address, entry.kind, entry.reason_code, entry.client_id, entry.username, entry.topic, entry.protocol)
 
 
 class DecisionRecorder:

@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from mqttdesk.broker.subscription import Subscription
-from mqttdesk.core.decision import Grant, SessionHolder
+from mqttdesk.core.decision import MQTT_311, Grant, SessionHolder
 from mqttdesk.core.model import CredentialRef
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class LiveSession:
     queued: int = 0  # messages waiting for the client (kept sessions)
     listener: str | None = None  # the listener it connected on, e.g. "tls"
     transport: str | None = None  # tcp | tls | ws | wss
+    protocol: str = MQTT_311  # the MQTT version of the connection: "3.1.1" or "5"
 
     @property
     def credential(self) -> CredentialRef:
@@ -72,6 +73,7 @@ class LiveSession:
             "queued": self.queued,
             "listener": self.listener,
             "transport": self.transport,
+            "protocol": self.protocol,
         }
 
 

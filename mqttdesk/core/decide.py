@@ -102,6 +102,7 @@ class _Path:
             steps=tuple(self.steps),
             connack=connack_code(code, False),
             held_by=held_by,
+            protocol=self.request.protocol,
         )
 
     def accept(self, code: ReasonCode, text: str, grant: Grant, takes_over: SessionHolder | None) -> Decision:
@@ -118,6 +119,7 @@ class _Path:
             connack=connack_code(code, True),
             grant=grant,
             takes_over=takes_over,
+            protocol=self.request.protocol,
         )
 
 
@@ -244,6 +246,11 @@ def decide_connect(
 ) -> Decision:
     """Decide a CONNECT. `password_ok` is the outcome of checking the hash from `password_hash_for`."""
     path = _Path(request)
+    if request.authentication_method is not None:
+        # before anything else: the client expects an AUTH exchange, not a username and password check
+        return path.refuse(ReasonCode.BAD_AUTH_METHOD,
+                           f"the client asked for authentication method '{request.authentication_method}', which "
+                           "mqttdesk does not support; connect with a username and password instead")
     if not request.client_id and not request.clean_session:
         path.add("empty clientId with clean session false")
         return path.refuse(ReasonCode.CLIENT_ID_EMPTY, "an empty clientId is only allowed with clean session")

@@ -7,7 +7,16 @@ from enum import StrEnum
 
 from mqttdesk.core.acl import Rule
 from mqttdesk.core.model import CredentialRef, Method
-from mqttdesk.core.reasons import Reason, ReasonCode
+from mqttdesk.core.reasons import Reason, ReasonCode, reason_string
+
+MQTT_311 = "3.1.1"
+MQTT_5 = "5"
+PROTOCOLS = (MQTT_311, MQTT_5)  # how the Auth log, the Clients view and `clients --json` name a protocol version
+
+
+def protocol_label(protocol: str | None) -> str | None:
+    """"MQTT 5", "MQTT 3.1.1"; None when the protocol is not known (an entry logged before it was recorded)."""
+    return f"MQTT {protocol}" if protocol else None
 
 
 class Kind(StrEnum):
@@ -35,6 +44,12 @@ class ConnectRequest:
     transport: str | None = None  # tcp | tls | ws | wss
     tls_version: str | None = None  # e.g. "TLSv1.3"
     peer_certificate_subject: str | None = None  # the client's TLS certificate, when it presented one
+    protocol: str = MQTT_311  # "3.1.1" or "5" (`PROTOCOLS`)
+    authentication_method: str | None = None  # MQTT 5 enhanced authentication; its data is never kept here
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {self.protocol!r}")
 
     def transport_step(self, listener_address: str | None = None) -> str | None:
         """E.g. "over TLS 1.3 on listener 'tls' (127.0.0.1:8883)"; None when the transport is not known."""
@@ -104,10 +119,15 @@ class Decision:
     held_by: SessionHolder | None = None  # refused CONNECT: the session that holds the clientId
     rule: Rule | None = None  # topic decisions: the rule that decided (None: nothing applied, or no roles)
     roles: tuple[str, ...] | None = None  # topic decisions: the roles consulted (None: unrestricted anonymous)
+    protocol: str | None = None  # "3.1.1" or "5": a CONNECT's own; topic decisions and ends take the session's
 
     @property
     def reason_code(self) -> ReasonCode:
         return self.reason.code
+
+    def reason_string(self) -> str:
+        """The sentence an MQTT 5 client gets as its Reason String: the Auth log's words, safe for the wire."""
+        return reason_string(self.reason.text, (self.client_id, self.username, self.topic, self.address))
 
 
 def session_ended(
@@ -120,9 +140,11 @@ def session_ended(
     method: Method | None,
     address: str | None,
     forced: bool,
+    protocol: str | None = None,
 ) -> Decision:
     """A DISCONNECT or KICK entry for the Auth log; `forced` ends (kick, credential change, take-over, protocol error)
-    show as refusals. The log tells a protocol error, the client's own doing, from the others by its reason code."""
+    show as refusals. The log tells a protocol error, the client's own doing, from the others by its reason code.
+    `protocol` is the session's ("3.1.1" or "5")."""
     return Decision(
         kind=kind,
         allowed=not forced,
@@ -132,4 +154,5 @@ def session_ended(
         method=method,
         address=address,
         steps=(text,),
+        protocol=protocol,
     )

@@ -1,13 +1,23 @@
-"""Reason codes: short, stable identifiers for why a decision came out as it did, and the CONNACK code each means.
+"""Reason codes: short, stable identifiers for why a decision came out as it did, and what each tells the client.
 
 Codes are part of the public contract (`mqttdesk log --json`, the explainer, tests); add new ones, never rename.
 The sentence that goes with a code is built where the facts are known (see `decide.py`).
+
+An MQTT 3.1.1 client hears a CONNACK return code (`connack_code`) and nothing else. An MQTT 5 client hears a reason
+code on CONNACK, SUBACK, PUBACK/PUBREC and the server's DISCONNECT (`mqtt5_connack_code`, `mqtt5_topic_refusal_code`,
+`mqtt5_disconnect_code`, one table each), and the decision's sentence as the Reason String (`reason_string`): the
+same words as the Auth log. The MQTT 5 codes are plain ints here (`Mqtt5Code`), so core needs nothing of the broker.
 """
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
+
+from mqttdesk.core.clip import clip_sentences
 
 
 class ReasonCode(StrEnum):
@@ -80,6 +90,7 @@ _CONNACK_BY_REASON: dict[ReasonCode, int] = {
     ReasonCode.BAD_PROTOCOL: ConnackCode.UNACCEPTABLE_PROTOCOL,
     ReasonCode.SERVER_BUSY: ConnackCode.SERVER_UNAVAILABLE,
     ReasonCode.CLIENT_GONE: ConnackCode.SERVER_UNAVAILABLE,  # nobody is left to hear it: the broker sends nothing
+    ReasonCode.BAD_AUTH_METHOD: ConnackCode.NOT_AUTHORIZED,  # 3.1.1 has no Authentication Method: never sent
 }
 
 
@@ -106,48 +117,167 @@ class Reason:
     text: str
 
 
-# -- MQTT 5: the reason code a decision is answered with (the sentence goes with it as the Reason String) --------
+class Mqtt5Code:
+    """The MQTT 5 reason codes (section 2.4 of the MQTT 5.0 spec) that mqttdesk's decisions are answered with."""
 
-_MQTT5_CONNACK: dict[ReasonCode, int] = {
-    ReasonCode.UNKNOWN_USER: 0x86, ReasonCode.BAD_PASSWORD: 0x86, ReasonCode.MISSING_PASSWORD: 0x86,
-    ReasonCode.MISSING_USERNAME: 0x86,
-    ReasonCode.CLIENT_ID_IN_USE: 0x85, ReasonCode.CLIENT_ID_REGISTERED: 0x85, ReasonCode.CLIENT_ID_EMPTY: 0x85,
-    ReasonCode.CLIENT_ID_SESSION_OWNED: 0x85, ReasonCode.CLIENT_ID_RESERVED: 0x85, ReasonCode.CLIENT_ID_TAKEN: 0x85,
-    ReasonCode.BAD_PROTOCOL: 0x84, ReasonCode.SERVER_BUSY: 0x89, ReasonCode.BAD_AUTH_METHOD: 0x8C,
-}
-_MQTT5_DISCONNECT: dict[ReasonCode, int] = {
-    ReasonCode.KICKED: 0x98, ReasonCode.CREDENTIAL_CHANGED: 0x98, ReasonCode.TAKEN_OVER: 0x8E,
-    ReasonCode.KEEPALIVE_TIMEOUT: 0x8D, ReasonCode.BROKER_STOPPED: 0x8B, ReasonCode.PROTOCOL_ERROR: 0x82,
-}
-MAX_REASON_STRING_BYTES = 512
+    SUCCESS = 0x00
+    UNSPECIFIED_ERROR = 0x80
+    MALFORMED_PACKET = 0x81
+    PROTOCOL_ERROR = 0x82
+    UNSUPPORTED_PROTOCOL_VERSION = 0x84
+    CLIENT_IDENTIFIER_NOT_VALID = 0x85
+    BAD_USER_NAME_OR_PASSWORD = 0x86
+    NOT_AUTHORIZED = 0x87
+    SERVER_BUSY = 0x89
+    BANNED = 0x8A
+    SERVER_SHUTTING_DOWN = 0x8B
+    BAD_AUTHENTICATION_METHOD = 0x8C
+    KEEP_ALIVE_TIMEOUT = 0x8D
+    SESSION_TAKEN_OVER = 0x8E
+    TOPIC_FILTER_INVALID = 0x8F
+    TOPIC_NAME_INVALID = 0x90
+    QUOTA_EXCEEDED = 0x97
+    ADMINISTRATIVE_ACTION = 0x98
+    CONNECTION_RATE_EXCEEDED = 0x9F
+    MAXIMUM_CONNECT_TIME = 0xA0
 
 
-def mqtt5_connack_code(code: ReasonCode) -> int:
-    """The MQTT 5 CONNACK reason code for a CONNECT decision (0x87 not authorized unless a better one fits)."""
-    return _MQTT5_CONNACK.get(code, 0x87)
+# Every reason a CONNECT decision can carry, accepted or refused (a refused will brings its topic's reason along).
+# A future `banned` refusal will be 0x8A (BANNED), an expired token or certificate at CONNECT 0x87 (NOT_AUTHORIZED).
+MQTT5_CONNACK: Mapping[ReasonCode, int] = MappingProxyType({
+    ReasonCode.AUTHENTICATED: Mqtt5Code.SUCCESS,
+    ReasonCode.ANONYMOUS_ALLOWED: Mqtt5Code.SUCCESS,
+    ReasonCode.UNKNOWN_USER: Mqtt5Code.BAD_USER_NAME_OR_PASSWORD,
+    ReasonCode.BAD_PASSWORD: Mqtt5Code.BAD_USER_NAME_OR_PASSWORD,
+    ReasonCode.MISSING_PASSWORD: Mqtt5Code.BAD_USER_NAME_OR_PASSWORD,
+    ReasonCode.MISSING_USERNAME: Mqtt5Code.BAD_USER_NAME_OR_PASSWORD,
+    ReasonCode.SUSPENDED: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.REVOKED: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.ANONYMOUS_REFUSED: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.CLIENT_ID_IN_USE: Mqtt5Code.CLIENT_IDENTIFIER_NOT_VALID,
+    ReasonCode.CLIENT_ID_REGISTERED: Mqtt5Code.CLIENT_IDENTIFIER_NOT_VALID,
+    ReasonCode.CLIENT_ID_EMPTY: Mqtt5Code.CLIENT_IDENTIFIER_NOT_VALID,
+    ReasonCode.CLIENT_ID_SESSION_OWNED: Mqtt5Code.CLIENT_IDENTIFIER_NOT_VALID,
+    ReasonCode.CLIENT_ID_RESERVED: Mqtt5Code.CLIENT_IDENTIFIER_NOT_VALID,
+    ReasonCode.CLIENT_ID_TAKEN: Mqtt5Code.CLIENT_IDENTIFIER_NOT_VALID,
+    ReasonCode.BAD_PROTOCOL: Mqtt5Code.UNSUPPORTED_PROTOCOL_VERSION,  # a malformed CONNECT: the broker passes 0x81/2
+    ReasonCode.SERVER_BUSY: Mqtt5Code.SERVER_BUSY,
+    ReasonCode.CLIENT_GONE: Mqtt5Code.SERVER_BUSY,  # the same full queue of password checks; nobody hears it
+    # Not 0x89: that already says "the password checks are queued up" (server-busy). This refusal counts the
+    # sockets one peer (or all peers) opened without sending a CONNECT, a flood of connections, which is what
+    # 0x9F names. It is closed unread in practice (no CONNECT, no protocol version): the code is for the record.
+    ReasonCode.TOO_MANY_PENDING: Mqtt5Code.CONNECTION_RATE_EXCEEDED,
+    ReasonCode.BAD_AUTH_METHOD: Mqtt5Code.BAD_AUTHENTICATION_METHOD,
+    ReasonCode.ACL_DENIED: Mqtt5Code.NOT_AUTHORIZED,  # the will topic
+    ReasonCode.ACL_NO_RULE: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.RESERVED_TOPIC: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.BAD_TOPIC: Mqtt5Code.TOPIC_NAME_INVALID,  # CONNACK 0x90: the will topic is not accepted
+})
+
+# A refused PUBLISH (PUBACK/PUBREC, QoS 1/2) and a refused SUBSCRIBE filter (SUBACK): (publish, subscribe) codes.
+MQTT5_TOPIC_REFUSAL: Mapping[ReasonCode, tuple[int, int]] = MappingProxyType({
+    ReasonCode.ACL_DENIED: (Mqtt5Code.NOT_AUTHORIZED, Mqtt5Code.NOT_AUTHORIZED),
+    ReasonCode.ACL_NO_RULE: (Mqtt5Code.NOT_AUTHORIZED, Mqtt5Code.NOT_AUTHORIZED),
+    ReasonCode.RESERVED_TOPIC: (Mqtt5Code.NOT_AUTHORIZED, Mqtt5Code.NOT_AUTHORIZED),
+    ReasonCode.BAD_TOPIC: (Mqtt5Code.TOPIC_NAME_INVALID, Mqtt5Code.TOPIC_FILTER_INVALID),
+    ReasonCode.SUBSCRIPTION_LIMIT: (Mqtt5Code.QUOTA_EXCEEDED, Mqtt5Code.QUOTA_EXCEEDED),
+})
+
+# The DISCONNECT the server sends when it ends a session. A credential suspended, revoked, deleted or given a new
+# password is `credential-changed`: an administrator's doing, like a kick, with the sentence saying which. A token or
+# certificate that expires during a session (a later issue) will be 0xA0 (MAXIMUM_CONNECT_TIME).
+MQTT5_DISCONNECT: Mapping[ReasonCode, int] = MappingProxyType({
+    ReasonCode.KICKED: Mqtt5Code.ADMINISTRATIVE_ACTION,
+    ReasonCode.CREDENTIAL_CHANGED: Mqtt5Code.ADMINISTRATIVE_ACTION,
+    ReasonCode.TAKEN_OVER: Mqtt5Code.SESSION_TAKEN_OVER,
+    ReasonCode.KEEPALIVE_TIMEOUT: Mqtt5Code.KEEP_ALIVE_TIMEOUT,
+    ReasonCode.BROKER_STOPPED: Mqtt5Code.SERVER_SHUTTING_DOWN,
+    ReasonCode.PROTOCOL_ERROR: Mqtt5Code.PROTOCOL_ERROR,
+})
+
+# Reasons no MQTT 5 reason code is ever sent for: the client ended the session itself, no MQTT was spoken (a failed
+# TLS handshake: no CONNECT, no protocol version), or no answer is due (an allowed topic is answered with its
+# granted QoS or plain success, which the router knows, not the reason).
+NO_MQTT5_CODE: frozenset[ReasonCode] = frozenset({
+    ReasonCode.CLIENT_DISCONNECT, ReasonCode.CONNECTION_LOST, ReasonCode.TLS_HANDSHAKE_FAILED, ReasonCode.ACL_ALLOWED,
+})
+
+# where the protocol core knows better which protocol fault it was (0x81 malformed packet, 0x82 protocol error...)
+_PROTOCOL_FAULTS = frozenset({ReasonCode.BAD_PROTOCOL, ReasonCode.PROTOCOL_ERROR})
+
+# The functions never raise: on the wire a generic refusal beats none. Every reason that needs a code has one in
+# the tables (tests/unit/test_mqtt5_reasons.py fails for a new one without), so these are for mistakes only.
+_CONNACK_FALLBACK = Mqtt5Code.NOT_AUTHORIZED
+_TOPIC_FALLBACK = (Mqtt5Code.NOT_AUTHORIZED, Mqtt5Code.NOT_AUTHORIZED)
+_DISCONNECT_FALLBACK = Mqtt5Code.UNSPECIFIED_ERROR
+
+
+def _with_override(code: ReasonCode, table_code: int, protocol_code: int | None) -> int:
+    if protocol_code is None or code not in _PROTOCOL_FAULTS or not 0x80 <= protocol_code <= 0xFF:
+        return table_code  # only a failure code may stand for a protocol fault
+    return protocol_code
+
+
+def mqtt5_connack_code(code: ReasonCode, protocol_code: int | None = None) -> int:
+    """The MQTT 5 CONNACK reason code for a CONNECT decision with this reason (0x00 when it was accepted).
+
+    `protocol_code` is the protocol core's own code for a CONNECT it could not read (0x81 malformed packet,
+    0x82 protocol error, 0x84 unsupported protocol version); it counts for `bad-protocol` only, the other
+    reasons are the decision's own. A reason no CONNECT decision carries gets 0x87 (not authorized).
+    """
+    return _with_override(code, MQTT5_CONNACK.get(code, _CONNACK_FALLBACK), protocol_code)
 
 
 def mqtt5_topic_refusal_code(code: ReasonCode, kind: str) -> int:
-    """The SUBACK / PUBACK / PUBREC reason code of a refused topic decision (`kind` SUBSCRIBE or PUBLISH)."""
-    if code is ReasonCode.SUBSCRIPTION_LIMIT:
-        return 0x97  # quota exceeded
-    if code is ReasonCode.BAD_TOPIC:
-        return 0x8F if kind == "SUBSCRIBE" else 0x90
-    return 0x87
+    """The MQTT 5 reason code of a refused PUBLISH (`kind` "PUBLISH": PUBACK/PUBREC) or of one refused filter
+    of a SUBSCRIBE (`kind` "SUBSCRIBE": its SUBACK entry). `Kind.PUBLISH` and `Kind.SUBSCRIBE` pass as they are.
 
-
-def mqtt5_disconnect_code(code: ReasonCode) -> int:
-    """The reason code of a DISCONNECT the server sends when it ends a session."""
-    return _MQTT5_DISCONNECT.get(code, 0x80)
-
-
-def reason_string(text: str) -> str:
-    """A decision's sentence as an MQTT 5 Reason String: no control characters, at most 512 bytes of UTF-8.
-
-    The sentences never contain a password or a token (they are built from names, clientIds and rules only).
+    A refused QoS 0 PUBLISH has no acknowledgement: it is dropped and logged. A reason that refuses no topic
+    gets 0x87 (not authorized).
     """
-    cleaned = "".join(char if char >= " " and char != "\x7f" else " " for char in text)
-    data = cleaned.encode("utf-8")
-    if len(data) <= MAX_REASON_STRING_BYTES:
-        return cleaned
-    return data[:MAX_REASON_STRING_BYTES - 3].decode("utf-8", "ignore") + "…"
+    publish_code, subscribe_code = MQTT5_TOPIC_REFUSAL.get(code, _TOPIC_FALLBACK)
+    return subscribe_code if kind == "SUBSCRIBE" else publish_code
+
+
+def mqtt5_disconnect_code(code: ReasonCode, protocol_code: int | None = None) -> int:
+    """The reason code of the DISCONNECT the server sends an MQTT 5 client when it ends the session this way.
+
+    `protocol_code` is the protocol core's own code for a `protocol-error` (0x81 malformed packet, 0x94 topic
+    alias invalid, 0x95 packet too large...); without one it is 0x82. An end the server does not announce (the
+    client disconnected, the connection was lost) gets 0x80 (unspecified error).
+    """
+    return _with_override(code, MQTT5_DISCONNECT.get(code, _DISCONNECT_FALLBACK), protocol_code)
+
+
+MAX_REASON_STRING_BYTES = 512  # UTF-8 bytes at most: a sentence, not an essay, in every refusal a client receives
+_ELLIPSIS = "…"
+_WHITESPACE_CONTROLS = frozenset("\t\n\r\v\f")
+
+
+def _wire_safe(char: str) -> str:
+    """MQTT 5 strings must not hold U+0000 or surrogates and should not hold other controls or non-characters
+    [MQTT-1.5.4-1, -2], [MQTT-1.5.4-3]: line breaks become spaces, anything else of the kind U+FFFD."""
+    if char in _WHITESPACE_CONTROLS:
+        return " "
+    point = ord(char)
+    if unicodedata.category(char) in ("Cc", "Cs") or 0xFDD0 <= point <= 0xFDEF or (point & 0xFFFE) == 0xFFFE:
+        return "\ufffd"
+    return char
+
+
+def reason_string(text: str, values: Iterable[str | None] = ()) -> str:
+    """A decision's sentence made safe for the wire as an MQTT 5 Reason String: no control characters, no
+    surrogates or non-characters, at most `MAX_REASON_STRING_BYTES` bytes of UTF-8 (longer ones end in "…").
+
+    `values` are the client's own values the sentence may quote (clientId, username, topic, address): a long one
+    is clipped first, as the Auth log clips it, so a 64 KB clientId leaves room for the rest of the sentence and
+    the client reads the words of the log entry (`Decision.reason_string()` passes the decision's own).
+    """
+    text, _steps = clip_sentences(text, (), values)
+    # isprintable() is False for every control, surrogate and non-character (and for some harmless spaces)
+    safe = text if text.isprintable() else "".join(_wire_safe(char) for char in text)
+    encoded = safe.encode("utf-8")
+    if len(encoded) <= MAX_REASON_STRING_BYTES:
+        return safe
+    room = MAX_REASON_STRING_BYTES - len(_ELLIPSIS.encode("utf-8"))
+    return encoded[:room].decode("utf-8", errors="ignore").rstrip() + _ELLIPSIS

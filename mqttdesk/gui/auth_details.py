@@ -41,7 +41,7 @@ def entry_html(entry: AuthLogEntry) -> str:
                 f"<b>{escape(entry.kind)}</b> {colored(headline_text, outcome)}"
                 f"&nbsp;&nbsp;<span style='color:{MUTED}; font-size:medium;'>{stamp}</span></p>")
     topic = f" · topic <b>'{escape(entry.topic)}'</b>" if entry.topic else ""
-    who = who_html(entry.client_id, entry.username, entry.method, entry.address)
+    who = who_html(entry.client_id, entry.username, entry.method, entry.address, entry.protocol)
     clipped = [f"{what} ({length:,} characters)" for what, length in (
         ("clientId", clipped_length(entry.client_id)), ("username", clipped_length(entry.username)),
         ("topic", clipped_length(entry.topic))) if length is not None]

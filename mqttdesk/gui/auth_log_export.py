@@ -15,7 +15,7 @@ from mqttdesk.cli_output import iso, log_json
 from mqttdesk.store.auth_log_repo import AuthLogEntry
 
 CSV_COLUMNS = ("id", "time", "kind", "allowed", "client_id", "username", "method", "address", "topic",
-               "reason_code", "reason", "steps", "count", "first_time")
+               "reason_code", "reason", "steps", "count", "first_time", "protocol")
 STEP_SEPARATOR = " | "
 
 
@@ -34,7 +34,7 @@ def write_csv(entries: Sequence[AuthLogEntry], path: Path) -> None:
             writer.writerow([entry.id, iso(entry.time), entry.kind, "true" if entry.allowed else "false",
                              entry.client_id or "", entry.username or "", entry.method or "", entry.address or "",
                              entry.topic or "", entry.reason_code, entry.reason, STEP_SEPARATOR.join(entry.steps),
-                             entry.count, iso(entry.started)])
+                             entry.count, iso(entry.started), entry.protocol or ""])
 
 
 def write_export(entries: Sequence[AuthLogEntry], path: Path) -> str:

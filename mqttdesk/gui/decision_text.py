@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from mqttdesk.core.decision import protocol_label
 from mqttdesk.core.reasons import CONNACK_MEANING, ReasonCode, connack_code
 from mqttdesk.gui.models.auth_log_model import OUTCOME_COLOR, OUTCOME_SYMBOL, Outcome
 
@@ -71,14 +72,18 @@ def client_answer(kind: str, reason_code: str, allowed: bool, *, dry_run: bool =
     return ""
 
 
-def who_html(client_id: str | None, username: str | None, method: str | None, address: str | None) -> str:
-    """`client 'x' · username 'lamp' · password · from 10.0.0.4`, each part only when known."""
+def who_html(client_id: str | None, username: str | None, method: str | None, address: str | None,
+             protocol: str | None = None) -> str:
+    """`client 'x' · username 'lamp' · by password · from 10.0.0.4 · MQTT 5`, each part only when known."""
     parts = [f"client <b>{escape(repr_name(client_id))}</b>"]
     parts.append(f"username <b>{escape(repr_name(username))}</b>" if username else "no username (anonymous)")
     if method:
         parts.append(f"by {escape(method)}")
     if address:
         parts.append(f"from {escape(address)}")
+    label = protocol_label(protocol)
+    if label:
+        parts.append(escape(label))
     return " · ".join(parts)
 
 

@@ -64,6 +64,7 @@ REASON_PHRASES: dict[str, str] = {
     "client-gone": "left before its password was checked",
     "too-many-pending": "too many connections waiting",
     "tls-handshake-failed": "TLS handshake failed",
+    "bad-auth-method": "authentication method not supported",
     "acl-allowed": "topic allowed",
     "acl-denied": "topic denied by a rule",
     "acl-no-rule": "no rule allows the topic",

@@ -39,6 +39,7 @@ class AuthLogEntry:
     steps: tuple[str, ...] = ()
     count: int = 1  # how many times this happened (a folded refusal: from `first_time` to `time`)
     first_time: float | None = None  # None: once, at `time`
+    protocol: str | None = None  # "3.1.1" or "5"; None: not known (a decision before the CONNECT was read, old rows)
 
     @property
     def started(self) -> float:
@@ -75,11 +76,12 @@ def entry_from_decision(decision: Decision, when: float | None = None, entry_id:
         reason_code=decision.reason.code.value,
         reason=reason,
         steps=steps,
+        protocol=decision.protocol,
     )
 
 
 _COLUMNS = ("id, time, kind, allowed, client_id, username, method, address, topic, reason_code, reason, steps,"
-            " count, first_time")
+            " count, first_time, protocol")
 SESSION_END_KINDS = ("DISCONNECT", "KICK")  # the entries that end a session, normally or forced
 # refused session ends that the client caused (it broke the protocol): refusals, but nobody else's doing
 CLIENT_FAULT_ENDS = (ReasonCode.PROTOCOL_ERROR.value,)
@@ -153,10 +155,11 @@ class AuthLogRepo:
             for entry in entries:
                 cursor = db.execute(
                     "INSERT INTO auth_log (time, kind, allowed, client_id, username, method, address, topic,"
-                    " reason_code, reason, steps, count, first_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " reason_code, reason, steps, count, first_time, protocol)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (entry.time, entry.kind, int(entry.allowed), entry.client_id, entry.username, entry.method,
                      entry.address, entry.topic, entry.reason_code, entry.reason, json.dumps(list(entry.steps)),
-                     entry.count, entry.first_time),
+                     entry.count, entry.first_time, entry.protocol),
                 )
                 stored.append(_with_id(entry, int(cursor.lastrowid or 0)))
         return stored
@@ -258,4 +261,5 @@ def _row_to_entry(row: Any) -> AuthLogEntry:
         steps=tuple(json.loads(row["steps"])),
         count=row["count"],
         first_time=row["first_time"],
+        protocol=row["protocol"],
     )

@@ -133,6 +133,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE auth_log ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE auth_log ADD COLUMN first_time REAL;
     """,
+    # 7: the MQTT version each decision was made for ('3.1.1' or '5'); NULL for entries logged before
+    """
+    ALTER TABLE auth_log ADD COLUMN protocol TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -3,13 +3,16 @@ order, counters, export, notification summaries."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
+from mqttdesk.gui.auth_details import entry_html
 from mqttdesk.gui.auth_log_export import write_csv, write_json
 from mqttdesk.gui.auth_status import AuthCounters
 from mqttdesk.gui.models.auth_log_model import RESULT, AuthLogTableModel, outcome_text
@@ -24,6 +27,10 @@ def entry(entry_id: int, *, kind: str = "CONNECT", allowed: bool = True, code: s
           client_id: str = "c", username: str | None = "lamp", reason: str = "ok") -> AuthLogEntry:
     return AuthLogEntry(entry_id, 1000.0 + entry_id, kind, allowed, client_id, username, "password", "10.0.0.2",
                         None, code, reason, ("step one", f"{'accepted' if allowed else 'refused'}: {reason}"))
+
+
+def plain(rich: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", rich))
 
 
 def ids(model: AuthLogTableModel) -> list[int]:
@@ -65,10 +72,23 @@ def test_export_writes_the_cli_keys_and_no_password(tmp_path: Path) -> None:
     assert [item["reason_code"] for item in data] == ["authenticated", "bad-password"]
     assert set(data[0]) >= {"time", "kind", "allowed", "client_id", "username", "method", "address", "topic",
                             "reason_code", "reason", "steps"}
-    write_csv(rows, tmp_path / "log.csv")
+    assert [item["protocol"] for item in data] == [None, None]
+    write_csv([*rows, replace(entry(3), protocol="5")], tmp_path / "log.csv")
     lines = (tmp_path / "log.csv").read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("id,time,kind,allowed")
+    assert lines[0].endswith(",protocol")
     assert "step one | refused: wrong password" in lines[2]
+    assert lines[2].endswith(",")  # not known: an empty cell
+    assert lines[3].endswith(",5")
+
+
+def test_the_details_headline_names_the_protocol_version_when_it_is_known() -> None:
+    headline = "client 'c' · username 'lamp' · by password · from 10.0.0.2"
+    assert f"{headline} · MQTT 5" in plain(entry_html(replace(entry(1), protocol="5")))
+    assert f"{headline} · MQTT 3.1.1" in plain(entry_html(replace(entry(1), protocol="3.1.1")))
+    unknown = plain(entry_html(entry(1)))  # logged before the protocol was recorded
+    assert headline in unknown
+    assert "MQTT" not in unknown.split("Why:")[0]
 
 
 def test_timeline_names_events_and_counts_them(qtbot: QtBot) -> None:

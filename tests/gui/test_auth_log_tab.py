@@ -67,6 +67,7 @@ def test_a_refused_connect_appears_explained_and_filterable(qtbot: QtBot, window
     details = tab.details
     text = details.text.toPlainText()
     assert "Why: wrong password for user 'lamp'" in text
+    assert text.count(" · MQTT 3.1.1") == 1  # in the headline: the version the test client speaks
     assert "CONNACK 4 (bad username or password)" in text
     path = plain(details.text.toHtml())
     assert "username 'lamp' → user 'lamp' (inactive)" in path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from PySide6.QtCore import Qt
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
@@ -11,7 +12,16 @@ from mqttdesk.broker.registry import LiveSession, SessionEvent, SessionRegistry
 from mqttdesk.core.acl import Permission
 from mqttdesk.core.decision import Grant
 from mqttdesk.core.model import CredentialKind, CredentialRef, Method
-from mqttdesk.gui.models.clients_model import CLIENT_ID, MESSAGES_IN, SUBSCRIPTIONS, ClientsTableModel
+from mqttdesk.gui.models.clients_model import (
+    CLIENT_ID,
+    HEADER_TIPS,
+    HEADERS,
+    MESSAGES_IN,
+    MESSAGES_OUT,
+    PROTOCOL,
+    SUBSCRIPTIONS,
+    ClientsTableModel,
+)
 from mqttdesk.gui.models.roles_model import RoleMembersModel, RolesTableModel, RulesTableModel
 from mqttdesk.gui.models.users_model import SESSIONS, STATE, UsersTableModel
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_of
@@ -152,3 +162,18 @@ def test_clients_model_applies_a_batch_as_blocks(qtmodeltester: ModelTester) -> 
     assert seen.events.count("rowsInserted") == 1
     assert "modelReset" not in seen.events
     assert model.index(0, MESSAGES_IN).data() == "3"
+
+
+def test_clients_model_shows_the_protocol_version_of_each_session(qtmodeltester: ModelTester) -> None:
+    registry = SessionRegistry()
+    older, newer = live("old-firmware"), live("new-firmware")
+    newer.protocol = "5"
+    registry.add(older)
+    registry.add(newer)
+    model = ClientsTableModel(registry)
+    qtmodeltester.check(model)
+    assert [model.index(row, PROTOCOL).data() for row in range(2)] == ["3.1.1", "5"]
+    assert model.headerData(PROTOCOL, Qt.Orientation.Horizontal) == "Protocol"
+    assert "3.1.1 or 5" in model.headerData(PROTOCOL, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
+    assert model.columnCount() == len(HEADERS) == len(HEADER_TIPS) == MESSAGES_OUT + 1  # the constants line up
+    assert [s["protocol"] for s in (older.to_json(), newer.to_json())] == ["3.1.1", "5"]  # `clients --json`

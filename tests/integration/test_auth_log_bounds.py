@@ -72,7 +72,7 @@ def test_a_refusal_repeated_from_one_address_is_one_counted_entry(admin: Store, 
     assert first["username"] == "u" * CLIP_LENGTH + f"… ({BIG:,} characters)"
     assert first["first_time"] <= first["time"]
     assert {"id", "time", "kind", "allowed", "client_id", "username", "method", "address", "topic", "reason_code",
-            "reason", "steps", "count", "first_time"} == set(first)
+            "reason", "steps", "count", "first_time", "protocol"} == set(first)
     table = run_cli(data_dir, "log").stdout
     assert "REFUSED ×200" in table
     assert len(table) < 10_000  # two rows of clipped values, not 64 KB ones

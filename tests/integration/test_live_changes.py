@@ -76,7 +76,8 @@ def test_kick_via_cli_disconnects_and_publishes_will(admin, instance, client, da
     sessions = {s["client_id"]: s for s in json.loads(listed.stdout)}
     assert sessions["DVES_1A2B3C"]["username"] == "lamp"
     assert {"client_id", "username", "method", "address", "connected_since", "clean_session", "subscriptions",
-            "messages_in", "messages_out"} <= set(sessions["watcher"])
+            "messages_in", "messages_out", "protocol"} <= set(sessions["watcher"])
+    assert sessions["watcher"]["protocol"] == "3.1.1"  # the test clients speak MQTT 3.1.1
     assert sessions["watcher"]["subscriptions"] == [{"filter": "home/plug/LWT", "qos": 1}]
 
     kicked = run_cli(data_dir, "kick", "DVES_1A2B3C")
@@ -98,8 +99,9 @@ def test_log_json_has_the_documented_keys(admin, instance, client, data_dir):
     assert result.returncode == 0, result.stderr
     entries = json.loads(result.stdout)
     assert {"time", "kind", "allowed", "client_id", "username", "method", "address", "topic", "reason_code",
-            "reason"} <= set(entries[-1])
+            "reason", "protocol"} <= set(entries[-1])
     assert entries[-1]["reason_code"] == "bad-password"
+    assert entries[-1]["protocol"] == "3.1.1"
     assert "Tr0ub4dor" not in result.stdout
 
 

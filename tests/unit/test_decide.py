@@ -17,7 +17,7 @@ from mqttdesk.core.decide import (
     revalidate,
     roles_of,
 )
-from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, SessionHolder
+from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, SessionHolder, session_ended
 from mqttdesk.core.model import (
     ANONYMOUS_REF,
     AnonymousPolicy,
@@ -99,6 +99,7 @@ def connect(
     live: Mapping[str, SessionHolder] = NOBODY,
     clean_session: bool = True,
     will_topic: str | None = None,
+    authentication_method: str | None = None,
 ) -> Decision:
     request = ConnectRequest(
         client_id=client_id,
@@ -107,6 +108,8 @@ def connect(
         address="10.0.0.7:50001",
         clean_session=clean_session,
         will_topic=will_topic,
+        protocol="5" if authentication_method else "3.1.1",
+        authentication_method=authentication_method,
     )
     return decide_connect(request, dir_, password_ok=password_ok, live=live)
 
@@ -181,6 +184,13 @@ CONNECT_CASES: dict[str, ConnectCase] = {
     ),
     "server-busy": (lambda: unchecked(ReasonCode.SERVER_BUSY), False, ReasonCode.SERVER_BUSY, 3, "server-busy"),
     "client-gone": (lambda: unchecked(ReasonCode.CLIENT_GONE), False, ReasonCode.CLIENT_GONE, 3, "client-gone"),
+    "bad-auth-method": (
+        lambda: connect("lamp", authentication_method="SCRAM-SHA-256"),
+        False,
+        ReasonCode.BAD_AUTH_METHOD,
+        5,
+        "authentication method 'SCRAM-SHA-256'",
+    ),
 }
 
 
@@ -225,7 +235,42 @@ def test_every_connect_refusal_code_is_covered() -> None:
         ReasonCode.CLIENT_ID_EMPTY,
         ReasonCode.SERVER_BUSY,
         ReasonCode.CLIENT_GONE,
+        ReasonCode.BAD_AUTH_METHOD,
     }
+
+
+def test_an_authentication_method_is_refused_before_anything_else_is_looked_at() -> None:
+    """mqttdesk has no enhanced authentication yet: the client hears 0x8C, not a verdict on its password."""
+    decision = connect("sleeper", authentication_method="SCRAM-SHA-256", password_ok=False)
+    assert decision.reason_code is ReasonCode.BAD_AUTH_METHOD
+    assert decision.reason.text == ("the client asked for authentication method 'SCRAM-SHA-256', which mqttdesk does "
+                                    "not support; connect with a username and password instead")
+    assert decision.steps == ("refused: " + decision.reason.text,)
+    assert decision.method is None
+
+
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+def test_a_connect_decision_carries_the_protocol_of_its_request(protocol: str) -> None:
+    request = ConnectRequest("lamp-1", "lamp", PASSWORD, "10.0.0.7", protocol=protocol)
+    accepted = decide_connect(request, ANON_OFF, password_ok=True, live=NOBODY)
+    refused = decide_connect(request, ANON_OFF, password_ok=False, live=NOBODY)
+    busy = decide_unchecked(request, ANON_OFF, ReasonCode.SERVER_BUSY, "busy")
+    assert (accepted.protocol, refused.protocol, busy.protocol) == (protocol, protocol, protocol)
+    assert ConnectRequest("c", None).protocol == "3.1.1"  # what the broker spoke before MQTT 5
+
+
+def test_a_protocol_is_3_1_1_or_5() -> None:
+    with pytest.raises(ValueError, match="protocol must be one of 3.1.1, 5, not '4'"):
+        ConnectRequest("c", None, protocol="4")
+
+
+def test_topic_decisions_and_session_ends_take_the_protocol_of_the_session() -> None:
+    assert decide_topic(Kind.PUBLISH, LAMP, "devices/lamp-1/x", ANON_OFF).protocol is None  # the router sets it
+    ended = session_ended(Kind.KICK, ReasonCode.KICKED, "kicked by the administrator", client_id="lamp-1",
+                          username="lamp", method=Method.PASSWORD, address="10.0.0.7", forced=True, protocol="5")
+    assert (ended.protocol, ended.allowed, ended.reason.text) == ("5", False, "kicked by the administrator")
+    assert session_ended(Kind.DISCONNECT, ReasonCode.CLIENT_DISCONNECT, "bye", client_id="c", username=None,
+                         method=None, address=None, forced=False).protocol is None
 
 
 def test_unchecked_refusal_names_the_credential_and_says_the_password_was_not_checked() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,16 @@ def test_without_a_loop_every_repeat_adds_to_the_stored_row(tmp_path: Path) -> N
         recorder.record(_refusal())
     [entry] = store.auth_log.recent()
     assert entry.count == 3
+    store.close()
+
+
+def test_a_refusal_repeated_in_another_protocol_version_is_an_entry_of_its_own(tmp_path: Path) -> None:
+    """A client that falls back from MQTT 5 to 3.1.1 is told different things: the log keeps both."""
+    store = Store.open(tmp_path)
+    recorder = DecisionRecorder(store)
+    for protocol in ("5", "5", "3.1.1", "3.1.1", "3.1.1"):
+        recorder.record(replace(_refusal(), protocol=protocol))
+    assert [(e.protocol, e.count) for e in store.auth_log.recent()] == [("5", 2), ("3.1.1", 3)]
     store.close()
 
 

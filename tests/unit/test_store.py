@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 import stat
@@ -25,7 +26,7 @@ from mqttdesk.core.passwords import hash_password, verify_password
 from mqttdesk.core.reasons import Reason, ReasonCode
 from mqttdesk.core.states import CredentialState, StateAction
 from mqttdesk.store import migrations
-from mqttdesk.store.auth_log_repo import AuthLogEntry, entry_from_decision
+from mqttdesk.store.auth_log_repo import AuthLogEntry, LogFilter, entry_from_decision
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import DB_FILENAME, Store
 from mqttdesk.store.migrations import MIGRATIONS, SCHEMA_VERSION, SchemaTooNewError, migrate
@@ -144,6 +145,7 @@ def test_version_1_database_is_migrated_keeping_its_data(data_dir: Path) -> None
         [entry] = store.auth_log.recent()
         assert (entry.client_id, entry.reason_code, entry.time) == ("c1", "authenticated", 3000.0)
         assert entry.steps == ()  # the new column defaults to []
+        assert entry.protocol is None  # logged before the protocol was: not known, not guessed
         assert store.connection.execute("SELECT steps FROM auth_log").fetchone()[0] == "[]"
         # the tables of version 2 work
         store.users.apply("old-timer", StateAction.SUSPEND)
@@ -655,8 +657,33 @@ def test_auth_log_json_keys(store: Store) -> None:
     [entry] = store.auth_log.append([entry_from_decision(_decision("c1"), when=100.0)])
     data = entry.to_json()
     assert {"time", "kind", "allowed", "client_id", "username", "method", "address", "topic", "reason_code",
-            "reason"} <= set(data)
+            "reason", "protocol"} <= set(data)
     assert data["steps"] == ["one", "two"]
+    assert data["protocol"] is None
+
+
+@pytest.mark.parametrize("protocol", ["3.1.1", "5", None])
+def test_auth_log_keeps_the_protocol_of_each_decision(store: Store, protocol: str | None) -> None:
+    decision = dataclasses.replace(_decision("c1"), protocol=protocol)
+    [stored] = store.auth_log.append([entry_from_decision(decision, when=100.0)])
+    assert stored.protocol == protocol
+    assert store.auth_log.recent() == [stored]
+    assert store.auth_log.query(LogFilter(client_id="c1"))[0].protocol == protocol
+    assert stored.to_json()["protocol"] == protocol
+
+
+def test_the_protocol_column_is_added_to_a_version_6_file_keeping_its_rows() -> None:
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    for script in MIGRATIONS[:6]:
+        db.executescript(script)
+    db.execute("PRAGMA user_version = 6")
+    db.execute("INSERT INTO auth_log (time, kind, allowed, client_id, reason_code, reason)"
+               " VALUES (1.0, 'CONNECT', 0, 'c1', 'bad-password', 'wrong password')")
+    assert migrate(db) == 6
+    assert db.execute("SELECT client_id, protocol FROM auth_log").fetchall() == [("c1", None)]
+    db.execute("INSERT INTO auth_log (time, kind, allowed, reason_code, reason, protocol)"
+               " VALUES (2.0, 'CONNECT', 1, 'authenticated', 'ok', '5')")
+    assert [row[0] for row in db.execute("SELECT protocol FROM auth_log ORDER BY id")] == [None, "5"]
 
 
 def test_auth_log_recent_is_newest_oldest_first_with_paging(store: Store) -> None:

@@ -20,15 +20,16 @@ from mqttdesk.gui.formatting import format_duration, format_time
 from mqttdesk.gui.models.sorting import SORT_ROLE
 from mqttdesk.gui.models.table_model import AnyIndex, ListTableModel
 
-(CLIENT_ID, USERNAME, METHOD, ADDRESS, CONNECTED_SINCE, CLEAN_SESSION, SUBSCRIPTIONS, MESSAGES_IN,
- MESSAGES_OUT) = range(9)
-HEADERS = ("Client id", "Username", "Method", "Address", "Connected since", "Clean", "Subscriptions", "Msgs in",
-           "Msgs out")
+(CLIENT_ID, USERNAME, METHOD, PROTOCOL, ADDRESS, CONNECTED_SINCE, CLEAN_SESSION, SUBSCRIPTIONS, MESSAGES_IN,
+ MESSAGES_OUT) = range(10)
+HEADERS = ("Client id", "Username", "Method", "Protocol", "Address", "Connected since", "Clean", "Subscriptions",
+           "Msgs in", "Msgs out")
 HEADER_TIPS = (
     "The MQTT client identifier",
     "The username the client logged in with (— for anonymous and certificate clients)",
     "How the client authenticated (virtual: an unregistered device admitted by a bootstrap credential; "
     "registered: this connect registered the device)",
+    "The MQTT version the client connected with: 3.1.1 or 5",
     "The client's IP address",
     "When this session started (for a persistent session kept while its client is away: since when it is away)",
     "Clean session: the broker forgets the client's subscriptions when it leaves",
@@ -92,6 +93,8 @@ class ClientsTableModel(ListTableModel):
             if live.virtual:
                 return f"{live.method} (virtual)"
             return f"{live.method} (registered)" if live.grant.registers else live.method
+        if column == PROTOCOL:
+            return live.protocol
         if column == ADDRESS:
             return live.address or "—"
         if column == CONNECTED_SINCE:
