@@ -261,7 +261,7 @@ class Connection:
             self.clean_disconnect = True  # [MQTT-3.14.4-3]: the will is discarded
 
     def _refusal(self, decision: Decision) -> tuple[int, str | None]:
-        return mqtt5_topic_refusal_code(decision.reason.code, decision.kind), reason_string(decision.reason.text)
+        return mqtt5_topic_refusal_code(decision.reason.code, decision.kind), decision.reason_string()
 
     def _receive(self, publish: Publish) -> None:
         decision = self._sink.admit_publish(self, publish)

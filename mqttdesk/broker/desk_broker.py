@@ -55,10 +55,10 @@ from mqttdesk.broker.tls import HandshakeFailed
 from mqttdesk.broker.transport import ListenerInfo, Stream, format_address
 from mqttdesk.core.clip import SENTENCE_LENGTH, clip
 from mqttdesk.core.decide import password_hash_for
-from mqttdesk.core.decision import ConnectRequest, Decision, Kind, session_ended
+from mqttdesk.core.decision import MQTT_5, MQTT_311, ConnectRequest, Decision, Kind, session_ended
 from mqttdesk.core.limits import AdmissionLimits
 from mqttdesk.core.model import CredentialKind, CredentialRef
-from mqttdesk.core.reasons import Reason, ReasonCode, mqtt5_connack_code, reason_string
+from mqttdesk.core.reasons import Reason, ReasonCode, mqtt5_connack_code
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +254,7 @@ class DeskBroker:
             client_id=client_id, username=connect.username, password=password, address=address,
             clean_session=connect.clean_start, client_id_assigned=assigned,
             will_topic=connect.will.topic if connect.will is not None else None,
+            protocol=protocol_label(connect.protocol_version),
             listener=stream.listener.name,
             transport=stream.listener.kind,
             tls_version=tls.version if tls else None,
@@ -270,6 +271,7 @@ class DeskBroker:
         self.recorder.record(Decision(
             kind=Kind.CONNECT, allowed=False, reason=Reason(ReasonCode.BAD_PROTOCOL, why),
             client_id=error.client_id or "", username=error.username, address=address,
+            protocol=protocol_label(error.protocol_version) if error.protocol_version in (4, 5) else None,
             steps=((f"CONNECT read up to the fault: {read}",) if read else ()) + (why,),
             connack=_connack_code(pending, protocol.version),
         ))
@@ -291,8 +293,7 @@ class DeskBroker:
             code = mqtt5_connack_code(decision.reason_code)
             if decision.reason_code is ReasonCode.BAD_PROTOCOL and decision.connack in _MQTT5_BY_CONNACK:
                 code = _MQTT5_BY_CONNACK[decision.connack]
-            protocol.send_connack(code,
-                                  properties=Properties(reason_string=reason_string(decision.reason.text)))
+            protocol.send_connack(code, properties=Properties(reason_string=decision.reason_string()))
         _write_and_close(stream, protocol.data_to_send())
 
     def _open_session(
@@ -332,6 +333,7 @@ class DeskBroker:
             virtual=grant.virtual,
             listener=stream.listener.name,
             transport=stream.listener.kind,
+            protocol=request.protocol,
         )
         present = state is not None
         if state is None:
@@ -389,7 +391,7 @@ class DeskBroker:
         kind = Kind.KICK if code is ReasonCode.KICKED else Kind.DISCONNECT
         self.recorder.record(session_ended(
             kind, code, text, client_id=live.client_id, username=live.username, method=live.grant.method,
-            address=live.address, forced=code in _REFUSED_ENDS,
+            address=live.address, forced=code in _REFUSED_ENDS, protocol=live.protocol,
         ))
         self.registry.remove(live.client_id, live, text)
         if kept and state.live is live:
@@ -444,7 +446,7 @@ class DeskBroker:
         """The will is a publish on the client's behalf: checked against its permissions as they are now."""
         decision = self.pipeline.decide_topic(Kind.PUBLISH, state.grant, will.topic)
         if not decision.allowed:
-            self.recorder.record(replace(decision, address=state.live.address))
+            self.recorder.record(replace(decision, address=state.live.address, protocol=state.live.protocol))
             return
         properties = will.properties
         if properties.will_delay_interval is not None:  # a will property, not one of the PUBLISH it becomes
@@ -532,7 +534,7 @@ def _refused_before_credentials(connect: Connect, address: str, code: ReasonCode
                                 connack: int) -> Decision:
     read = _what_was_read(connect.protocol_version, connect.client_id, connect.username)
     return Decision(kind=Kind.CONNECT, allowed=False, reason=Reason(code, text), client_id=connect.client_id,
-                    username=connect.username, address=address,
+                    username=connect.username, address=address, protocol=protocol_label(connect.protocol_version),
                     steps=(f"CONNECT read up to the fault: {read}", f"refused: {text}"), connack=connack)
 
 
@@ -565,3 +567,8 @@ def _connack_code(pending: list[bytes], version: int | None) -> int | None:
             code = data[3]
             return code if version != wf.MQTT_5 else (1 if code == 0x84 else 5)
     return None
+
+
+def protocol_label(version: int | None) -> str:
+    """The protocol version as the Auth log and `clients --json` name it ("3.1.1" or "5")."""
+    return MQTT_5 if version == wf.MQTT_5 else MQTT_311

@@ -32,7 +32,7 @@ from mqttdesk.broker.session_state import SessionState
 from mqttdesk.broker.subscription import Subscription, split_shared
 from mqttdesk.broker.subscriptions import SubscriptionIndex
 from mqttdesk.core.decision import Decision, Kind
-from mqttdesk.core.reasons import ReasonCode, mqtt5_topic_refusal_code, reason_string
+from mqttdesk.core.reasons import ReasonCode, mqtt5_topic_refusal_code
 from mqttdesk.core.topic_rules import subscription_limit_decision
 from mqttdesk.core.topics import topic_matches
 
@@ -149,11 +149,11 @@ class Router:
                 granted.append((topic_filter, subscription, new))
             else:
                 codes.append(mqtt5_topic_refusal_code(decision.reason.code, Kind.SUBSCRIBE))
-                refusal = refusal or decision.reason.text
+                refusal = refusal or decision.reason_string()
             if count % slice_size == 0 and count < len(topics):
                 yield
         # one Reason String for the packet: the first refusal's sentence (the Auth log has each one)
-        connection.protocol.send_suback(subscribe.packet_id, codes, None if refusal is None else reason_string(refusal))
+        connection.protocol.send_suback(subscribe.packet_id, codes, refusal)
         connection.pull()
         self.registry.touch(state.live)
         for count, (topic_filter, subscription, new) in enumerate(granted, 1):  # [MQTT-3.8.4-4]: after the SUBACK
@@ -240,7 +240,7 @@ class Router:
         if key in live.logged or len(live.logged) >= LOGGED_PER_SESSION:
             return
         live.logged.add(key)
-        self.recorder.record(replace(decision, address=live.address))
+        self.recorder.record(replace(decision, address=live.address, protocol=live.protocol))
 
     # -- routing --------------------------------------------------------------------------------
 
