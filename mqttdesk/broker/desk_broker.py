@@ -344,7 +344,7 @@ class DeskBroker:
             state.grant, state.live, state.clean_session = grant, live, ends_with_connection
         state.session_expiry = expiry
         state.attach(version, protocol.client_receive_maximum, protocol.client_maximum_packet_size)
-        live.subscriptions = state.subscriptions  # one dict: the Clients view shows the session's own
+        live.session = state  # the record reads the session's subscriptions and queue, never a copy
         connection = Connection(stream, protocol, state, self.router)
         self._connections[client_id] = connection
         self.registry.add(live)  # still under the clientId's gate: the next CONNECT of this id sees it

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sized
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Protocol
 
 from mqttdesk.broker.subscription import Subscription
 from mqttdesk.core.decision import MQTT_311, Grant, SessionHolder
@@ -25,8 +26,27 @@ from mqttdesk.core.model import CredentialRef
 log = logging.getLogger(__name__)
 
 
+class SessionView(Protocol):
+    """What a connection's record reads of its session (`broker.session_state.SessionState`) instead of copying."""
+
+    @property
+    def subscriptions(self) -> dict[str, Subscription]: ...
+    @property
+    def queue(self) -> Sized: ...
+
+
+_NO_SUBSCRIPTIONS: Mapping[str, Subscription] = MappingProxyType({})
+
+
 @dataclass(slots=True, eq=False)
 class LiveSession:
+    """One connection of a session, as the views see it: who, from where, since when, and its counters.
+
+    What belongs to the session rather than to this connection — its subscriptions and its queue — is read from the
+    session itself (`session`), never copied: one object holds each fact. `offline_since` is set while the session
+    is kept after this, its last connection, ended.
+    """
+
     client_id: str
     username: str | None
     method: str
@@ -36,15 +56,24 @@ class LiveSession:
     grant: Grant = field(repr=False)
     password_hash: str | None = field(default=None, repr=False)  # what admitted it, to notice a password change
     virtual: bool = False  # a bootstrap device that is not registered (its session ends with the connection)
-    subscriptions: dict[str, Subscription] = field(default_factory=dict)  # filter -> granted QoS and options
     messages_in: int = 0
     messages_out: int = 0
     logged: set[tuple[object, ...]] = field(default_factory=set, repr=False)  # topic decisions already logged
     offline_since: float | None = None  # set while the session is kept for a client that is away
-    queued: int = 0  # messages waiting for the client (kept sessions)
     listener: str | None = None  # the listener it connected on, e.g. "tls"
     transport: str | None = None  # tcp | tls | ws | wss
     protocol: str = MQTT_311  # the MQTT version of the connection: "3.1.1" or "5"
+    session: SessionView | None = field(default=None, repr=False)  # the session it belongs to (set by the broker)
+
+    @property
+    def subscriptions(self) -> Mapping[str, Subscription]:
+        """The session's subscriptions: filter -> granted QoS and options."""
+        return _NO_SUBSCRIPTIONS if self.session is None else self.session.subscriptions
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting for the client in the session's queue (beyond those in flight)."""
+        return 0 if self.session is None else len(self.session.queue)
 
     @property
     def credential(self) -> CredentialRef:

@@ -79,6 +79,7 @@ class SessionState:
 
     def __post_init__(self) -> None:
         self.window = self.window or self.limits.max_inflight
+        self.live.session = self
 
     def attach(self, version: int, receive_maximum: int, max_packet_size: int | None) -> None:
         """The session is (re)connected on a connection of this protocol version and with these client limits."""
@@ -108,7 +109,6 @@ class SessionState:
             self.dropped += 1
             return None
         self.queue.append(outgoing)
-        self.live.queued = len(self.queue)
         return None
 
     def _readable(self, outgoing: Outgoing) -> bool:
@@ -153,7 +153,6 @@ class SessionState:
                 packet = self._send(outgoing)
                 if packet is not None:
                     packets.append(packet)
-        self.live.queued = len(self.queue)
         return packets
 
     def puback(self, packet_id: int) -> list[bytes]:

@@ -9,6 +9,8 @@ from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from mqttdesk.broker.registry import LiveSession, SessionEvent, SessionRegistry
+from mqttdesk.broker.session_state import SessionState
+from mqttdesk.broker.subscription import Subscription
 from mqttdesk.core.acl import Permission
 from mqttdesk.core.decision import Grant
 from mqttdesk.core.model import CredentialKind, CredentialRef, Method
@@ -30,9 +32,12 @@ from tests.gui.conftest import FAST_HASH
 
 
 def live(client_id: str, user: str | None = "lamp") -> LiveSession:
+    """A connection record with its session, as the broker makes them (the record reads the session's state)."""
     credential = CredentialRef(CredentialKind.USER, user) if user else CredentialRef(CredentialKind.ANONYMOUS, "")
     grant = Grant(Method.PASSWORD if user else Method.ANONYMOUS, credential, user, client_id)
-    return LiveSession(client_id, user, grant.method.value, "127.0.0.1", time.time(), True, grant)
+    record = LiveSession(client_id, user, grant.method.value, "127.0.0.1", time.time(), True, grant)
+    SessionState(client_id, True, grant, record)  # sets record.session
+    return record
 
 
 class Recorder:
@@ -57,7 +62,8 @@ def test_clients_model_follows_registry_events_row_by_row(qtmodeltester: ModelTe
     registry.add(b)
     assert [model.index(row, CLIENT_ID).data() for row in range(3)] == ["early", "a", "b"]
 
-    a.subscriptions["x/#"] = 1
+    assert isinstance(a.session, SessionState)
+    a.session.subscriptions["x/#"] = Subscription(1)
     a.messages_in = 5
     registry.touch(a)
     registry.flush_updates()
