@@ -5,12 +5,14 @@ from pathlib import Path
 
 import pytest
 
+from mqttdesk.core.acl import Permission
 from mqttdesk.store.db import Store
 from tests.integration.harness import Instance
 from tests.support import fast_hash
 
 __all__ = ["fast_hash"]  # tests import it from here
 from tests.integration.mqtt_client import TestClient
+from tests.integration.tls_certs import TlsFiles, make_tls_files
 
 
 @pytest.fixture
@@ -47,3 +49,20 @@ def client(instance: Instance, clients: list[TestClient]):  # type: ignore[no-un
         return made
 
     return make
+
+
+@pytest.fixture
+def certs(tmp_path: Path) -> TlsFiles:
+    """Throwaway CA, server and client certificates (tls_certs.py)."""
+    return make_tls_files(tmp_path / "certs")
+
+
+def provision_tls_lamp(admin: Store, certs: TlsFiles, *, client_ca: bool = False) -> None:
+    """The TLS files in the settings, and user 'lamp' (password 's3cret') who may read and write home/#."""
+    admin.settings.set_tls_file("cert_file", str(certs.cert))
+    admin.settings.set_tls_file("key_file", str(certs.key))
+    if client_ca:
+        admin.settings.set_tls_file("client_ca_file", str(certs.client_ca))
+    admin.roles.add("lamps")
+    admin.roles.allow("lamps", "home/#", Permission.READWRITE)
+    admin.users.add("lamp", fast_hash("s3cret"), ("lamps",))

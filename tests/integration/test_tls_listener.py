@@ -11,31 +11,20 @@ from pathlib import Path
 import pytest
 
 from mqttdesk.broker.service import BrokerState, ListenerOverrides
-from mqttdesk.core.acl import Permission
 from mqttdesk.core.limits import AdmissionLimits
 from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.db import Store
-from tests.integration.conftest import fast_hash
+from tests.integration.conftest import provision_tls_lamp
 from tests.integration.harness import TIMEOUT, Instance
 from tests.integration.mqtt_client import TestClient
 from tests.integration.raw_mqtt import RawClient, encode_connect
 from tests.integration.test_pending_connections import close_all, closed_by_server, open_idle
-from tests.integration.tls_certs import TlsFiles, make_tls_files
-
-
-@pytest.fixture
-def certs(tmp_path: Path) -> TlsFiles:
-    return make_tls_files(tmp_path / "certs")
+from tests.integration.tls_certs import TlsFiles
 
 
 @pytest.fixture
 def tls_instance(admin: Store, data_dir: Path, certs: TlsFiles) -> Iterator[Instance]:
-    admin.settings.set_tls_file("cert_file", str(certs.cert))
-    admin.settings.set_tls_file("key_file", str(certs.key))
-    admin.settings.set_tls_file("client_ca_file", str(certs.client_ca))
-    admin.roles.add("lamps")
-    admin.roles.allow("lamps", "home/#", Permission.READWRITE)
-    admin.users.add("lamp", fast_hash("s3cret"), ("lamps",))
+    provision_tls_lamp(admin, certs, client_ca=True)
     running = Instance(data_dir)
     running.start(overrides=ListenerOverrides(tls_port=0))
     yield running

@@ -10,9 +10,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 from mqttdesk.broker.service import ListenerOverrides
-from mqttdesk.core.acl import Permission
 from mqttdesk.store.db import Store
-from tests.integration.conftest import fast_hash
+from tests.integration.conftest import provision_tls_lamp
 from tests.integration.harness import TIMEOUT, Instance
 from tests.integration.mqtt_client import TestClient
 from tests.integration.raw_mqtt import (
@@ -23,21 +22,12 @@ from tests.integration.raw_mqtt import (
     encode_subscribe,
     split_frame,
 )
-from tests.integration.tls_certs import TlsFiles, make_tls_files
-
-
-@pytest.fixture
-def certs(tmp_path: Path) -> TlsFiles:
-    return make_tls_files(tmp_path / "certs")
+from tests.integration.tls_certs import TlsFiles
 
 
 @pytest.fixture
 def ws_instance(admin: Store, data_dir: Path, certs: TlsFiles) -> Iterator[Instance]:
-    admin.settings.set_tls_file("cert_file", str(certs.cert))
-    admin.settings.set_tls_file("key_file", str(certs.key))
-    admin.roles.add("lamps")
-    admin.roles.allow("lamps", "home/#", Permission.READWRITE)
-    admin.users.add("lamp", fast_hash("s3cret"), ("lamps",))
+    provision_tls_lamp(admin, certs)
     running = Instance(data_dir)
     running.start(overrides=ListenerOverrides(ws_port=0, wss_port=0))
     yield running
