@@ -48,7 +48,7 @@ from mqttdesk.store.auth_log_repo import AuthLogEntry
 
 # the client id column stretches; the others get what their content usually needs (no ResizeToContents: with
 # a thousand rows it would measure every cell on each change)
-_COLUMN_WIDTHS = {USERNAME: 150, METHOD: 170, PROTOCOL: 70, ADDRESS: 110, CONNECTED_SINCE: 250, CLEAN_SESSION: 50,
+_COLUMN_WIDTHS = {USERNAME: 125, METHOD: 170, PROTOCOL: 60, ADDRESS: 100, CONNECTED_SINCE: 160, CLEAN_SESSION: 50,
                   SUBSCRIPTIONS: 60, MESSAGES_IN: 60, MESSAGES_OUT: 60}
 LONGEST_METHOD = "bootstrap (registered)"  # the Method column fits it whatever the font
 

@@ -98,9 +98,8 @@ class ClientsTableModel(ListTableModel):
         if column == ADDRESS:
             return live.address or "—"
         if column == CONNECTED_SINCE:
-            if live.offline_since is not None:
-                queued = f", {live.queued} queued" if live.queued else ""
-                return f"offline since {format_time(live.offline_since, seconds=True)}{queued}"
+            if live.offline_since is not None:  # since when: in the tooltip (the column stays narrow)
+                return f"offline · {live.queued} queued" if live.queued else "offline"
             return format_time(live.connected_since, seconds=True)
         if column == CLEAN_SESSION:
             return "yes" if live.clean_session else "no"
@@ -129,7 +128,8 @@ class ClientsTableModel(ListTableModel):
                              for topic_filter, subscription in live.subscriptions.items())
         if column == CONNECTED_SINCE:
             if live.offline_since is not None:
-                return (f"persistent session kept for {live.username or 'an anonymous client'} while it is away "
+                return (f"offline since {format_time(live.offline_since, seconds=True)}: "
+                        f"persistent session kept for {live.username or 'an anonymous client'} while it is away "
                         f"({format_duration(time.time() - live.offline_since)}): {live.queued} messages wait for it. "
                         "Only the same credential may resume it; Discard session frees the clientId")
             return f"connected for {format_duration(time.time() - live.connected_since)}"
