@@ -55,7 +55,8 @@ def test_the_reason_string_never_contains_the_password(admin, instance):
         connack = raw.connect("lamp-raw", username="lamp", password=tried)
     assert connack.reason_code_after(1) == 0x86
     assert connack.reason_string_after(2) == _log(instance, "lamp-raw").reason
-    assert tried.encode() not in connack.raw and PASSWORD.encode() not in connack.raw
+    assert tried.encode() not in connack.raw
+    assert PASSWORD.encode() not in connack.raw
 
     admin.users.apply("lamp", StateAction.SUSPEND)
     instance.sync()
@@ -63,7 +64,8 @@ def test_the_reason_string_never_contains_the_password(admin, instance):
         connack = raw.connect("lamp-raw2", username="lamp", password=PASSWORD)
     assert connack.reason_code_after(1) == 0x87  # not authorized
     text = connack.reason_string_after(2)
-    assert text == _log(instance, "lamp-raw2").reason and "suspended" in text
+    assert text == _log(instance, "lamp-raw2").reason
+    assert "suspended" in text
     assert PASSWORD.encode() not in connack.raw
 
 
@@ -72,9 +74,12 @@ def test_an_authentication_method_gets_0x8c_with_a_reason_string(instance, clien
                                                  "AuthenticationData": b"n,,n=user,r=nonce"})
     assert sasl.connect() == 0x8C  # bad authentication method
     text = sasl.connack_reason_string
-    assert text is not None and "SCRAM-SHA-256" in text and "username and password" in text
+    assert text is not None
+    assert "SCRAM-SHA-256" in text
+    assert "username and password" in text
     entry = _log(instance, "sasl-1")
-    assert not entry.allowed and entry.reason == text
+    assert not entry.allowed
+    assert entry.reason == text
 
 
 def test_an_empty_client_id_gets_an_assigned_client_identifier(instance, client5):
@@ -118,7 +123,8 @@ def test_suspending_the_user_sends_disconnect_0x98_with_the_sentence(admin, inst
     assert lamp.wait_disconnected()
     assert lamp.disconnect_code == 0x98
     text = lamp.disconnect_reason_string
-    assert text is not None and text.startswith("disconnected: user 'lamp' was suspended")
+    assert text is not None
+    assert text.startswith("disconnected: user 'lamp' was suspended")
     assert text == _log(instance, "lamp-1", "DISCONNECT").reason
 
 

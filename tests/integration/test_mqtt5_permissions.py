@@ -59,10 +59,12 @@ def test_a_denied_qos1_publish_gets_puback_0x87_and_nothing_is_delivered(people,
     lamp = client5("lamp-1", username="lamp", password="lamppw")
     assert lamp.connect() == 0
     ack = lamp.publish("home/fridge/door", b"open", qos=1)
-    assert ack is not None and ack.code == 0x87
+    assert ack is not None
+    assert ack.code == 0x87
     assert ack.reason_string == _refusal(people, "PUBLISH", "home/fridge/door")
     allowed = lamp.publish("home/lamp/state", b"on", qos=1)  # routed after the refused one, if it had been
-    assert allowed is not None and allowed.code == 0
+    assert allowed is not None
+    assert allowed.code == 0
     assert root.expect_message().topic == "home/lamp/state"
     root.round_trip()
     assert root.received() == []
