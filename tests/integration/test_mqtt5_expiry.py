@@ -229,3 +229,55 @@ def test_disconnect_with_will_message_publishes_the_will_and_a_normal_one_does_n
     session_events.wait(SessionEventKind.DISCONNECTED, "quiet")  # the broker is done with it (a will goes before)
     watcher.round_trip()
     assert watcher.received() == []
+
+
+def test_a_reconnect_with_clean_start_ends_the_session_and_sends_the_pending_will(instance, client5,
+                                                                                  session_events):
+    """The will waits for its delay *or the end of the session* [MQTT-3.1.3-9]; clean start ends the old session."""
+    watcher = _watcher(client5)
+    plug = _persistent(client5, "plug", 60, will=("lwt/plug", b"offline", 1, False),
+                       will_properties={"WillDelayInterval": 3600})
+    assert plug.connect() == 0
+    plug.drop()
+    session_events.wait(SessionEventKind.OFFLINE, "plug")
+    fresh = client5("plug", clean_start=True)
+    assert fresh.connect() == 0
+    assert fresh.session_present is False
+    assert watcher.expect_message().payload == b"offline"
+
+
+def test_a_take_over_with_clean_start_sends_the_old_connections_delayed_will(instance, client5):
+    watcher = _watcher(client5)
+    plug = _persistent(client5, "plug", 60, will=("lwt/plug", b"offline", 1, False),
+                       will_properties={"WillDelayInterval": 3600})
+    assert plug.connect() == 0
+    fresh = client5("plug", clean_start=True)
+    assert fresh.connect() == 0
+    assert plug.wait_disconnected()
+    assert plug.disconnect_code == 0x8E
+    assert watcher.expect_message().payload == b"offline"
+
+
+def test_a_take_over_that_continues_the_session_holds_the_delayed_will_back(instance, client5, session_events):
+    watcher = _watcher(client5)
+    plug = _persistent(client5, "plug", 60, will=("lwt/plug", b"offline", 1, False),
+                       will_properties={"WillDelayInterval": 2})
+    assert plug.connect() == 0
+    again = _persistent(client5, "plug", 60)
+    assert again.connect() == 0
+    assert again.session_present is True
+    assert plug.wait_disconnected()
+    _broker_waited(client5, session_events, 3)
+    watcher.round_trip()
+    assert watcher.received() == []
+
+
+def test_discarding_a_kept_session_sends_the_will_it_was_delaying(instance, client5, session_events):
+    watcher = _watcher(client5)
+    plug = _persistent(client5, "plug", 60, will=("lwt/plug", b"offline", 1, False),
+                       will_properties={"WillDelayInterval": 3600})
+    assert plug.connect() == 0
+    plug.drop()
+    session_events.wait(SessionEventKind.OFFLINE, "plug")
+    assert instance.call(instance.service.discard_session, "plug") == 0
+    assert watcher.expect_message().payload == b"offline"
