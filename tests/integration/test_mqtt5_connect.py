@@ -162,3 +162,44 @@ def test_a_silent_client_gets_disconnect_0x8d_keep_alive_timeout(instance):
     entry = _log(instance, "silent-1", "DISCONNECT")
     assert entry.reason_code == "keepalive-timeout"
 
+
+
+def test_anonymous_off_sends_disconnect_0x98_to_anonymous_sessions(admin, instance, client5):
+    anon = client5("anon-1")
+    assert anon.connect() == 0
+    admin.settings.set_anonymous(False)
+    instance.sync()
+    assert anon.wait_disconnected()
+    assert anon.disconnect_code == 0x98
+    assert anon.disconnect_reason_string == _log(instance, "anon-1", "DISCONNECT").reason
+
+
+def test_stopping_the_broker_sends_disconnect_0x8b(instance, client5):
+    lamp = client5("lamp-1")
+    assert lamp.connect() == 0
+    instance.run(instance.service.stop())
+    assert lamp.wait_disconnected()
+    assert lamp.disconnect_code == 0x8B  # server shutting down
+    assert lamp.disconnect_reason_string == "the broker stopped"
+
+
+def test_a_client_id_held_by_another_credential_gets_0x85(admin, instance, client5):
+    _user(admin, instance)
+    admin.users.add("other", fast_hash("otherpw"), ("lamps",))
+    instance.sync()
+    lamp = client5("lamp-1", username="lamp", password=PASSWORD)
+    assert lamp.connect() == 0
+    intruder = client5("lamp-1", username="other", password="otherpw")
+    assert intruder.connect() == 0x85  # client identifier not valid
+    entry = _log(instance, "lamp-1")
+    assert entry.reason_code == "client-id-in-use"
+    assert intruder.connack_reason_string == entry.reason
+    assert lamp.is_connected
+
+
+def test_connack_has_no_response_information_or_server_keep_alive(instance, client5):
+    """Request Response Information is answered with none, and the client's keep-alive stands."""
+    asking = client5("asking", keepalive=30, connect_properties={"RequestResponseInformation": 1})
+    assert asking.connect() == 0
+    assert not hasattr(asking.connack_properties, "ResponseInformation")
+    assert not hasattr(asking.connack_properties, "ServerKeepAlive")

@@ -112,3 +112,19 @@ def test_a_will_the_client_may_not_publish_refuses_the_connect(people, client5):
     instance.flush_log()
     entry = [e for e in instance.call(instance.store.auth_log.recent, 50) if e.client_id == "lamp-1"][-1]
     assert lamp.connack_reason_string == entry.reason
+
+
+def test_request_problem_information_0_leaves_reason_strings_out_of_acknowledgements(people, client5):
+    """[MQTT-3.1.2-29]: the codes still say what happened; the sentences stay in the Auth log."""
+    lamp = client5("lamp-1", username="lamp", password="lamppw",
+                   connect_properties={"RequestProblemInformation": 0})
+    assert lamp.connect() == 0
+    suback = lamp.subscribe("home/fridge/#", 1)
+    assert suback.codes == [0x87]
+    assert suback.reason_string is None
+    ack = lamp.publish("home/fridge/door", b"open", qos=1)
+    assert ack is not None
+    assert ack.code == 0x87
+    assert ack.reason_string is None
+    assert _refusal(people, "PUBLISH", "home/fridge/door")
+

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
 from tests.integration.mqtt5_client import V5Client
 
 
@@ -196,3 +198,10 @@ def test_a_shared_subscription_is_checked_against_the_filter_it_names(admin, ins
     refused = worker.subscribe("$share/g/secrets/#", 1)
     assert refused.codes == [0x87]
     assert "secrets/#" in (refused.reason_string or "")
+
+
+def test_no_local_on_a_shared_subscription_is_a_protocol_error(instance, client5):
+    member = _connected(client5, "member")
+    member.paho.subscribe("$share/g/jobs/#", options=SubscribeOptions(qos=1, noLocal=True))
+    assert member.wait_disconnected()
+    assert member.disconnect_code == 0x82  # [MQTT-3.8.3-4]
