@@ -128,3 +128,21 @@ def test_request_problem_information_0_leaves_reason_strings_out_of_acknowledgem
     assert ack.reason_string is None
     assert _refusal(people, "PUBLISH", "home/fridge/door")
 
+
+
+def test_pubrel_for_an_id_that_is_not_held_gets_pubcomp_0x92(people, client5):
+    """paho sends PUBREL even after PUBREC 0x87; the PUBCOMP tells it that nothing was kept (its on_publish sees
+    0x92, not success)."""
+    lamp = client5("lamp-1", username="lamp", password="lamppw")
+    assert lamp.connect() == 0
+    ack = lamp.publish("home/fridge/door", b"open", qos=2)
+    assert ack is not None
+    assert ack.code == 0x92  # packet identifier not found
+    allowed = lamp.publish("home/lamp/state", b"on", qos=2)
+    assert allowed is not None
+    assert allowed.code == 0
+    with Raw5(people.port) as raw:
+        raw.connect("lamp-raw", username="lamp", password="lamppw")
+        raw.send(b"\x62\x02\x00\x09")  # PUBREL 9, never published
+        pubcomp = raw.expect(7)
+        assert pubcomp.body[:3] == b"\x00\x09\x92"
