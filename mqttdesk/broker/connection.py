@@ -222,10 +222,12 @@ class Connection:
         elif isinstance(event, PubRec):
             self._send_all(state.pubrec(event.packet_id, event.reason_code))
         elif isinstance(event, PubRel):
+            held = event.packet_id in state.incoming_qos2
             released = state.release_incoming(event.packet_id)
             if released is not None:
                 self._sink.route_from(self, released)
-            self.protocol.send_pubcomp(event.packet_id)
+            # an MQTT 5 client releasing an id we do not hold (e.g. after PUBREC 0x87, which paho ignores) learns so
+            self.protocol.send_pubcomp(event.packet_id, 0 if held else Mqtt5Reason.PACKET_IDENTIFIER_NOT_FOUND)
         elif isinstance(event, PubComp):
             self._send_all(state.pubcomp(event.packet_id))
         elif isinstance(event, Subscribe):

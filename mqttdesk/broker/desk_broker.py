@@ -304,7 +304,6 @@ class DeskBroker:
         grant = decision.grant
         assert grant is not None
         client_id = request.client_id
-        self._cancel_timers(client_id)  # back in time: its session does not expire, its delayed will is not sent
         version = connect.protocol_version
         # a virtual (unregistered bootstrap) device never keeps a session, whatever it asked for
         fresh = connect.clean_start or grant.virtual
@@ -321,6 +320,7 @@ class DeskBroker:
             self._drop_state(state, "discarded: the client asked for a clean session" if fresh else
                              "discarded: another credential connected with this clientId")
             state = None
+        self._cancel_timers(client_id)  # back in time: its session does not expire, its delayed will is not sent
         live = LiveSession(
             client_id=client_id,
             username=request.username,
@@ -404,11 +404,6 @@ class DeskBroker:
         """MQTT 5 session expiry: the session kept for a client that did not come back in time ends now."""
         self._expiry_timers.pop(state.client_id, None)
         if self._states.get(state.client_id) is state and not state.connected:
-            pending_will = self._will_timers.pop(state.client_id, None)
-            if pending_will is not None:  # [MQTT-3.1.3-9]: the will is sent when the session ends, if not before
-                handle, will = pending_will
-                handle.cancel()
-                self._publish_will(state, will)
             self._drop_state(state, f"expired: the client did not return within {state.session_expiry:,} s "
                                     "(session expiry interval)")
 
@@ -439,6 +434,11 @@ class DeskBroker:
             expiry = self._expiry_timers.pop(state.client_id, None)
             if expiry is not None:
                 expiry.cancel()
+            pending_will = self._will_timers.pop(state.client_id, None)
+            if pending_will is not None:  # [MQTT-3.1.3-9]: a delayed will is sent when the session ends, if not before
+                handle, will = pending_will
+                handle.cancel()
+                self._publish_will(state, will)
             if not state.connected:
                 self.registry.discard(state.client_id, reason)
 

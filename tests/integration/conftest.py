@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,7 @@ from tests.integration.harness import Instance
 from tests.support import fast_hash
 
 __all__ = ["fast_hash"]  # tests import it from here
+from tests.integration.mqtt5_client import SessionEvents, V5Client
 from tests.integration.mqtt_client import TestClient
 from tests.integration.tls_certs import TlsFiles, make_tls_files
 
@@ -66,3 +68,25 @@ def provision_tls_lamp(admin: Store, certs: TlsFiles, *, client_ca: bool = False
     admin.roles.add("lamps")
     admin.roles.allow("lamps", "home/#", Permission.READWRITE)
     admin.users.add("lamp", fast_hash("s3cret"), ("lamps",))
+
+
+@pytest.fixture
+def client5(instance: Instance) -> Iterator[Callable[..., V5Client]]:
+    """Factory: client5("id", username=..., connect_properties={...}) — paho's MQTT 5 client on the instance."""
+    made: list[V5Client] = []
+
+    def make(client_id: str, **kwargs: Any) -> V5Client:
+        created = V5Client(client_id, instance.port, **kwargs)
+        made.append(created)
+        return created
+
+    yield make
+    for created in made:
+        created.close()
+
+
+@pytest.fixture
+def session_events(instance: Instance) -> Iterator[SessionEvents]:
+    events = SessionEvents(instance)
+    yield events
+    events.close()
