@@ -158,10 +158,8 @@ class Connection:
         self._watchdog = None
         self.protocol.handle_deadline()
         for event in self.protocol.events_received():
-            if isinstance(event, KeepAliveTimedOut):
-                limit = event.limit
-                self.end(ReasonCode.KEEPALIVE_TIMEOUT,
-                         f"nothing received for {event.idle:.1f} s (keep-alive {limit / 1.5:g} s, limit 1.5×)")
+            if isinstance(event, KeepAliveTimedOut):  # the protocol queued the MQTT 5 DISCONNECT 0x8D with it
+                self.end(ReasonCode.KEEPALIVE_TIMEOUT, event.describe())
                 return
         self._arm_watchdog()
 

@@ -1,4 +1,4 @@
-"""`DeskBroker`: our MQTT 3.1.1 broker, wired to the pipeline: listeners, the connection flow and sessions.
+"""`DeskBroker`: our MQTT 3.1.1 and MQTT 5 broker, wired to the pipeline: listeners, the connection flow, sessions.
 
 mqttdesk began as amqtt 0.12.1 with its session layer replaced, because that layer cannot be corrected piecemeal
 (each point verified with real clients; see tests/integration/test_conformance_*):
@@ -14,7 +14,10 @@ mqttdesk began as amqtt 0.12.1 with its session layer replaced, because that lay
 - every message is matched against every subscription filter, and spawns a task per subscriber.
 
 Nothing of amqtt runs any more: the listeners are ours too (`listeners.py`: TCP, TLS with our own handshake,
-WebSocket), and every connection reaches `_stream_connected` as a `Stream` (`transport.py`).
+WebSocket), every connection reaches `_stream_connected` as a `Stream` (`transport.py`), and its bytes are decoded
+by the sans-I/O protocol core (`protocol/`), which gives the same events for both MQTT versions. This module adds
+what MQTT 5 asks of the session around them: the decision's reason code and sentence on CONNACK, the assigned
+client identifier, session expiry and the will delay (timers per clientId, cancelled when the client is back).
 
 This module is the connection flow (CONNECT to the end of a session, take-over, kick, shutdown); what happens to
 PUBLISH, SUBSCRIBE and UNSUBSCRIBE on a live connection, and who receives a message, is `router.py`; how many

@@ -158,9 +158,12 @@ def test_a_silent_client_gets_disconnect_0x8d_keep_alive_timeout(instance):
         # send nothing more: after 1.5 × 1 s the broker gives up on us
         disconnect = raw.expect(DISCONNECT, timeout=10)
         assert disconnect.reason_code_after(0) == 0x8D
+        said = disconnect.reason_string_after(1)
         assert raw.read_packet() is None  # and closes the connection
     entry = _log(instance, "silent-1", "DISCONNECT")
     assert entry.reason_code == "keepalive-timeout"
+    assert said == entry.reason  # the client reads the Auth log's words
+    assert said.startswith("nothing received for ")
 
 
 

@@ -125,9 +125,10 @@ class ServerProtocol:
         now = self._clock() if now is None else now
         if now < deadline:
             return
-        self._events.append(KeepAliveTimedOut(now - self._last_received, self._grace))
+        timed_out = KeepAliveTimedOut(now - self._last_received, self._grace)
+        self._events.append(timed_out)
         if self.version == wf.MQTT_5 and self.state is State.OPEN:
-            self._queue_disconnect(Mqtt5Reason.KEEP_ALIVE_TIMEOUT, "keep-alive timeout")
+            self._queue_disconnect(Mqtt5Reason.KEEP_ALIVE_TIMEOUT, timed_out.describe())
         self.state = State.CLOSING
 
     # -- decoding ----------------------------------------------------------------------------------------------

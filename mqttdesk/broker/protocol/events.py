@@ -40,6 +40,10 @@ class KeepAliveTimedOut:
     idle: float
     limit: float
 
+    def describe(self) -> str:
+        """The sentence for the Auth log and (MQTT 5) the DISCONNECT's Reason String: one wording for both."""
+        return f"nothing received for {self.idle:.1f} s (keep-alive {self.limit / 1.5:g} s, limit 1.5×)"
+
 
 @dataclass(frozen=True, slots=True)
 class ConnectionClosed:
