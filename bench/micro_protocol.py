@@ -1,6 +1,7 @@
-"""`python -m bench.micro_protocol`: decoding small MQTT 3.1.1 QoS 0 PUBLISHes, the new sans-I/O protocol core
-(mqttdesk.broker.protocol.ServerProtocol) against the read loop of mqttdesk.broker.connection (wire.decode_publish),
-in the same run, on the same bytes, fed in the same 64 KiB chunks.
+"""`python -m bench.micro_protocol`: decoding small MQTT 3.1.1 QoS 0 PUBLISHes, the sans-I/O protocol core
+(mqttdesk.broker.protocol.ServerProtocol) against the read loop the broker had before it (the connection's loop over
+wire.decode_publish, kept frozen in bench/baseline_wire.py), in the same run, on the same bytes, fed in the same
+64 KiB chunks.
 
     python -m bench.micro_protocol [--count 200000] [--repeats 5]
 
@@ -13,16 +14,16 @@ import argparse
 import time
 from collections.abc import Callable
 
-from mqttdesk.broker import wire
-from mqttdesk.broker.protocol import ServerProtocol
+from bench import baseline_wire as wire
+from mqttdesk.broker.protocol import Publish, ServerProtocol
+from mqttdesk.broker.protocol.encoder import encode_publish
 
-READ_CHUNK = 65536  # what connection.Connection reads at once
+READ_CHUNK = 65536  # what the broker's connection reads at once
 PAYLOAD = b"x" * 20
 
 
 def _publish_bytes(count: int) -> bytes:
-    return b"".join(wire.encode_publish(f"bench/{index % 100}".encode(), PAYLOAD, 0, False, False, None)
-                    for index in range(count))
+    return b"".join(encode_publish(Publish(f"bench/{index % 100}", PAYLOAD), 4) for index in range(count))
 
 
 def _connect_bytes() -> bytes:
@@ -35,7 +36,7 @@ def _chunks(data: bytes) -> list[bytes]:
 
 
 def run_wire(chunks: list[bytes]) -> int:
-    """connection.Connection.run / _consume / _dispatch for PUBLISH, without the socket and the routing."""
+    """The pre-core connection's read loop (run / _consume / _dispatch) for PUBLISH, without socket and routing."""
     received: list[wire.Publish] = []
     buffer = bytearray()
     for chunk in chunks:
@@ -96,9 +97,9 @@ def main() -> None:
         protocol_rate = max(protocol_rate, _best(run_protocol, chunks, args.count, 1))
     print(f"{args.count:,} QoS 0 PUBLISH (3.1.1, {len(PAYLOAD)}-byte payload, {READ_CHUNK // 1024} KiB chunks), "
           f"best of {args.repeats}:")
-    print(f"  connection.py + wire.decode_publish: {wire_rate:>12,.0f} packets/s")
+    print(f"  pre-core loop + wire.decode_publish: {wire_rate:>12,.0f} packets/s")
     print(f"  protocol.ServerProtocol:             {protocol_rate:>12,.0f} packets/s")
-    print(f"  ratio protocol / wire:               {protocol_rate / wire_rate:>12.2f}")
+    print(f"  ratio protocol / pre-core:           {protocol_rate / wire_rate:>12.2f}")
 
 
 if __name__ == "__main__":

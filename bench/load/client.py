@@ -1,17 +1,22 @@
 """One MQTT connection of a load generator: CONNECT, SUBSCRIBE, DISCONNECT, and a counting receive loop.
 
-Every wait has a deadline. A `Link` is plain asyncio streams; nothing here runs in a thread.
+Every wait has a deadline. A `Link` is plain asyncio streams; nothing here runs in a thread. An `Endpoint` says which
+protocol version its links speak (3.1.1 unless told); an MQTT 5 link remembers the Receive Maximum of its CONNACK,
+which bounds a publisher's window of unacknowledged QoS 1 messages.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
 from bench.load import packets
 from bench.settings import KEEP_ALIVE
+from mqttdesk.broker.protocol.properties import decode_properties
+from mqttdesk.broker.protocol.wire_format import MAX_VARINT
 
 READ_CHUNK = 262_144
 TIMEOUT = 15.0
@@ -27,6 +32,10 @@ class Endpoint:
     port: int
     username: str | None = None
     password: str | None = None
+    version: int = packets.MQTT_3_1_1
+
+    def speaking(self, version: int) -> Endpoint:
+        return dataclasses.replace(self, version=version)
 
 
 @dataclass(eq=False)
@@ -34,11 +43,13 @@ class Link:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     client_id: str
+    version: int = packets.MQTT_3_1_1
+    receive_maximum: int = 65_535  # the server's, from an MQTT 5 CONNACK (3.1.1 has none)
 
     async def subscribe(self, topic_filter: str, qos: int, packet_id: int = 1) -> None:
-        self.writer.write(packets.subscribe(packet_id, topic_filter, qos))
-        suback = await asyncio.wait_for(self.reader.readexactly(5), TIMEOUT)
-        if suback[0] >> 4 != packets.SUBACK or suback[4] & 0x80:
+        self.writer.write(packets.subscribe(packet_id, topic_filter, qos, self.version))
+        first, suback = await asyncio.wait_for(read_frame(self.reader), TIMEOUT)
+        if first >> 4 != packets.SUBACK or packets.suback_refused(suback):
             raise RefusedError(f"{self.client_id}: SUBSCRIBE {topic_filter} refused ({suback.hex()})")
 
     async def close(self, *, disconnect: bool = True) -> None:
@@ -50,21 +61,43 @@ class Link:
             await asyncio.wait_for(self.writer.wait_closed(), TIMEOUT)
 
 
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """(first byte, body) of the next frame; the remaining length read byte by byte (CONNACK and SUBACK only)."""
+    first, length, shift = (await reader.readexactly(1))[0], 0, 0
+    while True:
+        byte = (await reader.readexactly(1))[0]
+        length |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            break
+        shift += 7
+        if length > MAX_VARINT or shift > 21:
+            raise ConnectionError("malformed remaining length from the broker")
+    return first, await reader.readexactly(length)
+
+
 async def connect(endpoint: Endpoint, client_id: str, *, keep_alive: int = KEEP_ALIVE,
                   clean: bool = True) -> tuple[Link | None, int]:
     """(link, 0) when accepted; (None, return code) when refused (the socket is closed then)."""
     reader, writer = await asyncio.wait_for(asyncio.open_connection(endpoint.host, endpoint.port), TIMEOUT)
-    link = Link(reader, writer, client_id)
+    link = Link(reader, writer, client_id, endpoint.version)
     try:
         writer.write(packets.connect(client_id, endpoint.username, endpoint.password, keep_alive=keep_alive,
-                                     clean=clean))
-        connack = await asyncio.wait_for(reader.readexactly(4), TIMEOUT)
+                                     clean=clean, version=endpoint.version))
+        if endpoint.version == packets.MQTT_5:
+            first, body = await asyncio.wait_for(read_frame(reader), TIMEOUT)
+        else:  # a 3.1.1 CONNACK is always these four bytes: one read, as light as the client can be
+            connack = await asyncio.wait_for(reader.readexactly(4), TIMEOUT)
+            first, body = connack[0], connack[2:]
     except BaseException:
         await link.close(disconnect=False)
         raise
-    if connack[0] >> 4 != packets.CONNACK or connack[3] != 0:
+    code = packets.connack_code(body)
+    if first >> 4 != packets.CONNACK or code != 0:
         await link.close(disconnect=False)
-        return None, connack[3]
+        return None, code
+    if endpoint.version == packets.MQTT_5:
+        properties, _ = decode_properties(body, 2, len(body), packets.CONNACK)
+        link.receive_maximum = properties.receive_maximum or link.receive_maximum
     return link, 0
 
 

@@ -36,18 +36,34 @@ class ConnectRun:
 
 
 def _connect_blocking(endpoint: Endpoint, client_id: str) -> int:
-    """One CONNECT → CONNACK → DISCONNECT on a plain blocking socket; the CONNACK return code."""
+    """One CONNECT → CONNACK → DISCONNECT on a plain blocking socket; the CONNACK return (or reason) code."""
     with socket.create_connection((endpoint.host, endpoint.port), timeout=TIMEOUT) as sock:
-        sock.sendall(packets.connect(client_id, endpoint.username, endpoint.password, keep_alive=KEEP_ALIVE))
-        connack = b""
-        while len(connack) < 4:
-            chunk = sock.recv(4 - len(connack))
-            if not chunk:
-                return -1  # closed without CONNACK
-            connack += chunk
-        if connack[3] == 0:
+        sock.sendall(packets.connect(client_id, endpoint.username, endpoint.password, keep_alive=KEEP_ALIVE,
+                                     version=endpoint.version))
+        if endpoint.version == packets.MQTT_5:
+            code = _connack_v5(sock)
+        else:  # a 3.1.1 CONNACK is always four bytes
+            connack = b""
+            while len(connack) < 4:
+                chunk = sock.recv(4 - len(connack))
+                if not chunk:
+                    return -1  # closed without CONNACK
+                connack += chunk
+            code = connack[3]
+        if code == 0:
             sock.sendall(packets.DISCONNECT)
-        return connack[3]
+        return code
+
+
+def _connack_v5(sock: socket.socket) -> int:
+    """The reason code of an MQTT 5 CONNACK, whose properties make its length vary; -1 if closed before it."""
+    received = b""
+    while (frame := packets.frame_end(received)) is None:
+        chunk = sock.recv(512)
+        if not chunk:
+            return -1
+        received += chunk
+    return packets.connack_code(received[frame[0]:frame[1]])
 
 
 def warm_up(endpoint: Endpoint, prefix: str, count: int) -> None:

@@ -2,8 +2,9 @@
 
 The rate is measured at the subscribers: deliveries / (last delivery − first publish). Before the clock starts, a
 probe message proves every subscription is live. A QoS 1 publisher keeps a bounded window of unacknowledged
-messages; subscribers acknowledge QoS 1 deliveries in one write per read. CPU seconds of this client process and
-of the broker process are sampled around the timed part, so a reader can tell who was the bottleneck.
+messages (MQTT 5: no more than the server's Receive Maximum); subscribers acknowledge QoS 1 deliveries in one write
+per read. CPU seconds of this client process and of the broker process are sampled around the timed part, so a
+reader can tell who was the bottleneck. Every client speaks the protocol version of its endpoint.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def _left(end: float) -> float:
 
 async def _publish_qos0(link: Link, messages: int, deadline: float) -> None:
     end = time.perf_counter() + deadline
-    packet = packets.publish(TOPIC, PAYLOAD, 0)
+    packet = packets.publish(TOPIC, PAYLOAD, 0, version=link.version)
     full = packet * BATCH
     sent = 0
     while sent < messages:
@@ -97,15 +98,18 @@ async def _publish_qos0(link: Link, messages: int, deadline: float) -> None:
 async def _publish_qos1(link: Link, messages: int, deadline: float) -> None:
     end = time.perf_counter() + deadline
     acks = _Acks()
+    window = min(QOS1_WINDOW, link.receive_maximum)  # MQTT 5: never more than the server's Receive Maximum
+    version = link.version
     reader = asyncio.create_task(_count_pubacks(link, acks))
     try:
         sent = 0
         while sent < messages:
-            while sent - acks.count >= QOS1_WINDOW:
+            while sent - acks.count >= window:
                 acks.changed.clear()
                 await asyncio.wait_for(acks.changed.wait(), _left(end))
-            n = min(BATCH, messages - sent, QOS1_WINDOW - (sent - acks.count))
-            link.writer.write(b"".join(packets.publish(TOPIC, PAYLOAD, 1, (sent + k) % 65535 + 1) for k in range(n)))
+            n = min(BATCH, messages - sent, window - (sent - acks.count))
+            link.writer.write(b"".join(packets.publish(TOPIC, PAYLOAD, 1, (sent + k) % 65535 + 1, version)
+                                       for k in range(n)))
             sent += n
             await asyncio.wait_for(link.writer.drain(), min(TIMEOUT, _left(end)))
         while acks.count < messages:
@@ -120,7 +124,7 @@ async def _probe(publisher: Link, subscribers: list[Link]) -> None:
     counters = [Counter() for _ in subscribers]
     waiting = [asyncio.create_task(receive(s, c, expected=1, ack=True, idle_timeout=TIMEOUT))
                for s, c in zip(subscribers, counters, strict=True)]
-    publisher.writer.write(packets.publish(PROBE_TOPIC, b"probe", 0))
+    publisher.writer.write(packets.publish(PROBE_TOPIC, b"probe", 0, version=publisher.version))
     await asyncio.gather(*waiting)
     missing = sum(1 for c in counters if c.received < 1)
     if missing:

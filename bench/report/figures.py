@@ -30,12 +30,19 @@ def _per_system(results: dict[str, Any], suite: str, case: str, field: str) -> d
     return {s: dig(results, suite, case, s, field) for s in SYSTEMS}
 
 
+def _not_applicable(results: dict[str, Any], suite: str, case: str, system: str) -> str | None:
+    """"n/a" where the case does not apply to the system (MQTT 5 on bare amqtt)."""
+    return "n/a" if dig(results, suite, case, system, "not_applicable") else None
+
+
 def _accepted_notes(results: dict[str, Any], suite: str, case: str) -> dict[str, str]:
     notes = {}
     for system in SYSTEMS:
         run = dig(results, suite, case, system)
-        if run:
+        if run and "accepted" in run:
             notes[system] = f"{run['accepted']}/{run['attempted']} in"
+        elif (na := _not_applicable(results, suite, case, system)) is not None:
+            notes[system] = na
     return notes
 
 
@@ -45,6 +52,8 @@ def _lost_notes(results: dict[str, Any], case: str) -> dict[str, str]:
         lost = dig(results, "throughput", case, system, "lost")
         if lost:
             notes[system] = f"{lost} lost"
+        elif (na := _not_applicable(results, "throughput", case, system)) is not None:
+            notes[system] = na
     return notes
 
 
@@ -57,9 +66,16 @@ def rows(results: dict[str, Any]) -> list[Row]:
         out.append(Row("connect_storm", "connect storm, all at once (/s)",
                        _per_system(results, "connect", "storm", "rate"),
                        notes=_accepted_notes(results, "connect", "storm")))
+        if dig(results, "connect", "sequential_v5"):
+            out.append(Row("connect_sequential_v5", "MQTT 5 connect+disconnect, sequential (/s)",
+                           _per_system(results, "connect", "sequential_v5", "rate"),
+                           notes=_accepted_notes(results, "connect", "sequential_v5")))
     if "throughput" in results:
         for case, label in (("qos0", "QoS 0, 1 → 1 (msg/s)"), ("qos1", "QoS 1, 1 → 1 (msg/s)"),
-                            ("fanout", "QoS 0 fan-out 1 → N (deliveries/s)")):
+                            ("fanout", "QoS 0 fan-out 1 → N (deliveries/s)"),
+                            ("qos0_v5", "MQTT 5 QoS 0, 1 → 1 (msg/s)"), ("qos1_v5", "MQTT 5 QoS 1, 1 → 1 (msg/s)")):
+            if case.endswith("_v5") and not dig(results, "throughput", case):
+                continue  # a results file from before the MQTT 5 cases
             out.append(Row(case, label, _per_system(results, "throughput", case, "rate"),
                            notes=_lost_notes(results, case)))
     if "memory" in results:

@@ -28,7 +28,9 @@ def _cell(row: Row, system: str) -> str:
     if row.note_only:
         return note or "–"
     value = _number(row.values.get(system), row.digits)
-    return f"{value} ({note})" if note and value != "–" else value
+    if value == "–":
+        return note if note == "n/a" else value
+    return f"{value} ({note})" if note else value
 
 
 def figures(rows: list[Row]) -> str:

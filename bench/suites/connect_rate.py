@@ -1,4 +1,5 @@
-"""Connect rate: N sequential CONNECT+DISCONNECT with a password user, and N devices connecting at once.
+"""Connect rate: N sequential CONNECT+DISCONNECT with a password user (in MQTT 3.1.1, and again in MQTT 5 on the
+systems that speak it), and N devices connecting at once.
 
 Both after untimed warm-up connects of the credential (mqttdesk verifies a password once and then hits its
 verified-password cache; the storm's bootstrap credential is warmed the same way). Each run uses new clientIds;
@@ -16,9 +17,10 @@ from bench.context import Context
 from bench.load.client import Endpoint
 from bench.load.connects import ConnectRun, close_all, sequential, storm, warm_up
 from bench.load.netstat import listen_drops
+from bench.load.packets import MQTT_3_1_1, MQTT_5
 from bench.settings import RUN_TIMEOUT
 from bench.suites.interleave import interleaved
-from bench.systems.launch import Running
+from bench.systems.launch import MQTT5_SYSTEMS, NO_MQTT5, Running
 
 
 def _timed(target: Running, work: Any) -> tuple[Any, float]:
@@ -34,8 +36,9 @@ def _with_cpu(run: ConnectRun, broker_cpu: float) -> dict[str, Any]:
     return figures
 
 
-def _sequential(target: Running, count: int, tag: str) -> dict[str, Any]:
-    run, cpu = _timed(target, lambda: sequential(target.user, f"seq{tag}", count, RUN_TIMEOUT))
+def _sequential(target: Running, count: int, tag: str, version: int = MQTT_3_1_1) -> dict[str, Any]:
+    endpoint, prefix = target.user.speaking(version), f"seq{'5' if version == MQTT_5 else ''}{tag}"
+    run, cpu = _timed(target, lambda: sequential(endpoint, prefix, count, RUN_TIMEOUT))
     return _with_cpu(run, cpu)
 
 
@@ -60,6 +63,8 @@ def _storm(target: Running, count: int, tag: str) -> dict[str, Any]:
 def _prepare(ctx: Context) -> Callable[[Running], None]:
     def prepare(target: Running) -> None:
         warm_up(target.user, "seq-warm", ctx.counts.warmup)
+        if target.system in MQTT5_SYSTEMS:
+            warm_up(target.user.speaking(MQTT_5), "seq5-warm", ctx.counts.warmup)
         warm_up(target.fleet, "storm-warm", 1)
 
     return prepare
@@ -67,8 +72,10 @@ def _prepare(ctx: Context) -> Callable[[Running], None]:
 
 def run(ctx: Context) -> dict[str, Any]:
     counts = ctx.counts
-    what = f"connect rate ({counts.connects} sequential, storm of {counts.storm})"
+    what = f"connect rate ({counts.connects} sequential in 3.1.1 and in MQTT 5, storm of {counts.storm})"
     return interleaved(ctx, what, [
         ("sequential", lambda target, tag: _sequential(target, counts.connects, tag)),
         ("storm", lambda target, tag: _storm(target, counts.storm, tag)),
-    ], _prepare(ctx))
+        ("sequential_v5", lambda target, tag: _sequential(target, counts.connects, tag, MQTT_5)),
+    ], _prepare(ctx), lambda case, system: NO_MQTT5 if case == "sequential_v5" and system not in MQTT5_SYSTEMS
+        else None)

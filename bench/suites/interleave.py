@@ -19,9 +19,19 @@ Measure = Callable[[Running, str], dict[str, Any]]  # (target, round tag) -> fig
 
 
 def interleaved(ctx: Context, what: str, measures: list[tuple[str, Measure]],
-                prepare: Callable[[Running], None] = lambda _: None) -> dict[str, dict[str, Any]]:
-    """{case: {system: figures}} for every case in `measures`; `prepare` runs once per system (warm-up)."""
+                prepare: Callable[[Running], None] = lambda _: None,
+                not_applicable: Callable[[str, str], str | None] = lambda case, system: None,
+                ) -> dict[str, dict[str, Any]]:
+    """{case: {system: figures}} for every case in `measures`; `prepare` runs once per system (warm-up).
+
+    A case that `not_applicable(case, system)` explains away (e.g. MQTT 5 on a 3.1.1-only broker) is not run on
+    that system; its figures are `{"not_applicable": why}`.
+    """
     out: dict[str, dict[str, Any]] = {case: {} for case, _ in measures}
+    for case, _ in measures:
+        for system in available(ctx):
+            if (why := not_applicable(case, system)) is not None:
+                out[case][system] = {"not_applicable": why}
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     with contextlib.ExitStack() as stack:
         targets: dict[str, Running] = {}
@@ -38,7 +48,7 @@ def interleaved(ctx: Context, what: str, measures: list[tuple[str, Measure]],
         for round_ in range(ctx.counts.repeats):
             for case, measure in measures:
                 for system, target in targets.items():
-                    if "error" in out[case].get(system, {}):
+                    if "error" in out[case].get(system, {}) or "not_applicable" in out[case].get(system, {}):
                         continue
                     try:
                         runs.setdefault((case, system), []).append(measure(target, str(round_)))

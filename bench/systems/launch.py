@@ -1,7 +1,8 @@
 """Start one system under test in its own process and say how to reach it; stop it for sure afterwards.
 
 Systems: `bare_amqtt` (anonymous), `mosquitto` (password user + ACL), `mqttdesk` (headless `mqttdesk serve`, or
-`gui=True` for the offscreen window with the stall heartbeat, see `bench/gui_runner.py`).
+`gui=True` for the offscreen window with the stall heartbeat, see `bench/gui_runner.py`). mosquitto 2 and mqttdesk
+also speak MQTT 5; bare amqtt does not.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ NOTES = {
     "mqttdesk": "password user + ACL; storm through bootstrap credential 'fleet' (registers devices)",
 }
 GUI_ENV = {"QT_QPA_PLATFORM": "offscreen"}
+MQTT5_SYSTEMS = ("mosquitto", "mqttdesk")  # amqtt 0.12.1 speaks MQTT 3.1.1 only
+NO_MQTT5 = "n/a: speaks MQTT 3.1.1 only"
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mqttdesk.broker import wire
 from mqttdesk.broker.protocol import OutgoingPublish, Publish
+from mqttdesk.broker.protocol.decoder import decode_packet
 from mqttdesk.broker.registry import LiveSession
 from mqttdesk.broker.session_state import MAX_INCOMING_QOS2, SessionLimits, SessionState
 from mqttdesk.core.decision import Grant
@@ -21,8 +21,15 @@ def _m(topic: str, payload: bytes) -> OutgoingPublish:
     return OutgoingPublish(Publish(topic, payload))
 
 
-def _decode(packet: bytes) -> wire.Publish:
-    return wire.decode_publish(packet[0] & 0x0F, packet[2:])
+def _decode(packet: bytes) -> Publish:
+    """A PUBLISH the session sent (3.1.1 form, remaining length under 128), decoded as a client would."""
+    decoded = decode_packet(packet[0], packet[2:], 4)
+    assert isinstance(decoded, Publish)
+    return decoded
+
+
+def _pubrel(packet_id: int) -> bytes:
+    return b"\x62\x02" + packet_id.to_bytes(2, "big")
 
 
 def test_window_then_queue_then_refill_in_order() -> None:
@@ -51,9 +58,9 @@ def test_qos2_released_message_resumes_as_pubrel() -> None:
     state = _state()
     state.resume()
     publish = _decode(state.offer(_m("t", b"x"), 2, False))  # type: ignore[arg-type]
-    assert state.pubrec(publish.packet_id) == [wire.encode_ack(wire.PUBREL, publish.packet_id)]  # type: ignore[arg-type]
+    assert state.pubrec(publish.packet_id) == [_pubrel(publish.packet_id)]  # type: ignore[arg-type]
     state.disconnected()
-    assert state.resume() == [wire.encode_ack(wire.PUBREL, publish.packet_id)]  # type: ignore[arg-type]
+    assert state.resume() == [_pubrel(publish.packet_id)]  # type: ignore[arg-type]
     state.pubcomp(publish.packet_id)  # type: ignore[arg-type]
     assert not state.inflight
 
@@ -111,8 +118,8 @@ def test_the_registry_lists_kept_sessions_as_holders_and_announces_them() -> Non
                       SessionEventKind.DISCARDED]
 
 
-def _qos2(topic: str, size: int, packet_id: int) -> wire.Publish:
-    return wire.Publish(topic, b"x" * size, 2, False, False, packet_id)
+def _qos2(topic: str, size: int, packet_id: int) -> Publish:
+    return Publish(topic, b"x" * size, 2, False, False, packet_id)
 
 
 def test_unreleased_qos2_is_counted_in_bytes_and_freed_by_pubrel() -> None:

@@ -103,6 +103,20 @@ def test_progress_says_what_was_read_before_the_fault() -> None:
     assert (progress.protocol_version, progress.client_id, progress.username) == (4, "dev-9", "bob")
 
 
+@pytest.mark.parametrize(("body", "code", "expected"), [
+    # the username is not UTF-8: the clientId was read
+    (b"\x00\x04MQTT\x04\x82\x00\x3c" + string("dev-1") + b"\x00\x01\xff", 0x81, (4, "dev-1", None)),
+    # the will QoS is 3: nothing after the flags was read
+    (b"\x00\x04MQTT\x04\x1e\x00\x3c" + string("dev-3"), 0x81, (4, None, None)),
+    # an unknown protocol name: nothing after it was read
+    (string("HTTP") + b"\x04\x02\x00\x3c" + string("dev"), 0x82, (None, None, None)),
+])
+def test_progress_stops_where_the_fault_is(body: bytes, code: int, expected: tuple[object, ...]) -> None:
+    error, progress = _connect_error(body)
+    assert error.reason_code == code
+    assert (progress.protocol_version, progress.client_id, progress.username) == expected
+
+
 # -- PUBLISH -------------------------------------------------------------------------------------------------------
 
 def test_publish_v4_qos1_retain_dup() -> None:
@@ -196,6 +210,7 @@ def test_subscribe_v5_options_and_identifier() -> None:
     (u16(1) + b"\x00" + string("a") + b"\x30", V5, 0x82),  # retain handling 3
     (u16(1) + b"\x00" + string("$share/g/a") + b"\x04", V5, 0x82),  # no local on a shared subscription
     (u16(1) + string("a"), V4, 0x81),  # filter without options
+    (u16(1) + b"\x00\x05ab", V4, 0x81),  # filter longer than the packet
     (u16(1) + b"\x00" + string("$share//a") + b"\x00", V5, 0x8F),
     (u16(1) + b"\x00" + string("$share/g") + b"\x00", V5, 0x8F),
     (u16(1) + b"\x00" + string("$share/g+/a") + b"\x00", V5, 0x8F),
@@ -224,6 +239,13 @@ def test_unsubscribe_both_versions() -> None:
 ])
 def test_unsubscribe_refusals(first: int, body: bytes, version: int, code: int) -> None:
     assert _refused(first, body, version).reason_code == code
+
+
+@pytest.mark.parametrize("topic_filter", ["a/#/b", "a/b+", "", "#/a"])
+def test_unsubscribe_with_an_invalid_filter_is_refused(topic_filter: str) -> None:
+    error = _refused(0xA2, u16(4) + string(topic_filter), V4)
+    assert error.reason_code == 0x8F
+    assert "UNSUBSCRIBE with an invalid topic filter" in error.text
 
 
 # -- PINGREQ, DISCONNECT, AUTH, the rest ---------------------------------------------------------------------------
