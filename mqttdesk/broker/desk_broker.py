@@ -196,7 +196,6 @@ class DeskBroker:
         try:
             async with gate.lock:
                 decision = await self.pipeline.decide_connect(request, self._holders, gone=gone, checked=checked)
-                decision = _with_transport(decision, request, stream.listener)
                 self.recorder.record(decision)
                 if not decision.allowed:
                     self._refuse(stream, protocol, decision)
@@ -262,6 +261,7 @@ class DeskBroker:
             transport=stream.listener.kind,
             tls_version=tls.version if tls else None,
             peer_certificate_subject=tls.peer_subject if tls else None,
+            listener_address=format_address(stream.listener.host, stream.listener.port),
         )
 
     def _reject_malformed(self, stream: Stream, protocol: ServerProtocol, address: str,
@@ -522,11 +522,6 @@ class DeskBroker:
             self._accept_errors.uninstall()
             self._accept_errors = None
 
-
-def _with_transport(decision: Decision, request: ConnectRequest, listener: ListenerInfo) -> Decision:
-    """The decision with how the CONNECT came in as its first step (e.g. "over TLS 1.3 on listener 'tls' (...)")."""
-    step = request.transport_step(format_address(listener.host, listener.port))
-    return decision if step is None else replace(decision, steps=(step, *decision.steps))
 
 def assigned_client_id() -> str:
     """An id for a client that sent none, as [MQTT-3.1.3-6] (3.1.1, with clean session) and MQTT 5 allow."""

@@ -99,6 +99,8 @@ class SessionState:
         if qos == 0:
             if not self.connected:
                 return None
+            if expires_at is None and self.max_packet_size is None:  # the common case: cached per version
+                return message.encode(self.version, qos=0, retain=retain)
             return self._encode(Outgoing(message, 0, retain, expires_at), dup=False)
         if not self.connected and self.clean_session:
             return None

@@ -82,7 +82,8 @@ class _Path:
 
     def __init__(self, request: ConnectRequest) -> None:
         self.request = request
-        self.steps: list[str] = []
+        transport = request.transport_step()  # how it came in, first (e.g. "over TLS 1.3 on listener 'tls' ...")
+        self.steps: list[str] = [] if transport is None else [transport]
 
     def add(self, step: str) -> None:
         self.steps.append(step)

@@ -44,6 +44,7 @@ class ConnectRequest:
     transport: str | None = None  # tcp | tls | ws | wss
     tls_version: str | None = None  # e.g. "TLSv1.3"
     peer_certificate_subject: str | None = None  # the client's TLS certificate, when it presented one
+    listener_address: str | None = None  # where that listener listens, e.g. "127.0.0.1:8883"
     protocol: str = MQTT_311  # "3.1.1" or "5" (`PROTOCOLS`)
     authentication_method: str | None = None  # MQTT 5 enhanced authentication; its data is never kept here
 
@@ -51,7 +52,7 @@ class ConnectRequest:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {self.protocol!r}")
 
-    def transport_step(self, listener_address: str | None = None) -> str | None:
+    def transport_step(self) -> str | None:
         """E.g. "over TLS 1.3 on listener 'tls' (127.0.0.1:8883)"; None when the transport is not known."""
         if self.transport is None:
             return None
@@ -62,8 +63,8 @@ class ConnectRequest:
                 f" {self.tls_version.replace('TLSv', '')}"
         if self.listener:
             words += f" on listener '{self.listener}'"
-        if listener_address:
-            words += f" ({listener_address})"
+        if self.listener_address:
+            words += f" ({self.listener_address})"
         if self.peer_certificate_subject:
             words += f", client certificate {self.peer_certificate_subject}"
         return words

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from dataclasses import replace
 
 import pytest
 
@@ -79,5 +80,5 @@ def test_the_transport_step_of_a_connect(transport: str, version: str | None, su
                                          step: str) -> None:
     request = ConnectRequest("lamp-1", "lamp", listener=transport, transport=transport, tls_version=version,
                              peer_certificate_subject=subject)
-    assert request.transport_step("127.0.0.1:1883") == step
+    assert replace(request, listener_address="127.0.0.1:1883").transport_step() == step
     assert ConnectRequest("lamp-1", "lamp").transport_step() is None

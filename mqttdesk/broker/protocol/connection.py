@@ -35,6 +35,9 @@ from mqttdesk.broker.protocol.topic_aliases import InboundTopicAliases, Outbound
 DEFAULT_MAXIMUM_PACKET_SIZE = 16 * 1024 * 1024
 DEFAULT_RECEIVE_MAXIMUM = 65535  # also what a client that announces none allows [MQTT-3.1.2.11.3]
 KEEP_ALIVE_FACTOR = 1.5  # [MQTT-3.1.2-24]
+_NOTHING: list[bytes] = []
+_PUBACK_HEADER = bytes((wf.PUBACK << 4, 2))
+_pack_u16 = wf.U16.pack  # data_to_send() when there is nothing to send; never appended to
 
 
 class State(Enum):
@@ -104,7 +107,11 @@ class ServerProtocol:
         return events
 
     def data_to_send(self) -> list[bytes]:
-        out, self._out = self._out, []
+        """What to write, oldest first (the same empty list when there is nothing: the caller only reads it)."""
+        out = self._out
+        if not out:
+            return _NOTHING
+        self._out = []
         return out
 
     def close_expected(self) -> bool:
@@ -344,6 +351,10 @@ class ServerProtocol:
 
     def send_puback(self, packet_id: int, reason_code: int = 0, reason_string: str | None = None,
                     user_properties: Sequence[tuple[str, str]] = ()) -> None:
+        if self.state is State.OPEN and not reason_code and reason_string is None and not user_properties:
+            self._inbound_unacked.discard(packet_id)  # the hot path of QoS 1: 4 bytes in both versions
+            self._out.append(_PUBACK_HEADER + _pack_u16(packet_id))
+            return
         if self._require_open("PUBACK"):
             self._inbound_unacked.discard(packet_id)
             self._send_ack(wf.PUBACK, packet_id, reason_code, reason_string, user_properties)
