@@ -92,8 +92,7 @@ class Connection:
     # becomes one write to each subscriber instead of 600 (one send() each was half the broker's CPU).
 
     def send(self, data: bytes) -> None:
-        if self._stream.is_closing():
-            return
+        # no is_closing() here (a call per packet): flush() checks it, and send_qos0 bounds what can pile up
         if not self._out:
             self._sink.wants_flush(self)
         self._out.append(data)

@@ -268,12 +268,23 @@ class Router:
             except Exception:
                 log.exception("message monitor failed")
         message = OutgoingPublish(publish)
+        connections, may_receive, retain = self._connections, self.may_receive, publish.retain
         for state, subscription in self._index.match(topic).values():
             if subscription.no_local and state.client_id == origin:
                 continue
-            if self.may_receive(state, topic):
-                self._deliver(state, message, subscription, qos, publish.retain and subscription.retain_as_published,
-                              expires_at)
+            if not may_receive(state, topic):
+                continue
+            flag = retain and subscription.retain_as_published
+            if (not qos or not subscription.qos) and expires_at is None and not subscription.identifiers \
+                    and state.max_packet_size is None:
+                # QoS 0 to a plain subscription, the fan-out hot path: one packet per protocol version and retain
+                # flag for every subscriber (cached by the message), straight to the connection
+                connection = connections.get(state.client_id)
+                if connection is not None and state.connected and connection.send_qos0(
+                        message.encode(state.version, qos=0, retain=flag)):
+                    self._count_out(state.live)
+                continue
+            self._deliver(state, message, subscription, qos, flag, expires_at)
         if self._groups:
             for group, _ in self._shared_index.match(topic).values():
                 chosen = group.pick(lambda state: self.may_receive(state, topic))
