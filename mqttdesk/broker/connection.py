@@ -198,14 +198,14 @@ class Connection:
 
     async def _handle(self, events: list[Event]) -> None:
         """Act on the events of one read in order; a SUBSCRIBE handled in slices holds back the ones after it."""
-        pull = self.pull
         for event in events:
             pending = self._event(event)
-            pull()  # the protocol's answers in order with what the session sent meanwhile
             if pending is not None:
+                self.pull()  # what the protocol answered so far goes before what the sliced packet sends
                 await pending
                 if self.closing:
                     return
+        self.pull()  # acknowledgements and PINGRESPs of this read, after what it routed
 
     def _event(self, event: Event) -> Pending | None:
         state = self.state

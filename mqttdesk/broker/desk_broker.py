@@ -178,7 +178,7 @@ class DeskBroker:
             return
         if connect is None:
             return
-        request = self._request(connect, stream)
+        request = self._request(connect, stream, self.limits.max_keepalive)
         if isinstance(request, Decision):  # refused before any credential is looked at
             self.recorder.record(request)
             self._refuse(stream, protocol, request)
@@ -232,7 +232,7 @@ class DeskBroker:
                     return None
 
     @staticmethod
-    def _request(connect: Connect, stream: Stream) -> ConnectRequest | Decision:
+    def _request(connect: Connect, stream: Stream, max_keepalive: int) -> ConnectRequest | Decision:
         """The CONNECT as the pipeline sees it, or the refusal of what no credential check can admit."""
         address, tls = stream.peer[0], stream.tls
         client_id, assigned = connect.client_id, False
@@ -246,6 +246,13 @@ class DeskBroker:
             except UnicodeDecodeError:
                 return _refused_before_credentials(connect, address, ReasonCode.BAD_PROTOCOL,
                                                    "the password is not UTF-8 text", connack=4)
+        if connect.protocol_version != wf.MQTT_5 and connect.keep_alive > max_keepalive:
+            # 3.1.1 has no way to tell the client a shorter one: refused, as Mosquitto refuses it (identifier
+            # rejected is what its CONNACK says; the sentence says why)
+            return _refused_before_credentials(
+                connect, address, ReasonCode.KEEPALIVE_TOO_LONG,
+                f"the client asks for a keep-alive of {connect.keep_alive} s, longer than the broker's maximum of "
+                f"{max_keepalive} s (max_keepalive)", connack=2)
         method = connect.properties.authentication_method
         if method is not None:
             return _refused_before_credentials(
@@ -360,8 +367,13 @@ class DeskBroker:
         used = CredentialRef(CredentialKind.BOOTSTRAP, registered_by) if registered_by else live.credential
         self.recorder.record_use(used, live.address)
         properties = EMPTY_PROPERTIES
-        if request.client_id_assigned and connect.protocol_version == wf.MQTT_5:
-            properties = Properties(assigned_client_identifier=request.client_id)  # [MQTT-3.2.2-16]
+        if connect.protocol_version == wf.MQTT_5:
+            assigned = request.client_id if request.client_id_assigned else None  # [MQTT-3.2.2-16]
+            maximum = self.limits.max_keepalive
+            # [MQTT-3.2.2-21]: the Server Keep Alive replaces the client's: for one asking for more, or for none
+            server_keep_alive = maximum if maximum < 65535 and not 0 < connect.keep_alive <= maximum else None
+            if assigned is not None or server_keep_alive is not None:
+                properties = Properties(assigned_client_identifier=assigned, server_keep_alive=server_keep_alive)
         connection.protocol.send_connack(0, session_present=present, properties=properties)
         connection.pull()
         for packet in state.resume():

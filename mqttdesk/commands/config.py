@@ -27,6 +27,7 @@ LIMIT_KEYS = {
     "max_subscriptions_per_packet": "max_subscriptions_per_packet",
     "max_subscriptions_per_client": "max_subscriptions_per_client",
     "max_incoming_qos2_bytes": "max_incoming_qos2_bytes",
+    "max_keepalive": "max_keepalive",
 }
 
 

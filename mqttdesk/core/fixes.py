@@ -83,6 +83,9 @@ def suggest_fix(decision: Decision, directory: Directory) -> Fix | None:
         return _release_fix(decision)
     if code is ReasonCode.CLIENT_ID_RESERVED:
         return _reserved_fix(decision, directory)
+    if code is ReasonCode.KEEPALIVE_TOO_LONG:
+        return Fix("configure a shorter keep-alive on the client, or allow longer ones",
+                   command="mqttdesk config set max_keepalive SECONDS")
     if code is ReasonCode.CLIENT_ID_EMPTY:
         return Fix("configure a clientId on the client (devices admitted by a bootstrap credential need their own, "
                    "and a persistent session needs one)")

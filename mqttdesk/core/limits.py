@@ -25,6 +25,10 @@ class SessionLimits:
     # payload and topic bytes of QoS 2 messages received but not yet released (PUBREL); more closes the connection.
     # Two messages of the largest packet size the broker accepts (16 MiB).
     max_incoming_qos2_bytes: int = 32 * MIB
+    # the longest keep-alive a client may ask for, as Mosquitto's max_keepalive: an MQTT 5 client asking for more (or
+    # for none, 0) is told this one in the CONNACK (Server Keep Alive); a 3.1.1 client asking for more is refused
+    # (it cannot be told). 65535, the protocol's maximum, leaves every client's own keep-alive alone.
+    max_keepalive: int = 65535
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_inflight <= 65535:
@@ -37,6 +41,8 @@ class SessionLimits:
         if not 1 <= self.max_subscriptions_per_client <= MAX_LIMIT:
             raise ValidationError(f"max subscriptions per client must be between 1 and {MAX_LIMIT}, "
                                   f"not {self.max_subscriptions_per_client}")
+        if not 10 <= self.max_keepalive <= 65535:
+            raise ValidationError(f"max keep-alive must be between 10 and 65535 seconds, not {self.max_keepalive}")
         if not MIB <= self.max_incoming_qos2_bytes <= MAX_INCOMING_QOS2_BYTES:
             raise ValidationError(f"max incoming QoS 2 bytes must be between {MIB} (1 MiB) and "
                                   f"{MAX_INCOMING_QOS2_BYTES} (1 GiB), not {self.max_incoming_qos2_bytes}")

@@ -39,6 +39,7 @@ class ReasonCode(StrEnum):
     CLIENT_ID_RESERVED = "client-id-reserved"  # a user reserved the clientId (pattern) for itself
     CLIENT_ID_TAKEN = "client-id-taken"  # a bootstrap credential may not claim an id another credential last used
     BAD_PROTOCOL = "bad-protocol"
+    KEEPALIVE_TOO_LONG = "keepalive-too-long"  # a 3.1.1 keep-alive over max_keepalive (MQTT 5 clients are told)
     BAD_AUTH_METHOD = "bad-auth-method"  # MQTT 5 enhanced authentication: no method is supported yet
     SERVER_BUSY = "server-busy"  # too many password checks waiting: this one was not queued (or was dropped)
     CLIENT_GONE = "client-gone"  # the client closed the connection before its password was checked
@@ -91,6 +92,7 @@ _CONNACK_BY_REASON: dict[ReasonCode, int] = {
     ReasonCode.SERVER_BUSY: ConnackCode.SERVER_UNAVAILABLE,
     ReasonCode.CLIENT_GONE: ConnackCode.SERVER_UNAVAILABLE,  # nobody is left to hear it: the broker sends nothing
     ReasonCode.BAD_AUTH_METHOD: ConnackCode.NOT_AUTHORIZED,  # 3.1.1 has no Authentication Method: never sent
+    ReasonCode.KEEPALIVE_TOO_LONG: ConnackCode.IDENTIFIER_REJECTED,  # what Mosquitto answers a too long keep-alive
 }
 
 
@@ -168,6 +170,7 @@ MQTT5_CONNACK: Mapping[ReasonCode, int] = MappingProxyType({
     # 0x9F names. It is closed unread in practice (no CONNECT, no protocol version): the code is for the record.
     ReasonCode.TOO_MANY_PENDING: Mqtt5Code.CONNECTION_RATE_EXCEEDED,
     ReasonCode.BAD_AUTH_METHOD: Mqtt5Code.BAD_AUTHENTICATION_METHOD,
+    ReasonCode.KEEPALIVE_TOO_LONG: Mqtt5Code.CLIENT_IDENTIFIER_NOT_VALID,  # (3.1.1 only: MQTT 5 clients are told)
     ReasonCode.ACL_DENIED: Mqtt5Code.NOT_AUTHORIZED,  # the will topic
     ReasonCode.ACL_NO_RULE: Mqtt5Code.NOT_AUTHORIZED,
     ReasonCode.RESERVED_TOPIC: Mqtt5Code.NOT_AUTHORIZED,

@@ -65,6 +65,7 @@ REASON_PHRASES: dict[str, str] = {
     "too-many-pending": "too many connections waiting",
     "tls-handshake-failed": "TLS handshake failed",
     "bad-auth-method": "authentication method not supported",
+    "keepalive-too-long": "keep-alive longer than allowed",
     "acl-allowed": "topic allowed",
     "acl-denied": "topic denied by a rule",
     "acl-no-rule": "no rule allows the topic",

@@ -43,6 +43,7 @@ MAX_QUEUED = "limits.max_queued_messages"
 MAX_SUBSCRIPTIONS_PER_PACKET = "limits.max_subscriptions_per_packet"
 MAX_SUBSCRIPTIONS_PER_CLIENT = "limits.max_subscriptions_per_client"
 MAX_INCOMING_QOS2_BYTES = "limits.max_incoming_qos2_bytes"
+MAX_KEEPALIVE = "limits.max_keepalive"
 MAX_PENDING_PER_ADDRESS = "limits.max_pending_per_address"
 MAX_PENDING = "limits.max_pending_connections"
 AUTH_LOG_MAX_BYTES = "auth_log.max_bytes"
@@ -182,6 +183,7 @@ class SettingsRepo:
             max_subscriptions_per_client=int(self.get(MAX_SUBSCRIPTIONS_PER_CLIENT,
                                                       defaults.max_subscriptions_per_client)),
             max_incoming_qos2_bytes=int(self.get(MAX_INCOMING_QOS2_BYTES, defaults.max_incoming_qos2_bytes)),
+            max_keepalive=int(self.get(MAX_KEEPALIVE, defaults.max_keepalive)),
         )
 
     def set_session_limits(self, limits: SessionLimits) -> None:
@@ -192,6 +194,7 @@ class SettingsRepo:
             self.set(MAX_SUBSCRIPTIONS_PER_PACKET, limits.max_subscriptions_per_packet)
             self.set(MAX_SUBSCRIPTIONS_PER_CLIENT, limits.max_subscriptions_per_client)
             self.set(MAX_INCOMING_QOS2_BYTES, limits.max_incoming_qos2_bytes)
+            self.set(MAX_KEEPALIVE, limits.max_keepalive)
 
     def admission_limits(self) -> AdmissionLimits:
         defaults = AdmissionLimits()

@@ -3,11 +3,17 @@ Auth log's sentences (CONNACK 0x86, 0x8C; server DISCONNECT 0x98, 0x8E, 0x8D), t
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
 from mqttdesk.core.acl import Permission
 from mqttdesk.core.states import StateAction
 from mqttdesk.store.db import Store
 from tests.integration.conftest import fast_hash
 from tests.integration.harness import Instance
+from tests.integration.raw_mqtt import RawClient
 from tests.integration.raw_mqtt5 import CONNACK, DISCONNECT, Raw5, connect_packet
 
 PASSWORD = "Tr0ub4dor&3-correct-horse"
@@ -206,3 +212,29 @@ def test_connack_has_no_response_information_or_server_keep_alive(instance, clie
     assert asking.connect() == 0
     assert not hasattr(asking.connack_properties, "ResponseInformation")
     assert not hasattr(asking.connack_properties, "ServerKeepAlive")
+
+
+def test_max_keepalive_is_the_server_keep_alive_of_mqtt5_clients_and_refuses_longer_311_ones(admin, data_dir):
+    """Mosquitto's max_keepalive: an MQTT 5 client asking for more, or for none, is told the maximum in CONNACK
+    (Server Keep Alive); a 3.1.1 client cannot be told, so a longer keep-alive is refused (CONNACK 2), with why."""
+    admin.settings.set_session_limits(replace(admin.settings.session_limits(), max_keepalive=30))
+    running = Instance(data_dir)
+    running.start()
+    try:
+        for asked, told in ((0, 30), (300, 30), (20, None)):
+            with Raw5(running.port) as raw:
+                raw.send(connect_packet(f"ka-{asked}", keep_alive=asked))
+                connack = raw.expect(CONNACK)
+                assert connack.reason_code_after(1) == 0
+                properties, _ = Properties(PacketTypes.CONNACK).unpack(connack.body[2:])  # read by paho's codec
+                assert getattr(properties, "ServerKeepAlive", None) == told
+        with RawClient(running.port) as old:
+            assert old.connect("ka-311", keep_alive=300).return_code == 2
+        entry = _log(running, "ka-311", "CONNECT")
+        assert entry.reason_code == "keepalive-too-long"
+        assert entry.reason == ("the client asks for a keep-alive of 300 s, longer than the broker's maximum of 30 s "
+                                "(max_keepalive)")
+        with RawClient(running.port) as fine:
+            assert fine.connect("ka-311-ok", keep_alive=30).return_code == 0
+    finally:
+        running.stop()

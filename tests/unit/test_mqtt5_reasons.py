@@ -51,6 +51,7 @@ CONNACK = {
     ReasonCode.CLIENT_GONE: 0x89,
     ReasonCode.BAD_PROTOCOL: 0x84,
     ReasonCode.BAD_AUTH_METHOD: 0x8C,
+    ReasonCode.KEEPALIVE_TOO_LONG: 0x85,  # 3.1.1 only (CONNACK 2, as Mosquitto); MQTT 5 clients are told instead
 }
 TOPIC_REFUSAL = {  # (PUBACK/PUBREC, SUBACK)
     ReasonCode.ACL_DENIED: (0x87, 0x87),

@@ -53,3 +53,15 @@ def test_remove_keeps_other_branches() -> None:
     index.remove("a/#", "c1")
     assert set(index.match("a/b")) == {"c2"}
     assert set(index.match("a/b/c")) == {"c1", "c2"}
+
+
+def test_a_remembered_match_is_forgotten_when_subscriptions_change() -> None:
+    index: SubscriptionIndex[str] = SubscriptionIndex()
+    index.add("a/+", "c1", "one", Subscription(0))
+    assert set(index.match("a/b")) == {"c1"}
+    index.add("a/b", "c2", "two", Subscription(1))
+    assert set(index.match("a/b")) == {"c1", "c2"}
+    index.remove("a/+", "c1")
+    assert set(index.match("a/b")) == {"c2"}
+    assert not index.remove("a/+", "c1")  # nothing removed: what was remembered stays right
+    assert set(index.match("a/b")) == {"c2"}
