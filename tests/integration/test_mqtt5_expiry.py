@@ -22,6 +22,14 @@ def _persistent(client5: Callable[..., V5Client], client_id: str, expiry: int, *
     return client5(client_id, clean_start=False, connect_properties={"SessionExpiryInterval": expiry}, **kwargs)
 
 
+def _subscribed_phone(client5: Callable[..., V5Client], expiry: int) -> V5Client:
+    """Client 'phone', connected with this session expiry and subscribed to news/# at QoS 1."""
+    phone = _persistent(client5, "phone", expiry)
+    assert phone.connect() == 0
+    assert phone.subscribe("news/#", 1).codes == [1]
+    return phone
+
+
 def _expired(events: SessionEvents, client_id: str, seconds: float) -> None:
     events.wait(SessionEventKind.DISCARDED, client_id, timeout=seconds + 10,
                 where=lambda event: "expired" in (event.reason or ""))
@@ -58,9 +66,7 @@ def test_session_expiry_zero_ends_the_session_with_the_connection(instance, clie
 
 def test_a_session_resumed_within_its_expiry_keeps_subscriptions_and_queued_messages(instance, client5,
                                                                                      session_events):
-    phone = _persistent(client5, "phone", 60)
-    assert phone.connect() == 0
-    assert phone.subscribe("news/#", 1).codes == [1]
+    phone = _subscribed_phone(client5, 60)
     _away(phone, session_events)
     sender = client5("sender")
     assert sender.connect() == 0
@@ -72,9 +78,7 @@ def test_a_session_resumed_within_its_expiry_keeps_subscriptions_and_queued_mess
 
 
 def test_a_session_not_resumed_within_its_expiry_is_gone(instance, client5, session_events):
-    phone = _persistent(client5, "phone", 1)
-    assert phone.connect() == 0
-    assert phone.subscribe("news/#", 1).codes == [1]
+    phone = _subscribed_phone(client5, 1)
     _away(phone, session_events)
     away_since = time.monotonic()
     _expired(session_events, "phone", 1)
@@ -91,9 +95,7 @@ def test_a_session_not_resumed_within_its_expiry_is_gone(instance, client5, sess
 
 
 def test_disconnect_can_shorten_the_session_expiry_to_zero(instance, client5, session_events):
-    phone = _persistent(client5, "phone", 3600)
-    assert phone.connect() == 0
-    assert phone.subscribe("news/#", 1).codes == [1]
+    phone = _subscribed_phone(client5, 3600)
     phone.disconnect(SessionExpiryInterval=0)  # [MQTT-3.14.2.2.2]
     session_events.wait(SessionEventKind.DISCONNECTED, "phone")
     assert instance.call(instance.service.registry.get_offline, "phone") is None
@@ -107,9 +109,7 @@ def test_disconnect_can_shorten_the_session_expiry_to_zero(instance, client5, se
 
 def test_a_queued_message_that_expired_is_not_delivered_and_the_rest_carry_what_is_left(instance, client5,
                                                                                        session_events):
-    phone = _persistent(client5, "phone", 60)
-    assert phone.connect() == 0
-    assert phone.subscribe("news/#", 1).codes == [1]
+    phone = _subscribed_phone(client5, 60)
     _away(phone, session_events)
     sender = client5("sender")
     assert sender.connect() == 0
