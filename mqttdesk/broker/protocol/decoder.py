@@ -28,7 +28,7 @@ from mqttdesk.broker.protocol.packets import (
     Will,
     new_publish,
 )
-from mqttdesk.broker.protocol.properties import EMPTY_PROPERTIES, WILL_PROPERTIES, decode_properties
+from mqttdesk.broker.protocol.properties import EMPTY_PROPERTIES, WILL_PROPERTIES, Properties, decode_properties
 from mqttdesk.broker.protocol.reason_codes import Mqtt5Reason, ProtocolError, malformed, protocol_error
 from mqttdesk.broker.protocol.topics import check_topic_filter, check_topic_name, is_shared
 
@@ -153,15 +153,23 @@ def decode_ack(packet_type: int, data: bytes | bytearray, start: int, end: int, 
         if length != 2:
             raise malformed(f"{name} must carry exactly a packet id")
         return cls(packet_id)
-    code = data[start + 2]
-    if code not in _ACK_CODES[packet_type]:
-        raise protocol_error(f"{name} with reason code {code:#04x}")
-    properties = EMPTY_PROPERTIES
-    if length > 3:
-        properties, offset = decode_properties(data, start + 3, end, packet_type)
-        if offset != end:
-            raise malformed(f"{name} with bytes after its properties")
+    code, properties = _reason_and_properties(data, start + 2, end, packet_type, _ACK_CODES[packet_type])
     return cls(packet_id, code, properties)
+
+
+def _reason_and_properties(data: bytes | bytearray, start: int, end: int, packet_type: int,
+                           allowed: frozenset[int]) -> tuple[int, Properties]:
+    """An MQTT 5 reason code from `allowed` at `start`, then properties (optional) that must end the packet."""
+    name = wf.PACKET_NAMES[packet_type]
+    code = data[start]
+    if code not in allowed:
+        raise protocol_error(f"{name} with reason code {code:#04x}")
+    if end - start == 1:
+        return code, EMPTY_PROPERTIES
+    properties, offset = decode_properties(data, start + 1, end, packet_type)
+    if offset != end:
+        raise malformed(f"{name} with bytes after its properties")
+    return code, properties
 
 
 def decode_subscribe(data: bytes | bytearray, start: int, end: int, version: int) -> Subscribe:
@@ -240,16 +248,9 @@ def decode_disconnect(data: bytes | bytearray, start: int, end: int, version: in
         return _NORMAL_DISCONNECT
     if version != wf.MQTT_5:
         raise malformed("DISCONNECT with a body")
-    code = data[start]
-    if code not in _DISCONNECT_CODES:
-        raise protocol_error(f"DISCONNECT with reason code {code:#04x}")
-    properties = EMPTY_PROPERTIES
-    if end - start > 1:
-        properties, offset = decode_properties(data, start + 1, end, wf.DISCONNECT)
-        if offset != end:
-            raise malformed("DISCONNECT with bytes after its properties")
-        if properties.server_reference is not None:
-            raise protocol_error("a client DISCONNECT carries a Server Reference")
+    code, properties = _reason_and_properties(data, start, end, wf.DISCONNECT, _DISCONNECT_CODES)
+    if properties.server_reference is not None:
+        raise protocol_error("a client DISCONNECT carries a Server Reference")
     return Disconnect(code, properties)
 
 
@@ -261,14 +262,7 @@ def decode_auth(data: bytes | bytearray, start: int, end: int, version: int) -> 
         raise malformed("AUTH is not an MQTT 3.1.1 packet")
     if start == end:
         return Auth()  # [MQTT-3.15.2-1]: 0x00 success, no properties
-    code = data[start]
-    if code not in _AUTH_CODES:
-        raise protocol_error(f"AUTH with reason code {code:#04x}")
-    properties = EMPTY_PROPERTIES
-    if end - start > 1:
-        properties, offset = decode_properties(data, start + 1, end, wf.AUTH)
-        if offset != end:
-            raise malformed("AUTH with bytes after its properties")
+    code, properties = _reason_and_properties(data, start, end, wf.AUTH, _AUTH_CODES)
     if properties.authentication_method is None:
         raise protocol_error("AUTH without an Authentication Method")  # [MQTT-3.15.2-2] (via 4.12)
     return Auth(code, properties)
