@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 MAX_PACKET_BYTES = 16 * 1024 * 1024  # larger packets close the connection (documented in the README)
 WRITE_BUFFER_LIMIT = 8 * 1024 * 1024  # a subscriber this far behind loses QoS 0 messages instead of stalling us
-DISCONNECT_WITH_WILL = 0x04  # MQTT 5: a clean DISCONNECT that still wants the will published
 Pending = Coroutine[Any, Any, None]  # the rest of a packet handled in slices, to be awaited before the next one
 
 
@@ -254,7 +253,7 @@ class Connection:
     def _disconnected(self, disconnect: Disconnect) -> None:
         if disconnect.session_expiry_interval is not None:
             self.state.session_expiry = disconnect.session_expiry_interval  # [MQTT-3.14.2.2.2]
-        if disconnect.reason_code == DISCONNECT_WITH_WILL:
+        if disconnect.reason_code == Mqtt5Reason.DISCONNECT_WITH_WILL:  # clean, but wants the will published
             self.will_wanted = True
         else:
             self.clean_disconnect = True  # [MQTT-3.14.4-3]: the will is discarded

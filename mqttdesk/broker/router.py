@@ -27,6 +27,7 @@ from mqttdesk.auth.recorder import DecisionRecorder
 from mqttdesk.broker.connection import Connection, Pending, ProtocolViolation
 from mqttdesk.broker.protocol import OutgoingPublish, Publish, Subscribe, Unsubscribe
 from mqttdesk.broker.protocol import wire_format as wf
+from mqttdesk.broker.protocol.reason_codes import Mqtt5Reason
 from mqttdesk.broker.registry import LiveSession, SessionRegistry
 from mqttdesk.broker.session_state import SessionState
 from mqttdesk.broker.subscription import Subscription, split_shared
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 MessageMonitor = Callable[[str, bytes, int, bool], None]  # topic, payload, QoS, retain
 LOGGED_PER_SESSION = 256
 SUBSCRIBE_SLICE = 200  # filters of one SUBSCRIBE decided per turn of the event loop (about 5 ms on our machine)
-NO_SUBSCRIPTION_EXISTED = 0x11  # MQTT 5 UNSUBACK
 
 
 @dataclass(eq=False)
@@ -207,7 +207,7 @@ class Router:
                 self._remove(state, topic_filter)
                 codes.append(0)
             else:
-                codes.append(NO_SUBSCRIPTION_EXISTED)
+                codes.append(Mqtt5Reason.NO_SUBSCRIPTION_EXISTED)
         connection.protocol.send_unsuback(unsubscribe.packet_id, codes)
         self.registry.touch(state.live)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from fnmatch import fnmatchcase
 
 from mqttdesk.core.acl import Effect, Subject, UnsafeValue, unsafe_value
+from mqttdesk.core.client_ids import reserving_user
 from mqttdesk.core.decide import credential_record, decide_topic, decide_vouched
 from mqttdesk.core.decision import Decision, Kind
 from mqttdesk.core.model import Device, Directory, User
@@ -117,12 +117,12 @@ def _release_fix(decision: Decision) -> Fix:
 
 
 def _reserved_fix(decision: Decision, directory: Directory) -> Fix:
-    client_id = decision.client_id
-    for pattern, user in directory.reservations:
-        if fnmatchcase(client_id, pattern):
-            return Fix(f"give this client another clientId: '{pattern}' is reserved for user '{user}' (or remove "
-                       "the reservation)", command=f"mqttdesk user unreserve {_quote(user)} {_quote(pattern)}")
-    return Fix("give this client another clientId")
+    reserved = reserving_user(decision.client_id, directory)
+    if reserved is None:
+        return Fix("give this client another clientId")
+    pattern, user = reserved
+    return Fix(f"give this client another clientId: '{pattern}' is reserved for user '{user}' (or remove "
+               "the reservation)", command=f"mqttdesk user unreserve {_quote(user)} {_quote(pattern)}")
 
 
 def _state_fix(decision: Decision, directory: Directory, *, revoked: bool) -> Fix:
@@ -215,7 +215,7 @@ def _still_refused(code: ReasonCode, client_id: str, username: str | None, direc
     if code is ReasonCode.CLIENT_ID_TAKEN:
         return client_id in directory.client_id_owners
     if code is ReasonCode.CLIENT_ID_RESERVED:
-        return any(fnmatchcase(client_id, pattern) for pattern, _ in directory.reservations)
+        return reserving_user(client_id, directory) is not None
     return True
 
 
