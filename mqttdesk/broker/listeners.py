@@ -19,7 +19,6 @@ import logging
 import os
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -29,7 +28,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from mqttdesk.broker.tls import HANDSHAKE_TIMEOUT, tls_facts
-from mqttdesk.broker.transport import ListenerInfo, SocketStream, Stream, WebSocketStream
+from mqttdesk.broker.transport import Handler, ListenerInfo, SocketStream, WebSocketStream
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +38,6 @@ WEBSOCKET_PATH = "/mqtt"
 WEBSOCKET_SUBPROTOCOL = "mqtt"
 WEBSOCKET_MAX_MESSAGE = 16 * 1024 * 1024 + 16  # the largest packet the broker accepts, in one message
 WEBSOCKET_CLOSE_TIMEOUT = 5.0
-
-Handler = Callable[[Stream], Awaitable[None]]
-
 
 @dataclass(frozen=True, slots=True)
 class ListenerSpec:
@@ -66,6 +62,7 @@ class Listeners:
 
     def __init__(self, handler: Handler) -> None:
         self._handler = handler
+        self._infos: dict[tuple[str, tuple[str, int]], ListenerInfo] = {}
         self._servers: list[tuple[ListenerSpec, asyncio.Server | WebSocketServer]] = []
 
     async def start(self, spec: ListenerSpec, context: ssl.SSLContext | None = None) -> None:
@@ -73,9 +70,11 @@ class Listeners:
         host = spec.host.strip("[]")  # IPv6 literals may come with their brackets
         server: asyncio.Server | WebSocketServer
         if spec.kind in ("tcp", "tls"):
-            callback = functools.partial(self._socket_connected, spec=spec, context=context)
-            server = await asyncio.start_server(callback, host, spec.port, reuse_address=True,
-                                                backlog=ACCEPTS_PER_WAKEUP)
+            tls = context if spec.kind == "tls" else None
+            listener_of = functools.partial(self._info, spec)
+            server = await asyncio.get_running_loop().create_server(
+                lambda: SocketStream(listener_of, self._handler, tls), host, spec.port, reuse_address=True,
+                backlog=ACCEPTS_PER_WAKEUP)
             _long_backlog(server)
         elif spec.kind in ("ws", "wss"):
             server = await serve(
@@ -114,14 +113,13 @@ class Listeners:
                 await server.wait_closed()
         self._servers.clear()
 
-    def _info(self, spec: ListenerSpec, writer: asyncio.StreamWriter) -> ListenerInfo:
-        host, port = writer.get_extra_info("sockname")[:2]
-        return ListenerInfo(spec.name, spec.kind, host, port)
-
-    async def _socket_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
-                                spec: ListenerSpec, context: ssl.SSLContext | None) -> None:
-        await self._handler(SocketStream(reader, writer, self._info(spec, writer),
-                                         context if spec.kind == "tls" else None))
+    def _info(self, spec: ListenerSpec, stream: SocketStream) -> ListenerInfo:
+        # the address the client reached (a wildcard listener has several): one record per address, not per socket
+        address = stream.sockname()
+        info = self._infos.get((spec.name, address))
+        if info is None:
+            info = self._infos[(spec.name, address)] = ListenerInfo(spec.name, spec.kind, *address)
+        return info
 
     async def _websocket_connected(self, connection: ServerConnection, *, spec: ListenerSpec) -> None:
         host, port = connection.local_address[:2]

@@ -137,6 +137,11 @@ class _Holders(Mapping[str, SessionHolder]):
             raise KeyError(client_id)
         return session.holder()
 
+    def get(self, client_id: str, default: SessionHolder | None = None) -> SessionHolder | None:  # type: ignore[override]
+        # asked once per CONNECT, almost always for a clientId nobody holds: no KeyError raised and caught for that
+        session = self._registry.get(client_id) or self._registry.get_offline(client_id)
+        return default if session is None else session.holder()
+
     def __iter__(self) -> Iterator[str]:
         return iter(dict.fromkeys([s.client_id for s in self._registry] + [s.client_id for s in
                                                                           self._registry.offline()]))

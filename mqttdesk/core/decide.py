@@ -200,7 +200,7 @@ def _claim_refusal(
     client_id = request.client_id
     if not client_id or request.client_id_assigned:
         return None
-    reserved = reserving_user(client_id, directory)
+    reserved = reserving_user(client_id, directory) if directory.reservations else None
     if reserved is not None and CredentialRef(CredentialKind.USER, reserved[1]) != claimant:
         pattern, user = reserved
         return path.refuse(ReasonCode.CLIENT_ID_RESERVED,
@@ -308,6 +308,7 @@ def _decide_credential(
     directory: Directory,
 ) -> Decision:
     record, label, method = credential.record, credential.label, credential.method
+    ref = record.ref  # a new CredentialRef per call: asked once
     path.add(f"username '{path.request.username}' → {label} ({record.state.value})")
     if path.request.password is None:
         return path.refuse(ReasonCode.MISSING_PASSWORD, f"{label} sent no password", method)
@@ -325,13 +326,13 @@ def _decide_credential(
         if refusal:
             return refusal
     bootstrap = record if isinstance(record, Bootstrap) else None
-    refusal, holder = _client_id_check(path, credential.ref, live, method, may_take_over=bootstrap is None)
-    refusal = refusal or _claim_refusal(path, credential.ref, directory, method, bootstrap=bootstrap)
+    refusal, holder = _client_id_check(path, ref, live, method, may_take_over=bootstrap is None)
+    refusal = refusal or _claim_refusal(path, ref, directory, method, bootstrap=bootstrap)
     if refusal:
         return refusal
     client_id = path.request.client_id
     if bootstrap is None:
-        grant = Grant(method, credential.ref, path.request.username, client_id, tenant_of(path.request.username))
+        grant = Grant(method, ref, path.request.username, client_id, tenant_of(path.request.username))
         text = f"{label} authenticated by password"
     elif bootstrap.register_devices:
         grant = Grant(method, CredentialRef(CredentialKind.DEVICE, client_id), bootstrap.name, client_id,
@@ -339,7 +340,7 @@ def _decide_credential(
         path.add(f"bootstrap credential '{bootstrap.name}' registers devices: '{client_id}' becomes a device")
         text = f"device '{client_id}' admitted and registered by bootstrap credential '{bootstrap.name}'"
     else:
-        grant = Grant(method, credential.ref, bootstrap.name, client_id, tenant_of(bootstrap.name), virtual=True)
+        grant = Grant(method, ref, bootstrap.name, client_id, tenant_of(bootstrap.name), virtual=True)
         path.add("not registered (virtual device): its session ends with the connection")
         text = f"virtual device '{client_id}' admitted by bootstrap credential '{bootstrap.name}'"
     for note in unsafe_value_notes(grant, directory):

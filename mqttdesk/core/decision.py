@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -56,18 +57,27 @@ class ConnectRequest:
         """E.g. "over TLS 1.3 on listener 'tls' (127.0.0.1:8883)"; None when the transport is not known."""
         if self.transport is None:
             return None
-        over = {"tcp": "over TCP", "tls": "over TLS", "ws": "over WebSocket", "wss": "over WebSocket over TLS"}
-        words = over.get(self.transport, f"over {self.transport}")
-        if self.tls_version:
-            words += f" ({self.tls_version.replace('TLSv', 'TLS ')})" if self.transport == "wss" else \
-                f" {self.tls_version.replace('TLSv', '')}"
-        if self.listener:
-            words += f" on listener '{self.listener}'"
-        if self.listener_address:
-            words += f" ({self.listener_address})"
-        if self.peer_certificate_subject:
-            words += f", client certificate {self.peer_certificate_subject}"
-        return words
+        return _transport_words(self.transport, self.tls_version, self.listener, self.listener_address,
+                                self.peer_certificate_subject)
+
+
+_OVER = {"tcp": "over TCP", "tls": "over TLS", "ws": "over WebSocket", "wss": "over WebSocket over TLS"}
+
+
+@functools.lru_cache(maxsize=256)  # the same few listeners for every CONNECT; a certificate subject varies more
+def _transport_words(transport: str, tls_version: str | None, listener: str | None, listener_address: str | None,
+                     peer_certificate_subject: str | None) -> str:
+    words = _OVER.get(transport, f"over {transport}")
+    if tls_version:
+        words += f" ({tls_version.replace('TLSv', 'TLS ')})" if transport == "wss" else \
+            f" {tls_version.replace('TLSv', '')}"
+    if listener:
+        words += f" on listener '{listener}'"
+    if listener_address:
+        words += f" ({listener_address})"
+    if peer_certificate_subject:
+        words += f", client certificate {peer_certificate_subject}"
+    return words
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,12 +140,31 @@ def unsafe_value_notes(grant: Grant, directory: Directory) -> list[str]:
     roles = roles_of(grant, directory)
     if not roles:
         return []
+    filters = _pattern_filters(roles, directory)
+    if not filters:
+        return []
     subject = _subject(grant)
-    found = dict.fromkeys(
-        unsafe for rule in directory.rules_of(roles) if (unsafe := unsafe_value(rule.topic_filter, subject))
-    )
+    found = dict.fromkeys(unsafe for topic_filter in filters if (unsafe := unsafe_value(topic_filter, subject)))
     return [f"note: {unsafe.describe()}: deny rules with {unsafe.pattern} apply to every topic, allow rules with "
             f"{unsafe.pattern} do not apply" for unsafe in found]
+
+
+# the rule filters with a pattern (%u, %c, %t), per combination of roles, for one snapshot's roles (by identity:
+# a registration replaces the snapshot but keeps its roles). Asked at every CONNECT; most roles have none.
+_pattern_cache: tuple[object, dict[tuple[str, ...], tuple[str, ...]]] = (None, {})
+
+
+def _pattern_filters(roles: tuple[str, ...], directory: Directory) -> tuple[str, ...]:
+    global _pattern_cache
+    source, cached = _pattern_cache
+    if source is not directory.roles:
+        cached = {}
+        _pattern_cache = (directory.roles, cached)
+    filters = cached.get(roles)
+    if filters is None:
+        filters = cached[roles] = tuple(rule.topic_filter for rule in directory.rules_of(roles)
+                                        if "%" in rule.topic_filter)
+    return filters
 
 
 def subscription_limit_decision(grant: Grant, topic_filter: str, limit: int) -> Decision:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
+from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 from mqttdesk.core.clip import clip, clip_optional, clip_sentences
@@ -150,19 +151,22 @@ class AuthLogRepo:
 
     def append(self, entries: Iterable[AuthLogEntry]) -> list[AuthLogEntry]:
         """Store entries in one transaction; returns them with their ids."""
-        stored: list[AuthLogEntry] = []
+        entries = list(entries)
+        if not entries:
+            return []
         with self._store.write() as db:
-            for entry in entries:
-                cursor = db.execute(
-                    "INSERT INTO auth_log (time, kind, allowed, client_id, username, method, address, topic,"
-                    " reason_code, reason, steps, count, first_time, protocol)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (entry.time, entry.kind, int(entry.allowed), entry.client_id, entry.username, entry.method,
-                     entry.address, entry.topic, entry.reason_code, entry.reason, json.dumps(list(entry.steps)),
-                     entry.count, entry.first_time, entry.protocol),
-                )
-                stored.append(_with_id(entry, int(cursor.lastrowid or 0)))
-        return stored
+            db.executemany(
+                "INSERT INTO auth_log (time, kind, allowed, client_id, username, method, address, topic,"
+                " reason_code, reason, steps, count, first_time, protocol)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(entry.time, entry.kind, int(entry.allowed), entry.client_id, entry.username, entry.method,
+                  entry.address, entry.topic, entry.reason_code, entry.reason, steps_json(entry.steps),
+                  entry.count, entry.first_time, entry.protocol) for entry in entries],
+            )
+            last = int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
+        # `id INTEGER PRIMARY KEY`: one transaction's rows get consecutive ids, the last of them `last`
+        first = last - len(entries) + 1
+        return [_with_id(entry, first + index) for index, entry in enumerate(entries)]
 
     def add_to_fold(self, entry: AuthLogEntry, count: int, last_time: float) -> AuthLogEntry | None:
         """`count` more of the stored refusal `entry`, the last at `last_time`: its row counts them instead of
@@ -242,7 +246,15 @@ class AuthLogRepo:
 
 
 def _with_id(entry: AuthLogEntry, entry_id: int) -> AuthLogEntry:
-    return replace(entry, id=entry_id)  # not asdict(): it deep-copies every field, measurable in a storm
+    # field by field: dataclasses.replace (and asdict even more) cost a tenth of a CONNECT's share of the log
+    return AuthLogEntry(entry_id, entry.time, entry.kind, entry.allowed, entry.client_id, entry.username,
+                        entry.method, entry.address, entry.topic, entry.reason_code, entry.reason, entry.steps,
+                        entry.count, entry.first_time, entry.protocol)
+
+
+def steps_json(steps: tuple[str, ...]) -> str:
+    """`json.dumps(list(steps))`, byte for byte, without the encoder's set-up for every entry."""
+    return "[" + ", ".join(map(encode_basestring_ascii, steps)) + "]"
 
 
 def _row_to_entry(row: Any) -> AuthLogEntry:

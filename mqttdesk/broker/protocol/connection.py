@@ -295,6 +295,12 @@ class ServerProtocol:
         if self.state is not State.AWAITING_CONNACK:
             raise InvalidState(f"CONNACK in state {self.state.value}")
         version = self.version or wf.MQTT_3_1_1
+        if version != wf.MQTT_5 and reason_code == 0:  # the common 3.1.1 case: four fixed bytes, nothing to fit
+            self._out.append(encoder.encode_connack(version, session_present, 0))
+            self.state = State.OPEN
+            if self._buffer:
+                self._parse()
+            return
         accepted = reason_code < 0x80
         if version == wf.MQTT_5 and accepted:
             properties = replace(
