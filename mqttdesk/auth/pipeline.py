@@ -82,6 +82,8 @@ class AuthPipeline:
         self._recent_owners: dict[str, CredentialRef] = {}
         self._directory = self._with_recent_owners(store.directory())
         self._topic_cache: OrderedDict[tuple[object, ...], Decision] = OrderedDict()
+        # changes whenever topic decisions may have changed: whoever remembers decisions compares it
+        self.epoch = 0
         self._listeners: list[DirectoryListener] = []
         self._unsaved_devices: dict[str, Device] = {}
         store.subscribe(self._on_store_changes)
@@ -120,6 +122,7 @@ class AuthPipeline:
         previous = self._directory
         self._directory = self._with_recent_owners(self._with_unsaved(self._store.directory(self._listen_host)))
         self._topic_cache.clear()
+        self.epoch += 1
         if _secrets_weakened(previous, self._directory, relevant):
             # suspend / revoke / password change: forget verified (and known-wrong) passwords, as verifier.py says
             self.verifier.clear()

@@ -39,6 +39,8 @@ from mqttdesk.core.topics import topic_matches
 
 log = logging.getLogger(__name__)
 
+SESSION_DECISIONS = 1024  # topic decisions a session remembers per kind (a device uses a handful of topics)
+
 MessageMonitor = Callable[[str, bytes, int, bool], None]  # topic, payload, QoS, retain
 LOGGED_PER_SESSION = 256
 SUBSCRIBE_SLICE = 200  # filters of one SUBSCRIBE decided per turn of the event loop (about 5 ms on our machine)
@@ -101,7 +103,7 @@ class Router:
         live = state.live
         live.messages_in += 1
         self.registry.touch(live)
-        decision = self.pipeline.decide_topic(Kind.PUBLISH, state.grant, publish.topic)
+        decision = self._decide(state, Kind.PUBLISH, publish.topic)
         self._record_topic_decision(live, decision)
         if decision.reason.code is ReasonCode.BAD_TOPIC:
             raise ProtocolViolation(decision.reason.text, 0x90)  # [MQTT-3.3.2-2]: wildcards in a topic name
@@ -246,7 +248,21 @@ class Router:
 
     def may_receive(self, state: SessionState, topic: str) -> bool:
         """Whether the session's current grant may read `topic` (checked again for what it queued)."""
-        return self.pipeline.decide_topic(Kind.RECEIVE, state.grant, topic).allowed
+        return self._decide(state, Kind.RECEIVE, topic).allowed
+
+    def _decide(self, state: SessionState, kind: Kind, topic: str) -> Decision:
+        """The pipeline's PUBLISH or RECEIVE decision, remembered by the session for its grant: the pipeline's own
+        cache hashes (credential, clientId, tenant, kind, topic) for every message, a tenth of a QoS 1 delivery."""
+        memo, pipeline = state.decisions, self.pipeline
+        if memo.epoch != pipeline.epoch or memo.grant is not state.grant:
+            memo.reset(pipeline.epoch, state.grant)
+        table = memo.publish if kind is Kind.PUBLISH else memo.receive
+        decision = table.get(topic)
+        if decision is None:
+            decision = pipeline.decide_topic(kind, state.grant, topic)
+            if len(table) < SESSION_DECISIONS:
+                table[topic] = decision
+        return decision
 
     def route_message(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
         """Publish as the broker itself (the topic monitor's test publish, tests)."""

@@ -27,7 +27,7 @@ from mqttdesk.broker.protocol import wire_format as wf
 from mqttdesk.broker.protocol.encoder import encode_ack
 from mqttdesk.broker.registry import LiveSession
 from mqttdesk.broker.subscription import Subscription
-from mqttdesk.core.decision import Grant
+from mqttdesk.core.decision import Decision, Grant
 from mqttdesk.core.limits import SessionLimits
 
 __all__ = ["MAX_INCOMING_QOS2", "Outgoing", "SessionLimits", "SessionState"]
@@ -48,6 +48,23 @@ class Outgoing:
     @property
     def topic(self) -> str:
         return self.message.publish.topic
+
+
+class TopicDecisions:
+    """The topic decisions of one session, by topic, valid for one grant and one pipeline epoch (see `Router`)."""
+
+    __slots__ = ("grant", "epoch", "publish", "receive")
+
+    def __init__(self) -> None:
+        self.grant: Grant | None = None
+        self.epoch = -1
+        self.publish: dict[str, Decision] = {}
+        self.receive: dict[str, Decision] = {}
+
+    def reset(self, epoch: int, grant: Grant) -> None:
+        self.epoch, self.grant = epoch, grant
+        self.publish.clear()
+        self.receive.clear()
 
 
 @dataclass(eq=False)
@@ -75,6 +92,7 @@ class SessionState:
     window: int = 0  # in-flight QoS 1/2 messages allowed now: min(our max_inflight, the client's receive maximum)
     max_packet_size: int | None = None  # the client's, None: no limit
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    decisions: TopicDecisions = field(default_factory=TopicDecisions, repr=False)
     _last_packet_id: int = 0
 
     def __post_init__(self) -> None:
