@@ -23,6 +23,7 @@ from mqttdesk.core.decide import decide_connect, decide_topic, decide_unchecked,
 from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, SessionHolder
 from mqttdesk.core.model import CredentialKind, CredentialRef, Device, Directory
 from mqttdesk.core.reasons import ReasonCode
+from mqttdesk.core.sources import source_of_change
 from mqttdesk.core.states import CredentialState
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
@@ -35,7 +36,6 @@ _NOBODY: Mapping[str, SessionHolder] = {}
 DirectoryListener = Callable[[Directory, tuple[Change, ...]], None]
 _DIRECTORY_KINDS = frozenset({ChangeKind.USER, ChangeKind.BOOTSTRAP, ChangeKind.DEVICE, ChangeKind.ROLE,
                               ChangeKind.SETTINGS, ChangeKind.CLIENT_ID})
-_CREDENTIAL_TABLES = {ChangeKind.USER: "users", ChangeKind.BOOTSTRAP: "bootstraps", ChangeKind.DEVICE: "devices"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +60,11 @@ def _secrets_weakened(before: Directory, after: Directory, changes: tuple[Change
     Registrations and first uses change credentials all the time during a storm; they must not empty the cache.
     """
     for change in changes:
-        table = _CREDENTIAL_TABLES.get(change.kind)
-        if table is None:
+        source = source_of_change(change.kind.value)
+        if source is None:
             continue
-        old = getattr(before, table).get(change.key)
-        new = getattr(after, table).get(change.key)
+        old = source.record(change.key, before)
+        new = source.record(change.key, after)
         if old is None:
             continue
         if new is None or new.password_hash != old.password_hash or not new.state.admits:

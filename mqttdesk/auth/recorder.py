@@ -28,6 +28,13 @@ from mqttdesk.store.db import Store
 log = logging.getLogger(__name__)
 
 EntriesListener = Callable[[list[AuthLogEntry]], None]
+# how `last_used` is written per credential kind (devices: `mark_seen`, with their address); a source whose
+# records have a `last_used` needs its writer here (tests/unit/test_sources.py checks that none is missing)
+USE_WRITERS: dict[CredentialKind, Callable[[Store, str, float], None]] = {
+    CredentialKind.USER: lambda store, name, when: store.users.mark_used(name, when),
+    CredentialKind.BOOTSTRAP: lambda store, name, when: store.bootstraps.mark_used(name, when),
+}
+USES_NOT_WRITTEN = frozenset({CredentialKind.ANONYMOUS})  # nothing to mark: there is no record
 FLUSH_DELAY = 0.1
 BATCH = 100
 RETRY_DELAY = 1.0  # seconds before writing again when another process holds the database
@@ -261,12 +268,10 @@ class DecisionRecorder:
             if previous is not None and when - previous < _LAST_USED_RESOLUTION:
                 continue
             written[credential] = when
-            if credential.kind is CredentialKind.USER:
-                self._store.users.mark_used(credential.name, when)
-            elif credential.kind is CredentialKind.BOOTSTRAP:
-                self._store.bootstraps.mark_used(credential.name, when)
-            elif credential.kind is CredentialKind.DEVICE:
-                sightings[credential.name] = (when, address)
+            if credential.kind is CredentialKind.DEVICE:
+                sightings[credential.name] = (when, address)  # a device's address is kept too, in one statement
+            elif credential.kind in USE_WRITERS:
+                USE_WRITERS[credential.kind](self._store, credential.name, when)
         if sightings:
             self._store.devices.mark_seen(sightings)
         return written

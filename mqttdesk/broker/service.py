@@ -31,6 +31,7 @@ from mqttdesk.core.errors import MqttdeskError
 from mqttdesk.core.limits import SessionLimits
 from mqttdesk.core.model import CredentialKind, Directory
 from mqttdesk.core.reasons import ReasonCode
+from mqttdesk.core.sources import source_of_change
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
 from mqttdesk.store.settings_repo import ListenerSettings
@@ -110,8 +111,6 @@ def listener_specs(settings: ListenerSettings) -> list[ListenerSpec]:
 
 
 StatusListener = Callable[[BrokerStatus], None]
-_CREDENTIAL_OF_CHANGE = {ChangeKind.USER: CredentialKind.USER, ChangeKind.BOOTSTRAP: CredentialKind.BOOTSTRAP,
-                         ChangeKind.DEVICE: CredentialKind.DEVICE}
 
 
 def explain_start_error(exc: BaseException, host: str, port: int) -> str:
@@ -275,7 +274,7 @@ class BrokerService:
         broker = self._broker
         if broker is None:
             return
-        changed = {(_CREDENTIAL_OF_CHANGE[c.kind], c.key) for c in changes if c.kind in _CREDENTIAL_OF_CHANGE}
+        changed = {(source.kind, c.key) for c in changes if (source := source_of_change(c.kind.value)) is not None}
         settings_changed = any(c.kind is ChangeKind.SETTINGS for c in changes)
 
         def concerned(grant: Grant) -> bool:

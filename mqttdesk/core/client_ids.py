@@ -17,7 +17,8 @@ from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
 from mqttdesk.core.errors import ValidationError
-from mqttdesk.core.model import CredentialKind, CredentialRef, Directory, User
+from mqttdesk.core.model import CredentialRef, Directory, User
+from mqttdesk.core.sources import source_of
 
 MAX_PATTERN_LENGTH = 256
 
@@ -56,16 +57,8 @@ def blocking_owner(client_id: str, directory: Directory, claimant: CredentialRef
     owner = directory.client_id_owners.get(client_id)
     if owner is None or owner == claimant:
         return None
-    if owner.kind is CredentialKind.USER and owner.name in directory.users:
-        return owner
-    if owner.kind is CredentialKind.BOOTSTRAP and owner.name in directory.bootstraps:
-        return owner
-    if owner.kind is CredentialKind.DEVICE and owner.name in directory.devices:
-        return owner
-    return None
+    return owner if source_of(owner.kind).record(owner.name, directory) is not None else None
 
 
 def describe_owner(owner: CredentialRef) -> str:
-    if owner.kind is CredentialKind.BOOTSTRAP:
-        return f"bootstrap credential '{owner.name}'"
-    return f"{owner.kind.value} '{owner.name}'"
+    return source_of(owner.kind).ref_label(owner)

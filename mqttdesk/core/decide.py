@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from mqttdesk.core.client_ids import blocking_owner, describe_owner, reserving_user
 from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, SessionHolder
-from mqttdesk.core.model import ANONYMOUS_REF, Bootstrap, CredentialKind, CredentialRef, Device, Directory, Method, User
+from mqttdesk.core.model import ANONYMOUS_REF, Bootstrap, CredentialKind, CredentialRef, Device, Directory, Method
 from mqttdesk.core.names import tenant_of
 from mqttdesk.core.reasons import Reason, ReasonCode, connack_code
+from mqttdesk.core.sources import DEVICES, Record, match, source_of
 from mqttdesk.core.states import CredentialState
 from mqttdesk.core.timefmt import format_time
 from mqttdesk.core.topic_rules import decide_topic, roles_of, unsafe_value_notes
@@ -32,41 +33,34 @@ class _Credential:
 
     label: str
     method: Method
-    record: User | Bootstrap | Device
-
-    @property
-    def ref(self) -> CredentialRef:
-        return self.record.ref
+    record: Record
 
 
-def credential_record(client_id: str, username: str | None, directory: Directory) -> User | Bootstrap | Device | None:
-    """The credential a CONNECT with this clientId and username authenticates against, as the rules find it:
-    the registered device of that clientId when the username is the one it registered with, else a user, else a
-    bootstrap credential (users and bootstrap credentials share one namespace)."""
+def credential_record(client_id: str, username: str | None, directory: Directory) -> Record | None:
+    """The credential a CONNECT with this clientId and username authenticates against, as the sources find it
+    (in their documented order, `sources.MATCH_ORDER`)."""
     if not username:
         return None
-    device = directory.devices.get(client_id) if client_id else None
-    if device is not None and device.username == username:
-        return device
-    return directory.users.get(username) or directory.bootstraps.get(username)
+    found = match(client_id, username, directory)
+    return found[1] if found is not None else None
 
 
 def _credential_for(request: ConnectRequest, directory: Directory) -> _Credential | None:
+    if not request.username:
+        return None
     client_id = "" if request.client_id_assigned else request.client_id  # a made-up id is never a device's
-    record = credential_record(client_id, request.username, directory)
-    if isinstance(record, Device):
-        return _Credential(record.display_name, Method.DEVICE, record)
-    if isinstance(record, User):
-        return _Credential(f"user '{record.name}'", Method.PASSWORD, record)
-    if isinstance(record, Bootstrap):
-        return _Credential(f"bootstrap credential '{record.name}'", Method.BOOTSTRAP, record)
-    return None
+    found = match(client_id, request.username, directory)
+    if found is None:
+        return None
+    source, record = found
+    return _Credential(source.label(record), source.method, record)
 
 
 def _registered_device(request: ConnectRequest, directory: Directory) -> Device | None:
     if not request.client_id or request.client_id_assigned:
         return None
-    return directory.devices.get(request.client_id)
+    device = DEVICES.record(request.client_id, directory)  # a registered clientId is the device's, whoever asks
+    return device if isinstance(device, Device) else None
 
 
 def password_hash_for(request: ConnectRequest, directory: Directory) -> str | None:
@@ -125,15 +119,7 @@ class _Path:
 
 
 def _describe_holder(holder: SessionHolder) -> str:
-    kind = holder.credential.kind
-    if kind is CredentialKind.DEVICE:
-        who = f"device '{holder.client_id}'"
-    elif kind is CredentialKind.BOOTSTRAP:
-        who = f"a device of bootstrap credential '{holder.username}'"
-    elif holder.username:
-        who = f"user '{holder.username}'"
-    else:
-        who = "an anonymous client"
+    who = source_of(holder.credential.kind).holder_words(holder)
     if holder.offline_since is not None:
         where = f", last from {holder.address}" if holder.address else ""
         return f"{who}, offline since {format_time(holder.offline_since)}{where}"
@@ -351,20 +337,6 @@ def _decide_credential(
     return path.accept(ReasonCode.AUTHENTICATED, text, grant, holder)
 
 
-def _record_of(ref: CredentialRef, directory: Directory) -> User | Bootstrap | Device | None:
-    if ref.kind is CredentialKind.USER:
-        return directory.users.get(ref.name)
-    if ref.kind is CredentialKind.BOOTSTRAP:
-        return directory.bootstraps.get(ref.name)
-    if ref.kind is CredentialKind.DEVICE:
-        return directory.devices.get(ref.name)
-    return None
-
-
-_KIND_LABEL = {CredentialKind.USER: "user", CredentialKind.BOOTSTRAP: "bootstrap credential",
-               CredentialKind.DEVICE: "device"}
-
-
 def revalidate(grant: Grant, directory: Directory, password_hash: str | None) -> str | None:
     """Why a live session admitted by `grant` must end after a store change, or None when it may stay.
 
@@ -372,17 +344,4 @@ def revalidate(grant: Grant, directory: Directory, password_hash: str | None) ->
     A device being registered by this very session is not in the directory until its record is written; the
     pipeline adds it to its snapshot at once, so "deleted" here means deleted.
     """
-    ref = grant.credential
-    if ref.kind is CredentialKind.ANONYMOUS:
-        return None if directory.anonymous.enabled else "anonymous access was turned off"
-    record = _record_of(ref, directory)
-    label = f"{_KIND_LABEL.get(ref.kind, ref.kind.value)} '{ref.name}'"
-    if record is None:
-        return f"{label} was deleted"
-    if record.state is CredentialState.SUSPENDED:
-        return f"{label} was suspended"
-    if record.state is CredentialState.REVOKED:
-        return f"{label} was revoked"
-    if password_hash is not None and record.password_hash != password_hash:
-        return f"the password of {label} was changed"
-    return None
+    return source_of(grant.credential.kind).revalidate(grant, directory, password_hash)

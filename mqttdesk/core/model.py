@@ -23,10 +23,11 @@ class Method(StrEnum):
 
 
 class CredentialKind(StrEnum):
+    """Which kind of credential admitted a session; each has its `core.sources.CredentialSource`."""
+
     USER = "user"
     BOOTSTRAP = "bootstrap"
     DEVICE = "device"
-    CERTIFICATE = "certificate"
     ANONYMOUS = "anonymous"
 
 

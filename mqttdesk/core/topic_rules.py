@@ -22,8 +22,9 @@ from mqttdesk.core.acl import (
 )
 from mqttdesk.core.decision import Decision, Grant, Kind
 from mqttdesk.core.errors import ValidationError
-from mqttdesk.core.model import CredentialKind, Directory, Method
+from mqttdesk.core.model import Directory
 from mqttdesk.core.reasons import Reason, ReasonCode
+from mqttdesk.core.sources import source_of
 from mqttdesk.core.topics import validate_topic_filter, validate_topic_name
 
 
@@ -32,38 +33,12 @@ def roles_of(grant: Grant, directory: Directory) -> tuple[str, ...] | None:
 
     A device gets its own roles plus those of the bootstrap credential that registered it (while that exists).
     """
-    ref = grant.credential
-    if ref.kind is CredentialKind.ANONYMOUS:
-        return None if directory.anonymous.unrestricted else directory.anonymous.roles
-    if ref.kind is CredentialKind.USER:
-        user = directory.users.get(ref.name)
-        return user.roles if user is not None else ()
-    if ref.kind is CredentialKind.BOOTSTRAP:
-        bootstrap = directory.bootstraps.get(ref.name)
-        return bootstrap.roles if bootstrap is not None else ()
-    if ref.kind is CredentialKind.DEVICE:
-        device = directory.devices.get(ref.name)
-        if device is None:
-            # the CONNECT that registers it (its will is checked before the device exists): its bootstrap's roles
-            origin = directory.bootstraps.get(grant.registers or "")
-            return origin.roles if origin is not None else ()
-        origin = directory.bootstraps.get(device.bootstrap or "")
-        return tuple(dict.fromkeys(device.roles + (origin.roles if origin is not None else ())))
-    return ()
+    return source_of(grant.credential.kind).roles(grant, directory)
 
 
 def describe_subject(grant: Grant) -> str:
     """How a sentence names the client a topic decision is about."""
-    kind = grant.credential.kind
-    if kind is CredentialKind.DEVICE:
-        return f"device '{grant.client_id}'"
-    if kind is CredentialKind.BOOTSTRAP:
-        return f"device '{grant.client_id}' (bootstrap '{grant.username}')"
-    if grant.username and grant.method is Method.PASSWORD:
-        return f"user '{grant.username}'"
-    if grant.username:
-        return f"{grant.method.value} '{grant.username}'"
-    return "anonymous client"
+    return source_of(grant.credential.kind).subject_words(grant)
 
 
 _ACCESS_BY_KIND = {Kind.PUBLISH: Access.WRITE, Kind.RECEIVE: Access.READ, Kind.SUBSCRIBE: Access.READ}
