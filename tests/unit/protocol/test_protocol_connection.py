@@ -50,9 +50,11 @@ def opened(version: int = 5, *, connect_properties: Properties = EMPTY_PROPERTIE
 
 
 def _error(protocol: ServerProtocol) -> ProtocolErrorOccurred:
+    """The one protocol error reported, answered as the broker answers it when it comes to the event."""
     errors = [event for event in protocol.events_received() if isinstance(event, ProtocolErrorOccurred)]
     assert len(errors) == 1
     assert protocol.close_expected()
+    protocol.send_error_disconnect()
     return errors[0]
 
 
@@ -247,6 +249,44 @@ def test_a_v5_protocol_error_sends_disconnect_with_code_and_reason_string() -> N
     properties, _ = decode_properties(data, 3, len(data), 14)
     assert properties.reason_string == error.text
     protocol.receive_data(publish_v5("a", b""))  # ignored once closing
+    assert protocol.events_received() == []
+
+
+def test_packets_before_a_malformed_one_in_the_same_read_are_answered_before_the_disconnect() -> None:
+    protocol = opened(5)
+    protocol.receive_data(publish_v5("a", b"x", qos=1, packet_id=7) + b"\xc0\x00" + b"\x36\x00")  # QoS 3
+    publish, ping, error = protocol.events_received()
+    assert isinstance(publish, Publish)
+    assert publish.packet_id == 7
+    assert isinstance(ping, PingReq)
+    assert isinstance(error, ProtocolErrorOccurred)
+    assert error.reason_code == 0x81
+    assert protocol.close_expected()  # nothing more is read ...
+    assert protocol.data_to_send() == []  # ... and nothing jumps ahead of the answers
+    protocol.send_puback(7)
+    protocol.send_pingresp()
+    protocol.send_error_disconnect()
+    puback, pingresp, disconnect = protocol.data_to_send()
+    assert (puback, pingresp) == (b"\x40\x02\x00\x07", b"\xd0\x00")
+    assert disconnect[0] == 0xE0
+    assert disconnect[2] == 0x81
+    protocol.send_pingresp()  # after the DISCONNECT nothing more goes out [MQTT-3.14.4-1]
+    protocol.send_error_disconnect()  # and it goes out once
+    assert protocol.data_to_send() == []
+    assert protocol.state is State.CLOSING
+
+
+def test_a_v4_protocol_error_after_good_packets_answers_them_then_just_closes() -> None:
+    protocol = opened(4)
+    protocol.receive_data(b"\xc0\x00" + b"\x62\x02\x00\x00")
+    ping, error = protocol.events_received()
+    assert isinstance(ping, PingReq)
+    assert isinstance(error, ProtocolErrorOccurred)
+    protocol.send_pingresp()
+    protocol.send_error_disconnect()
+    assert protocol.data_to_send() == [b"\xd0\x00"]
+    assert protocol.state is State.CLOSING
+    protocol.receive_data(b"\xc0\x00")  # ignored
     assert protocol.events_received() == []
 
 
