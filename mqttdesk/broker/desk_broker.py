@@ -67,6 +67,10 @@ from mqttdesk.core.reasons import Reason, ReasonCode, mqtt5_connack_code
 log = logging.getLogger(__name__)
 
 TOPIC_ALIAS_MAXIMUM = 32  # MQTT 5 topic aliases a client may set up with us (announced in CONNACK)
+# MQTT 5 Response Information for a client that requests it: where its responses may go. Per clientId, so that a
+# role can give every client its own with one rule (`allow ROLE 'response/%c/#' readwrite`) and no two clients share
+# one; told only to a client whose grant may subscribe to it (see `_response_information`).
+RESPONSE_TOPIC_PREFIX = "response/{client_id}/"
 
 # session ends logged as refusals: forced by the broker, or the client broke the protocol
 _REFUSED_ENDS = frozenset({ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER,
@@ -405,8 +409,10 @@ class DeskBroker:
             maximum = self.limits.max_keepalive
             # [MQTT-3.2.2-21]: the Server Keep Alive replaces the client's: for one asking for more, or for none
             server_keep_alive = maximum if maximum < 65535 and not 0 < connect.keep_alive <= maximum else None
-            if assigned is not None or server_keep_alive is not None:
-                properties = Properties(assigned_client_identifier=assigned, server_keep_alive=server_keep_alive)
+            response = self._response_information(state) if connection.protocol.request_response_information else None
+            if assigned is not None or server_keep_alive is not None or response is not None:
+                properties = Properties(assigned_client_identifier=assigned, server_keep_alive=server_keep_alive,
+                                        response_information=response)
         connection.protocol.send_connack(0, session_present=present, properties=properties)
         connection.pull()
         for packet in state.resume():
@@ -415,6 +421,15 @@ class DeskBroker:
             await connection.run()
         finally:
             self._finish(connection, connect)
+
+    def _response_information(self, state: SessionState) -> str | None:
+        """The Response Information for a client that asked for it [MQTT-3.1.2-28], or None: a prefix it may not
+        subscribe to would only send its requests' answers where it can never read them, which is worse than none
+        (the spec lets the server send none)."""
+        prefix = RESPONSE_TOPIC_PREFIX.format(client_id=state.client_id)
+        if self.pipeline.decide_topic(Kind.SUBSCRIBE, state.grant, prefix + "#").allowed:
+            return prefix
+        return None
 
     def _finish(self, connection: Connection, connect: Connect) -> None:
         state = connection.state
