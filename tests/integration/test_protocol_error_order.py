@@ -6,27 +6,18 @@ Raw sockets, because what matters is the order of the bytes on the wire, which p
 
 from __future__ import annotations
 
-import struct
-
 from tests.integration.harness import Instance
 from tests.integration.raw_mqtt import (
     PacketType,
     RawClient,
     encode_empty,
     encode_publish,
-    encode_remaining_length,
-    encode_string,
     encode_subscribe,
 )
-from tests.integration.raw_mqtt5 import DISCONNECT, Raw5, publish_packet
+from tests.integration.raw_mqtt5 import DISCONNECT, Raw5, publish_packet, subscribe_packet
 
 PUBACK, SUBACK, PINGRESP = 4, 9, 13
 MALFORMED = b"\x36\x00"  # a PUBLISH with QoS 3 [MQTT-3.3.1-4]
-
-
-def _subscribe_v5(packet_id: int, topic_filter: str) -> bytes:
-    body = struct.pack("!H", packet_id) + b"\x00" + encode_string(topic_filter) + b"\x00"
-    return b"\x82" + encode_remaining_length(len(body)) + body
 
 
 def _packets_until_closed(raw: Raw5) -> list[int]:
@@ -44,7 +35,7 @@ def test_mqtt5_answers_come_before_the_disconnect_and_the_good_packets_count(ins
         assert listener.subscribe("order/#", 0) == 0
         raw.connect("order-5")
         raw.send(publish_packet("order/five", b"routed", qos=1, packet_id=7) + encode_empty(PacketType.PINGREQ)
-                 + _subscribe_v5(8, "order/back") + MALFORMED)
+                 + subscribe_packet(8, "order/back") + MALFORMED)
         assert _packets_until_closed(raw) == [PUBACK, PINGRESP, SUBACK, DISCONNECT]
         message = listener.next_message()
         assert (message.topic, message.payload) == ("order/five", b"routed")

@@ -66,6 +66,7 @@ class ServerProtocol:
         self.maximum_packet_size = maximum_packet_size  # ours, announced in an MQTT 5 CONNACK
         self.receive_maximum = receive_maximum  # ours: unacknowledged incoming QoS 1/2 PUBLISHes
         self.topic_alias_maximum = topic_alias_maximum  # ours: aliases a client may set (0: none)
+        # aliases in `send_publish`; mqttdesk's broker encodes its PUBLISHes in SessionState, with its own table
         self._outbound_aliases_wanted = outbound_topic_aliases
         self._clock = clock
         self.state = State.CONNECTING
@@ -355,16 +356,17 @@ class ServerProtocol:
         outgoing = message if isinstance(message, encoder.OutgoingPublish) else encoder.OutgoingPublish(message)
         version = self.version or wf.MQTT_3_1_1
         effective_qos = outgoing.publish.qos if qos is None else qos
-        aliases, alias, send_topic = self._outbound_aliases, None, True
-        if aliases is not None:
-            alias, send_topic = aliases.choose(outgoing.publish.topic)
         limit = self.client_maximum_packet_size
-        if limit is not None and outgoing.size(version, effective_qos, alias, send_topic) > limit:
+        aliases = self._outbound_aliases
+        if aliases is not None and not dup:  # a resent message goes with its whole topic
+            packet = aliases.encode(outgoing, qos=effective_qos, retain=retain, packet_id=packet_id, limit=limit)
+            if packet is None:
+                return False
+            self._out.append(packet)
+            return True
+        if limit is not None and outgoing.size(version, effective_qos) > limit:
             return False
-        if aliases is not None and alias is not None:
-            aliases.commit(outgoing.publish.topic, alias, send_topic)
-        self._out.append(outgoing.encode(version, qos=effective_qos, retain=retain, dup=dup, packet_id=packet_id,
-                                         topic_alias=alias, send_topic=send_topic))
+        self._out.append(outgoing.encode(version, qos=effective_qos, retain=retain, dup=dup, packet_id=packet_id))
         return True
 
     def _send_ack(self, packet_type: int, packet_id: int, reason_code: int, reason_string: str | None,
