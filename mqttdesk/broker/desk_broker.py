@@ -17,7 +17,8 @@ Nothing of amqtt runs any more: the listeners are ours too (`listeners.py`: TCP,
 WebSocket), every connection reaches `_stream_connected` as a `Stream` (`transport.py`), and its bytes are decoded
 by the sans-I/O protocol core (`protocol/`), which gives the same events for both MQTT versions. This module adds
 what MQTT 5 asks of the session around them: the decision's reason code and sentence on CONNACK, the assigned
-client identifier, session expiry and the will delay (timers per clientId, cancelled when the client is back).
+client identifier, Response Information where the grant allows it, session expiry and the will delay (timers per
+clientId, cancelled when the client is back).
 
 This module is the connection flow (CONNECT to the end of a session, take-over, kick, shutdown); what happens to
 PUBLISH, SUBSCRIBE and UNSUBSCRIBE on a live connection, and who receives a message, is `router.py`; how many
