@@ -237,6 +237,7 @@ class Connection:
         elif isinstance(event, ProtocolErrorOccurred):
             if self.end_reason is None:
                 self.end_reason = (ReasonCode.PROTOCOL_ERROR, f"protocol error: {event.text}")
+            self.protocol.send_error_disconnect()  # behind the answers to the packets before it, all queued now
         elif isinstance(event, Auth):
             raise ProtocolViolation("AUTH on a connection that did not authenticate with a method",
                                     Mqtt5Reason.PROTOCOL_ERROR)

@@ -17,7 +17,8 @@ Nothing of amqtt runs any more: the listeners are ours too (`listeners.py`: TCP,
 WebSocket), every connection reaches `_stream_connected` as a `Stream` (`transport.py`), and its bytes are decoded
 by the sans-I/O protocol core (`protocol/`), which gives the same events for both MQTT versions. This module adds
 what MQTT 5 asks of the session around them: the decision's reason code and sentence on CONNACK, the assigned
-client identifier, session expiry and the will delay (timers per clientId, cancelled when the client is back).
+client identifier, Response Information where the grant allows it, session expiry and the will delay (timers per
+clientId, cancelled when the client is back).
 
 This module is the connection flow (CONNECT to the end of a session, take-over, kick, shutdown); what happens to
 PUBLISH, SUBSCRIBE and UNSUBSCRIBE on a live connection, and who receives a message, is `router.py`; how many
@@ -67,6 +68,10 @@ from mqttdesk.core.reasons import Reason, ReasonCode, mqtt5_connack_code
 log = logging.getLogger(__name__)
 
 TOPIC_ALIAS_MAXIMUM = 32  # MQTT 5 topic aliases a client may set up with us (announced in CONNACK)
+# MQTT 5 Response Information for a client that requests it: where its responses may go. Per clientId, so that a
+# role can give every client its own with one rule (`allow ROLE 'response/%c/#' readwrite`) and no two clients share
+# one; told only to a client whose grant may subscribe to it (see `_response_information`).
+RESPONSE_TOPIC_PREFIX = "response/{client_id}/"
 
 # session ends logged as refusals: forced by the broker, or the client broke the protocol
 _REFUSED_ENDS = frozenset({ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER,
@@ -386,7 +391,8 @@ class DeskBroker:
         else:
             state.grant, state.live, state.clean_session = grant, live, ends_with_connection
         state.session_expiry = expiry
-        state.attach(version, protocol.client_receive_maximum, protocol.client_maximum_packet_size)
+        state.attach(version, protocol.client_receive_maximum, protocol.client_maximum_packet_size,
+                     protocol.client_topic_alias_maximum)
         live.session = state  # the record reads the session's subscriptions and queue, never a copy
         connection = Connection(stream, protocol, state, self.router)
         self._connections[client_id] = connection
@@ -405,8 +411,10 @@ class DeskBroker:
             maximum = self.limits.max_keepalive
             # [MQTT-3.2.2-21]: the Server Keep Alive replaces the client's: for one asking for more, or for none
             server_keep_alive = maximum if maximum < 65535 and not 0 < connect.keep_alive <= maximum else None
-            if assigned is not None or server_keep_alive is not None:
-                properties = Properties(assigned_client_identifier=assigned, server_keep_alive=server_keep_alive)
+            response = self._response_information(state) if connection.protocol.request_response_information else None
+            if assigned is not None or server_keep_alive is not None or response is not None:
+                properties = Properties(assigned_client_identifier=assigned, server_keep_alive=server_keep_alive,
+                                        response_information=response)
         connection.protocol.send_connack(0, session_present=present, properties=properties)
         connection.pull()
         for packet in state.resume():
@@ -415,6 +423,15 @@ class DeskBroker:
             await connection.run()
         finally:
             self._finish(connection, connect)
+
+    def _response_information(self, state: SessionState) -> str | None:
+        """The Response Information for a client that asked for it [MQTT-3.1.2-28], or None: a prefix it may not
+        subscribe to would only send its requests' answers where it can never read them, which is worse than none
+        (the spec lets the server send none)."""
+        prefix = RESPONSE_TOPIC_PREFIX.format(client_id=state.client_id)
+        if self.pipeline.decide_topic(Kind.SUBSCRIBE, state.grant, prefix + "#").allowed:
+            return prefix
+        return None
 
     def _finish(self, connection: Connection, connect: Connect) -> None:
         state = connection.state

@@ -6,9 +6,9 @@ All of them hand every connection to one handler, `async handler(stream)`, and k
 - TLS: accepted as plain TCP; the handler then runs the handshake itself (`Stream.handshake()`, under the same
   caps and deadline as a socket waiting for its CONNECT), so that a failed one is not just a line in asyncio's
   debug log but a refused CONNECT in the Auth log, in words (see tls.py).
-- WebSocket: the `websockets` library's server, path `/mqtt` only (others: HTTP 404) and the `mqtt` subprotocol
-  only (MQTT 3.1.1's name; "mqttv3.1" clients speak MQTT 3.1, which the broker does not support anyway: HTTP 400).
-  Over TLS (`wss`) the library runs the handshake with the same certificate; a failed one there is only logged.
+- WebSocket, plain and over TLS (`wss`): accepted as plain TCP too; the handler's `Stream.handshake()` runs the
+  TLS handshake (wss, the same certificate) and then the WebSocket one, under the same caps and deadline, so that a
+  failed TLS handshake is in the Auth log as on the `tls` listener (see websocket.py).
 """
 
 from __future__ import annotations
@@ -20,24 +20,17 @@ import os
 import socket
 import ssl
 from dataclasses import dataclass
-from http import HTTPStatus
 
 from websockets.asyncio.server import Server as WebSocketServer
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.datastructures import Headers
-from websockets.http11 import Request, Response
 
-from mqttdesk.broker.tls import HANDSHAKE_TIMEOUT, tls_facts
-from mqttdesk.broker.transport import Handler, ListenerInfo, SocketStream, WebSocketStream
+from mqttdesk.broker.transport import Handler, ListenerInfo, SocketStream
+from mqttdesk.broker.websocket import WEBSOCKET_CLOSE_TIMEOUT, HeldSocket, WebSocketUpgrade, websocket_server
 
 log = logging.getLogger(__name__)
 
 LISTEN_BACKLOG = 4096
 ACCEPTS_PER_WAKEUP = 16
-WEBSOCKET_PATH = "/mqtt"
-WEBSOCKET_SUBPROTOCOL = "mqtt"
-WEBSOCKET_MAX_MESSAGE = 16 * 1024 * 1024 + 16  # the largest packet the broker accepts, in one message
-WEBSOCKET_CLOSE_TIMEOUT = 5.0
+
 
 @dataclass(frozen=True, slots=True)
 class ListenerSpec:
@@ -64,6 +57,7 @@ class Listeners:
         self._handler = handler
         self._infos: dict[tuple[str, tuple[str, int]], ListenerInfo] = {}
         self._servers: list[tuple[ListenerSpec, asyncio.Server | WebSocketServer]] = []
+        self._websocket_tasks: set[asyncio.Task[None]] = set()  # one per WebSocket connection, until it is closed
 
     async def start(self, spec: ListenerSpec, context: ssl.SSLContext | None = None) -> None:
         """Bind and listen; OSError when the address cannot be bound (the caller explains it)."""
@@ -77,13 +71,14 @@ class Listeners:
                 backlog=ACCEPTS_PER_WAKEUP)
             _long_backlog(server)
         elif spec.kind in ("ws", "wss"):
-            server = await serve(
-                functools.partial(self._websocket_connected, spec=spec), host, spec.port,
-                ssl=context if spec.kind == "wss" else None, subprotocols=[WEBSOCKET_SUBPROTOCOL],  # type: ignore[list-item]
-                process_request=_check_websocket_request, compression=None, max_size=WEBSOCKET_MAX_MESSAGE,
-                ping_interval=None,  # MQTT's keep-alive watches the connection
-                open_timeout=HANDSHAKE_TIMEOUT, close_timeout=WEBSOCKET_CLOSE_TIMEOUT, reuse_address=True,
-                backlog=ACCEPTS_PER_WAKEUP, logger=log)
+            websockets = websocket_server()
+            accepted = functools.partial(self._websocket_accepted, spec=spec, server=websockets,
+                                         context=context if spec.kind == "wss" else None)
+            plain = await asyncio.get_running_loop().create_server(
+                lambda: HeldSocket(accepted), host, spec.port, reuse_address=True, backlog=ACCEPTS_PER_WAKEUP)
+            _long_backlog(plain)
+            websockets.wrap(plain)
+            server = websockets
         else:
             raise ValueError(f"unknown listener kind {spec.kind!r}")
         self._servers.append((spec, server))
@@ -106,11 +101,13 @@ class Listeners:
                 server.close()
 
     async def close(self) -> None:
-        """Stop accepting and wait until the WebSocket servers are down."""
+        """Stop accepting and wait until the WebSocket servers are down and their connections closed."""
         self.stop_accepting()
         for _, server in self._servers:
             if isinstance(server, WebSocketServer):
                 await server.wait_closed()
+        if self._websocket_tasks:  # the broker ended them: what is left is their close frames
+            await asyncio.wait(self._websocket_tasks, timeout=WEBSOCKET_CLOSE_TIMEOUT + 1)
         self._servers.clear()
 
     def _info(self, spec: ListenerSpec, stream: SocketStream) -> ListenerInfo:
@@ -121,28 +118,17 @@ class Listeners:
             info = self._infos[(spec.name, address)] = ListenerInfo(spec.name, spec.kind, *address)
         return info
 
-    async def _websocket_connected(self, connection: ServerConnection, *, spec: ListenerSpec) -> None:
-        host, port = connection.local_address[:2]
-        info = ListenerInfo(spec.name, spec.kind, host, port)
-        tls = tls_facts(connection.transport.get_extra_info("ssl_object")) if spec.kind == "wss" else None
-        stream = WebSocketStream(connection, info, tls)
+    def _websocket_accepted(self, held: HeldSocket, *, spec: ListenerSpec, server: WebSocketServer,
+                            context: ssl.SSLContext | None) -> None:
+        assert held.transport is not None
+        host, port = held.transport.get_extra_info("sockname")[:2]
+        stream = WebSocketUpgrade(held, ListenerInfo(spec.name, spec.kind, host, port), context, server)
+        task = asyncio.get_running_loop().create_task(self._serve_websocket(stream), name="mqttdesk-ws")
+        self._websocket_tasks.add(task)
+        task.add_done_callback(self._websocket_tasks.discard)
+
+    async def _serve_websocket(self, stream: WebSocketUpgrade) -> None:
         try:
             await self._handler(stream)
         finally:
             await stream.finished(WEBSOCKET_CLOSE_TIMEOUT)
-
-
-def _check_websocket_request(connection: ServerConnection, request: Request) -> Response | None:
-    """Only `/mqtt`, and only clients that speak the `mqtt` subprotocol; anything else gets an HTTP error."""
-    if request.path.split("?", 1)[0] != WEBSOCKET_PATH:
-        return connection.respond(HTTPStatus.NOT_FOUND, f"MQTT over WebSocket is served at {WEBSOCKET_PATH}\n")
-    offered = _subprotocols(request.headers)
-    if WEBSOCKET_SUBPROTOCOL not in offered:
-        return connection.respond(HTTPStatus.BAD_REQUEST,
-                                  f"MQTT over WebSocket needs the '{WEBSOCKET_SUBPROTOCOL}' subprotocol "
-                                  "(MQTT 3.1.1)\n")
-    return None
-
-
-def _subprotocols(headers: Headers) -> list[str]:
-    return [name.strip() for value in headers.get_all("Sec-WebSocket-Protocol") for name in value.split(",")]

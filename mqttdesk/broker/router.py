@@ -292,7 +292,7 @@ class Router:
                 continue
             flag = retain and subscription.retain_as_published
             if (not qos or not subscription.qos) and expires_at is None and not subscription.identifiers \
-                    and state.max_packet_size is None:
+                    and state.max_packet_size is None and state.aliases is None:
                 # QoS 0 to a plain subscription, the fan-out hot path: one packet per protocol version and retain
                 # flag for every subscriber (cached by the message), straight to the connection
                 connection = connections.get(state.client_id)
@@ -325,6 +325,7 @@ class Router:
         if effective:
             connection.send(packet)
         elif not connection.send_qos0(packet):
+            state.not_sent(message.publish.topic)
             return
         self._count_out(state.live)
 

@@ -11,7 +11,10 @@ checked again against the session's *current* grant when it is resumed and befor
 (`may_receive`), as Mosquitto does: permissions taken away while the client was away apply to what waits for it.
 MQTT 5 adds: a message expiry interval (an expired message is not sent; a sent one carries the time it has left),
 the client's receive maximum (the in-flight window is the smaller of it and ours) and maximum packet size (a larger
-message is not sent to it, [MQTT-3.1.2-25]).
+message is not sent to it, [MQTT-3.1.2-25]) and topic aliases: a client that allows them (Topic Alias Maximum in
+its CONNECT) gets the topics it is sent often replaced by aliases (policy in `OutboundTopicAliases`). The table is
+the connection's, so it lives here from `attach` to `disconnected` (PUBLISHes are encoded here, not by the protocol
+core); a message resent with DUP after a reconnect goes with its whole topic.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from mqttdesk.broker.protocol import OutgoingPublish, Publish
 from mqttdesk.broker.protocol import wire_format as wf
 from mqttdesk.broker.protocol.encoder import encode_ack
+from mqttdesk.broker.protocol.topic_aliases import OutboundTopicAliases
 from mqttdesk.broker.registry import LiveSession
 from mqttdesk.broker.subscription import Subscription
 from mqttdesk.core.decision import Decision, Grant
@@ -91,6 +95,7 @@ class SessionState:
     version: int = wf.MQTT_3_1_1  # of the connection it is on (or was last on)
     window: int = 0  # in-flight QoS 1/2 messages allowed now: min(our max_inflight, the client's receive maximum)
     max_packet_size: int | None = None  # the client's, None: no limit
+    aliases: OutboundTopicAliases | None = None  # this connection's topic aliases, None: the client allows none
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     decisions: TopicDecisions = field(default_factory=TopicDecisions, repr=False)
     _last_packet_id: int = 0
@@ -99,11 +104,14 @@ class SessionState:
         self.window = self.window or self.limits.max_inflight
         self.live.session = self
 
-    def attach(self, version: int, receive_maximum: int, max_packet_size: int | None) -> None:
+    def attach(self, version: int, receive_maximum: int, max_packet_size: int | None,
+               topic_alias_maximum: int = 0) -> None:
         """The session is (re)connected on a connection of this protocol version and with these client limits."""
         self.version = version
         self.window = max(1, min(self.limits.max_inflight, receive_maximum))
         self.max_packet_size = max_packet_size
+        self.aliases = OutboundTopicAliases(topic_alias_maximum) if version == wf.MQTT_5 and topic_alias_maximum \
+            else None
 
     def _next_packet_id(self) -> int:
         for _ in range(65535):
@@ -117,7 +125,7 @@ class SessionState:
         if qos == 0:
             if not self.connected:
                 return None
-            if expires_at is None and self.max_packet_size is None:  # the common case: cached per version
+            if expires_at is None and self.max_packet_size is None and self.aliases is None:  # cached per version
                 return message.encode(self.version, qos=0, retain=retain)
             return self._encode(Outgoing(message, 0, retain, expires_at), dup=False)
         if not self.connected and self.clean_session:
@@ -153,10 +161,23 @@ class SessionState:
             message = OutgoingPublish(replace(publish, properties=replace(
                 publish.properties, message_expiry_interval=math.ceil(left))))
         packet_id = outgoing.packet_id or None
+        aliases = self.aliases
+        if aliases is not None and not dup:  # resent after a reconnect: the aliases it went with are gone
+            packet = aliases.encode(message, qos=outgoing.qos, retain=outgoing.retain, packet_id=packet_id,
+                                    limit=self.max_packet_size)
+            if packet is None:
+                self.too_large += 1
+            return packet
         if self.max_packet_size is not None and message.size(self.version, outgoing.qos) > self.max_packet_size:
             self.too_large += 1
             return None
         return message.encode(self.version, qos=outgoing.qos, retain=outgoing.retain, dup=dup, packet_id=packet_id)
+
+    def not_sent(self, topic: str) -> None:
+        """A QoS 0 packet `offer` returned was dropped after all (the client is too far behind): an alias it set up
+        never reached the client."""
+        if self.aliases is not None:
+            self.aliases.forget(topic)
 
     def _send(self, outgoing: Outgoing) -> bytes | None:
         outgoing.packet_id = self._next_packet_id()
@@ -244,6 +265,7 @@ class SessionState:
 
     def disconnected(self) -> None:
         self.connected = False
+        self.aliases = None  # topic aliases last as long as the network connection (MQTT 5 section 3.3.2.3.4)
 
 
 def _size(publish: Publish | None) -> int:

@@ -233,7 +233,8 @@ class WebSocketStream:
         self._sender = asyncio.get_running_loop().create_task(self._send_loop(), name="mqttdesk-ws-sender")
 
     async def handshake(self) -> None:
-        """Nothing left to do: the WebSocket (and for wss, TLS) handshake was done by the server library."""
+        """Nothing left to do: `WebSocketUpgrade` (websocket.py) made this stream after the TLS (wss) and WebSocket
+        handshakes."""
 
     async def _next_message(self) -> bool:
         if self._ended:

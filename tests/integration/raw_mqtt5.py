@@ -13,11 +13,12 @@ from tests.integration.raw_mqtt import encode_remaining_length, encode_string
 TIMEOUT = 10.0
 CONNACK, PUBLISH, PUBREC, DISCONNECT = 2, 3, 5, 14
 REASON_STRING = 0x1F
+TOPIC_ALIAS = 0x23
 
 
 def connect_packet(client_id: str, *, username: str | None = None, password: str | None = None,
-                   keep_alive: int = 60, properties: bytes = b"") -> bytes:
-    flags = 0x02  # clean start
+                   keep_alive: int = 60, properties: bytes = b"", clean_start: bool = True) -> bytes:
+    flags = 0x02 if clean_start else 0
     payload = encode_string(client_id)
     if username is not None:
         flags |= 0x80
@@ -33,6 +34,11 @@ def connect_packet(client_id: str, *, username: str | None = None, password: str
 def publish_packet(topic: str, payload: bytes, *, qos: int = 0, packet_id: int = 1) -> bytes:
     body = encode_string(topic) + (struct.pack("!H", packet_id) if qos else b"") + b"\x00" + payload
     return bytes([0x30 | qos << 1]) + encode_remaining_length(len(body)) + body
+
+
+def subscribe_packet(packet_id: int, topic_filter: str, qos: int = 0) -> bytes:
+    body = struct.pack("!H", packet_id) + b"\x00" + encode_string(topic_filter) + bytes([qos])
+    return bytes([0x82]) + encode_remaining_length(len(body)) + body
 
 
 @dataclass
@@ -61,6 +67,35 @@ class Packet:
                 return self.body[index + 2:index + 2 + size].decode("utf-8")
             index = _skip_property(self.body, identifier, index)
         return None
+
+
+@dataclass
+class ReceivedPublish:
+    """A PUBLISH as it came: the topic may be empty when the broker used a topic alias."""
+
+    topic: str
+    alias: int | None
+    packet_id: int | None
+    dup: bool
+    payload: bytes
+
+
+def read_publish(packet: Packet) -> ReceivedPublish:
+    assert packet.type == PUBLISH, f"expected PUBLISH, got packet type {packet.type}"
+    body, qos = packet.body, (packet.flags >> 1) & 3
+    size = struct.unpack_from("!H", body, 0)[0]
+    topic, index = body[2:2 + size].decode("utf-8"), 2 + size
+    packet_id = None
+    if qos:
+        packet_id, index = struct.unpack_from("!H", body, index)[0], index + 2
+    length, index = _read_varint(body, index)
+    end, alias = index + length, None
+    while index < end:
+        identifier = body[index]
+        if identifier == TOPIC_ALIAS:
+            alias = struct.unpack_from("!H", body, index + 1)[0]
+        index = _skip_property(body, identifier, index + 1)
+    return ReceivedPublish(topic, alias, packet_id, bool(packet.flags & 0x08), body[end:])
 
 
 class Raw5:

@@ -206,12 +206,44 @@ def test_a_client_id_held_by_another_credential_gets_0x85(admin, instance, clien
     assert lamp.is_connected
 
 
-def test_connack_has_no_response_information_or_server_keep_alive(instance, client5):
-    """Request Response Information is answered with none, and the client's keep-alive stands."""
-    asking = client5("asking", keepalive=30, connect_properties={"RequestResponseInformation": 1})
-    assert asking.connect() == 0
-    assert not hasattr(asking.connack_properties, "ResponseInformation")
-    assert not hasattr(asking.connack_properties, "ServerKeepAlive")
+def test_connack_has_no_server_keep_alive_when_the_clients_stands(instance, client5):
+    plain = client5("plain", keepalive=30)
+    assert plain.connect() == 0
+    assert not hasattr(plain.connack_properties, "ServerKeepAlive")
+
+
+def _responder_role(admin: Store, instance: Instance) -> None:
+    """User 'lamp' as in `_user`, whose role also gives each client its own response topics."""
+    _user(admin, instance)
+    admin.roles.allow("lamps", "response/%c/#", Permission.READWRITE)
+    instance.sync()
+
+
+def test_requested_response_information_is_a_prefix_the_client_may_subscribe_to(admin, instance, client5):
+    _responder_role(admin, instance)
+    lamp = client5("lamp-1", username="lamp", password=PASSWORD, connect_properties={"RequestResponseInformation": 1})
+    assert lamp.connect() == 0
+    prefix = lamp.connack_properties.ResponseInformation
+    assert prefix == "response/lamp-1/"
+    assert lamp.subscribe(prefix + "#", 1).codes == [1]
+    lamp.publish(prefix + "answer", b"42", qos=1)
+    assert lamp.expect_message().topic == "response/lamp-1/answer"
+
+
+def test_no_response_information_where_the_grant_may_not_subscribe_to_it(admin, instance, client5):
+    _user(admin, instance)  # home/%u/# only
+    lamp = client5("lamp-1", username="lamp", password=PASSWORD, connect_properties={"RequestResponseInformation": 1})
+    assert lamp.connect() == 0
+    assert not hasattr(lamp.connack_properties, "ResponseInformation")
+
+
+def test_no_response_information_unless_requested(admin, instance, client5):
+    _responder_role(admin, instance)
+    for client_id, asked in (("lamp-1", None), ("lamp-2", 0)):
+        lamp = client5(client_id, username="lamp", password=PASSWORD,
+                       connect_properties={} if asked is None else {"RequestResponseInformation": asked})
+        assert lamp.connect() == 0
+        assert not hasattr(lamp.connack_properties, "ResponseInformation")
 
 
 def test_max_keepalive_is_the_server_keep_alive_of_mqtt5_clients_and_refuses_longer_311_ones(admin, data_dir):

@@ -60,7 +60,7 @@ def refusals(tls_instance: Instance) -> TlsRefusals:
     return TlsRefusals(tls_instance)
 
 
-def _handshake(port: int, context: ssl.SSLContext) -> bytes | Exception:
+def tls_handshake(port: int, context: ssl.SSLContext) -> bytes | Exception:
     """Connect with TLS and read; what came back (b"": the server closed) or the error the client saw."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw, \
@@ -72,8 +72,8 @@ def _handshake(port: int, context: ssl.SSLContext) -> bytes | Exception:
         return exc
 
 
-def _plain_connect(port: int) -> None:
-    """A plain MQTT CONNECT on the TLS port; returns once the server has closed the connection."""
+def plain_connect(port: int) -> None:
+    """A plain MQTT CONNECT on a TLS port (tls or wss); returns once the server has closed the connection."""
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
         raw.sendall(encode_connect("plain-on-tls"))
         while raw.recv(4096):  # perhaps a TLS alert, then the end
@@ -115,7 +115,7 @@ def test_wrong_password_over_tls_gets_4(tls_instance: Instance, certs: TlsFiles)
 def test_client_that_does_not_trust_our_certificate_is_logged(tls_instance: Instance,
                                                               refusals: TlsRefusals) -> None:
     context = ssl.create_default_context()  # the system's CAs: ours is not among them
-    assert isinstance(_handshake(tls_instance.ports["tls"], context), ssl.SSLCertVerificationError)
+    assert isinstance(tls_handshake(tls_instance.ports["tls"], context), ssl.SSLCertVerificationError)
     entry = refusals.wait()[0]
     assert not entry.allowed
     assert entry.kind == "CONNECT"
@@ -125,7 +125,7 @@ def test_client_that_does_not_trust_our_certificate_is_logged(tls_instance: Inst
 
 
 def test_plain_mqtt_on_the_tls_port_is_logged(tls_instance: Instance, refusals: TlsRefusals) -> None:
-    _plain_connect(tls_instance.ports["tls"])
+    plain_connect(tls_instance.ports["tls"])
     entry = refusals.wait()[0]
     assert entry.reason == "not a TLS client (plain MQTT on the TLS port?)"
 
@@ -134,7 +134,7 @@ def test_client_certificate_the_server_does_not_trust_is_logged(tls_instance: In
                                                                 refusals: TlsRefusals) -> None:
     context = certs.trusting_client()
     context.load_cert_chain(str(certs.stranger_cert), str(certs.stranger_key))
-    seen = _handshake(tls_instance.ports["tls"], context)
+    seen = tls_handshake(tls_instance.ports["tls"], context)
     assert seen == b"" or isinstance(seen, ssl.SSLError | ConnectionError), seen
     entry = refusals.wait()[0]
     assert entry.reason.startswith("the client's certificate is not trusted: certificate verify failed: ")
@@ -156,7 +156,7 @@ def test_a_trusted_client_certificate_travels_with_the_connect(tls_instance: Ins
 
 def test_repeated_handshake_failures_fold_into_one_entry(tls_instance: Instance, refusals: TlsRefusals) -> None:
     for _ in range(3):
-        _plain_connect(tls_instance.ports["tls"])
+        plain_connect(tls_instance.ports["tls"])
     entries = refusals.wait(3)
     assert len(entries) == 1
     assert entries[0].count == 3

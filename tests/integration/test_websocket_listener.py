@@ -1,7 +1,9 @@
-"""MQTT over WebSocket (path /mqtt, subprotocol mqtt) and over WebSocket with TLS: same auth, same messages."""
+"""MQTT over WebSocket (path /mqtt, subprotocol mqtt) and over WebSocket with TLS: same auth, same messages; a failed
+TLS handshake on `wss` is in the Auth log as on `tls`, and the handshakes count against the caps on waiting sockets."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +12,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 from mqttdesk.broker.service import ListenerOverrides
+from mqttdesk.core.limits import AdmissionLimits
 from mqttdesk.store.db import Store
 from tests.integration.conftest import provision_tls_lamp
 from tests.integration.harness import TIMEOUT, Instance
@@ -22,6 +25,8 @@ from tests.integration.raw_mqtt import (
     encode_subscribe,
     split_frame,
 )
+from tests.integration.test_pending_connections import close_all, closed_by_server, open_idle
+from tests.integration.test_tls_listener import TlsRefusals, plain_connect, tls_handshake
 from tests.integration.tls_certs import TlsFiles
 
 
@@ -103,6 +108,67 @@ def test_paho_over_websocket_with_tls(ws_instance: Instance, made: list[TestClie
     ws_instance.flush_log()
     entry = next(e for e in ws_instance.call(ws_instance.store.auth_log.recent, 50) if e.client_id == "lamp-wss")
     assert entry.steps[0].startswith("over WebSocket over TLS (TLS 1.")
+
+
+def test_wss_client_that_does_not_trust_our_certificate_is_in_the_auth_log(ws_instance: Instance) -> None:
+    refusals = TlsRefusals(ws_instance)
+    port = ws_instance.ports["wss"]
+    assert isinstance(tls_handshake(port, ssl.create_default_context()), ssl.SSLCertVerificationError)
+    entry = refusals.wait()[0]
+    assert (entry.kind, entry.allowed, entry.address) == ("CONNECT", False, "127.0.0.1")
+    assert entry.reason == "the client refused our certificate: tlsv1 alert unknown ca"
+    assert f"on listener 'wss' (127.0.0.1:{port})" in entry.steps[0]
+
+
+def test_plain_tcp_on_the_wss_port_is_in_the_auth_log_and_nothing_is_left_waiting(ws_instance: Instance) -> None:
+    refusals = TlsRefusals(ws_instance)
+    plain_connect(ws_instance.ports["wss"])
+    assert refusals.wait()[0].reason == "not a TLS client (plain MQTT on the TLS port?)"
+    assert ws_instance.call(lambda: ws_instance.service._broker.admission.pending) == 0  # type: ignore[union-attr]
+
+
+def test_wss_exchanges_messages_with_tcp_after_a_failed_handshake(ws_instance: Instance, made: list[TestClient],
+                                                                  certs: TlsFiles) -> None:
+    refusals = TlsRefusals(ws_instance)
+    plain_connect(ws_instance.ports["wss"])
+    refusals.wait()
+    over_wss = _client(made, "lamp-wss", ws_instance.ports["wss"], username="lamp", password="s3cret",
+                       transport="websockets", tls=certs.trusting_client())
+    over_tcp = _client(made, "lamp-tcp", ws_instance.port, username="lamp", password="s3cret")
+    assert over_wss.connect() == 0
+    assert over_tcp.connect() == 0
+    assert over_wss.subscribe("home/to-wss", 1) == 1
+    assert over_tcp.subscribe("home/to-tcp", 1) == 1
+    over_tcp.publish("home/to-wss", b"hello wss", qos=1)
+    assert over_wss.expect_message().payload == b"hello wss"
+    over_wss.publish("home/to-tcp", b"hello tcp", qos=1)
+    assert over_tcp.expect_message().payload == b"hello tcp"
+    sessions = {s["client_id"]: s for s in ws_instance.call(
+        lambda: [s.to_json() for s in ws_instance.service.registry.snapshot()])}
+    assert sessions["lamp-wss"]["transport"] == "wss"
+
+
+@pytest.mark.parametrize("kind", ["ws", "wss"])
+def test_sockets_that_never_start_their_websocket_handshake_count_against_the_pending_caps(
+        admin: Store, data_dir: Path, certs: TlsFiles, made: list[TestClient], kind: str) -> None:
+    provision_tls_lamp(admin, certs)
+    admin.settings.set_admission_limits(AdmissionLimits(max_pending_per_address=4, max_pending=1000))
+    running = Instance(data_dir)
+    running.start(overrides=ListenerOverrides(ws_port=0, wss_port=0, no_tcp=True))
+    flood = open_idle(running.ports[kind], "127.0.0.8", 6)
+    try:
+        closed = closed_by_server(flood, timeout=5.0, until=2)
+        assert len(closed) == 2  # over the cap of 4 per address: closed unread
+        assert closed_by_server([s for s in flood if s not in closed], timeout=0.5) == []
+        legit = _client(made, f"lamp-{kind}", running.ports[kind], username="lamp", password="s3cret",
+                        transport="websockets", tls=certs.trusting_client() if kind == "wss" else None)
+        assert legit.connect() == 0  # from 127.0.0.1
+    finally:
+        close_all(flood)
+        for client in made:
+            client.close()
+        made.clear()
+        running.stop()
 
 
 def test_other_paths_get_404_and_other_subprotocols_400(ws_instance: Instance) -> None:

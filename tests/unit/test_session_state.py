@@ -150,3 +150,55 @@ def test_unreleased_qos2_is_also_bounded_in_count() -> None:
         assert state.hold_incoming(packet_id, None) is None
     assert state.hold_incoming(MAX_INCOMING_QOS2 + 1, None) == f"more than {MAX_INCOMING_QOS2} QoS 2 messages " \
         "awaiting PUBREL"
+
+
+def _topic_and_alias(packet: bytes) -> tuple[str, int | None]:
+    """An MQTT 5 PUBLISH as a client reads it, before it resolves a topic alias."""
+    decoded = decode_packet(packet[0], packet[2:], 5)
+    assert isinstance(decoded, Publish)
+    return decoded.topic, decoded.properties.topic_alias
+
+
+def test_a_client_allowing_topic_aliases_gets_them_for_long_topics_on_this_connection() -> None:
+    state = _state()
+    state.attach(5, 65535, None, topic_alias_maximum=10)
+    state.resume()
+    sent = [state.offer(_m(topic, b"v"), qos, False) for topic, qos in
+            (("sensors/kitchen", 0), ("sensors/kitchen", 0), ("sensors/kitchen", 1), ("a/b", 0))]
+    assert [_topic_and_alias(p) for p in sent] == [  # type: ignore[arg-type]
+        ("sensors/kitchen", 1), ("", 1), ("", 1), ("a/b", None)]
+
+
+def test_without_topic_aliases_qos0_is_the_message_s_one_cached_packet() -> None:
+    message = _m("sensors/kitchen", b"v")
+    for maximum, version in ((0, 5), (10, 4)):  # the client allows none; 3.1.1 has none
+        state = _state()
+        state.attach(version, 65535, None, topic_alias_maximum=maximum)
+        state.resume()
+        assert state.aliases is None
+        assert state.offer(message, 0, False) is message.encode(version, qos=0, retain=False)
+
+
+def test_topic_aliases_end_with_the_connection_and_a_resent_message_has_its_whole_topic() -> None:
+    state = _state()
+    state.attach(5, 65535, None, topic_alias_maximum=10)
+    state.resume()
+    state.offer(_m("sensors/kitchen", b"1"), 0, False)
+    in_flight = state.offer(_m("sensors/kitchen", b"2"), 1, False)
+    assert _topic_and_alias(in_flight) == ("", 1)  # type: ignore[arg-type]
+    state.disconnected()
+    assert state.aliases is None
+    state.attach(5, 65535, None, topic_alias_maximum=10)
+    resent, = state.resume()
+    assert resent[0] & 0x08  # DUP
+    assert _topic_and_alias(resent) == ("sensors/kitchen", None)
+    assert _topic_and_alias(state.offer(_m("sensors/kitchen", b"3"), 0, False)) == ("sensors/kitchen", 1)  # type: ignore[arg-type]
+
+
+def test_a_dropped_qos0_packet_takes_its_alias_back() -> None:
+    state = _state()
+    state.attach(5, 65535, None, topic_alias_maximum=10)
+    state.resume()
+    state.offer(_m("sensors/kitchen", b"1"), 0, False)
+    state.not_sent("sensors/kitchen")  # the client was too far behind: it never learnt alias 1
+    assert _topic_and_alias(state.offer(_m("sensors/kitchen", b"2"), 0, False)) == ("sensors/kitchen", 1)  # type: ignore[arg-type]

@@ -17,7 +17,9 @@ python-websockets' `Protocol` and h11.
 Received packets are reported as the version-neutral packet values of packets.py (a 3.1.1 packet gets the MQTT 5
 defaults), with inbound topic aliases resolved. A PINGREQ is an event like the others (answer it with
 `send_pingresp`, in order with the rest). A protocol error becomes
-a `ProtocolErrorOccurred` event, the CONNACK or DISCONNECT the spec asks for, and `close_expected()`.
+a `ProtocolErrorOccurred` event (the last of its read) and `close_expected()`; before the CONNACK the core sends the
+CONNACK the spec asks for, on an open connection the broker answers the packets before it and then calls
+`send_error_disconnect()` for the DISCONNECT.
 """
 
 from mqttdesk.broker.protocol.connection import InvalidState, ServerProtocol, State

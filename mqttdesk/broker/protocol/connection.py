@@ -8,6 +8,12 @@ Life cycle: CONNECTING (until a CONNECT) -> AWAITING_CONNACK (no further packet 
 so nothing a client pipelines behind its CONNECT is acted on before the CONNECT is decided; with MQTT 5 enhanced
 authentication AUTH and DISCONNECT are, and anything else is a protocol error [MQTT-3.1.2-30]) -> OPEN -> CLOSING
 (a protocol error, a DISCONNECT either way, a refusing CONNACK, a keep-alive timeout: input is ignored) -> CLOSED.
+
+A protocol error on an open connection is the last event of its read, behind the packets decoded before it: those
+are real packets and the broker handles and answers them (PUBACK, SUBACK, PINGRESP ...). So input stops at once
+(`close_expected()`), but the connection stays OPEN for those answers until the broker comes to the error event and
+calls `send_error_disconnect()`, which queues the MQTT 5 DISCONNECT behind them; queuing it at the fault would put
+it first and leave the answers unsent, as the client saw it before.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ class ServerProtocol:
         self.maximum_packet_size = maximum_packet_size  # ours, announced in an MQTT 5 CONNACK
         self.receive_maximum = receive_maximum  # ours: unacknowledged incoming QoS 1/2 PUBLISHes
         self.topic_alias_maximum = topic_alias_maximum  # ours: aliases a client may set (0: none)
+        # aliases in `send_publish`; mqttdesk's broker encodes its PUBLISHes in SessionState, with its own table
         self._outbound_aliases_wanted = outbound_topic_aliases
         self._clock = clock
         self.state = State.CONNECTING
@@ -80,6 +87,7 @@ class ServerProtocol:
         self._inbound_unacked: set[int] = set()  # packet ids of QoS 1/2 PUBLISHes not yet PUBACKed / PUBCOMPed
         self._outbound_aliases: OutboundTopicAliases | None = None  # when asked for and the client allows them
         self._disconnect: Disconnect | None = None
+        self._failure: ProtocolError | None = None  # on an open connection: reported, not answered yet
         self._authenticating = False  # an MQTT 5 CONNECT with an authentication method: AUTH before CONNACK
         self._last_received = clock()
         self._grace = connect_timeout  # seconds of silence allowed; None: no deadline
@@ -88,7 +96,7 @@ class ServerProtocol:
 
     def receive_data(self, data: bytes) -> None:
         """Bytes read from the connection; decodes every complete packet among them (and those buffered)."""
-        if self.state is State.CLOSING or self.state is State.CLOSED:
+        if self.state is State.CLOSING or self.state is State.CLOSED or self._failure is not None:
             return
         self._last_received = self._clock()
         self._buffer += data
@@ -116,7 +124,7 @@ class ServerProtocol:
 
     def close_expected(self) -> bool:
         """True once the connection is over from the protocol's point of view: write what is pending, then close."""
-        return self.state is State.CLOSING or self.state is State.CLOSED
+        return self.state is State.CLOSING or self.state is State.CLOSED or self._failure is not None
 
     def next_deadline(self) -> float | None:
         """When (on the `clock`) the peer will have been silent too long; None when there is no limit."""
@@ -253,7 +261,19 @@ class ServerProtocol:
                 self._refuse(error)
         elif self.version == wf.MQTT_5 and self.state is State.AWAITING_CONNACK:
             self._refuse(error)
-        elif self.version == wf.MQTT_5 and self.state is State.OPEN:
+        elif self.state is State.OPEN:
+            self._failure = error  # the packets before it are answered first (module docstring)
+            return
+        self.state = State.CLOSING
+
+    def send_error_disconnect(self) -> None:
+        """Answer the protocol error reported on the open connection: MQTT 5 gets the DISCONNECT with its reason
+        code and text [MQTT-4.13.1-1], behind everything sent so far; 3.1.1 is just closed. Call it when handling
+        the `ProtocolErrorOccurred` event, after the events before it."""
+        error = self._failure
+        if error is None or self.state is not State.OPEN:
+            return
+        if self.version == wf.MQTT_5:
             self._queue_disconnect(error.reason_code, error.text)
         self.state = State.CLOSING
 
@@ -336,16 +356,17 @@ class ServerProtocol:
         outgoing = message if isinstance(message, encoder.OutgoingPublish) else encoder.OutgoingPublish(message)
         version = self.version or wf.MQTT_3_1_1
         effective_qos = outgoing.publish.qos if qos is None else qos
-        aliases, alias, send_topic = self._outbound_aliases, None, True
-        if aliases is not None:
-            alias, send_topic = aliases.choose(outgoing.publish.topic)
         limit = self.client_maximum_packet_size
-        if limit is not None and outgoing.size(version, effective_qos, alias, send_topic) > limit:
+        aliases = self._outbound_aliases
+        if aliases is not None and not dup:  # a resent message goes with its whole topic
+            packet = aliases.encode(outgoing, qos=effective_qos, retain=retain, packet_id=packet_id, limit=limit)
+            if packet is None:
+                return False
+            self._out.append(packet)
+            return True
+        if limit is not None and outgoing.size(version, effective_qos) > limit:
             return False
-        if aliases is not None and alias is not None:
-            aliases.commit(outgoing.publish.topic, alias, send_topic)
-        self._out.append(outgoing.encode(version, qos=effective_qos, retain=retain, dup=dup, packet_id=packet_id,
-                                         topic_alias=alias, send_topic=send_topic))
+        self._out.append(outgoing.encode(version, qos=effective_qos, retain=retain, dup=dup, packet_id=packet_id))
         return True
 
     def _send_ack(self, packet_type: int, packet_id: int, reason_code: int, reason_string: str | None,

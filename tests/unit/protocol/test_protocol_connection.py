@@ -23,8 +23,10 @@ from mqttdesk.broker.protocol import (
     State,
     Subscribe,
 )
+from mqttdesk.broker.protocol import wire_format as wf
 from mqttdesk.broker.protocol.decoder import decode_properties
 from mqttdesk.broker.protocol.properties import encode_properties
+from mqttdesk.broker.protocol.topic_aliases import OutboundTopicAliases
 
 CONNACK_V5_OK_PLAIN = b"\x20\x08\x00\x00\x05\x27\x01\x00\x00\x00"  # maximum packet size 16 MiB announced
 
@@ -50,9 +52,11 @@ def opened(version: int = 5, *, connect_properties: Properties = EMPTY_PROPERTIE
 
 
 def _error(protocol: ServerProtocol) -> ProtocolErrorOccurred:
+    """The one protocol error reported, answered as the broker answers it when it comes to the event."""
     errors = [event for event in protocol.events_received() if isinstance(event, ProtocolErrorOccurred)]
     assert len(errors) == 1
     assert protocol.close_expected()
+    protocol.send_error_disconnect()
     return errors[0]
 
 
@@ -250,6 +254,44 @@ def test_a_v5_protocol_error_sends_disconnect_with_code_and_reason_string() -> N
     assert protocol.events_received() == []
 
 
+def test_packets_before_a_malformed_one_in_the_same_read_are_answered_before_the_disconnect() -> None:
+    protocol = opened(5)
+    protocol.receive_data(publish_v5("a", b"x", qos=1, packet_id=7) + b"\xc0\x00" + b"\x36\x00")  # QoS 3
+    publish, ping, error = protocol.events_received()
+    assert isinstance(publish, Publish)
+    assert publish.packet_id == 7
+    assert isinstance(ping, PingReq)
+    assert isinstance(error, ProtocolErrorOccurred)
+    assert error.reason_code == 0x81
+    assert protocol.close_expected()  # nothing more is read ...
+    assert protocol.data_to_send() == []  # ... and nothing jumps ahead of the answers
+    protocol.send_puback(7)
+    protocol.send_pingresp()
+    protocol.send_error_disconnect()
+    puback, pingresp, disconnect = protocol.data_to_send()
+    assert (puback, pingresp) == (b"\x40\x02\x00\x07", b"\xd0\x00")
+    assert disconnect[0] == 0xE0
+    assert disconnect[2] == 0x81
+    protocol.send_pingresp()  # after the DISCONNECT nothing more goes out [MQTT-3.14.4-1]
+    protocol.send_error_disconnect()  # and it goes out once
+    assert protocol.data_to_send() == []
+    assert protocol.state is State.CLOSING
+
+
+def test_a_v4_protocol_error_after_good_packets_answers_them_then_just_closes() -> None:
+    protocol = opened(4)
+    protocol.receive_data(b"\xc0\x00" + b"\x62\x02\x00\x00")
+    ping, error = protocol.events_received()
+    assert isinstance(ping, PingReq)
+    assert isinstance(error, ProtocolErrorOccurred)
+    protocol.send_pingresp()
+    protocol.send_error_disconnect()
+    assert protocol.data_to_send() == [b"\xd0\x00"]
+    assert protocol.state is State.CLOSING
+    protocol.receive_data(b"\xc0\x00")  # ignored
+    assert protocol.events_received() == []
+
+
 def test_a_v4_protocol_error_just_closes() -> None:
     protocol = opened(4)
     protocol.receive_data(b"\x62\x02\x00\x00")
@@ -325,24 +367,56 @@ def test_without_a_topic_alias_maximum_any_alias_is_invalid() -> None:
     assert _error(protocol).reason_code == 0x94
 
 
-def test_outbound_topic_aliases_are_an_lru_up_to_the_client_maximum() -> None:
+LONG_A, LONG_B, LONG_C = "sensors/kitchen/a", "sensors/kitchen/b", "sensors/kitchen/c"
+
+
+def _sent_topic_and_alias(data: bytes) -> tuple[str, int | None]:
+    """The topic and topic alias of a QoS 0 MQTT 5 PUBLISH as a client decodes it (before resolving the alias)."""
+    length = int.from_bytes(data[2:4], "big")
+    topic = data[4:4 + length].decode()
+    properties, _ = decode_properties(data, 4 + length, len(data), wf.PUBLISH)
+    return topic, properties.topic_alias
+
+
+def test_outbound_topic_aliases_are_assigned_until_the_client_maximum_then_topics_go_in_full() -> None:
     protocol = opened(5, connect_properties=Properties(topic_alias_maximum=2), outbound_topic_aliases=True)
-    for topic in ("a", "b", "a", "c", "b"):
+    for topic in (LONG_A, LONG_B, LONG_A, LONG_C, LONG_B, LONG_C, "short/1", "short/1"):
         assert protocol.send_publish(Publish(topic, b""))
-    sent = protocol.data_to_send()
-    # a: new alias 1; b: new alias 2; a: alias 1 only; c: evicts b (least recently used) -> 2; b: evicts a -> 1
-    expected = [("a", 1), ("b", 2), ("", 1), ("c", 2), ("b", 1)]
-    for data, (topic, alias) in zip(sent, expected, strict=True):
-        assert data[2:4 + len(topic)] == string(topic)
-        assert data[-3:] == b"\x23" + u16(alias)
+    sent = [_sent_topic_and_alias(data) for data in protocol.data_to_send()]
+    # a: alias 1 set; b: alias 2 set; a: alias alone; c: the maximum is used up, in full (nothing is reassigned);
+    # b: alias alone; a topic under 8 bytes saves nothing by an alias: always in full
+    assert sent == [(LONG_A, 1), (LONG_B, 2), ("", 1), (LONG_C, None), ("", 2), (LONG_C, None),
+                    ("short/1", None), ("short/1", None)]
 
 
 def test_outbound_topic_aliases_need_the_flag_and_the_client_maximum() -> None:
     for protocol in (opened(5, connect_properties=Properties(topic_alias_maximum=2)),
                      opened(5, outbound_topic_aliases=True)):
-        protocol.send_publish(Publish("a", b""))
-        protocol.send_publish(Publish("a", b""))
-        assert protocol.data_to_send() == [b"\x30\x04" + string("a") + b"\x00"] * 2
+        protocol.send_publish(Publish(LONG_A, b""))
+        protocol.send_publish(Publish(LONG_A, b""))
+        assert [_sent_topic_and_alias(data) for data in protocol.data_to_send()] == [(LONG_A, None)] * 2
+
+
+def test_a_resent_publish_goes_with_its_whole_topic() -> None:
+    protocol = opened(5, connect_properties=Properties(topic_alias_maximum=2), outbound_topic_aliases=True)
+    protocol.send_publish(Publish(LONG_A, b"", qos=1), packet_id=1)
+    protocol.send_publish(Publish(LONG_A, b"", qos=1), packet_id=1, dup=True)
+    first, resent = protocol.data_to_send()
+    assert resent[0] & 0x08  # DUP
+    assert resent[2:4 + len(LONG_A)] == string(LONG_A)
+    assert b"\x23" not in resent[4 + len(LONG_A):]  # no topic alias property
+
+
+def test_a_forgotten_topic_gives_its_alias_back_for_the_next_new_topic() -> None:
+    aliases = OutboundTopicAliases(2)
+    for topic in (LONG_A, LONG_B):
+        alias, send_topic = aliases.choose(topic)
+        aliases.commit(topic, alias, send_topic)
+    aliases.forget(LONG_A)  # its packet was dropped: the client may not know alias 1
+    assert aliases.choose(LONG_B) == (2, False)
+    assert aliases.choose(LONG_C) == (1, True)
+    aliases.commit(LONG_C, 1, True)
+    assert aliases.choose(LONG_A) == (None, True)  # the maximum is used up again
 
 
 # -- receive maximum (flow control) --------------------------------------------------------------------------------
@@ -557,10 +631,10 @@ def test_a_remaining_length_not_minimal_or_of_five_bytes_is_malformed(header: by
 
 
 def test_a_publish_too_large_to_send_does_not_take_a_topic_alias() -> None:
-    protocol = opened(5, connect_properties=Properties(topic_alias_maximum=1, maximum_packet_size=30),
+    protocol = opened(5, connect_properties=Properties(topic_alias_maximum=1, maximum_packet_size=40),
                       outbound_topic_aliases=True)
-    assert protocol.send_publish(Publish("big", b"x" * 40)) is False
-    assert protocol.send_publish(Publish("small", b""))
-    assert protocol.send_publish(Publish("small", b""))
-    assert protocol.data_to_send() == [b"\x30\x0b" + string("small") + b"\x03\x23\x00\x01",
+    assert protocol.send_publish(Publish("big/topic", b"x" * 40)) is False
+    assert protocol.send_publish(Publish("small/topic", b""))
+    assert protocol.send_publish(Publish("small/topic", b""))
+    assert protocol.data_to_send() == [b"\x30\x11" + string("small/topic") + b"\x03\x23\x00\x01",
                                        b"\x30\x06" + string("") + b"\x03\x23\x00\x01"]

@@ -1,0 +1,211 @@
+"""MQTT over WebSocket, plain (`ws`) and over TLS (`wss`): the connection from the accepted socket to its stream.
+
+The `websockets` library's own server runs the TLS handshake inside `serve(ssl=...)`, before any code of ours sees
+the connection: a failed one was a line in its log, and nothing in the Auth log. So, as the `tls` listener does, the
+listener accepts plain TCP (`HeldSocket`) and hands it to the broker as a `WebSocketUpgrade` stream whose
+`handshake()` — run by the broker under the caps and the deadline of sockets that have not sent their CONNECT —
+does the TLS handshake itself (`loop.start_tls`, failures in words as `HandshakeFailed`: a refused CONNECT in the
+Auth log) and then the WebSocket opening handshake, with the library's sans-I/O protocol and its `ServerConnection`
+over the transport we upgraded. After that the stream is the connection's `WebSocketStream` (transport.py).
+
+The opening handshake: path `/mqtt` only (others: HTTP 404) and the `mqtt` subprotocol only (MQTT 3.1.1's name;
+"mqttv3.1" clients speak MQTT 3.1, which the broker does not support anyway: HTTP 400). A refused or broken one
+ends the connection as a `ConnectionError` (no Auth log entry: nothing of MQTT or TLS went wrong).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from http import HTTPStatus
+
+from websockets.asyncio.connection import Connection as WebSocketConnection
+from websockets.asyncio.server import Server as WebSocketServer
+from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
+from websockets.exceptions import WebSocketException
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+from websockets.server import ServerProtocol as WebSocketProtocol
+from websockets.typing import Subprotocol
+
+from mqttdesk.broker.tls import HANDSHAKE_TIMEOUT, HandshakeFailed, TlsFacts, handshake_failure_words, tls_facts
+from mqttdesk.broker.transport import ListenerInfo, WebSocketStream
+
+log = logging.getLogger(__name__)
+
+WEBSOCKET_PATH = "/mqtt"
+WEBSOCKET_SUBPROTOCOL = "mqtt"
+WEBSOCKET_MAX_MESSAGE = 16 * 1024 * 1024 + 16  # the largest packet the broker accepts, in one message
+WEBSOCKET_CLOSE_TIMEOUT = 5.0
+
+
+def websocket_server() -> WebSocketServer:
+    """The library's `Server` for our connections: what a `ServerConnection` asks of it during the opening handshake
+    (a server that is closing answers 503) and the listening socket's life (`wrap` it around the asyncio server).
+    It never runs a connection itself: the broker does (`WebSocketUpgrade`)."""
+    return WebSocketServer(_not_used, logger=log)
+
+
+async def _not_used(connection: ServerConnection) -> None:
+    raise AssertionError("WebSocket connections are run by the broker, not by the websockets Server")
+
+
+class HeldSocket(asyncio.Protocol):
+    """An accepted TCP connection, held until the broker admits it and runs its handshakes.
+
+    Nothing is read before that (reading is paused: a socket over the caps is closed unread); what arrives between
+    the TLS and the WebSocket handshake waits here and goes to the WebSocket connection with the transport.
+    """
+
+    def __init__(self, accepted: Callable[[HeldSocket], None]) -> None:
+        self._accepted = accepted
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._eof = False
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.pause_reading()
+        self._accepted(self)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+
+    def eof_received(self) -> bool | None:
+        self._eof = True
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+
+    def hand_over(self, protocol: WebSocketConnection, transport: asyncio.Transport) -> None:
+        """`protocol` takes over `transport` (the TCP one, or the TLS one over it) and what was held for it."""
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        if self._buffer:
+            protocol.data_received(bytes(self._buffer))
+            self._buffer.clear()
+        if self._eof:
+            protocol.eof_received()
+        transport.resume_reading()
+
+
+class _BrokerRunConnection(ServerConnection):
+    """A `ServerConnection` the broker runs itself: not registered with the library's `Server`, which would start
+    its own handler task for it (handshake, handler, close) instead of ours."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        WebSocketConnection.connection_made(self, transport)
+
+
+class WebSocketUpgrade:
+    """A connection on a `ws` or `wss` listener: a `Stream` whose `handshake()` runs TLS (wss) and the WebSocket
+    opening handshake, and which is the connection's `WebSocketStream` after that (module docstring)."""
+
+    def __init__(self, held: HeldSocket, listener: ListenerInfo, context: ssl.SSLContext | None,
+                 server: WebSocketServer) -> None:
+        assert held.transport is not None
+        self._held = held
+        self._transport: asyncio.Transport = held.transport
+        self._context = context
+        self._server = server
+        self._ws: WebSocketStream | None = None
+        peer = self._transport.get_extra_info("peername") or ("", 0)
+        self.peer: tuple[str, int] = (str(peer[0]), int(peer[1]))
+        self.listener = listener
+        self.tls: TlsFacts | None = None
+
+    async def handshake(self) -> None:
+        if self._context is not None:
+            await self._start_tls(self._context)
+        if self._held.lost:
+            raise ConnectionResetError("the client closed the connection before its WebSocket handshake")
+        connection = _BrokerRunConnection(
+            WebSocketProtocol(subprotocols=[Subprotocol(WEBSOCKET_SUBPROTOCOL)], max_size=WEBSOCKET_MAX_MESSAGE,
+                              logger=log),
+            self._server, ping_interval=None,  # MQTT's keep-alive watches the connection
+            close_timeout=WEBSOCKET_CLOSE_TIMEOUT)
+        self._held.hand_over(connection, self._transport)
+        try:
+            await connection.handshake(_check_websocket_request)
+        except (WebSocketException, OSError) as exc:
+            raise ConnectionAbortedError(f"WebSocket opening handshake failed: {exc}") from None
+        if connection.protocol.state is not State.OPEN:
+            status = connection.response.status_code if connection.response is not None else "error"
+            raise ConnectionAbortedError(f"WebSocket opening handshake refused with HTTP {status}")
+        self._ws = WebSocketStream(connection, self.listener, self.tls)
+
+    async def _start_tls(self, context: ssl.SSLContext) -> None:
+        """Our own TLS handshake, as `SocketStream.handshake` does it for the `tls` listener."""
+        try:
+            transport = await asyncio.get_running_loop().start_tls(
+                self._transport, self._held, context, server_side=True, ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
+                ssl_shutdown_timeout=WEBSOCKET_CLOSE_TIMEOUT)
+        except (ssl.SSLError, ConnectionError, EOFError, asyncio.IncompleteReadError) as exc:
+            raise HandshakeFailed(handshake_failure_words(exc)) from None
+        if transport is None:  # typeshed allows it; asyncio returns the TLS transport or raises
+            raise HandshakeFailed("the client closed the connection during the TLS handshake")
+        self._transport = transport
+        self.tls = tls_facts(transport.get_extra_info("ssl_object"))
+
+    def _open(self) -> WebSocketStream:
+        if self._ws is None:
+            raise ConnectionAbortedError("the WebSocket handshake has not been done")
+        return self._ws
+
+    async def read(self) -> bytes:
+        return await self._open().read()
+
+    def write(self, data: bytes) -> None:
+        self._open().write(data)
+
+    def write_buffer_size(self) -> int:
+        return self._ws.write_buffer_size() if self._ws is not None else 0
+
+    def is_closing(self) -> bool:
+        return self._ws.is_closing() if self._ws is not None else self._transport.is_closing()
+
+    def close(self) -> None:
+        if self._ws is not None:
+            self._ws.close()
+        else:
+            self._transport.close()  # after an HTTP refusal: it is sent first
+
+    def abort(self) -> None:
+        if self._ws is not None:
+            self._ws.abort()
+        else:
+            self._transport.abort()
+
+    def closed_by_peer(self) -> bool:
+        if self._ws is not None:
+            return self._ws.closed_by_peer()
+        return self._held.lost or self._transport.is_closing()
+
+    async def finished(self, grace: float) -> None:
+        """Wait (at most `grace` seconds) for the last bytes and the close frame; the listener awaits this."""
+        if self._ws is not None:
+            await self._ws.finished(grace)
+        elif not self._transport.is_closing():
+            self._transport.abort()
+
+
+def _check_websocket_request(connection: ServerConnection, request: Request) -> Response | None:
+    """Only `/mqtt`, and only clients that speak the `mqtt` subprotocol; anything else gets an HTTP error."""
+    if request.path.split("?", 1)[0] != WEBSOCKET_PATH:
+        return connection.respond(HTTPStatus.NOT_FOUND, f"MQTT over WebSocket is served at {WEBSOCKET_PATH}\n")
+    offered = _subprotocols(request.headers)
+    if WEBSOCKET_SUBPROTOCOL not in offered:
+        return connection.respond(HTTPStatus.BAD_REQUEST,
+                                  f"MQTT over WebSocket needs the '{WEBSOCKET_SUBPROTOCOL}' subprotocol "
+                                  "(MQTT 3.1.1)\n")
+    return None
+
+
+def _subprotocols(headers: Headers) -> list[str]:
+    return [name.strip() for value in headers.get_all("Sec-WebSocket-Protocol") for name in value.split(",")]
