@@ -110,3 +110,18 @@ def certificate_subject(der: bytes) -> str | None:
         return x509.load_der_x509_certificate(der).subject.rfc4514_string()
     except ValueError:
         return None
+
+
+async def server_handshake(transport: asyncio.Transport, protocol: asyncio.BaseProtocol, context: ssl.SSLContext,
+                           *, shutdown_timeout: float | None = None) -> tuple[asyncio.Transport, TlsFacts | None]:
+    """Run the server side of the TLS handshake on an accepted TCP connection: the TLS transport over it (the
+    protocol stays the same) and what was agreed. A failure raises `HandshakeFailed` with the reason in words."""
+    try:
+        tls_transport = await asyncio.get_running_loop().start_tls(
+            transport, protocol, context, server_side=True, ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
+            ssl_shutdown_timeout=shutdown_timeout)
+    except (ssl.SSLError, ConnectionError, EOFError, asyncio.IncompleteReadError) as exc:
+        raise HandshakeFailed(handshake_failure_words(exc)) from None
+    if tls_transport is None:  # typeshed allows it; asyncio returns the TLS transport or raises
+        raise HandshakeFailed("the client closed the connection during the TLS handshake")
+    return tls_transport, tls_facts(tls_transport.get_extra_info("ssl_object"))

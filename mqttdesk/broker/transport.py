@@ -32,7 +32,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from mqttdesk.broker.tls import HANDSHAKE_TIMEOUT, HandshakeFailed, TlsFacts, handshake_failure_words, tls_facts
+from mqttdesk.broker.tls import TlsFacts, server_handshake
 
 log = logging.getLogger(__name__)
 
@@ -153,16 +153,7 @@ class SocketStream(asyncio.Protocol):
         context, self._context = self._context, None
         if context is None:
             return
-        loop = asyncio.get_running_loop()
-        try:
-            transport = await loop.start_tls(self._transport, self, context, server_side=True,
-                                             ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
-        except (ssl.SSLError, ConnectionError, EOFError, asyncio.IncompleteReadError) as exc:
-            raise HandshakeFailed(handshake_failure_words(exc)) from None
-        if transport is None:  # the connection was closed during the handshake
-            raise HandshakeFailed(handshake_failure_words(ConnectionResetError()))
-        self._transport = transport  # the TLS transport over the TCP one
-        self.tls = tls_facts(transport.get_extra_info("ssl_object"))
+        self._transport, self.tls = await server_handshake(self._transport, self, context)
 
     async def read(self) -> bytes:
         while not self._chunks:

@@ -31,7 +31,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol as WebSocketProtocol
 from websockets.typing import Subprotocol
 
-from mqttdesk.broker.tls import HANDSHAKE_TIMEOUT, HandshakeFailed, TlsFacts, handshake_failure_words, tls_facts
+from mqttdesk.broker.tls import TlsFacts, server_handshake
 from mqttdesk.broker.transport import ListenerInfo, WebSocketStream
 
 log = logging.getLogger(__name__)
@@ -142,16 +142,8 @@ class WebSocketUpgrade:
 
     async def _start_tls(self, context: ssl.SSLContext) -> None:
         """Our own TLS handshake, as `SocketStream.handshake` does it for the `tls` listener."""
-        try:
-            transport = await asyncio.get_running_loop().start_tls(
-                self._transport, self._held, context, server_side=True, ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
-                ssl_shutdown_timeout=WEBSOCKET_CLOSE_TIMEOUT)
-        except (ssl.SSLError, ConnectionError, EOFError, asyncio.IncompleteReadError) as exc:
-            raise HandshakeFailed(handshake_failure_words(exc)) from None
-        if transport is None:  # typeshed allows it; asyncio returns the TLS transport or raises
-            raise HandshakeFailed("the client closed the connection during the TLS handshake")
-        self._transport = transport
-        self.tls = tls_facts(transport.get_extra_info("ssl_object"))
+        self._transport, self.tls = await server_handshake(self._transport, self._held, context,
+                                                           shutdown_timeout=WEBSOCKET_CLOSE_TIMEOUT)
 
     def _open(self) -> WebSocketStream:
         if self._ws is None:

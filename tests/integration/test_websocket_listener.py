@@ -68,19 +68,25 @@ def _read_packets(ws, count: int) -> list:  # type: ignore[no-untyped-def, type-
     return packets
 
 
+def _exchange_both_ways(over_ws: TestClient, over_tcp: TestClient, to_ws: bytes, to_tcp: bytes) -> None:
+    """Both connect, subscribe, and each gets what the other publishes (QoS 1)."""
+    assert over_ws.connect() == 0
+    assert over_tcp.connect() == 0
+    assert over_ws.subscribe("home/to-ws", 1) == 1
+    assert over_tcp.subscribe("home/to-tcp", 1) == 1
+    over_tcp.publish("home/to-ws", to_ws, qos=1)
+    assert over_ws.expect_message().payload == to_ws
+    over_ws.publish("home/to-tcp", to_tcp, qos=1)
+    assert over_tcp.expect_message().payload == to_tcp
+
+
 def test_paho_over_websocket_is_authenticated_and_exchanges_messages_with_tcp(ws_instance: Instance,
                                                                               made: list[TestClient]) -> None:
     over_ws = _client(made, "lamp-ws", ws_instance.ports["ws"], username="lamp", password="s3cret",
                       transport="websockets")
     over_tcp = _client(made, "lamp-tcp", ws_instance.port, username="lamp", password="s3cret")
-    assert over_ws.connect() == 0
-    assert over_tcp.connect() == 0
-    assert over_ws.subscribe("home/from-tcp", 1) == 1
-    assert over_tcp.subscribe("home/from-ws", 1) == 1
-    over_tcp.publish("home/from-tcp", b"hello ws", qos=1)
-    assert over_ws.expect_message().payload == b"hello ws"
-    over_ws.publish("home/from-ws", b"x" * 200_000, qos=1)  # larger than one read: several messages' worth
-    assert over_tcp.expect_message().payload == b"x" * 200_000
+    # the second message is larger than one read: several WebSocket messages' worth
+    _exchange_both_ways(over_ws, over_tcp, b"hello ws", b"x" * 200_000)
     sessions = {s["client_id"]: s for s in ws_instance.call(
         lambda: [s.to_json() for s in ws_instance.service.registry.snapshot()])}
     assert (sessions["lamp-ws"]["listener"], sessions["lamp-ws"]["transport"]) == ("ws", "ws")
@@ -135,14 +141,7 @@ def test_wss_exchanges_messages_with_tcp_after_a_failed_handshake(ws_instance: I
     over_wss = _client(made, "lamp-wss", ws_instance.ports["wss"], username="lamp", password="s3cret",
                        transport="websockets", tls=certs.trusting_client())
     over_tcp = _client(made, "lamp-tcp", ws_instance.port, username="lamp", password="s3cret")
-    assert over_wss.connect() == 0
-    assert over_tcp.connect() == 0
-    assert over_wss.subscribe("home/to-wss", 1) == 1
-    assert over_tcp.subscribe("home/to-tcp", 1) == 1
-    over_tcp.publish("home/to-wss", b"hello wss", qos=1)
-    assert over_wss.expect_message().payload == b"hello wss"
-    over_wss.publish("home/to-tcp", b"hello tcp", qos=1)
-    assert over_tcp.expect_message().payload == b"hello tcp"
+    _exchange_both_ways(over_wss, over_tcp, b"hello wss", b"hello tcp")
     sessions = {s["client_id"]: s for s in ws_instance.call(
         lambda: [s.to_json() for s in ws_instance.service.registry.snapshot()])}
     assert sessions["lamp-wss"]["transport"] == "wss"
