@@ -271,10 +271,10 @@ class BrokerService:
         except MqttdeskError as exc:  # an encrypted CA key: keep serving the certificate there is, if any
             reason = pki.server_renewal_reason()
             if pki.server_certificate() is None:
-                raise ListenerError(f"the server certificate cannot be issued: {exc} (mqttdesk server-cert reissue "
-                                    "--passphrase-stdin)") from None
-            warnings.append(f"the server certificate should be reissued ({reason}) but cannot be: {exc} "
-                            "(mqttdesk server-cert reissue --passphrase-stdin)")
+                raise ListenerError(f"the server certificate cannot be issued here: {exc}; use mqttdesk "
+                                    "server-cert reissue") from None
+            warnings.append(f"the server certificate should be reissued ({reason}) but cannot be here: {exc}; use "
+                            "mqttdesk server-cert reissue")
         try:
             material = pki.tls_material()
         except NotFoundError as exc:

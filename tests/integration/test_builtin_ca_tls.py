@@ -15,6 +15,7 @@ from cryptography import x509
 
 from mqttdesk.broker.service import ListenerOverrides
 from mqttdesk.core.acl import Permission
+from mqttdesk.pki.sans import sans_of
 from mqttdesk.store.db import Store
 from tests.integration.conftest import fast_hash
 from tests.integration.harness import TIMEOUT, Instance, run_cli
@@ -151,6 +152,8 @@ def test_client_certificates_of_a_trusted_ca_pass_the_handshake(issued: Path, da
         running.flush_log()
         entry = next(e for e in running.call(running.store.auth_log.recent, 50) if e.client_id == "partner-device")
         assert "client certificate CN=lamp-device,O=mqttdesk tests" in entry.steps[0]
+        assert running.service.status.warnings == (
+            "client certificates are not checked against CRLs: the trusted CA partner came without one",)
     finally:
         running.stop()
 
@@ -177,3 +180,30 @@ def test_a_missing_server_certificate_is_issued_at_start(issued: Path, data_dir:
         assert served == x509.load_pem_x509_certificate((data_dir / "pki" / "server.crt").read_bytes())
     finally:
         running.stop()
+
+
+def test_with_an_encrypted_ca_key_the_broker_keeps_its_certificate_and_says_why(admin: Store, data_dir: Path,
+                                                                                tmp_path: Path) -> None:
+    _ok(data_dir, "ca", "init", "--passphrase-stdin", stdin="pass phrase\n")
+    admin.pki.repo.set_server_sans(("localhost", "127.0.0.1", "127.0.0.3"))
+    _ok(data_dir, "ca", "export", str(tmp_path / "ca.crt"))
+    running = Instance(data_dir)
+    running.start(overrides=ListenerOverrides(tls_port=0))
+    try:
+        assert running.service.status.warnings == (
+            "the server certificate should be reissued (the list of server names changed) but cannot be here: the CA "
+            "key is encrypted: give its passphrase (--passphrase-stdin); use mqttdesk server-cert reissue",)
+        context = ssl.create_default_context(cafile=str(tmp_path / "ca.crt"))
+        assert "127.0.0.3" not in sans_of(_served_certificate(running.ports["tls"], context))
+    finally:
+        running.stop()
+    (data_dir / "pki" / "server.crt").unlink()
+    again = Instance(data_dir)
+    again.start(overrides=ListenerOverrides(tls_port=0))
+    try:
+        assert "tls" not in again.ports
+        assert again.service.status.warnings == (
+            "the TLS listener did not start: the server certificate cannot be issued here: the CA key is encrypted: "
+            "give its passphrase (--passphrase-stdin); use mqttdesk server-cert reissue",)
+    finally:
+        again.stop()
