@@ -207,3 +207,17 @@ def test_with_an_encrypted_ca_key_the_broker_keeps_its_certificate_and_says_why(
             "give its passphrase (--passphrase-stdin); use mqttdesk server-cert reissue",)
     finally:
         again.stop()
+
+
+def test_websocket_over_tls_serves_the_built_in_certificate(issued: Path, data_dir: Path) -> None:
+    running = Instance(data_dir)
+    running.start(overrides=ListenerOverrides(wss_port=0))
+    try:
+        client = TestClient("lamp-wss", running.ports["wss"], username="lamp", password="s3cret",
+                            transport="websockets", tls=_trusting(issued))
+        try:
+            assert client.connect() == 0
+        finally:
+            client.close()
+    finally:
+        running.stop()
