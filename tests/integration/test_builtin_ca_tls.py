@@ -20,7 +20,7 @@ from mqttdesk.store.db import Store
 from tests.integration.conftest import fast_hash
 from tests.integration.harness import TIMEOUT, Instance, run_cli
 from tests.integration.mqtt_client import TestClient
-from tests.integration.test_tls_listener import TlsRefusals, _handshake
+from tests.integration.test_tls_listener import TlsRefusals, tls_handshake
 from tests.integration.tls_certs import TlsFiles
 
 
@@ -98,7 +98,7 @@ def test_revoked_client_certificate_is_refused_at_the_next_handshake(tls_instanc
         _ok(data_dir, "cert", "revoke", serial)
         tls_instance.sync()
 
-        seen = _handshake(port, _trusting(issued, with_certificate=True))
+        seen = tls_handshake(port, _trusting(issued, with_certificate=True))
         assert seen == b"" or isinstance(seen, ssl.SSLError | ConnectionError), seen
         entry = refusals.wait()[0]
         assert not entry.allowed
@@ -209,14 +209,21 @@ def test_with_an_encrypted_ca_key_the_broker_keeps_its_certificate_and_says_why(
         again.stop()
 
 
-def test_websocket_over_tls_serves_the_built_in_certificate(issued: Path, data_dir: Path) -> None:
+def test_websocket_over_tls_serves_the_built_in_certificate_and_takes_up_a_reissue(issued: Path,
+                                                                                   data_dir: Path) -> None:
     running = Instance(data_dir)
     running.start(overrides=ListenerOverrides(wss_port=0))
     try:
-        client = TestClient("lamp-wss", running.ports["wss"], username="lamp", password="s3cret",
-                            transport="websockets", tls=_trusting(issued))
+        port = running.ports["wss"]
+        client = TestClient("lamp-wss", port, username="lamp", password="s3cret", transport="websockets",
+                            tls=_trusting(issued))
         try:
             assert client.connect() == 0
+            assert client.subscribe("home/x", 1) == 1
+            _ok(data_dir, "server-cert", "reissue", "--san", "127.0.0.1", "--san", "127.0.0.8")
+            running.sync()
+            assert sans_of(_served_certificate(port, _trusting(issued))) == ("127.0.0.1", "127.0.0.8")
+            _round_trip(client, b"over wss still")
         finally:
             client.close()
     finally:
