@@ -56,7 +56,7 @@ from mqttdesk.broker.protocol import wire_format as wf
 from mqttdesk.broker.registry import LiveSession, SessionRegistry
 from mqttdesk.broker.router import MessageMonitor, Router
 from mqttdesk.broker.session_state import MAX_INCOMING_QOS2, NEVER_EXPIRES, SessionLimits, SessionState
-from mqttdesk.broker.tls import HandshakeFailed
+from mqttdesk.broker.tls import ContextHolder, HandshakeFailed
 from mqttdesk.broker.transport import ListenerInfo, Stream, format_address
 from mqttdesk.core.clip import SENTENCE_LENGTH, clip
 from mqttdesk.core.decide import password_hash_for
@@ -150,7 +150,7 @@ class DeskBroker:
 
     # -- listeners ------------------------------------------------------------------------------
 
-    async def start_listener(self, spec: ListenerSpec, context: ssl.SSLContext | None = None) -> None:
+    async def start_listener(self, spec: ListenerSpec, context: ssl.SSLContext | ContextHolder | None = None) -> None:
         """Listen as `spec` says (a TLS or WSS listener needs `context`); OSError when it cannot bind."""
         if self._accept_errors is None:
             # out of descriptors, asyncio prints a traceback per failed accept: one line instead (accept_errors.py)

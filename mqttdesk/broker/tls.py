@@ -8,12 +8,16 @@ known only when the handshake succeeds.
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+
+from mqttdesk.store.authority import TlsMaterial
 
 HANDSHAKE_TIMEOUT = 10.0
 
@@ -69,6 +73,53 @@ def server_context(files: TlsFiles) -> ssl.SSLContext:
             raise ListenerError(f"cannot read tls.client_ca_file {files.client_ca_file}: {exc}") from None
         context.verify_mode = ssl.CERT_OPTIONAL
     return context
+
+
+class ContextHolder:
+    """The TLS context that new handshakes use, swapped when certificates change.
+
+    An SSLContext cannot unload a CRL or a certificate, so a change (a revocation, a reissued server certificate)
+    means a new context; the listener reads `current` for each connection it accepts, and connections already
+    established keep the context they were made with (they stay connected).
+    """
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.current = context
+
+
+def current_context(tls: ssl.SSLContext | ContextHolder | None) -> ssl.SSLContext | None:
+    return tls.current if isinstance(tls, ContextHolder) else tls
+
+
+def builtin_server_context(material: TlsMaterial) -> ssl.SSLContext:
+    """The server's context from the built-in CA: its server certificate, client certificates checked against our
+    CA and the trusted ones (CERT_OPTIONAL, as with tls.client_ca_file), and with `check_crl` against the CRLs.
+
+    With `VERIFY_CRL_CHECK_LEAF` a client certificate whose issuer has no CRL loaded is refused, which is why the
+    built-in CA has an (empty) CRL from the start and why the check is off when a trusted CA came without one.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(str(material.cert_file), str(material.key_file))
+        context.load_verify_locations(cadata="".join(material.client_cas))
+        if material.check_crl:
+            _load_crls(context, material.crls)
+            context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+    except (ssl.SSLError, OSError) as exc:
+        raise ListenerError(f"cannot use the built-in CA's certificates ({material.cert_file.parent}): "
+                            f"{getattr(exc, 'reason', None) or exc}") from None
+    context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+def _load_crls(context: ssl.SSLContext, crls: tuple[str, ...]) -> None:
+    # `cadata` takes certificates only; a file given as `cafile` may hold CRLs (OpenSSL loads both kinds)
+    with tempfile.TemporaryDirectory(prefix="mqttdesk-crl-") as directory:
+        path = Path(directory) / "crls.pem"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write("".join(crls))
+        context.load_verify_locations(cafile=str(path))
 
 
 _NOT_TLS = {"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUEST", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE",

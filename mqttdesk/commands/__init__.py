@@ -8,6 +8,8 @@ from mqttdesk.commands import (
     anonymous,
     authlog,
     bootstraps,
+    ca,
+    certs,
     config,
     devices,
     explain,
@@ -19,5 +21,6 @@ from mqttdesk.commands import (
 
 
 def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    for module in (instance, sessions, anonymous, users, roles, bootstraps, devices, authlog, explain, config):
+    for module in (instance, sessions, anonymous, users, roles, bootstraps, devices, authlog, explain, config,
+                   ca, certs):
         module.register(sub)

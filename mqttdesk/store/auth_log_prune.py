@@ -64,9 +64,12 @@ def prune_bytes(store: Store, max_bytes: int) -> int:
                 rows = int(db.execute("SELECT COUNT(*) FROM auth_log").fetchone()[0])
                 if used <= target or rows <= 1:
                     break
-                # the whole file over the rows: an overestimate of a row's share, so a round never overshoots much
+                # the whole file over the rows: an overestimate of a row's share, so a round never overshoots much;
+                # but rows freed do not free pages one for one (index pages empty later), so each round asks at
+                # least twice as many as the one before, so that the rounds of a tier suffice instead of handing
+                # over to a more valuable tier while this one still has rows (the bound test_recorder checks)
                 per_row = used / rows
-                gone = _delete_oldest(store, tier, max(1, math.ceil((used - target) / per_row)))
+                gone = _delete_oldest(store, tier, max(1 << _round, math.ceil((used - target) / per_row)))
                 if not gone:
                     break  # this tier is empty: the next one
                 deleted += gone

@@ -27,6 +27,7 @@ from mqttdesk.core.client_ids import reservations_of
 from mqttdesk.core.errors import MqttdeskError
 from mqttdesk.core.model import Directory
 from mqttdesk.store.auth_log_repo import AuthLogRepo
+from mqttdesk.store.authority import StoredAuthority
 from mqttdesk.store.bootstraps_repo import BootstrapsRepo
 from mqttdesk.store.changes import Change, ChangeKind, ChangeListener
 from mqttdesk.store.client_ids_repo import ClientIdsRepo
@@ -94,6 +95,7 @@ class Store:
         self.settings = SettingsRepo(self)
         self.auth_log = AuthLogRepo(self)
         self.client_ids = ClientIdsRepo(self)
+        self.pki = StoredAuthority(self, path.parent)
 
     @classmethod
     def open(cls, data_dir: Path | str, *, notice: Callable[[str], None] = log.warning) -> Store:

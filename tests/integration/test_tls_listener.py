@@ -173,7 +173,8 @@ def test_tls_switched_on_without_files_says_why_and_tcp_still_works(admin: Store
         assert status.state is BrokerState.LISTENING
         assert [info.kind for info in status.listeners] == ["tcp"]
         assert status.warnings == ("the TLS listener did not start: the TLS listener needs a certificate and its "
-                                   "key: set tls.cert_file and tls.key_file (mqttdesk config set tls.cert_file PATH)",)
+                                   "key: set tls.cert_file and tls.key_file (mqttdesk config set tls.cert_file "
+                                   "PATH), or create mqttdesk's own CA (mqttdesk ca init)",)
         assert "the TLS listener did not start" in status.describe()
         with RawClient(status.listeners[0].port) as raw:
             assert raw.connect("still-tcp").return_code == 0
