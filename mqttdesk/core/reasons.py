@@ -45,6 +45,14 @@ class ReasonCode(StrEnum):
     CLIENT_GONE = "client-gone"  # the client closed the connection before its password was checked
     TOO_MANY_PENDING = "too-many-pending"  # too many connections waiting for their CONNECT: closed unread
     TLS_HANDSHAKE_FAILED = "tls-handshake-failed"  # no CONNECT was read: the TLS handshake failed (no CONNACK)
+    # client certificates (mutual TLS)
+    CERT_REQUIRED = "cert-required"  # the user logs in by certificate and presented none
+    CERT_NOT_ALLOWED = "cert-not-allowed"  # a certificate as the only login of a password-only user
+    CERT_UNKNOWN_USER = "cert-unknown-user"  # the certificate's CN is no user
+    CERT_USERNAME_MISMATCH = "cert-username-mismatch"  # the CONNECT's username is not the certificate's CN
+    CERT_UNTRUSTED = "cert-untrusted"  # issued by a CA this user is not bound to
+    CERT_EXPIRED = "cert-expired"  # at CONNECT, or a session whose certificate expired while connected
+    CERT_REVOKED = "cert-revoked"
     # SUBSCRIBE / PUBLISH
     ACL_ALLOWED = "acl-allowed"
     ACL_DENIED = "acl-denied"
@@ -93,6 +101,13 @@ _CONNACK_BY_REASON: dict[ReasonCode, int] = {
     ReasonCode.CLIENT_GONE: ConnackCode.SERVER_UNAVAILABLE,  # nobody is left to hear it: the broker sends nothing
     ReasonCode.BAD_AUTH_METHOD: ConnackCode.NOT_AUTHORIZED,  # 3.1.1 has no Authentication Method: never sent
     ReasonCode.KEEPALIVE_TOO_LONG: ConnackCode.IDENTIFIER_REJECTED,  # what Mosquitto answers a too long keep-alive
+    ReasonCode.CERT_REQUIRED: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.CERT_NOT_ALLOWED: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.CERT_UNKNOWN_USER: ConnackCode.NOT_AUTHORIZED,  # as Mosquitto: a certificate problem is 5, not 4
+    ReasonCode.CERT_USERNAME_MISMATCH: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.CERT_UNTRUSTED: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.CERT_EXPIRED: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.CERT_REVOKED: ConnackCode.NOT_AUTHORIZED,
 }
 
 
@@ -175,6 +190,13 @@ MQTT5_CONNACK: Mapping[ReasonCode, int] = MappingProxyType({
     ReasonCode.ACL_NO_RULE: Mqtt5Code.NOT_AUTHORIZED,
     ReasonCode.RESERVED_TOPIC: Mqtt5Code.NOT_AUTHORIZED,
     ReasonCode.BAD_TOPIC: Mqtt5Code.TOPIC_NAME_INVALID,  # CONNACK 0x90: the will topic is not accepted
+    ReasonCode.CERT_REQUIRED: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.CERT_NOT_ALLOWED: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.CERT_UNKNOWN_USER: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.CERT_USERNAME_MISMATCH: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.CERT_UNTRUSTED: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.CERT_EXPIRED: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.CERT_REVOKED: Mqtt5Code.NOT_AUTHORIZED,
 })
 
 # A refused PUBLISH (PUBACK/PUBREC, QoS 1/2) and a refused SUBSCRIBE filter (SUBACK): (publish, subscribe) codes.
@@ -187,9 +209,10 @@ MQTT5_TOPIC_REFUSAL: Mapping[ReasonCode, tuple[int, int]] = MappingProxyType({
 })
 
 # The DISCONNECT the server sends when it ends a session. A credential suspended, revoked, deleted or given a new
-# password is `credential-changed`: an administrator's doing, like a kick, with the sentence saying which. A token or
-# certificate that expires during a session (a later issue) will be 0xA0 (MAXIMUM_CONNECT_TIME).
+# password is `credential-changed`: an administrator's doing, like a kick, with the sentence saying which (a revoked
+# client certificate too). A certificate that expires during a session is 0xA0 (MAXIMUM_CONNECT_TIME).
 MQTT5_DISCONNECT: Mapping[ReasonCode, int] = MappingProxyType({
+    ReasonCode.CERT_EXPIRED: Mqtt5Code.MAXIMUM_CONNECT_TIME,
     ReasonCode.KICKED: Mqtt5Code.ADMINISTRATIVE_ACTION,
     ReasonCode.CREDENTIAL_CHANGED: Mqtt5Code.ADMINISTRATIVE_ACTION,
     ReasonCode.TAKEN_OVER: Mqtt5Code.SESSION_TAKEN_OVER,
