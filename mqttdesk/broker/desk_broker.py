@@ -43,6 +43,7 @@ from mqttdesk.broker.accept_errors import AcceptErrorFilter
 from mqttdesk.broker.admission import Admission, file_descriptor_limit
 from mqttdesk.broker.connection import MAX_PACKET_BYTES, Connection
 from mqttdesk.broker.listeners import Listeners, ListenerSpec
+from mqttdesk.broker.peer_certificate import peer_certificate
 from mqttdesk.broker.protocol import (
     EMPTY_PROPERTIES,
     Connect,
@@ -64,6 +65,7 @@ from mqttdesk.core.decision import MQTT_5, MQTT_311, ConnectRequest, Decision, K
 from mqttdesk.core.limits import AdmissionLimits
 from mqttdesk.core.model import CredentialKind, CredentialRef
 from mqttdesk.core.reasons import Reason, ReasonCode, mqtt5_connack_code
+from mqttdesk.core.timefmt import format_time
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,7 @@ RESPONSE_TOPIC_PREFIX = "response/{client_id}/"
 
 # session ends logged as refusals: forced by the broker, or the client broke the protocol
 _REFUSED_ENDS = frozenset({ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER,
-                           ReasonCode.PROTOCOL_ERROR})
+                           ReasonCode.PROTOCOL_ERROR, ReasonCode.CERT_EXPIRED})
 
 
 class _ClientGate:
@@ -307,6 +309,7 @@ class DeskBroker:
             tls_version=tls.version if tls else None,
             peer_certificate_subject=tls.peer_subject if tls else None,
             listener_address=format_address(stream.listener.host, stream.listener.port),
+            certificate=peer_certificate(tls.peer_der) if tls is not None and tls.peer_der else None,
         )
 
     def _reject_malformed(self, stream: Stream, protocol: ServerProtocol, address: str,
@@ -419,10 +422,24 @@ class DeskBroker:
         connection.pull()
         for packet in state.resume():
             connection.send(packet)
+        expiry = self._end_when_invalid(connection)
         try:
             await connection.run()
         finally:
+            if expiry is not None:
+                expiry.cancel()
             self._finish(connection, connect)
+
+    @staticmethod
+    def _end_when_invalid(connection: Connection) -> asyncio.TimerHandle | None:
+        """A session admitted by a client certificate ends when the certificate does (MQTT 5: DISCONNECT 0xA0)."""
+        grant = connection.state.grant
+        if grant.valid_until is None:
+            return None
+        text = (f"the client certificate of user '{grant.credential.name}' (serial {grant.certificate_serial}) "
+                f"expired at {format_time(grant.valid_until)}")
+        delay = max(0.0, grant.valid_until - time.time())
+        return asyncio.get_running_loop().call_later(delay, connection.end, ReasonCode.CERT_EXPIRED, text)
 
     def _response_information(self, state: SessionState) -> str | None:
         """The Response Information for a client that asked for it [MQTT-3.1.2-28], or None: a prefix it may not

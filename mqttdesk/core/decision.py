@@ -34,7 +34,7 @@ class PeerCertificate:
     """The client certificate a TLS connection presented, verified by the handshake against the CAs we trust."""
 
     cn: str | None  # the subject's common name: the user it logs in as
-    serial: str  # hexadecimal, upper case
+    serial: str  # hexadecimal, lower case (as `cert list` shows it)
     issuer: str  # RFC 4514
     not_after: float  # Unix time
     fingerprint_sha256: str = ""

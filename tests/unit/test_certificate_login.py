@@ -27,14 +27,14 @@ def _directory(*users: User, revoked: frozenset[str] = frozenset()) -> Directory
                      revoked_serials=revoked)
 
 
-def _certificate(cn: str | None, *, issuer: str = OWN_CA, serial: str = "1A2B", expires_in: float = 86400
+def _certificate(cn: str | None, *, issuer: str = OWN_CA, serial: str = "1a2b", expires_in: float = 86400
                  ) -> PeerCertificate:
     return PeerCertificate(cn=cn, serial=serial, issuer=issuer, not_after=time.time() + expires_in)
 
 
 def _decide(directory: Directory, certificate: PeerCertificate | None, username: str | None = None,
             password: str | None = None, password_ok: bool | None = None) -> Decision:
-    request = ConnectRequest(client_id="DVES_1A2B3C", username=username, password=password, address="127.0.0.1",
+    request = ConnectRequest(client_id="DVES_1a2b3C", username=username, password=password, address="127.0.0.1",
                              certificate=certificate)
     return decide_connect(request, directory, password_ok=password_ok, live={})
 
@@ -44,10 +44,10 @@ def test_a_certificate_user_logs_in_with_no_username_and_no_password() -> None:
     assert decision.allowed, decision.reason
     assert decision.method is Method.CERTIFICATE
     assert decision.grant is not None
-    assert decision.grant.certificate_serial == "1A2B"
+    assert decision.grant.certificate_serial == "1a2b"
     assert decision.grant.valid_until is not None
-    assert decision.reason.text == "user 'plug-1' authenticated by client certificate (serial 1A2B)"
-    assert "client certificate CN 'plug-1' (serial 1A2B, issued by CN=mqttdesk lab CA)" in decision.steps
+    assert decision.reason.text == "user 'plug-1' authenticated by client certificate (serial 1a2b)"
+    assert "client certificate CN 'plug-1' (serial 1a2b, issued by CN=mqttdesk lab CA)" in decision.steps
 
 
 def test_the_same_username_as_the_cn_is_fine_and_a_password_sent_along_is_not_looked_at() -> None:
@@ -78,7 +78,7 @@ def test_both_needs_the_password_too() -> None:
     ((_user("plug-1", AuthMode.CERTIFICATE),), _certificate("plug-1"), "plug-2", ReasonCode.CERT_USERNAME_MISMATCH,
      "the client sent username 'plug-2', but its certificate names user 'plug-1'"),
     ((_user("plug-1", AuthMode.CERTIFICATE),), _certificate("plug-1", expires_in=-60), None, ReasonCode.CERT_EXPIRED,
-     "the client certificate of user 'plug-1' (serial 1A2B) expired on"),
+     "the client certificate of user 'plug-1' (serial 1a2b) expired on"),
     ((_user("plug-1", AuthMode.CERTIFICATE),), _certificate("plug-1", issuer=PARTNER_CA), None,
      ReasonCode.CERT_UNTRUSTED, "user 'plug-1' accepts certificates of mqttdesk's own CA only"),
     ((_user("plug-1", AuthMode.CERTIFICATE, "partner"),), _certificate("plug-1"), None, ReasonCode.CERT_UNTRUSTED,
@@ -94,10 +94,10 @@ def test_refusals_say_precisely_why(users: tuple[User, ...], certificate: PeerCe
 
 
 def test_a_revoked_serial_is_refused_with_it_in_the_sentence() -> None:
-    decision = _decide(_directory(_user("plug-1", AuthMode.CERTIFICATE), revoked=frozenset({"1A2B"})),
+    decision = _decide(_directory(_user("plug-1", AuthMode.CERTIFICATE), revoked=frozenset({"1a2b"})),
                        _certificate("plug-1"))
     assert decision.reason.code is ReasonCode.CERT_REVOKED
-    assert decision.reason.text == "the client certificate of user 'plug-1' (serial 1A2B) was revoked"
+    assert decision.reason.text == "the client certificate of user 'plug-1' (serial 1a2b) was revoked"
 
 
 def test_a_partner_ca_certificate_logs_in_only_the_user_bound_to_that_ca() -> None:
@@ -112,7 +112,7 @@ def test_a_password_login_with_a_certificate_of_another_name_is_a_password_login
     decision = _decide(directory, _certificate("laptop"), "alice", "pw", password_ok=True)
     assert decision.allowed
     assert decision.method is Method.PASSWORD
-    assert "client certificate CN 'laptop' (serial 1A2B, issued by CN=mqttdesk lab CA)" in decision.steps
+    assert "client certificate CN 'laptop' (serial 1a2b, issued by CN=mqttdesk lab CA)" in decision.steps
 
 
 def test_a_suspended_certificate_user_is_refused_as_suspended() -> None:
@@ -125,7 +125,7 @@ def test_revoking_the_certificate_or_the_certificate_login_ends_the_session() ->
     grant = _decide(_directory(user), _certificate("plug-1")).grant
     assert grant is not None
     assert revalidate(grant, _directory(user), None) is None
-    assert revalidate(grant, _directory(user, revoked=frozenset({"1A2B"})), None) == \
-        "the client certificate of user 'plug-1' (serial 1A2B) was revoked"
+    assert revalidate(grant, _directory(user, revoked=frozenset({"1a2b"})), None) == \
+        "the client certificate of user 'plug-1' (serial 1a2b) was revoked"
     assert revalidate(grant, _directory(_user("plug-1", AuthMode.PASSWORD)), None) == \
         "user 'plug-1' no longer logs in with a client certificate"

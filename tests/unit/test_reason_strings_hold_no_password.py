@@ -66,10 +66,10 @@ DIRECTORY = Directory(
 ANONYMOUS_ON = dataclasses.replace(DIRECTORY, anonymous=AnonymousPolicy(enabled=True, roles=("devices",)))
 CERTIFIED = dataclasses.replace(
     DIRECTORY, users={**USERS, "meter": dataclasses.replace(_user("meter"), auth=AuthMode.CERTIFICATE)},
-    trusted_ca_subjects={"partner": "CN=partner"}, revoked_serials=frozenset({"BAD"}))
+    trusted_ca_subjects={"partner": "CN=partner"}, revoked_serials=frozenset({"bad"}))
 
 
-def _cert(cn: str, *, issuer: str = "CN=mqttdesk", serial: str = "0F", not_after: float = 4_000_000_000.0
+def _cert(cn: str, *, issuer: str = "CN=mqttdesk", serial: str = "0f", not_after: float = 4_000_000_000.0
           ) -> PeerCertificate:
     return PeerCertificate(cn, serial, issuer, not_after)
 
@@ -148,7 +148,7 @@ PATHS: dict[str, tuple[ReasonCode, Callable[[], Decision]]] = {
     "cert-expired": (ReasonCode.CERT_EXPIRED, _connect("meter", directory=CERTIFIED,
                                                        certificate=_cert("meter", not_after=T0))),
     "cert-revoked": (ReasonCode.CERT_REVOKED, _connect("meter", directory=CERTIFIED,
-                                                       certificate=_cert("meter", serial="BAD"))),
+                                                       certificate=_cert("meter", serial="bad"))),
     "certificate": (ReasonCode.AUTHENTICATED, _connect("meter", directory=CERTIFIED, certificate=_cert("meter"))),
 }
 
