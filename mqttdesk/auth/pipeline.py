@@ -35,7 +35,8 @@ _NOBODY: Mapping[str, SessionHolder] = {}
 
 DirectoryListener = Callable[[Directory, tuple[Change, ...]], None]
 _DIRECTORY_KINDS = frozenset({ChangeKind.USER, ChangeKind.BOOTSTRAP, ChangeKind.DEVICE, ChangeKind.ROLE,
-                              ChangeKind.SETTINGS, ChangeKind.CLIENT_ID})
+                              ChangeKind.SETTINGS, ChangeKind.CLIENT_ID,
+                              ChangeKind.CERTIFICATE})  # revoked serials, trusted CAs (client certificate logins)
 
 
 @dataclass(frozen=True, slots=True)

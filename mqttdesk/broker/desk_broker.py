@@ -374,7 +374,7 @@ class DeskBroker:
         self._cancel_timers(client_id)  # back in time: its session does not expire, its delayed will is not sent
         live = LiveSession(
             client_id=client_id,
-            username=request.username,
+            username=grant.username,  # the CONNECT's, or the user its client certificate names
             method=grant.method.value,
             address=request.address,
             connected_since=time.time(),

@@ -336,12 +336,13 @@ class BrokerService:
             return
         changed = {(source.kind, c.key) for c in changes if (source := source_of_change(c.kind.value)) is not None}
         settings_changed = any(c.kind is ChangeKind.SETTINGS for c in changes)
+        certificates_changed = any(c.kind is ChangeKind.CERTIFICATE for c in changes)  # e.g. one was revoked
 
         def concerned(grant: Grant) -> bool:
             ref = grant.credential
             if ref.kind is CredentialKind.ANONYMOUS:
                 return settings_changed
-            return (ref.kind, ref.name) in changed
+            return (ref.kind, ref.name) in changed or (certificates_changed and grant.certificate_serial is not None)
 
         for live in self.registry:
             if not concerned(live.grant):

@@ -126,7 +126,7 @@ class _Path:
             allowed=True,
             reason=Reason(code, text),
             client_id=self.request.client_id,
-            username=self.request.username,
+            username=grant.username or self.request.username,  # a certificate names the user the client did not
             method=grant.method,
             address=self.request.address,
             steps=tuple(self.steps),

@@ -282,6 +282,8 @@ class Store:
                 devices={device.client_id: device for device in self.devices.list()},
                 client_id_owners=self.client_ids.owners(),
                 reservations=reservations_of(users),
+                trusted_ca_subjects={ca.name: ca.subject for ca in self.pki.repo.trusted()},
+                revoked_serials=frozenset(format(entry.serial, "x") for entry in self.pki.repo.revoked()),
             )
 
     @contextlib.contextmanager

@@ -163,6 +163,11 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE TABLE server_sans (position INTEGER PRIMARY KEY, name TEXT NOT NULL);
     """,
+    # 9: how a user logs in (password, certificate or both) and the trusted CA whose certificates name it
+    """
+    ALTER TABLE users ADD COLUMN auth TEXT NOT NULL DEFAULT 'password';
+    ALTER TABLE users ADD COLUMN certificate_ca TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,162 @@
+"""Mutual TLS as a login, over real TLS sockets on mqttdesk's own CA: a certificate user connects with no username
+and no password and is bound by its roles; the refusals say why; revoking the certificate of a connected client
+disconnects it at once, and a session ends when its certificate expires."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from mqttdesk.broker.service import ListenerOverrides
+from mqttdesk.core.acl import Permission
+from mqttdesk.pki.issue import issue_client_certificate
+from mqttdesk.store.db import Store
+from tests.integration.conftest import fast_hash
+from tests.integration.harness import Instance, run_cli
+from tests.integration.mqtt_client import TestClient
+
+
+def _ok(data_dir: Path, *args: str) -> str:
+    result = run_cli(data_dir, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def out(admin: Store, data_dir: Path, tmp_path: Path) -> Path:
+    """`ca init`; role 'plugs' (readwrite plugs/%u/#); users 'plug-1' (certificate), 'lamp' (password, s3cret)
+    and 'meter' (both, m3ter); certificates issued for all three; the CA exported to ca.crt."""
+    admin.roles.add("plugs")
+    admin.roles.allow("plugs", "plugs/%u/#", Permission.READWRITE)
+    admin.users.add("lamp", fast_hash("s3cret"), ("plugs",))
+    admin.users.add("meter", fast_hash("m3ter"), ("plugs",))
+    folder = tmp_path / "out"
+    _ok(data_dir, "ca", "init")
+    _ok(data_dir, "user", "add", "plug-1", "--auth", "certificate", "--role", "plugs")
+    _ok(data_dir, "user", "auth", "meter", "both")
+    for name in ("plug-1", "lamp", "meter"):
+        _ok(data_dir, "cert", "issue", name, "--out", str(folder))
+    _ok(data_dir, "ca", "export", str(folder / "ca.crt"))
+    return folder
+
+
+@pytest.fixture
+def tls(out: Path, data_dir: Path) -> Iterator[Instance]:
+    running = Instance(data_dir)
+    running.start(overrides=ListenerOverrides(tls_port=0))
+    yield running
+    running.stop()
+
+
+def _context(out: Path, name: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(out / "ca.crt"))
+    if name is not None:
+        context.load_cert_chain(str(out / f"{name}.crt"), str(out / f"{name}.key"))
+    return context
+
+
+def _log(instance: Instance, client_id: str, kind: str = "CONNECT") -> dict[str, object]:
+    instance.flush_log()
+    entries = [e for e in instance.call(instance.store.auth_log.recent, 100) if e.client_id == client_id
+               and e.kind == kind]
+    assert entries, f"no {kind} entry for {client_id}"
+    return entries[-1].to_json()
+
+
+def test_a_certificate_user_connects_with_no_username_and_is_bound_by_its_roles(tls: Instance, out: Path) -> None:
+    client = TestClient("DVES_1A2B3C", tls.ports["tls"], tls=_context(out, "plug-1"))
+    try:
+        assert client.connect() == 0
+        assert client.subscribe("plugs/plug-1/#", 1) == 1
+        assert client.subscribe("plugs/lamp/#", 1) == 0x80  # its roles apply as to any session of plug-1
+        client.publish("plugs/plug-1/state", b"ON", qos=1)
+        assert client.expect_message().payload == b"ON"
+        entry = _log(tls, "DVES_1A2B3C")
+        assert entry["allowed"] is True
+        assert entry["method"] == "certificate"
+        assert str(entry["reason"]).startswith("user 'plug-1' authenticated by client certificate (serial ")
+        sessions = tls.call(lambda: [s.to_json() for s in tls.service.registry.snapshot()])
+        assert [(s["username"], s["method"]) for s in sessions] == [("plug-1", "certificate")]
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(("name", "username", "password", "connack", "code", "words"), [
+    (None, "plug-1", "x", 5, "cert-required", "user 'plug-1' logs in with a client certificate, and the client "
+                                              "presented none"),
+    ("lamp", None, None, 5, "cert-not-allowed", "user 'lamp' logs in with a password only"),
+    ("plug-1", "lamp", "s3cret", 5, "cert-username-mismatch", "the client sent username 'lamp', but its "
+                                                              "certificate names user 'plug-1'"),
+    ("meter", "meter", None, 4, "missing-password", "user 'meter' sent no password (it logs in with its "
+                                                    "certificate and its password)"),
+])
+def test_refusals_name_the_reason(tls: Instance, out: Path, name: str | None, username: str | None,
+                                  password: str | None, connack: int, code: str, words: str) -> None:
+    client = TestClient("refused-1", tls.ports["tls"], username=username, password=password, tls=_context(out, name))
+    try:
+        assert client.connect() == connack
+    finally:
+        client.close()
+    entry = _log(tls, "refused-1")
+    assert entry["reason_code"] == code
+    assert words in str(entry["reason"])
+
+
+def test_both_logs_in_with_certificate_and_password_and_a_password_user_keeps_its_password(tls: Instance,
+                                                                                           out: Path) -> None:
+    meter = TestClient("meter-1", tls.ports["tls"], username="meter", password="m3ter", tls=_context(out, "meter"))
+    lamp = TestClient("lamp-1", tls.ports["tls"], username="lamp", password="s3cret", tls=_context(out, "lamp"))
+    try:
+        assert meter.connect() == 0
+        assert lamp.connect() == 0
+    finally:
+        meter.close()
+        lamp.close()
+    assert _log(tls, "meter-1")["reason"] is not None
+    assert str(_log(tls, "meter-1")["reason"]).startswith("user 'meter' authenticated by client certificate and "
+                                                          "password")
+    assert _log(tls, "lamp-1")["method"] == "password"
+
+
+def test_revoking_a_connected_clients_certificate_disconnects_it_at_once(tls: Instance, out: Path,
+                                                                       data_dir: Path) -> None:
+    client = TestClient("DVES_1A2B3C", tls.ports["tls"], tls=_context(out, "plug-1"))
+    try:
+        assert client.connect() == 0
+        serial = next(c["serial"] for c in json.loads(_ok(data_dir, "cert", "list", "--json")) if c["cn"] == "plug-1")
+        _ok(data_dir, "cert", "revoke", serial)
+        assert client.wait_disconnected(timeout=5)  # the store's change feed reaches the broker within a second
+    finally:
+        client.close()
+    entry = _log(tls, "DVES_1A2B3C", kind="DISCONNECT")
+    assert entry["allowed"] is False
+    assert entry["reason_code"] == "credential-changed"
+    assert f"the client certificate of user 'plug-1' (serial {serial}) was revoked" in str(entry["reason"])
+
+
+def test_a_session_ends_when_its_certificate_expires(tls: Instance, out: Path, data_dir: Path,
+                                                     tmp_path: Path) -> None:
+    # a certificate with three seconds left: the handshake accepts it, the session ends when it runs out
+    ca = tls.call(tls.store.pki.load)
+    issued = issue_client_certificate(ca, "plug-1", days=1, now=time.time() - 86400 + 3)
+    assert issued.key is not None
+    (tmp_path / "short.crt").write_bytes(issued.certificate.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "short.key").write_bytes(issued.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    context = ssl.create_default_context(cafile=str(out / "ca.crt"))
+    context.load_cert_chain(str(tmp_path / "short.crt"), str(tmp_path / "short.key"))
+    client = TestClient("DVES_SHORT", tls.ports["tls"], tls=context)
+    try:
+        assert client.connect() == 0
+        assert client.wait_disconnected(timeout=10)
+    finally:
+        client.close()
+    entry = _log(tls, "DVES_SHORT", kind="DISCONNECT")
+    assert entry["reason_code"] == "cert-expired"
+    assert "the client certificate of user 'plug-1'" in str(entry["reason"])
