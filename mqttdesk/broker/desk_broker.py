@@ -168,12 +168,13 @@ class DeskBroker:
         """The (host, port) pairs actually listened on."""
         return [(info.host, info.port) for info in self._listeners.bound()]
 
-    def _record_tls_failure(self, stream: Stream, why: str) -> None:
+    def _record_tls_failure(self, stream: Stream, why: str, hint: str | None = None) -> None:
         """A failed TLS handshake is a refused CONNECT: nothing MQTT was read, no CONNACK can be sent."""
         address = stream.peer[0]
         listener = stream.listener
         where = f"listener '{listener.name}' ({format_address(listener.host, listener.port)})"
-        steps = (f"TLS handshake from {format_address(*stream.peer)} on {where}", f"refused: {why}")
+        steps = (f"TLS handshake from {format_address(*stream.peer)} on {where}", f"refused: {why}",
+                 *((f"hint: {hint}",) if hint else ()))
         log.info("TLS handshake from %s failed: %s", address, why)
         self.recorder.record(Decision(
             kind=Kind.CONNECT, allowed=False, reason=Reason(ReasonCode.TLS_HANDSHAKE_FAILED, why),
@@ -209,7 +210,7 @@ class DeskBroker:
                 await stream.handshake()  # TLS: ours, so that a failure is in the Auth log
                 connect = await self._read_connect(stream, protocol, address)
         except HandshakeFailed as exc:
-            self._record_tls_failure(stream, str(exc))
+            self._record_tls_failure(stream, str(exc), exc.hint)
             stream.abort()
             return
         except (TimeoutError, ConnectionError) as exc:

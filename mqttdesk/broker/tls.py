@@ -42,7 +42,12 @@ class ListenerError(Exception):
 
 
 class HandshakeFailed(Exception):
-    """The TLS handshake of a connection failed; the message says why, in words (`handshake_failure_words`)."""
+    """The TLS handshake of a connection failed; the message says why, in words (`handshake_failure_words`), and
+    `hint` what usually fixes it (`handshake_failure_hint`), when something usually does."""
+
+    def __init__(self, words: str, hint: str | None = None) -> None:
+        super().__init__(words)
+        self.hint = hint
 
 
 def server_context(files: TlsFiles) -> ssl.SSLContext:
@@ -146,6 +151,41 @@ def handshake_failure_words(exc: BaseException) -> str:
     return f"TLS handshake failed: {exc}"
 
 
+# what usually fixes a failed handshake, by OpenSSL's verify message (the client's certificate) or alert (ours)
+_VERIFY_HINTS = {
+    "certificate has expired": "issue the device a new certificate (mqttdesk cert issue CN --out DIR)",
+    "certificate revoked": "this certificate was revoked (mqttdesk cert list); issue the device a new one",
+    "unable to get local issuer certificate": "the certificate was not issued by mqttdesk's CA or a trusted CA: "
+                                              "issue one with mqttdesk cert issue, or trust its CA (mqttdesk trust "
+                                              "add PEM_FILE --name N)",
+    "self signed certificate": "a self-signed client certificate is never trusted: issue one with mqttdesk cert "
+                               "issue, or sign the device's CSR (mqttdesk cert sign)",
+}
+_ALERT_HINTS = {
+    "TLSV1_ALERT_UNKNOWN_CA": "the device does not trust mqttdesk's CA: install ca.crt on it (mqttdesk ca export "
+                              "FILE), or on Tasmota set the fingerprint (mqttdesk server-cert show)",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the device rejects our server certificate: check that it trusts mqttdesk's CA "
+                                   "(mqttdesk ca export FILE) and connects by a name the certificate lists "
+                                   "(mqttdesk server-cert show)",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "the device rejects our server certificate: check that it trusts mqttdesk's "
+                                       "CA (mqttdesk ca export FILE) and connects by a name the certificate lists "
+                                       "(mqttdesk server-cert show)",
+}
+
+
+def handshake_failure_hint(exc: BaseException) -> str | None:
+    """What usually fixes this failure, as a step for the Auth log; None when nothing in particular does."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        message = str(exc.verify_message or "")
+        return next((hint for text, hint in _VERIFY_HINTS.items() if message.startswith(text)), None)
+    if isinstance(exc, ssl.SSLError):
+        reason = str(exc.reason or "")
+        if reason in _NOT_TLS:
+            return "connect to the plain MQTT port, or switch the client to TLS (mqtts://) for this one"
+        return _ALERT_HINTS.get(reason)
+    return None
+
+
 def tls_facts(ssl_object: Any) -> TlsFacts | None:
     """The TLS facts of an established connection (`ssl.SSLObject`), None when there is none."""
     if ssl_object is None:
@@ -172,7 +212,7 @@ async def server_handshake(transport: asyncio.Transport, protocol: asyncio.BaseP
             transport, protocol, context, server_side=True, ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
             ssl_shutdown_timeout=shutdown_timeout)
     except (ssl.SSLError, ConnectionError, EOFError, asyncio.IncompleteReadError) as exc:
-        raise HandshakeFailed(handshake_failure_words(exc)) from None
+        raise HandshakeFailed(handshake_failure_words(exc), handshake_failure_hint(exc)) from None
     if tls_transport is None:  # typeshed allows it; asyncio returns the TLS transport or raises
         raise HandshakeFailed("the client closed the connection during the TLS handshake")
     return tls_transport, tls_facts(tls_transport.get_extra_info("ssl_object"))

@@ -122,6 +122,7 @@ def test_client_that_does_not_trust_our_certificate_is_logged(tls_instance: Inst
     assert entry.address == "127.0.0.1"
     assert entry.reason == "the client refused our certificate: tlsv1 alert unknown ca"
     assert f"listener 'tls' (127.0.0.1:{tls_instance.ports['tls']})" in entry.steps[0]
+    assert entry.steps[-1].startswith("hint: the device does not trust mqttdesk's CA: install ca.crt on it")
 
 
 def test_plain_mqtt_on_the_tls_port_is_logged(tls_instance: Instance, refusals: TlsRefusals) -> None:
