@@ -43,7 +43,6 @@ from mqttdesk.broker.accept_errors import AcceptErrorFilter
 from mqttdesk.broker.admission import Admission, file_descriptor_limit
 from mqttdesk.broker.connection import MAX_PACKET_BYTES, Connection
 from mqttdesk.broker.listeners import Listeners, ListenerSpec
-from mqttdesk.broker.peer_certificate import peer_certificate
 from mqttdesk.broker.protocol import (
     EMPTY_PROPERTIES,
     Connect,
@@ -66,6 +65,7 @@ from mqttdesk.core.limits import AdmissionLimits
 from mqttdesk.core.model import CredentialKind, CredentialRef
 from mqttdesk.core.reasons import Reason, ReasonCode, mqtt5_connack_code
 from mqttdesk.core.timefmt import format_time
+from mqttdesk.pki.peer import peer_certificate
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 
 from mqttdesk.broker.service import ListenerOverrides
 from mqttdesk.core.acl import Permission
@@ -160,3 +160,52 @@ def test_a_session_ends_when_its_certificate_expires(tls: Instance, out: Path, d
     entry = _log(tls, "DVES_SHORT", kind="DISCONNECT")
     assert entry["reason_code"] == "cert-expired"
     assert "the client certificate of user 'plug-1'" in str(entry["reason"])
+
+
+def test_the_explainer_says_what_a_client_presenting_a_certificate_would_get(out: Path, data_dir: Path,
+                                                                             tmp_path: Path) -> None:
+    allowed = run_cli(data_dir, "explain", "--client-id", "DVES_1A2B3C", "--cert", str(out / "plug-1.crt"),
+                      "--topic", "plugs/plug-1/state", "--json")
+    assert allowed.returncode == 0, allowed.stderr
+    result = json.loads(allowed.stdout)
+    assert result["connect"]["method"] == "certificate"
+    assert result["topic"]["allowed"] is True
+    refused = run_cli(data_dir, "explain", "--client-id", "x", "--cert", str(out / "lamp.crt"), "--json")
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["connect"]["reason_code"] == "cert-not-allowed"
+    # a certificate of no CA we trust: the handshake would refuse it before any CONNECT rule
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from mqttdesk.pki.certificates import certificate_pem, name, utc
+    key = ec.generate_private_key(ec.SECP256R1())
+    self_signed = (x509.CertificateBuilder().subject_name(name("plug-1")).issuer_name(name("plug-1"))
+                   .public_key(key.public_key()).serial_number(1).not_valid_before(utc(time.time() - 60))
+                   .not_valid_after(utc(time.time() + 3600)).sign(key, hashes.SHA256()))
+    (tmp_path / "self.crt").write_bytes(certificate_pem(self_signed))
+    untrusted = run_cli(data_dir, "explain", "--client-id", "x", "--cert", str(tmp_path / "self.crt"))
+    assert untrusted.returncode == 1
+    assert untrusted.stderr.strip().splitlines() == [
+        f"mqttdesk: error: the TLS handshake would refuse {tmp_path / 'self.crt'}: it was issued by CN=plug-1, "
+        "neither mqttdesk's CA nor a trusted CA (tls-handshake-failed)"]
+
+
+def test_suspending_the_user_ends_its_certificate_session(tls: Instance, out: Path, data_dir: Path) -> None:
+    client = TestClient("DVES_1A2B3C", tls.ports["tls"], tls=_context(out, "plug-1"))
+    try:
+        assert client.connect() == 0
+        _ok(data_dir, "user", "suspend", "plug-1")
+        assert client.wait_disconnected(timeout=5)
+    finally:
+        client.close()
+    assert "user 'plug-1' was suspended" in str(_log(tls, "DVES_1A2B3C", kind="DISCONNECT")["reason"])
+
+
+def test_the_cli_says_how_users_log_in_and_refuses_an_unknown_trusted_ca(out: Path, data_dir: Path) -> None:
+    users = {u["name"]: u for u in json.loads(_ok(data_dir, "user", "list", "--json"))}
+    assert (users["plug-1"]["auth"], users["meter"]["auth"], users["lamp"]["auth"]) == \
+        ("certificate", "both", "password")
+    refused = run_cli(data_dir, "user", "auth", "lamp", "certificate", "--ca", "nope")
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == "mqttdesk: error: no trusted CA named 'nope' (mqttdesk trust list)"
+    assert json.loads(_ok(data_dir, "user", "show", "lamp", "--json"))["auth"] == "password"  # nothing changed
