@@ -140,17 +140,39 @@ def test_revoking_a_connected_clients_certificate_disconnects_it_at_once(tls: In
     assert f"the client certificate of user 'plug-1' (serial {serial}) was revoked" in str(entry["reason"])
 
 
+def _write_pair(folder: Path, stem: str, issued: object, ca_file: Path) -> ssl.SSLContext:
+    """The issued certificate and key as files, and a client context that trusts ca.crt and presents them."""
+    from mqttdesk.pki.issue import Issued
+    assert isinstance(issued, Issued)
+    assert issued.key is not None
+    (folder / f"{stem}.crt").write_bytes(issued.certificate.public_bytes(serialization.Encoding.PEM))
+    (folder / f"{stem}.key").write_bytes(issued.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    context = ssl.create_default_context(cafile=str(ca_file))
+    context.load_cert_chain(str(folder / f"{stem}.crt"), str(folder / f"{stem}.key"))
+    return context
+
+
+def test_an_expired_certificate_is_refused_in_the_handshake_with_a_hint(tls: Instance, out: Path,
+                                                                        tmp_path: Path) -> None:
+    from tests.integration.test_tls_listener import TlsRefusals, tls_handshake
+    ca = tls.call(tls.store.pki.load)
+    context = _write_pair(tmp_path, "old", issue_client_certificate(ca, "plug-1", days=1, now=time.time() - 3 * 86400),
+                          out / "ca.crt")
+    refusals = TlsRefusals(tls)
+    tls_handshake(tls.ports["tls"], context)
+    entry = refusals.wait()[0]
+    assert entry.reason == "the client's certificate is not trusted: certificate verify failed: certificate has expired"
+    assert entry.steps[-1] == "hint: issue the device a new certificate (mqttdesk cert issue CN --out DIR)"
+
+
 def test_a_session_ends_when_its_certificate_expires(tls: Instance, out: Path, data_dir: Path,
                                                      tmp_path: Path) -> None:
     # a certificate with three seconds left: the handshake accepts it, the session ends when it runs out
     ca = tls.call(tls.store.pki.load)
-    issued = issue_client_certificate(ca, "plug-1", days=1, now=time.time() - 86400 + 3)
-    assert issued.key is not None
-    (tmp_path / "short.crt").write_bytes(issued.certificate.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "short.key").write_bytes(issued.key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    context = ssl.create_default_context(cafile=str(out / "ca.crt"))
-    context.load_cert_chain(str(tmp_path / "short.crt"), str(tmp_path / "short.key"))
+    context = _write_pair(tmp_path, "short", issue_client_certificate(ca, "plug-1", days=1,
+                                                                       now=time.time() - 86400 + 3),
+                          out / "ca.crt")
     client = TestClient("DVES_SHORT", tls.ports["tls"], tls=context)
     try:
         assert client.connect() == 0
