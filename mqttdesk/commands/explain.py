@@ -14,8 +14,6 @@ from mqttdesk.control import client as control
 from mqttdesk.core.decision import ConnectRequest, Decision, Kind, PeerCertificate, SessionHolder
 from mqttdesk.core.errors import ValidationError
 from mqttdesk.core.model import CredentialKind, CredentialRef
-from mqttdesk.pki.certificates import load_certificate
-from mqttdesk.pki.peer import issued_by_one_of, presented
 
 
 def register(sub: Subparsers) -> None:
@@ -33,22 +31,11 @@ def register(sub: Subparsers) -> None:
 
 
 def _presented(context: Context, path: str) -> PeerCertificate:
-    """The certificate in `path` as the CONNECT rules would see it; ValidationError when the TLS handshake would
-    already refuse it (issued by neither mqttdesk's CA nor a trusted CA)."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise ValidationError(f"cannot read {path}: {exc.strerror or exc}") from None
-    certificate = load_certificate(data, what=path)
-    pki = context.store.pki
-    issuers = [load_certificate(ca.pem.encode(), what=f"trusted CA '{ca.name}'") for ca in pki.repo.trusted()]
-    if pki.exists():
-        issuers.append(pki.ca_certificate())
-    if not issued_by_one_of(certificate, issuers):
-        raise ValidationError(f"the TLS handshake would refuse {path}: it was issued by "
-                              f"{certificate.issuer.rfc4514_string()}, neither mqttdesk's CA nor a trusted CA "
-                              "(tls-handshake-failed)")
-    return presented(certificate)
+    return context.store.pki.presented_certificate(data, path)
 
 
 def _listen_host(context: Context) -> str | None:

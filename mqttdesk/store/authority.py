@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 
+from mqttdesk.core.decision import PeerCertificate
 from mqttdesk.core.errors import AlreadyExistsError, NotFoundError, ValidationError
 from mqttdesk.pki.ca import CertificateAuthority, check_ca_certificate
 from mqttdesk.pki.certificates import EXPIRING_DAYS, certificate_pem, load_certificate, pem_blocks
@@ -31,6 +31,7 @@ from mqttdesk.pki.issue import (
     sign_csr,
 )
 from mqttdesk.pki.keys import KeyType, is_encrypted_pem, load_private_key, private_key_pem
+from mqttdesk.pki.peer import issued_by_one_of, presented
 from mqttdesk.pki.sans import default_sans, normalize_sans, sans_of
 from mqttdesk.store.certificates_repo import CertificatesRepo, TrustedCa, certificate_change
 from mqttdesk.store.pki_files import CA_CERT, CA_CRL, CA_KEY, PRIVATE, PUBLIC, SERVER_CERT, SERVER_KEY, PkiFiles
@@ -216,6 +217,14 @@ class StoredAuthority:
 
     # -- for the broker ---------------------------------------------------------------------------
 
+    def presented_certificate(self, data: bytes, what: str = "the certificate") -> PeerCertificate:
+        """A client certificate (PEM) as the CONNECT rules would see it from a client presenting it (the explainer);
+        `ValidationError` when the handshake would refuse it already: issued by neither our CA nor a trusted CA."""
+        issuers = [load_certificate(ca.pem.encode(), what=f"trusted CA '{ca.name}'") for ca in self.repo.trusted()]
+        if self.exists():
+            issuers.append(self.ca_certificate())
+        return _presented_as(data, what, issuers)
+
     def tls_material(self) -> TlsMaterial:
         """The server certificate and what client certificates are checked against (NotFoundError without a CA
         or server certificate)."""
@@ -234,9 +243,14 @@ class StoredAuthority:
             check_crl=not without_crl, notes=notes)
 
 
+def _presented_as(data: bytes, what: str, issuers: list[x509.Certificate]) -> PeerCertificate:
+    certificate = load_certificate(data, what=what)
+    if not issued_by_one_of(certificate, issuers):
+        raise ValidationError(f"the TLS handshake would refuse {what}: it was issued by "
+                              f"{certificate.issuer.rfc4514_string()}, neither mqttdesk's CA nor a trusted CA "
+                              "(tls-handshake-failed)")
+    return presented(certificate)
+
+
 def _signed_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        certificate.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
+    return issued_by_one_of(certificate, [issuer])
