@@ -18,7 +18,7 @@ from mqttdesk.core.acl import Permission
 from mqttdesk.pki.sans import sans_of
 from mqttdesk.store.db import Store
 from tests.integration.conftest import fast_hash
-from tests.integration.harness import TIMEOUT, Instance, run_cli
+from tests.integration.harness import TIMEOUT, Instance, run_cli, running_instance, running_tls
 from tests.integration.mqtt_client import TestClient
 from tests.integration.test_tls_listener import TlsRefusals, tls_handshake
 from tests.integration.tls_certs import TlsFiles
@@ -46,10 +46,8 @@ def issued(admin: Store, data_dir: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def tls_instance(issued: Path, data_dir: Path) -> Iterator[Instance]:
-    running = Instance(data_dir)
-    running.start(overrides=ListenerOverrides(tls_port=0))
-    yield running
-    running.stop()
+    with running_tls(data_dir) as running:
+        yield running
 
 
 def _trusting(out: Path, *, with_certificate: bool = False) -> ssl.SSLContext:
@@ -139,9 +137,7 @@ def test_reissued_server_certificate_keeps_its_key_and_connected_clients(tls_ins
 def test_client_certificates_of_a_trusted_ca_pass_the_handshake(issued: Path, data_dir: Path,
                                                                  certs: TlsFiles) -> None:
     _ok(data_dir, "trust", "add", str(certs.client_ca), "--name", "partner")
-    running = Instance(data_dir)
-    running.start(overrides=ListenerOverrides(tls_port=0))
-    try:
+    with running_tls(data_dir) as running:
         context = _trusting(issued)
         context.load_cert_chain(str(certs.trusted_client_cert), str(certs.trusted_client_key))
         client = TestClient("partner-device", running.ports["tls"], username="lamp", password="s3cret", tls=context)
@@ -149,37 +145,26 @@ def test_client_certificates_of_a_trusted_ca_pass_the_handshake(issued: Path, da
             assert client.connect() == 0
         finally:
             client.close()
-        running.flush_log()
-        entry = next(e for e in running.call(running.store.auth_log.recent, 50) if e.client_id == "partner-device")
+        entry = running.last_entry("partner-device", "CONNECT")
         assert "client certificate CN=lamp-device,O=mqttdesk tests" in entry.steps[0]
         assert running.service.status.warnings == (
             "client certificates are not checked against CRLs: the trusted CA partner came without one",)
-    finally:
-        running.stop()
 
 
 def test_tls_files_in_the_settings_win_over_the_built_in_ca(admin: Store, issued: Path, data_dir: Path,
                                                             certs: TlsFiles) -> None:
     admin.settings.set_tls_file("cert_file", str(certs.cert))
     admin.settings.set_tls_file("key_file", str(certs.key))
-    running = Instance(data_dir)
-    running.start(overrides=ListenerOverrides(tls_port=0))
-    try:
+    with running_tls(data_dir) as running:
         served = _served_certificate(running.ports["tls"], certs.trusting_client())
         assert served == x509.load_pem_x509_certificate(certs.cert.read_bytes())
-    finally:
-        running.stop()
 
 
 def test_a_missing_server_certificate_is_issued_at_start(issued: Path, data_dir: Path) -> None:
     (data_dir / "pki" / "server.crt").unlink()
-    running = Instance(data_dir)
-    running.start(overrides=ListenerOverrides(tls_port=0))
-    try:
+    with running_tls(data_dir) as running:
         served = _served_certificate(running.ports["tls"], _trusting(issued))
         assert served == x509.load_pem_x509_certificate((data_dir / "pki" / "server.crt").read_bytes())
-    finally:
-        running.stop()
 
 
 def test_with_an_encrypted_ca_key_the_broker_keeps_its_certificate_and_says_why(admin: Store, data_dir: Path,
@@ -187,16 +172,12 @@ def test_with_an_encrypted_ca_key_the_broker_keeps_its_certificate_and_says_why(
     _ok(data_dir, "ca", "init", "--passphrase-stdin", stdin="pass phrase\n")
     admin.pki.repo.set_server_sans(("localhost", "127.0.0.1", "127.0.0.3"))
     _ok(data_dir, "ca", "export", str(tmp_path / "ca.crt"))
-    running = Instance(data_dir)
-    running.start(overrides=ListenerOverrides(tls_port=0))
-    try:
+    with running_tls(data_dir) as running:
         assert running.service.status.warnings == (
             "the server certificate should be reissued (the list of server names changed) but cannot be here: the CA "
             "key is encrypted: give its passphrase (--passphrase-stdin); use mqttdesk server-cert reissue",)
         context = ssl.create_default_context(cafile=str(tmp_path / "ca.crt"))
         assert "127.0.0.3" not in sans_of(_served_certificate(running.ports["tls"], context))
-    finally:
-        running.stop()
     (data_dir / "pki" / "server.crt").unlink()
     again = Instance(data_dir)
     again.start(overrides=ListenerOverrides(tls_port=0))
@@ -211,9 +192,7 @@ def test_with_an_encrypted_ca_key_the_broker_keeps_its_certificate_and_says_why(
 
 def test_websocket_over_tls_serves_the_built_in_certificate_and_takes_up_a_reissue(issued: Path,
                                                                                    data_dir: Path) -> None:
-    running = Instance(data_dir)
-    running.start(overrides=ListenerOverrides(wss_port=0))
-    try:
+    with running_instance(data_dir, ListenerOverrides(wss_port=0)) as running:
         port = running.ports["wss"]
         client = TestClient("lamp-wss", port, username="lamp", password="s3cret", transport="websockets",
                             tls=_trusting(issued))
@@ -226,5 +205,3 @@ def test_websocket_over_tls_serves_the_built_in_certificate_and_takes_up_a_reiss
             _round_trip(client, b"over wss still")
         finally:
             client.close()
-    finally:
-        running.stop()

@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 
-from mqttdesk.broker.service import ListenerOverrides
 from mqttdesk.core.acl import Permission
 from mqttdesk.pki.issue import issue_client_certificate
 from mqttdesk.store.db import Store
 from tests.integration.conftest import fast_hash
-from tests.integration.harness import Instance, run_cli
+from tests.integration.harness import Instance, run_cli, running_tls
 from tests.integration.mqtt_client import TestClient
 
 
@@ -48,10 +47,8 @@ def out(admin: Store, data_dir: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def tls(out: Path, data_dir: Path) -> Iterator[Instance]:
-    running = Instance(data_dir)
-    running.start(overrides=ListenerOverrides(tls_port=0))
-    yield running
-    running.stop()
+    with running_tls(data_dir) as running:
+        yield running
 
 
 def _context(out: Path, name: str | None) -> ssl.SSLContext:
@@ -62,11 +59,7 @@ def _context(out: Path, name: str | None) -> ssl.SSLContext:
 
 
 def _log(instance: Instance, client_id: str, kind: str = "CONNECT") -> dict[str, object]:
-    instance.flush_log()
-    entries = [e for e in instance.call(instance.store.auth_log.recent, 100) if e.client_id == client_id
-               and e.kind == kind]
-    assert entries, f"no {kind} entry for {client_id}"
-    return entries[-1].to_json()
+    return instance.last_entry(client_id, kind).to_json()
 
 
 def test_a_certificate_user_connects_with_no_username_and_is_bound_by_its_roles(tls: Instance, out: Path) -> None:

@@ -15,7 +15,7 @@ from mqttdesk.core.limits import AdmissionLimits
 from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.db import Store
 from tests.integration.conftest import provision_tls_lamp
-from tests.integration.harness import TIMEOUT, Instance
+from tests.integration.harness import TIMEOUT, Instance, running_tls
 from tests.integration.mqtt_client import TestClient
 from tests.integration.raw_mqtt import RawClient, encode_connect
 from tests.integration.test_pending_connections import close_all, closed_by_server, open_idle
@@ -25,10 +25,8 @@ from tests.integration.tls_certs import TlsFiles
 @pytest.fixture
 def tls_instance(admin: Store, data_dir: Path, certs: TlsFiles) -> Iterator[Instance]:
     provision_tls_lamp(admin, certs, client_ca=True)
-    running = Instance(data_dir)
-    running.start(overrides=ListenerOverrides(tls_port=0))
-    yield running
-    running.stop()
+    with running_tls(data_dir) as running:
+        yield running
 
 
 class TlsRefusals:
@@ -150,8 +148,7 @@ def test_a_trusted_client_certificate_travels_with_the_connect(tls_instance: Ins
         assert client.connect() == 0
     finally:
         client.close()
-    tls_instance.flush_log()
-    entry = next(e for e in tls_instance.call(tls_instance.store.auth_log.recent, 50) if e.client_id == "lamp-cert")
+    entry = tls_instance.last_entry("lamp-cert", "CONNECT")
     assert "client certificate CN=lamp-device,O=mqttdesk tests" in entry.steps[0]
 
 
