@@ -19,6 +19,12 @@ from mqttdesk.pki.keys import PrivateKey, describe_key, private_key_pem
 TASMOTA_MAX_CERTIFICATE_BYTES = 900
 
 
+def file_stem(common_name: str) -> str:
+    """The CN as a file name: path separators and a leading dot would put the files elsewhere."""
+    stem = common_name.replace("/", "_").replace("\\", "_").lstrip(".")
+    return stem or "certificate"
+
+
 @dataclass(frozen=True, slots=True)
 class PemPair:
     certificate: bytes
