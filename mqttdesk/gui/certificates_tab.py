@@ -16,12 +16,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
-    QGroupBox,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QLineEdit,
     QPushButton,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -68,6 +67,13 @@ from mqttdesk.store.pki_files import PUBLIC, write_file
 _COLUMN_WIDTHS = {CN: 170, SERIAL: 230, USER: 150, ISSUED: 120, EXPIRES: 120, STATE: 135}
 _TRUSTED_WIDTHS = {TRUSTED_NAME: 140, TRUSTED_SUBJECT: 320, TRUSTED_CRL: 50, TRUSTED_ADDED: 120}
 CARD_KEYS = ("ca", "server", "sans")
+TRUSTED_ROWS = 3
+
+
+def heading(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setStyleSheet("font-weight: 600;")
+    return label
 
 
 def button(text: str, slot: Callable[[], None], tip: str) -> QPushButton:
@@ -103,21 +109,16 @@ class CertificatesTab(QWidget):
         cards.addWidget(self.ca_card, 1)
         cards.addWidget(self.server_card, 1)
 
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self._build_issued())
-        splitter.addWidget(self._build_trusted())
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
-        splitter.setChildrenCollapsible(False)
-        splitter.setSizes([420, 150])  # the issued certificates get most of the height
         layout = QVBoxLayout(self)
         layout.addLayout(cards)
-        layout.addWidget(splitter, 1)
+        layout.addLayout(self._build_issued(), 1)
+        layout.addLayout(self._build_trusted())
         self.refresh_cards()
         self.update_actions()
 
-    def _build_issued(self) -> QWidget:
-        self.issue_button = button("Issue…", self.issue, "A certificate and key for a user (CN = the user's name)")
+    def _build_issued(self) -> QVBoxLayout:
+        self.issue_button = button("Issue…", lambda: self.issue(),
+                                   "A certificate and key for a user (CN = the user's name)")
         self.sign_button = button("Sign CSR…", self.sign_csr, "Sign a certificate request a device made")
         self.revoke_button = button("Revoke…", self.revoke, "Refuse this certificate from the next handshake and "
                                     "disconnect its sessions now")
@@ -140,18 +141,18 @@ class CertificatesTab(QWidget):
         self.model.rowsRemoved.connect(lambda *_: self.update_actions())
         self.actions_error = FieldError()
         bar = QHBoxLayout()
+        bar.addWidget(heading("Client certificates"))
         for made in (self.issue_button, self.sign_button, self.revoke_button, self.export_button, self.crl_button):
             bar.addWidget(made)
         bar.addStretch(1)
         bar.addWidget(self.filter_edit)
-        box = QGroupBox("Client certificates issued by the CA")
-        layout = QVBoxLayout(box)
+        layout = QVBoxLayout()
         layout.addLayout(bar)
         layout.addWidget(self.actions_error)
         layout.addWidget(self.table, 1)
-        return box
+        return layout
 
-    def _build_trusted(self) -> QWidget:
+    def _build_trusted(self) -> QVBoxLayout:
         self.trust_button = button("Add…", self.add_trusted, "Trust another CA's client certificates (its "
                                    "certificate only, optionally with its CRL)")
         self.untrust_button = button("Remove…", self.remove_trusted, "Stop trusting this CA")
@@ -160,17 +161,31 @@ class CertificatesTab(QWidget):
         self.trusted_table.horizontalHeader().setStretchLastSection(True)
         self.trusted_table.selectionModel().selectionChanged.connect(lambda *_: self.update_actions())
         self.trusted_model.modelReset.connect(self.update_actions)
+        self.trusted_model.modelReset.connect(self._fit_trusted)
         self.trusted_error = FieldError()
+        self.trusted_note = QLabel("Their client certificates log in only as users bound to them (a user's Login…).")
+        self.trusted_none = QLabel("None: only certificates of mqttdesk's CA log in.")
         bar = QHBoxLayout()
+        bar.addWidget(heading("Trusted CAs"))
         bar.addWidget(self.trust_button)
         bar.addWidget(self.untrust_button)
-        bar.addStretch(1)
-        box = QGroupBox("Trusted CAs: their client certificates log in as the users bound to them")
-        layout = QVBoxLayout(box)
+        bar.addWidget(self.trusted_note, 1)
+        layout = QVBoxLayout()
         layout.addLayout(bar)
         layout.addWidget(self.trusted_error)
-        layout.addWidget(self.trusted_table, 1)
-        return box
+        layout.addWidget(self.trusted_none)
+        layout.addWidget(self.trusted_table)
+        self._fit_trusted()
+        return layout
+
+    def _fit_trusted(self) -> None:
+        """As tall as its rows, up to TRUSTED_ROWS (there are a handful), so the issued certificates keep the room."""
+        rows = self.trusted_model.rowCount()
+        self.trusted_none.setVisible(rows == 0)
+        self.trusted_table.setVisible(rows > 0)
+        shown = min(max(rows, 1), TRUSTED_ROWS)
+        self.trusted_table.setFixedHeight(self.trusted_table.horizontalHeader().sizeHint().height()
+                                          + shown * self.trusted_table.verticalHeader().defaultSectionSize() + 4)
 
     # -- state ------------------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ from mqttdesk.gui.user_dialogs import (
 from mqttdesk.gui.widgets.history_dialog import HistoryDialog
 
 # the last forced disconnect (a sentence) takes what is left; its tooltip has it whole
-_COLUMN_WIDTHS = {NAME: 160, TENANT: 70, STATE: 115, LOGIN: 100, ROLES: 140, CREATED: 120, LAST_USED: 120,
+_COLUMN_WIDTHS = {NAME: 160, TENANT: 70, STATE: 115, LOGIN: 135, ROLES: 130, CREATED: 120, LAST_USED: 120,
                   SESSIONS: 60}
 
 
@@ -47,6 +47,7 @@ class UsersTab(RecordTab):
         model = UsersTableModel(context.store, context.service.registry)
         super().__init__(context, model, filter_hint="Filter by name or @tenant", parent=parent)
         self.filter_edit.setToolTip("Part of a name, or @tenant for the users of one tenant (name@tenant)")
+        self.filter_edit.setMinimumWidth(160)  # ten buttons share the bar with it; the hint still fits
 
         self.add_button = self.button("Add user…", self.add_user, "Create a user: how it logs in, and its roles")
         self.login_button = self.button("Login…", self.edit_login, "Password, client certificate or both")
