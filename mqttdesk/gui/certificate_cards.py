@@ -196,6 +196,8 @@ class ServerCard(QGroupBox):
         pki = store.pki
         certificate = pki.server_certificate() if pki.exists() else None
         self.none_text.setVisible(certificate is None)
+        self.none_text.setText("No server certificate yet: Reissue issues one (so does the broker when TLS starts)."
+                               if pki.exists() else "Issued by the CA as soon as there is one.")
         self.details.setVisible(certificate is not None)
         self.names_button.setEnabled(pki.exists())
         self.reissue_button.setEnabled(pki.exists())

@@ -69,6 +69,11 @@ class IssueCertificateDialog(FormDialog):
         if user is not None:
             self.user_box.setCurrentText(user)
         self.user_error = self.add_field("User (CN)", self.user_box)
+        self.login_note = QLabel()
+        self.login_note.setWordWrap(True)
+        self.form.addRow("", self.login_note)
+        self.user_box.currentTextChanged.connect(self._user_changed)
+        self._user_changed(self.user_box.currentText())
         self.key_type = key_type_box((KeyType.EC_P256, KeyType.RSA2048))
         self.key_type.currentIndexChanged.connect(self._key_changed)
         self.key_error = self.add_field("Key", self.key_type)
@@ -92,6 +97,18 @@ class IssueCertificateDialog(FormDialog):
         self.form.addRow("", hint)
         self._format_changed()
         self._key_changed()
+
+    def _user_changed(self, name: str) -> None:
+        user = self.context.store.users.find(name) if name else None
+        note = ""
+        if user is not None and not user.auth.takes_certificate:
+            note = (f"'{name}' logs in by password only: set its login to certificate or both (Users tab, Login…) "
+                    "for this certificate to log it in.")
+        elif user is not None and user.certificate_ca:
+            note = (f"'{name}' is bound to trusted CA '{user.certificate_ca}': a certificate of mqttdesk's CA does "
+                    "not log it in.")
+        self.login_note.setText(note)
+        self.login_note.setVisible(bool(note))
 
     def _format_changed(self, *_args: object) -> None:
         p12 = self.format_box.currentData() == PKCS12

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QPushButton,
     QVBoxLayout,
@@ -31,7 +30,6 @@ from mqttdesk.gui.ca_dialogs import (
     CreateCaDialog,
     ImportCaDialog,
     ServerNamesDialog,
-    TrustCaDialog,
     UnlockCaDialog,
 )
 from mqttdesk.gui.certificate_cards import CaCard, ServerCard
@@ -44,36 +42,24 @@ from mqttdesk.gui.models.certificates_model import (
     KEY,
     SERIAL,
     STATE,
-    TRUSTED_ADDED,
-    TRUSTED_CRL,
-    TRUSTED_NAME,
-    TRUSTED_SUBJECT,
     USER,
     CertificatesTableModel,
-    TrustedCasModel,
 )
 from mqttdesk.gui.models.sorting import sorted_proxy
 from mqttdesk.gui.tab_context import TabContext
+from mqttdesk.gui.trusted_cas_panel import TrustedCasPanel, heading
 from mqttdesk.gui.widgets.confirm import ConfirmationBox, ask_confirmation
 from mqttdesk.gui.widgets.field_error import FieldError
 from mqttdesk.gui.widgets.state_badge import StateBadgeDelegate
 from mqttdesk.gui.widgets.tables import make_table, selected_source_row, set_column_widths
-from mqttdesk.pki.certificates import CertificateState, certificate_pem, load_certificate
-from mqttdesk.store.certificates_repo import CertificateRecord, TrustedCa
+from mqttdesk.pki.certificates import CertificateState, certificate_pem
+from mqttdesk.store.certificates_repo import CertificateRecord
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.pki_files import PUBLIC, write_file
 
 # serials are 32-40 hex digits: elided in the middle, the tooltip has it whole (with the SHA-256 fingerprint)
 _COLUMN_WIDTHS = {CN: 170, SERIAL: 230, USER: 150, ISSUED: 120, EXPIRES: 120, STATE: 135}
-_TRUSTED_WIDTHS = {TRUSTED_NAME: 140, TRUSTED_SUBJECT: 320, TRUSTED_CRL: 50, TRUSTED_ADDED: 120}
 CARD_KEYS = ("ca", "server", "sans")
-TRUSTED_ROWS = 3
-
-
-def heading(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setStyleSheet("font-weight: 600;")
-    return label
 
 
 def button(text: str, slot: Callable[[], None], tip: str) -> QPushButton:
@@ -91,9 +77,7 @@ class CertificatesTab(QWidget):
         store = context.store
         self.ca_key = CaKey(store)
         self.model = CertificatesTableModel(store, self)
-        self.trusted_model = TrustedCasModel(store, self)
-        for model in (self.model, self.trusted_model):
-            context.bridge.store_changed.connect(model.on_store_changes)
+        context.bridge.store_changed.connect(self.model.on_store_changes)
         context.bridge.store_changed.connect(self._store_changed)
 
         self.ca_card = CaCard()
@@ -112,7 +96,8 @@ class CertificatesTab(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(cards)
         layout.addLayout(self._build_issued(), 1)
-        layout.addLayout(self._build_trusted())
+        self.trusted = TrustedCasPanel(context, self.open_dialog, self.confirm)
+        layout.addWidget(self.trusted)
         self.refresh_cards()
         self.update_actions()
 
@@ -152,41 +137,6 @@ class CertificatesTab(QWidget):
         layout.addWidget(self.table, 1)
         return layout
 
-    def _build_trusted(self) -> QVBoxLayout:
-        self.trust_button = button("Add…", self.add_trusted, "Trust another CA's client certificates (its "
-                                   "certificate only, optionally with its CRL)")
-        self.untrust_button = button("Remove…", self.remove_trusted, "Stop trusting this CA")
-        self.trusted_table = make_table(self.trusted_model)
-        set_column_widths(self.trusted_table, _TRUSTED_WIDTHS)
-        self.trusted_table.horizontalHeader().setStretchLastSection(True)
-        self.trusted_table.selectionModel().selectionChanged.connect(lambda *_: self.update_actions())
-        self.trusted_model.modelReset.connect(self.update_actions)
-        self.trusted_model.modelReset.connect(self._fit_trusted)
-        self.trusted_error = FieldError()
-        self.trusted_note = QLabel("Their client certificates log in only as users bound to them (a user's Login…).")
-        self.trusted_none = QLabel("None: only certificates of mqttdesk's CA log in.")
-        bar = QHBoxLayout()
-        bar.addWidget(heading("Trusted CAs"))
-        bar.addWidget(self.trust_button)
-        bar.addWidget(self.untrust_button)
-        bar.addWidget(self.trusted_note, 1)
-        layout = QVBoxLayout()
-        layout.addLayout(bar)
-        layout.addWidget(self.trusted_error)
-        layout.addWidget(self.trusted_none)
-        layout.addWidget(self.trusted_table)
-        self._fit_trusted()
-        return layout
-
-    def _fit_trusted(self) -> None:
-        """As tall as its rows, up to TRUSTED_ROWS (there are a handful), so the issued certificates keep the room."""
-        rows = self.trusted_model.rowCount()
-        self.trusted_none.setVisible(rows == 0)
-        self.trusted_table.setVisible(rows > 0)
-        shown = min(max(rows, 1), TRUSTED_ROWS)
-        self.trusted_table.setFixedHeight(self.trusted_table.horizontalHeader().sizeHint().height()
-                                          + shown * self.trusted_table.verticalHeader().defaultSectionSize() + 4)
-
     # -- state ------------------------------------------------------------------------------------
 
     def refresh_cards(self) -> None:
@@ -208,10 +158,6 @@ class CertificatesTab(QWidget):
         if row is not None:
             self.table.selectRow(self.proxy.mapFromSource(self.model.index(row, 0)).row())
 
-    def selected_trusted(self) -> TrustedCa | None:
-        rows = self.trusted_table.selectionModel().selectedRows()
-        return self.trusted_model.trusted_at(rows[0].row()) if rows else None
-
     def update_actions(self) -> None:
         has_ca = self.context.store.pki.exists()
         record = self.selected_certificate()
@@ -219,7 +165,6 @@ class CertificatesTab(QWidget):
             made.setEnabled(has_ca)
         self.revoke_button.setEnabled(record is not None and record.state() is not CertificateState.REVOKED)
         self.export_button.setEnabled(record is not None)
-        self.untrust_button.setEnabled(self.selected_trusted() is not None)
 
     # -- dialogs ------------------------------------------------------------------------------------
 
@@ -235,6 +180,7 @@ class CertificatesTab(QWidget):
             self.dialog = None
 
     def confirm(self, title: str, text: str, label: str, informative: str, then: Callable[[], object]) -> None:
+        """Ask first (a non-blocking box, kept in `dialog`); `then()` runs on confirmation."""
         def confirmed() -> None:
             then()
 
@@ -373,29 +319,3 @@ class CertificatesTab(QWidget):
             self.ca_card.error.show_error(str(exc))
             return False
         return self._write(path, data, "the CA certificate", self.ca_card.error)
-
-    # -- trusted CAs ----------------------------------------------------------------------------------
-
-    def add_trusted(self) -> None:
-        dialog = TrustCaDialog(self.context, self)
-        dialog.done_with.connect(lambda name: self.context.show_message(f"trusting '{name}' for client certificates"))
-        self.open_dialog(dialog)
-
-    def remove_trusted(self) -> None:
-        trusted = self.selected_trusted()
-        if trusted is None:
-            return
-        subject = load_certificate(trusted.pem.encode("ascii")).subject.rfc4514_string()
-        self.confirm("Stop trusting a CA", f"Stop trusting '{trusted.name}'?", "Remove",
-                     f"Client certificates issued by {subject} are refused from the next handshake.",
-                     lambda: self.untrust(trusted.name))
-
-    def untrust(self, name: str) -> bool:
-        self.trusted_error.clear_error()
-        try:
-            self.context.store.pki.repo.remove_trusted(name)
-        except MqttdeskError as exc:
-            self.trusted_error.show_error(str(exc))
-            return False
-        self.context.show_message(f"no longer trusting '{name}'")
-        return True

@@ -255,7 +255,7 @@ async def certificate_shots(window: MainWindow, store: Store, out: Path) -> None
     factory = create_ca("Factory CA")
     pki.trust("factory-ca", certificate_pem(factory.certificate))
     store.users.set_auth("pump@acme", AuthMode.CERTIFICATE, "factory-ca")
-    await wait_until(lambda: tab.model.rowCount() == 7 and tab.trusted_model.rowCount() == 1, "the certificates")
+    await wait_until(lambda: tab.model.rowCount() == 7 and tab.trusted.model.rowCount() == 1, "the certificates")
     tab.issue("garage-door")
     issue = tab.dialog
     assert isinstance(issue, IssueCertificateDialog)

@@ -15,6 +15,7 @@ from cryptography.x509.oid import NameOID
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
+from mqttdesk.core.model import AuthMode
 from mqttdesk.gui.ca_dialogs import (
     LOCKED,
     CreateCaDialog,
@@ -289,9 +290,9 @@ def test_trusted_cas_are_added_and_removed(qtbot: QtBot, window: MainWindow, sto
     (tmp_path / "factory.pem").write_bytes(certificate_pem(factory.certificate))
     (tmp_path / "with-key.pem").write_bytes(certificate_pem(factory.certificate) + private_key_pem(factory.key))
     tab = certificates_tab(window)
-    assert tab.trusted_none.isVisible()
-    assert not tab.trusted_table.isVisible()
-    dialog = open_dialog(qtbot, tab, tab.trust_button, TrustCaDialog)
+    assert tab.trusted.none.isVisible()
+    assert not tab.trusted.table.isVisible()
+    dialog = open_dialog(qtbot, tab, tab.trusted.add_button, TrustCaDialog)
     qtbot.keyClicks(dialog.name_edit, "factory")
     dialog.file.set_path(tmp_path / "with-key.pem")
     click(qtbot, dialog.ok_button)
@@ -299,13 +300,13 @@ def test_trusted_cas_are_added_and_removed(qtbot: QtBot, window: MainWindow, sto
     dialog.file.set_path(tmp_path / "factory.pem")
     click(qtbot, dialog.ok_button)
     finish(qtbot, tab)
-    assert tab.trusted_model.names() == ["factory"]
-    assert tab.trusted_table.isVisible()
+    assert tab.trusted.model.names() == ["factory"]
+    assert tab.trusted.table.isVisible()
 
-    tab.trusted_table.selectRow(0)
-    click(qtbot, tab.untrust_button)
+    tab.trusted.table.selectRow(0)
+    click(qtbot, tab.trusted.remove_button)
     confirmation(tab).confirm_button.click()
-    qtbot.waitUntil(lambda: tab.trusted_model.rowCount() == 0, timeout=5000)
+    qtbot.waitUntil(lambda: tab.trusted.model.rowCount() == 0, timeout=5000)
     assert store.pki.repo.trusted() == []
 
 
@@ -315,3 +316,17 @@ def test_trusted_cas_are_added_and_removed(qtbot: QtBot, window: MainWindow, sto
 def test_the_badge_reads_certificate_states(value: str, state: CertificateState, word: str) -> None:
     assert state_of(value) is state
     assert state_word(state) == word
+
+
+def test_the_issue_dialog_says_when_the_user_cannot_log_in_by_certificate(qtbot: QtBot, window: MainWindow,
+                                                                           store: Store) -> None:
+    store.users.add("lamp", FAST_HASH("x"))
+    store.users.add("plug", FAST_HASH("x"), auth=AuthMode.CERTIFICATE)
+    store.pki.install(create_ca())
+    tab = certificates_tab(window)
+    dialog = open_dialog(qtbot, tab, tab.issue_button, IssueCertificateDialog)
+    dialog.user_box.setCurrentText("lamp")
+    assert dialog.login_note.isVisible()
+    assert dialog.login_note.text().startswith("'lamp' logs in by password only")
+    dialog.user_box.setCurrentText("plug")
+    assert not dialog.login_note.isVisible()
