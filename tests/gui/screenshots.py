@@ -232,7 +232,8 @@ async def fleet(window: MainWindow, port: int, store: Store) -> list[mqtt.Client
 
 async def certificate_shots(window: MainWindow, store: Store, out: Path) -> None:
     """The Certificates tab without a CA, the Create CA dialog, then (after creating it there) certificates in every
-    state, a trusted CA, the Issue dialog, the Tasmota commands of an issued certificate and a refused weak CSR."""
+    state, a trusted CA, the Issue dialog, the Tasmota commands of an issued certificate, a refused weak CSR, and
+    Add user for a user that logs in by a trusted CA's certificate."""
     tab = window.tab("Certificates")
     assert isinstance(tab, CertificatesTab)
     window.tabs.setCurrentWidget(tab)
@@ -282,6 +283,17 @@ async def certificate_shots(window: MainWindow, store: Store, out: Path) -> None
     await asyncio.sleep(PAINT)
     save(sign, out, "sign-csr-dialog.png")
     sign.reject()
+    await asyncio.sleep(PAINT)
+    users = window.tab("Users")
+    window.tabs.setCurrentWidget(users)
+    users.add_user()  # type: ignore[attr-defined]
+    add = users.dialog  # type: ignore[attr-defined]
+    add.name_edit.setText("tasmota-plug")
+    add.login.mode_box.setCurrentIndex(add.login.mode_box.findData(AuthMode.CERTIFICATE.value))
+    add.login.ca_box.setCurrentIndex(add.login.ca_box.findData("factory-ca"))
+    await asyncio.sleep(PAINT)
+    save(add, out, "add-user-certificate-dialog.png")
+    add.reject()
     await asyncio.sleep(PAINT)
 
 
