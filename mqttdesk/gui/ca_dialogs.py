@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QPlainTextEdit, QSpi
 from mqttdesk.core.errors import AlreadyExistsError, MqttdeskError, ValidationError
 from mqttdesk.core.names import validate_name
 from mqttdesk.gui.tab_context import TabContext
+from mqttdesk.gui.widgets.field_error import FieldError
 from mqttdesk.gui.widgets.file_field import FileField, PathKind
 from mqttdesk.gui.widgets.form_dialog import FormDialog
 from mqttdesk.pki.ca import DEFAULT_CA_DAYS, DEFAULT_CA_NAME, CertificateAuthority, check_ca_certificate, create_ca
@@ -136,7 +137,7 @@ class ImportCaDialog(FormDialog):
         self.passphrase = passphrase_edit("only when the key is encrypted")
         self.passphrase_error = self.add_field("Passphrase", self.passphrase)
 
-    def _read(self, field: FileField, error: Any, what: str) -> bytes | None:
+    def _read(self, field: FileField, error: FieldError, what: str) -> bytes | None:
         path = field.path()
         if path is None:
             error.show_error(f"choose {what}")

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLineEdit,
+    QMenu,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -124,6 +125,9 @@ class CertificatesTab(QWidget):
         self.table.selectionModel().selectionChanged.connect(lambda *_: self.update_actions())
         self.model.dataChanged.connect(lambda *_: self.update_actions())
         self.model.rowsRemoved.connect(lambda *_: self.update_actions())
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu_requested)
+        self.table.doubleClicked.connect(lambda _index: self.export_selected())
         self.actions_error = FieldError()
         bar = QHBoxLayout()
         bar.addWidget(heading("Client certificates"))
@@ -165,6 +169,26 @@ class CertificatesTab(QWidget):
             made.setEnabled(has_ca)
         self.revoke_button.setEnabled(record is not None and record.state() is not CertificateState.REVOKED)
         self.export_button.setEnabled(record is not None)
+
+    def row_menu(self) -> QMenu:
+        """Revoke… and Export… for the selected row: the buttons' own text, tooltip, slot and enabled state."""
+        self.update_actions()
+        menu = QMenu(self)
+        menu.setToolTipsVisible(True)
+        for made in (self.revoke_button, self.export_button):
+            action = menu.addAction(made.text())
+            action.setToolTip(made.toolTip())
+            action.setEnabled(made.isEnabled())
+            action.triggered.connect(made.click)
+        return menu
+
+    def _context_menu_requested(self, position: QPoint) -> None:
+        index = self.table.indexAt(position)
+        if index.isValid():
+            self.table.selectRow(index.row())
+            menu = self.row_menu()
+            menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            menu.popup(self.table.viewport().mapToGlobal(position))
 
     # -- dialogs ------------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """Exports of an issued certificate: the PEM pair, PKCS#12 with a password, and Tasmota's `TLSKey1`/`TLSKey2`
-console commands when the key and certificate fit Tasmota's 1 KB block."""
+console commands when the key and certificate fit Tasmota's 1 KB block; and the file name a CN is saved under."""
 
 from __future__ import annotations
 

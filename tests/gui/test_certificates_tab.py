@@ -157,6 +157,10 @@ def test_issue_a_certificate_for_a_user_see_it_valid_then_revoke_it(qtbot: QtBot
     assert len(store.pki.repo.issued()) == 1
 
     select_row(tab.table, "lamp")
+    menu = tab.row_menu()
+    assert [(action.text(), action.isEnabled()) for action in menu.actions()] == [("Revoke…", True),
+                                                                                  ("Export…", True)]
+    menu.deleteLater()
     click(qtbot, tab.revoke_button)
     confirmation(tab).confirm_button.click()
     qtbot.waitUntil(lambda: cell(tab.table, "lamp", STATE) == "revoked", timeout=5000)
@@ -164,6 +168,7 @@ def test_issue_a_certificate_for_a_user_see_it_valid_then_revoke_it(qtbot: QtBot
     assert state_of(cell(tab.table, "lamp", STATE, STATE_ROLE)) == CertificateState.REVOKED
     assert store.pki.repo.get(record.serial).revoked_at is not None
     assert not tab.revoke_button.isEnabled()
+    assert [action.isEnabled() for action in tab.row_menu().actions()] == [False, True]
     assert tab.export_crl_to(tmp_path / "ca.crl")
     crl = x509.load_pem_x509_crl((tmp_path / "ca.crl").read_bytes())
     assert crl.get_revoked_certificate_by_serial_number(record.serial_number) is not None
