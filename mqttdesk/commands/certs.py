@@ -16,7 +16,7 @@ from mqttdesk.commands.common import Context, Subparsers, print_generated, read_
 from mqttdesk.core.errors import MqttdeskError, ValidationError
 from mqttdesk.core.passwords import generate_password
 from mqttdesk.pki.certificates import certificate_pem, check_days, parse_serial, serial_hex
-from mqttdesk.pki.export import pkcs12_bundle, tasmota_key_commands
+from mqttdesk.pki.export import file_stem, pkcs12_bundle, tasmota_key_commands
 from mqttdesk.pki.issue import DEFAULT_CLIENT_DAYS, load_csr
 from mqttdesk.pki.keys import KeyType, describe_key, private_key_pem
 from mqttdesk.store.certificates_repo import CertificateRecord
@@ -58,12 +58,6 @@ def certificate_record_json(record: CertificateRecord, now: float) -> dict[str, 
             "issuer": record.issuer, "issued": iso(record.issued), "expires": iso(record.expires),
             "state": record.state(now).value, "revoked_at": iso(record.revoked_at),
             "fingerprint_sha256": record.fingerprint_sha256}
-
-
-def file_stem(common_name: str) -> str:
-    """The CN as a file name: path separators and a leading dot would put the files elsewhere."""
-    stem = common_name.replace("/", "_").replace("\\", "_").lstrip(".")
-    return stem or "certificate"
 
 
 def cert_command(args: argparse.Namespace, context: Context) -> int:

@@ -24,6 +24,7 @@ from mqttdesk.gui.auth_debugging import install_auth_debugging
 from mqttdesk.gui.auth_log_tab import AuthLogTab
 from mqttdesk.gui.bootstrap_tab import BootstrapTab
 from mqttdesk.gui.broker_bar import BrokerBar
+from mqttdesk.gui.certificates_tab import CertificatesTab
 from mqttdesk.gui.clients_tab import ClientsTab
 from mqttdesk.gui.devices_tab import DevicesTab
 from mqttdesk.gui.formatting import plural
@@ -44,6 +45,7 @@ TABS: tuple[tuple[str, TabFactory], ...] = (
     ("Bootstrap", BootstrapTab),
     ("Devices", DevicesTab),
     ("Roles", RolesTab),
+    ("Certificates", CertificatesTab),
     ("Clients", ClientsTab),
     ("Auth log", AuthLogTab),
     ("Topic monitor", TopicMonitorTab),

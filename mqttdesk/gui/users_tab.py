@@ -1,8 +1,8 @@
-"""The Users tab: who may log in with a password, in which state, with which roles, how many sessions now, and when
-one of its sessions was last ended by someone else.
+"""The Users tab: who may log in (by password, client certificate or both), in which state, with which roles, how
+many sessions now, and when one of its sessions was last ended by someone else.
 
-Everything `mqttdesk user ...` can do is here: add, roles, passwd, show (History…), suspend, activate, revoke,
-delete; on the buttons and on a right click on the row (see `RecordTab`).
+Everything `mqttdesk user ...` can do is here: add, roles, passwd, auth (Login…), show (History…), suspend,
+activate, revoke, delete; on the buttons and on a right click on the row (see `RecordTab`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from mqttdesk.gui.formatting import format_time, plural
 from mqttdesk.gui.models.users_model import (
     CREATED,
     LAST_USED,
+    LOGIN,
     NAME,
     ROLES,
     SESSIONS,
@@ -25,11 +26,18 @@ from mqttdesk.gui.models.users_model import (
 )
 from mqttdesk.gui.record_tab import RecordTab
 from mqttdesk.gui.tab_context import TabContext
-from mqttdesk.gui.user_dialogs import AddUserDialog, EditRolesDialog, ReservedClientIdsDialog, ResetPasswordDialog
+from mqttdesk.gui.user_dialogs import (
+    AddUserDialog,
+    EditRolesDialog,
+    LoginDialog,
+    ReservedClientIdsDialog,
+    ResetPasswordDialog,
+)
 from mqttdesk.gui.widgets.history_dialog import HistoryDialog
 
 # the last forced disconnect (a sentence) takes what is left; its tooltip has it whole
-_COLUMN_WIDTHS = {NAME: 160, TENANT: 70, STATE: 115, ROLES: 150, CREATED: 120, LAST_USED: 120, SESSIONS: 60}
+_COLUMN_WIDTHS = {NAME: 160, TENANT: 70, STATE: 115, LOGIN: 135, ROLES: 130, CREATED: 120, LAST_USED: 120,
+                  SESSIONS: 60}
 
 
 class UsersTab(RecordTab):
@@ -39,8 +47,10 @@ class UsersTab(RecordTab):
         model = UsersTableModel(context.store, context.service.registry)
         super().__init__(context, model, filter_hint="Filter by name or @tenant", parent=parent)
         self.filter_edit.setToolTip("Part of a name, or @tenant for the users of one tenant (name@tenant)")
+        self.filter_edit.setMinimumWidth(160)  # ten buttons share the bar with it; the hint still fits
 
-        self.add_button = self.button("Add user…", self.add_user, "Create a user with a password and roles")
+        self.add_button = self.button("Add user…", self.add_user, "Create a user: how it logs in, and its roles")
+        self.login_button = self.button("Login…", self.edit_login, "Password, client certificate or both")
         self.roles_button = self.button("Edit roles…", self.edit_roles, "Choose this user's roles")
         self.password_button = self.button("Reset password…", self.reset_password,
                                            "Set a new password; sessions using the old one are disconnected")
@@ -59,9 +69,9 @@ class UsersTab(RecordTab):
         self.set_state_buttons({StateAction.SUSPEND: self.suspend_button, StateAction.ACTIVATE: self.activate_button,
                                 StateAction.REVOKE: self.revoke_button})
         self.set_row_menu([self.suspend_button, self.activate_button, self.revoke_button, None,
-                           self.password_button, self.roles_button, self.reserve_button, self.history_button, None,
-                           self.delete_button])
-        self.lay_out([self.add_button, self.roles_button, self.password_button, self.reserve_button,
+                           self.password_button, self.login_button, self.roles_button, self.reserve_button,
+                           self.history_button, None, self.delete_button])
+        self.lay_out([self.add_button, self.roles_button, self.password_button, self.login_button, self.reserve_button,
                       self.history_button, self.suspend_button, self.activate_button, self.revoke_button,
                       self.delete_button])
         self.update_actions()
@@ -77,7 +87,8 @@ class UsersTab(RecordTab):
 
     def update_actions(self) -> None:
         user = self.selected_user()
-        for button in (self.roles_button, self.reserve_button, self.history_button, self.delete_button):
+        for button in (self.roles_button, self.login_button, self.reserve_button, self.history_button,
+                       self.delete_button):
             button.setEnabled(user is not None)
         # a revoked user can only be deleted: a new password would not let it in
         self.password_button.setEnabled(user is not None and user.state is not CredentialState.REVOKED)
@@ -97,6 +108,13 @@ class UsersTab(RecordTab):
         if user is not None:
             dialog = EditRolesDialog(self.context, user, self)
             dialog.done_with.connect(lambda name: self.context.show_message(f"roles of '{name}' saved"))
+            self.open_dialog(dialog)
+
+    def edit_login(self) -> None:
+        user = self.selected_user()
+        if user is not None:
+            dialog = LoginDialog(self.context, user, self)
+            dialog.done_with.connect(lambda name: self.context.show_message(f"login of '{name}' saved"))
             self.open_dialog(dialog)
 
     def edit_reservations(self) -> None:

@@ -1,5 +1,5 @@
 """Exports of an issued certificate: the PEM pair, PKCS#12 with a password, and Tasmota's `TLSKey1`/`TLSKey2`
-console commands when the key and certificate fit Tasmota's 1 KB block."""
+console commands when the key and certificate fit Tasmota's 1 KB block; and the file name a CN is saved under."""
 
 from __future__ import annotations
 
@@ -17,6 +17,12 @@ from mqttdesk.pki.keys import PrivateKey, describe_key, private_key_pem
 
 # Tasmota keeps the client key and certificate in one 1 KB flash block, next to its own bookkeeping
 TASMOTA_MAX_CERTIFICATE_BYTES = 900
+
+
+def file_stem(common_name: str) -> str:
+    """The CN as a file name: path separators and a leading dot would put the files elsewhere."""
+    stem = common_name.replace("/", "_").replace("\\", "_").lstrip(".")
+    return stem or "certificate"
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import paho.mqtt.client as mqtt  # noqa: E402
 import qasync  # noqa: E402
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+from cryptography.hazmat.primitives.hashes import SHA256  # noqa: E402
+from cryptography.hazmat.primitives.serialization import Encoding  # noqa: E402
+from cryptography.x509.oid import NameOID  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from PySide6.QtCore import QModelIndex  # noqa: E402
 from PySide6.QtGui import QContextMenuEvent, QPainter  # noqa: E402
@@ -35,10 +40,18 @@ from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from mqttdesk.broker.service import BrokerService  # noqa: E402
 from mqttdesk.core.acl import Permission  # noqa: E402
+from mqttdesk.core.model import AuthMode  # noqa: E402
 from mqttdesk.core.states import StateAction  # noqa: E402
+from mqttdesk.gui.ca_dialogs import CreateCaDialog  # noqa: E402
+from mqttdesk.gui.certificate_dialogs import IssueCertificateDialog, IssuedDialog, SignCsrDialog  # noqa: E402
+from mqttdesk.gui.certificates_tab import CertificatesTab  # noqa: E402
 from mqttdesk.gui.main_window import MainWindow  # noqa: E402
 from mqttdesk.gui.models.clients_model import MESSAGES_IN, SUBSCRIPTIONS  # noqa: E402
 from mqttdesk.gui.record_tab import RecordTab  # noqa: E402
+from mqttdesk.pki.ca import create_ca  # noqa: E402
+from mqttdesk.pki.certificates import certificate_pem, serial_hex  # noqa: E402
+from mqttdesk.pki.issue import issue_client_certificate  # noqa: E402
+from mqttdesk.pki.keys import KeyType  # noqa: E402
 from mqttdesk.store.db import Store  # noqa: E402
 from tests.support import fast_hash  # noqa: E402
 
@@ -94,6 +107,8 @@ def populate(store: Store) -> None:
     store.roles.allow("tasmota", "cmnd/%c/#", Permission.READ)
     store.roles.add("shelly")
     store.roles.allow("shelly", "shellies/%c/#", Permission.READWRITE)
+    store.users.set_auth("new-sensor", AuthMode.CERTIFICATE)
+    store.users.set_auth("garage-door", AuthMode.BOTH)
     store.bootstraps.add("tasmota-plugs", FAST_HASH("pw"), ("tasmota",), register_devices=True)
     store.bootstraps.add("shelly-lab", FAST_HASH("pw"), ("shelly",))
     store.bootstraps.add("old-fleet", FAST_HASH("pw"), ("tasmota",), register_devices=True)
@@ -162,6 +177,7 @@ async def take(window: MainWindow, service: BrokerService, out: Path) -> None:
     await wait_until(lambda: sum(entry.forced_end for entry in auth_log.entries()) >= 3,
                      "the forced disconnects in the Auth log")
     window.show()
+    await certificate_shots(window, service.store, out)
     for index in range(window.tabs.count()):
         if window.tabs.tabText(index) in SHOT_ELSEWHERE:
             continue
@@ -172,6 +188,9 @@ async def take(window: MainWindow, service: BrokerService, out: Path) -> None:
             window.tab("Bootstrap").select_bootstrap("tasmota-plugs")  # type: ignore[attr-defined]
         if window.tabs.tabText(index) == "Devices":
             window.tab("Devices").select_device("DVES_1A2B3C")  # type: ignore[attr-defined]
+        if window.tabs.tabText(index) == "Certificates":
+            tab = window.tab("Certificates")
+            tab.select_certificate(tab.model.record_at(0).serial)  # type: ignore[attr-defined]
         if window.tabs.tabText(index) == "Roles":
             window.tab("Roles").select_role("sensors")  # type: ignore[attr-defined]
         await asyncio.sleep(PAINT)
@@ -209,6 +228,73 @@ async def fleet(window: MainWindow, port: int, store: Store) -> list[mqtt.Client
     store.devices.apply("DVES_0B51D2", StateAction.SUSPEND)
     store.bootstraps.apply_with_devices("old-fleet", StateAction.SUSPEND)
     return list(plugs.values()) + virtual
+
+
+async def certificate_shots(window: MainWindow, store: Store, out: Path) -> None:
+    """The Certificates tab without a CA, the Create CA dialog, then (after creating it there) certificates in every
+    state, a trusted CA, the Issue dialog, the Tasmota commands of an issued certificate, a refused weak CSR, and
+    Add user for a user that logs in by a trusted CA's certificate."""
+    tab = window.tab("Certificates")
+    assert isinstance(tab, CertificatesTab)
+    window.tabs.setCurrentWidget(tab)
+    await asyncio.sleep(PAINT)
+    save(window, out, shot_name("Certificates", "-empty"))
+    tab.create_ca()
+    dialog = tab.dialog
+    assert isinstance(dialog, CreateCaDialog)
+    await asyncio.sleep(PAINT)
+    save(dialog, out, "create-ca-dialog.png")
+    dialog.accept()
+    await wait_until(lambda: store.pki.exists() and tab.dialog is None, "the CA")
+    pki = store.pki
+    for user in ("kitchen-thermometer", "garage-door", "alice", "boiler@acme"):
+        pki.issue_client(user)
+    pki.issue_client("living-room-display", key_type=KeyType.RSA2048, days=12)  # expiring soon
+    expired = issue_client_certificate(pki.load(), "old-tablet", now=time.time() - 900 * 86400)
+    pki.repo.record(expired.certificate, "old-tablet")
+    pki.revoke(serial_hex(pki.issue_client("stolen-phone").certificate.serial_number))
+    factory = create_ca("Factory CA")
+    pki.trust("factory-ca", certificate_pem(factory.certificate))
+    store.users.set_auth("pump@acme", AuthMode.CERTIFICATE, "factory-ca")
+    await wait_until(lambda: tab.model.rowCount() == 7 and tab.trusted.model.rowCount() == 1, "the certificates")
+    tab.issue("garage-door")
+    issue = tab.dialog
+    assert isinstance(issue, IssueCertificateDialog)
+    issue.folder.set_path(out / "issued")
+    issue.tasmota_box.setChecked(True)
+    await asyncio.sleep(PAINT)
+    save(issue, out, "issue-certificate-dialog.png")
+    for old in (out / "issued").glob("garage-door.*"):
+        old.unlink()
+    issue.accept()
+    await wait_until(lambda: isinstance(tab.dialog, IssuedDialog), "the issued certificate")
+    await asyncio.sleep(PAINT)
+    save(tab.dialog, out, "issued-certificate-dialog.png")  # type: ignore[arg-type]
+    tab.dialog.reject()  # type: ignore[union-attr]
+    tab.sign_csr()
+    sign = tab.dialog
+    assert isinstance(sign, SignCsrDialog)
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "garage-door")])).sign(weak, SHA256()))
+    sign.csr_text.setPlainText(csr.public_bytes(Encoding.PEM).decode("ascii"))
+    sign.output.set_path(out / "issued" / "garage-door-signed.crt")
+    sign.accept()
+    await asyncio.sleep(PAINT)
+    save(sign, out, "sign-csr-dialog.png")
+    sign.reject()
+    await asyncio.sleep(PAINT)
+    users = window.tab("Users")
+    window.tabs.setCurrentWidget(users)
+    users.add_user()  # type: ignore[attr-defined]
+    add = users.dialog  # type: ignore[attr-defined]
+    add.name_edit.setText("tasmota-plug")
+    add.login.mode_box.setCurrentIndex(add.login.mode_box.findData(AuthMode.CERTIFICATE.value))
+    add.login.ca_box.setCurrentIndex(add.login.ca_box.findData("factory-ca"))
+    await asyncio.sleep(PAINT)
+    save(add, out, "add-user-certificate-dialog.png")
+    add.reject()
+    await asyncio.sleep(PAINT)
 
 
 async def bootstrap_dialog_shots(window: MainWindow, out: Path) -> None:

@@ -1,14 +1,24 @@
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
+from mqttdesk.core.model import AuthMode
 from mqttdesk.core.passwords import verify_password
 from mqttdesk.core.states import CredentialState
 from mqttdesk.gui.main_window import MainWindow
-from mqttdesk.gui.models.users_model import ROLES, SESSIONS, STATE
-from mqttdesk.gui.user_dialogs import AddUserDialog, EditRolesDialog, ReservedClientIdsDialog, ResetPasswordDialog
+from mqttdesk.gui.models.users_model import LOGIN, ROLES, SESSIONS, STATE
+from mqttdesk.gui.user_dialogs import (
+    AddUserDialog,
+    EditRolesDialog,
+    LoginDialog,
+    ReservedClientIdsDialog,
+    ResetPasswordDialog,
+)
 from mqttdesk.gui.users_tab import UsersTab
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_of
+from mqttdesk.pki.ca import create_ca
+from mqttdesk.pki.certificates import certificate_pem
 from mqttdesk.store.db import Store
 from tests.gui.conftest import FAST_HASH
 from tests.gui.credential_dialog_checks import generate_password, submit_empty_then_taken
@@ -175,3 +185,37 @@ def test_reserved_client_ids_are_edited_with_errors_next_to_the_field(
     dialog.patterns.setPlainText("phone-?")
     click(qtbot, dialog.ok_button)
     qtbot.waitUntil(lambda: store.users.get("alice").reserved_client_ids == ("phone-?",), timeout=5000)
+
+
+def test_a_certificate_only_user_is_added_without_a_password(qtbot: QtBot, window: MainWindow, store: Store) -> None:
+    tab = users_tab(window)
+    dialog = open_add_dialog(qtbot, tab)
+    qtbot.keyClicks(dialog.name_edit, "plug")
+    assert not dialog.login.ca_box.isVisible()  # only for logins that take a certificate
+    dialog.login.mode_box.setCurrentIndex(dialog.login.mode_box.findData(AuthMode.CERTIFICATE.value))
+    assert not dialog.password.isVisible()  # not asked for
+    assert dialog.login.ca_box.isVisible()
+    click(qtbot, dialog.ok_button)
+
+    qtbot.waitUntil(lambda: has_row(tab.table, "plug"), timeout=5000)
+    user = store.users.get("plug")
+    assert user.auth is AuthMode.CERTIFICATE
+    assert user.certificate_ca is None
+    assert cell(tab.table, "plug", LOGIN) == "certificate"
+    assert "no password" in str(cell(tab.table, "plug", LOGIN, Qt.ItemDataRole.ToolTipRole))
+
+
+def test_the_login_dialog_binds_a_user_to_a_trusted_ca(qtbot: QtBot, window: MainWindow, store: Store) -> None:
+    store.users.add("lamp", FAST_HASH("x"))
+    store.pki.trust("factory", certificate_pem(create_ca("Factory CA").certificate))
+    tab = users_tab(window)
+    assert cell(tab.table, "lamp", LOGIN) == "password"
+    select_row(tab.table, "lamp")
+    dialog = open_dialog(qtbot, tab, tab.login_button, LoginDialog)
+    dialog.login.mode_box.setCurrentIndex(dialog.login.mode_box.findData(AuthMode.BOTH.value))
+    dialog.login.ca_box.setCurrentIndex(dialog.login.ca_box.findData("factory"))
+    click(qtbot, dialog.ok_button)
+
+    qtbot.waitUntil(lambda: cell(tab.table, "lamp", LOGIN) == "both (factory)", timeout=5000)
+    user = store.users.get("lamp")
+    assert (user.auth, user.certificate_ca) == (AuthMode.BOTH, "factory")

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from mqttdesk.core.errors import ValidationError
 from mqttdesk.pki.ca import CertificateAuthority, create_ca
 from mqttdesk.pki.crl import Revoked, build_crl, crl_pem, load_crl, revoked_serials
-from mqttdesk.pki.export import TASMOTA_MAX_CERTIFICATE_BYTES, pkcs12_bundle, tasmota_key_commands
+from mqttdesk.pki.export import TASMOTA_MAX_CERTIFICATE_BYTES, file_stem, pkcs12_bundle, tasmota_key_commands
 from mqttdesk.pki.fingerprints import (
     sha256_fingerprint,
     tasmota_fingerprint,
@@ -148,3 +148,10 @@ def test_the_crl_is_empty_at_first_then_lists_what_was_revoked(ca: CertificateAu
     other = create_ca("another CA")
     with pytest.raises(ValidationError, match="the CRL was not issued by CN=another CA,O=mqttdesk"):
         load_crl(crl_pem(crl), issuer=other.certificate)
+
+
+def test_file_stem_keeps_the_files_in_the_folder_chosen() -> None:
+    assert file_stem("lamp@acme") == "lamp@acme"
+    assert file_stem("../etc/passwd") == "_etc_passwd"
+    assert file_stem("a\\b") == "a_b"
+    assert file_stem("...") == "certificate"

@@ -1,5 +1,6 @@
 """The Users table: one row per user, refreshed row by row from store change notices, session events and new Auth
-log entries (the last forced disconnect). The tenant is the part after the '@' of `name@tenant`."""
+log entries (the last forced disconnect). The tenant is the part after the '@' of `name@tenant`; the login says
+whether the user logs in by password, client certificate or both."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Slot
 
 from mqttdesk.broker.registry import SessionEvent, SessionEventKind, SessionRegistry
-from mqttdesk.core.model import CredentialKind, User
+from mqttdesk.core.model import AuthMode, CredentialKind, User
 from mqttdesk.core.names import tenant_of
 from mqttdesk.gui.formatting import format_time, plural, state_tooltip
 from mqttdesk.gui.models import forced_disconnects
@@ -21,8 +22,14 @@ from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_icon
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
 
-NAME, TENANT, STATE, ROLES, CREATED, LAST_USED, SESSIONS, FORCED = range(8)
-HEADERS = ("Name", "Tenant", "State", "Roles", "Created", "Last used", "Sessions now", forced_disconnects.HEADER)
+NAME, TENANT, STATE, LOGIN, ROLES, CREATED, LAST_USED, SESSIONS, FORCED = range(9)
+HEADERS = ("Name", "Tenant", "State", "Login", "Roles", "Created", "Last used", "Sessions now",
+           forced_disconnects.HEADER)
+LOGIN_TIPS = {
+    AuthMode.PASSWORD: "Logs in with its password only; a client certificate naming it is refused",
+    AuthMode.CERTIFICATE: "Logs in with a client certificate whose CN is its name (mutual TLS), no password",
+    AuthMode.BOTH: "Logs in with its password, or with a client certificate whose CN is its name",
+}
 
 
 class UsersTableModel(CredentialTableModel[User]):
@@ -33,6 +40,7 @@ class UsersTableModel(CredentialTableModel[User]):
         "The MQTT username",
         "The part after '@' in name@tenant: %t in a topic filter stands for it",
         "The user's state (hover a cell for since when and the last change)",
+        "How it logs in: password, certificate or both (and the trusted CA whose certificates count, if bound)",
         "The topic permissions the user gets",
         "When the user was created",
         "When the user last logged in",
@@ -86,6 +94,10 @@ class UsersTableModel(CredentialTableModel[User]):
             return tenant_of(user.name) or "—"
         if column == STATE:
             return user.state.value
+        if column == LOGIN:
+            if user.auth.takes_certificate and user.certificate_ca:
+                return f"{user.auth.value} ({user.certificate_ca})"
+            return user.auth.value
         if column == ROLES:
             return ", ".join(user.roles) or "—"
         if column == CREATED:
@@ -112,6 +124,10 @@ class UsersTableModel(CredentialTableModel[User]):
     def _tooltip(self, user: User, column: int) -> str | None:
         if column == STATE:  # read on hover only: one small query
             return state_tooltip(user.state, user.state_since, self._store.users.history(user.name))
+        if column == LOGIN:
+            issuer = (f"certificates of trusted CA '{user.certificate_ca}' only" if user.certificate_ca
+                      else "certificates of mqttdesk's CA")
+            return LOGIN_TIPS[user.auth] + (f".\nAccepts {issuer}." if user.auth.takes_certificate else ".")
         if column == ROLES and not user.roles:
             return "No roles: this user may connect but not publish or subscribe (deny by default)."
         if column == TENANT:

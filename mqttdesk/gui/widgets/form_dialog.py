@@ -199,6 +199,10 @@ class NewCredentialFormDialog(FormDialog):
         """Why `name` cannot be used because something already has it, or None."""
         raise NotImplementedError
 
+    def needs_password(self) -> bool:
+        """Whether the password must be given (a user that logs in by certificate only has none to give)."""
+        return True
+
     def add_credential(self, name: str, password: str) -> Coroutine[Any, Any, str | None]:
         """The coroutine that hashes `password` and adds the credential (the other fields are read now)."""
         raise NotImplementedError
@@ -214,7 +218,7 @@ class NewCredentialFormDialog(FormDialog):
         except MqttdeskError as exc:
             self.name_error.show_error(str(exc))
             ok = False
-        if not password:
+        if not password and self.needs_password():
             self.password_error.show_error(EMPTY_PASSWORD)
             ok = False
         return self.add_credential(name, password) if ok else None

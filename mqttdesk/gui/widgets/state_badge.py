@@ -1,7 +1,10 @@
-"""How a credential state looks everywhere in the GUI: colour, icon and word together, never colour alone.
+"""How a credential or certificate state looks everywhere in the GUI: colour, icon and word together, never colour
+alone.
 
-inactive grey (hollow ring: never used), active green (check), suspended amber (pause bars), revoked red (cross).
-Icons are painted with QPainter, so no image files are needed and they scale to any size.
+Credentials: inactive grey (hollow ring: never used), active green (check), suspended amber (pause bars), revoked red
+(cross). Certificates: valid green (check), expiring soon amber (exclamation mark), expired grey (clock), revoked red
+(cross), so a revoked certificate reads like a revoked user. Icons are painted with QPainter, so no image files are
+needed and they scale to any size.
 """
 
 from __future__ import annotations
@@ -14,36 +17,58 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QStyle, QStyledItemDelegate, 
 
 from mqttdesk.core.states import CredentialState
 from mqttdesk.gui.widgets.painted_icon import painted_pixmap
+from mqttdesk.pki.certificates import CertificateState
 
-STATE_COLORS: dict[CredentialState, str] = {
+Badge = CredentialState | CertificateState
+
+STATE_COLORS: dict[Badge, str] = {
     CredentialState.INACTIVE: "#8a8f98",
     CredentialState.ACTIVE: "#2e9d4f",
     CredentialState.SUSPENDED: "#d99100",
     CredentialState.REVOKED: "#d13438",
+    CertificateState.VALID: "#2e9d4f",
+    CertificateState.EXPIRING: "#d99100",
+    CertificateState.EXPIRED: "#6e7480",
+    CertificateState.REVOKED: "#d13438",
 }
+# the word on the badge where the state's own value is too terse
+_WORDS: dict[Badge, str] = {CertificateState.EXPIRING: "expiring soon"}
 
 AnyIndex = QModelIndex | QPersistentModelIndex
-STATE_ROLE = Qt.ItemDataRole.UserRole + 10  # models return the CredentialState under this role (read it with state_of)
+# models return the CredentialState or CertificateState under this role (read it with state_of)
+STATE_ROLE = Qt.ItemDataRole.UserRole + 10
 
 
-def state_of(value: object) -> CredentialState | None:
-    """The state a model returned under `STATE_ROLE` (Qt hands a StrEnum back as a plain str)."""
-    try:
-        return CredentialState(value) if isinstance(value, str) else None
-    except ValueError:
+def state_of(value: object) -> Badge | None:
+    """The state a model returned under `STATE_ROLE`. Qt hands a StrEnum back as a plain str, so the enum is told
+    by its value; "revoked" reads as the credential state, which looks exactly like the certificate's."""
+    if isinstance(value, CredentialState | CertificateState):
+        return value
+    if not isinstance(value, str):
         return None
+    for kind in (CredentialState, CertificateState):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return None
 
 
-def state_color(state: CredentialState) -> QColor:
+def state_word(state: Badge) -> str:
+    """What the badge says: the state's value, "expiring soon" for a certificate that expires within 30 days."""
+    return _WORDS.get(state, state.value)
+
+
+def state_color(state: Badge) -> QColor:
     return QColor(STATE_COLORS[state])
 
 
-def state_text_color(state: CredentialState) -> QColor:
+def state_text_color(state: Badge) -> QColor:
     """A darker shade of the state colour, readable as text on a light background."""
     return state_color(state).darker(150)
 
 
-def _paint_symbol(painter: QPainter, state: CredentialState, size: int) -> None:
+def _paint_symbol(painter: QPainter, state: Badge, size: int) -> None:
     color = state_color(state)
     margin = size * 0.08
     circle = QRectF(margin, margin, size - 2 * margin, size - 2 * margin)
@@ -60,7 +85,7 @@ def _paint_symbol(painter: QPainter, state: CredentialState, size: int) -> None:
     painter.drawEllipse(circle)
     painter.setPen(white)
     s = size
-    if state is CredentialState.ACTIVE:
+    if state in (CredentialState.ACTIVE, CertificateState.VALID):
         path = QPainterPath(QPointF(0.28 * s, 0.52 * s))
         path.lineTo(0.44 * s, 0.68 * s)
         path.lineTo(0.72 * s, 0.36 * s)
@@ -69,18 +94,24 @@ def _paint_symbol(painter: QPainter, state: CredentialState, size: int) -> None:
     elif state is CredentialState.SUSPENDED:
         painter.drawLine(QPointF(0.40 * s, 0.32 * s), QPointF(0.40 * s, 0.68 * s))
         painter.drawLine(QPointF(0.60 * s, 0.32 * s), QPointF(0.60 * s, 0.68 * s))
+    elif state is CertificateState.EXPIRING:
+        painter.drawLine(QPointF(0.50 * s, 0.28 * s), QPointF(0.50 * s, 0.56 * s))
+        painter.drawPoint(QPointF(0.50 * s, 0.72 * s))
+    elif state is CertificateState.EXPIRED:
+        painter.drawLine(QPointF(0.50 * s, 0.50 * s), QPointF(0.50 * s, 0.28 * s))
+        painter.drawLine(QPointF(0.50 * s, 0.50 * s), QPointF(0.68 * s, 0.60 * s))
     else:
         painter.drawLine(QPointF(0.34 * s, 0.34 * s), QPointF(0.66 * s, 0.66 * s))
         painter.drawLine(QPointF(0.66 * s, 0.34 * s), QPointF(0.34 * s, 0.66 * s))
 
 
 @cache
-def state_pixmap(state: CredentialState, size: int = 16, ratio: float = 2.0) -> QPixmap:
+def state_pixmap(state: Badge, size: int = 16, ratio: float = 2.0) -> QPixmap:
     return painted_pixmap(lambda painter, side: _paint_symbol(painter, state, side), size, ratio)
 
 
 @cache
-def state_icon(state: CredentialState) -> QIcon:
+def state_icon(state: Badge) -> QIcon:
     icon = QIcon()
     for size in (16, 24, 32):
         icon.addPixmap(state_pixmap(state, size))
@@ -90,7 +121,7 @@ def state_icon(state: CredentialState) -> QIcon:
 class StateBadge(QWidget):
     """Icon + word for one state, e.g. in a dialog header or the details of a credential."""
 
-    def __init__(self, state: CredentialState | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, state: Badge | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -100,21 +131,21 @@ class StateBadge(QWidget):
         layout.addWidget(self._icon)
         layout.addWidget(self._text)
         layout.addStretch(1)
-        self._state: CredentialState | None = None
+        self._state: Badge | None = None
         if state is not None:
             self.set_state(state)
 
     @property
-    def state(self) -> CredentialState | None:
+    def state(self) -> Badge | None:
         return self._state
 
     def text(self) -> str:
         return self._text.text()
 
-    def set_state(self, state: CredentialState) -> None:
+    def set_state(self, state: Badge) -> None:
         self._state = state
         self._icon.setPixmap(state_pixmap(state, 16))
-        self._text.setText(state.value)
+        self._text.setText(state_word(state))
         self._text.setStyleSheet(f"color: {state_text_color(state).name()}; font-weight: 600;")
 
 
@@ -144,7 +175,8 @@ class StateBadgeDelegate(QStyledItemDelegate):
         font.setWeight(QFont.Weight.DemiBold)
         metrics = QFontMetrics(font)
         icon_size = 14
-        text_width = metrics.horizontalAdvance(state.value)
+        word = state_word(state)
+        text_width = metrics.horizontalAdvance(word)
         height = min(opt.rect.height() - 4, metrics.height() + 6)
         width = min(opt.rect.width() - 2 * self._PAD + 4, icon_size + text_width + 3 * self._PAD)
         pill = QRect(opt.rect.left() + self._PAD - 2, opt.rect.center().y() - height // 2 + 1, width, height)
@@ -161,7 +193,7 @@ class StateBadgeDelegate(QStyledItemDelegate):
         painter.setPen(state_text_color(state))
         painter.setFont(font)
         painter.drawText(text_rect, int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft),
-                         metrics.elidedText(state.value, Qt.TextElideMode.ElideRight, text_rect.width()))
+                         metrics.elidedText(word, Qt.TextElideMode.ElideRight, text_rect.width()))
         painter.restore()
 
     def sizeHint(self, option: QStyleOptionViewItem, index: AnyIndex) -> QSize:  # noqa: N802
@@ -170,6 +202,6 @@ class StateBadgeDelegate(QStyledItemDelegate):
         if state is not None:
             font = QFont(option.font)
             font.setWeight(QFont.Weight.DemiBold)
-            width = QFontMetrics(font).horizontalAdvance(state.value) + 14 + 5 * self._PAD
+            width = QFontMetrics(font).horizontalAdvance(state_word(state)) + 14 + 5 * self._PAD
             hint.setWidth(max(hint.width(), width))
         return hint
