@@ -49,6 +49,8 @@ def register(sub: Subparsers) -> None:
     revoke.add_argument("serial", metavar="SERIAL")
     add_passphrase_option(revoke)
     cert.add_parser("export-crl", help="write the CA's certificate revocation list (PEM)").add_argument("file")
+    cert.add_parser("delete", help="forget an expired certificate (valid ones are revoked, revoked ones kept until "
+                    "they expire)").add_argument("serial", metavar="SERIAL")
     for parser in cert.choices.values():
         parser.set_defaults(handler=cert_command)
 
@@ -93,6 +95,9 @@ def cert_command(args: argparse.Namespace, context: Context) -> int:
         pki.revoke(serial, passphrase(args))
         print(f"revoked certificate {serial} ({record.common_name}); the CRL is updated and new TLS handshakes "
               "with it are refused")
+    elif args.verb == "delete":
+        record = pki.repo.delete_expired(serial_hex(parse_serial(args.serial)))
+        print(f"deleted expired certificate {record.serial} ({record.common_name})")
     elif args.verb == "export-crl":
         write_file(Path(args.file), pki.crl(), PUBLIC)
         print(f"wrote the CRL ({len(pki.repo.revoked())} revoked) to {args.file}")

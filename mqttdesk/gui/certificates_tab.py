@@ -109,6 +109,8 @@ class CertificatesTab(QWidget):
         self.revoke_button = button("Revoke…", self.revoke, "Refuse this certificate from the next handshake and "
                                     "disconnect its sessions now")
         self.export_button = button("Export…", self.export_selected, "Save this certificate (PEM; no key)")
+        self.delete_button = button("Delete…", self.delete, "Forget this expired certificate (a valid one is revoked "
+                                    "instead; a revoked one stays listed until it expires)")
         self.crl_button = button("Export CRL…", self.export_crl, "Save the CA's certificate revocation list (PEM)")
         self.proxy = sorted_proxy(self.model, self, filter_column=-1)
         self.filter_edit = QLineEdit()
@@ -131,7 +133,8 @@ class CertificatesTab(QWidget):
         self.actions_error = FieldError()
         bar = QHBoxLayout()
         bar.addWidget(heading("Client certificates"))
-        for made in (self.issue_button, self.sign_button, self.revoke_button, self.export_button, self.crl_button):
+        for made in (self.issue_button, self.sign_button, self.revoke_button, self.export_button, self.delete_button,
+                     self.crl_button):
             bar.addWidget(made)
         bar.addStretch(1)
         bar.addWidget(self.filter_edit)
@@ -169,13 +172,14 @@ class CertificatesTab(QWidget):
             made.setEnabled(has_ca)
         self.revoke_button.setEnabled(record is not None and record.state() is not CertificateState.REVOKED)
         self.export_button.setEnabled(record is not None)
+        self.delete_button.setEnabled(record is not None and record.state() is CertificateState.EXPIRED)
 
     def row_menu(self) -> QMenu:
         """Revoke… and Export… for the selected row: the buttons' own text, tooltip, slot and enabled state."""
         self.update_actions()
         menu = QMenu(self)
         menu.setToolTipsVisible(True)
-        for made in (self.revoke_button, self.export_button):
+        for made in (self.revoke_button, self.export_button, self.delete_button):
             action = menu.addAction(made.text())
             action.setToolTip(made.toolTip())
             action.setEnabled(made.isEnabled())
@@ -284,6 +288,24 @@ class CertificatesTab(QWidget):
                      "Revocation is final: the CRL is rewritten, new TLS handshakes with this certificate are refused "
                      "and sessions logged in with it are disconnected now.",
                      lambda: self.revoke_serial(record.serial))
+
+    def delete(self) -> None:
+        record = self.selected_certificate()
+        if record is None:
+            return
+        self.confirm("Delete certificate", f"Delete expired certificate {record.serial} ({record.common_name})?",
+                     "Delete", "It can no longer connect; it is only removed from this list.",
+                     lambda: self.delete_serial(record.serial))
+
+    def delete_serial(self, serial: str) -> bool:
+        self.actions_error.clear_error()
+        try:
+            record = self.context.store.pki.repo.delete_expired(serial)
+        except MqttdeskError as exc:
+            self.actions_error.show_error(str(exc))
+            return False
+        self.context.show_message(f"deleted expired certificate {serial} ({record.common_name})")
+        return True
 
     def revoke_serial(self, serial: str) -> bool:
         self.actions_error.clear_error()

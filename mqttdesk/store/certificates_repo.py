@@ -113,6 +113,19 @@ class CertificatesRepo:
         db.execute("UPDATE certificates SET revoked_at = ? WHERE serial = ?", (when, serial))
         self._store.note(certificate_change(serial))
 
+    def delete_expired(self, serial: str) -> CertificateRecord:
+        """Forget an expired certificate (the list is for what can still connect). A valid one must be revoked
+        and a revoked one kept until it expires: the CRL is built from these rows, and one missing from it would
+        pass the handshake again."""
+        record = self.get(serial)
+        if record.expires > time.time():
+            state = "revoked: it stays listed, and in the CRL, until it expires" if record.revoked_at is not None \
+                else "still valid: revoke it (mqttdesk cert revoke), and delete it once it has expired"
+            raise ValidationError(f"certificate {serial} ({record.common_name}) is {state}")
+        with self._store.write(certificate_change(serial)) as db:
+            db.execute("DELETE FROM certificates WHERE serial = ?", (serial,))
+        return record
+
     def revoked(self) -> list[Revoked]:
         rows = self._store.connection.execute(
             "SELECT serial, revoked_at FROM certificates WHERE revoked_at IS NOT NULL").fetchall()

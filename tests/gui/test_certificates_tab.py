@@ -4,6 +4,7 @@ one refused next to its field), the fingerprints shown, the trusted CAs, and an 
 from __future__ import annotations
 
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -159,7 +160,8 @@ def test_issue_a_certificate_for_a_user_see_it_valid_then_revoke_it(qtbot: QtBot
     select_row(tab.table, "lamp")
     menu = tab.row_menu()
     assert [(action.text(), action.isEnabled()) for action in menu.actions()] == [("Revoke…", True),
-                                                                                  ("Export…", True)]
+                                                                                  ("Export…", True),
+                                                                                  ("Delete…", False)]
     menu.deleteLater()
     click(qtbot, tab.revoke_button)
     confirmation(tab).confirm_button.click()
@@ -168,7 +170,7 @@ def test_issue_a_certificate_for_a_user_see_it_valid_then_revoke_it(qtbot: QtBot
     assert state_of(cell(tab.table, "lamp", STATE, STATE_ROLE)) == CertificateState.REVOKED
     assert store.pki.repo.get(record.serial).revoked_at is not None
     assert not tab.revoke_button.isEnabled()
-    assert [action.isEnabled() for action in tab.row_menu().actions()] == [False, True]
+    assert [action.isEnabled() for action in tab.row_menu().actions()] == [False, True, False]
     assert tab.export_crl_to(tmp_path / "ca.crl")
     crl = x509.load_pem_x509_crl((tmp_path / "ca.crl").read_bytes())
     assert crl.get_revoked_certificate_by_serial_number(record.serial_number) is not None
@@ -335,3 +337,21 @@ def test_the_issue_dialog_says_when_the_user_cannot_log_in_by_certificate(qtbot:
     assert dialog.login_note.text().startswith("'lamp' logs in by password only")
     dialog.user_box.setCurrentText("plug")
     assert not dialog.login_note.isVisible()
+
+
+def test_an_expired_certificate_can_be_deleted_from_the_list(qtbot: QtBot, window: MainWindow, store: Store) -> None:
+    from mqttdesk.pki.issue import issue_client_certificate
+
+    store.users.add("lamp", FAST_HASH("x"))
+    store.pki.install(create_ca())
+    old = issue_client_certificate(store.pki.load(), "lamp", days=1, now=time.time() - 3 * 86400).certificate
+    store.pki.repo.record(old, "lamp")
+    tab = certificates_tab(window)
+    finish(qtbot, tab)
+    select_row(tab.table, "lamp")
+    assert cell(tab.table, "lamp", STATE) == "expired"
+    assert tab.delete_button.isEnabled()
+    click(qtbot, tab.delete_button)
+    confirmation(tab).confirm_button.click()
+    qtbot.waitUntil(lambda: not has_row(tab.table, "lamp"), timeout=5000)
+    assert store.pki.repo.issued() == []

@@ -160,6 +160,8 @@ def test_revoke_updates_the_crl_and_the_state(with_user: Path, tmp_path: Path) -
     assert json.loads(_ok(data_dir, "cert", "list", "--json"))[0]["state"] == "revoked"
     assert _error(data_dir, "cert", "revoke", serial) == f"certificate {serial} (lamp) is already revoked"
     assert _error(data_dir, "cert", "revoke", "nothex").startswith("'nothex' is not a certificate serial")
+    assert _error(data_dir, "cert", "delete", serial) == (f"certificate {serial} (lamp) is revoked: it stays listed, "
+                                                          "and in the CRL, until it expires")
 
 
 def test_server_cert_show_and_reissue_with_names(data_dir: Path) -> None:

@@ -177,3 +177,22 @@ def test_certificate_times_are_the_certificates(store: Store) -> None:
     assert record.expires == issued.certificate.not_valid_after_utc.timestamp()
     assert before - 600 < record.issued <= before
     assert record.state().value == "expiring"
+
+
+def test_only_an_expired_certificate_can_be_deleted(store: Store) -> None:
+    from mqttdesk.pki.issue import issue_client_certificate
+
+    store.pki.install(create_ca())
+    valid = serial_hex(store.pki.issue_client("lamp").certificate.serial_number)
+    revoked = serial_hex(store.pki.issue_client("lamp").certificate.serial_number)
+    store.pki.revoke(revoked)
+    old = issue_client_certificate(store.pki.load(), "lamp", days=1, now=time.time() - 3 * 86400).certificate
+    store.pki.repo.record(old, "lamp")
+    with pytest.raises(ValidationError, match="still valid: revoke it"):
+        store.pki.repo.delete_expired(valid)
+    with pytest.raises(ValidationError, match="revoked: it stays listed, and in the CRL, until it expires"):
+        store.pki.repo.delete_expired(revoked)
+    assert store.pki.repo.delete_expired(serial_hex(old.serial_number)).common_name == "lamp"
+    assert {r.serial for r in store.pki.repo.issued()} == {valid, revoked}
+    with pytest.raises(NotFoundError):
+        store.pki.repo.delete_expired(serial_hex(old.serial_number))
