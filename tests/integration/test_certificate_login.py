@@ -224,3 +224,29 @@ def test_the_cli_says_how_users_log_in_and_refuses_an_unknown_trusted_ca(out: Pa
     assert refused.returncode == 1
     assert refused.stderr.strip() == "mqttdesk: error: no trusted CA named 'nope' (mqttdesk trust list)"
     assert json.loads(_ok(data_dir, "user", "show", "lamp", "--json"))["auth"] == "password"  # nothing changed
+
+
+def test_a_device_that_made_its_own_key_logs_in_with_the_signed_csr(tls: Instance, out: Path, data_dir: Path,
+                                                                    tmp_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())  # the device's key never leaves it: only the CSR does
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "plug-1")])).sign(key, hashes.SHA256()))
+    (tmp_path / "plug.csr").write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "plug.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                           serialization.PrivateFormat.PKCS8,
+                                                           serialization.NoEncryption()))
+    signed = _ok(data_dir, "cert", "sign", str(tmp_path / "plug.csr"), "--out", str(tmp_path / "plug.crt"))
+    assert "subject  CN=plug-1" in signed
+    tls.sync()
+    context = ssl.create_default_context(cafile=str(out / "ca.crt"))
+    context.load_cert_chain(str(tmp_path / "plug.crt"), str(tmp_path / "plug.key"))
+    client = TestClient("DVES_CSR", tls.ports["tls"], tls=context)
+    try:
+        assert client.connect() == 0
+    finally:
+        client.close()
+    assert _log(tls, "DVES_CSR")["method"] == "certificate"
