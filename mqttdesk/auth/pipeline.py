@@ -5,6 +5,10 @@ never touches SQLite, and caches topic decisions per (credential, clientId, kind
 It changes nothing itself: recording decisions and first-use activation are the caller's business (see
 `recorder.py`), which is what makes a dry run a dry run.
 
+A CONNECT whose username no local credential has is put to the sources that are not local (`not_local`: tokens
+now), whose answer `decide_connect` gets; a token is verified in the loop (a signature check is microseconds, not
+a password hash's hundred milliseconds).
+
 A CONNECT's password is checked by the `PasswordVerifier` (queued fairly per client address, see verifier.py);
 `check_password` lets the broker do that before it takes the clientId's lock, so CONNECTs queued for one clientId
 wait for one another's decisions, never for one another's hashes.
@@ -19,8 +23,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from mqttdesk.auth.verifier import GoneTest, PasswordVerifier, Verdict
-from mqttdesk.core.decide import decide_connect, decide_topic, decide_unchecked, decide_vouched, password_hash_for
-from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, SessionHolder
+from mqttdesk.core import tokens
+from mqttdesk.core.decide import (
+    credential_record,
+    decide_connect,
+    decide_topic,
+    decide_unchecked,
+    decide_vouched,
+    password_hash_for,
+)
+from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, SessionHolder, SourceAnswer
 from mqttdesk.core.model import CredentialKind, CredentialRef, Device, Directory
 from mqttdesk.core.reasons import ReasonCode
 from mqttdesk.core.sources import source_of_change
@@ -35,7 +47,7 @@ _NOBODY: Mapping[str, SessionHolder] = {}
 
 DirectoryListener = Callable[[Directory, tuple[Change, ...]], None]
 _DIRECTORY_KINDS = frozenset({ChangeKind.USER, ChangeKind.BOOTSTRAP, ChangeKind.DEVICE, ChangeKind.ROLE,
-                              ChangeKind.SETTINGS, ChangeKind.CLIENT_ID})
+                              ChangeKind.SETTINGS, ChangeKind.CLIENT_ID, ChangeKind.TOKEN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +205,22 @@ class AuthPipeline:
             code, text = _NOT_CHECKED[checked.verdict]
             return decide_unchecked(request, self._directory, code, text)
         password_ok = None if checked.verdict is None else checked.verdict is Verdict.RIGHT
-        return decide_connect(request, self._directory, password_ok=password_ok, live=live)
+        request, answer = self.not_local(request)
+        return decide_connect(request, self._directory, password_ok=password_ok, live=live, answer=answer)
+
+    def not_local(self, request: ConnectRequest) -> tuple[ConnectRequest, SourceAnswer | None]:
+        """What the sources that are not local say of a CONNECT no local credential knows, in their order (tokens
+        now); None when none of them is concerned. The request comes back as the Auth log may show it (a token in
+        the username field is replaced by its subject)."""
+        directory = self._directory
+        if not request.username or credential_record(
+                "" if request.client_id_assigned else request.client_id, request.username, directory) is not None:
+            return request, None  # anonymous, or a local username: decided locally, never elsewhere
+        if directory.token_issuers:
+            found = tokens.answer(request, directory)
+            if found is not None:
+                return found
+        return request, None
 
     def explain_connect(self, request: ConnectRequest, live: Mapping[str, SessionHolder] = _NOBODY) -> Decision:
         """The same decision, computed synchronously for a dry run (no event loop needed)."""
@@ -201,7 +228,8 @@ class AuthPipeline:
         password_ok: bool | None = None
         if encoded is not None and request.password is not None:
             password_ok = self.verifier.verify_blocking(request.password, encoded)
-        return decide_connect(request, self._directory, password_ok=password_ok, live=live)
+        request, answer = self.not_local(request)
+        return decide_connect(request, self._directory, password_ok=password_ok, live=live, answer=answer)
 
     def impersonate(self, username: str | None, client_id: str) -> Decision:
         """The CONNECT decision for an identity *as if* its password were right (an administrator acting as it).
@@ -211,7 +239,7 @@ class AuthPipeline:
         return decide_vouched(username, client_id, self._directory)
 
     def decide_topic(self, kind: Kind, grant: Grant, topic: str) -> Decision:
-        key = (grant.credential, grant.client_id, grant.tenant, kind, topic)
+        key = (grant.credential, grant.client_id, grant.tenant, grant.rules, kind, topic)
         cached = self._topic_cache.get(key)
         if cached is not None:
             return cached

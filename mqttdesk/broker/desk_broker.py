@@ -64,6 +64,8 @@ from mqttdesk.core.decision import MQTT_5, MQTT_311, ConnectRequest, Decision, K
 from mqttdesk.core.limits import AdmissionLimits
 from mqttdesk.core.model import CredentialKind, CredentialRef
 from mqttdesk.core.reasons import Reason, ReasonCode, mqtt5_connack_code
+from mqttdesk.core.timefmt import format_time
+from mqttdesk.core.topic_rules import describe_subject
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,7 @@ RESPONSE_TOPIC_PREFIX = "response/{client_id}/"
 
 # session ends logged as refusals: forced by the broker, or the client broke the protocol
 _REFUSED_ENDS = frozenset({ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER,
-                           ReasonCode.PROTOCOL_ERROR})
+                           ReasonCode.PROTOCOL_ERROR, ReasonCode.TOKEN_EXPIRED})
 
 
 class _ClientGate:
@@ -371,7 +373,7 @@ class DeskBroker:
         self._cancel_timers(client_id)  # back in time: its session does not expire, its delayed will is not sent
         live = LiveSession(
             client_id=client_id,
-            username=request.username,
+            username=grant.username,  # a token's subject, never the token (a client may send it as the username)
             method=grant.method.value,
             address=request.address,
             connected_since=time.time(),
@@ -419,10 +421,24 @@ class DeskBroker:
         connection.pull()
         for packet in state.resume():
             connection.send(packet)
+        expiry = self._end_at_expiry(connection)
         try:
             await connection.run()
         finally:
+            if expiry is not None:
+                expiry.cancel()
             self._finish(connection, connect)
+
+    @staticmethod
+    def _end_at_expiry(connection: Connection) -> asyncio.TimerHandle | None:
+        """A session admitted by a credential that expires (a token's `exp`) ends when it does: MQTT 5 clients get
+        DISCONNECT 0xA0 (Maximum connect time) with the sentence."""
+        grant = connection.state.grant
+        if grant.expires_at is None:
+            return None
+        text = f"{describe_subject(grant)}: its token expired at {format_time(grant.expires_at)}"
+        return asyncio.get_running_loop().call_later(max(0.0, grant.expires_at - time.time()), connection.end,
+                                                     ReasonCode.TOKEN_EXPIRED, text)
 
     def _response_information(self, state: SessionState) -> str | None:
         """The Response Information for a client that asked for it [MQTT-3.1.2-28], or None: a prefix it may not

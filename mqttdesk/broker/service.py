@@ -31,7 +31,7 @@ from mqttdesk.core.errors import MqttdeskError
 from mqttdesk.core.limits import SessionLimits
 from mqttdesk.core.model import CredentialKind, Directory
 from mqttdesk.core.reasons import ReasonCode
-from mqttdesk.core.sources import source_of_change
+from mqttdesk.core.sources import source_of, source_of_change
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
 from mqttdesk.store.settings_repo import ListenerSettings
@@ -281,7 +281,7 @@ class BrokerService:
             ref = grant.credential
             if ref.kind is CredentialKind.ANONYMOUS:
                 return settings_changed
-            return (ref.kind, ref.name) in changed
+            return (ref.kind, source_of(ref.kind).change_key(ref)) in changed
 
         for live in self.registry:
             if not concerned(live.grant):

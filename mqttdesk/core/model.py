@@ -29,6 +29,7 @@ class CredentialKind(StrEnum):
     BOOTSTRAP = "bootstrap"
     DEVICE = "device"
     ANONYMOUS = "anonymous"
+    TOKEN = "token"  # a JWT of a token issuer; the credential's name is "ISSUER:SUBJECT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,31 @@ class Device:
         return f"device '{self.label}' ({self.client_id})" if self.label else f"device '{self.client_id}'"
 
 
+class TokenField(StrEnum):
+    """Where a client puts its token in the CONNECT."""
+
+    PASSWORD = "password"  # the password field; the username is anything (or must equal the identity claim)
+    USERNAME = "username"  # the username field, for clients whose password field cannot carry one
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIssuer:
+    """Who may sign tokens that admit clients: an HMAC secret (HS256/384/512) or a public key PEM (RS*, ES*, PS*,
+    EdDSA), with the claims a token must carry and the roles its holders get (see core/tokens.py)."""
+
+    name: str
+    key: str = field(repr=False)  # the HMAC secret or the public key PEM: never shown, never logged
+    hmac: bool
+    issuer: str | None = None  # the `iss` a token must carry (None: not checked)
+    audience: str | None = None  # an `aud` a token must carry (None: not checked)
+    claim: str = "sub"  # the claim that names the identity
+    token_field: TokenField = TokenField.PASSWORD
+    username_must_match: bool = False  # password field only: the CONNECT username must equal the identity claim
+    roles: tuple[str, ...] = ()
+    created: float = 0.0
+    fingerprint: str = ""  # of the key: a session admitted under another key ends when the key changes
+
+
 @dataclass(frozen=True, slots=True)
 class Role:
     name: str
@@ -136,6 +162,7 @@ class Directory:
     client_id_owners: Mapping[str, CredentialRef] = field(default_factory=dict)
     # (pattern, user) for every clientId pattern a user reserved, derived from `users` once per snapshot
     reservations: tuple[tuple[str, str], ...] = ()
+    token_issuers: Mapping[str, TokenIssuer] = field(default_factory=dict)
 
     def rules_of(self, role_names: tuple[str, ...]) -> tuple[Rule, ...]:
         rules: list[Rule] = []

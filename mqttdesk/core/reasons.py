@@ -45,6 +45,14 @@ class ReasonCode(StrEnum):
     CLIENT_GONE = "client-gone"  # the client closed the connection before its password was checked
     TOO_MANY_PENDING = "too-many-pending"  # too many connections waiting for their CONNECT: closed unread
     TLS_HANDSHAKE_FAILED = "tls-handshake-failed"  # no CONNECT was read: the TLS handshake failed (no CONNACK)
+    # CONNECT refused: a token (JWT) that no local credential's username stood for (see core/tokens.py)
+    TOKEN_MALFORMED = "token-malformed"  # not a JWT, or no identity claim
+    TOKEN_BAD_SIGNATURE = "token-bad-signature"  # signed with another key, or with an algorithm the issuer refuses
+    TOKEN_EXPIRED = "token-expired"  # its `exp` has passed (also the end of a session whose token expired)
+    TOKEN_NOT_YET_VALID = "token-not-yet-valid"  # its `nbf` or `iat` is in the future
+    TOKEN_WRONG_AUDIENCE = "token-wrong-audience"
+    TOKEN_WRONG_ISSUER = "token-wrong-issuer"  # the issuer it names (`kid`) expects another `iss`
+    TOKEN_UNKNOWN_ISSUER = "token-unknown-issuer"  # no issuer of the store matches its `kid` or `iss`
     # SUBSCRIBE / PUBLISH
     ACL_ALLOWED = "acl-allowed"
     ACL_DENIED = "acl-denied"
@@ -93,6 +101,15 @@ _CONNACK_BY_REASON: dict[ReasonCode, int] = {
     ReasonCode.CLIENT_GONE: ConnackCode.SERVER_UNAVAILABLE,  # nobody is left to hear it: the broker sends nothing
     ReasonCode.BAD_AUTH_METHOD: ConnackCode.NOT_AUTHORIZED,  # 3.1.1 has no Authentication Method: never sent
     ReasonCode.KEEPALIVE_TOO_LONG: ConnackCode.IDENTIFIER_REJECTED,  # what Mosquitto answers a too long keep-alive
+    # a token that is not one, or not signed by whom it claims, is a bad password; one that is genuine but not for
+    # now or not for us is "not authorised" (EMQX too tells a bad signature from an expired token)
+    ReasonCode.TOKEN_MALFORMED: ConnackCode.BAD_USERNAME_PASSWORD,
+    ReasonCode.TOKEN_BAD_SIGNATURE: ConnackCode.BAD_USERNAME_PASSWORD,
+    ReasonCode.TOKEN_UNKNOWN_ISSUER: ConnackCode.BAD_USERNAME_PASSWORD,
+    ReasonCode.TOKEN_EXPIRED: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.TOKEN_NOT_YET_VALID: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.TOKEN_WRONG_AUDIENCE: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.TOKEN_WRONG_ISSUER: ConnackCode.NOT_AUTHORIZED,
 }
 
 
@@ -175,6 +192,13 @@ MQTT5_CONNACK: Mapping[ReasonCode, int] = MappingProxyType({
     ReasonCode.ACL_NO_RULE: Mqtt5Code.NOT_AUTHORIZED,
     ReasonCode.RESERVED_TOPIC: Mqtt5Code.NOT_AUTHORIZED,
     ReasonCode.BAD_TOPIC: Mqtt5Code.TOPIC_NAME_INVALID,  # CONNACK 0x90: the will topic is not accepted
+    ReasonCode.TOKEN_MALFORMED: Mqtt5Code.BAD_USER_NAME_OR_PASSWORD,
+    ReasonCode.TOKEN_BAD_SIGNATURE: Mqtt5Code.BAD_USER_NAME_OR_PASSWORD,
+    ReasonCode.TOKEN_UNKNOWN_ISSUER: Mqtt5Code.BAD_USER_NAME_OR_PASSWORD,
+    ReasonCode.TOKEN_EXPIRED: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.TOKEN_NOT_YET_VALID: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.TOKEN_WRONG_AUDIENCE: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.TOKEN_WRONG_ISSUER: Mqtt5Code.NOT_AUTHORIZED,
 })
 
 # A refused PUBLISH (PUBACK/PUBREC, QoS 1/2) and a refused SUBSCRIBE filter (SUBACK): (publish, subscribe) codes.
@@ -187,8 +211,9 @@ MQTT5_TOPIC_REFUSAL: Mapping[ReasonCode, tuple[int, int]] = MappingProxyType({
 })
 
 # The DISCONNECT the server sends when it ends a session. A credential suspended, revoked, deleted or given a new
-# password is `credential-changed`: an administrator's doing, like a kick, with the sentence saying which. A token or
-# certificate that expires during a session (a later issue) will be 0xA0 (MAXIMUM_CONNECT_TIME).
+# password is `credential-changed`: an administrator's doing, like a kick, with the sentence saying which. A token
+# that expires during a session is 0xA0 (Maximum connect time): the session was admitted for that long and no longer,
+# which is the spec's meaning, where 0x87 would say the client did something it may not do.
 MQTT5_DISCONNECT: Mapping[ReasonCode, int] = MappingProxyType({
     ReasonCode.KICKED: Mqtt5Code.ADMINISTRATIVE_ACTION,
     ReasonCode.CREDENTIAL_CHANGED: Mqtt5Code.ADMINISTRATIVE_ACTION,
@@ -196,6 +221,7 @@ MQTT5_DISCONNECT: Mapping[ReasonCode, int] = MappingProxyType({
     ReasonCode.KEEPALIVE_TIMEOUT: Mqtt5Code.KEEP_ALIVE_TIMEOUT,
     ReasonCode.BROKER_STOPPED: Mqtt5Code.SERVER_SHUTTING_DOWN,
     ReasonCode.PROTOCOL_ERROR: Mqtt5Code.PROTOCOL_ERROR,
+    ReasonCode.TOKEN_EXPIRED: Mqtt5Code.MAXIMUM_CONNECT_TIME,
 })
 
 # Reasons no MQTT 5 reason code is ever sent for: the client ended the session itself, no MQTT was spoken (a failed

@@ -16,6 +16,10 @@ The order a CONNECT's username is tried in (`MATCH_ORDER`, first match wins):
 3. bootstrap credentials (users and bootstrap credentials share one namespace, so 2 and 3 never both match).
 
 Anonymous access is a source too (`ANONYMOUS`), used when a CONNECT has no username; it matches nothing by name.
+
+Sources that are not local (`NOT_LOCAL`: tokens, then the external HTTP service) are consulted only when no local
+source matched the username: the pipeline asks them before the CONNECT rules and hands their `SourceAnswer` to
+`decide_connect`, which applies the common rules to it. A local username is always decided locally.
 """
 
 from __future__ import annotations
@@ -57,6 +61,10 @@ class CredentialSource:
 
     def ref_label(self, ref: CredentialRef) -> str:
         return f"{self.noun} '{ref.name}'"
+
+    def change_key(self, ref: CredentialRef) -> str:
+        """The key a store change about this credential carries (`change_kind`)."""
+        return ref.name
 
     def roles(self, grant: Grant, directory: Directory) -> tuple[str, ...] | None:
         """The roles whose rules apply to a session it admitted now; None: unrestricted."""
@@ -183,9 +191,45 @@ class AnonymousSource(CredentialSource):
         return None if directory.anonymous.enabled else "anonymous access was turned off"
 
 
+class TokenSource(CredentialSource):
+    """Tokens (JWT) signed by an issuer of the store (`core/tokens.py` verifies them); not local. A session's
+    credential name is "ISSUER:SUBJECT"; store changes name the issuer."""
+
+    kind = CredentialKind.TOKEN
+    method = Method.TOKEN
+    noun = "token"
+    change_kind = "token"
+
+    def change_key(self, ref: CredentialRef) -> str:
+        return ref.name.partition(":")[0]
+
+    def ref_label(self, ref: CredentialRef) -> str:
+        issuer, _, subject = ref.name.partition(":")
+        return f"the token of '{subject}' from issuer '{issuer}'"
+
+    def roles(self, grant: Grant, directory: Directory) -> tuple[str, ...] | None:
+        issuer = directory.token_issuers.get(self.change_key(grant.credential))
+        return issuer.roles if issuer is not None else ()
+
+    def holder_words(self, holder: SessionHolder) -> str:
+        return f"token holder '{holder.username}'"
+
+    def subject_words(self, grant: Grant) -> str:
+        return f"token holder '{grant.username}'"
+
+    def revalidate(self, grant: Grant, directory: Directory, password_hash: str | None) -> str | None:
+        name = self.change_key(grant.credential)
+        issuer = directory.token_issuers.get(name)
+        if issuer is None:
+            return f"token issuer '{name}' was deleted"
+        return None if issuer.fingerprint == grant.verified_with else f"the key of token issuer '{name}' was changed"
+
+
 DEVICES, USERS, BOOTSTRAPS, ANONYMOUS = DeviceSource(), UserSource(), BootstrapSource(), AnonymousSource()
+TOKENS = TokenSource()
 MATCH_ORDER: tuple[CredentialSource, ...] = (DEVICES, USERS, BOOTSTRAPS)  # see the module docstring
-SOURCES: tuple[CredentialSource, ...] = (*MATCH_ORDER, ANONYMOUS)
+NOT_LOCAL: tuple[CredentialSource, ...] = (TOKENS,)  # asked in this order when no local source matched
+SOURCES: tuple[CredentialSource, ...] = (*MATCH_ORDER, ANONYMOUS, *NOT_LOCAL)
 _BY_KIND: dict[CredentialKind, CredentialSource] = {source.kind: source for source in SOURCES}
 _BY_CHANGE: dict[str, CredentialSource] = {s.change_kind: s for s in SOURCES if s.change_kind is not None}
 

@@ -34,6 +34,7 @@ from mqttdesk.store.devices_repo import DevicesRepo
 from mqttdesk.store.migrations import migrate
 from mqttdesk.store.roles_repo import RolesRepo
 from mqttdesk.store.settings_repo import SettingsRepo
+from mqttdesk.store.token_issuers_repo import TokenIssuersRepo
 from mqttdesk.store.users_repo import UsersRepo
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class Store:
         self.settings = SettingsRepo(self)
         self.auth_log = AuthLogRepo(self)
         self.client_ids = ClientIdsRepo(self)
+        self.token_issuers = TokenIssuersRepo(self)
 
     @classmethod
     def open(cls, data_dir: Path | str, *, notice: Callable[[str], None] = log.warning) -> Store:
@@ -280,6 +282,7 @@ class Store:
                 devices={device.client_id: device for device in self.devices.list()},
                 client_id_owners=self.client_ids.owners(),
                 reservations=reservations_of(users),
+                token_issuers={issuer.name: issuer for issuer in self.token_issuers.list()},
             )
 
     @contextlib.contextmanager
