@@ -14,10 +14,11 @@ from mqttdesk.commands import (
     instance,
     roles,
     sessions,
+    tokens,
     users,
 )
 
 
 def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    for module in (instance, sessions, anonymous, users, roles, bootstraps, devices, authlog, explain, config):
+    for module in (instance, sessions, anonymous, users, roles, bootstraps, devices, tokens, authlog, explain, config):
         module.register(sub)
