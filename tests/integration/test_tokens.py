@@ -142,3 +142,17 @@ def test_a_session_ends_when_its_token_expires_and_no_file_holds_the_token(
         assert token.encode() not in data, path
         assert signature.encode() not in data, path
         assert SECRET.encode() not in data or path.name.startswith("mqttdesk.sqlite3"), path
+
+
+def test_deleting_the_issuer_disconnects_its_sessions(admin, instance, client, data_dir):  # type: ignore[no-untyped-def]
+    _sensors(admin)
+    _hmac_issuer(data_dir)
+    instance.sync()
+    holder = client("s-1", username="s-1", password=_mint(data_dir, "lab", "--sub", "s-1"))
+    assert holder.connect() == 0
+    assert run_cli(data_dir, "token", "issuer", "delete", "lab").returncode == 0
+    assert holder.wait_disconnected(5)
+    instance.flush_log()
+    ends = [e for e in _log(data_dir) if e["kind"] == "DISCONNECT"]
+    assert ends[-1]["reason_code"] == "credential-changed"
+    assert "token issuer 'lab' was deleted" in str(ends[-1]["reason"])
