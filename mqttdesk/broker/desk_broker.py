@@ -77,7 +77,7 @@ RESPONSE_TOPIC_PREFIX = "response/{client_id}/"
 
 # session ends logged as refusals: forced by the broker, or the client broke the protocol
 _REFUSED_ENDS = frozenset({ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER,
-                           ReasonCode.PROTOCOL_ERROR, ReasonCode.TOKEN_EXPIRED})
+                           ReasonCode.PROTOCOL_ERROR, ReasonCode.TOKEN_EXPIRED, ReasonCode.EXTERNAL_DENIED})
 
 
 class _ClientGate:
@@ -422,12 +422,28 @@ class DeskBroker:
         for packet in state.resume():
             connection.send(packet)
         expiry = self._end_at_expiry(connection)
+        recheck = None
+        if state.grant.credential.kind is CredentialKind.EXTERNAL:
+            recheck = asyncio.ensure_future(self._recheck_external(connection, request))
         try:
             await connection.run()
         finally:
             if expiry is not None:
                 expiry.cancel()
+            if recheck is not None:
+                recheck.cancel()
             self._finish(connection, connect)
+
+    async def _recheck_external(self, connection: Connection, request: ConnectRequest) -> None:
+        """The external service's allow of a session holds for its cache time: then it is asked again, and a
+        refusal ends the session (a service that cannot answer leaves it be: it answers the next time)."""
+        while not connection.closing:
+            await asyncio.sleep(max(1, self.pipeline.directory.external.cache_seconds))
+            answer = await self.pipeline.recheck_external(request)
+            if answer.code is ReasonCode.EXTERNAL_DENIED:
+                connection.end(ReasonCode.EXTERNAL_DENIED, f"the external HTTP service no longer admits external "
+                               f"user '{request.username}' ({answer.text})")
+                return
 
     @staticmethod
     def _end_at_expiry(connection: Connection) -> asyncio.TimerHandle | None:

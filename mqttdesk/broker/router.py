@@ -12,6 +12,13 @@ for all subscribers (`OutgoingPublish`). MQTT 5 subscription options are honoure
 Published, Retain Handling, subscription identifiers, and shared subscriptions (`$share/group/filter`: each message
 goes to one member of the group, in turn, preferring connected members). It knows nothing of sockets: `DeskBroker`
 owns the connections and hands it the map of live ones.
+
+A client the external HTTP service admitted has its topics decided by the service. Its PUBLISH and SUBSCRIBE wait
+for the answers (`prefetch`; that connection only). A delivery to it never stalls routing: it is decided from the
+service's cache, and a message whose answer is not cached is held for that subscriber while the answer is fetched
+in the background, then delivered or dropped (`_hold`: at most `HELD_PER_SUBSCRIBER` messages per subscriber, for
+at most the service's timeout; beyond that count a message is dropped). A shared subscription's member and a
+message queued for a client that was away are decided from the cache alone (not cached: not this time).
 """
 
 from __future__ import annotations
@@ -19,12 +26,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
-from mqttdesk.broker.connection import Connection, Pending, ProtocolViolation
+from mqttdesk.broker.connection import Connection, Decided, Pending, ProtocolViolation
 from mqttdesk.broker.protocol import OutgoingPublish, Publish, Subscribe, Unsubscribe
 from mqttdesk.broker.protocol import wire_format as wf
 from mqttdesk.broker.protocol.reason_codes import Mqtt5Reason
@@ -33,6 +41,7 @@ from mqttdesk.broker.session_state import SessionState
 from mqttdesk.broker.subscription import Subscription, split_shared
 from mqttdesk.broker.subscriptions import SubscriptionIndex
 from mqttdesk.core.decision import Decision, Kind
+from mqttdesk.core.model import CredentialKind
 from mqttdesk.core.reasons import ReasonCode, mqtt5_topic_refusal_code
 from mqttdesk.core.topic_rules import subscription_limit_decision
 from mqttdesk.core.topics import topic_matches
@@ -44,6 +53,8 @@ SESSION_DECISIONS = 1024  # topic decisions a session remembers per kind (a devi
 MessageMonitor = Callable[[str, bytes, int, bool], None]  # topic, payload, QoS, retain
 LOGGED_PER_SESSION = 256
 SUBSCRIBE_SLICE = 200  # filters of one SUBSCRIBE decided per turn of the event loop (about 5 ms on our machine)
+HELD_PER_SUBSCRIBER = 100  # messages held for an external client while its delivery answers are fetched
+_EXTERNAL = CredentialKind.EXTERNAL
 
 
 @dataclass(eq=False)
@@ -89,6 +100,8 @@ class Router:
         self.monitors: list[MessageMonitor] = []  # see BrokerService.add_monitor
         self._unflushed: list[Connection] = []
         self.subscribe_slice = SUBSCRIBE_SLICE
+        # clientId -> topic -> messages held while the external service is asked whether it may read the topic
+        self._held: dict[str, dict[str, list[tuple[OutgoingPublish, Subscription, int, bool, float | None]]]] = {}
 
     def unsubscribe_all(self, state: SessionState) -> None:
         """Take a session that ends for good out of the trie."""
@@ -97,13 +110,31 @@ class Router:
 
     # -- packets of a live connection (called by Connection) ------------------------------------
 
-    def admit_publish(self, connection: Connection, publish: Publish) -> Decision:
+    def prefetch(self, connection: Connection, packet: Publish | Subscribe) -> Coroutine[Any, Any, Decided] | None:
+        """For a client the external service admitted: ask it about the packet's topics first."""
+        grant = connection.state.grant
+        if grant.credential.kind is not _EXTERNAL:
+            return None
+        if isinstance(packet, Publish):
+            return self._ask(Kind.PUBLISH, connection, [packet.topic])
+        filters = []
+        for topic_filter, _options in packet.subscriptions:
+            shared = split_shared(topic_filter)
+            filters.append(shared[1] if shared else topic_filter)
+        return self._ask(Kind.SUBSCRIBE, connection, list(dict.fromkeys(filters)))
+
+    async def _ask(self, kind: Kind, connection: Connection, topics: list[str]) -> Decided:
+        grant = connection.state.grant
+        decisions = await asyncio.gather(*(self.pipeline.external_topic(kind, grant, topic) for topic in topics))
+        return dict(zip(topics, decisions, strict=True))
+
+    def admit_publish(self, connection: Connection, publish: Publish, decided: Decision | None = None) -> Decision:
         """Count, decide and log a PUBLISH; the decision says whether it may be routed (QoS 2: at PUBREL)."""
         state = connection.state
         live = state.live
         live.messages_in += 1
         self.registry.touch(live)
-        decision = self._decide(state, Kind.PUBLISH, publish.topic)
+        decision = decided or self._decide(state, Kind.PUBLISH, publish.topic)
         self._record_topic_decision(live, decision)
         if decision.reason.code is ReasonCode.BAD_TOPIC:
             raise ProtocolViolation(decision.reason.text, 0x90)  # [MQTT-3.3.2-2]: wildcards in a topic name
@@ -112,8 +143,9 @@ class Router:
     def route_from(self, connection: Connection, publish: Publish) -> None:
         self.route(publish, origin=connection.state.client_id)
 
-    def on_subscribe(self, connection: Connection, subscribe: Subscribe) -> Pending | None:
-        steps = self._subscribe(connection, subscribe)
+    def on_subscribe(self, connection: Connection, subscribe: Subscribe,
+                     decided: Decided | None = None) -> Pending | None:
+        steps = self._subscribe(connection, subscribe, decided or {})
         if len(subscribe.subscriptions) <= self.subscribe_slice:
             for _ in steps:
                 pass
@@ -131,7 +163,8 @@ class Router:
         """Let the event loop serve every other connection (and the window) before the next slice."""
         await asyncio.sleep(0)
 
-    def _subscribe(self, connection: Connection, subscribe: Subscribe) -> Generator[None, None, None]:
+    def _subscribe(self, connection: Connection, subscribe: Subscribe,
+                   decided: Decided) -> Generator[None, None, None]:
         """SUBSCRIBE, yielding after every `subscribe_slice` filters: decisions, SUBACK, then retained messages."""
         state = connection.state
         slice_size = self.subscribe_slice
@@ -145,7 +178,7 @@ class Router:
             subscription = Subscription(options.qos, options.no_local, options.retain_as_published,
                                         options.retain_handling, identifiers)
             new = topic_filter not in state.subscriptions
-            decision = self._subscribe_one(state, topic_filter, subscription)
+            decision = self._subscribe_one(state, topic_filter, subscription, decided)
             if decision is None:
                 codes.append(options.qos)
                 granted.append((topic_filter, subscription, new))
@@ -163,11 +196,13 @@ class Router:
             if count % slice_size == 0 and count < len(granted):
                 yield
 
-    def _subscribe_one(self, state: SessionState, topic_filter: str, subscription: Subscription) -> Decision | None:
+    def _subscribe_one(self, state: SessionState, topic_filter: str, subscription: Subscription,
+                       decided: Decided) -> Decision | None:
         """Decide one filter and subscribe it; the refusal, or None when subscribed."""
         shared = split_shared(topic_filter)
         decided_filter = shared[1] if shared else topic_filter  # a group's members read what the filter names
-        decision = self.pipeline.decide_topic(Kind.SUBSCRIBE, state.grant, decided_filter)
+        decision = decided.get(decided_filter) or self.pipeline.decide_topic(Kind.SUBSCRIBE, state.grant,
+                                                                              decided_filter)
         self._record_topic_decision(state.live, decision)
         if not decision.allowed:
             return decision
@@ -288,6 +323,10 @@ class Router:
         for state, subscription in self._index.match(topic).values():
             if subscription.no_local and state.client_id == origin:
                 continue
+            if state.grant.credential.kind is _EXTERNAL:
+                self._offer_external(state, message, subscription, qos, retain and subscription.retain_as_published,
+                                     expires_at)
+                continue
             if not may_receive(state, topic):
                 continue
             flag = retain and subscription.retain_as_published
@@ -329,6 +368,38 @@ class Router:
             return
         self._count_out(state.live)
 
+    def _offer_external(self, state: SessionState, message: OutgoingPublish, subscription: Subscription, qos: int,
+                        retain: bool, expires_at: float | None) -> None:
+        """Deliver to a client the external service admitted: from its cached answer, else hold the message while
+        the answer is fetched (see the module docstring)."""
+        topic = message.publish.topic
+        cached = self.pipeline.external_topic_cached(Kind.RECEIVE, state.grant, topic)
+        if cached is not None:
+            if cached.allowed:
+                self._deliver(state, message, subscription, qos, retain, expires_at)
+            return
+        held = self._held.setdefault(state.client_id, {})
+        if sum(len(messages) for messages in held.values()) >= HELD_PER_SUBSCRIBER:
+            log.info("%s: %d messages wait for the external service already; one for '%s' is dropped",
+                     state.client_id, HELD_PER_SUBSCRIBER, topic)
+            return
+        waiting = held.get(topic)
+        held.setdefault(topic, []).append((message, subscription, qos, retain, expires_at))
+        if waiting is None:  # the first for this topic asks; the others wait with it
+            task = asyncio.ensure_future(self.pipeline.external_topic(Kind.RECEIVE, state.grant, topic))
+            task.add_done_callback(lambda done: self._release(state, topic, done))
+
+    def _release(self, state: SessionState, topic: str, done: asyncio.Future[Decision]) -> None:
+        held = self._held.get(state.client_id, {})
+        messages = held.pop(topic, [])
+        if not held:
+            self._held.pop(state.client_id, None)
+        allowed = not done.cancelled() and done.exception() is None and done.result().allowed
+        if not allowed or state.grant.credential.kind is not _EXTERNAL:
+            return
+        for message, subscription, qos, retain, expires_at in messages:
+            self._deliver(state, message, subscription, qos, retain, expires_at)
+
     def _count_out(self, live: LiveSession) -> None:
         live.messages_out += 1
         self.registry.touch(live)
@@ -343,7 +414,10 @@ class Router:
         if split_shared(topic_filter) is not None:
             return
         for topic, retained in self._retained_matching(topic_filter):
-            if self.may_receive(state, topic):
+            if state.grant.credential.kind is _EXTERNAL:
+                self._offer_external(state, OutgoingPublish(retained.publish), subscription, retained.publish.qos,
+                                     True, retained.expires_at)
+            elif self.may_receive(state, topic):
                 self._deliver(state, OutgoingPublish(retained.publish), subscription, retained.publish.qos, True,
                               retained.expires_at)
 

@@ -279,9 +279,10 @@ class BrokerService:
 
         def concerned(grant: Grant) -> bool:
             ref = grant.credential
-            if ref.kind is CredentialKind.ANONYMOUS:
+            source = source_of(ref.kind)
+            if source.change_kind is None:  # anonymous access, the external service: their changes are settings
                 return settings_changed
-            return (ref.kind, source_of(ref.kind).change_key(ref)) in changed
+            return (ref.kind, source.change_key(ref)) in changed
 
         for live in self.registry:
             if not concerned(live.grant):

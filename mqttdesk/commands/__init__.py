@@ -11,6 +11,7 @@ from mqttdesk.commands import (
     config,
     devices,
     explain,
+    external,
     instance,
     roles,
     sessions,
@@ -20,5 +21,6 @@ from mqttdesk.commands import (
 
 
 def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    for module in (instance, sessions, anonymous, users, roles, bootstraps, devices, tokens, authlog, explain, config):
+    for module in (instance, sessions, anonymous, users, roles, bootstraps, devices, tokens, external, authlog, explain,
+                   config):
         module.register(sub)

@@ -273,11 +273,12 @@ def _decide_answer(path: _Path, answer: SourceAnswer, live: Mapping[str, Session
     refusal = refusal or _claim_refusal(path, grant.credential, directory, method)
     if refusal:
         return refusal
-    for note in unsafe_value_notes(grant, directory):
-        path.add(note)
-    refusal = _will_refusal(path, grant, directory, method)
-    if refusal:
-        return refusal
+    if not answer.topics_elsewhere:  # else the source decided the will topic itself
+        for note in unsafe_value_notes(grant, directory):
+            path.add(note)
+        refusal = _will_refusal(path, grant, directory, method)
+        if refusal:
+            return refusal
     return path.accept(ReasonCode.AUTHENTICATED, answer.text, grant, holder)
 
 

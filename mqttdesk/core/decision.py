@@ -127,6 +127,7 @@ class SourceAnswer:
     refusal: Reason | None = None
     grant: Grant | None = None
     text: str = ""  # the acceptance sentence, e.g. "token of issuer 'acme' for 'alice' verified (HS256)"
+    topics_elsewhere: bool = False  # its topics (the will's too) are decided by the source, not by roles
 
 
 @dataclass(frozen=True, slots=True)

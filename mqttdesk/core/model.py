@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from mqttdesk.core.acl import Rule
+from mqttdesk.core.external import ExternalSettings
 from mqttdesk.core.states import CredentialState
 
 
@@ -30,6 +31,7 @@ class CredentialKind(StrEnum):
     DEVICE = "device"
     ANONYMOUS = "anonymous"
     TOKEN = "token"  # a JWT of a token issuer; the credential's name is "ISSUER:SUBJECT"
+    EXTERNAL = "external"  # the external HTTP service admitted the username (the credential's name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +165,7 @@ class Directory:
     # (pattern, user) for every clientId pattern a user reserved, derived from `users` once per snapshot
     reservations: tuple[tuple[str, str], ...] = ()
     token_issuers: Mapping[str, TokenIssuer] = field(default_factory=dict)
+    external: ExternalSettings = field(default_factory=ExternalSettings)
 
     def rules_of(self, role_names: tuple[str, ...]) -> tuple[Rule, ...]:
         rules: list[Rule] = []

@@ -53,6 +53,11 @@ class ReasonCode(StrEnum):
     TOKEN_WRONG_AUDIENCE = "token-wrong-audience"
     TOKEN_WRONG_ISSUER = "token-wrong-issuer"  # the issuer it names (`kid`) expects another `iss`
     TOKEN_UNKNOWN_ISSUER = "token-unknown-issuer"  # no issuer of the store matches its `kid` or `iss`
+    # the external HTTP service (CONNECT, and the topics of the clients it admitted; see core/external.py)
+    EXTERNAL_DENIED = "external-denied"  # it answered, and not with an allowing 200
+    EXTERNAL_UNREACHABLE = "external-unreachable"
+    EXTERNAL_TIMEOUT = "external-timeout"
+    EXTERNAL_ERROR = "external-error"  # HTTP 5xx
     # SUBSCRIBE / PUBLISH
     ACL_ALLOWED = "acl-allowed"
     ACL_DENIED = "acl-denied"
@@ -110,6 +115,10 @@ _CONNACK_BY_REASON: dict[ReasonCode, int] = {
     ReasonCode.TOKEN_NOT_YET_VALID: ConnackCode.NOT_AUTHORIZED,
     ReasonCode.TOKEN_WRONG_AUDIENCE: ConnackCode.NOT_AUTHORIZED,
     ReasonCode.TOKEN_WRONG_ISSUER: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.EXTERNAL_DENIED: ConnackCode.BAD_USERNAME_PASSWORD,
+    ReasonCode.EXTERNAL_UNREACHABLE: ConnackCode.SERVER_UNAVAILABLE,  # not the client's fault: it may retry
+    ReasonCode.EXTERNAL_TIMEOUT: ConnackCode.SERVER_UNAVAILABLE,
+    ReasonCode.EXTERNAL_ERROR: ConnackCode.SERVER_UNAVAILABLE,
 }
 
 
@@ -147,6 +156,7 @@ class Mqtt5Code:
     CLIENT_IDENTIFIER_NOT_VALID = 0x85
     BAD_USER_NAME_OR_PASSWORD = 0x86
     NOT_AUTHORIZED = 0x87
+    SERVER_UNAVAILABLE = 0x88
     SERVER_BUSY = 0x89
     BANNED = 0x8A
     SERVER_SHUTTING_DOWN = 0x8B
@@ -199,6 +209,10 @@ MQTT5_CONNACK: Mapping[ReasonCode, int] = MappingProxyType({
     ReasonCode.TOKEN_NOT_YET_VALID: Mqtt5Code.NOT_AUTHORIZED,
     ReasonCode.TOKEN_WRONG_AUDIENCE: Mqtt5Code.NOT_AUTHORIZED,
     ReasonCode.TOKEN_WRONG_ISSUER: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.EXTERNAL_DENIED: Mqtt5Code.BAD_USER_NAME_OR_PASSWORD,
+    ReasonCode.EXTERNAL_UNREACHABLE: Mqtt5Code.SERVER_UNAVAILABLE,
+    ReasonCode.EXTERNAL_TIMEOUT: Mqtt5Code.SERVER_UNAVAILABLE,
+    ReasonCode.EXTERNAL_ERROR: Mqtt5Code.SERVER_UNAVAILABLE,
 })
 
 # A refused PUBLISH (PUBACK/PUBREC, QoS 1/2) and a refused SUBSCRIBE filter (SUBACK): (publish, subscribe) codes.
@@ -208,6 +222,11 @@ MQTT5_TOPIC_REFUSAL: Mapping[ReasonCode, tuple[int, int]] = MappingProxyType({
     ReasonCode.RESERVED_TOPIC: (Mqtt5Code.NOT_AUTHORIZED, Mqtt5Code.NOT_AUTHORIZED),
     ReasonCode.BAD_TOPIC: (Mqtt5Code.TOPIC_NAME_INVALID, Mqtt5Code.TOPIC_FILTER_INVALID),
     ReasonCode.SUBSCRIPTION_LIMIT: (Mqtt5Code.QUOTA_EXCEEDED, Mqtt5Code.QUOTA_EXCEEDED),
+    # the external HTTP service refused (0x87), or gave no usable answer (0x80: neither side is to blame)
+    ReasonCode.EXTERNAL_DENIED: (Mqtt5Code.NOT_AUTHORIZED, Mqtt5Code.NOT_AUTHORIZED),
+    ReasonCode.EXTERNAL_UNREACHABLE: (Mqtt5Code.UNSPECIFIED_ERROR, Mqtt5Code.UNSPECIFIED_ERROR),
+    ReasonCode.EXTERNAL_TIMEOUT: (Mqtt5Code.UNSPECIFIED_ERROR, Mqtt5Code.UNSPECIFIED_ERROR),
+    ReasonCode.EXTERNAL_ERROR: (Mqtt5Code.UNSPECIFIED_ERROR, Mqtt5Code.UNSPECIFIED_ERROR),
 })
 
 # The DISCONNECT the server sends when it ends a session. A credential suspended, revoked, deleted or given a new
@@ -222,6 +241,7 @@ MQTT5_DISCONNECT: Mapping[ReasonCode, int] = MappingProxyType({
     ReasonCode.BROKER_STOPPED: Mqtt5Code.SERVER_SHUTTING_DOWN,
     ReasonCode.PROTOCOL_ERROR: Mqtt5Code.PROTOCOL_ERROR,
     ReasonCode.TOKEN_EXPIRED: Mqtt5Code.MAXIMUM_CONNECT_TIME,
+    ReasonCode.EXTERNAL_DENIED: Mqtt5Code.NOT_AUTHORIZED,  # the re-check of a session when its cached allow expired
 })
 
 # Reasons no MQTT 5 reason code is ever sent for: the client ended the session itself, no MQTT was spoken (a failed

@@ -191,44 +191,12 @@ class AnonymousSource(CredentialSource):
         return None if directory.anonymous.enabled else "anonymous access was turned off"
 
 
-class TokenSource(CredentialSource):
-    """Tokens (JWT) signed by an issuer of the store (`core/tokens.py` verifies them); not local. A session's
-    credential name is "ISSUER:SUBJECT"; store changes name the issuer."""
-
-    kind = CredentialKind.TOKEN
-    method = Method.TOKEN
-    noun = "token"
-    change_kind = "token"
-
-    def change_key(self, ref: CredentialRef) -> str:
-        return ref.name.partition(":")[0]
-
-    def ref_label(self, ref: CredentialRef) -> str:
-        issuer, _, subject = ref.name.partition(":")
-        return f"the token of '{subject}' from issuer '{issuer}'"
-
-    def roles(self, grant: Grant, directory: Directory) -> tuple[str, ...] | None:
-        issuer = directory.token_issuers.get(self.change_key(grant.credential))
-        return issuer.roles if issuer is not None else ()
-
-    def holder_words(self, holder: SessionHolder) -> str:
-        return f"token holder '{holder.username}'"
-
-    def subject_words(self, grant: Grant) -> str:
-        return f"token holder '{grant.username}'"
-
-    def revalidate(self, grant: Grant, directory: Directory, password_hash: str | None) -> str | None:
-        name = self.change_key(grant.credential)
-        issuer = directory.token_issuers.get(name)
-        if issuer is None:
-            return f"token issuer '{name}' was deleted"
-        return None if issuer.fingerprint == grant.verified_with else f"the key of token issuer '{name}' was changed"
-
+# the sources that are not local are in their own module; it builds on `CredentialSource` above
+from mqttdesk.core.remote_sources import EXTERNAL, TOKENS  # noqa: E402
 
 DEVICES, USERS, BOOTSTRAPS, ANONYMOUS = DeviceSource(), UserSource(), BootstrapSource(), AnonymousSource()
-TOKENS = TokenSource()
 MATCH_ORDER: tuple[CredentialSource, ...] = (DEVICES, USERS, BOOTSTRAPS)  # see the module docstring
-NOT_LOCAL: tuple[CredentialSource, ...] = (TOKENS,)  # asked in this order when no local source matched
+NOT_LOCAL: tuple[CredentialSource, ...] = (TOKENS, EXTERNAL)  # asked in this order when no local source matched
 SOURCES: tuple[CredentialSource, ...] = (*MATCH_ORDER, ANONYMOUS, *NOT_LOCAL)
 _BY_KIND: dict[CredentialKind, CredentialSource] = {source.kind: source for source in SOURCES}
 _BY_CHANGE: dict[str, CredentialSource] = {s.change_kind: s for s in SOURCES if s.change_kind is not None}

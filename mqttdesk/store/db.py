@@ -283,6 +283,7 @@ class Store:
                 client_id_owners=self.client_ids.owners(),
                 reservations=reservations_of(users),
                 token_issuers={issuer.name: issuer for issuer in self.token_issuers.list()},
+                external=self.settings.external(),
             )
 
     @contextlib.contextmanager

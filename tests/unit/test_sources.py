@@ -126,11 +126,12 @@ def test_holders_are_described_by_their_source() -> None:
     words = {kind: sources.source_of(kind).holder_words(holder(kind, "n", "fleet")) for kind in CredentialKind}
     assert words == {CredentialKind.USER: "user 'fleet'", CredentialKind.BOOTSTRAP: "a device of bootstrap "
                      "credential 'fleet'", CredentialKind.DEVICE: "device 'id-1'",
-                     CredentialKind.ANONYMOUS: "an anonymous client", CredentialKind.TOKEN: "token holder 'fleet'"}
+                     CredentialKind.ANONYMOUS: "an anonymous client", CredentialKind.TOKEN: "token holder 'fleet'",
+                     CredentialKind.EXTERNAL: "external user 'fleet'"}
 
 
 def test_sources_that_are_not_local_come_after_the_local_ones_tokens_first() -> None:
-    assert [source.kind for source in sources.NOT_LOCAL] == [CredentialKind.TOKEN]
+    assert [source.kind for source in sources.NOT_LOCAL] == [CredentialKind.TOKEN, CredentialKind.EXTERNAL]
     assert not set(sources.NOT_LOCAL) & set(sources.MATCH_ORDER)
     token = sources.source_of(CredentialKind.TOKEN)
     ref = CredentialRef(CredentialKind.TOKEN, "lab:sensor-7")

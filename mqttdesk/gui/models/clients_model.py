@@ -139,8 +139,9 @@ class ClientsTableModel(ListTableModel):
             return (f"virtual device admitted by bootstrap credential '{live.credential.name}': not registered, "
                     "its session ends with the connection")
         if column == METHOD and live.grant.expires_at is not None:
-            return (f"admitted by {live.credential.kind.value} '{live.credential.name}', valid until "
-                    f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(live.grant.expires_at))}: the session ends then")
+            until = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(live.grant.expires_at))
+            return f"admitted by {live.credential.kind.value} '{live.credential.name}', valid until {until}: " \
+                "the session ends then"
         if column == METHOD and live.grant.registers:
             return (f"this connect registered the device through bootstrap credential '{live.grant.registers}'; "
                     "from its next connect on it logs in as a device (see the Devices tab)")
