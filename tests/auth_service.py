@@ -22,6 +22,7 @@ class AuthService:
     users: dict[str, str] = field(default_factory=dict)
     calls: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)  # path, body, headers
     hold: bool = False
+    hold_acl: bool = False  # the ACL route waits until `release` too
     status: int | None = None
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
     _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
@@ -42,7 +43,7 @@ class AuthService:
                 with service._changed:
                     service.calls.append((self.path, body, dict(self.headers)))
                     service._changed.notify_all()
-                if self.path == USER_ROUTE and service.hold:
+                if (self.path == USER_ROUTE and service.hold) or (self.path == ACL_ROUTE and service.hold_acl):
                     service._release.wait(30)
                 status, answer = service.answer(self.path, body)
                 data = json.dumps(answer).encode()

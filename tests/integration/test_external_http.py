@@ -181,3 +181,52 @@ def test_a_session_is_asked_again_when_its_cached_allow_expires(admin, instance,
     ends = [e for e in _log(data_dir) if e["kind"] == "DISCONNECT"]
     assert ends[-1]["reason_code"] == "external-denied"
     assert "no longer admits external user 'dev-1'" in str(ends[-1]["reason"])
+
+
+def test_turning_the_service_off_or_moving_it_ends_its_sessions(admin, instance, client, data_dir, service):  # type: ignore[no-untyped-def]
+    _configure(admin, instance, service.url)
+    first = client("c-1", username="dev-1", password="pw-1")
+    assert first.connect() == 0
+    assert run_cli(data_dir, "external", "set", "--cache-seconds", "60").returncode == 0  # no reason to end
+    instance.sync()
+    assert first.is_connected
+    assert run_cli(data_dir, "external", "set", "--user-route", "/other").returncode == 0
+    assert first.wait_disconnected(5)
+    assert run_cli(data_dir, "external", "set", "--user-route", USER_ROUTE).returncode == 0
+    second = client("c-2", username="dev-1", password="pw-1")
+    assert second.connect() == 0
+    assert run_cli(data_dir, "external", "set", "--off").returncode == 0
+    assert second.wait_disconnected(5)
+    instance.flush_log()
+    reasons = [str(e["reason"]) for e in _log(data_dir) if e["kind"] == "DISCONNECT"]
+    assert any("URL or user route changed" in reason for reason in reasons)
+    assert any("was turned off" in reason for reason in reasons)
+
+
+def test_explain_asks_the_service_and_shows_no_password(admin, data_dir, service):  # type: ignore[no-untyped-def]
+    admin.settings.set_external(ExternalSettings(url=service.url, enabled=True))
+    result = run_cli(data_dir, "explain", "--client-id", "c-1", "--username", "dev-1", "--password-stdin", "--json",
+                     stdin="pw-1\n")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pw-1" not in result.stdout
+    assert "POST " + service.url + USER_ROUTE in result.stdout
+    assert service.bodies(USER_ROUTE) == [{"username": "dev-1", "password": "pw-1", "clientid": "c-1"}]
+
+
+def test_deliveries_wait_for_their_answer_bounded_per_subscriber(admin, instance, client, service):  # type: ignore[no-untyped-def]
+    _configure(admin, instance, service.url)
+    device = client("c-1", username="dev-1", password="pw-1")
+    assert device.connect() == 0
+    assert device.subscribe("shared/#") == 0
+    service.hold_acl = True
+    before = len(service.wait_calls(2))  # the CONNECT and the SUBSCRIBE
+    for number in range(150):  # published by the broker itself: nothing asks about the publisher
+        instance.call(instance.service.publish_as, None, "x", f"shared/{number % 3}", b"m", 0)
+    asked = service.wait_calls(before + 3)  # one delivery check per topic, however many messages wait
+    assert len(asked) == before + 3
+    assert sum(1 for path, body, _h in asked if path == ACL_ROUTE and body["acc"] == 1) == 3
+    assert device.messages.empty()  # held meanwhile
+    service.release()
+    received = [device.expect_message() for _ in range(100)]
+    assert {message.topic for message in received} == {"shared/0", "shared/1", "shared/2"}
+    assert device.messages.empty()  # the 50 beyond the bound were dropped
