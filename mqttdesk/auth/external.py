@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 MAX_CACHED = 100_000  # answers; the oldest go first
 MAX_ANSWER_BYTES = 64 * 1024  # of a body that is read (the service's `error` text is what matters)
+MAX_CONCURRENT_CALLS = 32  # a SUBSCRIBE with thousands of filters must not open thousands of connections at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,13 @@ class ExternalService:
         self.clock = time.monotonic  # of the cache times (tests move it on)
         self.calls = 0  # HTTP requests made
         self.last_exchange: Exchange | None = None
+        self._limit: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+
+    def _calls_allowed(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()  # one per loop: the CLI runs a loop per dry run
+        if self._limit is None or self._limit[0] is not loop:
+            self._limit = (loop, asyncio.Semaphore(MAX_CONCURRENT_CALLS))
+        return self._limit[1]
 
     def clear(self) -> None:
         self._cache.clear()
@@ -84,12 +92,12 @@ class ExternalService:
         # shielded: a CONNECT whose client left must not cancel the call others wait for
         return await asyncio.shield(task)
 
-    def fetch(self, settings: ExternalSettings, url: str, body: dict[str, Any]) -> asyncio.Future[Answer]:
-        """`ask` in the background (a delivery check): the future of its answer."""
-        return asyncio.ensure_future(self.ask(settings, url, body))
-
     async def _call(self, settings: ExternalSettings, url: str, body: dict[str, Any], key: bytes,
                     generation: int) -> Answer:
+        async with self._calls_allowed():
+            return self._remember(settings, url, body, key, generation, await self._post(settings, url, body))
+
+    async def _post(self, settings: ExternalSettings, url: str, body: dict[str, Any]) -> Answer:
         self.calls += 1
         started = time.monotonic()
         try:
@@ -104,6 +112,10 @@ class ExternalService:
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             answer = unreachable(type(exc).__name__)
         self.last_exchange = Exchange(url, shown_body(body), answer, time.monotonic() - started)
+        return answer
+
+    def _remember(self, settings: ExternalSettings, url: str, body: dict[str, Any], key: bytes, generation: int,
+                  answer: Answer) -> Answer:
         if answer.failed:
             log.info("external HTTP service: %s (%s)", answer.text, url)
             self.clear()

@@ -289,6 +289,8 @@ class Router:
         """The pipeline's PUBLISH or RECEIVE decision, remembered by the session for its grant: the pipeline's own
         cache hashes (credential, clientId, tenant, kind, topic) for every message, a tenth of a QoS 1 delivery."""
         memo, pipeline = state.decisions, self.pipeline
+        if state.grant.credential.kind is _EXTERNAL:  # the service's cache decides how long an answer holds
+            return pipeline.decide_topic(kind, state.grant, topic)
         if memo.epoch != pipeline.epoch or memo.grant is not state.grant:
             memo.reset(pipeline.epoch, state.grant)
         table = memo.publish if kind is Kind.PUBLISH else memo.receive
@@ -395,8 +397,10 @@ class Router:
         if not held:
             self._held.pop(state.client_id, None)
         allowed = not done.cancelled() and done.exception() is None and done.result().allowed
-        if not allowed or state.grant.credential.kind is not _EXTERNAL:
-            return
+        connection = self._connections.get(state.client_id)
+        if not allowed or state.grant.credential.kind is not _EXTERNAL or (
+                connection is not None and connection.state is not state):
+            return  # refused, or the session it was held for is gone
         for message, subscription, qos, retain, expires_at in messages:
             self._deliver(state, message, subscription, qos, retain, expires_at)
 
