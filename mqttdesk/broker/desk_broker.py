@@ -65,6 +65,7 @@ from mqttdesk.core.limits import AdmissionLimits
 from mqttdesk.core.model import CredentialKind, CredentialRef
 from mqttdesk.core.reasons import Reason, ReasonCode, mqtt5_connack_code
 from mqttdesk.core.timefmt import format_time
+from mqttdesk.core.tokens import TOKEN_IN_USERNAME, looks_like_token
 from mqttdesk.core.topic_rules import describe_subject
 
 log = logging.getLogger(__name__)
@@ -316,11 +317,12 @@ class DeskBroker:
         why, pending = error.text, protocol.data_to_send()
         if protocol.connect is None and "CONNECT" not in why:
             why = f"malformed CONNECT: {why}"
-        read = _what_was_read(error.protocol_version, error.client_id, error.username)
+        username = shown_username(error.username)
+        read = _what_was_read(error.protocol_version, error.client_id, username)
         log.info("refusing %s: %s", address, clip(why, SENTENCE_LENGTH))  # a protocol name can be 64 KB
         self.recorder.record(Decision(
             kind=Kind.CONNECT, allowed=False, reason=Reason(ReasonCode.BAD_PROTOCOL, why),
-            client_id=error.client_id or "", username=error.username, address=address,
+            client_id=error.client_id or "", username=username, address=address,
             protocol=protocol_label(error.protocol_version) if error.protocol_version in (4, 5) else None,
             steps=((f"CONNECT read up to the fault: {read}",) if read else ()) + (why,),
             connack=_connack_code(pending, protocol.version),
@@ -622,11 +624,18 @@ def assigned_client_id() -> str:
     return "mqttdesk-" + secrets.token_hex(8)
 
 
+def shown_username(username: str | None) -> str | None:
+    """A CONNECT's username as a refusal made before any credential check logs it: a token (clients may send one
+    as the username) never reaches the Auth log."""
+    return TOKEN_IN_USERNAME if looks_like_token(username) else username
+
+
 def _refused_before_credentials(connect: Connect, address: str, code: ReasonCode, text: str, *,
                                 connack: int) -> Decision:
-    read = _what_was_read(connect.protocol_version, connect.client_id, connect.username)
+    username = shown_username(connect.username)
+    read = _what_was_read(connect.protocol_version, connect.client_id, username)
     return Decision(kind=Kind.CONNECT, allowed=False, reason=Reason(code, text), client_id=connect.client_id,
-                    username=connect.username, address=address, protocol=protocol_label(connect.protocol_version),
+                    username=username, address=address, protocol=protocol_label(connect.protocol_version),
                     steps=(f"CONNECT read up to the fault: {read}", f"refused: {text}"), connack=connack)
 
 

@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from mqttdesk.broker.desk_broker import shown_username
 from mqttdesk.core import tokens
 from mqttdesk.core.acl import Permission, Rule
 from mqttdesk.core.decide import decide_connect, decide_topic, revalidate
@@ -207,3 +208,9 @@ def test_the_token_is_in_no_field_of_the_decision_nor_its_log_entry(code: Reason
     for secret in secrets:
         assert secret not in text
         assert secret.split(".")[1] not in text  # nor its claims part
+
+
+def test_a_refusal_before_any_credential_check_never_logs_a_token_sent_as_the_username() -> None:
+    assert shown_username(TOKEN) == tokens.TOKEN_IN_USERNAME
+    assert shown_username("alice") == "alice"
+    assert shown_username(None) is None
