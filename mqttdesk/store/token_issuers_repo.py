@@ -50,8 +50,10 @@ class TokenIssuersRepo:
         validate_key(key, hmac)
         if not claim:
             raise ValidationError("the identity claim must not be empty")
+        known = set(self._store.roles.names())
         for role in roles:
-            validate_name("role", role)
+            if role not in known:
+                raise NotFoundError(f"no role named '{role}' (create it first with: mqttdesk role add {role})")
         try:
             with self._store.write(Change(ChangeKind.TOKEN, name)) as db:
                 db.execute(

@@ -37,6 +37,9 @@ def test_an_hmac_issuer_is_added_and_its_minted_token_is_copied(qtbot: QtBot, wi
     tab.iss.setText("lab")
     tab.roles.setText("sensors")
     click(qtbot, tab.add_button)
+    assert tab.add_error.message.startswith("no role named 'sensors'")
+    store.roles.add("sensors")
+    click(qtbot, tab.add_button)
     assert tab.add_error.message == ""
     issuer = store.token_issuers.get("lab")
     assert (issuer.hmac, issuer.issuer, issuer.roles) == (True, "lab", ("sensors",))
