@@ -3,7 +3,11 @@ local priority, and the token string in no field of a decision or its Auth log e
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
+import hmac
+import json
 from collections.abc import Callable
 
 import jwt
@@ -214,3 +218,17 @@ def test_a_refusal_before_any_credential_check_never_logs_a_token_sent_as_the_us
     assert shown_username(TOKEN) == tokens.TOKEN_IN_USERNAME
     assert shown_username("alice") == "alice"
     assert shown_username(None) is None
+
+
+def test_a_public_key_is_never_taken_for_an_hmac_secret() -> None:
+    """The classic algorithm confusion: a token HMAC-signed with the issuer's public key PEM as the secret."""
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    signing_input = f"{part({'alg': 'HS256', 'typ': 'JWT', 'kid': 'idp'})}." \
+                    f"{part({'sub': 'mallory', 'iss': 'https://idp.example'})}"
+    signature = hmac.new(RSA_PEM.encode(), signing_input.encode(), hashlib.sha256).digest()
+    forged = f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+    decision = _decide("mallory", forged)
+    assert decision.reason_code is ReasonCode.TOKEN_BAD_SIGNATURE
+    assert "accepts RS256" in decision.reason.text
