@@ -230,3 +230,22 @@ def test_deliveries_wait_for_their_answer_bounded_per_subscriber(admin, instance
     received = [device.expect_message() for _ in range(100)]
     assert {message.topic for message in received} == {"shared/0", "shared/1", "shared/2"}
     assert device.messages.empty()  # the 50 beyond the bound were dropped
+
+
+def test_external_set_show_and_errors_on_the_command_line(data_dir):  # type: ignore[no-untyped-def]
+    assert run_cli(data_dir, "external", "set", "--on").returncode == 1  # no URL yet
+    result = run_cli(data_dir, "external", "set", "--url", "https://auth.example", "--header", "X-Api-Key: k-9",
+                     "--header", "X-Tenant: t", "--cache-seconds", "1", "--on")
+    assert result.returncode == 0, result.stderr
+    assert "k-9" not in result.stdout
+    shown = json.loads(run_cli(data_dir, "external", "show", "--json").stdout)
+    assert shown == {"url": "https://auth.example", "user_route": USER_ROUTE, "acl_route": ACL_ROUTE,
+                     "timeout": 5.0, "cache_seconds": 1, "enabled": True,
+                     "headers": ["X-Api-Key: ••••••••", "X-Tenant: ••••••••"]}
+    bad = run_cli(data_dir, "external", "set", "--header", "no colon here")
+    assert bad.returncode == 1
+    assert bad.stderr.count("\n") == 1
+    assert run_cli(data_dir, "external", "set", "--url", "ftp://x").returncode == 1
+    assert json.loads(run_cli(data_dir, "external", "show", "--json").stdout)["url"] == "https://auth.example"
+    assert run_cli(data_dir, "external", "set", "--header", "X-Api-Key: k-10").returncode == 0
+    assert len(json.loads(run_cli(data_dir, "external", "show", "--json").stdout)["headers"]) == 1  # replaced

@@ -156,3 +156,21 @@ def test_deleting_the_issuer_disconnects_its_sessions(admin, instance, client, d
     ends = [e for e in _log(data_dir) if e["kind"] == "DISCONNECT"]
     assert ends[-1]["reason_code"] == "credential-changed"
     assert "token issuer 'lab' was deleted" in str(ends[-1]["reason"])
+
+
+def test_token_commands_refuse_what_they_cannot_do(admin, data_dir, tmp_path):  # type: ignore[no-untyped-def]
+    short = run_cli(data_dir, "token", "issuer", "add", "lab", "--secret-stdin", stdin="short\n")
+    assert short.returncode == 1
+    assert "at least 32 bytes" in short.stderr
+    assert run_cli(data_dir, "token", "issuer", "add", "lab").returncode == 2  # a key is required
+    pem = tmp_path / "not.pem"
+    pem.write_text("not a key")
+    assert run_cli(data_dir, "token", "issuer", "add", "idp", "--public-key", str(pem)).returncode == 1
+    _sensors(admin)
+    _hmac_issuer(data_dir)
+    assert run_cli(data_dir, "token", "mint", "lab", "--sub", "s", "--ttl", "soon").returncode == 1
+    assert run_cli(data_dir, "token", "mint", "lab", "--sub", "s", "--acl", "x/#=all").returncode == 1
+    assert run_cli(data_dir, "token", "mint", "nobody", "--sub", "s").returncode == 1
+    listed = run_cli(data_dir, "token", "issuer", "list")
+    assert "lab" in listed.stdout
+    assert SECRET not in listed.stdout
