@@ -1,7 +1,7 @@
 """A real HTTP auth/ACL service for the tests (http.server on a free loopback port) that counts its calls.
 
-Users are allowed by name and password; an ACL check allows a topic under `devices/USERNAME/` and `shared/`, and
-refuses the rest with 200 `{"result": "deny"}` (EMQX's way) or 403 `{"error": ...}`. `hold` makes the user route
+Users are allowed by name and password; an ACL check allows a topic under `devices/USERNAME/` and `shared/` (but
+no delivery of a topic ending in `/secret`: 403), and refuses the rest with 200 `{"result": "deny"}` (EMQX's way) or 403 `{"error": ...}`. `hold` makes the user route
 wait until `release` (a slow service); `status` makes every answer that status (a failing one).
 """
 
@@ -73,6 +73,8 @@ class AuthService:
             return 403, {"ok": False, "error": "unknown device or wrong password"}
         if path == ACL_ROUTE:
             topic, username = str(body.get("topic")), str(body.get("username"))
+            if body.get("acc") == 1 and topic.endswith("/secret"):  # may subscribe, may not receive
+                return 403, {"error": "not for you"}
             if topic.startswith((f"devices/{username}/", "shared/")):
                 return 200, {"result": "allow"}
             return 200, {"result": "deny"}

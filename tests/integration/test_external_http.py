@@ -249,3 +249,17 @@ def test_external_set_show_and_errors_on_the_command_line(data_dir):  # type: ig
     assert json.loads(run_cli(data_dir, "external", "show", "--json").stdout)["url"] == "https://auth.example"
     assert run_cli(data_dir, "external", "set", "--header", "X-Api-Key: k-10").returncode == 0
     assert len(json.loads(run_cli(data_dir, "external", "show", "--json").stdout)["headers"]) == 1  # replaced
+
+
+def test_a_delivery_the_service_refuses_is_dropped(admin, instance, client, data_dir, service):  # type: ignore[no-untyped-def]
+    _configure(admin, instance, service.url)
+    device = client("c-1", username="dev-1", password="pw-1")
+    assert device.connect() == 0
+    assert device.subscribe("shared/#") == 0
+    for topic in ("shared/secret", "shared/open"):
+        instance.call(instance.service.publish_as, None, "x", topic, topic.encode(), 0)
+    assert device.expect_message().topic == "shared/open"  # the refused one was held, then dropped
+    instance.call(instance.service.publish_as, None, "x", "shared/open", b"again", 0)  # allowed from the cache
+    assert device.expect_message().payload == b"again"
+    assert device.messages.empty()
+    assert {"username": "dev-1", "clientid": "c-1", "topic": "shared/secret", "acc": 1} in service.bodies(ACL_ROUTE)
