@@ -1,8 +1,9 @@
 """A real HTTP auth/ACL service for the tests (http.server on a free loopback port) that counts its calls.
 
-Users are allowed by name and password; an ACL check allows a topic under `devices/USERNAME/` and `shared/` (but
-no delivery of a topic ending in `/secret`: 403), and refuses the rest with 200 `{"result": "deny"}` (EMQX's way) or 403 `{"error": ...}`. `hold` makes the user route
-wait until `release` (a slow service); `status` makes every answer that status (a failing one).
+Users are allowed by name and password (else 403 `{"ok": false, "error": ...}`); an ACL check allows a topic under
+`devices/USERNAME/` and `shared/` (but no delivery of a topic ending in `/secret`: 403) and refuses the rest with
+200 `{"result": "deny"}` (EMQX's way). `hold` / `hold_acl` make the user / ACL route wait until `release` (a slow
+service); `status` makes every answer that status (a failing one).
 """
 
 from __future__ import annotations
