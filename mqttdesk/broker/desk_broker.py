@@ -395,6 +395,7 @@ class DeskBroker:
         else:
             state.grant, state.live, state.clean_session = grant, live, ends_with_connection
         state.session_expiry = expiry
+        self.router.grant_changed(state)
         state.attach(version, protocol.client_receive_maximum, protocol.client_maximum_packet_size,
                      protocol.client_topic_alias_maximum)
         live.session = state  # the record reads the session's subscriptions and queue, never a copy

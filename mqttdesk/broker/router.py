@@ -100,6 +100,9 @@ class Router:
         self.monitors: list[MessageMonitor] = []  # see BrokerService.add_monitor
         self._unflushed: list[Connection] = []
         self.subscribe_slice = SUBSCRIBE_SLICE
+        # the sessions the external HTTP service admitted (their topics are its to decide): a set, so that the
+        # delivery path of every other session pays one empty-set test, not an attribute chain per subscriber
+        self._external: set[SessionState] = set()
         # clientId -> topic -> messages held while the external service is asked whether it may read the topic
         self._held: dict[str, dict[str, list[tuple[OutgoingPublish, Subscription, int, bool, float | None]]]] = {}
 
@@ -107,13 +110,20 @@ class Router:
         """Take a session that ends for good out of the trie."""
         for topic_filter in state.subscriptions:
             self._remove(state, topic_filter)
+        self._external.discard(state)
+
+    def grant_changed(self, state: SessionState) -> None:
+        """The session was given a grant (a new session, or one resumed by a new CONNECT)."""
+        if state.grant.credential.kind is _EXTERNAL:
+            self._external.add(state)
+        else:
+            self._external.discard(state)
 
     # -- packets of a live connection (called by Connection) ------------------------------------
 
     def prefetch(self, connection: Connection, packet: Publish | Subscribe) -> Coroutine[Any, Any, Decided] | None:
         """For a client the external service admitted: ask it about the packet's topics first."""
-        grant = connection.state.grant
-        if grant.credential.kind is not _EXTERNAL:
+        if not self._external or connection.state not in self._external:
             return None
         if isinstance(packet, Publish):
             return self._ask(Kind.PUBLISH, connection, [packet.topic])
@@ -289,7 +299,7 @@ class Router:
         """The pipeline's PUBLISH or RECEIVE decision, remembered by the session for its grant: the pipeline's own
         cache hashes (credential, clientId, tenant, kind, topic) for every message, a tenth of a QoS 1 delivery."""
         memo, pipeline = state.decisions, self.pipeline
-        if state.grant.credential.kind is _EXTERNAL:  # the service's cache decides how long an answer holds
+        if self._external and state in self._external:  # the service's cache decides how long an answer holds
             return pipeline.decide_topic(kind, state.grant, topic)
         if memo.epoch != pipeline.epoch or memo.grant is not state.grant:
             memo.reset(pipeline.epoch, state.grant)
@@ -321,11 +331,11 @@ class Router:
             except Exception:
                 log.exception("message monitor failed")
         message = OutgoingPublish(publish)
-        connections, may_receive, retain = self._connections, self.may_receive, publish.retain
+        connections, may_receive, retain, external = self._connections, self.may_receive, publish.retain, self._external
         for state, subscription in self._index.match(topic).values():
             if subscription.no_local and state.client_id == origin:
                 continue
-            if state.grant.credential.kind is _EXTERNAL:
+            if external and state in external:
                 self._offer_external(state, message, subscription, qos, retain and subscription.retain_as_published,
                                      expires_at)
                 continue
@@ -398,7 +408,7 @@ class Router:
             self._held.pop(state.client_id, None)
         allowed = not done.cancelled() and done.exception() is None and done.result().allowed
         connection = self._connections.get(state.client_id)
-        if not allowed or state.grant.credential.kind is not _EXTERNAL or (
+        if not allowed or state not in self._external or (
                 connection is not None and connection.state is not state):
             return  # refused, or the session it was held for is gone
         for message, subscription, qos, retain, expires_at in messages:
@@ -418,7 +428,7 @@ class Router:
         if split_shared(topic_filter) is not None:
             return
         for topic, retained in self._retained_matching(topic_filter):
-            if state.grant.credential.kind is _EXTERNAL:
+            if state in self._external:
                 self._offer_external(state, OutgoingPublish(retained.publish), subscription, retained.publish.qos,
                                      True, retained.expires_at)
             elif self.may_receive(state, topic):
