@@ -49,6 +49,8 @@ def user_json(user: User) -> dict[str, Any]:
         "state_since": iso(user.state_since),
         "last_used": iso(user.last_used),
         "reserved_client_ids": list(user.reserved_client_ids),
+        "auth": user.auth.value,
+        "certificate_ca": user.certificate_ca,
     }
 
 

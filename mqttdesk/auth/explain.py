@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.core.decision import ConnectRequest, Decision, Kind, SessionHolder
 from mqttdesk.core.fixes import Fix, suggest_fix
-from mqttdesk.core.model import CredentialKind
+from mqttdesk.core.model import CredentialKind, Method
 from mqttdesk.core.reasons import CONNACK_MEANING
 
 
@@ -72,11 +72,17 @@ async def explain_on_loop(
     return Explanation(connect, decided, suggest_fix(final, pipeline.directory))
 
 
+def connecting_as(connect: Decision, anonymous: str) -> str:
+    """Who a CONNECT's explanation is about: the username, the user its certificate named, or `anonymous`."""
+    if connect.username:
+        return f"'{connect.username}'" + (" (client certificate)" if connect.method is Method.CERTIFICATE else "")
+    return "a client certificate" if connect.method is Method.CERTIFICATE else anonymous
+
+
 def explanation_lines(explanation: Explanation) -> list[str]:
     """The path as a person reads it in a terminal or a text pane."""
     connect = explanation.connect
-    who = f"'{connect.username}'" if connect.username else "anonymous"
-    lines = [f"CONNECT as {who} with clientId '{connect.client_id}'"]
+    lines = [f"CONNECT as {connecting_as(connect, 'anonymous')} with clientId '{connect.client_id}'"]
     lines += [f"  {step}" for step in connect.steps]
     if explanation.topic is not None:
         lines.append(f"{explanation.topic.kind.value} '{explanation.topic.topic}'")

@@ -52,7 +52,8 @@ _NOBODY: Mapping[str, SessionHolder] = {}
 
 DirectoryListener = Callable[[Directory, tuple[Change, ...]], None]
 _DIRECTORY_KINDS = frozenset({ChangeKind.USER, ChangeKind.BOOTSTRAP, ChangeKind.DEVICE, ChangeKind.ROLE,
-                              ChangeKind.SETTINGS, ChangeKind.CLIENT_ID, ChangeKind.TOKEN})
+                              ChangeKind.SETTINGS, ChangeKind.CLIENT_ID, ChangeKind.TOKEN,
+                              ChangeKind.CERTIFICATE})  # revoked serials, trusted CAs (client certificate logins)
 
 
 _NOT_YET = Answer(False, ReasonCode.EXTERNAL_TIMEOUT, "no answer yet (it is being asked)")

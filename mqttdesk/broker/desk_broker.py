@@ -56,17 +56,18 @@ from mqttdesk.broker.protocol import wire_format as wf
 from mqttdesk.broker.registry import LiveSession, SessionRegistry
 from mqttdesk.broker.router import MessageMonitor, Router
 from mqttdesk.broker.session_state import MAX_INCOMING_QOS2, NEVER_EXPIRES, SessionLimits, SessionState
-from mqttdesk.broker.tls import HandshakeFailed
+from mqttdesk.broker.tls import ContextHolder, HandshakeFailed
 from mqttdesk.broker.transport import ListenerInfo, Stream, format_address
 from mqttdesk.core.clip import SENTENCE_LENGTH, clip
 from mqttdesk.core.decide import password_hash_for
 from mqttdesk.core.decision import MQTT_5, MQTT_311, ConnectRequest, Decision, Kind, session_ended
 from mqttdesk.core.limits import AdmissionLimits
-from mqttdesk.core.model import CredentialKind, CredentialRef
+from mqttdesk.core.model import CredentialKind, CredentialRef, Method
 from mqttdesk.core.reasons import Reason, ReasonCode, mqtt5_connack_code
 from mqttdesk.core.timefmt import format_time
 from mqttdesk.core.tokens import TOKEN_IN_USERNAME, looks_like_token
 from mqttdesk.core.topic_rules import describe_subject
+from mqttdesk.pki.peer import peer_certificate
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ RESPONSE_TOPIC_PREFIX = "response/{client_id}/"
 
 # session ends logged as refusals: forced by the broker, or the client broke the protocol
 _REFUSED_ENDS = frozenset({ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER,
-                           ReasonCode.PROTOCOL_ERROR, ReasonCode.TOKEN_EXPIRED, ReasonCode.EXTERNAL_DENIED})
+                           ReasonCode.PROTOCOL_ERROR, ReasonCode.CERT_EXPIRED, ReasonCode.TOKEN_EXPIRED,
+                           ReasonCode.EXTERNAL_DENIED})
 
 
 class _ClientGate:
@@ -153,7 +155,7 @@ class DeskBroker:
 
     # -- listeners ------------------------------------------------------------------------------
 
-    async def start_listener(self, spec: ListenerSpec, context: ssl.SSLContext | None = None) -> None:
+    async def start_listener(self, spec: ListenerSpec, context: ssl.SSLContext | ContextHolder | None = None) -> None:
         """Listen as `spec` says (a TLS or WSS listener needs `context`); OSError when it cannot bind."""
         if self._accept_errors is None:
             # out of descriptors, asyncio prints a traceback per failed accept: one line instead (accept_errors.py)
@@ -169,12 +171,13 @@ class DeskBroker:
         """The (host, port) pairs actually listened on."""
         return [(info.host, info.port) for info in self._listeners.bound()]
 
-    def _record_tls_failure(self, stream: Stream, why: str) -> None:
+    def _record_tls_failure(self, stream: Stream, why: str, hint: str | None = None) -> None:
         """A failed TLS handshake is a refused CONNECT: nothing MQTT was read, no CONNACK can be sent."""
         address = stream.peer[0]
         listener = stream.listener
         where = f"listener '{listener.name}' ({format_address(listener.host, listener.port)})"
-        steps = (f"TLS handshake from {format_address(*stream.peer)} on {where}", f"refused: {why}")
+        steps = (f"TLS handshake from {format_address(*stream.peer)} on {where}", f"refused: {why}",
+                 *((f"hint: {hint}",) if hint else ()))
         log.info("TLS handshake from %s failed: %s", address, why)
         self.recorder.record(Decision(
             kind=Kind.CONNECT, allowed=False, reason=Reason(ReasonCode.TLS_HANDSHAKE_FAILED, why),
@@ -210,7 +213,7 @@ class DeskBroker:
                 await stream.handshake()  # TLS: ours, so that a failure is in the Auth log
                 connect = await self._read_connect(stream, protocol, address)
         except HandshakeFailed as exc:
-            self._record_tls_failure(stream, str(exc))
+            self._record_tls_failure(stream, str(exc), exc.hint)
             stream.abort()
             return
         except (TimeoutError, ConnectionError) as exc:
@@ -310,6 +313,7 @@ class DeskBroker:
             tls_version=tls.version if tls else None,
             peer_certificate_subject=tls.peer_subject if tls else None,
             listener_address=format_address(stream.listener.host, stream.listener.port),
+            certificate=peer_certificate(tls.peer_der) if tls is not None and tls.peer_der else None,
         )
 
     def _reject_malformed(self, stream: Stream, protocol: ServerProtocol, address: str,
@@ -375,7 +379,9 @@ class DeskBroker:
         self._cancel_timers(client_id)  # back in time: its session does not expire, its delayed will is not sent
         live = LiveSession(
             client_id=client_id,
-            username=grant.username,  # a token's subject, never the token (a client may send it as the username)
+            # the CONNECT's, the user its client certificate names, or a token's subject (never the token: a client
+            # may send it as the username)
+            username=grant.username,
             method=grant.method.value,
             address=request.address,
             connected_since=time.time(),
@@ -424,7 +430,7 @@ class DeskBroker:
         connection.pull()
         for packet in state.resume():
             connection.send(packet)
-        expiry = self._end_at_expiry(connection)
+        expiry = self._end_when_invalid(connection)
         recheck = None
         if state.grant.credential.kind is CredentialKind.EXTERNAL:
             recheck = asyncio.ensure_future(self._recheck_external(connection, request))
@@ -449,15 +455,21 @@ class DeskBroker:
                 return
 
     @staticmethod
-    def _end_at_expiry(connection: Connection) -> asyncio.TimerHandle | None:
-        """A session admitted by a credential that expires (a token's `exp`) ends when it does: MQTT 5 clients get
-        DISCONNECT 0xA0 (Maximum connect time) with the sentence."""
+    def _end_when_invalid(connection: Connection) -> asyncio.TimerHandle | None:
+        """A session admitted by a credential that expires — a client certificate, a token's `exp` — ends when it
+        does (MQTT 5: DISCONNECT 0xA0, Maximum connect time, with the sentence)."""
         grant = connection.state.grant
-        if grant.expires_at is None:
+        if grant.valid_until is None:
             return None
-        text = f"{describe_subject(grant)}: its token expired at {format_time(grant.expires_at)}"
-        return asyncio.get_running_loop().call_later(max(0.0, grant.expires_at - time.time()), connection.end,
-                                                     ReasonCode.TOKEN_EXPIRED, text)
+        if grant.method is Method.TOKEN:
+            code = ReasonCode.TOKEN_EXPIRED
+            text = f"{describe_subject(grant)}: its token expired at {format_time(grant.valid_until)}"
+        else:
+            code = ReasonCode.CERT_EXPIRED
+            text = (f"the client certificate of user '{grant.credential.name}' (serial {grant.certificate_serial}) "
+                    f"expired at {format_time(grant.valid_until)}")
+        delay = max(0.0, grant.valid_until - time.time())
+        return asyncio.get_running_loop().call_later(delay, connection.end, code, text)
 
     def _response_information(self, state: SessionState) -> str | None:
         """The Response Information for a client that asked for it [MQTT-3.1.2-28], or None: a prefix it may not

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from websockets.asyncio.server import Server as WebSocketServer
 
+from mqttdesk.broker.tls import ContextHolder, current_context
 from mqttdesk.broker.transport import Handler, ListenerInfo, SocketStream
 from mqttdesk.broker.websocket import WEBSOCKET_CLOSE_TIMEOUT, HeldSocket, WebSocketUpgrade, websocket_server
 
@@ -59,16 +60,19 @@ class Listeners:
         self._servers: list[tuple[ListenerSpec, asyncio.Server | WebSocketServer]] = []
         self._websocket_tasks: set[asyncio.Task[None]] = set()  # one per WebSocket connection, until it is closed
 
-    async def start(self, spec: ListenerSpec, context: ssl.SSLContext | None = None) -> None:
-        """Bind and listen; OSError when the address cannot be bound (the caller explains it)."""
+    async def start(self, spec: ListenerSpec, context: ssl.SSLContext | ContextHolder | None = None) -> None:
+        """Bind and listen; OSError when the address cannot be bound (the caller explains it).
+
+        With a `ContextHolder` the TLS and WSS listeners use the holder's context of the moment for each new connection.
+        """
         host = spec.host.strip("[]")  # IPv6 literals may come with their brackets
         server: asyncio.Server | WebSocketServer
         if spec.kind in ("tcp", "tls"):
             tls = context if spec.kind == "tls" else None
             listener_of = functools.partial(self._info, spec)
             server = await asyncio.get_running_loop().create_server(
-                lambda: SocketStream(listener_of, self._handler, tls), host, spec.port, reuse_address=True,
-                backlog=ACCEPTS_PER_WAKEUP)
+                lambda: SocketStream(listener_of, self._handler, current_context(tls)), host, spec.port,
+                reuse_address=True, backlog=ACCEPTS_PER_WAKEUP)
             _long_backlog(server)
         elif spec.kind in ("ws", "wss"):
             websockets = websocket_server()
@@ -119,10 +123,11 @@ class Listeners:
         return info
 
     def _websocket_accepted(self, held: HeldSocket, *, spec: ListenerSpec, server: WebSocketServer,
-                            context: ssl.SSLContext | None) -> None:
+                            context: ssl.SSLContext | ContextHolder | None) -> None:
         assert held.transport is not None
         host, port = held.transport.get_extra_info("sockname")[:2]
-        stream = WebSocketUpgrade(held, ListenerInfo(spec.name, spec.kind, host, port), context, server)
+        stream = WebSocketUpgrade(held, ListenerInfo(spec.name, spec.kind, host, port), current_context(context),
+                                  server)
         task = asyncio.get_running_loop().create_task(self._serve_websocket(stream), name="mqttdesk-ws")
         self._websocket_tasks.add(task)
         task.add_done_callback(self._websocket_tasks.discard)

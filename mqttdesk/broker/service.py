@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -22,12 +23,12 @@ from mqttdesk.broker.desk_broker import DeskBroker
 from mqttdesk.broker.listeners import ListenerSpec
 from mqttdesk.broker.registry import SessionRegistry
 from mqttdesk.broker.router import MessageMonitor
-from mqttdesk.broker.tls import ListenerError, TlsFiles, server_context
+from mqttdesk.broker.tls import ContextHolder, ListenerError, TlsFiles, builtin_server_context, server_context
 from mqttdesk.broker.transport import ListenerInfo, format_address
 from mqttdesk.core.client_ids import describe_owner
 from mqttdesk.core.decide import revalidate
 from mqttdesk.core.decision import Decision, Grant, Kind
-from mqttdesk.core.errors import MqttdeskError
+from mqttdesk.core.errors import MqttdeskError, NotFoundError
 from mqttdesk.core.limits import SessionLimits
 from mqttdesk.core.model import CredentialKind, Directory
 from mqttdesk.core.reasons import ReasonCode
@@ -149,7 +150,10 @@ class BrokerService:
         self._tasks: set[asyncio.Task[object]] = set()
         self._monitors: list[MessageMonitor] = []
         self._lifecycle = asyncio.Lock()
+        self._tls: ContextHolder | None = None  # set while a TLS listener runs on the built-in CA's certificates
+        self._refreshing_tls = False
         self.pipeline.on_directory_changed(self._enforce)
+        store.subscribe(self._store_changed)
 
     # -- status ---------------------------------------------------------------------------------
 
@@ -187,6 +191,7 @@ class BrokerService:
             self._watch_task = None
         self.recorder.flush()
         self.pipeline.close()
+        self.store.unsubscribe(self._store_changed)
 
     async def start(self, host: str | None = None, port: int | None = None,
                     overrides: ListenerOverrides | None = None) -> BrokerStatus:
@@ -198,6 +203,7 @@ class BrokerService:
         async with self._lifecycle:
             if self._broker is not None:
                 return self._status
+            self._tls = None
             overrides = overrides or ListenerOverrides()
             if host is not None or port is not None:
                 overrides = replace(overrides, host=overrides.host if host is None else host,
@@ -215,13 +221,12 @@ class BrokerService:
             )
             broker.monitors.extend(self._monitors)
             warnings: list[str] = []
-            context = None
-            files = TlsFiles(settings.cert_file, settings.key_file, settings.client_ca_file)
+            context: ssl.SSLContext | ContextHolder | None = None
             specs = listener_specs(settings)
             for spec in specs:
                 if spec.kind in ("tls", "wss") and context is None:
                     try:
-                        context = server_context(files)
+                        context = self._tls_context(settings, warnings)
                     except ListenerError as exc:
                         warnings.append(f"the {spec.kind.upper()} listener did not start: {exc}")
                         continue
@@ -244,10 +249,65 @@ class BrokerService:
             self._set_status(BrokerStatus(BrokerState.LISTENING, bound, warnings=tuple(warnings)))
             return self._status
 
+    def _tls_context(self, settings: ListenerSettings, warnings: list[str]) -> ssl.SSLContext | ContextHolder:
+        """The files of tls.cert_file/tls.key_file when they are set; else the built-in CA's server certificate
+        (issued or reissued first when needed), in a holder whose context is replaced when certificates change."""
+        if settings.cert_file or settings.key_file or not self.store.pki.exists():
+            try:
+                return server_context(TlsFiles(settings.cert_file, settings.key_file, settings.client_ca_file))
+            except ListenerError as exc:
+                if settings.cert_file or settings.key_file:
+                    raise
+                raise ListenerError(f"{exc}, or create mqttdesk's own CA (mqttdesk ca init)") from None
+        self._tls = ContextHolder(self._builtin_context(warnings))
+        return self._tls
+
+    def _builtin_context(self, warnings: list[str]) -> ssl.SSLContext:
+        pki = self.store.pki
+        try:
+            done = pki.ensure_server_certificate()
+            if done:
+                log.info("issued the TLS server certificate: %s", done)
+        except MqttdeskError as exc:  # an encrypted CA key: keep serving the certificate there is, if any
+            reason = pki.server_renewal_reason()
+            if pki.server_certificate() is None:
+                raise ListenerError(f"the server certificate cannot be issued here: {exc}; use mqttdesk "
+                                    "server-cert reissue") from None
+            warnings.append(f"the server certificate should be reissued ({reason}) but cannot be here: {exc}; use "
+                            "mqttdesk server-cert reissue")
+        try:
+            material = pki.tls_material()
+        except NotFoundError as exc:
+            raise ListenerError(str(exc)) from None
+        warnings.extend(material.notes)
+        return builtin_server_context(material)
+
+    def _store_changed(self, changes: tuple[Change, ...]) -> None:
+        if self._tls is not None and any(c.kind is ChangeKind.CERTIFICATE for c in changes):
+            self.refresh_tls()
+
+    def refresh_tls(self) -> None:
+        """Build a new TLS context from the built-in CA's current files (after a revocation, a reissued server
+        certificate, a trusted CA added or removed): new handshakes use it, connected clients stay connected."""
+        holder = self._tls
+        if holder is None or self._refreshing_tls:
+            return  # reissuing below announces a change too: the outer call builds the context once
+        self._refreshing_tls = True
+        try:
+            notes: list[str] = []
+            holder.current = self._builtin_context(notes)
+            for note in notes:
+                log.warning("TLS: %s", note)
+        except (ListenerError, MqttdeskError) as exc:
+            log.warning("TLS certificates changed but cannot be used; the listener keeps the previous ones: %s", exc)
+        finally:
+            self._refreshing_tls = False
+
     async def stop(self) -> None:
         """Disconnect every client and free the port."""
         async with self._lifecycle:
             broker, self._broker = self._broker, None
+            self._tls = None
             if broker is None:
                 return
             self._set_status(BrokerStatus(BrokerState.STOPPING))
@@ -276,13 +336,15 @@ class BrokerService:
             return
         changed = {(source.kind, c.key) for c in changes if (source := source_of_change(c.kind.value)) is not None}
         settings_changed = any(c.kind is ChangeKind.SETTINGS for c in changes)
+        certificates_changed = any(c.kind is ChangeKind.CERTIFICATE for c in changes)  # e.g. one was revoked
 
         def concerned(grant: Grant) -> bool:
             ref = grant.credential
             source = source_of(ref.kind)
             if source.change_kind is None:  # anonymous access, the external service: their changes are settings
                 return settings_changed
-            return (ref.kind, source.change_key(ref)) in changed
+            return (ref.kind, source.change_key(ref)) in changed or (
+                certificates_changed and grant.certificate_serial is not None)
 
         for live in self.registry:
             if not concerned(live.grant):
@@ -377,5 +439,7 @@ class BrokerService:
                 if time.monotonic() - last_prune > PRUNE_INTERVAL:
                     last_prune = time.monotonic()
                     self.store.prune()
+                    if self._tls is not None and self.store.pki.server_renewal_reason() is not None:
+                        self.refresh_tls()  # nearing expiry: reissued with the same key
             except Exception:
                 log.exception("store watch failed")

@@ -8,12 +8,16 @@ known only when the handshake succeeds.
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+
+from mqttdesk.store.authority import TlsMaterial
 
 HANDSHAKE_TIMEOUT = 10.0
 
@@ -38,7 +42,12 @@ class ListenerError(Exception):
 
 
 class HandshakeFailed(Exception):
-    """The TLS handshake of a connection failed; the message says why, in words (`handshake_failure_words`)."""
+    """The TLS handshake of a connection failed; the message says why, in words (`handshake_failure_words`), and
+    `hint` what usually fixes it (`handshake_failure_hint`), when something usually does."""
+
+    def __init__(self, words: str, hint: str | None = None) -> None:
+        super().__init__(words)
+        self.hint = hint
 
 
 def server_context(files: TlsFiles) -> ssl.SSLContext:
@@ -71,6 +80,53 @@ def server_context(files: TlsFiles) -> ssl.SSLContext:
     return context
 
 
+class ContextHolder:
+    """The TLS context that new handshakes use, swapped when certificates change.
+
+    An SSLContext cannot unload a CRL or a certificate, so a change (a revocation, a reissued server certificate)
+    means a new context; the listener reads `current` for each connection it accepts, and connections already
+    established keep the context they were made with (they stay connected).
+    """
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.current = context
+
+
+def current_context(tls: ssl.SSLContext | ContextHolder | None) -> ssl.SSLContext | None:
+    return tls.current if isinstance(tls, ContextHolder) else tls
+
+
+def builtin_server_context(material: TlsMaterial) -> ssl.SSLContext:
+    """The server's context from the built-in CA: its server certificate, client certificates checked against our
+    CA and the trusted ones (CERT_OPTIONAL, as with tls.client_ca_file), and with `check_crl` against the CRLs.
+
+    With `VERIFY_CRL_CHECK_LEAF` a client certificate whose issuer has no CRL loaded is refused, which is why the
+    built-in CA has an (empty) CRL from the start and why the check is off when a trusted CA came without one.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(str(material.cert_file), str(material.key_file))
+        context.load_verify_locations(cadata="".join(material.client_cas))
+        if material.check_crl:
+            _load_crls(context, material.crls)
+            context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+    except (ssl.SSLError, OSError) as exc:
+        raise ListenerError(f"cannot use the built-in CA's certificates ({material.cert_file.parent}): "
+                            f"{getattr(exc, 'reason', None) or exc}") from None
+    context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+def _load_crls(context: ssl.SSLContext, crls: tuple[str, ...]) -> None:
+    # `cadata` takes certificates only; a file given as `cafile` may hold CRLs (OpenSSL loads both kinds)
+    with tempfile.TemporaryDirectory(prefix="mqttdesk-crl-") as directory:
+        path = Path(directory) / "crls.pem"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write("".join(crls))
+        context.load_verify_locations(cafile=str(path))
+
+
 _NOT_TLS = {"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUEST", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE",
             "UNSUPPORTED_PROTOCOL", "PACKET_LENGTH_TOO_LONG", "WRONG_SSL_VERSION"}
 
@@ -93,6 +149,41 @@ def handshake_failure_words(exc: BaseException) -> str:
     if isinstance(exc, ConnectionError | asyncio.IncompleteReadError | EOFError):
         return "the client closed the connection during the TLS handshake"
     return f"TLS handshake failed: {exc}"
+
+
+# what usually fixes a failed handshake, by OpenSSL's verify message (the client's certificate) or alert (ours)
+_VERIFY_HINTS = {
+    "certificate has expired": "issue the device a new certificate (mqttdesk cert issue CN --out DIR)",
+    "certificate revoked": "this certificate was revoked (mqttdesk cert list); issue the device a new one",
+    "unable to get local issuer certificate": "the certificate was not issued by mqttdesk's CA or a trusted CA: "
+                                              "issue one with mqttdesk cert issue, or trust its CA (mqttdesk trust "
+                                              "add PEM_FILE --name N)",
+    "self signed certificate": "a self-signed client certificate is never trusted: issue one with mqttdesk cert "
+                               "issue, or sign the device's CSR (mqttdesk cert sign)",
+}
+_ALERT_HINTS = {
+    "TLSV1_ALERT_UNKNOWN_CA": "the device does not trust mqttdesk's CA: install ca.crt on it (mqttdesk ca export "
+                              "FILE), or on Tasmota set the fingerprint (mqttdesk server-cert show)",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the device rejects our server certificate: check that it trusts mqttdesk's CA "
+                                   "(mqttdesk ca export FILE) and connects by a name the certificate lists "
+                                   "(mqttdesk server-cert show)",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "the device rejects our server certificate: check that it trusts mqttdesk's "
+                                       "CA (mqttdesk ca export FILE) and connects by a name the certificate lists "
+                                       "(mqttdesk server-cert show)",
+}
+
+
+def handshake_failure_hint(exc: BaseException) -> str | None:
+    """What usually fixes this failure, as a step for the Auth log; None when nothing in particular does."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        message = str(exc.verify_message or "")
+        return next((hint for text, hint in _VERIFY_HINTS.items() if message.startswith(text)), None)
+    if isinstance(exc, ssl.SSLError):
+        reason = str(exc.reason or "")
+        if reason in _NOT_TLS:
+            return "connect to the plain MQTT port, or switch the client to TLS (mqtts://) for this one"
+        return _ALERT_HINTS.get(reason)
+    return None
 
 
 def tls_facts(ssl_object: Any) -> TlsFacts | None:
@@ -121,7 +212,7 @@ async def server_handshake(transport: asyncio.Transport, protocol: asyncio.BaseP
             transport, protocol, context, server_side=True, ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
             ssl_shutdown_timeout=shutdown_timeout)
     except (ssl.SSLError, ConnectionError, EOFError, asyncio.IncompleteReadError) as exc:
-        raise HandshakeFailed(handshake_failure_words(exc)) from None
+        raise HandshakeFailed(handshake_failure_words(exc), handshake_failure_hint(exc)) from None
     if tls_transport is None:  # typeshed allows it; asyncio returns the TLS transport or raises
         raise HandshakeFailed("the client closed the connection during the TLS handshake")
     return tls_transport, tls_facts(tls_transport.get_extra_info("ssl_object"))

@@ -8,6 +8,8 @@ from mqttdesk.commands import (
     anonymous,
     authlog,
     bootstraps,
+    ca,
+    certs,
     config,
     devices,
     explain,
@@ -22,5 +24,5 @@ from mqttdesk.commands import (
 
 def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for module in (instance, sessions, anonymous, users, roles, bootstraps, devices, tokens, external, authlog, explain,
-                   config):
+                   config, ca, certs):
         module.register(sub)

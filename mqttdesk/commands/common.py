@@ -76,6 +76,16 @@ def read_secret(args: argparse.Namespace, what: str = "password") -> tuple[str, 
     return generate_password(), True
 
 
+def read_stdin_secret(what: str) -> str:
+    """One secret line from stdin (its line ending removed); an empty one is refused."""
+    line = _read_stdin_line(what)
+    secret = line[:-1] if line.endswith("\n") else line
+    secret = secret[:-1] if secret.endswith("\r") else secret
+    if not secret:
+        raise ValidationError(f"no {what} on standard input (an empty one is not allowed)")
+    return secret
+
+
 def _read_stdin_line(what: str) -> str:
     """One line of stdin as UTF-8, whatever the locale: the password a client sends is compared as UTF-8 bytes."""
     stream = sys.stdin

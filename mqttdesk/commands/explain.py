@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from mqttdesk.auth.explain import explain, explanation_lines
@@ -10,7 +11,7 @@ from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.cli_output import print_json
 from mqttdesk.commands.common import Context, Subparsers, read_secret
 from mqttdesk.control import client as control
-from mqttdesk.core.decision import ConnectRequest, Decision, Kind, SessionHolder
+from mqttdesk.core.decision import ConnectRequest, Decision, Kind, PeerCertificate, SessionHolder
 from mqttdesk.core.errors import ValidationError
 from mqttdesk.core.model import CredentialKind, CredentialRef
 
@@ -24,8 +25,17 @@ def register(sub: Subparsers) -> None:
     parser.add_argument("--action", choices=("publish", "subscribe"), default="publish")
     parser.add_argument("--persistent", action="store_true", help="the client asks for clean session false")
     parser.add_argument("--will-topic", help="the client sends a will on this topic (it must be allowed to publish it)")
+    parser.add_argument("--cert", metavar="FILE", help="the client presents this certificate (PEM) over TLS")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(handler=explain_command)
+
+
+def _presented(context: Context, path: str) -> PeerCertificate:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return context.store.pki.presented_certificate(data, path)
 
 
 def _listen_host(context: Context) -> str | None:
@@ -66,8 +76,10 @@ def explain_command(args: argparse.Namespace, context: Context) -> int:
     if args.password_stdin and not args.username:
         raise ValidationError("--password-stdin needs --username")
     password = read_secret(args)[0] if args.password_stdin else None
+    certificate = _presented(context, args.cert) if args.cert else None
     request = ConnectRequest(client_id=args.client_id, username=args.username or None, password=password,
-                             clean_session=not args.persistent, will_topic=args.will_topic)
+                             clean_session=not args.persistent, will_topic=args.will_topic, certificate=certificate,
+                             transport="tls" if certificate is not None else None)
     pipeline = AuthPipeline(context.store)
     host = _listen_host(context)
     if host is not None:

@@ -15,8 +15,8 @@ def register(sub: Subparsers) -> None:
     serve = sub.add_parser("serve", help="run the broker without a window")
     serve.add_argument("--host", help="listen address (default: the stored setting, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: the stored setting, 1883; 0 = any free)")
-    serve.add_argument("--tls-port", type=int, help="also listen with TLS on this port (needs tls.cert_file and "
-                       "tls.key_file; 0 = any free)")
+    serve.add_argument("--tls-port", type=int, help="also listen with TLS on this port (with tls.cert_file and "
+                       "tls.key_file, else the certificate of mqttdesk's CA: ca init; 0 = any free)")
     serve.add_argument("--ws-port", type=int, help="also listen for MQTT over WebSocket (path /mqtt) on this port")
     serve.add_argument("--wss-port", type=int, help="also listen for MQTT over WebSocket over TLS on this port")
     serve.add_argument("--no-tcp", action="store_true", help="do not listen for plain MQTT over TCP")

@@ -10,15 +10,16 @@ the one it registered with), a user, a bootstrap credential. Users and bootstrap
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mqttdesk.core.client_ids import blocking_owner, describe_owner, reserving_user
-from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, SessionHolder, SourceAnswer
-from mqttdesk.core.model import ANONYMOUS_REF, Bootstrap, CredentialKind, CredentialRef, Device, Directory, Method
+from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, PeerCertificate, SessionHolder, SourceAnswer
+from mqttdesk.core.model import ANONYMOUS_REF, Bootstrap, CredentialKind, CredentialRef, Device, Directory, Method, User
 from mqttdesk.core.names import tenant_of
 from mqttdesk.core.reasons import Reason, ReasonCode, connack_code
-from mqttdesk.core.sources import DEVICES, Record, match, source_of
+from mqttdesk.core.sources import DEVICES, USERS, Record, match, source_of
 from mqttdesk.core.states import CredentialState
 from mqttdesk.core.timefmt import format_time
 from mqttdesk.core.topic_rules import decide_topic, roles_of, unsafe_value_notes
@@ -46,6 +47,9 @@ def credential_record(client_id: str, username: str | None, directory: Directory
 
 
 def _credential_for(request: ConnectRequest, directory: Directory) -> _Credential | None:
+    certified = _certificate_user(request, directory)
+    if certified is not None:
+        return _Credential(f"user '{certified.name}'", Method.CERTIFICATE, certified)
     if not request.username:
         return None
     client_id = "" if request.client_id_assigned else request.client_id  # a made-up id is never a device's
@@ -54,6 +58,16 @@ def _credential_for(request: ConnectRequest, directory: Directory) -> _Credentia
         return None
     source, record = found
     return _Credential(source.label(record), source.method, record)
+
+
+def _certificate_user(request: ConnectRequest, directory: Directory) -> User | None:
+    """The user a client certificate logs in as: the one its CN names, if that user takes certificates and the
+    CONNECT names nobody else (a client may send no username at all: Tasmota with a certificate sends none)."""
+    certificate = request.certificate
+    if certificate is None or not certificate.cn or request.username not in (None, "", certificate.cn):
+        return None
+    user = USERS.record(certificate.cn, directory)
+    return user if isinstance(user, User) and user.auth.takes_certificate else None
 
 
 def _registered_device(request: ConnectRequest, directory: Directory) -> Device | None:
@@ -68,7 +82,12 @@ def password_hash_for(request: ConnectRequest, directory: Directory) -> str | No
     if request.password is None:
         return None
     credential = _credential_for(request, directory)
-    return credential.record.password_hash if credential is not None else None
+    if credential is None:
+        return None
+    record = credential.record
+    if credential.method is Method.CERTIFICATE and isinstance(record, User) and not record.auth.needs_password:
+        return None  # the certificate is the whole login: a password sent along is not looked at
+    return record.password_hash
 
 
 class _Path:
@@ -107,7 +126,7 @@ class _Path:
             allowed=True,
             reason=Reason(code, text),
             client_id=self.request.client_id,
-            username=self.request.username,
+            username=grant.username or self.request.username,  # a certificate names the user the client did not
             method=grant.method,
             address=self.request.address,
             steps=tuple(self.steps),
@@ -243,17 +262,66 @@ def decide_connect(
     if not request.client_id and not request.clean_session:
         path.add("empty clientId with clean session false")
         return path.refuse(ReasonCode.CLIENT_ID_EMPTY, "an empty clientId is only allowed with clean session")
-    if not request.username:
-        if request.password is not None:
-            return path.refuse(ReasonCode.MISSING_USERNAME, "a password was sent without a username")
-        return _decide_anonymous(path, directory, live)
+    if request.certificate is not None:
+        refusal = _certificate_refusal(path, request.certificate, directory)
+        if refusal is not None:
+            return refusal
     credential = _credential_for(request, directory)
-    if credential is None:
-        path.add(f"username '{request.username}' → not a user, not a bootstrap credential")
-        if answer is not None:
-            return _decide_answer(path, answer, live, directory)
-        return path.refuse(ReasonCode.UNKNOWN_USER, f"no user or bootstrap credential named '{request.username}'")
+    if credential is None or credential.method is not Method.CERTIFICATE:
+        if not request.username:
+            if request.password is not None:
+                return path.refuse(ReasonCode.MISSING_USERNAME, "a password was sent without a username")
+            return _decide_anonymous(path, directory, live)
+        if credential is None:
+            path.add(f"username '{request.username}' → not a user, not a bootstrap credential")
+            if answer is not None:
+                return _decide_answer(path, answer, live, directory)
+            return path.refuse(ReasonCode.UNKNOWN_USER, f"no user or bootstrap credential named '{request.username}'")
+        record = credential.record
+        if isinstance(record, User) and not record.auth.needs_password:
+            path.add(f"username '{request.username}' → {credential.label} (logs in by client certificate)")
+            presented = (f"its certificate names '{request.certificate.cn}'" if request.certificate is not None
+                         else "the client presented none")
+            return path.refuse(ReasonCode.CERT_REQUIRED, f"{credential.label} logs in with a client certificate, and "
+                               f"{presented}", Method.CERTIFICATE)
     return _decide_credential(path, credential, password_ok, live, directory)
+
+
+def _certificate_refusal(path: _Path, certificate: PeerCertificate, directory: Directory) -> Decision | None:
+    """Refuse a CONNECT whose client certificate cannot log it in as it asks; None: go on (as that certificate's
+    user, or by username and password with the certificate only noted)."""
+    path.add(certificate.describe())
+    request, cn = path.request, certificate.cn
+    record = USERS.record(cn, directory) if cn else None
+    user = record if isinstance(record, User) else None
+    if user is None or not user.auth.takes_certificate:
+        if request.username:
+            return None  # a login by username; the certificate says who presented it, nothing more
+        if user is None:
+            named = f"names '{cn}', which is not a user" if cn else "has no CN (common name) to name a user"
+            return path.refuse(ReasonCode.CERT_UNKNOWN_USER, f"the client certificate {named}", Method.CERTIFICATE)
+        return path.refuse(ReasonCode.CERT_NOT_ALLOWED,
+                           f"user '{cn}' logs in with a password only: its client certificate is not a login "
+                           f"(mqttdesk user auth {cn} certificate)", Method.CERTIFICATE)
+    label = f"user '{cn}'"
+    if request.username and request.username != cn:
+        return path.refuse(ReasonCode.CERT_USERNAME_MISMATCH,
+                           f"the client sent username '{request.username}', but its certificate names {label}",
+                           Method.CERTIFICATE)
+    which = f"the client certificate of {label} (serial {certificate.serial})"
+    if certificate.serial in directory.revoked_serials:
+        return path.refuse(ReasonCode.CERT_REVOKED, f"{which} was revoked", Method.CERTIFICATE)
+    issuer = next((name for name, subject in directory.trusted_ca_subjects.items() if subject == certificate.issuer),
+                  None)
+    if issuer != user.certificate_ca:
+        accepted = (f"trusted CA '{user.certificate_ca}'" if user.certificate_ca is not None else "mqttdesk's own CA")
+        given = f"trusted CA '{issuer}'" if issuer is not None else certificate.issuer
+        return path.refuse(ReasonCode.CERT_UNTRUSTED, f"{label} accepts certificates of {accepted} only; {which} "
+                           f"was issued by {given}", Method.CERTIFICATE)
+    if certificate.not_after <= time.time():
+        return path.refuse(ReasonCode.CERT_EXPIRED, f"{which} expired on {format_time(certificate.not_after)}",
+                           Method.CERTIFICATE)
+    return None
 
 
 def _decide_answer(path: _Path, answer: SourceAnswer, live: Mapping[str, SessionHolder],
@@ -325,13 +393,19 @@ def _decide_credential(
 ) -> Decision:
     record, label, method = credential.record, credential.label, credential.method
     ref = record.ref  # a new CredentialRef per call: asked once
-    path.add(f"username '{path.request.username}' → {label} ({record.state.value})")
-    if path.request.password is None:
-        return path.refuse(ReasonCode.MISSING_PASSWORD, f"{label} sent no password", method)
-    if not password_ok:
-        path.add("password ✗")
-        return path.refuse(ReasonCode.BAD_PASSWORD, f"wrong password for {label}", method)
-    path.add("password ✓")
+    certificate = path.request.certificate if method is Method.CERTIFICATE else None
+    if certificate is not None:
+        path.add(f"client certificate → {label} ({record.state.value})")
+    else:
+        path.add(f"username '{path.request.username}' → {label} ({record.state.value})")
+    if certificate is None or isinstance(record, User) and record.auth.needs_password:
+        if path.request.password is None:
+            why = " (it logs in with its certificate and its password)" if certificate is not None else ""
+            return path.refuse(ReasonCode.MISSING_PASSWORD, f"{label} sent no password{why}", method)
+        if not password_ok:
+            path.add("password ✗")
+            return path.refuse(ReasonCode.BAD_PASSWORD, f"wrong password for {label}", method)
+        path.add("password ✓")
     if record.state is CredentialState.SUSPENDED:
         return path.refuse(ReasonCode.SUSPENDED, f"{label} is suspended since {format_time(record.state_since)}",
                            method)
@@ -347,7 +421,13 @@ def _decide_credential(
     if refusal:
         return refusal
     client_id = path.request.client_id
-    if bootstrap is None:
+    if certificate is not None:
+        assert isinstance(record, User)
+        grant = Grant(method, ref, record.name, client_id, tenant_of(record.name),
+                      certificate_serial=certificate.serial, valid_until=certificate.not_after)
+        how = "client certificate and password" if record.auth.needs_password else "client certificate"
+        text = f"{label} authenticated by {how} (serial {certificate.serial})"
+    elif bootstrap is None:
         grant = Grant(method, ref, path.request.username, client_id, tenant_of(path.request.username))
         text = f"{label} authenticated by password"
     elif bootstrap.register_devices:

@@ -30,6 +30,21 @@ class Kind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class PeerCertificate:
+    """The client certificate a TLS connection presented, verified by the handshake against the CAs we trust."""
+
+    cn: str | None  # the subject's common name: the user it logs in as
+    serial: str  # hexadecimal, lower case (as `cert list` shows it)
+    issuer: str  # RFC 4514
+    not_after: float  # Unix time
+    fingerprint_sha256: str = ""
+
+    def describe(self) -> str:
+        name = f"CN '{self.cn}'" if self.cn else "no CN"
+        return f"client certificate {name} (serial {self.serial}, issued by {self.issuer})"
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectRequest:
     """The CONNECT fields that matter for authentication. The password never leaves this object."""
 
@@ -48,6 +63,7 @@ class ConnectRequest:
     listener_address: str | None = None  # where that listener listens, e.g. "127.0.0.1:8883"
     protocol: str = MQTT_311  # "3.1.1" or "5" (`PROTOCOLS`)
     authentication_method: str | None = None  # MQTT 5 enhanced authentication; its data is never kept here
+    certificate: PeerCertificate | None = None  # the verified client certificate of a TLS connection, if any
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -111,9 +127,10 @@ class Grant:
     tenant: str | None = None
     virtual: bool = False  # a bootstrap device that is not registered: its session never outlives the connection
     registers: str | None = None  # this CONNECT registers the device, through the bootstrap credential named here
+    certificate_serial: str | None = None  # logged in by this client certificate (method certificate)
+    valid_until: float | None = None  # the session ends then (Unix time): its certificate or token expires
     # rules of this session alone, after its roles' (a token's `acl` claim); they end with the session
     rules: tuple[Rule, ...] = ()
-    expires_at: float | None = None  # Unix time the credential stops admitting the session (a token's `exp`)
     verified_with: str | None = None  # what the credential was verified against (a token issuer's key fingerprint)
 
 

@@ -45,6 +45,22 @@ class CredentialRef:
 ANONYMOUS_REF = CredentialRef(CredentialKind.ANONYMOUS, "")
 
 
+class AuthMode(StrEnum):
+    """How a user logs in: its password, a client certificate whose CN is its name (mutual TLS), or both."""
+
+    PASSWORD = "password"
+    CERTIFICATE = "certificate"
+    BOTH = "both"
+
+    @property
+    def takes_certificate(self) -> bool:
+        return self is not AuthMode.PASSWORD
+
+    @property
+    def needs_password(self) -> bool:
+        return self is not AuthMode.CERTIFICATE
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     name: str
@@ -55,6 +71,9 @@ class User:
     state_since: float
     last_used: float | None = None
     reserved_client_ids: tuple[str, ...] = ()  # clientId patterns no other credential may use (see client_ids.py)
+    auth: AuthMode = AuthMode.PASSWORD
+    # the trusted (imported) CA whose certificates log in as this user; None: mqttdesk's own CA only
+    certificate_ca: str | None = None
 
     @property
     def ref(self) -> CredentialRef:
@@ -164,6 +183,9 @@ class Directory:
     client_id_owners: Mapping[str, CredentialRef] = field(default_factory=dict)
     # (pattern, user) for every clientId pattern a user reserved, derived from `users` once per snapshot
     reservations: tuple[tuple[str, str], ...] = ()
+    # client certificates: the subject (RFC 4514) of each trusted imported CA by its name, and revoked serials (hex)
+    trusted_ca_subjects: Mapping[str, str] = field(default_factory=dict)
+    revoked_serials: frozenset[str] = frozenset()
     token_issuers: Mapping[str, TokenIssuer] = field(default_factory=dict)
     external: ExternalSettings = field(default_factory=ExternalSettings)
 

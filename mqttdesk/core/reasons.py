@@ -45,6 +45,14 @@ class ReasonCode(StrEnum):
     CLIENT_GONE = "client-gone"  # the client closed the connection before its password was checked
     TOO_MANY_PENDING = "too-many-pending"  # too many connections waiting for their CONNECT: closed unread
     TLS_HANDSHAKE_FAILED = "tls-handshake-failed"  # no CONNECT was read: the TLS handshake failed (no CONNACK)
+    # client certificates (mutual TLS)
+    CERT_REQUIRED = "cert-required"  # the user logs in by certificate and presented none
+    CERT_NOT_ALLOWED = "cert-not-allowed"  # a certificate as the only login of a password-only user
+    CERT_UNKNOWN_USER = "cert-unknown-user"  # the certificate's CN is no user
+    CERT_USERNAME_MISMATCH = "cert-username-mismatch"  # the CONNECT's username is not the certificate's CN
+    CERT_UNTRUSTED = "cert-untrusted"  # issued by a CA this user is not bound to
+    CERT_EXPIRED = "cert-expired"  # at CONNECT, or a session whose certificate expired while connected
+    CERT_REVOKED = "cert-revoked"
     # CONNECT refused: a token (JWT) that no local credential's username stood for (see core/tokens.py)
     TOKEN_MALFORMED = "token-malformed"  # not a JWT, or no identity claim
     TOKEN_BAD_SIGNATURE = "token-bad-signature"  # signed with another key, or with an algorithm the issuer refuses
@@ -106,6 +114,13 @@ _CONNACK_BY_REASON: dict[ReasonCode, int] = {
     ReasonCode.CLIENT_GONE: ConnackCode.SERVER_UNAVAILABLE,  # nobody is left to hear it: the broker sends nothing
     ReasonCode.BAD_AUTH_METHOD: ConnackCode.NOT_AUTHORIZED,  # 3.1.1 has no Authentication Method: never sent
     ReasonCode.KEEPALIVE_TOO_LONG: ConnackCode.IDENTIFIER_REJECTED,  # what Mosquitto answers a too long keep-alive
+    ReasonCode.CERT_REQUIRED: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.CERT_NOT_ALLOWED: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.CERT_UNKNOWN_USER: ConnackCode.NOT_AUTHORIZED,  # as Mosquitto: a certificate problem is 5, not 4
+    ReasonCode.CERT_USERNAME_MISMATCH: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.CERT_UNTRUSTED: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.CERT_EXPIRED: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.CERT_REVOKED: ConnackCode.NOT_AUTHORIZED,
     # a token that is not one, or not signed by whom it claims, is a bad password; one that is genuine but not for
     # now or not for us is "not authorised" (EMQX too tells a bad signature from an expired token)
     ReasonCode.TOKEN_MALFORMED: ConnackCode.BAD_USERNAME_PASSWORD,
@@ -202,6 +217,13 @@ MQTT5_CONNACK: Mapping[ReasonCode, int] = MappingProxyType({
     ReasonCode.ACL_NO_RULE: Mqtt5Code.NOT_AUTHORIZED,
     ReasonCode.RESERVED_TOPIC: Mqtt5Code.NOT_AUTHORIZED,
     ReasonCode.BAD_TOPIC: Mqtt5Code.TOPIC_NAME_INVALID,  # CONNACK 0x90: the will topic is not accepted
+    ReasonCode.CERT_REQUIRED: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.CERT_NOT_ALLOWED: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.CERT_UNKNOWN_USER: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.CERT_USERNAME_MISMATCH: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.CERT_UNTRUSTED: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.CERT_EXPIRED: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.CERT_REVOKED: Mqtt5Code.NOT_AUTHORIZED,
     ReasonCode.TOKEN_MALFORMED: Mqtt5Code.BAD_USER_NAME_OR_PASSWORD,
     ReasonCode.TOKEN_BAD_SIGNATURE: Mqtt5Code.BAD_USER_NAME_OR_PASSWORD,
     ReasonCode.TOKEN_UNKNOWN_ISSUER: Mqtt5Code.BAD_USER_NAME_OR_PASSWORD,
@@ -230,10 +252,12 @@ MQTT5_TOPIC_REFUSAL: Mapping[ReasonCode, tuple[int, int]] = MappingProxyType({
 })
 
 # The DISCONNECT the server sends when it ends a session. A credential suspended, revoked, deleted or given a new
-# password is `credential-changed`: an administrator's doing, like a kick, with the sentence saying which. A token
-# that expires during a session is 0xA0 (Maximum connect time): the session was admitted for that long and no longer,
-# which is the spec's meaning, where 0x87 would say the client did something it may not do.
+# password is `credential-changed`: an administrator's doing, like a kick, with the sentence saying which (a revoked
+# client certificate too). A certificate or a token that expires during a session is 0xA0 (Maximum connect time): the
+# session was admitted for that long and no longer, which is the spec's meaning, where 0x87 would say the client did
+# something it may not do.
 MQTT5_DISCONNECT: Mapping[ReasonCode, int] = MappingProxyType({
+    ReasonCode.CERT_EXPIRED: Mqtt5Code.MAXIMUM_CONNECT_TIME,
     ReasonCode.KICKED: Mqtt5Code.ADMINISTRATIVE_ACTION,
     ReasonCode.CREDENTIAL_CHANGED: Mqtt5Code.ADMINISTRATIVE_ACTION,
     ReasonCode.TAKEN_OVER: Mqtt5Code.SESSION_TAKEN_OVER,

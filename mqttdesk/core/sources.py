@@ -10,6 +10,8 @@ so adding a kind of credential is one class here, registered in `SOURCES`, and n
 
 The order a CONNECT's username is tried in (`MATCH_ORDER`, first match wins):
 
+0. a verified client certificate (mutual TLS) whose CN names a user that logs in by certificate (`User.auth`):
+   the session is that user's, with its state and roles and the method `certificate` (decide.py has its rules);
 1. registered devices: the device whose clientId is presented, when the username is the one it registered with
    (its bootstrap credential's name: a device keeps working after that credential changes or goes);
 2. local users;
@@ -114,9 +116,22 @@ class UserSource(CredentialSource):
         return f"user '{holder.username}'" if holder.username else "an anonymous client"
 
     def subject_words(self, grant: Grant) -> str:
-        if grant.username and grant.method is Method.PASSWORD:
+        if grant.username and grant.method in (Method.PASSWORD, Method.CERTIFICATE):
             return f"user '{grant.username}'"
         return super().subject_words(grant)
+
+    def revalidate(self, grant: Grant, directory: Directory, password_hash: str | None) -> str | None:
+        why = super().revalidate(grant, directory, password_hash)
+        serial = grant.certificate_serial
+        if why is not None or serial is None:
+            return why
+        # logged in by a client certificate: revoking it, or taking certificates away from the user, ends it too
+        user = directory.users.get(grant.credential.name)
+        if serial in directory.revoked_serials:
+            return f"the client certificate of user '{grant.credential.name}' (serial {serial}) was revoked"
+        if user is not None and not user.auth.takes_certificate:
+            return f"user '{grant.credential.name}' no longer logs in with a client certificate"
+        return None
 
 
 class BootstrapSource(CredentialSource):

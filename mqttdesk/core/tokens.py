@@ -189,7 +189,7 @@ def _verify(request: ConnectRequest, shown: ConnectRequest, token: str, where: T
     if rules:
         steps.append(f"acl claim: {len(rules)} rule{'s' * (len(rules) != 1)}")
     grant = Grant(Method.TOKEN, CredentialRef(CredentialKind.TOKEN, f"{issuer.name}:{subject}"), subject,
-                  request.client_id, tenant_of(subject), rules=rules, expires_at=expires,
+                  request.client_id, tenant_of(subject), rules=rules, valid_until=expires,
                   verified_with=issuer.fingerprint)
     until = f", valid until {format_time(expires)}" if expires is not None else ""
     steps.append("token ✓")

@@ -11,6 +11,8 @@ at once.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import Literal
 
 import shiboken6
 from PySide6.QtWidgets import (
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -28,9 +31,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mqttdesk.auth.explain import Explanation, explain_on_loop
+from mqttdesk.auth.explain import Explanation, connecting_as, explain_on_loop
 from mqttdesk.broker.registry import SessionRegistry
-from mqttdesk.core.decision import ConnectRequest, Kind, SessionHolder
+from mqttdesk.core.decision import ConnectRequest, Kind, PeerCertificate, SessionHolder
+from mqttdesk.core.errors import ValidationError
 from mqttdesk.gui.decision_text import MUTED, client_answer, colored, escape, path_html
 from mqttdesk.gui.fix_panel import FixPanel
 from mqttdesk.gui.models.auth_log_model import Outcome
@@ -49,7 +53,7 @@ def live_holders(registry: SessionRegistry) -> dict[str, SessionHolder]:
 
 def explanation_sections(result: Explanation) -> list[tuple[str, tuple[str, ...]]]:
     connect = result.connect
-    who = f"'{connect.username}'" if connect.username else "anonymous (no username)"
+    who = connecting_as(connect, "anonymous (no username)")
     sections = [(f"CONNECT as {who} with clientId '{connect.client_id}'", connect.steps)]
     if result.topic is not None:
         sections.append((f"{result.topic.kind.value} '{result.topic.topic}'", result.topic.steps))
@@ -93,6 +97,11 @@ class ExplainerDialog(QDialog):
         self.client_id = QLineEdit()
         self.client_id.setPlaceholderText("the clientId the device uses, e.g. DVES_1A2B3C")
         self.client_id_error = FieldError()
+        self.certificate = QLineEdit()
+        self.certificate.setPlaceholderText("optional: the client presents this certificate over TLS (PEM file)")
+        self.certificate_browse = QPushButton("Browse…")
+        self.certificate_browse.clicked.connect(self._choose_certificate)
+        self.certificate_error = FieldError()
         self.topic = QLineEdit()
         self.topic.setPlaceholderText("optional: also check a topic, e.g. home/kitchen/light")
         self.action = QComboBox()
@@ -114,6 +123,14 @@ class ExplainerDialog(QDialog):
         client_column.addWidget(self.client_id)
         client_column.addWidget(self.client_id_error)
         form.addRow("Client id", client_column)
+        certificate_row = QHBoxLayout()
+        certificate_row.addWidget(self.certificate, 1)
+        certificate_row.addWidget(self.certificate_browse)
+        certificate_column = QVBoxLayout()
+        certificate_column.setSpacing(2)
+        certificate_column.addLayout(certificate_row)
+        certificate_column.addWidget(self.certificate_error)
+        form.addRow("Certificate", certificate_column)
         topic_row = QHBoxLayout()
         topic_row.addWidget(self.topic, 1)
         topic_row.addWidget(self.action)
@@ -183,14 +200,41 @@ class ExplainerDialog(QDialog):
                                             "whether it belongs to a registered device)")
             return None
         self.client_id_error.clear_error()
+        certificate = self._certificate()
+        if certificate is False:
+            return None
         username = self.username.text().strip() or None
         password = self.password.text() or None
-        request = ConnectRequest(client_id=client_id, username=username, password=password)
+        request = ConnectRequest(client_id=client_id, username=username, password=password, certificate=certificate,
+                                 transport="tls" if certificate is not None else None)
         topic = self.topic.text().strip() or None
         action = Kind(self.action.currentData())  # Qt hands a StrEnum back as a plain str
         self._set_busy(True)
         self._task = self.context.runner.start(self._explain(request, topic, action), "test access")
         return self._task
+
+    def _choose_certificate(self) -> None:
+        path, _selected = QFileDialog.getOpenFileName(self, "The client's certificate", "",
+                                                      "Certificates (*.crt *.pem *.cer);;All files (*)")
+        if path:
+            self.certificate.setText(path)
+
+    def _certificate(self) -> PeerCertificate | None | Literal[False]:
+        """The certificate the client presents (None: none), or False after showing why it cannot be used."""
+        path = self.certificate.text().strip()
+        self.certificate_error.clear_error()
+        if not path:
+            return None
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            self.certificate_error.show_error(f"cannot read {path}: {exc.strerror or exc}")
+            return False
+        try:
+            return self.context.store.pki.presented_certificate(data, Path(path).name)
+        except ValidationError as exc:
+            self.certificate_error.show_error(str(exc))
+            return False
 
     async def _explain(self, request: ConnectRequest, topic: str | None, action: Kind) -> None:
         holders = live_holders(self.context.service.registry)

@@ -91,10 +91,11 @@ class ListenersDialog(FormDialog):
                 self.file_errors[which].show_error(f"no such file: {path}")
                 ok = False
         wants_tls = self.enabled["tls"].isChecked() or self.enabled["wss"].isChecked()
-        if wants_tls and ok:
+        if wants_tls and ok and not self.context.store.pki.exists():  # the built-in CA's certificate serves then
             for which in ("cert_file", "key_file"):
                 if files[which] is None:
-                    self.file_errors[which].show_error("TLS and WebSocket over TLS need a certificate and its key")
+                    self.file_errors[which].show_error("TLS and WebSocket over TLS need a certificate and its key "
+                                                       "(or mqttdesk's own CA: mqttdesk ca init)")
                     ok = False
         if not any(box.isChecked() for box in self.enabled.values()):
             self.port_errors["tcp"].show_error("switch on at least one listener")

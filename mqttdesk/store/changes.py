@@ -15,12 +15,14 @@ class ChangeKind(StrEnum):
     SETTINGS = "settings"
     TOKEN = "token"  # a token issuer was added, changed or deleted (the key is its name)
     CLIENT_ID = "client-id"  # a clientId was released (its last-credential record removed)
+    CERTIFICATE = "certificate"  # the CA, the server certificate, an issued certificate, a trusted CA, the SANs
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
     kind: ChangeKind
-    key: str  # the user, bootstrap or role name, a (device's) clientId, or the setting's key
+    key: str  # the user, bootstrap or role name, a (device's) clientId, the setting's key, or for certificates
+    #           "ca", "server", "sans", a serial (hex) or "trust:NAME"
 
 
 ChangeListener = Callable[[tuple[Change, ...]], None]

@@ -27,6 +27,7 @@ from mqttdesk.core.client_ids import reservations_of
 from mqttdesk.core.errors import MqttdeskError
 from mqttdesk.core.model import Directory
 from mqttdesk.store.auth_log_repo import AuthLogRepo
+from mqttdesk.store.authority import StoredAuthority
 from mqttdesk.store.bootstraps_repo import BootstrapsRepo
 from mqttdesk.store.changes import Change, ChangeKind, ChangeListener
 from mqttdesk.store.client_ids_repo import ClientIdsRepo
@@ -95,6 +96,7 @@ class Store:
         self.settings = SettingsRepo(self)
         self.auth_log = AuthLogRepo(self)
         self.client_ids = ClientIdsRepo(self)
+        self.pki = StoredAuthority(self, path.parent)
         self.token_issuers = TokenIssuersRepo(self)
 
     @classmethod
@@ -282,6 +284,8 @@ class Store:
                 devices={device.client_id: device for device in self.devices.list()},
                 client_id_owners=self.client_ids.owners(),
                 reservations=reservations_of(users),
+                trusted_ca_subjects={ca.name: ca.subject for ca in self.pki.repo.trusted()},
+                revoked_serials=frozenset(format(entry.serial, "x") for entry in self.pki.repo.revoked()),
                 token_issuers={issuer.name: issuer for issuer in self.token_issuers.list()},
                 external=self.settings.external(),
             )

@@ -137,7 +137,38 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE auth_log ADD COLUMN protocol TEXT;
     """,
-    # 8: token (JWT) issuers: an HMAC secret or a public key PEM, the claims a token must carry, its holders' roles
+    # 8: certificates the built-in CA issued (never their private keys), CAs trusted for client certificates
+    #    (never with a key) and the names the server certificate is issued for. Small tables kept lean (WITHOUT
+    #    ROWID, no extra indexes): every page of schema is taken from the smallest Auth log budget.
+    """
+    CREATE TABLE certificates (
+        serial TEXT PRIMARY KEY,  -- hex, as shown
+        common_name TEXT NOT NULL,
+        user TEXT,  -- the user it was issued for; kept as text when that user is deleted
+        key_type TEXT NOT NULL,
+        issuer TEXT NOT NULL,
+        issued REAL NOT NULL,
+        expires REAL NOT NULL,
+        revoked_at REAL,
+        fingerprint_sha256 TEXT NOT NULL,
+        pem TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE trusted_cas (
+        name TEXT PRIMARY KEY,
+        subject TEXT NOT NULL,
+        fingerprint_sha256 TEXT NOT NULL,  -- one name per CA: checked when one is added
+        pem TEXT NOT NULL,
+        crl_pem TEXT,
+        added REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE server_sans (position INTEGER PRIMARY KEY, name TEXT NOT NULL);
+    """,
+    # 9: how a user logs in (password, certificate or both) and the trusted CA whose certificates name it
+    """
+    ALTER TABLE users ADD COLUMN auth TEXT NOT NULL DEFAULT 'password';
+    ALTER TABLE users ADD COLUMN certificate_ca TEXT;
+    """,
+    # 10: token (JWT) issuers: an HMAC secret or a public key PEM, the claims a token must carry, its holders' roles
     """
     CREATE TABLE token_issuers (
         name TEXT PRIMARY KEY,
@@ -150,7 +181,7 @@ MIGRATIONS: tuple[str, ...] = (
         username_must_match INTEGER NOT NULL DEFAULT 0,
         roles TEXT NOT NULL DEFAULT '[]',
         created REAL NOT NULL
-    );
+    ) WITHOUT ROWID;
     """,
 )
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from mqttdesk.core.client_ids import validate_reservation
 from mqttdesk.core.errors import AlreadyExistsError, NotFoundError
-from mqttdesk.core.model import User
+from mqttdesk.core.model import AuthMode, User
 from mqttdesk.core.names import validate_name
 from mqttdesk.core.passwords import parse_hash
 from mqttdesk.core.states import CredentialState
@@ -36,9 +36,14 @@ class UsersRepo(CredentialRepo[User]):
             created=row["created"],
             state_since=row["state_since"],
             last_used=row["last_used"],
+            auth=AuthMode(row["auth"]),
+            certificate_ca=row["certificate_ca"],
         )
 
-    def add(self, name: str, password_hash: str, roles: tuple[str, ...] = (), *, actor: str = "admin") -> User:
+    def add(self, name: str, password_hash: str, roles: tuple[str, ...] = (), *, actor: str = "admin",
+            auth: AuthMode = AuthMode.PASSWORD, certificate_ca: str | None = None) -> User:
+        """A new user (Inactive until its first login). A certificate-only user still gets a hash (of a secret
+        nobody knows), so that no password can ever log it in."""
         validate_name("user", name)
         parse_hash(password_hash)
         now = time.time()
@@ -46,13 +51,35 @@ class UsersRepo(CredentialRepo[User]):
             holder = username_taken(db, name)
             if holder is not None:
                 raise AlreadyExistsError(f"{holder} named '{name}' already exists")
+            self._check_ca(db, certificate_ca)
             db.execute(
-                "INSERT INTO users (name, password_hash, state, created, state_since) VALUES (?, ?, ?, ?, ?)",
-                (name, password_hash, CredentialState.INACTIVE.value, now, now),
+                "INSERT INTO users (name, password_hash, state, created, state_since, auth, certificate_ca)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (name, password_hash, CredentialState.INACTIVE.value, now, now, auth.value, certificate_ca),
             )
             self._write_roles(db, name, roles)
             history.record(db, self.CHANGE.value, name, "create", None, CredentialState.INACTIVE.value, actor)
         return self.get(name)
+
+    # -- how it logs in ----------------------------------------------------------------------------
+
+    def set_auth(self, name: str, auth: AuthMode, certificate_ca: str | None = None, *, actor: str = "admin") -> User:
+        """Password, certificate or both; `certificate_ca` names the trusted CA whose certificates log it in (None:
+        mqttdesk's own CA). Its live sessions are re-checked (the change notification): one logged in by a way it
+        no longer has ends."""
+        with self._store.write(self._change(name)) as db:
+            self._require(db, name)
+            self._check_ca(db, certificate_ca)
+            db.execute("UPDATE users SET auth = ?, certificate_ca = ? WHERE name = ?",
+                       (auth.value, certificate_ca, name))
+            history.record(db, self.CHANGE.value, name, f"auth {auth.value}", None, None, actor)
+        return self.get(name)
+
+    @staticmethod
+    def _check_ca(db: sqlite3.Connection, certificate_ca: str | None) -> None:
+        if certificate_ca is not None and db.execute("SELECT 1 FROM trusted_cas WHERE name = ?",
+                                                     (certificate_ca,)).fetchone() is None:
+            raise NotFoundError(f"no trusted CA named '{certificate_ca}' (mqttdesk trust list)")
 
     # -- reserved clientIds -----------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ changing anything, the timeline follows a client from the Clients tab, the statu
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 from pytestqt.qtbot import QtBot
@@ -170,3 +171,35 @@ def test_the_status_bar_counts_refusals_and_opens_them(qtbot: QtBot, window: Mai
     connect("ghost-2", "ghost", "pw")
     qtbot.waitUntil(lambda: status.refused_button.text() == "2 refused in the last minute", timeout=5000)
     assert len(notifier.sent) == 1
+
+
+def test_the_explainer_takes_a_client_certificate_file(qtbot: QtBot, window: MainWindow, store: Store,
+                                                       tmp_path: Path) -> None:
+    from mqttdesk.core.model import AuthMode
+    from mqttdesk.pki.ca import create_ca
+    from mqttdesk.pki.certificates import certificate_pem
+    from mqttdesk.pki.issue import issue_client_certificate
+
+    store.roles.add("plugs")
+    store.roles.allow("plugs", "plugs/%u/#", Permission.READWRITE)
+    store.users.add("plug-1", FAST_HASH("unused"), ("plugs",), auth=AuthMode.CERTIFICATE)
+    store.pki.install(create_ca("lab CA"))
+    ca = store.pki.load()
+    (tmp_path / "plug-1.crt").write_bytes(certificate_pem(issue_client_certificate(ca, "plug-1").certificate))
+    stranger = create_ca("someone else's CA")
+    (tmp_path / "other.crt").write_bytes(certificate_pem(issue_client_certificate(stranger, "plug-1").certificate))
+
+    dialog = explainer(window)
+    dialog.prefill(None, "DVES_1A2B3C", "plugs/plug-1/state", Kind.PUBLISH)
+    dialog.certificate.setText(str(tmp_path / "plug-1.crt"))
+    text = run(qtbot, dialog)
+    assert "✓ Allowed — may connect and publish to 'plugs/plug-1/state'" in text
+    assert "CONNECT as 'plug-1' (client certificate) with clientId 'DVES_1A2B3C'" in text
+    assert "user 'plug-1' authenticated by client certificate" in text
+
+    dialog.certificate.setText(str(tmp_path / "other.crt"))
+    assert dialog.run() is None  # the handshake would refuse it: said next to the field, nothing run
+    assert "the TLS handshake would refuse other.crt" in dialog.certificate_error.message
+    dialog.certificate.setText(str(tmp_path / "missing.crt"))
+    assert dialog.run() is None
+    assert "cannot read" in dialog.certificate_error.message

@@ -9,6 +9,7 @@ from pytestqt.qtbot import QtBot
 from mqttdesk.broker.service import BrokerState
 from mqttdesk.gui.listeners_dialog import ListenersDialog
 from mqttdesk.gui.main_window import MainWindow
+from mqttdesk.pki.ca import create_ca
 from mqttdesk.store.db import Store
 from tests.gui.helpers import click
 from tests.integration.tls_certs import make_tls_files
@@ -38,6 +39,22 @@ def test_tls_without_files_and_bad_ports_are_refused_next_to_the_fields(
     click(qtbot, dialog.ok_button)
     assert "no such file" in dialog.file_errors["cert_file"].message
     assert not store.settings.listeners().tls  # nothing saved while anything is wrong
+
+
+def test_with_the_built_in_ca_tls_needs_no_files(qtbot: QtBot, window: MainWindow, store: Store) -> None:
+    store.pki.install(create_ca())
+    bar = window.broker_bar
+    bar.port_edit.setText("0")
+    click(qtbot, bar.start_button)
+    qtbot.waitUntil(lambda: window.service.status.state is BrokerState.LISTENING, timeout=5000)
+    dialog = open_dialog(qtbot, window)
+    dialog.ports["tcp"].setText("0")
+    dialog.enabled["tls"].setChecked(True)
+    dialog.ports["tls"].setText("0")
+    click(qtbot, dialog.ok_button)
+    qtbot.waitUntil(lambda: {info.kind for info in window.service.status.listeners} == {"tcp", "tls"},
+                    timeout=10000)
+    assert store.settings.listeners().cert_file is None
 
 
 def test_switching_tls_and_websocket_on_restarts_the_broker_on_them(

@@ -188,7 +188,7 @@ def test_clients_model_shows_the_protocol_version_of_each_session(qtmodeltester:
 
 def test_clients_model_shows_a_token_session_with_its_expiry() -> None:
     expires = time.time() + 3600
-    grant = Grant(Method.TOKEN, CredentialRef(CredentialKind.TOKEN, "lab:s-1"), "s-1", "t-1", expires_at=expires)
+    grant = Grant(Method.TOKEN, CredentialRef(CredentialKind.TOKEN, "lab:s-1"), "s-1", "t-1", valid_until=expires)
     record = LiveSession("t-1", "s-1", grant.method.value, "127.0.0.1", time.time(), True, grant)
     SessionState("t-1", True, grant, record)
     registry = SessionRegistry()

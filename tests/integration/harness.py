@@ -8,20 +8,38 @@ and call `sync()` to have the instance pick the change up now instead of at its 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 from mqttdesk.broker.service import BrokerService, BrokerState, ListenerOverrides
 from mqttdesk.control.server import ControlServer
+from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.db import Store
 
 T = TypeVar("T")
 TIMEOUT = 10.0
+
+
+@contextlib.contextmanager
+def running_instance(data_dir: Path, overrides: ListenerOverrides | None = None) -> Iterator[Instance]:
+    """An instance on free loopback ports (with the listeners `overrides` add), stopped and checked afterwards."""
+    running = Instance(data_dir)
+    running.start(overrides=overrides)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def running_tls(data_dir: Path) -> contextlib.AbstractContextManager[Instance]:
+    """`running_instance` with the TLS listener on too."""
+    return running_instance(data_dir, ListenerOverrides(tls_port=0))
 
 
 class Instance:
@@ -60,6 +78,14 @@ class Instance:
 
     def flush_log(self) -> None:
         self.call(self.service.recorder.flush)
+
+    def last_entry(self, client_id: str, kind: str | None = None) -> AuthLogEntry:
+        """The newest Auth log entry of `client_id` (of `kind`, when given), after writing what is queued."""
+        self.flush_log()
+        entries = [e for e in self.call(self.store.auth_log.recent, 100)
+                   if e.client_id == client_id and (kind is None or e.kind == kind)]
+        assert entries, f"no {kind or 'Auth log'} entry for {client_id}"
+        return entries[-1]
 
     def stop(self) -> None:
         """Close everything and check nothing is left behind: no task still pending, the port free again."""

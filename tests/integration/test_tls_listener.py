@@ -15,7 +15,7 @@ from mqttdesk.core.limits import AdmissionLimits
 from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.db import Store
 from tests.integration.conftest import provision_tls_lamp
-from tests.integration.harness import TIMEOUT, Instance
+from tests.integration.harness import TIMEOUT, Instance, running_tls
 from tests.integration.mqtt_client import TestClient
 from tests.integration.raw_mqtt import RawClient, encode_connect
 from tests.integration.test_pending_connections import close_all, closed_by_server, open_idle
@@ -25,10 +25,8 @@ from tests.integration.tls_certs import TlsFiles
 @pytest.fixture
 def tls_instance(admin: Store, data_dir: Path, certs: TlsFiles) -> Iterator[Instance]:
     provision_tls_lamp(admin, certs, client_ca=True)
-    running = Instance(data_dir)
-    running.start(overrides=ListenerOverrides(tls_port=0))
-    yield running
-    running.stop()
+    with running_tls(data_dir) as running:
+        yield running
 
 
 class TlsRefusals:
@@ -122,6 +120,7 @@ def test_client_that_does_not_trust_our_certificate_is_logged(tls_instance: Inst
     assert entry.address == "127.0.0.1"
     assert entry.reason == "the client refused our certificate: tlsv1 alert unknown ca"
     assert f"listener 'tls' (127.0.0.1:{tls_instance.ports['tls']})" in entry.steps[0]
+    assert entry.steps[-1].startswith("hint: the device does not trust mqttdesk's CA: install ca.crt on it")
 
 
 def test_plain_mqtt_on_the_tls_port_is_logged(tls_instance: Instance, refusals: TlsRefusals) -> None:
@@ -149,8 +148,7 @@ def test_a_trusted_client_certificate_travels_with_the_connect(tls_instance: Ins
         assert client.connect() == 0
     finally:
         client.close()
-    tls_instance.flush_log()
-    entry = next(e for e in tls_instance.call(tls_instance.store.auth_log.recent, 50) if e.client_id == "lamp-cert")
+    entry = tls_instance.last_entry("lamp-cert", "CONNECT")
     assert "client certificate CN=lamp-device,O=mqttdesk tests" in entry.steps[0]
 
 
@@ -173,7 +171,8 @@ def test_tls_switched_on_without_files_says_why_and_tcp_still_works(admin: Store
         assert status.state is BrokerState.LISTENING
         assert [info.kind for info in status.listeners] == ["tcp"]
         assert status.warnings == ("the TLS listener did not start: the TLS listener needs a certificate and its "
-                                   "key: set tls.cert_file and tls.key_file (mqttdesk config set tls.cert_file PATH)",)
+                                   "key: set tls.cert_file and tls.key_file (mqttdesk config set tls.cert_file "
+                                   "PATH), or create mqttdesk's own CA (mqttdesk ca init)",)
         assert "the TLS listener did not start" in status.describe()
         with RawClient(status.listeners[0].port) as raw:
             assert raw.connect("still-tcp").return_code == 0

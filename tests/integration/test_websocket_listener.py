@@ -91,16 +91,14 @@ def test_paho_over_websocket_is_authenticated_and_exchanges_messages_with_tcp(ws
         lambda: [s.to_json() for s in ws_instance.service.registry.snapshot()])}
     assert (sessions["lamp-ws"]["listener"], sessions["lamp-ws"]["transport"]) == ("ws", "ws")
     assert sessions["lamp-tcp"]["transport"] == "tcp"
-    ws_instance.flush_log()
-    entry = next(e for e in ws_instance.call(ws_instance.store.auth_log.recent, 50) if e.client_id == "lamp-ws")
+    entry = ws_instance.last_entry("lamp-ws", "CONNECT")
     assert entry.steps[0] == f"over WebSocket on listener 'ws' (127.0.0.1:{ws_instance.ports['ws']})"
 
 
 def test_wrong_password_over_websocket_gets_4_like_on_tcp(ws_instance: Instance, made: list[TestClient]) -> None:
     assert _client(made, "lamp-ws", ws_instance.ports["ws"], username="lamp", password="nope",
                    transport="websockets").connect() == 4
-    ws_instance.flush_log()
-    entry = next(e for e in ws_instance.call(ws_instance.store.auth_log.recent, 50) if e.client_id == "lamp-ws")
+    entry = ws_instance.last_entry("lamp-ws", "CONNECT")
     assert (entry.allowed, entry.reason_code) == (False, "bad-password")
 
 
@@ -111,8 +109,7 @@ def test_paho_over_websocket_with_tls(ws_instance: Instance, made: list[TestClie
     assert client.subscribe("home/wss", 0) == 0
     client.publish("home/wss", b"secure", qos=1)
     assert client.expect_message().payload == b"secure"
-    ws_instance.flush_log()
-    entry = next(e for e in ws_instance.call(ws_instance.store.auth_log.recent, 50) if e.client_id == "lamp-wss")
+    entry = ws_instance.last_entry("lamp-wss", "CONNECT")
     assert entry.steps[0].startswith("over WebSocket over TLS (TLS 1.")
 
 

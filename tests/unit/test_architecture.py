@@ -1,7 +1,8 @@
 """The layer order of docs/ARCHITECTURE.md, checked on the source with `ast` so a wrong-way import fails the build.
 
-core < store < auth < broker < control < commands and gui (siblings) < the entry points (app, cli): a module may
-import its own layer and those below it, never one above. On top of that, core/ is pure and only gui/ uses Qt.
+core < pki < store < auth < broker < control < commands and gui (siblings) < the entry points (app, cli): a module
+may import its own layer and those below it, never one above. On top of that, core/ is pure, pki/ is pure but for
+`cryptography`, and only gui/ uses Qt.
 
 Every `import` counts, wherever it is: at module level, inside a function, or under `if TYPE_CHECKING:`.
 """
@@ -19,14 +20,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 QT = {"PySide6", "shiboken6", "qasync"}
 CORE_FORBIDDEN = QT | {"asyncio", "amqtt", "sqlite3"}
+PKI_FORBIDDEN = CORE_FORBIDDEN  # the CA's domain: `cryptography` and the standard library's pure parts only
 STORE_FORBIDDEN = QT | {"amqtt"}
 GUI_WIRING = {"mqttdesk.app"}  # builds the GUI and runs it under qasync
 ABOVE_GUI = GUI_WIRING | {"mqttdesk.cli", "mqttdesk.__main__"}
 # rank of each layer; modules of equal rank (commands and gui) may not import each other either
 # (cli_output formats JSON and times for the CLI and the window's exports alike: below both)
-LAYERS = {"mqttdesk.core": 0, "mqttdesk.store": 1, "mqttdesk.auth": 2, "mqttdesk.broker": 3, "mqttdesk.control": 4,
-          "mqttdesk.cli_output": 4, "mqttdesk.commands": 5, "mqttdesk.gui": 5}
-TOP = 6  # app, cli, __main__: they wire everything
+LAYERS = {"mqttdesk.core": 0, "mqttdesk.pki": 1, "mqttdesk.store": 2, "mqttdesk.auth": 3, "mqttdesk.broker": 4,
+          "mqttdesk.control": 5, "mqttdesk.cli_output": 5, "mqttdesk.commands": 6, "mqttdesk.gui": 6}
+TOP = 7  # app, cli, __main__: they wire everything
 # the one upward import: `serve` and `gui` start the wiring, imported inside their handlers so that every other
 # command runs without loading the broker's listeners or Qt
 ALLOWED_UPWARD = {("mqttdesk.commands.instance", "mqttdesk.app")}
@@ -101,6 +103,8 @@ def violations(sites: list[ImportSite]) -> list[str]:
                 found.append(f"{site}: core/ imports nothing of ours outside core")
             if site.top in CORE_FORBIDDEN:
                 found.append(f"{site}: core/ is pure (no Qt, qasync, asyncio, amqtt, sqlite3)")
+        if _within(module, "mqttdesk.pki") and site.top in PKI_FORBIDDEN:
+            found.append(f"{site}: pki/ is pure (no Qt, qasync, asyncio, amqtt, sqlite3)")
         if _within(module, "mqttdesk.store") and site.top in STORE_FORBIDDEN:
             found.append(f"{site}: store/ uses neither Qt, qasync nor amqtt")
         if not _within(module, "mqttdesk.gui") and module not in GUI_WIRING and site.top in QT:
@@ -122,7 +126,7 @@ def violations(sites: list[ImportSite]) -> list[str]:
 
 def test_scan_sees_the_package() -> None:
     importers = {site.importer for site in scan(ROOT)}
-    assert {"mqttdesk.core.decide", "mqttdesk.store.db"} <= importers
+    assert {"mqttdesk.core.decide", "mqttdesk.pki.ca", "mqttdesk.store.db"} <= importers
 
 
 def test_dependencies_point_downwards() -> None:
@@ -161,6 +165,10 @@ def fake_tree(tmp_path: Path) -> Path:
         "mqttdesk/broker/ok.py": "import asyncio\nimport websockets\n",
         "mqttdesk/broker/bad.py": "from amqtt.broker import Broker\n",
         "mqttdesk/store/up.py": "from mqttdesk.broker import router\n",
+        "mqttdesk/pki/__init__.py": "",
+        "mqttdesk/pki/ok.py": "from cryptography import x509\nfrom mqttdesk.core.errors import ValidationError\n",
+        "mqttdesk/pki/bad.py": "import sqlite3\nfrom mqttdesk.store.db import Store\n",
+        "mqttdesk/store/uses_pki.py": "from mqttdesk.pki.ca import create_ca\n",
         "mqttdesk/commands/sideways.py": "from mqttdesk.gui import main_window\n",
         "mqttdesk/gui/ok.py": "from PySide6 import QtWidgets\nimport qasync\nfrom mqttdesk.store.db import Store\n",
         "mqttdesk/app.py": "import qasync\nfrom mqttdesk.gui import main_window\n",
@@ -191,6 +199,9 @@ def test_checker_reports_file_line_and_import(fake_tree: Path) -> None:
             "mqttdesk/store/up.py:1 imports mqttdesk.broker.router: store may not reach up to broker (layer order in "
             "docs/ARCHITECTURE.md)",
             "mqttdesk/commands/sideways.py:1 imports mqttdesk.gui.main_window: nothing below gui/ imports gui/",
+            "mqttdesk/pki/bad.py:1 imports sqlite3: pki/ is pure (no Qt, qasync, asyncio, amqtt, sqlite3)",
+            "mqttdesk/pki/bad.py:2 imports mqttdesk.store.db.Store: pki may not reach up to store (layer order in "
+            "docs/ARCHITECTURE.md)",
             "mqttdesk/store/bad.py:1 imports PySide6.QtCore.QObject: "
             "only gui/ (and app.py, which wires it) may use Qt or qasync",
         ]

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from mqttdesk.broker.service import BrokerState, BrokerStatus, ListenerOverrides, listener_specs
-from mqttdesk.broker.tls import ListenerError, TlsFiles, handshake_failure_words, server_context
+from mqttdesk.broker.tls import ListenerError, TlsFiles, handshake_failure_hint, handshake_failure_words, server_context
 from mqttdesk.broker.transport import ListenerInfo
 from mqttdesk.core.decision import ConnectRequest
 from mqttdesk.store.settings_repo import ListenerSettings
@@ -58,6 +58,31 @@ def test_verify_failure_names_openssls_verify_message() -> None:
     error.verify_message = "unable to get local issuer certificate"
     assert handshake_failure_words(error) == ("the client's certificate is not trusted: certificate verify failed: "
                                               "unable to get local issuer certificate")
+
+
+@pytest.mark.parametrize(("error", "hint"), [
+    (_ssl_error("TLSV1_ALERT_UNKNOWN_CA", "tlsv1 alert unknown ca"), "the device does not trust mqttdesk's CA: "
+     "install ca.crt on it (mqttdesk ca export FILE), or on Tasmota set the fingerprint (mqttdesk server-cert show)"),
+    (_ssl_error("WRONG_VERSION_NUMBER", "wrong version number"), "connect to the plain MQTT port, or switch the "
+     "client to TLS (mqtts://) for this one"),
+    (_ssl_error("NO_SHARED_CIPHER", "no shared cipher"), None),
+    (ConnectionResetError(), None),
+])
+def test_handshake_failures_come_with_what_usually_fixes_them(error: BaseException, hint: str | None) -> None:
+    assert handshake_failure_hint(error) == hint
+
+
+@pytest.mark.parametrize(("message", "start"), [
+    ("certificate has expired", "issue the device a new certificate"),
+    ("certificate revoked", "this certificate was revoked"),
+    ("unable to get local issuer certificate", "the certificate was not issued by mqttdesk's CA or a trusted CA"),
+])
+def test_a_refused_client_certificate_gets_a_hint(message: str, start: str) -> None:
+    error = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    error.verify_message = message
+    hint = handshake_failure_hint(error)
+    assert hint is not None
+    assert hint.startswith(start)
 
 
 def test_tls_needs_its_files_and_says_which_are_missing(tmp_path) -> None:  # type: ignore[no-untyped-def]

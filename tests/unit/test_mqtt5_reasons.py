@@ -27,6 +27,9 @@ from mqttdesk.store.auth_log_repo import entry_from_decision
 # -- the tables, as the issue states them -----------------------------------------------------------------------
 
 CONNACK = {
+    **{code: 0x87 for code in (ReasonCode.CERT_REQUIRED, ReasonCode.CERT_NOT_ALLOWED, ReasonCode.CERT_UNKNOWN_USER,
+                               ReasonCode.CERT_USERNAME_MISMATCH, ReasonCode.CERT_UNTRUSTED, ReasonCode.CERT_EXPIRED,
+                               ReasonCode.CERT_REVOKED)},  # a certificate problem: not authorized
     ReasonCode.AUTHENTICATED: 0x00,
     ReasonCode.ANONYMOUS_ALLOWED: 0x00,
     ReasonCode.CLIENT_ID_IN_USE: 0x85,
@@ -76,6 +79,7 @@ TOPIC_REFUSAL = {  # (PUBACK/PUBREC, SUBACK)
     ReasonCode.EXTERNAL_ERROR: (0x80, 0x80),
 }
 DISCONNECT = {
+    ReasonCode.CERT_EXPIRED: 0xA0,  # a session whose client certificate expired while connected
     ReasonCode.KICKED: 0x98,
     ReasonCode.CREDENTIAL_CHANGED: 0x98,
     ReasonCode.TAKEN_OVER: 0x8E,

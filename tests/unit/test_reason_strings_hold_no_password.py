@@ -15,9 +15,10 @@ import pytest
 from mqttdesk.core.acl import Effect, Permission, Rule
 from mqttdesk.core.client_ids import reservations_of
 from mqttdesk.core.decide import decide_connect, decide_unchecked, revalidate
-from mqttdesk.core.decision import ConnectRequest, Decision, Grant, SessionHolder
+from mqttdesk.core.decision import ConnectRequest, Decision, Grant, PeerCertificate, SessionHolder
 from mqttdesk.core.model import (
     AnonymousPolicy,
+    AuthMode,
     Bootstrap,
     CredentialKind,
     CredentialRef,
@@ -63,6 +64,16 @@ DIRECTORY = Directory(
     reservations=reservations_of(USERS.values()),
 )
 ANONYMOUS_ON = dataclasses.replace(DIRECTORY, anonymous=AnonymousPolicy(enabled=True, roles=("devices",)))
+CERTIFIED = dataclasses.replace(
+    DIRECTORY, users={**USERS, "meter": dataclasses.replace(_user("meter"), auth=AuthMode.CERTIFICATE)},
+    trusted_ca_subjects={"partner": "CN=partner"}, revoked_serials=frozenset({"bad"}))
+
+
+def _cert(cn: str, *, issuer: str = "CN=mqttdesk", serial: str = "0f", not_after: float = 4_000_000_000.0
+          ) -> PeerCertificate:
+    return PeerCertificate(cn, serial, issuer, not_after)
+
+
 LAMP_REF = CredentialRef(CredentialKind.USER, "lamp")
 ONLINE = {"busy-1": SessionHolder("busy-1", "lamp", LAMP_REF, "10.0.0.9", T0)}
 OFFLINE = {"kept-1": SessionHolder("kept-1", "lamp", LAMP_REF, "10.0.0.9", T0, offline_since=T0 + 60)}
@@ -125,7 +136,21 @@ PATHS: dict[str, tuple[ReasonCode, Callable[[], Decision]]] = {
     "registered-by-bootstrap": (ReasonCode.AUTHENTICATED, _connect("plugs", "plug-9")),
     "virtual-device": (ReasonCode.AUTHENTICATED, _connect("virtual", "plug-9")),
     "device": (ReasonCode.AUTHENTICATED, _connect("plugs", "plug-1")),
-    "anonymous-allowed": (ReasonCode.ANONYMOUS_ALLOWED, _anonymous()),}
+    "anonymous-allowed": (ReasonCode.ANONYMOUS_ALLOWED, _anonymous()),
+    # mutual TLS: the password sent along must not reach the sentence either
+    "cert-required": (ReasonCode.CERT_REQUIRED, _connect("meter", directory=CERTIFIED)),
+    "cert-not-allowed": (ReasonCode.CERT_NOT_ALLOWED, _connect(None, password=None, certificate=_cert("lamp"))),
+    "cert-unknown-user": (ReasonCode.CERT_UNKNOWN_USER, _connect(None, password=None, certificate=_cert("nobody"))),
+    "cert-username-mismatch": (ReasonCode.CERT_USERNAME_MISMATCH,
+                               _connect("lamp", directory=CERTIFIED, certificate=_cert("meter"))),
+    "cert-untrusted": (ReasonCode.CERT_UNTRUSTED, _connect("meter", directory=CERTIFIED,
+                                                           certificate=_cert("meter", issuer="CN=partner"))),
+    "cert-expired": (ReasonCode.CERT_EXPIRED, _connect("meter", directory=CERTIFIED,
+                                                       certificate=_cert("meter", not_after=T0))),
+    "cert-revoked": (ReasonCode.CERT_REVOKED, _connect("meter", directory=CERTIFIED,
+                                                       certificate=_cert("meter", serial="bad"))),
+    "certificate": (ReasonCode.AUTHENTICATED, _connect("meter", directory=CERTIFIED, certificate=_cert("meter"))),
+}
 
 
 @pytest.mark.parametrize(("code", "make"), list(PATHS.values()), ids=list(PATHS))

@@ -85,7 +85,7 @@ def test_an_hs256_token_in_the_password_field_admits_its_subject_with_the_issuer
     assert (grant.method, grant.credential.kind, grant.credential.name) == (Method.TOKEN, CredentialKind.TOKEN,
                                                                            "lab:sensor-7")
     assert grant.username == "sensor-7"
-    assert grant.expires_at == NOW + 3600
+    assert grant.valid_until == NOW + 3600
     assert "subject 'sensor-7' (sub)" in decision.steps
     assert decide_topic(Kind.PUBLISH, grant, "sensors/sensor-7/t", DIRECTORY).allowed  # %u is the subject
     assert not decide_topic(Kind.PUBLISH, grant, "sensors/other/t", DIRECTORY).allowed
