@@ -13,12 +13,8 @@ Published, Retain Handling, subscription identifiers, and shared subscriptions (
 goes to one member of the group, in turn, preferring connected members). It knows nothing of sockets: `DeskBroker`
 owns the connections and hands it the map of live ones.
 
-A client the external HTTP service admitted has its topics decided by the service. Its PUBLISH and SUBSCRIBE wait
-for the answers (`prefetch`; that connection only). A delivery to it never stalls routing: it is decided from the
-service's cache, and a message whose answer is not cached is held for that subscriber while the answer is fetched
-in the background, then delivered or dropped (`_hold`: at most `HELD_PER_SUBSCRIBER` messages per subscriber, for
-at most the service's timeout; beyond that count a message is dropped). A shared subscription's member and a
-message queued for a client that was away are decided from the cache alone (not cached: not this time).
+A client the external HTTP service admitted has its topics decided by the service (`external_topics.py`: what waits
+for it, and what a delivery does meanwhile).
 """
 
 from __future__ import annotations
@@ -33,6 +29,7 @@ from typing import Any
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
 from mqttdesk.broker.connection import Connection, Decided, Pending, ProtocolViolation
+from mqttdesk.broker.external_topics import ExternalTopics
 from mqttdesk.broker.protocol import OutgoingPublish, Publish, Subscribe, Unsubscribe
 from mqttdesk.broker.protocol import wire_format as wf
 from mqttdesk.broker.protocol.reason_codes import Mqtt5Reason
@@ -41,7 +38,6 @@ from mqttdesk.broker.session_state import SessionState
 from mqttdesk.broker.subscription import Subscription, split_shared
 from mqttdesk.broker.subscriptions import SubscriptionIndex
 from mqttdesk.core.decision import Decision, Kind
-from mqttdesk.core.model import CredentialKind
 from mqttdesk.core.reasons import ReasonCode, mqtt5_topic_refusal_code
 from mqttdesk.core.topic_rules import subscription_limit_decision
 from mqttdesk.core.topics import topic_matches
@@ -53,8 +49,6 @@ SESSION_DECISIONS = 1024  # topic decisions a session remembers per kind (a devi
 MessageMonitor = Callable[[str, bytes, int, bool], None]  # topic, payload, QoS, retain
 LOGGED_PER_SESSION = 256
 SUBSCRIBE_SLICE = 200  # filters of one SUBSCRIBE decided per turn of the event loop (about 5 ms on our machine)
-HELD_PER_SUBSCRIBER = 100  # messages held for an external client while its delivery answers are fetched
-_EXTERNAL = CredentialKind.EXTERNAL
 
 
 @dataclass(eq=False)
@@ -100,43 +94,24 @@ class Router:
         self.monitors: list[MessageMonitor] = []  # see BrokerService.add_monitor
         self._unflushed: list[Connection] = []
         self.subscribe_slice = SUBSCRIBE_SLICE
-        # the sessions the external HTTP service admitted (their topics are its to decide): a set, so that the
-        # delivery path of every other session pays one empty-set test, not an attribute chain per subscriber
-        self._external: set[SessionState] = set()
-        # clientId -> topic -> messages held while the external service is asked whether it may read the topic
-        self._held: dict[str, dict[str, list[tuple[OutgoingPublish, Subscription, int, bool, float | None]]]] = {}
+        self.external = ExternalTopics(pipeline, connections, self._deliver)
+        self._external_sessions = self.external.sessions  # whose topics the external HTTP service decides
 
     def unsubscribe_all(self, state: SessionState) -> None:
         """Take a session that ends for good out of the trie."""
         for topic_filter in state.subscriptions:
             self._remove(state, topic_filter)
-        self._external.discard(state)
+        self._external_sessions.discard(state)
 
     def grant_changed(self, state: SessionState) -> None:
         """The session was given a grant (a new session, or one resumed by a new CONNECT)."""
-        if state.grant.credential.kind is _EXTERNAL:
-            self._external.add(state)
-        else:
-            self._external.discard(state)
+        self.external.grant_changed(state)
 
     # -- packets of a live connection (called by Connection) ------------------------------------
 
     def prefetch(self, connection: Connection, packet: Publish | Subscribe) -> Coroutine[Any, Any, Decided] | None:
         """For a client the external service admitted: ask it about the packet's topics first."""
-        if not self._external or connection.state not in self._external:
-            return None
-        if isinstance(packet, Publish):
-            return self._ask(Kind.PUBLISH, connection, [packet.topic])
-        filters = []
-        for topic_filter, _options in packet.subscriptions:
-            shared = split_shared(topic_filter)
-            filters.append(shared[1] if shared else topic_filter)
-        return self._ask(Kind.SUBSCRIBE, connection, list(dict.fromkeys(filters)))
-
-    async def _ask(self, kind: Kind, connection: Connection, topics: list[str]) -> Decided:
-        grant = connection.state.grant
-        decisions = await asyncio.gather(*(self.pipeline.external_topic(kind, grant, topic) for topic in topics))
-        return dict(zip(topics, decisions, strict=True))
+        return self.external.prefetch(connection, packet)
 
     def admit_publish(self, connection: Connection, publish: Publish, decided: Decision | None = None) -> Decision:
         """Count, decide and log a PUBLISH; the decision says whether it may be routed (QoS 2: at PUBREL)."""
@@ -299,7 +274,7 @@ class Router:
         """The pipeline's PUBLISH or RECEIVE decision, remembered by the session for its grant: the pipeline's own
         cache hashes (credential, clientId, tenant, kind, topic) for every message, a tenth of a QoS 1 delivery."""
         memo, pipeline = state.decisions, self.pipeline
-        if self._external and state in self._external:  # the service's cache decides how long an answer holds
+        if self._external_sessions and state in self._external_sessions:  # the service's cache says how long it holds
             return pipeline.decide_topic(kind, state.grant, topic)
         if memo.epoch != pipeline.epoch or memo.grant is not state.grant:
             memo.reset(pipeline.epoch, state.grant)
@@ -331,12 +306,13 @@ class Router:
             except Exception:
                 log.exception("message monitor failed")
         message = OutgoingPublish(publish)
-        connections, may_receive, retain, external = self._connections, self.may_receive, publish.retain, self._external
+        connections, may_receive, retain = self._connections, self.may_receive, publish.retain
+        external = self._external_sessions
         for state, subscription in self._index.match(topic).values():
             if subscription.no_local and state.client_id == origin:
                 continue
             if external and state in external:
-                self._offer_external(state, message, subscription, qos, retain and subscription.retain_as_published,
+                self.external.offer(state, message, subscription, qos, retain and subscription.retain_as_published,
                                      expires_at)
                 continue
             if not may_receive(state, topic):
@@ -380,40 +356,6 @@ class Router:
             return
         self._count_out(state.live)
 
-    def _offer_external(self, state: SessionState, message: OutgoingPublish, subscription: Subscription, qos: int,
-                        retain: bool, expires_at: float | None) -> None:
-        """Deliver to a client the external service admitted: from its cached answer, else hold the message while
-        the answer is fetched (see the module docstring)."""
-        topic = message.publish.topic
-        cached = self.pipeline.external_topic_cached(Kind.RECEIVE, state.grant, topic)
-        if cached is not None:
-            if cached.allowed:
-                self._deliver(state, message, subscription, qos, retain, expires_at)
-            return
-        held = self._held.setdefault(state.client_id, {})
-        if sum(len(messages) for messages in held.values()) >= HELD_PER_SUBSCRIBER:
-            log.info("%s: %d messages wait for the external service already; one for '%s' is dropped",
-                     state.client_id, HELD_PER_SUBSCRIBER, topic)
-            return
-        waiting = held.get(topic)
-        held.setdefault(topic, []).append((message, subscription, qos, retain, expires_at))
-        if waiting is None:  # the first for this topic asks; the others wait with it
-            task = asyncio.ensure_future(self.pipeline.external_topic(Kind.RECEIVE, state.grant, topic))
-            task.add_done_callback(lambda done: self._release(state, topic, done))
-
-    def _release(self, state: SessionState, topic: str, done: asyncio.Future[Decision]) -> None:
-        held = self._held.get(state.client_id, {})
-        messages = held.pop(topic, [])
-        if not held:
-            self._held.pop(state.client_id, None)
-        allowed = not done.cancelled() and done.exception() is None and done.result().allowed
-        connection = self._connections.get(state.client_id)
-        if not allowed or state not in self._external or (
-                connection is not None and connection.state is not state):
-            return  # refused, or the session it was held for is gone
-        for message, subscription, qos, retain, expires_at in messages:
-            self._deliver(state, message, subscription, qos, retain, expires_at)
-
     def _count_out(self, live: LiveSession) -> None:
         live.messages_out += 1
         self.registry.touch(live)
@@ -428,8 +370,8 @@ class Router:
         if split_shared(topic_filter) is not None:
             return
         for topic, retained in self._retained_matching(topic_filter):
-            if state in self._external:
-                self._offer_external(state, OutgoingPublish(retained.publish), subscription, retained.publish.qos,
+            if state in self._external_sessions:
+                self.external.offer(state, OutgoingPublish(retained.publish), subscription, retained.publish.qos,
                                      True, retained.expires_at)
             elif self.may_receive(state, topic):
                 self._deliver(state, OutgoingPublish(retained.publish), subscription, retained.publish.qos, True,
