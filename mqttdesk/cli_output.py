@@ -67,7 +67,7 @@ def role_json(role: Role, members: list[str]) -> dict[str, Any]:
 
 def client_json(session: dict[str, Any]) -> dict[str, Any]:
     return {**session, "connected_since": iso(session.get("connected_since")),
-            "offline_since": iso(session.get("offline_since"))}
+            "offline_since": iso(session.get("offline_since")), "expires_at": iso(session.get("expires_at"))}
 
 
 def log_json(entry: AuthLogEntry) -> dict[str, Any]:

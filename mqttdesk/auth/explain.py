@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.core.decision import ConnectRequest, Decision, Kind, SessionHolder
 from mqttdesk.core.fixes import Fix, suggest_fix
-from mqttdesk.core.model import Method
+from mqttdesk.core.model import CredentialKind, Method
 from mqttdesk.core.reasons import CONNACK_MEANING
 
 
@@ -63,7 +63,11 @@ async def explain_on_loop(
     connect = await pipeline.decide_connect(request, live)
     decided: Decision | None = None
     if connect.allowed and connect.grant is not None and topic is not None:
-        decided = pipeline.decide_topic(action or Kind.PUBLISH, connect.grant, topic)
+        kind = action or Kind.PUBLISH
+        if connect.grant.credential.kind is CredentialKind.EXTERNAL:  # asked of the service, not of its cache
+            decided = await pipeline.external_topic(kind, connect.grant, topic)
+        else:
+            decided = pipeline.decide_topic(kind, connect.grant, topic)
     final = decided if decided is not None else connect
     return Explanation(connect, decided, suggest_fix(final, pipeline.directory))
 

@@ -5,6 +5,11 @@ never touches SQLite, and caches topic decisions per (credential, clientId, kind
 It changes nothing itself: recording decisions and first-use activation are the caller's business (see
 `recorder.py`), which is what makes a dry run a dry run.
 
+A CONNECT whose username no local credential has is put to the sources that are not local, in their order: a
+token is verified in the loop (a signature check is microseconds, not a password hash's hundred milliseconds), the
+external HTTP service is called without blocking it (`external.py`); `decide_connect` gets their answer. The topics
+of a client the service admitted are the service's to decide too (`external_topic`, `decide_topic` from its cache).
+
 A CONNECT's password is checked by the `PasswordVerifier` (queued fairly per client address, see verifier.py);
 `check_password` lets the broker do that before it takes the clientId's lock, so CONNECTs queued for one clientId
 wait for one another's decisions, never for one another's hashes.
@@ -12,17 +17,29 @@ wait for one another's decisions, never for one another's hashes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import ChainMap, OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
+from mqttdesk.auth.external import ExternalService
 from mqttdesk.auth.verifier import GoneTest, PasswordVerifier, Verdict
-from mqttdesk.core.decide import decide_connect, decide_topic, decide_unchecked, decide_vouched, password_hash_for
-from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, SessionHolder
-from mqttdesk.core.model import CredentialKind, CredentialRef, Device, Directory
-from mqttdesk.core.reasons import ReasonCode
+from mqttdesk.core import tokens
+from mqttdesk.core.decide import (
+    credential_record,
+    decide_connect,
+    decide_topic,
+    decide_unchecked,
+    decide_vouched,
+    password_hash_for,
+)
+from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, SessionHolder, SourceAnswer
+from mqttdesk.core.external import Answer, acl_body, shown_body, user_body
+from mqttdesk.core.external_decisions import ACC_OF_KIND, connect_answer, preflight, topic_decision
+from mqttdesk.core.model import CredentialKind, CredentialRef, Device, Directory, Method
+from mqttdesk.core.reasons import Reason, ReasonCode
 from mqttdesk.core.sources import source_of_change
 from mqttdesk.core.states import CredentialState
 from mqttdesk.store.changes import Change, ChangeKind
@@ -35,8 +52,16 @@ _NOBODY: Mapping[str, SessionHolder] = {}
 
 DirectoryListener = Callable[[Directory, tuple[Change, ...]], None]
 _DIRECTORY_KINDS = frozenset({ChangeKind.USER, ChangeKind.BOOTSTRAP, ChangeKind.DEVICE, ChangeKind.ROLE,
-                              ChangeKind.SETTINGS, ChangeKind.CLIENT_ID,
+                              ChangeKind.SETTINGS, ChangeKind.CLIENT_ID, ChangeKind.TOKEN,
                               ChangeKind.CERTIFICATE})  # revoked serials, trusted CAs (client certificate logins)
+
+
+_NOT_YET = Answer(False, ReasonCode.EXTERNAL_TIMEOUT, "no answer yet (it is being asked)")
+
+
+def _retrieved(task: asyncio.Future[Decision]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("external HTTP check failed: %r", task.exception())
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +112,7 @@ class AuthPipeline:
         self.epoch = 0
         self._listeners: list[DirectoryListener] = []
         self._unsaved_devices: dict[str, Device] = {}
+        self.external = ExternalService()
         store.subscribe(self._on_store_changes)
 
     def close(self) -> None:
@@ -120,6 +146,8 @@ class AuthPipeline:
         for change in relevant:
             if change.kind is ChangeKind.CLIENT_ID:
                 self._recent_owners.pop(change.key, None)  # released by an administrator
+        if any(c.kind is ChangeKind.SETTINGS and c.key.startswith("external") for c in relevant):
+            self.external.clear()  # other settings, or `mqttdesk external flush`: its answers may no longer hold
         previous = self._directory
         self._directory = self._with_recent_owners(self._with_unsaved(self._store.directory(self._listen_host)))
         self._topic_cache.clear()
@@ -194,15 +222,110 @@ class AuthPipeline:
             code, text = _NOT_CHECKED[checked.verdict]
             return decide_unchecked(request, self._directory, code, text)
         password_ok = None if checked.verdict is None else checked.verdict is Verdict.RIGHT
-        return decide_connect(request, self._directory, password_ok=password_ok, live=live)
+        request, answer = self.not_local(request)
+        if answer is None and self._asks_external(request):
+            answer = await self._external_connect(request)
+        return decide_connect(request, self._directory, password_ok=password_ok, live=live, answer=answer)
+
+    def _local(self, request: ConnectRequest) -> bool:
+        """Anonymous, or a username a local credential has: decided locally, never by a source that is not."""
+        return not request.username or credential_record(
+            "" if request.client_id_assigned else request.client_id, request.username, self._directory) is not None
+
+    def not_local(self, request: ConnectRequest) -> tuple[ConnectRequest, SourceAnswer | None]:
+        """What the token source says of a CONNECT no local credential knows; None when it carries no token. The
+        request comes back as the Auth log may show it (a token in the username field replaced by its subject).
+        The external service, next in order, is asked by `decide_connect` when this says nothing."""
+        if self._local(request):
+            return request, None
+        if self._directory.token_issuers:
+            found = tokens.answer(request, self._directory)
+            if found is not None:
+                return found
+        return request, None
+
+    def _asks_external(self, request: ConnectRequest) -> bool:
+        return self._directory.external.active and not self._local(request)
+
+    async def _external_connect(self, request: ConnectRequest) -> SourceAnswer:
+        settings = self._directory.external
+        body = user_body(str(request.username), request.password, request.client_id)
+        answer = await self.external.ask(settings, settings.user_url(), body)
+        will = None
+        if answer.allowed and request.will_topic is not None:
+            grant = Grant(Method.HTTP, CredentialRef(CredentialKind.EXTERNAL, str(request.username)),
+                          request.username, request.client_id)
+            will = await self.external_topic(Kind.PUBLISH, grant, request.will_topic)
+        return connect_answer(settings, request, answer, shown_body(body), will)
+
+    async def recheck_external(self, request: ConnectRequest) -> Answer:
+        """Ask the external service again about a live session's CONNECT (its cached allow expired)."""
+        settings = self._directory.external
+        body = user_body(str(request.username), request.password, request.client_id)
+        return await self.external.ask(settings, settings.user_url(), body)
 
     def explain_connect(self, request: ConnectRequest, live: Mapping[str, SessionHolder] = _NOBODY) -> Decision:
-        """The same decision, computed synchronously for a dry run (no event loop needed)."""
+        """The same decision, computed synchronously for a dry run (no event loop needed). The external service
+        is called only where no event loop runs (the CLI); in the window its cached answer counts, else none."""
         encoded = password_hash_for(request, self._directory)
         password_ok: bool | None = None
         if encoded is not None and request.password is not None:
             password_ok = self.verifier.verify_blocking(request.password, encoded)
-        return decide_connect(request, self._directory, password_ok=password_ok, live=live)
+        request, answer = self.not_local(request)
+        if answer is None and self._asks_external(request):
+            answer = self._external_connect_now(request)
+        return decide_connect(request, self._directory, password_ok=password_ok, live=live, answer=answer)
+
+    def _external_connect_now(self, request: ConnectRequest) -> SourceAnswer:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self._external_connect(request))
+        settings = self._directory.external
+        body = user_body(str(request.username), request.password, request.client_id)
+        cached = self.external.cached(settings.user_url(), body)
+        if cached is not None:
+            return connect_answer(settings, request, cached, shown_body(body))
+        text = "a dry run in the window does not call the external HTTP service (its Test button does)"
+        return SourceAnswer(Method.HTTP, (f"external HTTP service: {settings.user_url()} not called",),
+                            refusal=Reason(ReasonCode.EXTERNAL_UNREACHABLE, text))
+
+    # -- topics of the clients the external service admitted ---------------------------------------
+
+    async def external_topic(self, kind: Kind, grant: Grant, topic: str) -> Decision:
+        """Ask the service (or its cache) whether an externally authenticated session may do this."""
+        refused = preflight(kind, grant, topic)
+        if refused is not None:
+            return refused
+        settings = self._directory.external
+        body = acl_body(str(grant.username), grant.client_id, topic, ACC_OF_KIND[kind])
+        answer = await self.external.ask(settings, settings.acl_url(), body)
+        return topic_decision(kind, grant, topic, answer, settings, shown_body(body))
+
+    def external_topic_cached(self, kind: Kind, grant: Grant, topic: str) -> Decision | None:
+        """The decision the cache holds for it, or None (nothing is asked)."""
+        refused = preflight(kind, grant, topic)
+        if refused is not None:
+            return refused
+        settings = self._directory.external
+        body = acl_body(str(grant.username), grant.client_id, topic, ACC_OF_KIND[kind])
+        answer = self.external.cached(settings.acl_url(), body)
+        return None if answer is None else topic_decision(kind, grant, topic, answer, settings, shown_body(body))
+
+    def _external_topic_now(self, kind: Kind, grant: Grant, topic: str) -> Decision:
+        """For a caller that cannot wait (a shared subscription's pick, a queued message, a will): the cached
+        decision, else a refusal while the answer is fetched in the background for the next time."""
+        cached = self.external_topic_cached(kind, grant, topic)
+        if cached is not None:
+            return cached
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.external_topic(kind, grant, topic))
+        task = asyncio.ensure_future(self.external_topic(kind, grant, topic))
+        task.add_done_callback(_retrieved)
+        settings = self._directory.external
+        return topic_decision(kind, grant, topic, _NOT_YET, settings, "(asked now, in the background)")
 
     def impersonate(self, username: str | None, client_id: str) -> Decision:
         """The CONNECT decision for an identity *as if* its password were right (an administrator acting as it).
@@ -212,7 +335,9 @@ class AuthPipeline:
         return decide_vouched(username, client_id, self._directory)
 
     def decide_topic(self, kind: Kind, grant: Grant, topic: str) -> Decision:
-        key = (grant.credential, grant.client_id, grant.tenant, kind, topic)
+        if grant.credential.kind is CredentialKind.EXTERNAL:
+            return self._external_topic_now(kind, grant, topic)
+        key = (grant.credential, grant.client_id, grant.tenant, grant.rules, kind, topic)
         cached = self._topic_cache.get(key)
         if cached is not None:
             return cached

@@ -34,7 +34,8 @@ USE_WRITERS: dict[CredentialKind, Callable[[Store, str, float], None]] = {
     CredentialKind.USER: lambda store, name, when: store.users.mark_used(name, when),
     CredentialKind.BOOTSTRAP: lambda store, name, when: store.bootstraps.mark_used(name, when),
 }
-USES_NOT_WRITTEN = frozenset({CredentialKind.ANONYMOUS})  # nothing to mark: there is no record
+# nothing to mark: there is no record (a token's holder or an external user is not one)
+USES_NOT_WRITTEN = frozenset({CredentialKind.ANONYMOUS, CredentialKind.TOKEN, CredentialKind.EXTERNAL})
 FLUSH_DELAY = 0.1
 BATCH = 100
 RETRY_DELAY = 1.0  # seconds before writing again when another process holds the database

@@ -3,9 +3,10 @@
 It reads whatever has arrived, feeds it to the protocol (MQTT 3.1.1 or 5: the events are the same), acts on the
 events in order, and writes what the protocol and the session produced once per event-loop turn. Everything a packet
 causes (routing to subscribers, acknowledgements) runs synchronously between two reads; the only waiting is for the
-socket, with one exception: a SUBSCRIBE with many filters is handled in slices that let the event loop serve every
-other client in between. Its packets are handled in order all the same: the events after it wait until its SUBACK
-is out, and nothing more is read from this connection meanwhile.
+socket, with two exceptions: a SUBSCRIBE with many filters is handled in slices that let the event loop serve every
+other client in between, and the PUBLISH or SUBSCRIBE of a client the external HTTP service admitted waits for the
+service's answers (`PacketSink.prefetch`). Its packets are handled in order all the same: the events after such a
+packet wait until it is done, and nothing more is read from this connection meanwhile.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
 from mqttdesk.broker.protocol import (
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 MAX_PACKET_BYTES = 16 * 1024 * 1024  # larger packets close the connection (documented in the README)
 WRITE_BUFFER_LIMIT = 8 * 1024 * 1024  # a subscriber this far behind loses QoS 0 messages instead of stalling us
 Pending = Coroutine[Any, Any, None]  # the rest of a packet handled in slices, to be awaited before the next one
+Decided = Mapping[str, Decision]  # topic decisions made ahead (by the external HTTP service), by topic or filter
 
 
 class ProtocolViolation(Exception):
@@ -57,11 +59,14 @@ class ProtocolViolation(Exception):
 class PacketSink(Protocol):
     """What the broker does with the packets of a connection (see `Router`)."""
 
-    def admit_publish(self, connection: Connection, publish: Publish) -> Decision:
-        """Count, decide and log a PUBLISH without routing it."""
+    def prefetch(self, connection: Connection, packet: Publish | Subscribe) -> Coroutine[Any, Any, Decided] | None:
+        """The decisions this packet needs that must be asked for first (external HTTP service), or None."""
+    def admit_publish(self, connection: Connection, publish: Publish, decided: Decision | None = None) -> Decision:
+        """Count, decide and log a PUBLISH without routing it (`decided`: its decision, made ahead)."""
     def route_from(self, connection: Connection, publish: Publish) -> None:
         """Route a PUBLISH the client may send (its will, or a message)."""
-    def on_subscribe(self, connection: Connection, subscribe: Subscribe) -> Pending | None:
+    def on_subscribe(self, connection: Connection, subscribe: Subscribe,
+                     decided: Decided | None = None) -> Pending | None:
         """Subscribe now, or return the coroutine that does it in slices (the connection awaits it)."""
     def on_unsubscribe(self, connection: Connection, unsubscribe: Unsubscribe) -> None: ...
     def wants_flush(self, connection: Connection) -> None:
@@ -209,10 +214,10 @@ class Connection:
     def _event(self, event: Event) -> Pending | None:
         state = self.state
         if isinstance(event, Publish):
-            if event.qos == 2:
-                self._receive_qos2(event)
-            else:
-                self._receive(event)
+            fetch = None if event.packet_id in state.incoming_qos2 else self._sink.prefetch(self, event)
+            if fetch is not None:
+                return self._when_decided(fetch, lambda decided: self._publish(event, decided.get(event.topic)))
+            self._publish(event, None)
         elif isinstance(event, PubAck):
             self._send_all(state.puback(event.packet_id))
         elif isinstance(event, PubRec):
@@ -228,6 +233,9 @@ class Connection:
             self._send_all(state.pubcomp(event.packet_id))
         elif isinstance(event, Subscribe):
             self._check_filter_count("SUBSCRIBE", len(event.subscriptions))
+            fetch = self._sink.prefetch(self, event)
+            if fetch is not None:
+                return self._when_decided(fetch, lambda decided: self._sink.on_subscribe(self, event, decided))
             return self._sink.on_subscribe(self, event)
         elif isinstance(event, Unsubscribe):
             self._check_filter_count("UNSUBSCRIBE", len(event.topic_filters))
@@ -244,6 +252,21 @@ class Connection:
         elif isinstance(event, PingReq):
             self.protocol.send_pingresp()
         return None
+
+    def _publish(self, publish: Publish, decided: Decision | None) -> None:
+        if publish.qos == 2:
+            self._receive_qos2(publish, decided)
+        else:
+            self._receive(publish, decided)
+
+    async def _when_decided(self, fetch: Coroutine[Any, Any, Decided],
+                            then: Callable[[Decided], Pending | None]) -> None:
+        decided = await fetch
+        if self.closing:
+            return
+        pending = then(decided)
+        if pending is not None:
+            await pending
 
     def _check_filter_count(self, packet: str, count: int) -> None:
         limit = self.state.limits.max_subscriptions_per_packet
@@ -262,8 +285,8 @@ class Connection:
     def _refusal(self, decision: Decision) -> tuple[int, str | None]:
         return mqtt5_topic_refusal_code(decision.reason.code, decision.kind), decision.reason_string()
 
-    def _receive(self, publish: Publish) -> None:
-        decision = self._sink.admit_publish(self, publish)
+    def _receive(self, publish: Publish, decided: Decision | None = None) -> None:
+        decision = self._sink.admit_publish(self, publish, decided)
         if decision.allowed:
             self._sink.route_from(self, publish)
         if publish.qos == 1:
@@ -273,7 +296,7 @@ class Connection:
             else:
                 self.protocol.send_puback(publish.packet_id, *self._refusal(decision))
 
-    def _receive_qos2(self, publish: Publish) -> None:
+    def _receive_qos2(self, publish: Publish, decided: Decision | None = None) -> None:
         """Exactly once: decided and logged now, kept until PUBREL, routed then.
 
         MQTT 5 refuses with PUBREC 0x87 and the sentence, which ends the exchange. 3.1.1 has no negative
@@ -284,7 +307,7 @@ class Connection:
         packet_id = publish.packet_id
         assert packet_id is not None
         if packet_id not in self.state.incoming_qos2:
-            decision = self._sink.admit_publish(self, publish)
+            decision = self._sink.admit_publish(self, publish, decided)
             if not decision.allowed and self.version == wf.MQTT_5:
                 self.protocol.send_pubrec(packet_id, *self._refusal(decision))
                 return

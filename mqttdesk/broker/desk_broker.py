@@ -62,9 +62,11 @@ from mqttdesk.core.clip import SENTENCE_LENGTH, clip
 from mqttdesk.core.decide import password_hash_for
 from mqttdesk.core.decision import MQTT_5, MQTT_311, ConnectRequest, Decision, Kind, session_ended
 from mqttdesk.core.limits import AdmissionLimits
-from mqttdesk.core.model import CredentialKind, CredentialRef
+from mqttdesk.core.model import CredentialKind, CredentialRef, Method
 from mqttdesk.core.reasons import Reason, ReasonCode, mqtt5_connack_code
 from mqttdesk.core.timefmt import format_time
+from mqttdesk.core.tokens import TOKEN_IN_USERNAME, looks_like_token
+from mqttdesk.core.topic_rules import describe_subject
 from mqttdesk.pki.peer import peer_certificate
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,8 @@ RESPONSE_TOPIC_PREFIX = "response/{client_id}/"
 
 # session ends logged as refusals: forced by the broker, or the client broke the protocol
 _REFUSED_ENDS = frozenset({ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER,
-                           ReasonCode.PROTOCOL_ERROR, ReasonCode.CERT_EXPIRED})
+                           ReasonCode.PROTOCOL_ERROR, ReasonCode.CERT_EXPIRED, ReasonCode.TOKEN_EXPIRED,
+                           ReasonCode.EXTERNAL_DENIED})
 
 
 class _ClientGate:
@@ -318,11 +321,12 @@ class DeskBroker:
         why, pending = error.text, protocol.data_to_send()
         if protocol.connect is None and "CONNECT" not in why:
             why = f"malformed CONNECT: {why}"
-        read = _what_was_read(error.protocol_version, error.client_id, error.username)
+        username = shown_username(error.username)
+        read = _what_was_read(error.protocol_version, error.client_id, username)
         log.info("refusing %s: %s", address, clip(why, SENTENCE_LENGTH))  # a protocol name can be 64 KB
         self.recorder.record(Decision(
             kind=Kind.CONNECT, allowed=False, reason=Reason(ReasonCode.BAD_PROTOCOL, why),
-            client_id=error.client_id or "", username=error.username, address=address,
+            client_id=error.client_id or "", username=username, address=address,
             protocol=protocol_label(error.protocol_version) if error.protocol_version in (4, 5) else None,
             steps=((f"CONNECT read up to the fault: {read}",) if read else ()) + (why,),
             connack=_connack_code(pending, protocol.version),
@@ -375,7 +379,9 @@ class DeskBroker:
         self._cancel_timers(client_id)  # back in time: its session does not expire, its delayed will is not sent
         live = LiveSession(
             client_id=client_id,
-            username=grant.username,  # the CONNECT's, or the user its client certificate names
+            # the CONNECT's, the user its client certificate names, or a token's subject (never the token: a client
+            # may send it as the username)
+            username=grant.username,
             method=grant.method.value,
             address=request.address,
             connected_since=time.time(),
@@ -395,6 +401,7 @@ class DeskBroker:
         else:
             state.grant, state.live, state.clean_session = grant, live, ends_with_connection
         state.session_expiry = expiry
+        self.router.grant_changed(state)
         state.attach(version, protocol.client_receive_maximum, protocol.client_maximum_packet_size,
                      protocol.client_topic_alias_maximum)
         live.session = state  # the record reads the session's subscriptions and queue, never a copy
@@ -424,23 +431,45 @@ class DeskBroker:
         for packet in state.resume():
             connection.send(packet)
         expiry = self._end_when_invalid(connection)
+        recheck = None
+        if state.grant.credential.kind is CredentialKind.EXTERNAL:
+            recheck = asyncio.ensure_future(self._recheck_external(connection, request))
         try:
             await connection.run()
         finally:
             if expiry is not None:
                 expiry.cancel()
+            if recheck is not None:
+                recheck.cancel()
             self._finish(connection, connect)
+
+    async def _recheck_external(self, connection: Connection, request: ConnectRequest) -> None:
+        """The external service's allow of a session holds for its cache time: then it is asked again, and a
+        refusal ends the session (a service that cannot answer leaves it be: it answers the next time)."""
+        while not connection.closing:
+            await asyncio.sleep(max(1, self.pipeline.directory.external.cache_seconds))
+            answer = await self.pipeline.recheck_external(request)
+            if answer.code is ReasonCode.EXTERNAL_DENIED:
+                connection.end(ReasonCode.EXTERNAL_DENIED, f"the external HTTP service no longer admits external "
+                               f"user '{request.username}' ({answer.text})")
+                return
 
     @staticmethod
     def _end_when_invalid(connection: Connection) -> asyncio.TimerHandle | None:
-        """A session admitted by a client certificate ends when the certificate does (MQTT 5: DISCONNECT 0xA0)."""
+        """A session admitted by a credential that expires — a client certificate, a token's `exp` — ends when it
+        does (MQTT 5: DISCONNECT 0xA0, Maximum connect time, with the sentence)."""
         grant = connection.state.grant
         if grant.valid_until is None:
             return None
-        text = (f"the client certificate of user '{grant.credential.name}' (serial {grant.certificate_serial}) "
-                f"expired at {format_time(grant.valid_until)}")
+        if grant.method is Method.TOKEN:
+            code = ReasonCode.TOKEN_EXPIRED
+            text = f"{describe_subject(grant)}: its token expired at {format_time(grant.valid_until)}"
+        else:
+            code = ReasonCode.CERT_EXPIRED
+            text = (f"the client certificate of user '{grant.credential.name}' (serial {grant.certificate_serial}) "
+                    f"expired at {format_time(grant.valid_until)}")
         delay = max(0.0, grant.valid_until - time.time())
-        return asyncio.get_running_loop().call_later(delay, connection.end, ReasonCode.CERT_EXPIRED, text)
+        return asyncio.get_running_loop().call_later(delay, connection.end, code, text)
 
     def _response_information(self, state: SessionState) -> str | None:
         """The Response Information for a client that asked for it [MQTT-3.1.2-28], or None: a prefix it may not
@@ -608,11 +637,18 @@ def assigned_client_id() -> str:
     return "mqttdesk-" + secrets.token_hex(8)
 
 
+def shown_username(username: str | None) -> str | None:
+    """A CONNECT's username as a refusal made before any credential check logs it: a token (clients may send one
+    as the username) never reaches the Auth log."""
+    return TOKEN_IN_USERNAME if looks_like_token(username) else username
+
+
 def _refused_before_credentials(connect: Connect, address: str, code: ReasonCode, text: str, *,
                                 connack: int) -> Decision:
-    read = _what_was_read(connect.protocol_version, connect.client_id, connect.username)
+    username = shown_username(connect.username)
+    read = _what_was_read(connect.protocol_version, connect.client_id, username)
     return Decision(kind=Kind.CONNECT, allowed=False, reason=Reason(code, text), client_id=connect.client_id,
-                    username=connect.username, address=address, protocol=protocol_label(connect.protocol_version),
+                    username=username, address=address, protocol=protocol_label(connect.protocol_version),
                     steps=(f"CONNECT read up to the fault: {read}", f"refused: {text}"), connack=connack)
 
 

@@ -90,6 +90,7 @@ class LiveSession:
             "username": self.username,
             "credential": {"kind": self.credential.kind.value, "name": self.credential.name},
             "method": self.method,
+            "expires_at": self.grant.valid_until,  # a token's `exp` or a certificate's end; None: it does not expire
             "address": self.address,
             "connected_since": self.connected_since,
             "clean_session": self.clean_session,

@@ -12,6 +12,9 @@ for all subscribers (`OutgoingPublish`). MQTT 5 subscription options are honoure
 Published, Retain Handling, subscription identifiers, and shared subscriptions (`$share/group/filter`: each message
 goes to one member of the group, in turn, preferring connected members). It knows nothing of sockets: `DeskBroker`
 owns the connections and hands it the map of live ones.
+
+A client the external HTTP service admitted has its topics decided by the service (`external_topics.py`: what waits
+for it, and what a delivery does meanwhile).
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
-from mqttdesk.broker.connection import Connection, Pending, ProtocolViolation
+from mqttdesk.broker.connection import Connection, Decided, Pending, ProtocolViolation
+from mqttdesk.broker.external_topics import ExternalTopics
 from mqttdesk.broker.protocol import OutgoingPublish, Publish, Subscribe, Unsubscribe
 from mqttdesk.broker.protocol import wire_format as wf
 from mqttdesk.broker.protocol.reason_codes import Mqtt5Reason
@@ -89,21 +94,32 @@ class Router:
         self.monitors: list[MessageMonitor] = []  # see BrokerService.add_monitor
         self._unflushed: list[Connection] = []
         self.subscribe_slice = SUBSCRIBE_SLICE
+        self.external = ExternalTopics(pipeline, connections, self._deliver)
+        self._external_sessions = self.external.sessions  # whose topics the external HTTP service decides
 
     def unsubscribe_all(self, state: SessionState) -> None:
         """Take a session that ends for good out of the trie."""
         for topic_filter in state.subscriptions:
             self._remove(state, topic_filter)
+        self._external_sessions.discard(state)
+
+    def grant_changed(self, state: SessionState) -> None:
+        """The session was given a grant (a new session, or one resumed by a new CONNECT)."""
+        self.external.grant_changed(state)
 
     # -- packets of a live connection (called by Connection) ------------------------------------
 
-    def admit_publish(self, connection: Connection, publish: Publish) -> Decision:
+    def prefetch(self, connection: Connection, packet: Publish | Subscribe) -> Coroutine[Any, Any, Decided] | None:
+        """For a client the external service admitted: ask it about the packet's topics first."""
+        return self.external.prefetch(connection, packet)
+
+    def admit_publish(self, connection: Connection, publish: Publish, decided: Decision | None = None) -> Decision:
         """Count, decide and log a PUBLISH; the decision says whether it may be routed (QoS 2: at PUBREL)."""
         state = connection.state
         live = state.live
         live.messages_in += 1
         self.registry.touch(live)
-        decision = self._decide(state, Kind.PUBLISH, publish.topic)
+        decision = decided or self._decide(state, Kind.PUBLISH, publish.topic)
         self._record_topic_decision(live, decision)
         if decision.reason.code is ReasonCode.BAD_TOPIC:
             raise ProtocolViolation(decision.reason.text, 0x90)  # [MQTT-3.3.2-2]: wildcards in a topic name
@@ -112,8 +128,9 @@ class Router:
     def route_from(self, connection: Connection, publish: Publish) -> None:
         self.route(publish, origin=connection.state.client_id)
 
-    def on_subscribe(self, connection: Connection, subscribe: Subscribe) -> Pending | None:
-        steps = self._subscribe(connection, subscribe)
+    def on_subscribe(self, connection: Connection, subscribe: Subscribe,
+                     decided: Decided | None = None) -> Pending | None:
+        steps = self._subscribe(connection, subscribe, decided or {})
         if len(subscribe.subscriptions) <= self.subscribe_slice:
             for _ in steps:
                 pass
@@ -131,7 +148,8 @@ class Router:
         """Let the event loop serve every other connection (and the window) before the next slice."""
         await asyncio.sleep(0)
 
-    def _subscribe(self, connection: Connection, subscribe: Subscribe) -> Generator[None, None, None]:
+    def _subscribe(self, connection: Connection, subscribe: Subscribe,
+                   decided: Decided) -> Generator[None, None, None]:
         """SUBSCRIBE, yielding after every `subscribe_slice` filters: decisions, SUBACK, then retained messages."""
         state = connection.state
         slice_size = self.subscribe_slice
@@ -145,7 +163,7 @@ class Router:
             subscription = Subscription(options.qos, options.no_local, options.retain_as_published,
                                         options.retain_handling, identifiers)
             new = topic_filter not in state.subscriptions
-            decision = self._subscribe_one(state, topic_filter, subscription)
+            decision = self._subscribe_one(state, topic_filter, subscription, decided)
             if decision is None:
                 codes.append(options.qos)
                 granted.append((topic_filter, subscription, new))
@@ -163,11 +181,13 @@ class Router:
             if count % slice_size == 0 and count < len(granted):
                 yield
 
-    def _subscribe_one(self, state: SessionState, topic_filter: str, subscription: Subscription) -> Decision | None:
+    def _subscribe_one(self, state: SessionState, topic_filter: str, subscription: Subscription,
+                       decided: Decided) -> Decision | None:
         """Decide one filter and subscribe it; the refusal, or None when subscribed."""
         shared = split_shared(topic_filter)
         decided_filter = shared[1] if shared else topic_filter  # a group's members read what the filter names
-        decision = self.pipeline.decide_topic(Kind.SUBSCRIBE, state.grant, decided_filter)
+        decision = decided.get(decided_filter) or self.pipeline.decide_topic(Kind.SUBSCRIBE, state.grant,
+                                                                              decided_filter)
         self._record_topic_decision(state.live, decision)
         if not decision.allowed:
             return decision
@@ -254,6 +274,8 @@ class Router:
         """The pipeline's PUBLISH or RECEIVE decision, remembered by the session for its grant: the pipeline's own
         cache hashes (credential, clientId, tenant, kind, topic) for every message, a tenth of a QoS 1 delivery."""
         memo, pipeline = state.decisions, self.pipeline
+        if self._external_sessions and state in self._external_sessions:  # the service's cache says how long it holds
+            return pipeline.decide_topic(kind, state.grant, topic)
         if memo.epoch != pipeline.epoch or memo.grant is not state.grant:
             memo.reset(pipeline.epoch, state.grant)
         table = memo.publish if kind is Kind.PUBLISH else memo.receive
@@ -285,8 +307,13 @@ class Router:
                 log.exception("message monitor failed")
         message = OutgoingPublish(publish)
         connections, may_receive, retain = self._connections, self.may_receive, publish.retain
+        external = self._external_sessions
         for state, subscription in self._index.match(topic).values():
             if subscription.no_local and state.client_id == origin:
+                continue
+            if external and state in external:
+                self.external.offer(state, message, subscription, qos, retain and subscription.retain_as_published,
+                                     expires_at)
                 continue
             if not may_receive(state, topic):
                 continue
@@ -343,7 +370,10 @@ class Router:
         if split_shared(topic_filter) is not None:
             return
         for topic, retained in self._retained_matching(topic_filter):
-            if self.may_receive(state, topic):
+            if state in self._external_sessions:
+                self.external.offer(state, OutgoingPublish(retained.publish), subscription, retained.publish.qos,
+                                     True, retained.expires_at)
+            elif self.may_receive(state, topic):
                 self._deliver(state, OutgoingPublish(retained.publish), subscription, retained.publish.qos, True,
                               retained.expires_at)
 

@@ -32,7 +32,7 @@ from mqttdesk.core.errors import MqttdeskError, NotFoundError
 from mqttdesk.core.limits import SessionLimits
 from mqttdesk.core.model import CredentialKind, Directory
 from mqttdesk.core.reasons import ReasonCode
-from mqttdesk.core.sources import source_of_change
+from mqttdesk.core.sources import source_of, source_of_change
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
 from mqttdesk.store.settings_repo import ListenerSettings
@@ -340,9 +340,11 @@ class BrokerService:
 
         def concerned(grant: Grant) -> bool:
             ref = grant.credential
-            if ref.kind is CredentialKind.ANONYMOUS:
+            source = source_of(ref.kind)
+            if source.change_kind is None:  # anonymous access, the external service: their changes are settings
                 return settings_changed
-            return (ref.kind, ref.name) in changed or (certificates_changed and grant.certificate_serial is not None)
+            return (ref.kind, source.change_key(ref)) in changed or (
+                certificates_changed and grant.certificate_serial is not None)
 
         for live in self.registry:
             if not concerned(live.grant):

@@ -13,14 +13,16 @@ from mqttdesk.commands import (
     config,
     devices,
     explain,
+    external,
     instance,
     roles,
     sessions,
+    tokens,
     users,
 )
 
 
 def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    for module in (instance, sessions, anonymous, users, roles, bootstraps, devices, authlog, explain, config,
-                   ca, certs):
+    for module in (instance, sessions, anonymous, users, roles, bootstraps, devices, tokens, external, authlog, explain,
+                   config, ca, certs):
         module.register(sub)

@@ -69,7 +69,8 @@ def clients_command(args: argparse.Namespace, context: Context) -> int:
         print("no client is connected")
     else:
         print_table(("client id", "username", "method", "address", "since", "subs", "in", "out"), [
-            (s["client_id"] + (" (virtual)" if s.get("virtual") else ""), s["username"] or "-", s["method"],
+            (s["client_id"] + (" (virtual)" if s.get("virtual") else ""), s["username"] or "-",
+             s["method"] + (f" (expires {short_time(s['expires_at'])})" if s.get("expires_at") else ""),
              s["address"], short_time(s["connected_since"]), len(s["subscriptions"]), s["messages_in"],
              s["messages_out"])
             for s in raw])

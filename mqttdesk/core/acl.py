@@ -54,7 +54,11 @@ class Rule:
 
     def describe(self) -> str:
         verb = "allows" if self.effect is Effect.ALLOW else "denies"
-        return f"role '{self.role}' {verb} {self.permission.value} on '{self.topic_filter}'"
+        who = f"role '{self.role}'" if self.role else SESSION_RULES
+        return f"{who} {verb} {self.permission.value} on '{self.topic_filter}'"
+
+
+SESSION_RULES = "its token's acl claim"  # how a rule of one session (`Grant.rules`, role "") is named
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mqttdesk.core.client_ids import blocking_owner, describe_owner, reserving_user
-from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, PeerCertificate, SessionHolder
+from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, PeerCertificate, SessionHolder, SourceAnswer
 from mqttdesk.core.model import ANONYMOUS_REF, Bootstrap, CredentialKind, CredentialRef, Device, Directory, Method, User
 from mqttdesk.core.names import tenant_of
 from mqttdesk.core.reasons import Reason, ReasonCode, connack_code
@@ -249,8 +249,10 @@ def decide_connect(
     *,
     password_ok: bool | None,
     live: Mapping[str, SessionHolder],
+    answer: SourceAnswer | None = None,
 ) -> Decision:
-    """Decide a CONNECT. `password_ok` is the outcome of checking the hash from `password_hash_for`."""
+    """Decide a CONNECT. `password_ok` is the outcome of checking the hash from `password_hash_for`; `answer` is
+    what a source that is not local said, when no local source knows the username (see `sources.NOT_LOCAL`)."""
     path = _Path(request)
     if request.authentication_method is not None:
         # before anything else: the client expects an AUTH exchange, not a username and password check
@@ -272,6 +274,8 @@ def decide_connect(
             return _decide_anonymous(path, directory, live)
         if credential is None:
             path.add(f"username '{request.username}' → not a user, not a bootstrap credential")
+            if answer is not None:
+                return _decide_answer(path, answer, live, directory)
             return path.refuse(ReasonCode.UNKNOWN_USER, f"no user or bootstrap credential named '{request.username}'")
         record = credential.record
         if isinstance(record, User) and not record.auth.needs_password:
@@ -318,6 +322,32 @@ def _certificate_refusal(path: _Path, certificate: PeerCertificate, directory: D
         return path.refuse(ReasonCode.CERT_EXPIRED, f"{which} expired on {format_time(certificate.not_after)}",
                            Method.CERTIFICATE)
     return None
+
+
+def _decide_answer(path: _Path, answer: SourceAnswer, live: Mapping[str, SessionHolder],
+                   directory: Directory) -> Decision:
+    """The common rules for an identity a source that is not local vouched for: clientId, ownership, the will."""
+    for step in answer.steps:
+        path.add(step)
+    method = answer.method
+    if answer.refusal is not None or answer.grant is None:
+        assert answer.refusal is not None
+        return path.refuse(answer.refusal.code, answer.refusal.text, method)
+    grant = answer.grant
+    refusal = _registered_refusal(path, directory, method)
+    if refusal:
+        return refusal
+    refusal, holder = _client_id_check(path, grant.credential, live, method, may_take_over=True)
+    refusal = refusal or _claim_refusal(path, grant.credential, directory, method)
+    if refusal:
+        return refusal
+    if not answer.topics_elsewhere:  # else the source decided the will topic itself
+        for note in unsafe_value_notes(grant, directory):
+            path.add(note)
+        refusal = _will_refusal(path, grant, directory, method)
+        if refusal:
+            return refusal
+    return path.accept(ReasonCode.AUTHENTICATED, answer.text, grant, holder)
 
 
 def decide_unchecked(request: ConnectRequest, directory: Directory, code: ReasonCode, text: str) -> Decision:

@@ -128,7 +128,23 @@ class Grant:
     virtual: bool = False  # a bootstrap device that is not registered: its session never outlives the connection
     registers: str | None = None  # this CONNECT registers the device, through the bootstrap credential named here
     certificate_serial: str | None = None  # logged in by this client certificate (method certificate)
-    valid_until: float | None = None  # the session ends then (Unix time): its certificate expires
+    valid_until: float | None = None  # the session ends then (Unix time): its certificate or token expires
+    # rules of this session alone, after its roles' (a token's `acl` claim); they end with the session
+    rules: tuple[Rule, ...] = ()
+    verified_with: str | None = None  # what the credential was verified against (a token issuer's key fingerprint)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceAnswer:
+    """What a source that is not local (tokens, the external HTTP service) says about a CONNECT whose username no
+    local source knows: a grant to admit, or a refusal. `decide_connect` applies the common rules to a grant."""
+
+    method: Method
+    steps: tuple[str, ...]
+    refusal: Reason | None = None
+    grant: Grant | None = None
+    text: str = ""  # the acceptance sentence, e.g. "token of issuer 'acme' for 'alice' verified (HS256)"
+    topics_elsewhere: bool = False  # its topics (the will's too) are decided by the source, not by roles
 
 
 @dataclass(frozen=True, slots=True)

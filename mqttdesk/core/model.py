@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from mqttdesk.core.acl import Rule
+from mqttdesk.core.external import ExternalSettings
 from mqttdesk.core.states import CredentialState
 
 
@@ -29,6 +30,8 @@ class CredentialKind(StrEnum):
     BOOTSTRAP = "bootstrap"
     DEVICE = "device"
     ANONYMOUS = "anonymous"
+    TOKEN = "token"  # a JWT of a token issuer; the credential's name is "ISSUER:SUBJECT"
+    EXTERNAL = "external"  # the external HTTP service admitted the username (the credential's name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,31 @@ class Device:
         return f"device '{self.label}' ({self.client_id})" if self.label else f"device '{self.client_id}'"
 
 
+class TokenField(StrEnum):
+    """Where a client puts its token in the CONNECT."""
+
+    PASSWORD = "password"  # the password field; the username is anything (or must equal the identity claim)
+    USERNAME = "username"  # the username field, for clients whose password field cannot carry one
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIssuer:
+    """Who may sign tokens that admit clients: an HMAC secret (HS256/384/512) or a public key PEM (RS*, ES*, PS*,
+    EdDSA), with the claims a token must carry and the roles its holders get (see core/tokens.py)."""
+
+    name: str
+    key: str = field(repr=False)  # the HMAC secret or the public key PEM: never shown, never logged
+    hmac: bool
+    issuer: str | None = None  # the `iss` a token must carry (None: not checked)
+    audience: str | None = None  # an `aud` a token must carry (None: not checked)
+    claim: str = "sub"  # the claim that names the identity
+    token_field: TokenField = TokenField.PASSWORD
+    username_must_match: bool = False  # password field only: the CONNECT username must equal the identity claim
+    roles: tuple[str, ...] = ()
+    created: float = 0.0
+    fingerprint: str = ""  # of the key: a session admitted under another key ends when the key changes
+
+
 @dataclass(frozen=True, slots=True)
 class Role:
     name: str
@@ -158,6 +186,8 @@ class Directory:
     # client certificates: the subject (RFC 4514) of each trusted imported CA by its name, and revoked serials (hex)
     trusted_ca_subjects: Mapping[str, str] = field(default_factory=dict)
     revoked_serials: frozenset[str] = frozenset()
+    token_issuers: Mapping[str, TokenIssuer] = field(default_factory=dict)
+    external: ExternalSettings = field(default_factory=ExternalSettings)
 
     def rules_of(self, role_names: tuple[str, ...]) -> tuple[Rule, ...]:
         rules: list[Rule] = []

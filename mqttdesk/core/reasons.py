@@ -53,6 +53,19 @@ class ReasonCode(StrEnum):
     CERT_UNTRUSTED = "cert-untrusted"  # issued by a CA this user is not bound to
     CERT_EXPIRED = "cert-expired"  # at CONNECT, or a session whose certificate expired while connected
     CERT_REVOKED = "cert-revoked"
+    # CONNECT refused: a token (JWT) that no local credential's username stood for (see core/tokens.py)
+    TOKEN_MALFORMED = "token-malformed"  # not a JWT, or no identity claim
+    TOKEN_BAD_SIGNATURE = "token-bad-signature"  # signed with another key, or with an algorithm the issuer refuses
+    TOKEN_EXPIRED = "token-expired"  # its `exp` has passed (also the end of a session whose token expired)
+    TOKEN_NOT_YET_VALID = "token-not-yet-valid"  # its `nbf` or `iat` is in the future
+    TOKEN_WRONG_AUDIENCE = "token-wrong-audience"
+    TOKEN_WRONG_ISSUER = "token-wrong-issuer"  # the issuer it names (`kid`) expects another `iss`
+    TOKEN_UNKNOWN_ISSUER = "token-unknown-issuer"  # no issuer of the store matches its `kid` or `iss`
+    # the external HTTP service (CONNECT, and the topics of the clients it admitted; see core/external.py)
+    EXTERNAL_DENIED = "external-denied"  # it answered, and not with an allowing 200
+    EXTERNAL_UNREACHABLE = "external-unreachable"
+    EXTERNAL_TIMEOUT = "external-timeout"
+    EXTERNAL_ERROR = "external-error"  # HTTP 5xx
     # SUBSCRIBE / PUBLISH
     ACL_ALLOWED = "acl-allowed"
     ACL_DENIED = "acl-denied"
@@ -108,6 +121,19 @@ _CONNACK_BY_REASON: dict[ReasonCode, int] = {
     ReasonCode.CERT_UNTRUSTED: ConnackCode.NOT_AUTHORIZED,
     ReasonCode.CERT_EXPIRED: ConnackCode.NOT_AUTHORIZED,
     ReasonCode.CERT_REVOKED: ConnackCode.NOT_AUTHORIZED,
+    # a token that is not one, or not signed by whom it claims, is a bad password; one that is genuine but not for
+    # now or not for us is "not authorised" (EMQX too tells a bad signature from an expired token)
+    ReasonCode.TOKEN_MALFORMED: ConnackCode.BAD_USERNAME_PASSWORD,
+    ReasonCode.TOKEN_BAD_SIGNATURE: ConnackCode.BAD_USERNAME_PASSWORD,
+    ReasonCode.TOKEN_UNKNOWN_ISSUER: ConnackCode.BAD_USERNAME_PASSWORD,
+    ReasonCode.TOKEN_EXPIRED: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.TOKEN_NOT_YET_VALID: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.TOKEN_WRONG_AUDIENCE: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.TOKEN_WRONG_ISSUER: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.EXTERNAL_DENIED: ConnackCode.BAD_USERNAME_PASSWORD,
+    ReasonCode.EXTERNAL_UNREACHABLE: ConnackCode.SERVER_UNAVAILABLE,  # not the client's fault: it may retry
+    ReasonCode.EXTERNAL_TIMEOUT: ConnackCode.SERVER_UNAVAILABLE,
+    ReasonCode.EXTERNAL_ERROR: ConnackCode.SERVER_UNAVAILABLE,
 }
 
 
@@ -145,6 +171,7 @@ class Mqtt5Code:
     CLIENT_IDENTIFIER_NOT_VALID = 0x85
     BAD_USER_NAME_OR_PASSWORD = 0x86
     NOT_AUTHORIZED = 0x87
+    SERVER_UNAVAILABLE = 0x88
     SERVER_BUSY = 0x89
     BANNED = 0x8A
     SERVER_SHUTTING_DOWN = 0x8B
@@ -197,6 +224,17 @@ MQTT5_CONNACK: Mapping[ReasonCode, int] = MappingProxyType({
     ReasonCode.CERT_UNTRUSTED: Mqtt5Code.NOT_AUTHORIZED,
     ReasonCode.CERT_EXPIRED: Mqtt5Code.NOT_AUTHORIZED,
     ReasonCode.CERT_REVOKED: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.TOKEN_MALFORMED: Mqtt5Code.BAD_USER_NAME_OR_PASSWORD,
+    ReasonCode.TOKEN_BAD_SIGNATURE: Mqtt5Code.BAD_USER_NAME_OR_PASSWORD,
+    ReasonCode.TOKEN_UNKNOWN_ISSUER: Mqtt5Code.BAD_USER_NAME_OR_PASSWORD,
+    ReasonCode.TOKEN_EXPIRED: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.TOKEN_NOT_YET_VALID: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.TOKEN_WRONG_AUDIENCE: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.TOKEN_WRONG_ISSUER: Mqtt5Code.NOT_AUTHORIZED,
+    ReasonCode.EXTERNAL_DENIED: Mqtt5Code.BAD_USER_NAME_OR_PASSWORD,
+    ReasonCode.EXTERNAL_UNREACHABLE: Mqtt5Code.SERVER_UNAVAILABLE,
+    ReasonCode.EXTERNAL_TIMEOUT: Mqtt5Code.SERVER_UNAVAILABLE,
+    ReasonCode.EXTERNAL_ERROR: Mqtt5Code.SERVER_UNAVAILABLE,
 })
 
 # A refused PUBLISH (PUBACK/PUBREC, QoS 1/2) and a refused SUBSCRIBE filter (SUBACK): (publish, subscribe) codes.
@@ -206,11 +244,18 @@ MQTT5_TOPIC_REFUSAL: Mapping[ReasonCode, tuple[int, int]] = MappingProxyType({
     ReasonCode.RESERVED_TOPIC: (Mqtt5Code.NOT_AUTHORIZED, Mqtt5Code.NOT_AUTHORIZED),
     ReasonCode.BAD_TOPIC: (Mqtt5Code.TOPIC_NAME_INVALID, Mqtt5Code.TOPIC_FILTER_INVALID),
     ReasonCode.SUBSCRIPTION_LIMIT: (Mqtt5Code.QUOTA_EXCEEDED, Mqtt5Code.QUOTA_EXCEEDED),
+    # the external HTTP service refused (0x87), or gave no usable answer (0x80: neither side is to blame)
+    ReasonCode.EXTERNAL_DENIED: (Mqtt5Code.NOT_AUTHORIZED, Mqtt5Code.NOT_AUTHORIZED),
+    ReasonCode.EXTERNAL_UNREACHABLE: (Mqtt5Code.UNSPECIFIED_ERROR, Mqtt5Code.UNSPECIFIED_ERROR),
+    ReasonCode.EXTERNAL_TIMEOUT: (Mqtt5Code.UNSPECIFIED_ERROR, Mqtt5Code.UNSPECIFIED_ERROR),
+    ReasonCode.EXTERNAL_ERROR: (Mqtt5Code.UNSPECIFIED_ERROR, Mqtt5Code.UNSPECIFIED_ERROR),
 })
 
 # The DISCONNECT the server sends when it ends a session. A credential suspended, revoked, deleted or given a new
 # password is `credential-changed`: an administrator's doing, like a kick, with the sentence saying which (a revoked
-# client certificate too). A certificate that expires during a session is 0xA0 (MAXIMUM_CONNECT_TIME).
+# client certificate too). A certificate or a token that expires during a session is 0xA0 (Maximum connect time): the
+# session was admitted for that long and no longer, which is the spec's meaning, where 0x87 would say the client did
+# something it may not do.
 MQTT5_DISCONNECT: Mapping[ReasonCode, int] = MappingProxyType({
     ReasonCode.CERT_EXPIRED: Mqtt5Code.MAXIMUM_CONNECT_TIME,
     ReasonCode.KICKED: Mqtt5Code.ADMINISTRATIVE_ACTION,
@@ -219,6 +264,8 @@ MQTT5_DISCONNECT: Mapping[ReasonCode, int] = MappingProxyType({
     ReasonCode.KEEPALIVE_TIMEOUT: Mqtt5Code.KEEP_ALIVE_TIMEOUT,
     ReasonCode.BROKER_STOPPED: Mqtt5Code.SERVER_SHUTTING_DOWN,
     ReasonCode.PROTOCOL_ERROR: Mqtt5Code.PROTOCOL_ERROR,
+    ReasonCode.TOKEN_EXPIRED: Mqtt5Code.MAXIMUM_CONNECT_TIME,
+    ReasonCode.EXTERNAL_DENIED: Mqtt5Code.NOT_AUTHORIZED,  # the re-check of a session when its cached allow expired
 })
 
 # Reasons no MQTT 5 reason code is ever sent for: the client ended the session itself, no MQTT was spoken (a failed

@@ -18,6 +18,10 @@ The order a CONNECT's username is tried in (`MATCH_ORDER`, first match wins):
 3. bootstrap credentials (users and bootstrap credentials share one namespace, so 2 and 3 never both match).
 
 Anonymous access is a source too (`ANONYMOUS`), used when a CONNECT has no username; it matches nothing by name.
+
+Sources that are not local (`NOT_LOCAL`: tokens, then the external HTTP service) are consulted only when no local
+source matched the username: the pipeline asks them before the CONNECT rules and hands their `SourceAnswer` to
+`decide_connect`, which applies the common rules to it. A local username is always decided locally.
 """
 
 from __future__ import annotations
@@ -59,6 +63,10 @@ class CredentialSource:
 
     def ref_label(self, ref: CredentialRef) -> str:
         return f"{self.noun} '{ref.name}'"
+
+    def change_key(self, ref: CredentialRef) -> str:
+        """The key a store change about this credential carries (`change_kind`)."""
+        return ref.name
 
     def roles(self, grant: Grant, directory: Directory) -> tuple[str, ...] | None:
         """The roles whose rules apply to a session it admitted now; None: unrestricted."""
@@ -198,9 +206,13 @@ class AnonymousSource(CredentialSource):
         return None if directory.anonymous.enabled else "anonymous access was turned off"
 
 
+# the sources that are not local are in their own module; it builds on `CredentialSource` above
+from mqttdesk.core.remote_sources import EXTERNAL, TOKENS  # noqa: E402
+
 DEVICES, USERS, BOOTSTRAPS, ANONYMOUS = DeviceSource(), UserSource(), BootstrapSource(), AnonymousSource()
 MATCH_ORDER: tuple[CredentialSource, ...] = (DEVICES, USERS, BOOTSTRAPS)  # see the module docstring
-SOURCES: tuple[CredentialSource, ...] = (*MATCH_ORDER, ANONYMOUS)
+NOT_LOCAL: tuple[CredentialSource, ...] = (TOKENS, EXTERNAL)  # asked in this order when no local source matched
+SOURCES: tuple[CredentialSource, ...] = (*MATCH_ORDER, ANONYMOUS, *NOT_LOCAL)
 _BY_KIND: dict[CredentialKind, CredentialSource] = {source.kind: source for source in SOURCES}
 _BY_CHANGE: dict[str, CredentialSource] = {s.change_kind: s for s in SOURCES if s.change_kind is not None}
 

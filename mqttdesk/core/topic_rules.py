@@ -11,6 +11,7 @@ about `sensors/%c/locked/#` refused a publish to `sensors/a/b/x` (or why an allo
 from __future__ import annotations
 
 from mqttdesk.core.acl import (
+    SESSION_RULES,
     Access,
     AclVerdict,
     Rule,
@@ -65,6 +66,9 @@ def decide_topic(kind: Kind, grant: Grant, topic: str, directory: Directory) -> 
                                "anonymous access without roles allows every topic", steps)
     steps.append(f"roles: {', '.join(roles)}" if roles else "no roles")
     rules = directory.rules_of(roles)
+    if grant.rules:  # the session's own (a token's acl claim), after its roles'
+        steps.append(f"{len(grant.rules)} rule{'s' * (len(grant.rules) != 1)} of {SESSION_RULES}")
+        rules += grant.rules
     subject = _subject(grant)
     verdict: AclVerdict
     if kind is Kind.SUBSCRIBE:
@@ -89,6 +93,8 @@ def decide_topic(kind: Kind, grant: Grant, topic: str, directory: Directory) -> 
         steps.append(f"not applied: {rule.describe()} ({unsafe.describe()})")
     access = _ACCESS_BY_KIND[kind].value
     scope = f"roles {', '.join(roles)}" if roles else "no roles"
+    if grant.rules:
+        scope += f" and {SESSION_RULES}"
     text = f"{who} may not {verb} '{topic}': {scope}, and no rule allows {access} there{_skipped_text(verdict.skipped)}"
     return _topic_decision(kind, grant, topic, False, ReasonCode.ACL_NO_RULE, text, steps, verdict, roles)
 

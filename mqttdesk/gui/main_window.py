@@ -28,10 +28,12 @@ from mqttdesk.gui.certificates_tab import CertificatesTab
 from mqttdesk.gui.clients_tab import ClientsTab
 from mqttdesk.gui.devices_tab import DevicesTab
 from mqttdesk.gui.formatting import plural
+from mqttdesk.gui.integrations_tab import IntegrationsTab
 from mqttdesk.gui.qt_bridge import ServiceBridge
 from mqttdesk.gui.roles_tab import RolesTab
 from mqttdesk.gui.tab_context import PasswordHasher, TabContext
 from mqttdesk.gui.task_runner import TaskRunner
+from mqttdesk.gui.tokens_tab import TokensTab
 from mqttdesk.gui.topic_monitor_tab import TopicMonitorTab
 from mqttdesk.gui.users_tab import UsersTab
 
@@ -46,9 +48,11 @@ TABS: tuple[tuple[str, TabFactory], ...] = (
     ("Devices", DevicesTab),
     ("Roles", RolesTab),
     ("Certificates", CertificatesTab),
+    ("Tokens", TokensTab),
     ("Clients", ClientsTab),
     ("Auth log", AuthLogTab),
     ("Topic monitor", TopicMonitorTab),
+    ("Integrations", IntegrationsTab),
 )
 
 MESSAGE_SECONDS = 8

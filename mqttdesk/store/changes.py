@@ -13,6 +13,7 @@ class ChangeKind(StrEnum):
     DEVICE = "device"
     ROLE = "role"
     SETTINGS = "settings"
+    TOKEN = "token"  # a token issuer was added, changed or deleted (the key is its name)
     CLIENT_ID = "client-id"  # a clientId was released (its last-credential record removed)
     CERTIFICATE = "certificate"  # the CA, the server certificate, an issued certificate, a trusted CA, the SANs
 

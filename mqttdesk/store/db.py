@@ -35,6 +35,7 @@ from mqttdesk.store.devices_repo import DevicesRepo
 from mqttdesk.store.migrations import migrate
 from mqttdesk.store.roles_repo import RolesRepo
 from mqttdesk.store.settings_repo import SettingsRepo
+from mqttdesk.store.token_issuers_repo import TokenIssuersRepo
 from mqttdesk.store.users_repo import UsersRepo
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class Store:
         self.auth_log = AuthLogRepo(self)
         self.client_ids = ClientIdsRepo(self)
         self.pki = StoredAuthority(self, path.parent)
+        self.token_issuers = TokenIssuersRepo(self)
 
     @classmethod
     def open(cls, data_dir: Path | str, *, notice: Callable[[str], None] = log.warning) -> Store:
@@ -284,6 +286,8 @@ class Store:
                 reservations=reservations_of(users),
                 trusted_ca_subjects={ca.name: ca.subject for ca in self.pki.repo.trusted()},
                 revoked_serials=frozenset(format(entry.serial, "x") for entry in self.pki.repo.revoked()),
+                token_issuers={issuer.name: issuer for issuer in self.token_issuers.list()},
+                external=self.settings.external(),
             )
 
     @contextlib.contextmanager

@@ -168,6 +168,21 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE users ADD COLUMN auth TEXT NOT NULL DEFAULT 'password';
     ALTER TABLE users ADD COLUMN certificate_ca TEXT;
     """,
+    # 10: token (JWT) issuers: an HMAC secret or a public key PEM, the claims a token must carry, its holders' roles
+    """
+    CREATE TABLE token_issuers (
+        name TEXT PRIMARY KEY,
+        key TEXT NOT NULL,
+        hmac INTEGER NOT NULL,
+        issuer TEXT,
+        audience TEXT,
+        claim TEXT NOT NULL DEFAULT 'sub',
+        token_field TEXT NOT NULL DEFAULT 'password',
+        username_must_match INTEGER NOT NULL DEFAULT 0,
+        roles TEXT NOT NULL DEFAULT '[]',
+        created REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,16 +1,18 @@
 """Settings: listener addresses (TCP, TLS, WebSocket) and TLS files, anonymous access, per-client limits, the caps on
-connections waiting for their CONNECT and the Auth log's size, as JSON values by key.
+connections waiting for their CONNECT, the Auth log's size and the external HTTP service, as JSON values by key.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mqttdesk.core.errors import NotFoundError, ValidationError
+from mqttdesk.core.external import ExternalSettings, validate
 from mqttdesk.core.limits import AdmissionLimits, SessionLimits
 from mqttdesk.core.model import AnonymousPolicy
 from mqttdesk.store.changes import Change, ChangeKind
@@ -49,6 +51,8 @@ MAX_PENDING = "limits.max_pending_connections"
 AUTH_LOG_MAX_BYTES = "auth_log.max_bytes"
 DEFAULT_AUTH_LOG_MAX_BYTES = 32 * 1024 * 1024
 MIN_AUTH_LOG_MAX_BYTES = 256 * 1024
+EXTERNAL = "external"  # the external HTTP service's settings, one JSON object (see core/external.py)
+EXTERNAL_FLUSH = "external.flushed"  # written by `external flush`: every process's pipeline empties its cache
 
 
 def is_loopback(host: str) -> bool:
@@ -170,6 +174,29 @@ class SettingsRepo:
         if which not in keys:
             raise ValidationError(f"no TLS setting {which!r} (cert_file, key_file or client_ca_file)")
         self.set(keys[which], str(Path(path).expanduser().resolve()) if path else None)
+
+    # -- the external HTTP service -------------------------------------------------------------
+
+    def external(self) -> ExternalSettings:
+        data = self.get(EXTERNAL) or {}
+        defaults = ExternalSettings()
+        return ExternalSettings(
+            url=str(data.get("url", defaults.url)), user_route=str(data.get("user_route", defaults.user_route)),
+            acl_route=str(data.get("acl_route", defaults.acl_route)),
+            timeout=float(data.get("timeout", defaults.timeout)),
+            cache_seconds=int(data.get("cache_seconds", defaults.cache_seconds)),
+            headers=tuple((str(n), str(v)) for n, v in data.get("headers", ())),
+            enabled=bool(data.get("enabled", defaults.enabled)))
+
+    def set_external(self, settings: ExternalSettings) -> None:
+        validate(settings)
+        self.set(EXTERNAL, {"url": settings.url, "user_route": settings.user_route, "acl_route": settings.acl_route,
+                            "timeout": settings.timeout, "cache_seconds": settings.cache_seconds,
+                            "headers": [list(h) for h in settings.headers], "enabled": settings.enabled})
+
+    def flush_external(self) -> None:
+        """Empty the external service's cache in every process (a settings change, which the instance sees)."""
+        self.set(EXTERNAL_FLUSH, time.time())
 
     # -- delivery limits ---------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from mqttdesk.gui.models.clients_model import (
     HEADERS,
     MESSAGES_IN,
     MESSAGES_OUT,
+    METHOD,
     PROTOCOL,
     SUBSCRIPTIONS,
     ClientsTableModel,
@@ -183,3 +184,16 @@ def test_clients_model_shows_the_protocol_version_of_each_session(qtmodeltester:
     assert "3.1.1 or 5" in model.headerData(PROTOCOL, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
     assert model.columnCount() == len(HEADERS) == len(HEADER_TIPS) == MESSAGES_OUT + 1  # the constants line up
     assert [s["protocol"] for s in (older.to_json(), newer.to_json())] == ["3.1.1", "5"]  # `clients --json`
+
+
+def test_clients_model_shows_a_token_session_with_its_expiry() -> None:
+    expires = time.time() + 3600
+    grant = Grant(Method.TOKEN, CredentialRef(CredentialKind.TOKEN, "lab:s-1"), "s-1", "t-1", valid_until=expires)
+    record = LiveSession("t-1", "s-1", grant.method.value, "127.0.0.1", time.time(), True, grant)
+    SessionState("t-1", True, grant, record)
+    registry = SessionRegistry()
+    registry.add(record)
+    model = ClientsTableModel(registry)
+    shown = model.index(0, METHOD).data()
+    assert shown == f"token (until {time.strftime('%H:%M:%S', time.localtime(expires))})"
+    assert "valid until" in model.index(0, METHOD).data(Qt.ItemDataRole.ToolTipRole)

@@ -55,6 +55,17 @@ CONNACK = {
     ReasonCode.BAD_PROTOCOL: 0x84,
     ReasonCode.BAD_AUTH_METHOD: 0x8C,
     ReasonCode.KEEPALIVE_TOO_LONG: 0x85,  # 3.1.1 only (CONNACK 2, as Mosquitto); MQTT 5 clients are told instead
+    ReasonCode.TOKEN_MALFORMED: 0x86,
+    ReasonCode.TOKEN_BAD_SIGNATURE: 0x86,
+    ReasonCode.TOKEN_UNKNOWN_ISSUER: 0x86,
+    ReasonCode.TOKEN_EXPIRED: 0x87,
+    ReasonCode.TOKEN_NOT_YET_VALID: 0x87,
+    ReasonCode.TOKEN_WRONG_AUDIENCE: 0x87,
+    ReasonCode.TOKEN_WRONG_ISSUER: 0x87,
+    ReasonCode.EXTERNAL_DENIED: 0x86,
+    ReasonCode.EXTERNAL_UNREACHABLE: 0x88,
+    ReasonCode.EXTERNAL_TIMEOUT: 0x88,
+    ReasonCode.EXTERNAL_ERROR: 0x88,
 }
 TOPIC_REFUSAL = {  # (PUBACK/PUBREC, SUBACK)
     ReasonCode.ACL_DENIED: (0x87, 0x87),
@@ -62,6 +73,10 @@ TOPIC_REFUSAL = {  # (PUBACK/PUBREC, SUBACK)
     ReasonCode.RESERVED_TOPIC: (0x87, 0x87),
     ReasonCode.BAD_TOPIC: (0x90, 0x8F),
     ReasonCode.SUBSCRIPTION_LIMIT: (0x97, 0x97),
+    ReasonCode.EXTERNAL_DENIED: (0x87, 0x87),
+    ReasonCode.EXTERNAL_UNREACHABLE: (0x80, 0x80),
+    ReasonCode.EXTERNAL_TIMEOUT: (0x80, 0x80),
+    ReasonCode.EXTERNAL_ERROR: (0x80, 0x80),
 }
 DISCONNECT = {
     ReasonCode.CERT_EXPIRED: 0xA0,  # a session whose client certificate expired while connected
@@ -71,6 +86,8 @@ DISCONNECT = {
     ReasonCode.KEEPALIVE_TIMEOUT: 0x8D,
     ReasonCode.BROKER_STOPPED: 0x8B,
     ReasonCode.PROTOCOL_ERROR: 0x82,
+    ReasonCode.TOKEN_EXPIRED: 0xA0,  # the token expired during the session
+    ReasonCode.EXTERNAL_DENIED: 0x87,  # the service refused a live session when its cached allow expired
 }
 
 # the reason codes the MQTT 5.0 spec allows in each packet (sections 3.2.2.2, 3.4.2.1, 3.5.2.1, 3.9.3, 3.14.2.1)

@@ -126,7 +126,18 @@ def test_holders_are_described_by_their_source() -> None:
     words = {kind: sources.source_of(kind).holder_words(holder(kind, "n", "fleet")) for kind in CredentialKind}
     assert words == {CredentialKind.USER: "user 'fleet'", CredentialKind.BOOTSTRAP: "a device of bootstrap "
                      "credential 'fleet'", CredentialKind.DEVICE: "device 'id-1'",
-                     CredentialKind.ANONYMOUS: "an anonymous client"}
+                     CredentialKind.ANONYMOUS: "an anonymous client", CredentialKind.TOKEN: "token holder 'fleet'",
+                     CredentialKind.EXTERNAL: "external user 'fleet'"}
+
+
+def test_sources_that_are_not_local_come_after_the_local_ones_tokens_first() -> None:
+    assert [source.kind for source in sources.NOT_LOCAL] == [CredentialKind.TOKEN, CredentialKind.EXTERNAL]
+    assert not set(sources.NOT_LOCAL) & set(sources.MATCH_ORDER)
+    token = sources.source_of(CredentialKind.TOKEN)
+    ref = CredentialRef(CredentialKind.TOKEN, "lab:sensor-7")
+    assert token.change_key(ref) == "lab"  # a store change names the issuer
+    assert token.ref_label(ref) == "the token of 'sensor-7' from issuer 'lab'"
+    assert sources.source_of(CredentialKind.USER).change_key(CredentialRef(CredentialKind.USER, "alice")) == "alice"
 
 
 def test_nothing_outside_the_sources_switches_on_a_credential_kind_for_records() -> None:

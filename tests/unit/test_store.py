@@ -916,3 +916,24 @@ def test_a_reused_name_starts_a_fresh_history_and_anonymous_roles_cannot_be_dele
         store.roles.delete("guests")  # else anonymous clients would be left with no roles: every topic
     assert store.settings.anonymous().roles == ("guests",)
     store.close()
+
+
+def test_token_issuers_keep_their_key_out_of_sight_and_check_their_roles(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "data")
+    try:
+        with pytest.raises(NotFoundError):
+            store.token_issuers.add("lab", "k" * 40, hmac=True, roles=("nobody",))
+        with pytest.raises(ValidationError):
+            store.token_issuers.add("a:b", "k" * 40, hmac=True)
+        store.roles.add("sensors")
+        issuer = store.token_issuers.add("lab", "k" * 40, hmac=True, issuer="lab", roles=("sensors",))
+        assert "k" * 40 not in repr(issuer)
+        assert store.directory().token_issuers["lab"].roles == ("sensors",)
+        with pytest.raises(AlreadyExistsError):
+            store.token_issuers.add("lab", "k" * 40, hmac=True)
+        store.token_issuers.delete("lab")
+        assert store.token_issuers.list() == []
+        with pytest.raises(NotFoundError):
+            store.token_issuers.delete("lab")
+    finally:
+        store.close()

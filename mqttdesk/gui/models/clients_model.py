@@ -92,6 +92,8 @@ class ClientsTableModel(ListTableModel):
         if column == METHOD:
             if live.virtual:
                 return f"{live.method} (virtual)"
+            if live.grant.valid_until is not None:  # a token: until when it admits the session
+                return f"{live.method} (until {time.strftime('%H:%M:%S', time.localtime(live.grant.valid_until))})"
             return f"{live.method} (registered)" if live.grant.registers else live.method
         if column == PROTOCOL:
             return live.protocol
@@ -136,6 +138,10 @@ class ClientsTableModel(ListTableModel):
         if column == METHOD and live.virtual:
             return (f"virtual device admitted by bootstrap credential '{live.credential.name}': not registered, "
                     "its session ends with the connection")
+        if column == METHOD and live.grant.valid_until is not None:
+            until = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(live.grant.valid_until))
+            return f"admitted by {live.credential.kind.value} '{live.credential.name}', valid until {until}: " \
+                "the session ends then"
         if column == METHOD and live.grant.registers:
             return (f"this connect registered the device through bootstrap credential '{live.grant.registers}'; "
                     "from its next connect on it logs in as a device (see the Devices tab)")
