@@ -14,6 +14,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 
 from mqttdesk.core.acl import Permission
+from mqttdesk.core.model import AuthMode
+from mqttdesk.pki.ca import create_ca
+from mqttdesk.pki.certificates import certificate_pem
 from mqttdesk.pki.issue import issue_client_certificate
 from mqttdesk.store.db import Store
 from tests.integration.conftest import fast_hash
@@ -28,20 +31,22 @@ def _ok(data_dir: Path, *args: str) -> str:
 
 
 @pytest.fixture
-def out(admin: Store, data_dir: Path, tmp_path: Path) -> Path:
-    """`ca init`; role 'plugs' (readwrite plugs/%u/#); users 'plug-1' (certificate), 'lamp' (password, s3cret)
-    and 'meter' (both, m3ter); certificates issued for all three; the CA exported to ca.crt."""
+def out(admin: Store, tmp_path: Path) -> Path:
+    """A CA; role 'plugs' (readwrite plugs/%u/#); users 'plug-1' (certificate), 'lamp' (password, s3cret) and
+    'meter' (both, m3ter); certificates issued for all three and the CA certificate, as files in the folder.
+    Made through the store, as the CLI makes them (tests/integration/test_cli_certificates.py covers the CLI and
+    the last tests here use it): seven CLI processes per test cost more than the tests themselves."""
     admin.roles.add("plugs")
     admin.roles.allow("plugs", "plugs/%u/#", Permission.READWRITE)
     admin.users.add("lamp", fast_hash("s3cret"), ("plugs",))
-    admin.users.add("meter", fast_hash("m3ter"), ("plugs",))
+    admin.users.add("meter", fast_hash("m3ter"), ("plugs",), auth=AuthMode.BOTH)
+    admin.users.add("plug-1", fast_hash("not a login"), ("plugs",), auth=AuthMode.CERTIFICATE)
+    admin.pki.install(create_ca())
     folder = tmp_path / "out"
-    _ok(data_dir, "ca", "init")
-    _ok(data_dir, "user", "add", "plug-1", "--auth", "certificate", "--role", "plugs")
-    _ok(data_dir, "user", "auth", "meter", "both")
+    folder.mkdir()
     for name in ("plug-1", "lamp", "meter"):
-        _ok(data_dir, "cert", "issue", name, "--out", str(folder))
-    _ok(data_dir, "ca", "export", str(folder / "ca.crt"))
+        _write_pair(folder, name, admin.pki.issue_client(name), None)
+    (folder / "ca.crt").write_bytes(certificate_pem(admin.pki.ca_certificate()))
     return folder
 
 
@@ -133,14 +138,17 @@ def test_revoking_a_connected_clients_certificate_disconnects_it_at_once(tls: In
     assert f"the client certificate of user 'plug-1' (serial {serial}) was revoked" in str(entry["reason"])
 
 
-def _write_pair(folder: Path, stem: str, issued: object, ca_file: Path) -> ssl.SSLContext:
-    """The issued certificate and key as files, and a client context that trusts ca.crt and presents them."""
+def _write_pair(folder: Path, stem: str, issued: object, ca_file: Path | None) -> ssl.SSLContext | None:
+    """The issued certificate and key as files, and (with `ca_file`) a client context that trusts it and presents
+    them."""
     from mqttdesk.pki.issue import Issued
     assert isinstance(issued, Issued)
     assert issued.key is not None
     (folder / f"{stem}.crt").write_bytes(issued.certificate.public_bytes(serialization.Encoding.PEM))
     (folder / f"{stem}.key").write_bytes(issued.key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    if ca_file is None:
+        return None
     context = ssl.create_default_context(cafile=str(ca_file))
     context.load_cert_chain(str(folder / f"{stem}.crt"), str(folder / f"{stem}.key"))
     return context
@@ -217,9 +225,13 @@ def test_suspending_the_user_ends_its_certificate_session(tls: Instance, out: Pa
 
 
 def test_the_cli_says_how_users_log_in_and_refuses_an_unknown_trusted_ca(out: Path, data_dir: Path) -> None:
+    added = _ok(data_dir, "user", "add", "sensor-9", "--auth", "certificate")
+    assert added.splitlines() == ["added user 'sensor-9' (logs in by client certificate)",
+                                  "issue its certificate: mqttdesk cert issue sensor-9 --out DIR"]  # no password
+    _ok(data_dir, "user", "auth", "meter", "both")
     users = {u["name"]: u for u in json.loads(_ok(data_dir, "user", "list", "--json"))}
-    assert (users["plug-1"]["auth"], users["meter"]["auth"], users["lamp"]["auth"]) == \
-        ("certificate", "both", "password")
+    assert (users["plug-1"]["auth"], users["meter"]["auth"], users["lamp"]["auth"], users["sensor-9"]["auth"]) == \
+        ("certificate", "both", "password", "certificate")
     refused = run_cli(data_dir, "user", "auth", "lamp", "certificate", "--ca", "nope")
     assert refused.returncode == 1
     assert refused.stderr.strip() == "mqttdesk: error: no trusted CA named 'nope' (mqttdesk trust list)"
