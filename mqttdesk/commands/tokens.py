@@ -45,6 +45,8 @@ def register(sub: Subparsers) -> None:
     add.add_argument("--claim", default="sub", help="the claim that names the client (default: sub)")
     add.add_argument("--field", choices=[f.value for f in TokenField], default=TokenField.PASSWORD.value,
                      help="where clients put the token (default: password; the username is then anything)")
+    add.add_argument("--username-must-match", action="store_true",
+                     help="with --field password: the CONNECT's username must equal the identity claim")
     add.add_argument("--role", action="append", help="role(s) the token's holders get")
     issuer.add_parser("list", help="list token issuers").add_argument("--json", action="store_true")
     issuer.add_parser("delete", help="delete a token issuer (its sessions are disconnected)").add_argument("name")
@@ -81,7 +83,8 @@ def token_command(args: argparse.Namespace, context: Context) -> int:
             except (OSError, UnicodeError) as exc:
                 raise ValidationError(f"cannot read {args.public_key}: {exc}") from None
         added = repo.add(args.name, key, hmac=bool(args.secret_stdin), issuer=args.iss, audience=args.aud,
-                         claim=args.claim, token_field=TokenField(args.field), roles=tuple(args.role or ()))
+                         claim=args.claim, token_field=TokenField(args.field),
+                         username_must_match=args.username_must_match, roles=tuple(args.role or ()))
         kind = "HMAC secret" if added.hmac else "public key"
         print(f"token issuer '{added.name}' added ({kind} {added.fingerprint}; tokens in the "
               f"{added.token_field.value} field)")

@@ -174,3 +174,17 @@ def test_token_commands_refuse_what_they_cannot_do(admin, data_dir, tmp_path):  
     listed = run_cli(data_dir, "token", "issuer", "list")
     assert "lab" in listed.stdout
     assert SECRET not in listed.stdout
+
+
+def test_an_issuer_can_want_the_username_to_be_the_tokens_subject(admin, instance, client, data_dir):  # type: ignore[no-untyped-def]
+    _sensors(admin)
+    _hmac_issuer(data_dir, "lab", "--username-must-match")
+    listed = json.loads(run_cli(data_dir, "token", "issuer", "list", "--json").stdout)
+    assert listed[0]["username_must_match"] is True
+    instance.sync()
+    token = _mint(data_dir, "lab", "--sub", "s-1")
+    assert client("same-1", username="s-1", password=token).connect() == 0
+    assert client("other-1", username="whoever", password=token).connect() == 4
+    entry = next(e for e in _log(data_dir) if e["client_id"] == "other-1")
+    assert "the username is not the token's subject 's-1'" in str(entry["reason"])
+    assert token not in json.dumps(_log(data_dir))
