@@ -47,6 +47,7 @@ from mqttdesk.gui.models.certificates_model import (
     CertificatesTableModel,
 )
 from mqttdesk.gui.models.sorting import sorted_proxy
+from mqttdesk.gui.record_tab import buttons_menu
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.trusted_cas_panel import TrustedCasPanel, heading
 from mqttdesk.gui.widgets.confirm import ConfirmationBox, ask_confirmation
@@ -175,16 +176,9 @@ class CertificatesTab(QWidget):
         self.delete_button.setEnabled(record is not None and record.state() is CertificateState.EXPIRED)
 
     def row_menu(self) -> QMenu:
-        """Revoke… and Export… for the selected row: the buttons' own text, tooltip, slot and enabled state."""
+        """Revoke…, Export… and Delete… for the selected row: the buttons' own text, tooltip, slot and enabled state."""
         self.update_actions()
-        menu = QMenu(self)
-        menu.setToolTipsVisible(True)
-        for made in (self.revoke_button, self.export_button, self.delete_button):
-            action = menu.addAction(made.text())
-            action.setToolTip(made.toolTip())
-            action.setEnabled(made.isEnabled())
-            action.triggered.connect(made.click)
-        return menu
+        return buttons_menu(self, (self.revoke_button, self.export_button, self.delete_button))
 
     def _context_menu_requested(self, position: QPoint) -> None:
         index = self.table.indexAt(position)

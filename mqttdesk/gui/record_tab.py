@@ -35,6 +35,21 @@ class Credential(Protocol):
     def last_used(self) -> float | None: ...
 
 
+def buttons_menu(parent: QWidget, buttons: Sequence[QPushButton | None]) -> QMenu:
+    """A menu whose entries are these buttons' own: text, tooltip, slot and enabled state (None: a separator)."""
+    menu = QMenu(parent)
+    menu.setToolTipsVisible(True)
+    for button in buttons:
+        if button is None:
+            menu.addSeparator()
+            continue
+        action = menu.addAction(button.text())
+        action.setToolTip(button.toolTip())
+        action.setEnabled(button.isEnabled())
+        action.triggered.connect(button.click)
+    return menu
+
+
 class RecordTab(QWidget):
     def __init__(self, context: TabContext, model: CredentialTableModel[Any], *, filter_hint: str,
                  filter_column: int = 0, parent: QWidget | None = None) -> None:
@@ -137,17 +152,7 @@ class RecordTab(QWidget):
     def row_menu(self) -> QMenu:
         """A menu for the selected row whose entries are the buttons' own: text, tooltip, slot and enabled state."""
         self.update_actions()
-        menu = QMenu(self)
-        menu.setToolTipsVisible(True)
-        for button in self._menu_buttons:
-            if button is None:
-                menu.addSeparator()
-                continue
-            action = menu.addAction(button.text())
-            action.setToolTip(button.toolTip())
-            action.setEnabled(button.isEnabled())
-            action.triggered.connect(button.click)
-        return menu
+        return buttons_menu(self, self._menu_buttons)
 
     def _context_menu_requested(self, position: QPoint) -> None:
         index = self.table.indexAt(position)
