@@ -62,11 +62,10 @@ from mqttdesk.core.clip import SENTENCE_LENGTH, clip
 from mqttdesk.core.decide import password_hash_for
 from mqttdesk.core.decision import MQTT_5, MQTT_311, ConnectRequest, Decision, Kind, session_ended
 from mqttdesk.core.limits import AdmissionLimits
-from mqttdesk.core.model import CredentialKind, CredentialRef, Method
+from mqttdesk.core.model import CredentialKind, CredentialRef
 from mqttdesk.core.reasons import Reason, ReasonCode, mqtt5_connack_code
-from mqttdesk.core.timefmt import format_time
+from mqttdesk.core.sources import source_of
 from mqttdesk.core.tokens import TOKEN_IN_USERNAME, looks_like_token
-from mqttdesk.core.topic_rules import describe_subject
 from mqttdesk.pki.peer import peer_certificate
 
 log = logging.getLogger(__name__)
@@ -461,13 +460,7 @@ class DeskBroker:
         grant = connection.state.grant
         if grant.valid_until is None:
             return None
-        if grant.method is Method.TOKEN:
-            code = ReasonCode.TOKEN_EXPIRED
-            text = f"{describe_subject(grant)}: its token expired at {format_time(grant.valid_until)}"
-        else:
-            code = ReasonCode.CERT_EXPIRED
-            text = (f"the client certificate of user '{grant.credential.name}' (serial {grant.certificate_serial}) "
-                    f"expired at {format_time(grant.valid_until)}")
+        code, text = source_of(grant.credential.kind).expired(grant)  # the source says why its credential ended
         delay = max(0.0, grant.valid_until - time.time())
         return asyncio.get_running_loop().call_later(delay, connection.end, code, text)
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from mqttdesk.core.decision import Grant, SessionHolder
 from mqttdesk.core.model import CredentialKind, CredentialRef, Directory, Method
+from mqttdesk.core.reasons import ReasonCode
 from mqttdesk.core.sources import CredentialSource
+from mqttdesk.core.timefmt import format_time
 
 
 class TokenSource(CredentialSource):
@@ -38,6 +40,11 @@ class TokenSource(CredentialSource):
 
     def subject_words(self, grant: Grant) -> str:
         return f"token holder '{grant.username}'"
+
+    def expired(self, grant: Grant) -> tuple[ReasonCode, str]:
+        assert grant.valid_until is not None
+        return ReasonCode.TOKEN_EXPIRED, f"{self.subject_words(grant)}: its token expired at " \
+                                         f"{format_time(grant.valid_until)}"
 
     def revalidate(self, grant: Grant, directory: Directory, password_hash: str | None) -> str | None:
         name = self.change_key(grant.credential)

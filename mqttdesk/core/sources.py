@@ -31,7 +31,9 @@ from typing import ClassVar
 
 from mqttdesk.core.decision import Grant, SessionHolder
 from mqttdesk.core.model import Bootstrap, CredentialKind, CredentialRef, Device, Directory, Method, User
+from mqttdesk.core.reasons import ReasonCode
 from mqttdesk.core.states import CredentialState
+from mqttdesk.core.timefmt import format_time
 
 Record = User | Bootstrap | Device
 
@@ -81,6 +83,10 @@ class CredentialSource:
         """How a topic decision names the client, e.g. "user 'alice'"."""
         return f"{grant.method.value} '{grant.username}'" if grant.username else "anonymous client"
 
+    def expired(self, grant: Grant) -> tuple[ReasonCode, str]:
+        """Why a session it admitted ends at `grant.valid_until` (set by the sources whose credentials expire)."""
+        raise NotImplementedError(f"{self.noun} credentials do not expire")
+
     def revalidate(self, grant: Grant, directory: Directory, password_hash: str | None) -> str | None:
         """Why a session it admitted must end now (deleted, suspended, revoked, password changed), or None."""
         record = self.record(grant.credential.name, directory)
@@ -119,6 +125,12 @@ class UserSource(CredentialSource):
         if grant.username and grant.method in (Method.PASSWORD, Method.CERTIFICATE):
             return f"user '{grant.username}'"
         return super().subject_words(grant)
+
+    def expired(self, grant: Grant) -> tuple[ReasonCode, str]:
+        """A user's session expires when the client certificate that logged it in does."""
+        assert grant.valid_until is not None
+        return ReasonCode.CERT_EXPIRED, (f"the client certificate of user '{grant.credential.name}' (serial "
+                                         f"{grant.certificate_serial}) expired at {format_time(grant.valid_until)}")
 
     def revalidate(self, grant: Grant, directory: Directory, password_hash: str | None) -> str | None:
         why = super().revalidate(grant, directory, password_hash)
