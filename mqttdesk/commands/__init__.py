@@ -8,13 +8,12 @@ from mqttdesk.commands import (
     anonymous,
     authlog,
     bootstraps,
-    ca,
-    certs,
     config,
     devices,
     explain,
     external,
     instance,
+    pki_parsers,
     roles,
     sessions,
     tokens,
@@ -24,5 +23,5 @@ from mqttdesk.commands import (
 
 def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for module in (instance, sessions, anonymous, users, roles, bootstraps, devices, tokens, external, authlog, explain,
-                   config, ca, certs):
+                   config, pki_parsers):
         module.register(sub)
