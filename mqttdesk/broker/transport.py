@@ -17,6 +17,7 @@ The interface, in full (see `Stream`):
     close() -> None                       close once what was written has been sent
     abort() -> None                       close now, dropping unsent bytes
     closed_by_peer() -> bool              the client has gone (FIN, reset or WebSocket close) - even with unread data
+    has_unread() -> bool                  bytes have arrived that read() has not returned yet
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ class Stream(Protocol):
         """Close now; unsent bytes are dropped (a dead peer would otherwise hold the close for TCP's timeout)."""
     def closed_by_peer(self) -> bool:
         """The client has closed or reset its connection (asked while its CONNECT is decided)."""
+    def has_unread(self) -> bool:
+        """Bytes have arrived that `read()` has not returned yet (the client sent in time; we are behind)."""
 
 
 class SocketStream(asyncio.Protocol):
@@ -195,6 +198,9 @@ class SocketStream(asyncio.Protocol):
         # a client that sent more bytes after its CONNECT and then closed has gone too, unread bytes or not
         return self._eof or bool(self._transport.is_closing())
 
+    def has_unread(self) -> bool:
+        return bool(self._chunks)
+
 
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
@@ -291,6 +297,10 @@ class WebSocketStream:
         transport = self._ws.transport
         return self._ended or self._ws.state in (State.CLOSING, State.CLOSED) or (
             transport is not None and transport.is_closing())
+
+    def has_unread(self) -> bool:
+        # only what this stream holds: messages still inside the websockets connection are not counted
+        return bool(self._received)
 
     async def _send_loop(self) -> None:
         try:
