@@ -4,7 +4,8 @@
 (each distinct topic decision logged once per session), then through the subscription trie to the subscribers'
 sessions, queued for those away where MQTT says so. A SUBSCRIBE with more than `subscribe_slice` filters is
 handled in slices with a turn of the event loop between them: 300,000 filters at once froze every client (and the
-window) for 15 s. It also keeps the retained messages and feeds the topic monitor.
+window) for 15 s. It also keeps the retained messages, feeds the topic monitor and hands messages on device topics
+(Tasmota, ESPHome, Home Assistant discovery) to the device observer.
 
 Messages travel as the protocol's version-neutral `Publish` (MQTT 5 properties included: user properties, content
 type, response topic, correlation data and payload format pass through untouched), encoded once per protocol version
@@ -38,6 +39,7 @@ from mqttdesk.broker.session_state import SessionState
 from mqttdesk.broker.subscription import Subscription, split_shared
 from mqttdesk.broker.subscriptions import SubscriptionIndex
 from mqttdesk.core.decision import Decision, Kind
+from mqttdesk.core.device_traffic import DEVICE_PREFIXES, STATUS_SUFFIX
 from mqttdesk.core.reasons import ReasonCode, mqtt5_topic_refusal_code
 from mqttdesk.core.topic_rules import subscription_limit_decision
 from mqttdesk.core.topics import topic_matches
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 SESSION_DECISIONS = 1024  # topic decisions a session remembers per kind (a device uses a handful of topics)
 
 MessageMonitor = Callable[[str, bytes, int, bool], None]  # topic, payload, QoS, retain
+DeviceObserver = Callable[[str, bytes, str | None], None]  # topic, payload, clientId of the publisher (or its will)
 LOGGED_PER_SESSION = 256
 SUBSCRIBE_SLICE = 200  # filters of one SUBSCRIBE decided per turn of the event loop (about 5 ms on our machine)
 
@@ -92,6 +95,7 @@ class Router:
         self._groups: dict[str, SharedGroup] = {}  # "name\0filter" -> group
         self._retained: dict[str, _Retained] = {}
         self.monitors: list[MessageMonitor] = []  # see BrokerService.add_monitor
+        self.device_observer: DeviceObserver | None = None  # sees messages on device topics (core/device_traffic)
         self._unflushed: list[Connection] = []
         self.subscribe_slice = SUBSCRIBE_SLICE
         self.external = ExternalTopics(pipeline, connections, self._deliver)
@@ -300,6 +304,13 @@ class Router:
         expires_at = None if interval is None else time.monotonic() + interval
         if publish.retain:
             self._retain(publish, expires_at)
+        # one string test per message (the throughput benchmark's topics fail it at the first character);
+        # only the device topics it lets through cost a parse
+        if (topic.startswith(DEVICE_PREFIXES) or topic.endswith(STATUS_SUFFIX)) and self.device_observer is not None:
+            try:
+                self.device_observer(topic, publish.payload, origin)
+            except Exception:
+                log.exception("device observer failed")
         for monitor in self.monitors:
             try:
                 monitor(topic, publish.payload, qos, publish.retain)

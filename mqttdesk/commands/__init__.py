@@ -17,6 +17,7 @@ from mqttdesk.commands import (
     instance,
     roles,
     sessions,
+    snippets,
     tokens,
     users,
 )
@@ -24,5 +25,5 @@ from mqttdesk.commands import (
 
 def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for module in (instance, sessions, anonymous, users, roles, bootstraps, devices, tokens, external, authlog, explain,
-                   config, ca, certs):
+                   config, ca, certs, snippets):
         module.register(sub)
