@@ -216,7 +216,7 @@ class DeviceBook:
             if len(self._devices) >= self._max:
                 return None
             before = DeviceFacts(seen.kind, seen.topic)
-        changes = dict(seen.changes)
+        changes = {name: value for name, value in seen.changes.items() if getattr(before, name) != value}
         if client_id is not None and client_id != before.client_id:
             changes["client_id"] = client_id
             self._by_client[client_id] = key
