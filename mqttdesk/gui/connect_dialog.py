@@ -36,6 +36,11 @@ from mqttdesk.store.onboarding import credential_for, endpoint_for, reachability
 NETWORK_HOST = "0.0.0.0"
 
 
+def credential_key(kind: str, name: str) -> str:
+    """The combo box's data for a credential: "bootstrap:plugs" (a kind has no colon)."""
+    return f"{kind}:{name}"
+
+
 class SnippetPage(QWidget):
     """One format: the text (monospace, read-only), a Copy button, and the notes that are not copied."""
 
@@ -125,6 +130,7 @@ class ConnectDeviceDialog(QDialog):
                        self.topic.textChanged, self.password.textChanged):
             signal.connect(self.refresh)
         context.bridge.store_changed.connect(self._store_changed)
+        context.bridge.status_changed.connect(self._store_changed)
         self._fill_hosts()
 
     def _fill_credentials(self, name: str | None, kind: str | None) -> None:
@@ -134,7 +140,7 @@ class ConnectDeviceDialog(QDialog):
                    + [("device", d.client_id) for d in store.devices.list()]
                    + [("token", t.name) for t in store.token_issuers.list()])
         for entry_kind, entry_name in entries:
-            self.credential.addItem(f"{entry_name}  ({entry_kind})", (entry_kind, entry_name))
+            self.credential.addItem(f"{entry_name}  ({entry_kind})", credential_key(entry_kind, entry_name))
             if entry_name == name and kind in (None, entry_kind):
                 self.credential.setCurrentIndex(self.credential.count() - 1)
 
@@ -151,13 +157,15 @@ class ConnectDeviceDialog(QDialog):
         self.tls.setEnabled(listeners.tls)
         if not listeners.tls:
             self.tls.setChecked(False)
+        elif not listeners.tcp:
+            self.tls.setChecked(True)
         state = reachability(self.context.store)
         self.warning.setText(state.warning or "")
         self.warning.setVisible(state.loopback_only)
         self.listen_button.setVisible(state.loopback_only)
         self.refresh()
 
-    def _store_changed(self, changes: object) -> None:
+    def _store_changed(self, _changes: object) -> None:
         self._fill_hosts()
 
     def snippets(self) -> dict[SnippetFormat, Snippet]:
@@ -165,11 +173,14 @@ class ConnectDeviceDialog(QDialog):
         chosen = self.credential.currentData()
         if chosen is None:
             raise MqttdeskError("add a user or a bootstrap credential first")
-        kind, name = chosen
+        kind, name = str(chosen).split(":", 1)
         credential = credential_for(self.context.store, name, kind=kind, password=self.password.text() or None,
                                     topic=self.topic.text().strip() or None)
+        status = self.context.service.status
+        listening = {info.kind: info.port for info in status.listeners} \
+            if status.state is BrokerState.LISTENING else None
         endpoint = endpoint_for(self.context.store, self.host.currentText().strip() or None,
-                                tls=self.tls.isChecked())
+                                tls=self.tls.isChecked(), listening=listening)
         return {snippet.format: snippet for snippet in render_all(endpoint, credential)}
 
     def refresh(self, *_args: object) -> None:

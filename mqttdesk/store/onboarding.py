@@ -8,6 +8,7 @@ rules in one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -81,12 +82,24 @@ def server_certificate(store: Store) -> x509.Certificate | None:
     return store.pki.server_certificate() if store.pki.exists() else None
 
 
-def endpoint_for(store: Store, host: str | None = None, *, tls: bool | None = None) -> Endpoint:
-    """Where a device connects: `host` (a LAN address), TLS when asked (default: when only TLS is on)."""
+def endpoint_for(store: Store, host: str | None = None, *, tls: bool | None = None,
+                 listening: Mapping[str, int] | None = None) -> Endpoint:
+    """Where a device connects: `host` (a LAN address), TLS when asked (default: when only TLS is on).
+
+    `listening` (listener kind -> port) is what a running broker is bound to: it wins over the stored settings,
+    which may say port 0 ("pick one") or differ for this run.
+    """
     listeners = store.settings.listeners()
-    use_tls = tls if tls is not None else (listeners.tls and not listeners.tcp)
-    if use_tls and not listeners.tls:
+    ports = dict(listening) if listening is not None else {
+        kind: port for kind, on, port in (("tcp", listeners.tcp, listeners.tcp_port),
+                                          ("tls", listeners.tls, listeners.tls_port),
+                                          ("ws", listeners.ws, listeners.ws_port),
+                                          ("wss", listeners.wss, listeners.wss_port)) if on}
+    use_tls = tls if tls is not None else ("tls" in ports and "tcp" not in ports)
+    if use_tls and "tls" not in ports:
         raise ValidationError("the TLS listener is off (mqttdesk config set listen.tls on)")
+    if not use_tls and "tcp" not in ports:
+        raise ValidationError("the plain MQTT listener is off: connect over TLS, or switch it on (listen.tcp on)")
     shown = host or listeners.host
     if shown in WILDCARD_HOSTS:
         raise ValidationError("name the address devices use to reach this machine (--host, e.g. a LAN address)")
@@ -98,9 +111,8 @@ def endpoint_for(store: Store, host: str | None = None, *, tls: bool | None = No
                 fingerprint = tasmota_fingerprint(certificate)
             except ValidationError:
                 fingerprint = None
-    return Endpoint(shown, listeners.tls_port if use_tls else listeners.tcp_port, use_tls, fingerprint,
-                    listeners.ws_port if listeners.ws else None, listeners.wss_port if listeners.wss else None)
-
+    return Endpoint(shown, ports["tls" if use_tls else "tcp"], use_tls, fingerprint, ports.get("ws"),
+                    ports.get("wss"))
 
 def create_tasmota_role(store: Store, name: str, topic: str = CLIENT_ID_TOPIC, *,
                         discovery: bool = False) -> tuple[RoleRule, ...]:

@@ -50,7 +50,7 @@ class ClientsTableModel(ListTableModel):
     def __init__(self, registry: SessionRegistry, parent: QObject | None = None,
                  devices: DeviceBook | None = None) -> None:
         super().__init__(parent)
-        self._devices = devices or DeviceBook()
+        self._devices = devices if devices is not None else DeviceBook()
         self._sessions: list[LiveSession] = registry.snapshot() + registry.offline()
         self._rows: dict[str, int] = {}
         self._reindex()

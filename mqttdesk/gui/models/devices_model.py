@@ -62,7 +62,7 @@ class DevicesTableModel(CredentialTableModel[Device]):
     def __init__(self, store: Store, registry: SessionRegistry, parent: QObject | None = None,
                  devices: DeviceBook | None = None) -> None:
         super().__init__(store, registry, "client_id", parent)
-        self._devices = devices or DeviceBook()
+        self._devices = devices if devices is not None else DeviceBook()
         self._bootstrap_roles: dict[str, tuple[str, ...]] = {}
         self._seen: dict[str, tuple[float, str | None]] = {}  # clientId -> (disconnected at, from address)
         # kept per (batched) session event; the cells show it too, so the rows and "n online" never disagree

@@ -1,0 +1,121 @@
+"""Onboarding a Tasmota plug from the window: the Tasmota role, the Backlog line from "Connect a device…", the plug
+registering through the bootstrap credential, shown online with its firmware, toggled from the quick action with
+its answer shown, and offline when its will is published; the loopback warning; the console codes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from mqttdesk.broker.service import BrokerService
+from mqttdesk.core.snippets import SnippetFormat
+from mqttdesk.gui.connect_dialog import NETWORK_HOST, ConnectDeviceDialog, credential_key
+from mqttdesk.gui.devices_tab import DevicesTab
+from mqttdesk.gui.main_window import MainWindow
+from mqttdesk.gui.models.clients_model import DEVICE as CLIENT_DEVICE
+from mqttdesk.gui.models.devices_model import DEVICE, DEVICE_IP, DEVICE_SAYS, ONLINE
+from mqttdesk.gui.tasmota_dialogs import ConsoleCodesDialog, TasmotaRoleDialog
+from mqttdesk.store.db import Store
+from tests.gui.conftest import FAST_HASH
+from tests.gui.helpers import cell, click, has_row, select_row, tab_of
+from tests.tasmota_sim import DEVICE_IP as SIM_IP
+from tests.tasmota_sim import FIRMWARE, SimulatedTasmota, parse_backlog
+
+PASSWORD = "flash-me-once"
+PLUG = "DVES_1A2B3C"
+
+
+@pytest.fixture
+def plugs() -> Iterator[list[SimulatedTasmota]]:
+    made: list[SimulatedTasmota] = []
+    yield made
+    for plug in made:
+        plug.stop()
+
+
+def devices_tab(window: MainWindow) -> DevicesTab:
+    return tab_of(window, "Devices", DevicesTab)
+
+
+def test_a_tasmota_plug_onboarded_through_a_bootstrap_credential(
+    qtbot: QtBot, window: MainWindow, store: Store, port: int, service: BrokerService,
+    plugs: list[SimulatedTasmota]
+) -> None:
+    tab = devices_tab(window)
+    click(qtbot, tab.role_button)  # the Tasmota role in one click, its rules shown first
+    role_dialog = tab.dialog
+    assert isinstance(role_dialog, TasmotaRoleDialog)
+    assert "cmnd/%c/#" in role_dialog.rules.text() and "tele/%c/#" in role_dialog.rules.text()
+    click(qtbot, role_dialog.ok_button)
+    qtbot.waitUntil(lambda: tab.dialog is None, timeout=5000)
+    assert {rule.topic_filter for rule in store.roles.get("tasmota").rules} >= {"cmnd/%c/#", "tele/%c/#"}
+    store.bootstraps.add("plugs", FAST_HASH(PASSWORD), ("tasmota",), register_devices=True)
+
+    click(qtbot, tab.connect_button)
+    dialog = tab.dialog
+    assert isinstance(dialog, ConnectDeviceDialog)
+    dialog.credential.setCurrentIndex(dialog.credential.findData(credential_key("bootstrap", "plugs")))
+    assert "MqttPassword" not in dialog.pages[SnippetFormat.TASMOTA].text.toPlainText()  # stored: a hash only
+    dialog.password.setText(PASSWORD)  # typed now
+    backlog = parse_backlog(dialog.pages[SnippetFormat.TASMOTA].text.toPlainText())
+    assert (backlog["MqttHost"], backlog["MqttPort"], backlog["MqttUser"]) == ("127.0.0.1", str(port), "plugs")
+    assert backlog["MqttPassword"] == PASSWORD and backlog["MqttClient"] == "DVES_%06X"
+    assert dialog.warning.isVisible() and "127.0.0.1 only" in dialog.warning.text()
+    dialog.reject()
+
+    plug = SimulatedTasmota(backlog).start(wait=False)  # configured from the pasted line
+    plugs.append(plug)
+    qtbot.waitUntil(plug.connected.is_set, timeout=5000)
+    assert plug.client_id == PLUG and plug.topic == PLUG
+    qtbot.waitUntil(lambda: has_row(tab.table, PLUG), timeout=5000)
+    qtbot.waitUntil(lambda: cell(tab.table, PLUG, DEVICE_SAYS) == "online", timeout=5000)
+    qtbot.waitUntil(lambda: cell(tab.table, PLUG, DEVICE_IP) == SIM_IP, timeout=5000)
+    assert cell(tab.table, PLUG, DEVICE) == f"Tasmota {FIRMWARE} (Sonoff Basic)"
+    assert cell(tab.table, PLUG, ONLINE) == "online"
+    assert store.devices.find(PLUG) is not None  # registered through the bootstrap credential
+    clients = window.tab("Clients")
+    assert FIRMWARE in str(cell(clients.table, PLUG, CLIENT_DEVICE))  # type: ignore[attr-defined]
+
+    select_row(tab.table, PLUG)
+    assert tab.quick_buttons["toggle"].isEnabled()
+    click(qtbot, tab.quick_buttons["toggle"])
+    qtbot.waitUntil(lambda: tab.answer_label.text() == f'stat/{PLUG}/RESULT: {{"POWER":"ON"}}', timeout=5000)
+    assert plug.commands == [("Power", "TOGGLE")] and plug.power
+    click(qtbot, tab.quick_buttons["toggle"])
+    qtbot.waitUntil(lambda: tab.answer_label.text() == f'stat/{PLUG}/RESULT: {{"POWER":"OFF"}}', timeout=5000)
+
+    plug.kill()  # pulled from the socket: its will (retained Offline) is published
+    qtbot.waitUntil(lambda: cell(tab.table, PLUG, DEVICE_SAYS) == "offline", timeout=5000)
+    qtbot.waitUntil(lambda: cell(tab.table, PLUG, ONLINE) == "offline", timeout=5000)
+    facts = service.devices.book.for_client(PLUG)
+    assert facts is not None and facts.online is False
+
+
+def test_the_loopback_warning_offers_to_listen_on_the_network(qtbot: QtBot, window: MainWindow, store: Store) -> None:
+    store.users.add("lamp", FAST_HASH("pw"))
+    tab = devices_tab(window)
+    click(qtbot, tab.connect_button)
+    dialog = tab.dialog
+    assert isinstance(dialog, ConnectDeviceDialog)
+    assert dialog.warning.isVisible()
+    assert "listens on 127.0.0.1 only: a device on the network cannot reach it" in dialog.warning.text()
+    assert dialog.listen_button.isVisible()
+    click(qtbot, dialog.listen_button)  # the broker is not running: only the setting changes
+    assert store.settings.listener()[0] == NETWORK_HOST
+    qtbot.waitUntil(lambda: not dialog.warning.isVisible(), timeout=5000)
+    assert store.settings.anonymous(NETWORK_HOST).effective is False  # as from the top bar
+    dialog.reject()
+
+
+def test_console_codes_explain_a_pasted_line(qtbot: QtBot, window: MainWindow) -> None:
+    tab = devices_tab(window)
+    click(qtbot, tab.codes_button)
+    dialog = tab.dialog
+    assert isinstance(dialog, ConsoleCodesDialog)
+    dialog.line.setText("MQT: Connect failed to 192.168.1.10:1883, rc 5. Retry in 10 sec")
+    assert "not authorised" in dialog.answer.text() and "suspended" in dialog.answer.text()
+    dialog.line.setText("TLS connection error: 1")
+    assert "fingerprint" in dialog.answer.text()
+    dialog.reject()
