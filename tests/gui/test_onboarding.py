@@ -47,7 +47,8 @@ def test_a_tasmota_plug_onboarded_through_a_bootstrap_credential(
     click(qtbot, tab.role_button)  # the Tasmota role in one click, its rules shown first
     role_dialog = tab.dialog
     assert isinstance(role_dialog, TasmotaRoleDialog)
-    assert "cmnd/%c/#" in role_dialog.rules.text() and "tele/%c/#" in role_dialog.rules.text()
+    assert "cmnd/%c/#" in role_dialog.rules.text()
+    assert "tele/%c/#" in role_dialog.rules.text()
     click(qtbot, role_dialog.ok_button)
     qtbot.waitUntil(lambda: tab.dialog is None, timeout=5000)
     assert {rule.topic_filter for rule in store.roles.get("tasmota").rules} >= {"cmnd/%c/#", "tele/%c/#"}
@@ -61,14 +62,17 @@ def test_a_tasmota_plug_onboarded_through_a_bootstrap_credential(
     dialog.password.setText(PASSWORD)  # typed now
     backlog = parse_backlog(dialog.pages[SnippetFormat.TASMOTA].text.toPlainText())
     assert (backlog["MqttHost"], backlog["MqttPort"], backlog["MqttUser"]) == ("127.0.0.1", str(port), "plugs")
-    assert backlog["MqttPassword"] == PASSWORD and backlog["MqttClient"] == "DVES_%06X"
-    assert dialog.warning.isVisible() and "127.0.0.1 only" in dialog.warning.text()
+    assert backlog["MqttPassword"] == PASSWORD
+    assert backlog["MqttClient"] == "DVES_%06X"
+    assert dialog.warning.isVisible()
+    assert "127.0.0.1 only" in dialog.warning.text()
     dialog.reject()
 
     plug = SimulatedTasmota(backlog).start(wait=False)  # configured from the pasted line
     plugs.append(plug)
     qtbot.waitUntil(plug.connected.is_set, timeout=5000)
-    assert plug.client_id == PLUG and plug.topic == PLUG
+    assert plug.client_id == PLUG
+    assert plug.topic == PLUG
     qtbot.waitUntil(lambda: has_row(tab.table, PLUG), timeout=5000)
     qtbot.waitUntil(lambda: cell(tab.table, PLUG, DEVICE_SAYS) == "online", timeout=5000)
     qtbot.waitUntil(lambda: cell(tab.table, PLUG, DEVICE_IP) == SIM_IP, timeout=5000)
@@ -82,7 +86,8 @@ def test_a_tasmota_plug_onboarded_through_a_bootstrap_credential(
     assert tab.quick_buttons["toggle"].isEnabled()
     click(qtbot, tab.quick_buttons["toggle"])
     qtbot.waitUntil(lambda: tab.answer_label.text() == f'stat/{PLUG}/RESULT: {{"POWER":"ON"}}', timeout=5000)
-    assert plug.commands == [("Power", "TOGGLE")] and plug.power
+    assert plug.commands == [("Power", "TOGGLE")]
+    assert plug.power
     click(qtbot, tab.quick_buttons["toggle"])
     qtbot.waitUntil(lambda: tab.answer_label.text() == f'stat/{PLUG}/RESULT: {{"POWER":"OFF"}}', timeout=5000)
 
@@ -90,7 +95,8 @@ def test_a_tasmota_plug_onboarded_through_a_bootstrap_credential(
     qtbot.waitUntil(lambda: cell(tab.table, PLUG, DEVICE_SAYS) == "offline", timeout=5000)
     qtbot.waitUntil(lambda: cell(tab.table, PLUG, ONLINE) == "offline", timeout=5000)
     facts = service.devices.book.for_client(PLUG)
-    assert facts is not None and facts.online is False
+    assert facts is not None
+    assert facts.online is False
 
 
 def test_the_loopback_warning_offers_to_listen_on_the_network(qtbot: QtBot, window: MainWindow, store: Store) -> None:
@@ -115,7 +121,8 @@ def test_console_codes_explain_a_pasted_line(qtbot: QtBot, window: MainWindow) -
     dialog = tab.dialog
     assert isinstance(dialog, ConsoleCodesDialog)
     dialog.line.setText("MQT: Connect failed to 192.168.1.10:1883, rc 5. Retry in 10 sec")
-    assert "not authorised" in dialog.answer.text() and "suspended" in dialog.answer.text()
+    assert "not authorised" in dialog.answer.text()
+    assert "suspended" in dialog.answer.text()
     dialog.line.setText("TLS connection error: 1")
     assert "fingerprint" in dialog.answer.text()
     dialog.reject()

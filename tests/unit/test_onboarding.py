@@ -41,7 +41,8 @@ def test_tasmota_backlog_for_a_fleet_over_tls_parses_back() -> None:
     assert parsed["MqttClient"] == "DVES_%06X"  # each device keeps a clientId of its own
     assert parsed["Topic"] == "DVES_%06X"
     assert parsed["FullTopic"] == "%prefix%/%topic%/"
-    assert parsed["SetOption103"] == "1" and parsed["SetOption132"] == "1"
+    assert parsed["SetOption103"] == "1"
+    assert parsed["SetOption132"] == "1"
     assert parsed["MqttFingerprint1"] == FINGERPRINT
     assert "MqttPassword" not in parsed  # not known in clear: never stored
 
@@ -62,7 +63,8 @@ def test_esphome_yaml_parses_back() -> None:
                       "client_id": "DVES_1A2B3C", "topic_prefix": "kitchen", "discovery": True}
     fleet = yaml.load(render(SnippetFormat.ESPHOME, PLAIN, FLEET).text, Loader=SecretLoader)["mqtt"]
     assert fleet["password"] == "<secret mqtt_password>"
-    assert "client_id" not in fleet and "topic_prefix" not in fleet  # each node keeps its own name
+    assert "client_id" not in fleet
+    assert "topic_prefix" not in fleet
 
 
 def test_mosquitto_lines_parse_back() -> None:
@@ -70,8 +72,12 @@ def test_mosquitto_lines_parse_back() -> None:
     for line, topic in ((sub, "cmnd/kitchen/#"), (pub, "tele/kitchen/STATE")):
         args = shlex.split(line)
         options = dict(zip(args[1::2], args[2::2], strict=False))
-        assert options["-h"] == "192.168.1.10" and options["-p"] == "8883" and options["-u"] == "plugs"
-        assert options["-P"] == "Shown-once-9" and options["-i"] == "DVES_1A2B3C" and options["-t"] == topic
+        assert options["-h"] == "192.168.1.10"
+        assert options["-p"] == "8883"
+        assert options["-u"] == "plugs"
+        assert options["-P"] == "Shown-once-9"
+        assert options["-i"] == "DVES_1A2B3C"
+        assert options["-t"] == topic
         assert options["--cafile"] == "ca.crt"
     unknown = shlex.split(render(SnippetFormat.MOSQUITTO, PLAIN, FLEET).text.splitlines()[0], posix=True)
     assert "$MQTT_PASSWORD" in unknown  # quoted: the shell expands it
@@ -81,11 +87,13 @@ def test_paho_script_compiles_and_mqttx_has_the_websocket_url() -> None:
     compile(render(SnippetFormat.PAHO, TLS, DEVICE).text, "snippet.py", "exec")
     compile(render(SnippetFormat.PAHO, PLAIN, FLEET).text, "snippet.py", "exec")
     mqttx = render(SnippetFormat.MQTTX, TLS, DEVICE).text
-    assert "ws://192.168.1.10:9001/mqtt" in mqttx and "mqtts://192.168.1.10" in mqttx
+    assert "ws://192.168.1.10:9001/mqtt" in mqttx
+    assert "mqtts://192.168.1.10" in mqttx
     assert any("listen.ws on" in note for note in render(SnippetFormat.MQTTX, PLAIN, DEVICE).notes)
     assert "[fd00::2]" in render(SnippetFormat.MQTTX, Endpoint("fd00::2", 1883), DEVICE).text
     fields = dict(line.split(":", 1) for line in render(SnippetFormat.HOME_ASSISTANT, PLAIN, DEVICE).text.splitlines())
-    assert fields["Broker"].strip() == "192.168.1.10" and fields["Port"].strip() == "1883"
+    assert fields["Broker"].strip() == "192.168.1.10"
+    assert fields["Port"].strip() == "1883"
 
 
 def test_tasmota_role_rules() -> None:
@@ -110,10 +118,12 @@ def test_device_book_follows_a_tasmota_device() -> None:
     book.observe("tele/kitchen/STATE", b'{"POWER":"OFF","Uptime":"0T00:01:00"}', "DVES_1A2B3C", 4.0)
     book.observe("stat/kitchen/RESULT", b'{"POWER":"ON"}', "DVES_1A2B3C", 5.0)
     facts = book.for_client("DVES_1A2B3C")
-    assert facts is not None and facts.online is True
+    assert facts is not None
+    assert facts.online is True
     assert (facts.firmware, facts.module, facts.ip, facts.power) == ("14.2.0(tasmota)", "Sonoff Basic",
                                                                      "192.168.1.50", "ON")
-    assert facts.last_answer == '{"POWER":"ON"}' and facts.answered_at == 5.0
+    assert facts.last_answer == '{"POWER":"ON"}'
+    assert facts.answered_at == 5.0
     assert facts.summary() == "Tasmota 14.2.0(tasmota) (Sonoff Basic), online"
     assert book.observe("tele/kitchen/LWT", b"Offline", "DVES_1A2B3C", 6.0).online is False  # type: ignore[union-attr]
     assert book.observe("tele/kitchen/LWT", b"Offline", "DVES_1A2B3C", 7.0) is None  # nothing new
@@ -121,16 +131,24 @@ def test_device_book_follows_a_tasmota_device() -> None:
 
 def test_older_info_esphome_and_discovery_are_recognised() -> None:
     old = recognise("tele/x/INFO1", b'{"Module":"Generic","Version":"9.1.0"}', 0.0)
-    assert old is not None and old.changes == {"firmware": "9.1.0", "module": "Generic"}
+    assert old is not None
+    assert old.changes == {"firmware": "9.1.0", "module": "Generic"}
     esphome = recognise("garden/status", b"online", 0.0)
-    assert esphome is not None and esphome.kind is DeviceKind.ESPHOME and esphome.changes == {"online": True}
+    assert esphome is not None
+    assert esphome.kind is DeviceKind.ESPHOME
+    assert esphome.changes == {"online": True}
     assert recognise("homeassistant/status", b"online", 0.0) is None  # Home Assistant itself
     config = json.dumps({"name": "Lamp", "device": {"name": "Porch", "sw_version": "2025.1", "model": "X"}})
     found = recognise("homeassistant/light/porch/lamp/config", config.encode(), 0.0)
-    assert found is not None and found.kind is DeviceKind.HOME_ASSISTANT and found.changes["firmware"] == "2025.1"
+    assert found is not None
+    assert found.kind is DeviceKind.HOME_ASSISTANT
+    assert found.changes["firmware"] == "2025.1"
     native = recognise("tasmota/discovery/AABBCC1A2B3C/config", b'{"t":"kitchen","sw":"14.2.0","ip":"10.0.0.9"}', 0.0)
-    assert native is not None and native.topic == "kitchen" and native.changes["ip"] == "10.0.0.9"
-    assert recognise("tele/kitchen/LWT", b"\xff", 0.0) is None and recognise("tele/k/INFO1", b"[", 0.0) is not None
+    assert native is not None
+    assert native.topic == "kitchen"
+    assert native.changes["ip"] == "10.0.0.9"
+    assert recognise("tele/kitchen/LWT", b"\xff", 0.0) is None
+    assert recognise("tele/k/INFO1", b"[", 0.0) is not None
 
 
 def test_only_device_topics_pass_the_brokers_first_test() -> None:
@@ -143,13 +161,18 @@ def test_only_device_topics_pass_the_brokers_first_test() -> None:
 
 def test_console_codes_name_the_cause() -> None:
     unreachable = explain_console_line("MQT: Connect failed to 192.168.1.10:1883, rc -2. Retry in 10 sec")
-    assert unreachable is not None and any("loopback" in cause for cause in unreachable.causes)
+    assert unreachable is not None
+    assert any("loopback" in cause for cause in unreachable.causes)
     assert any("tls-handshake-failed" in cause for cause in unreachable.causes)
     wrong = explain_console_line("rc 4")
     refused = explain_console_line("rc 5")
-    assert wrong is not None and "password" in wrong.meaning and refused is not None and "authorised" in refused.meaning
+    assert wrong is not None
+    assert "password" in wrong.meaning
+    assert refused is not None
+    assert "authorised" in refused.meaning
     fingerprint = explain_console_line("TLS connection error: 1")
-    assert fingerprint is not None and "fingerprint" in fingerprint.meaning
+    assert fingerprint is not None
+    assert "fingerprint" in fingerprint.meaning
     assert explain_console_line("TLS connection error: 296") is not None
     assert explain_console_line("TLS connection error: 304") is not None
     assert explain_console_line("all fine") is None
