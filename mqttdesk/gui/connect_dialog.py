@@ -34,6 +34,9 @@ from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.store.onboarding import credential_for, endpoint_for, reachability
 
 NETWORK_HOST = "0.0.0.0"
+TAB_LABELS = {SnippetFormat.TASMOTA: "Tasmota", SnippetFormat.ESPHOME: "ESPHome", SnippetFormat.MOSQUITTO: "mosquitto",
+              SnippetFormat.PAHO: "paho-mqtt", SnippetFormat.HOME_ASSISTANT: "Home Assistant",
+              SnippetFormat.MQTTX: "MQTTX"}
 
 
 def credential_key(kind: str, name: str) -> str:
@@ -106,7 +109,7 @@ class ConnectDeviceDialog(QDialog):
         for snippet_format in SnippetFormat:
             page = SnippetPage()
             self.pages[snippet_format] = page
-            self.tabs.addTab(page, snippet_format.value)
+            self.tabs.addTab(page, TAB_LABELS[snippet_format])
 
         form = QFormLayout()
         form.addRow("Credential", self.credential)
@@ -160,7 +163,7 @@ class ConnectDeviceDialog(QDialog):
         elif not listeners.tcp:
             self.tls.setChecked(True)
         state = reachability(self.context.store)
-        self.warning.setText(state.warning or "")
+        self.warning.setText((state.warning or "")[:1].upper() + (state.warning or "")[1:])
         self.warning.setVisible(state.loopback_only)
         self.listen_button.setVisible(state.loopback_only)
         self.refresh()

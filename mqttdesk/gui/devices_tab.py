@@ -44,7 +44,7 @@ from mqttdesk.gui.widgets.history_dialog import HistoryDialog
 # no ResizeToContents: with a thousand devices it would measure every cell on each change; the last forced
 # disconnect (a sentence) takes what is left, its tooltip has it whole
 _COLUMN_WIDTHS = {CLIENT_ID: 130, LABEL: 100, ONLINE: 85, STATE: 115, BOOTSTRAP: 120, LAST_SEEN: 120,
-                  LAST_ADDRESS: 90, ROLES: 150, DEVICE: 190, DEVICE_IP: 100, DEVICE_SAYS: 85}
+                  LAST_ADDRESS: 90, ROLES: 150, DEVICE: 170, DEVICE_IP: 95, DEVICE_SAYS: 85}
 
 
 class DevicesTab(RecordTab):

@@ -5,18 +5,22 @@ its answer shown, and offline when its will is published; the loopback warning; 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from pytestqt.qtbot import QtBot
 
 from mqttdesk.broker.service import BrokerService
+from mqttdesk.core.decision import Kind
 from mqttdesk.core.snippets import SnippetFormat
+from mqttdesk.gui.auth_details import entry_html
 from mqttdesk.gui.connect_dialog import NETWORK_HOST, ConnectDeviceDialog, credential_key
 from mqttdesk.gui.devices_tab import DevicesTab
 from mqttdesk.gui.main_window import MainWindow
 from mqttdesk.gui.models.clients_model import DEVICE as CLIENT_DEVICE
 from mqttdesk.gui.models.devices_model import DEVICE, DEVICE_IP, DEVICE_SAYS, ONLINE
 from mqttdesk.gui.tasmota_dialogs import ConsoleCodesDialog, TasmotaRoleDialog
+from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.db import Store
 from tests.gui.conftest import FAST_HASH
 from tests.gui.helpers import cell, click, has_row, select_row, tab_of
@@ -90,6 +94,10 @@ def test_a_tasmota_plug_onboarded_through_a_bootstrap_credential(
     assert plug.power
     click(qtbot, tab.quick_buttons["toggle"])
     qtbot.waitUntil(lambda: tab.answer_label.text() == f'stat/{PLUG}/RESULT: {{"POWER":"OFF"}}', timeout=5000)
+    click(qtbot, tab.quick_buttons["status"])
+    qtbot.waitUntil(lambda: ("Status", "0") in plug.commands, timeout=5000)
+    click(qtbot, tab.quick_buttons["restart"])
+    qtbot.waitUntil(lambda: ("Restart", "1") in plug.commands, timeout=5000)
 
     plug.kill()  # pulled from the socket: its will (retained Offline) is published
     qtbot.waitUntil(lambda: cell(tab.table, PLUG, DEVICE_SAYS) == "offline", timeout=5000)
@@ -126,3 +134,13 @@ def test_console_codes_explain_a_pasted_line(qtbot: QtBot, window: MainWindow) -
     dialog.line.setText("TLS connection error: 1")
     assert "fingerprint" in dialog.answer.text()
     dialog.reject()
+
+
+def test_the_auth_log_says_what_a_tasmota_console_shows() -> None:
+    refused = AuthLogEntry(1, 0.0, Kind.CONNECT.value, False, PLUG, "plugs", None, "127.0.0.1", None,
+                           "bad-password", "wrong password for bootstrap credential 'plugs'")
+    assert "A Tasmota console shows this as rc 4 (bad username or password)." in entry_html(refused)
+    suspended = replace(refused, reason_code="suspended", reason="device 'DVES_1A2B3C' is suspended")
+    assert "shows this as rc 5 (not authorised)" in entry_html(suspended)
+    assert "Tasmota console" not in entry_html(replace(refused, allowed=True, reason_code="authenticated"))
+    assert "Tasmota console" not in entry_html(replace(refused, kind=Kind.PUBLISH.value, reason_code="acl-denied"))

@@ -34,28 +34,28 @@ from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_icon
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
 
-(CLIENT_ID, LABEL, ONLINE, STATE, BOOTSTRAP, LAST_SEEN, LAST_ADDRESS, ROLES, DEVICE, DEVICE_IP, DEVICE_SAYS,
+(CLIENT_ID, LABEL, ONLINE, DEVICE_SAYS, DEVICE, DEVICE_IP, STATE, BOOTSTRAP, LAST_SEEN, LAST_ADDRESS, ROLES,
  FORCED) = range(12)
 
 
 class DevicesTableModel(CredentialTableModel[Device]):
     STATE_COLUMN = STATE
     FORCED_COLUMN = FORCED
-    HEADERS = ("Client id", "Label", "Online", "State", "Bootstrap", "Last seen", "Last address", "Roles",
-               "Device", "Device IP", "Device says", forced_disconnects.HEADER)
+    HEADERS = ("Client id", "Label", "Online", "Device says", "Device", "Device IP", "State", "Bootstrap", "Last seen",
+               "Last address", "Roles", forced_disconnects.HEADER)
     HEADER_TIPS = (
         "The MQTT clientId: it identifies the device",
         "A name people recognise (Label… to change it)",
         "Whether the device is connected right now",
+        "Online or offline as the device's own LWT says (retained Online/Offline; Offline is its will, published "
+        "when its connection is lost)",
+        "What it is, from what it publishes: Tasmota firmware and module (INFO1), ESPHome, Home Assistant discovery",
+        "The IP address the device reports (Tasmota INFO2)",
         "The device's own state (hover a cell for since when)",
         "The bootstrap credential it registered through",
         "When the device was last connected",
         "The address it last connected from",
         "Its own roles, plus those of its bootstrap credential",
-        "What it is, from what it publishes: Tasmota firmware and module (INFO1), ESPHome, Home Assistant discovery",
-        "The IP address the device reports (Tasmota INFO2)",
-        "Online or offline as the device's own LWT says (retained Online/Offline; Offline is its will, published "
-        "when its connection is lost)",
         forced_disconnects.HEADER_TIP,
     )
 
@@ -219,7 +219,7 @@ class DevicesTableModel(CredentialTableModel[Device]):
     @Slot(object)
     def on_device_changed(self, facts: DeviceFacts) -> None:
         if facts.client_id is not None and facts.client_id in self._rows:
-            self._key_changed(facts.client_id, DEVICE, DEVICE_SAYS)
+            self._key_changed(facts.client_id, DEVICE_SAYS, DEVICE_IP)
 
     # -- updating -----------------------------------------------------------------------------------
 
