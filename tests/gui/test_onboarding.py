@@ -14,6 +14,8 @@ from mqttdesk.broker.service import BrokerService
 from mqttdesk.core.decision import Kind
 from mqttdesk.core.snippets import SnippetFormat
 from mqttdesk.gui.auth_details import entry_html
+from mqttdesk.gui.bootstrap_dialogs import AddBootstrapDialog
+from mqttdesk.gui.bootstrap_tab import BootstrapTab
 from mqttdesk.gui.connect_dialog import NETWORK_HOST, ConnectDeviceDialog, credential_key
 from mqttdesk.gui.devices_tab import DevicesTab
 from mqttdesk.gui.main_window import MainWindow
@@ -144,3 +146,27 @@ def test_the_auth_log_says_what_a_tasmota_console_shows() -> None:
     assert "shows this as rc 5 (not authorised)" in entry_html(suspended)
     assert "Tasmota console" not in entry_html(replace(refused, allowed=True, reason_code="authenticated"))
     assert "Tasmota console" not in entry_html(replace(refused, kind=Kind.PUBLISH.value, reason_code="acl-denied"))
+
+
+def test_a_new_bootstrap_credential_shows_its_snippets_with_the_password_this_once(
+    qtbot: QtBot, window: MainWindow, store: Store
+) -> None:
+    tab = tab_of(window, "Bootstrap", BootstrapTab)
+    click(qtbot, tab.add_button)
+    dialog = tab.dialog
+    assert isinstance(dialog, AddBootstrapDialog)
+    qtbot.keyClicks(dialog.name_edit, "plugs")
+    generated = dialog.password.generate()
+    dialog.connect_after.setChecked(True)
+    click(qtbot, dialog.ok_button)
+    qtbot.waitUntil(lambda: isinstance(tab.dialog, ConnectDeviceDialog), timeout=5000)
+    connect = tab.dialog
+    assert isinstance(connect, ConnectDeviceDialog)
+    assert connect.credential.currentData() == credential_key("bootstrap", "plugs")
+    assert parse_backlog(connect.pages[SnippetFormat.TASMOTA].text.toPlainText())["MqttPassword"] == generated
+    connect.reject()
+    qtbot.waitUntil(lambda: tab.dialog is None, timeout=2000)
+    select_row(tab.table, "plugs")
+    again = ConnectDeviceDialog(window.context, tab, name="plugs", kind="bootstrap")  # later: only its hash is left
+    assert generated not in again.pages[SnippetFormat.TASMOTA].text.toPlainText()
+    again.deleteLater()
