@@ -26,6 +26,7 @@ from mqttdesk.store.onboarding import create_tasmota_role
 class TasmotaRoleDialog(FormDialog):
     def __init__(self, context: TabContext, parent: QWidget | None = None) -> None:
         super().__init__(context, "Tasmota role", "Create role", parent)
+        self.setMinimumWidth(640)
         self.name = QLineEdit("tasmota")
         self.name_error = self.add_field("Role name", self.name)
         self.topic = QLineEdit(CLIENT_ID_TOPIC)

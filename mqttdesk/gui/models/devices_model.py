@@ -207,7 +207,7 @@ class DevicesTableModel(CredentialTableModel[Device]):
         if facts is None:
             return ("It has published nothing mqttdesk recognises (Tasmota tele/<topic>/LWT, INFO1, STATE; ESPHome "
                     "status)")
-        lines = [f"topic '{facts.topic}'" + (f", hostname {facts.hostname}" if facts.hostname else "")]
+        lines = [facts.summary(), f"topic '{facts.topic}'" + (f", hostname {facts.hostname}" if facts.hostname else "")]
         if facts.power:
             lines.append(f"power {facts.power}" + (f", up {facts.uptime}" if facts.uptime else ""))
         if facts.restart_reason:
