@@ -55,9 +55,6 @@ class AddBootstrapDialog(NewCredentialFormDialog):
         register.addWidget(self.register_box)
         register.addWidget(register_hint)
         self.form.addRow("Devices", register)
-        self.connect_after = QCheckBox("Then show how to connect a device (this password goes into the snippets, "
-                                       "this once)")
-        self.form.addRow("", self.connect_after)
 
     def taken_error(self, name: str) -> str | None:
         return taken_name_error(self.context, name)

@@ -4,6 +4,7 @@ its answer shown, and offline when its will is published; the loopback warning; 
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -22,6 +23,8 @@ from mqttdesk.gui.main_window import MainWindow
 from mqttdesk.gui.models.clients_model import DEVICE as CLIENT_DEVICE
 from mqttdesk.gui.models.devices_model import DEVICE, DEVICE_IP, DEVICE_SAYS, ONLINE
 from mqttdesk.gui.tasmota_dialogs import ConsoleCodesDialog, TasmotaRoleDialog
+from mqttdesk.gui.user_dialogs import AddUserDialog
+from mqttdesk.gui.users_tab import UsersTab
 from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.db import Store
 from tests.gui.conftest import FAST_HASH
@@ -170,3 +173,21 @@ def test_a_new_bootstrap_credential_shows_its_snippets_with_the_password_this_on
     again = ConnectDeviceDialog(window.context, tab, name="plugs", kind="bootstrap")  # later: only its hash is left
     assert generated not in again.pages[SnippetFormat.TASMOTA].text.toPlainText()
     again.deleteLater()
+
+
+def test_a_new_user_can_go_on_to_its_snippets_too(qtbot: QtBot, window: MainWindow, store: Store) -> None:
+    tab = tab_of(window, "Users", UsersTab)
+    click(qtbot, tab.add_button)
+    dialog = tab.dialog
+    assert isinstance(dialog, AddUserDialog)
+    qtbot.keyClicks(dialog.name_edit, "lamp")
+    dialog.password.edit.setText("Typed-Here-7")
+    dialog.connect_after.setChecked(True)
+    click(qtbot, dialog.ok_button)
+    qtbot.waitUntil(lambda: isinstance(tab.dialog, ConnectDeviceDialog), timeout=5000)
+    connect = tab.dialog
+    assert isinstance(connect, ConnectDeviceDialog)
+    sub = shlex.split(connect.pages[SnippetFormat.MOSQUITTO].text.toPlainText().splitlines()[0])
+    options = dict(zip(sub[1::2], sub[2::2], strict=False))
+    assert (options["-u"], options["-P"]) == ("lamp", "Typed-Here-7")
+    connect.reject()
