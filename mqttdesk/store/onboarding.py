@@ -13,15 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cryptography import x509
-
 from mqttdesk.core.errors import NotFoundError, ValidationError
 from mqttdesk.core.snippets import Credential, Endpoint
 from mqttdesk.core.tasmota import CLIENT_ID_TOPIC, FLEET_CLIENT_ID, RoleRule, tasmota_role_rules
-from mqttdesk.pki.fingerprints import tasmota_fingerprint
 from mqttdesk.store.settings_repo import is_loopback
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from mqttdesk.store.db import Store
 
 KINDS = ("user", "bootstrap", "device", "token")
@@ -73,6 +72,9 @@ def _lookup(store: Store, kind: str | None, name: str, password: str | None, top
 
 
 def server_certificate(store: Store) -> x509.Certificate | None:
+    """Loaded on demand: the CLI's other commands start without importing `cryptography`."""
+    from cryptography import x509
+
     cert_file = store.settings.listeners().cert_file
     if cert_file:
         try:
@@ -105,6 +107,8 @@ def endpoint_for(store: Store, host: str | None = None, *, tls: bool | None = No
         raise ValidationError("name the address devices use to reach this machine (--host, e.g. a LAN address)")
     fingerprint = None
     if use_tls:
+        from mqttdesk.pki.fingerprints import tasmota_fingerprint
+
         certificate = server_certificate(store)
         if certificate is not None:
             try:
