@@ -134,14 +134,20 @@ def test_mdns_is_never_advertised_on_loopback(data_dir: Path) -> None:
 
 def test_the_advertisement_is_found_by_a_zeroconf_browser_on_loopback() -> None:
     """zeroconf's own ServiceBrowser and resolver, both bound to 127.0.0.1 (multicast works on loopback here), see
-    the broker's `_mqtt._tcp` and `_secure-mqtt._tcp` services with their ports."""
-    seen: dict[str, threading.Event] = {kind: threading.Event() for kind in SERVICE_TYPES.values()}
-    names: dict[str, str] = {}
+    the broker's `_mqtt._tcp` and `_secure-mqtt._tcp` services with their ports. Names are matched exactly: another
+    test run on the machine may advertise at the same time (zeroconf then renames one of them)."""
+    added: set[str] = set()
+    condition = threading.Condition()
 
     def on_change(zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
         if state_change is ServiceStateChange.Added:
-            names[service_type] = name
-            seen[service_type].set()
+            with condition:
+                added.add(name)
+                condition.notify_all()
+
+    def wait_for(names: set[str]) -> bool:
+        with condition:
+            return condition.wait_for(lambda: names <= added, timeout=10.0)
 
     async def advertise_and_browse() -> dict[str, tuple[int, list[str]]]:
         advertiser = Advertiser("mqttdesk test", interfaces=["127.0.0.1"])
@@ -153,13 +159,14 @@ def test_the_advertisement_is_found_by_a_zeroconf_browser_on_loopback() -> None:
             done = await advertiser.start(listeners, ["127.0.0.1"])
             assert {item.service_type for item in done} == set(SERVICE_TYPES.values())  # no service for ws
             browsers = [ServiceBrowser(browser_zeroconf, kind, handlers=[on_change]) for kind in SERVICE_TYPES.values()]
-            for event in seen.values():
-                assert await loop.run_in_executor(None, event.wait, 10.0), "the browser did not see the service"
+            assert await loop.run_in_executor(None, wait_for, {item.name for item in done}), added
             resolved = {}
-            for kind, name in names.items():
-                info = await loop.run_in_executor(None, browser_zeroconf.get_service_info, kind, name, 3000)
+            for item in done:
+                info = await loop.run_in_executor(None, browser_zeroconf.get_service_info, item.service_type,
+                                                  item.name, 3000)
                 assert info is not None
-                resolved[kind] = (info.port, info.parsed_addresses())
+                resolved[item.service_type] = (info.port, info.parsed_addresses())
+                assert item.name.startswith("mqttdesk test")
             for browser in browsers:
                 browser.cancel()
             return resolved
@@ -169,4 +176,3 @@ def test_the_advertisement_is_found_by_a_zeroconf_browser_on_loopback() -> None:
 
     resolved = asyncio.run(advertise_and_browse())
     assert resolved == {"_mqtt._tcp.local.": (18831, ["127.0.0.1"]), "_secure-mqtt._tcp.local.": (18832, ["127.0.0.1"])}
-    assert names["_mqtt._tcp.local."].startswith("mqttdesk test")

@@ -8,8 +8,10 @@ import shlex
 import pytest
 import yaml
 
+from mqttdesk.broker.devices import command_topic
 from mqttdesk.core.acl import Permission
 from mqttdesk.core.device_traffic import DeviceBook, DeviceKind, may_concern_devices, recognise
+from mqttdesk.core.errors import ValidationError
 from mqttdesk.core.snippets import Credential, Endpoint, SnippetFormat, render, render_all
 from mqttdesk.core.tasmota import console_line_for, explain_console_line, tasmota_role_rules
 
@@ -180,3 +182,15 @@ def test_console_codes_name_the_cause() -> None:
     assert console_line_for("suspended", False) == "rc 5 (not authorised)"
     assert console_line_for("tls-handshake-failed", False).startswith("rc -2")  # type: ignore[union-attr]
     assert console_line_for("bad-password", True) is None
+
+
+def test_the_book_is_bounded_and_commands_name_one_topic_level() -> None:
+    book = DeviceBook(max_devices=2)
+    for n in range(3):
+        book.observe(f"tele/plug{n}/LWT", b"Online", f"DVES_{n:06X}", 0.0)
+    assert len(book) == 2
+    assert book.get(DeviceKind.TASMOTA, "plug2") is None
+    assert command_topic("kitchen", "Power") == "cmnd/kitchen/Power"
+    for topic, command in (("a/b", "Power"), ("+", "Power"), ("kitchen", "#"), ("", "Power")):
+        with pytest.raises(ValidationError):
+            command_topic(topic, command)
