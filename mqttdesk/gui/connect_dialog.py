@@ -154,7 +154,7 @@ class ConnectDeviceDialog(QDialog):
         self.host.blockSignals(True)
         self.host.clear()
         self.host.addItems(hosts)
-        if current and current in hosts:
+        if current:  # one picked or typed in stays (an address of a router's port forward, a DNS name)
             self.host.setCurrentText(current)
         self.host.blockSignals(False)
         self.tls.setEnabled(listeners.tls)
