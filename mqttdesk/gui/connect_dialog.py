@@ -32,6 +32,7 @@ from mqttdesk.core.errors import MqttdeskError
 from mqttdesk.core.snippets import Snippet, SnippetFormat, render_all
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.store.onboarding import credential_for, endpoint_for, reachability
+from mqttdesk.store.settings_repo import is_loopback
 
 NETWORK_HOST = "0.0.0.0"
 TAB_LABELS = {SnippetFormat.TASMOTA: "Tasmota", SnippetFormat.ESPHOME: "ESPHome", SnippetFormat.MOSQUITTO: "mosquitto",
@@ -154,7 +155,7 @@ class ConnectDeviceDialog(QDialog):
         self.host.blockSignals(True)
         self.host.clear()
         self.host.addItems(hosts)
-        if current:  # one picked or typed in stays (an address of a router's port forward, a DNS name)
+        if current and (current in hosts or not is_loopback(current)):  # one typed in stays (a DNS name, ...)
             self.host.setCurrentText(current)
         self.host.blockSignals(False)
         self.tls.setEnabled(listeners.tls)
