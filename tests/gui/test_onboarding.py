@@ -124,6 +124,7 @@ def test_the_loopback_warning_offers_to_listen_on_the_network(qtbot: QtBot, wind
     click(qtbot, dialog.listen_button)  # the broker is not running: only the setting changes
     assert store.settings.listener()[0] == NETWORK_HOST
     qtbot.waitUntil(lambda: not dialog.warning.isVisible(), timeout=5000)
+    assert dialog.host.currentText() != "127.0.0.1"  # a device needs one of the LAN addresses now
     assert store.settings.anonymous(NETWORK_HOST).effective is False  # as from the top bar
     dialog.reject()
 
