@@ -201,7 +201,7 @@ class DeskBroker:
 
     async def _serve_connection(self, stream: Stream) -> None:
         address = stream.peer[0]
-        waiting = self.admission.admit(address)
+        waiting = self.admission.admit(address, stream.has_unread)
         if waiting is None:  # over a cap: closed at once; nothing was read, so there is nobody to answer
             stream.abort()
             return

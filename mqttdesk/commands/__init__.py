@@ -8,13 +8,12 @@ from mqttdesk.commands import (
     anonymous,
     authlog,
     bootstraps,
-    ca,
-    certs,
     config,
     devices,
     explain,
     external,
     instance,
+    pki_parsers,
     roles,
     sessions,
     snippets,
@@ -25,5 +24,5 @@ from mqttdesk.commands import (
 
 def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for module in (instance, sessions, anonymous, users, roles, bootstraps, devices, tokens, external, authlog, explain,
-                   config, ca, certs, snippets):
+                   config, pki_parsers, snippets):
         module.register(sub)
