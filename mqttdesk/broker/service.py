@@ -3,6 +3,10 @@
 It is what the GUI, `mqttdesk serve` and the control socket talk to: start/stop with a status anyone can watch,
 kick, the live session registry, and enforcement of store changes on live sessions (a suspended user is
 disconnected at once, whichever process suspended it). It needs a running asyncio loop (qasync or plain asyncio).
+
+It also keeps the devices recognised by what they publish (`devices`, see `broker/devices.py`: Tasmota's LWT and INFO
+messages, ESPHome's status, discovery configs), sends them commands as the broker (`device_command`), and advertises
+the broker by mDNS/DNS-SD while it listens beyond loopback (`advertising`, see `broker/network.py`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
 from mqttdesk.broker.admission import raise_file_descriptor_limit
 from mqttdesk.broker.desk_broker import DeskBroker
+from mqttdesk.broker.devices import DeviceWatch, command_topic
 from mqttdesk.broker.listeners import ListenerSpec
+from mqttdesk.broker.network import Advertising
 from mqttdesk.broker.registry import SessionRegistry
 from mqttdesk.broker.router import MessageMonitor
 from mqttdesk.broker.tls import ContextHolder, ListenerError, TlsFiles, builtin_server_context, server_context
@@ -152,6 +158,8 @@ class BrokerService:
         self._lifecycle = asyncio.Lock()
         self._tls: ContextHolder | None = None  # set while a TLS listener runs on the built-in CA's certificates
         self._refreshing_tls = False
+        self.devices = DeviceWatch()  # devices recognised by what they publish
+        self.advertising = Advertising()  # mDNS/DNS-SD, while listening beyond loopback
         self.pipeline.on_directory_changed(self._enforce)
         store.subscribe(self._store_changed)
 
@@ -220,6 +228,7 @@ class BrokerService:
                 admission=self.store.settings.admission_limits(),
             )
             broker.monitors.extend(self._monitors)
+            broker.router.device_observer = self.devices.observe
             warnings: list[str] = []
             context: ssl.SSLContext | ContextHolder | None = None
             specs = listener_specs(settings)
@@ -247,6 +256,7 @@ class BrokerService:
                 return self._status
             self._broker = broker
             self._set_status(BrokerStatus(BrokerState.LISTENING, bound, warnings=tuple(warnings)))
+            self.advertising.begin(bound, settings.host, settings.mdns)
             return self._status
 
     def _tls_context(self, settings: ListenerSettings, warnings: list[str]) -> ssl.SSLContext | ContextHolder:
@@ -312,6 +322,7 @@ class BrokerService:
                 return
             self._set_status(BrokerStatus(BrokerState.STOPPING))
             try:
+                await self.advertising.end()
                 await broker.shutdown()
             finally:
                 if self._tasks:
@@ -319,6 +330,20 @@ class BrokerService:
                 self.registry.flush_updates()
                 self.recorder.flush()
                 self._set_status(BrokerStatus(BrokerState.STOPPED))
+
+    # -- devices recognised by their messages ---------------------------------------------------
+
+    def device_command(self, topic: str, command: str, payload: str = "") -> str:
+        """Publish `cmnd/<topic>/<command>` as the broker itself (no permissions apply); the topic it went to.
+
+        The device answers on `stat/<topic>/RESULT`, which the device book keeps as its `last_answer`.
+        """
+        broker = self._broker
+        if broker is None:
+            raise MqttdeskError("the broker is not running")
+        target = command_topic(topic, command)
+        broker.route(target, payload.encode(), 0, False)
+        return target
 
     # -- actions on live sessions ---------------------------------------------------------------
 

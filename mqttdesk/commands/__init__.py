@@ -16,6 +16,7 @@ from mqttdesk.commands import (
     pki_parsers,
     roles,
     sessions,
+    snippets,
     tokens,
     users,
 )
@@ -23,5 +24,5 @@ from mqttdesk.commands import (
 
 def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for module in (instance, sessions, anonymous, users, roles, bootstraps, devices, tokens, external, authlog, explain,
-                   config, pki_parsers):
+                   config, pki_parsers, snippets):
         module.register(sub)

@@ -44,6 +44,10 @@ def _switch(kind: str) -> Callable[[Store, str], None]:
     return set_switch
 
 
+def _set_mdns(store: Store, value: str) -> None:
+    store.settings.set_mdns(_boolean("listen.mdns", value))
+
+
 def _port(kind: str) -> Callable[[Store, str], None]:
     def set_port(store: Store, value: str) -> None:
         store.settings.set_listener_port(kind, _integer(f"listen.{kind}_port", value))
@@ -91,6 +95,7 @@ SETTERS: dict[str, Callable[[Store, str], None]] = {
     "listen.port": _set_port,
     **{f"listen.{kind}": _switch(kind) for kind in ("tcp", "tls", "ws", "wss")},
     **{f"listen.{kind}_port": _port(kind) for kind in ("tls", "ws", "wss")},
+    "listen.mdns": _set_mdns,
     **{f"tls.{which}": _tls_file(which) for which in ("cert_file", "key_file", "client_ca_file")},
     **{key: _limit_setter(key) for key in LIMIT_KEYS},
     "max_pending_per_address": _set_pending_per_address,
@@ -120,6 +125,7 @@ def current(store: Store) -> dict[str, object]:
             "listen.tls": listeners.tls, "listen.tls_port": listeners.tls_port,
             "listen.ws": listeners.ws, "listen.ws_port": listeners.ws_port,
             "listen.wss": listeners.wss, "listen.wss_port": listeners.wss_port,
+            "listen.mdns": listeners.mdns,
             "tls.cert_file": listeners.cert_file, "tls.key_file": listeners.key_file,
             "tls.client_ca_file": listeners.client_ca_file,
             **{key: getattr(limits, field) for key, field in LIMIT_KEYS.items()},

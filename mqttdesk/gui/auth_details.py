@@ -10,7 +10,9 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
 from mqttdesk.core.clip import CLIP_LENGTH, clipped_length
+from mqttdesk.core.decision import Kind
 from mqttdesk.core.fixes import Fix, suggest_fix_for_entry
+from mqttdesk.core.tasmota import console_line_for
 from mqttdesk.gui.decision_text import MUTED, client_answer, colored, escape, path_html, who_html
 from mqttdesk.gui.fix_panel import FixPanel
 from mqttdesk.gui.formatting import format_time
@@ -50,6 +52,9 @@ def entry_html(entry: AuthLogEntry) -> str:
     who = f"<p style='margin-top:0;'>{who}{topic}{note}</p>"
     answer = client_answer(entry.kind, entry.reason_code, entry.allowed)
     told = f"<br><span style='color:{MUTED};'>{escape(answer)}</span>" if answer else ""
+    console = console_line_for(entry.reason_code, entry.allowed) if entry.kind == Kind.CONNECT.value else None
+    if console:  # what a hobbyist looks at first: the device's own console
+        told += f"<br><span style='color:{MUTED};'>A Tasmota console shows this as {escape(console)}.</span>"
     why = (f"<p><b>Why:</b> {escape(entry.reason)} <span style='color:{MUTED};'>(reason code "
            f"<code>{escape(entry.reason_code)}</code>)</span>{told}</p>")
     path = "<p style='margin-bottom:0;'><b>Decision path</b></p>" + path_html([("", entry.steps)])

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QWidget
 from mqttdesk.core.model import Bootstrap
 from mqttdesk.core.states import CredentialState, StateAction
 from mqttdesk.gui.bootstrap_dialogs import AddBootstrapDialog, BootstrapPasswordDialog
+from mqttdesk.gui.connect_dialog import ConnectDeviceDialog
 from mqttdesk.gui.formatting import format_time, plural
 from mqttdesk.gui.models.bootstraps_model import (
     DEVICES,
@@ -97,7 +98,14 @@ class BootstrapTab(RecordTab):
         dialog.done_with.connect(self.select_bootstrap)
         dialog.done_with.connect(lambda name: self.context.show_message(
             f"bootstrap credential '{name}' added (inactive until a device first connects with it)"))
+        dialog.done_with.connect(lambda name: self._connect_after(dialog, name))
         self.open_dialog(dialog)
+
+    def _connect_after(self, added: AddBootstrapDialog, name: str) -> None:
+        """The snippets for the credential just added, with its password: the one moment it is known in clear."""
+        if added.connect_after.isChecked():
+            self.open_dialog(ConnectDeviceDialog(self.context, self, name=name, kind="bootstrap",
+                                                 password=added.password.text()))
 
     def edit_roles(self) -> None:
         bootstrap = self.selected_bootstrap()

@@ -29,6 +29,7 @@ from mqttdesk.gui.models.clients_model import (
     CLEAN_SESSION,
     CLIENT_ID,
     CONNECTED_SINCE,
+    DEVICE,
     MESSAGES_IN,
     MESSAGES_OUT,
     METHOD,
@@ -49,7 +50,7 @@ from mqttdesk.store.auth_log_repo import AuthLogEntry
 # the client id column stretches; the others get what their content usually needs (no ResizeToContents: with
 # a thousand rows it would measure every cell on each change)
 _COLUMN_WIDTHS = {USERNAME: 125, METHOD: 170, PROTOCOL: 60, ADDRESS: 100, CONNECTED_SINCE: 160, CLEAN_SESSION: 50,
-                  SUBSCRIPTIONS: 60, MESSAGES_IN: 60, MESSAGES_OUT: 60}
+                  SUBSCRIPTIONS: 60, MESSAGES_IN: 60, MESSAGES_OUT: 60, DEVICE: 220}
 LONGEST_METHOD = "bootstrap (registered)"  # the Method column fits it whatever the font
 
 
@@ -57,8 +58,9 @@ class ClientsTab(QWidget):
     def __init__(self, context: TabContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.context = context
-        self.model = ClientsTableModel(context.service.registry, self)
+        self.model = ClientsTableModel(context.service.registry, self, context.service.devices.book)
         context.bridge.session_events.connect(self.model.on_session_events)
+        context.bridge.device_changed.connect(self.model.on_device_changed)
         self.proxy = sorted_proxy(self.model, self)
 
         self.kick_button = QPushButton("Kick")

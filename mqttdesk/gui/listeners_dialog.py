@@ -1,4 +1,5 @@
-"""Listeners…: which listeners run (TCP, TLS, WebSocket, WebSocket over TLS), on which ports, with which TLS files.
+"""Listeners…: which listeners run (TCP, TLS, WebSocket, WebSocket over TLS), on which ports, with which TLS files,
+and whether the broker is advertised on the network (mDNS) while it listens beyond loopback.
 
 The same settings as `mqttdesk config set listen.*|tls.*`. Saving writes them in one transaction and, when the
 broker is running, restarts it so they apply now (its clients reconnect); the top bar then shows every listener.
@@ -66,6 +67,11 @@ class ListenersDialog(FormDialog):
             holder.setLayout(row)
             self.file_errors[which] = self.add_field(label, holder)
             self.files[which] = edit
+        self.mdns = QCheckBox("Advertise on the network (mDNS: _mqtt._tcp, _secure-mqtt._tcp)")
+        self.mdns.setToolTip("So Home Assistant, MQTTX and phone apps find the broker; only while it listens beyond "
+                             "loopback (listen.mdns)")
+        self.mdns.setChecked(settings.mdns)
+        self.form.addRow("Discovery", self.mdns)
 
     def _browse(self, edit: QLineEdit, title: str) -> None:
         chosen, _ = QFileDialog.getOpenFileName(self, title, edit.text() or str(Path.home()))
@@ -106,7 +112,7 @@ class ListenersDialog(FormDialog):
         return ListenerSettings(
             host=current.host, tcp=self.enabled["tcp"].isChecked(), tcp_port=ports["tcp"],
             tls=self.enabled["tls"].isChecked(), tls_port=ports["tls"], ws=self.enabled["ws"].isChecked(),
-            ws_port=ports["ws"], wss=self.enabled["wss"].isChecked(), wss_port=ports["wss"],
+            ws_port=ports["ws"], wss=self.enabled["wss"].isChecked(), wss_port=ports["wss"], mdns=self.mdns.isChecked(),
             cert_file=files["cert_file"], key_file=files["key_file"], client_ca_file=files["client_ca_file"])
 
     def submit(self) -> Coroutine[Any, Any, str | None] | None:
@@ -123,6 +129,7 @@ class ListenersDialog(FormDialog):
                     settings.set_listener_port(kind, getattr(wanted, f"{kind}_port"))
             for which, _ in TLS_FILES:
                 settings.set_tls_file(which, getattr(wanted, which))
+            settings.set_mdns(wanted.mdns)
         service = self.context.service
         if service.status.state is BrokerState.LISTENING:
             self.busy.setText("Restarting the broker…")

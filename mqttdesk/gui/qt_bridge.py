@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from mqttdesk.broker.registry import SessionEvent
 from mqttdesk.broker.service import BrokerService, BrokerStatus
+from mqttdesk.core.device_traffic import DeviceFacts
 from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.changes import Change
 
@@ -28,6 +29,7 @@ class ServiceBridge(QObject):
     session_events = Signal(object)  # list[SessionEvent] (CONNECTED / DISCONNECTED / UPDATED), in order, batched
     status_changed = Signal(object)  # BrokerStatus
     auth_entries = Signal(object)  # list[AuthLogEntry], as stored
+    device_changed = Signal(object)  # DeviceFacts: a recognised device said something new (LWT, INFO, an answer)
 
     def __init__(self, service: BrokerService, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -42,6 +44,7 @@ class ServiceBridge(QObject):
         service.registry.subscribe(self._on_session_event)
         service.on_status(self._on_status)
         service.recorder.on_entries(self._on_entries)
+        service.devices.subscribe(self._on_device)
 
     def detach(self) -> None:
         """Stop listening; safe to call twice."""
@@ -52,6 +55,7 @@ class ServiceBridge(QObject):
         self._service.registry.unsubscribe(self._on_session_event)
         self._service.remove_status_listener(self._on_status)
         self._service.recorder.remove_listener(self._on_entries)
+        self._service.devices.unsubscribe(self._on_device)
 
     def _alive(self) -> bool:
         return self._attached and shiboken6.isValid(self)
@@ -77,6 +81,10 @@ class ServiceBridge(QObject):
     def _on_status(self, status: BrokerStatus) -> None:
         if self._alive():
             self.status_changed.emit(status)
+
+    def _on_device(self, facts: DeviceFacts) -> None:
+        if self._alive():
+            self.device_changed.emit(facts)
 
     def _on_entries(self, entries: list[AuthLogEntry]) -> None:
         if self._alive():

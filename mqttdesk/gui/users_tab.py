@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QWidget
 from mqttdesk.core.model import User
 from mqttdesk.core.names import tenant_of
 from mqttdesk.core.states import CredentialState, StateAction
+from mqttdesk.gui.connect_dialog import ConnectDeviceDialog
 from mqttdesk.gui.formatting import format_time, plural
 from mqttdesk.gui.models.users_model import (
     CREATED,
@@ -101,7 +102,14 @@ class UsersTab(RecordTab):
         dialog.done_with.connect(self.select_user)
         dialog.done_with.connect(lambda name: self.context.show_message(f"user '{name}' added (inactive until "
                                                                        "it first connects)"))
+        dialog.done_with.connect(lambda name: self._connect_after(dialog, name))
         self.open_dialog(dialog)
+
+    def _connect_after(self, added: AddUserDialog, name: str) -> None:
+        """The snippets for the user just added, with its password: the one moment it is known in clear."""
+        if added.connect_after.isChecked():
+            password = added.password.text() if added.needs_password() else None
+            self.open_dialog(ConnectDeviceDialog(self.context, self, name=name, kind="user", password=password))
 
     def edit_roles(self) -> None:
         user = self.selected_user()

@@ -35,6 +35,7 @@ LISTENER_WS = "listener.ws"
 LISTENER_WS_PORT = "listener.ws_port"
 LISTENER_WSS = "listener.wss"
 LISTENER_WSS_PORT = "listener.wss_port"
+LISTENER_MDNS = "listener.mdns"  # advertise the broker by mDNS/DNS-SD while listening beyond loopback
 TLS_CERT_FILE = "tls.cert_file"
 TLS_KEY_FILE = "tls.key_file"
 TLS_CLIENT_CA_FILE = "tls.client_ca_file"
@@ -95,6 +96,7 @@ class ListenerSettings:
     ws_port: int = DEFAULT_WS_PORT
     wss: bool = False
     wss_port: int = DEFAULT_WSS_PORT
+    mdns: bool = True
     cert_file: str | None = None
     key_file: str | None = None
     client_ca_file: str | None = None
@@ -152,6 +154,7 @@ class SettingsRepo:
             tls=bool(self.get(LISTENER_TLS, d.tls)), tls_port=int(self.get(LISTENER_TLS_PORT, d.tls_port)),
             ws=bool(self.get(LISTENER_WS, d.ws)), ws_port=int(self.get(LISTENER_WS_PORT, d.ws_port)),
             wss=bool(self.get(LISTENER_WSS, d.wss)), wss_port=int(self.get(LISTENER_WSS_PORT, d.wss_port)),
+            mdns=bool(self.get(LISTENER_MDNS, d.mdns)),
             cert_file=path(TLS_CERT_FILE), key_file=path(TLS_KEY_FILE), client_ca_file=path(TLS_CLIENT_CA_FILE),
         )
 
@@ -161,6 +164,10 @@ class SettingsRepo:
         if kind not in keys:
             raise ValidationError(f"no listener kind {kind!r} (tcp, tls, ws or wss)")
         self.set(keys[kind], bool(enabled))
+
+    def set_mdns(self, enabled: bool) -> None:
+        """Advertise the broker on the network (mDNS/DNS-SD) while it listens beyond loopback, or not."""
+        self.set(LISTENER_MDNS, bool(enabled))
 
     def set_listener_port(self, kind: str, port: int) -> None:
         keys = {"tcp": LISTENER_PORT, "tls": LISTENER_TLS_PORT, "ws": LISTENER_WS_PORT, "wss": LISTENER_WSS_PORT}

@@ -16,6 +16,7 @@ Nothing waits a fixed time for data: each step waits until the models show what 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -45,9 +46,11 @@ from mqttdesk.core.states import StateAction  # noqa: E402
 from mqttdesk.gui.ca_dialogs import CreateCaDialog  # noqa: E402
 from mqttdesk.gui.certificate_dialogs import IssueCertificateDialog, IssuedDialog, SignCsrDialog  # noqa: E402
 from mqttdesk.gui.certificates_tab import CertificatesTab  # noqa: E402
+from mqttdesk.gui.connect_dialog import ConnectDeviceDialog  # noqa: E402
 from mqttdesk.gui.main_window import MainWindow  # noqa: E402
 from mqttdesk.gui.models.clients_model import MESSAGES_IN, SUBSCRIPTIONS  # noqa: E402
 from mqttdesk.gui.record_tab import RecordTab  # noqa: E402
+from mqttdesk.gui.tasmota_dialogs import TasmotaRoleDialog  # noqa: E402
 from mqttdesk.pki.ca import create_ca  # noqa: E402
 from mqttdesk.pki.certificates import certificate_pem, serial_hex  # noqa: E402
 from mqttdesk.pki.issue import issue_client_certificate  # noqa: E402
@@ -105,6 +108,7 @@ def populate(store: Store) -> None:
     store.roles.add("tasmota")
     store.roles.allow("tasmota", "tele/%c/#", Permission.WRITE)
     store.roles.allow("tasmota", "cmnd/%c/#", Permission.READ)
+    store.roles.allow("tasmota", "stat/%c/#", Permission.WRITE)
     store.roles.add("shelly")
     store.roles.allow("shelly", "shellies/%c/#", Permission.READWRITE)
     store.users.set_auth("new-sensor", AuthMode.CERTIFICATE)
@@ -196,6 +200,7 @@ async def take(window: MainWindow, service: BrokerService, out: Path) -> None:
         await asyncio.sleep(PAINT)
         save(window, out, shot_name(window.tabs.tabText(index)))
     await dialog_shots(window, out)
+    await onboarding_shots(window, out)
     await bootstrap_dialog_shots(window, out)
     await menu_shots(window, out)
     await reset_password_shot(window, out)
@@ -222,6 +227,16 @@ async def fleet(window: MainWindow, port: int, store: Store) -> list[mqtt.Client
         gone.loop_stop()
     await wait_until(clients_shown(window, "DVES_9C2E77", "DVES_0B51D2", "DVES_OLD001", present=False),
                      "the plugs that went offline")
+    for cid, module, version, ip in (("DVES_1A2B3C", "Sonoff Basic", "14.2.0(tasmota)", "192.168.1.50"),
+                                     ("DVES_44F0A1", "Gosund SP1", "13.4.0(tasmota)", "192.168.1.51")):
+        plug = plugs[cid]  # what a Tasmota publishes when it connects: the devices view shows it
+        plug.publish(f"tele/{cid}/LWT", "Online", qos=1, retain=True)
+        plug.publish(f"tele/{cid}/INFO1", json.dumps({"Info1": {"Module": module, "Version": version}}))
+        plug.publish(f"tele/{cid}/INFO2", json.dumps({"Info2": {"Hostname": f"tasmota-{cid[5:]}", "IPAddress": ip}}))
+        plug.publish(f"stat/{cid}/RESULT", '{"POWER":"ON"}')
+    book = window.service.devices.book
+    await wait_until(lambda: all((f := book.for_client(cid)) is not None and f.ip and f.last_answer
+                                 for cid in ("DVES_1A2B3C", "DVES_44F0A1")), "what the plugs say about themselves")
     store.devices.set_label("DVES_1A2B3C", "kitchen plug")
     store.devices.set_label("DVES_44F0A1", "garage heater")
     store.devices.set_roles("DVES_44F0A1", ("sensors",))
@@ -319,6 +334,29 @@ async def bootstrap_dialog_shots(window: MainWindow, out: Path) -> None:
     save(box, out, "suspend-bootstrap.png")
     box.reject()
     await asyncio.sleep(0.1)
+
+
+async def onboarding_shots(window: MainWindow, out: Path) -> None:
+    """Connect a device… for the Tasmota fleet with a password typed in (the loopback warning shows: the shots'
+    broker listens on 127.0.0.1), and the Tasmota role dialog."""
+    devices = window.tab("Devices")
+    window.tabs.setCurrentWidget(devices)
+    dialog = ConnectDeviceDialog(window.context, devices, name="tasmota-plugs", kind="bootstrap")
+    dialog.password.setText("Flash-Me-Once-42")
+    dialog.resize(900, 620)
+    dialog.show()
+    await asyncio.sleep(PAINT)
+    save(dialog, out, "connect-a-device-dialog.png")
+    dialog.tabs.setCurrentIndex(1)  # ESPHome
+    await asyncio.sleep(PAINT)
+    save(dialog, out, "connect-a-device-esphome.png")
+    dialog.close()
+    role = TasmotaRoleDialog(window.context, devices)
+    role.discovery.setChecked(True)
+    role.show()
+    await asyncio.sleep(PAINT)
+    save(role, out, "tasmota-role-dialog.png")
+    role.close()
 
 
 async def dialog_shots(window: MainWindow, out: Path) -> None:

@@ -15,6 +15,7 @@ from mqttdesk.gui.devices_tab import DevicesTab
 from mqttdesk.gui.main_window import MainWindow
 from mqttdesk.gui.models.bootstraps_model import DEVICES, REGISTERS, ROLES, SESSIONS, STATE
 from mqttdesk.gui.models.clients_model import METHOD
+from mqttdesk.gui.models.devices_model import STATE as DEVICE_STATE
 from mqttdesk.gui.widgets.form_dialog import RolesFormDialog
 from mqttdesk.gui.widgets.history_dialog import HistoryDialog
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_of
@@ -196,7 +197,7 @@ def test_suspend_with_devices_suspends_the_registered_device_too(
 
     qtbot.waitUntil(lambda: cell(tab.table, "plugs", STATE) == "suspended", timeout=2000)
     assert store.devices.get("DVES_1A2B3C").state is CredentialState.SUSPENDED
-    qtbot.waitUntil(lambda: cell(devices.table, "DVES_1A2B3C", 3) == "suspended", timeout=2000)
+    qtbot.waitUntil(lambda: cell(devices.table, "DVES_1A2B3C", DEVICE_STATE) == "suspended", timeout=2000)
     qtbot.waitUntil(lambda: not client.is_connected(), timeout=5000)
     assert "1 of its devices too" in window.statusBar().currentMessage()
 

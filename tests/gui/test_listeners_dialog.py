@@ -79,3 +79,12 @@ def test_switching_tls_and_websocket_on_restarts_the_broker_on_them(
     assert "(ws)" in bar.status_label.text()
     saved = store.settings.listeners()
     assert (saved.tls, saved.ws, saved.cert_file) == (True, True, str(files.cert.resolve()))
+
+
+def test_the_mdns_advertisement_is_switched_in_the_dialog(qtbot: QtBot, window: MainWindow, store: Store) -> None:
+    dialog = open_dialog(qtbot, window)
+    assert dialog.mdns.isChecked()  # on by default (it only applies beyond loopback)
+    dialog.mdns.setChecked(False)
+    click(qtbot, dialog.ok_button)
+    qtbot.waitUntil(lambda: not store.settings.listeners().mdns, timeout=5000)
+    assert not open_dialog(qtbot, window).mdns.isChecked()

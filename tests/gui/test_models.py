@@ -16,10 +16,10 @@ from mqttdesk.core.decision import Grant
 from mqttdesk.core.model import CredentialKind, CredentialRef, Method
 from mqttdesk.gui.models.clients_model import (
     CLIENT_ID,
+    DEVICE,
     HEADER_TIPS,
     HEADERS,
     MESSAGES_IN,
-    MESSAGES_OUT,
     METHOD,
     PROTOCOL,
     SUBSCRIPTIONS,
@@ -182,7 +182,7 @@ def test_clients_model_shows_the_protocol_version_of_each_session(qtmodeltester:
     assert [model.index(row, PROTOCOL).data() for row in range(2)] == ["3.1.1", "5"]
     assert model.headerData(PROTOCOL, Qt.Orientation.Horizontal) == "Protocol"
     assert "3.1.1 or 5" in model.headerData(PROTOCOL, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
-    assert model.columnCount() == len(HEADERS) == len(HEADER_TIPS) == MESSAGES_OUT + 1  # the constants line up
+    assert model.columnCount() == len(HEADERS) == len(HEADER_TIPS) == DEVICE + 1  # the constants line up
     assert [s["protocol"] for s in (older.to_json(), newer.to_json())] == ["3.1.1", "5"]  # `clients --json`
 
 

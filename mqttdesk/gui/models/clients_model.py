@@ -16,14 +16,16 @@ from PySide6.QtCore import QModelIndex, QObject, Qt, Slot
 from PySide6.QtGui import QBrush, QPalette
 
 from mqttdesk.broker.registry import LiveSession, SessionEvent, SessionEventKind, SessionRegistry
+from mqttdesk.core.device_traffic import DeviceBook, DeviceFacts
+from mqttdesk.core.tasmota import is_tasmota_client_id
 from mqttdesk.gui.formatting import format_duration, format_time
 from mqttdesk.gui.models.sorting import SORT_ROLE
 from mqttdesk.gui.models.table_model import AnyIndex, ListTableModel
 
 (CLIENT_ID, USERNAME, METHOD, PROTOCOL, ADDRESS, CONNECTED_SINCE, CLEAN_SESSION, SUBSCRIPTIONS, MESSAGES_IN,
- MESSAGES_OUT) = range(10)
+ MESSAGES_OUT, DEVICE) = range(11)
 HEADERS = ("Client id", "Username", "Method", "Protocol", "Address", "Connected since", "Clean", "Subscriptions",
-           "Msgs in", "Msgs out")
+           "Msgs in", "Msgs out", "Device")
 HEADER_TIPS = (
     "The MQTT client identifier",
     "The username the client logged in with (— for anonymous and certificate clients)",
@@ -36,6 +38,7 @@ HEADER_TIPS = (
     "How many topic filters the client subscribes to (hover a cell for the list)",
     "Messages the client published",
     "Messages delivered to the client",
+    "What the client is, from what it publishes (Tasmota firmware and its LWT's online state, ESPHome, ...)",
 )
 _NUMERIC = (SUBSCRIPTIONS, MESSAGES_IN, MESSAGES_OUT)
 
@@ -44,8 +47,10 @@ class ClientsTableModel(ListTableModel):
     HEADERS = HEADERS
     HEADER_TIPS = HEADER_TIPS
 
-    def __init__(self, registry: SessionRegistry, parent: QObject | None = None) -> None:
+    def __init__(self, registry: SessionRegistry, parent: QObject | None = None,
+                 devices: DeviceBook | None = None) -> None:
         super().__init__(parent)
+        self._devices = devices if devices is not None else DeviceBook()
         self._sessions: list[LiveSession] = registry.snapshot() + registry.offline()
         self._rows: dict[str, int] = {}
         self._reindex()
@@ -68,6 +73,8 @@ class ClientsTableModel(ListTableModel):
             return None
         live = self._sessions[index.row()]
         column = index.column()
+        if column == DEVICE:
+            return self._device_data(live, role)
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(live, column)
         if role == SORT_ROLE:
@@ -79,6 +86,24 @@ class ClientsTableModel(ListTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and live.offline_since is not None:
             return QBrush(QPalette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text))
         return None
+
+    def _device_data(self, live: LiveSession, role: int) -> str | None:
+        if role not in (Qt.ItemDataRole.DisplayRole, SORT_ROLE, Qt.ItemDataRole.ToolTipRole):
+            return None
+        facts = self._devices.for_client(live.client_id)
+        if facts is None:
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return None
+            return "Tasmota (DVES_ clientId)" if is_tasmota_client_id(live.client_id) else "—"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"topic '{facts.topic}'" + (f", IP {facts.ip}" if facts.ip else "")
+        return facts.summary() + (f" · {facts.ip}" if facts.ip else "")
+
+    @Slot(object)
+    def on_device_changed(self, facts: DeviceFacts) -> None:
+        row = None if facts.client_id is None else self._rows.get(facts.client_id)
+        if row is not None:
+            self.dataChanged.emit(self.index(row, DEVICE), self.index(row, DEVICE))
 
     def connected_count(self) -> int:
         return sum(1 for live in self._sessions if live.offline_since is None)

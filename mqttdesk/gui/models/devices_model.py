@@ -7,7 +7,9 @@ inserted by the DEVICE change notice and finds its session in the registry at th
 
 "Last seen" and "Last address" come from the store (written at connect time, minute-accurate and not announced)
 and from the session events seen since the window opened: online shows "now", a disconnect remembers its time.
-"Last forced disconnect" is looked up by clientId (see `forced_disconnects`).
+"Last forced disconnect" is looked up by clientId (see `forced_disconnects`). "Device", "Device IP" and "Device says"
+come from what the device published (the service's device book, linked by the clientId that published it): Tasmota's
+INFO1/INFO2 and its LWT, whose retained Offline is its will.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Slot
 
 from mqttdesk.broker.registry import LiveSession, SessionEvent, SessionEventKind, SessionRegistry
+from mqttdesk.core.device_traffic import DeviceBook, DeviceFacts
 from mqttdesk.core.model import CredentialKind, Device
 from mqttdesk.gui.formatting import format_duration, format_time, state_tooltip
 from mqttdesk.gui.models import forced_disconnects
@@ -31,18 +34,23 @@ from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_icon
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
 
-CLIENT_ID, LABEL, ONLINE, STATE, BOOTSTRAP, LAST_SEEN, LAST_ADDRESS, ROLES, FORCED = range(9)
+(CLIENT_ID, LABEL, ONLINE, DEVICE_SAYS, DEVICE, DEVICE_IP, STATE, BOOTSTRAP, LAST_SEEN, LAST_ADDRESS, ROLES,
+ FORCED) = range(12)
 
 
 class DevicesTableModel(CredentialTableModel[Device]):
     STATE_COLUMN = STATE
     FORCED_COLUMN = FORCED
-    HEADERS = ("Client id", "Label", "Online", "State", "Bootstrap", "Last seen", "Last address", "Roles",
-               forced_disconnects.HEADER)
+    HEADERS = ("Client id", "Label", "Online", "Device says", "Device", "Device IP", "State", "Bootstrap", "Last seen",
+               "Last address", "Roles", forced_disconnects.HEADER)
     HEADER_TIPS = (
         "The MQTT clientId: it identifies the device",
         "A name people recognise (Label… to change it)",
         "Whether the device is connected right now",
+        "Online or offline as the device's own LWT says (retained Online/Offline; Offline is its will, published "
+        "when its connection is lost)",
+        "What it is, from what it publishes: Tasmota firmware and module (INFO1), ESPHome, Home Assistant discovery",
+        "The IP address the device reports (Tasmota INFO2)",
         "The device's own state (hover a cell for since when)",
         "The bootstrap credential it registered through",
         "When the device was last connected",
@@ -51,8 +59,10 @@ class DevicesTableModel(CredentialTableModel[Device]):
         forced_disconnects.HEADER_TIP,
     )
 
-    def __init__(self, store: Store, registry: SessionRegistry, parent: QObject | None = None) -> None:
+    def __init__(self, store: Store, registry: SessionRegistry, parent: QObject | None = None,
+                 devices: DeviceBook | None = None) -> None:
         super().__init__(store, registry, "client_id", parent)
+        self._devices = devices if devices is not None else DeviceBook()
         self._bootstrap_roles: dict[str, tuple[str, ...]] = {}
         self._seen: dict[str, tuple[float, str | None]] = {}  # clientId -> (disconnected at, from address)
         # kept per (batched) session event; the cells show it too, so the rows and "n online" never disagree
@@ -109,7 +119,23 @@ class DevicesTableModel(CredentialTableModel[Device]):
             return device.state
         return None
 
+    def facts_of(self, client_id: str) -> DeviceFacts | None:
+        """What the device said about itself (firmware, IP, LWT), when it published any of it."""
+        return self._devices.for_client(client_id)
+
+    def _device_text(self, device: Device, column: int) -> str:
+        facts = self.facts_of(device.client_id)
+        if facts is None:
+            return "—"
+        if column == DEVICE:
+            return facts.summary().rsplit(", ", 1)[0] if facts.online is not None else facts.summary()
+        if column == DEVICE_IP:
+            return facts.ip or "—"
+        return {True: "online", False: "offline", None: "—"}[facts.online]
+
     def _display(self, device: Device, column: int) -> str:
+        if column in (DEVICE, DEVICE_IP, DEVICE_SAYS):
+            return self._device_text(device, column)
         if column == CLIENT_ID:
             return device.client_id
         if column == LABEL:
@@ -172,7 +198,28 @@ class DevicesTableModel(CredentialTableModel[Device]):
                     f"username '{device.username}' and the password that credential had then.")
         if column == FORCED:
             return forced_tooltip(self.last_forced_disconnect(device))
+        if column in (DEVICE, DEVICE_SAYS):
+            return self._device_tooltip(device)
         return None
+
+    def _device_tooltip(self, device: Device) -> str:
+        facts = self.facts_of(device.client_id)
+        if facts is None:
+            return ("It has published nothing mqttdesk recognises (Tasmota tele/<topic>/LWT, INFO1, STATE; ESPHome "
+                    "status)")
+        lines = [facts.summary(), f"topic '{facts.topic}'" + (f", hostname {facts.hostname}" if facts.hostname else "")]
+        if facts.power:
+            lines.append(f"power {facts.power}" + (f", up {facts.uptime}" if facts.uptime else ""))
+        if facts.restart_reason:
+            lines.append(f"last restart: {facts.restart_reason}")
+        if facts.last_answer is not None:
+            lines.append(f"last answer (stat/{facts.topic}/RESULT): {facts.last_answer}")
+        return "\n".join(lines)
+
+    @Slot(object)
+    def on_device_changed(self, facts: DeviceFacts) -> None:
+        if facts.client_id is not None and facts.client_id in self._rows:
+            self._key_changed(facts.client_id, DEVICE_SAYS, DEVICE_IP)
 
     # -- updating -----------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from mqttdesk.core.errors import AlreadyExistsError, MqttdeskError, NotFoundError, ValidationError
 from mqttdesk.core.names import validate_name
@@ -191,6 +191,10 @@ class NewCredentialFormDialog(FormDialog):
         hint_label = QLabel(hint)
         hint_label.setWordWrap(True)
         self.form.addRow("", hint_label)
+        # the one moment the password is known in clear: the tab may open the connection snippets with it
+        self.connect_after = QCheckBox("Then show how to connect a device (this password goes into the snippets, "
+                                       "this once)")
+        self.form.addRow("", self.connect_after)
 
     def add_options(self) -> None:
         """Rows between the password and the roles; none by default."""
