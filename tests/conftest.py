@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
-# Hypothesis's per-example deadline is a timed assertion: on a loaded 2-core machine (two test workers) an example
-# can take longer than 200 ms for reasons that have nothing to do with the code under test.
-settings.register_profile("mqttdesk", deadline=None)
+# Hypothesis's per-example deadline and its too_slow health check are timed assertions: on a loaded 2-core machine
+# (two test workers) an example can take longer than 200 ms for reasons that have nothing to do with the code.
+settings.register_profile("mqttdesk", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("mqttdesk")
 
 
