@@ -28,6 +28,7 @@ from mqttdesk.core.errors import MqttdeskError
 from mqttdesk.core.model import Directory
 from mqttdesk.store.auth_log_repo import AuthLogRepo
 from mqttdesk.store.authority import StoredAuthority
+from mqttdesk.store.bans_repo import BansRepo
 from mqttdesk.store.bootstraps_repo import BootstrapsRepo
 from mqttdesk.store.changes import Change, ChangeKind, ChangeListener
 from mqttdesk.store.client_ids_repo import ClientIdsRepo
@@ -98,6 +99,7 @@ class Store:
         self.client_ids = ClientIdsRepo(self)
         self.pki = StoredAuthority(self, path.parent)
         self.token_issuers = TokenIssuersRepo(self)
+        self.bans = BansRepo(self)
 
     @classmethod
     def open(cls, data_dir: Path | str, *, notice: Callable[[str], None] = log.warning) -> Store:
@@ -260,6 +262,7 @@ class Store:
                        (time.time() - _CHANGE_LOG_KEEP_SECONDS,))
         self.auth_log.prune(auth_log_keep)
         self.client_ids.prune()
+        self.bans.prune()
         self.auth_log.enforce_budget(self.settings.auth_log_max_bytes())
 
     def last_actor(self, credential_kind: str, name: str) -> str | None:
