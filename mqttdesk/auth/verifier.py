@@ -8,7 +8,8 @@ both cores busy for 80 s and a legitimate login waited behind all of them. So:
   (hashlib releases the GIL while it works): a flood from one address waits behind itself, not in front of others;
 - checks from *suspect* addresses (ones that failed a login lately, see core/guard.py) wait in a queue of their own,
   served only when no other check waits, and by all workers but one: a correct login from elsewhere waits at most
-  for the hashes already running, never behind a queue of guesses;
+  for the hashes already running, never behind a queue of guesses; checks from *trusted* addresses (a correct
+  login there lately) have a queue that goes before every other;
 - the queue is bounded (`max_queued`, the suspects' as much again); beyond it a check is refused as `BUSY` (the
   broker answers CONNACK 3);
 - a check whose client has closed the connection is dropped before its hash starts (`GONE`): the caller passes a
@@ -78,6 +79,7 @@ class _Job:
     encoded: str = field(repr=False)
     waiters: list[_Waiter]
     suspect: bool = False
+    trusted: bool = False
 
     def abandoned(self) -> bool:
         return all(waiter.left() for waiter in self.waiters)
@@ -111,6 +113,7 @@ class PasswordVerifier:
         self._clock = clock
         self._queue: FairQueue[_Job] = FairQueue(max_queued)
         self._suspects: FairQueue[_Job] = FairQueue(max_queued)  # checks from addresses that failed lately
+        self._trusted: FairQueue[_Job] = FairQueue(max_queued)  # from addresses with a correct login lately
         self._running_suspects = 0
         self._jobs: dict[bytes, _Job] = {}  # digest -> its job, queued or running
         self._running = 0
@@ -170,16 +173,17 @@ class PasswordVerifier:
     @property
     def queued(self) -> int:
         """Checks waiting for a worker (not counting the ones being computed)."""
-        return len(self._queue) + len(self._suspects)
+        return len(self._queue) + len(self._suspects) + len(self._trusted)
 
     # -- checking ----------------------------------------------------------------------------------
 
     async def check(self, password: str, encoded: str, *, source: str | None = None,
-                    gone: GoneTest | None = None, suspect: bool = False) -> Verdict:
+                    gone: GoneTest | None = None, suspect: bool = False, trusted: bool = False) -> Verdict:
         """Whether `password` matches `encoded`, or why it was not checked (`BUSY`, `GONE`).
 
         `source` is the client's address (its share of the queue); `gone` tells whether the client has left;
-        a `suspect` check (its address failed lately) waits behind every other.
+        a `suspect` check (its address failed lately) waits behind every other, a `trusted` one (a correct login
+        there lately) goes before them.
         """
         digest = self._digest(password, encoded)
         known = self._known(digest)
@@ -193,8 +197,8 @@ class PasswordVerifier:
         if job is not None:
             job.waiters.append(waiter)  # the same pair is queued or being hashed: share it
             return await waiter.future
-        job = _Job(digest, password, encoded, [waiter], suspect)
-        queue = self._suspects if suspect else self._queue
+        job = _Job(digest, password, encoded, [waiter], suspect, trusted and not suspect)
+        queue = self._suspects if suspect else self._trusted if trusted else self._queue
         offer = queue.offer(source_of(source), job, dead=_Job.abandoned)
         for dead in offer.dead:
             self._drop(dead, Verdict.GONE)
@@ -214,6 +218,7 @@ class PasswordVerifier:
             self._loop = loop
             self._queue = FairQueue(self._queue.limit)
             self._suspects = FairQueue(self._suspects.limit)
+            self._trusted = FairQueue(self._trusted.limit)
             self._jobs.clear()
             self._running = 0
             self._running_suspects = 0
@@ -244,7 +249,7 @@ class PasswordVerifier:
     def _start_queued(self) -> None:
         self._start_pending = False
         while self._running < self._workers:
-            job = self._queue.pop()
+            job = self._trusted.pop() or self._queue.pop()
             if job is None and self._running_suspects < max(1, self._workers - 1):
                 job = self._suspects.pop()  # one worker stays free for a check from a clean address
             if job is None:

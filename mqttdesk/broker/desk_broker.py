@@ -241,7 +241,8 @@ class DeskBroker:
         try:
             # The password first, outside the clientId's lock (queued fairly per address, dropped if the client
             # goes): CONNECTs flooding one clientId must not make its owner wait for all their hashes.
-            checked = await self.pipeline.check_password(request, gone, suspect=ticket.gate.suspect)
+            checked = await self.pipeline.check_password(request, gone, suspect=ticket.gate.suspect,
+                                                         trusted=ticket.gate.trusted)
             connection, present = await self._decide_and_open(stream, protocol, connect, ticket, checked)
         finally:
             self.guard.settle(ticket, None)  # (nothing when the decision was counted)

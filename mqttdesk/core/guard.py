@@ -16,7 +16,10 @@ address (an IPv4 address or an IPv6 /64, `addresses.address_source`) and per use
 - An address reaching `ban_after` failed logins is banned for `ban_seconds`. A correct login forgets the failures
   of that address at that username (a typo is no attack).
 - Attempts from an address that failed in the window are *suspect* (`Gate.suspect`): the password checks put them
-  behind clean ones, so a correct login from elsewhere waits for no guess.
+  behind clean ones, so a correct login from elsewhere waits for no guess. Attempts from an address that logged
+  in correctly in the last `TRUST_SECONDS` (and failed nothing since) are *trusted* (`Gate.trusted`): checked
+  before any other, so a device that was here this morning does not queue behind the first guesses of a flood
+  from addresses nobody has seen yet.
 
 Flapping. Accepted connects are counted per clientId (per address for clients whose clientId the broker assigned,
 which is new every time): beyond `flap_slow_after` in the window each CONNACK waits (the same doubling delay);
@@ -45,6 +48,7 @@ from mqttdesk.core.timefmt import format_clock
 
 MAX_TRACKED = 100_000  # addresses, usernames and flapping keys remembered at most (least recently seen go first)
 MAX_REFUSALS_KEPT = 100_000  # refusals remembered for the attack figure
+TRUST_SECONDS = 86_400.0  # how long a correct login makes its address's checks go first
 V = TypeVar("V")
 AUTOMATIC = "automatic"  # the actor of a ban the guard made
 
@@ -186,6 +190,7 @@ class Gate:
     ban: Ban | None = None  # the ban in force, or made by this very attempt (`new_ban`)
     new_ban: bool = False
     suspect: bool = False  # PASS from an address that failed in the window: its check waits behind clean ones
+    trusted: bool = False  # PASS from an address that logged in correctly lately: its check goes first
 
     @property
     def refused(self) -> bool:
@@ -198,6 +203,7 @@ class Gate:
 
 PASS = Gate(GateKind.PASS)
 PASS_SUSPECT = Gate(GateKind.PASS, suspect=True)
+PASS_TRUSTED = Gate(GateKind.PASS, trusted=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +243,7 @@ class Guard:
         self._connects: OrderedDict[str, deque[float]] = OrderedDict()
         self._refusals: deque[tuple[float, str]] = deque()
         self._refusing: Counter[str] = Counter()  # source -> refusals of it in `_refusals`
+        self._trusted: OrderedDict[str, float] = OrderedDict()  # source -> its last correct login
 
     # -- bans ---------------------------------------------------------------------------------------
 
@@ -303,7 +310,10 @@ class Guard:
             s.user_throttle_after
         if not (by_address or by_username):
             source.in_flight += 1
-            return PASS_SUSPECT if failures else PASS
+            if failures:
+                return PASS_SUSPECT
+            trusted = self._trusted.get(key)
+            return PASS_TRUSTED if trusted is not None and trusted > now - TRUST_SECONDS else PASS
         wait = s.growing_delay(max(0, failures - s.throttle_after))
         next_check = source.failures[-1][0] + wait if source.failures else now
         if source.in_flight == 0 and now >= next_check:
@@ -343,6 +353,9 @@ class Guard:
             return None
         if allowed:
             self._forgive(key, username)
+            self._trusted.pop(key, None)
+            self._trusted[key] = now
+            _bound(self._trusted)
             return None
         if outcome not in FAILED_LOGIN:
             return None

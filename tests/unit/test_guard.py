@@ -11,7 +11,9 @@ import pytest
 
 from mqttdesk.core import guard as guard_module
 from mqttdesk.core.errors import ValidationError
+from mqttdesk.core.fixes import suggest_fix_for_entry
 from mqttdesk.core.guard import Ban, BanKind, GateKind, Guard, GuardSettings, ban_value
+from mqttdesk.core.model import AnonymousPolicy, Directory
 from mqttdesk.core.reasons import ReasonCode
 
 T0 = 1_795_000_000.0
@@ -277,3 +279,26 @@ def test_a_ban_travels_the_control_channel_unchanged() -> None:
     ban = Ban(BanKind.CLIENT_ID, "DVES_1", "flapping: 15 connects in 60 s", T0, None, "automatic")
     assert Ban.from_wire(ban.to_wire()) == ban
     assert ban.sentence(T0) == "banned until removed: flapping: 15 connects in 60 s"
+
+
+@pytest.mark.parametrize(("code", "words"), [(ReasonCode.BANNED, "lift its ban"),
+                                             (ReasonCode.THROTTLED, "its next password is checked")])
+def test_a_banned_or_throttled_entry_suggests_what_to_do(code: ReasonCode, words: str) -> None:
+    nobody = Directory(users={}, roles={}, anonymous=AnonymousPolicy(enabled=False))
+    fix = suggest_fix_for_entry("CONNECT", code.value, "c1", "lamp", None, nobody)
+    assert fix is not None
+    assert words in fix.description
+    assert fix.action is None  # advice: nothing is changed by a button
+    assert (fix.command == "mqttdesk ban list") is (code is ReasonCode.BANNED)
+
+
+def test_an_address_with_a_correct_login_lately_is_trusted_until_it_fails() -> None:
+    guard = Guard()
+    assert not guard.before_check(OTHER, "lamp", "c1", T0).trusted
+    guard.settle(OTHER, "lamp", ReasonCode.AUTHENTICATED, True, T0)
+    assert guard.before_check(OTHER, "alice", "c2", T0 + 3600).trusted  # another user from there: first in line
+    guard.settle(OTHER, "alice", WRONG, False, T0 + 3600)
+    gate = guard.before_check(OTHER, "alice", "c2", T0 + 3600)
+    assert not gate.trusted
+    assert gate.suspect
+    assert not Guard().before_check(OTHER, "lamp", "c1", T0 + 2 * 86400).trusted
