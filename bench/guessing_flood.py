@@ -5,10 +5,12 @@
 Runs `mqttdesk serve` of this tree in its own process on a fresh data directory (user `benchuser`, the default
 210,000 PBKDF2 iterations). `--guessers` clients, each from its own loopback address (127.0.1.1, 127.0.1.2, …),
 guess in a loop — CONNECT with a new wrong password, wait for the CONNACK, again — for `--seconds`; from the
-second second on, a correct login from 127.0.0.3 every second, `--logins` of them, each as another user
-(`legit-0`, `legit-1`, …, made beforehand), so that every one is a real PBKDF2 check and not an answer from the
-cache of verified passwords. Prints each login's wait (socket open →
-CONNACK), their median and maximum, and how the guesses were answered (CONNACK codes; -1: closed or timed out).
+second second on, a correct login every second, `--logins` of them, each as another user (`legit-0`, `legit-1`,
+…, made beforehand), so that every one is a real PBKDF2 check and not an answer from the cache of verified
+passwords. The first comes from 127.0.0.3, never seen before (`first_login_s`); then they alternate between
+127.0.0.3, which has logged in correctly by then (`known_address_s`), and a new address each time (127.0.2.2, …,
+`new_address_s`). Prints each login's wait (socket open → CONNACK), and how the guesses were answered (CONNACK
+codes; -1: closed or timed out).
 
 Run on demand, never by the test suite. Every loop is bounded in count and in time.
 """
@@ -72,20 +74,24 @@ async def _flood(port: int, guessers: int, seconds: float, logins: int) -> dict[
             codes[await _attempt(port, source, f"guesser-{worker}", f"wrong-{worker}-{n}")] += 1
 
     tasks = [asyncio.ensure_future(guesser(worker)) for worker in range(guessers)]
-    waits: list[float] = []
+    waits: dict[str, list[float]] = {"first_login_s": [], "known_address_s": [], "new_address_s": []}
     login_codes: Counter[int] = Counter()
     await asyncio.sleep(1.0)  # let the flood build up first
     for n in range(logins):
         if time.monotonic() >= stop_at:
             break
+        kind = "first_login_s" if n == 0 else "known_address_s" if n % 2 else "new_address_s"
+        source = f"127.0.2.{n}" if kind == "new_address_s" else LEGIT
         started = time.perf_counter()
-        login_codes[await _attempt(port, LEGIT, f"legit-{n}", PASSWORD, f"legit-{n}")] += 1
-        waits.append(time.perf_counter() - started)
-        await asyncio.sleep(max(0.0, 1.0 - waits[-1]))
+        login_codes[await _attempt(port, source, f"legit-{n}", PASSWORD, f"legit-{n}")] += 1
+        wait = time.perf_counter() - started
+        waits[kind].append(round(wait, 3))
+        await asyncio.sleep(max(0.0, 1.0 - wait))
     await asyncio.wait_for(asyncio.gather(*tasks), seconds + ANSWER_TIMEOUT)
-    return {"guessers": guessers, "seconds": seconds, "login_waits_s": [round(w, 3) for w in waits],
-            "login_median_s": round(statistics.median(waits), 3) if waits else None,
-            "login_max_s": round(max(waits), 3) if waits else None,
+    every = [wait for kind in waits.values() for wait in kind]
+    return {"guessers": guessers, "seconds": seconds, **waits,
+            "login_median_s": round(statistics.median(every), 3) if every else None,
+            "login_max_s": max(every) if every else None,
             "login_codes": {str(k): v for k, v in sorted(login_codes.items())},
             "guesses_answered": {str(k): v for k, v in sorted(codes.items())}}
 
