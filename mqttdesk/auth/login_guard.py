@@ -24,9 +24,10 @@ from dataclasses import dataclass, replace
 
 from mqttdesk.auth.verifier import GoneTest
 from mqttdesk.core.addresses import address_source
+from mqttdesk.core.bans import Ban, BanKind
 from mqttdesk.core.decide import decide_unchecked
 from mqttdesk.core.decision import ConnectRequest, Decision
-from mqttdesk.core.guard import Attack, Ban, BanKind, Gate, Guard
+from mqttdesk.core.guard import Attack, Gate, Guard
 from mqttdesk.core.model import Directory
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store

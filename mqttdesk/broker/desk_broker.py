@@ -20,6 +20,10 @@ what MQTT 5 asks of the session around them: the decision's reason code and sent
 client identifier, Response Information where the grant allows it, session expiry and the will delay (timers per
 clientId, cancelled when the client is back).
 
+Before any credential work a CONNECT passes the login guard (`auth/login_guard.py`): a banned address, username or
+clientId is refused at once, an address throttled after failed logins after its delay, neither with a hash; the
+decision goes back to the guard, and a clientId that keeps reconnecting is slowed or banned before its session opens.
+
 This module is the connection flow (CONNECT to the end of a session, take-over, kick, shutdown); what happens to
 PUBLISH, SUBSCRIBE and UNSUBSCRIBE on a live connection, and who receives a message, is `router.py`; how many
 sockets may wait for their CONNECT, and for how long, is `admission.py`.

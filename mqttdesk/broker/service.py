@@ -28,11 +28,11 @@ from mqttdesk.broker.router import MessageMonitor
 from mqttdesk.broker.tls import ContextHolder, ListenerError, TlsFiles, builtin_server_context, server_context
 from mqttdesk.broker.transport import ListenerInfo, format_address
 from mqttdesk.core.addresses import address_source
+from mqttdesk.core.bans import Ban, BanKind, ban_value
 from mqttdesk.core.client_ids import describe_owner
 from mqttdesk.core.decide import revalidate
 from mqttdesk.core.decision import Decision, Grant, Kind
 from mqttdesk.core.errors import MqttdeskError, NotFoundError
-from mqttdesk.core.guard import Ban, BanKind, ban_value
 from mqttdesk.core.limits import SessionLimits
 from mqttdesk.core.model import CredentialKind, Directory
 from mqttdesk.core.reasons import ReasonCode

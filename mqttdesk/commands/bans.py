@@ -16,7 +16,7 @@ from mqttdesk.cli_output import iso, print_json, print_table, short_time
 from mqttdesk.commands.common import CLI_ACTOR, Context, Subparsers
 from mqttdesk.commands.tokens import parse_duration
 from mqttdesk.control import client as control
-from mqttdesk.core.guard import Ban, BanKind, ban_value
+from mqttdesk.core.bans import Ban, BanKind, ban_value
 
 
 def register(sub: Subparsers) -> None:

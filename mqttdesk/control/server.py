@@ -17,8 +17,8 @@ from mqttdesk.broker.service import BrokerService
 from mqttdesk.broker.transport import format_address
 from mqttdesk.control.client import request
 from mqttdesk.control.protocol import MAX_LINE, decode, encode, instance_file
+from mqttdesk.core.bans import BanKind
 from mqttdesk.core.errors import MqttdeskError
-from mqttdesk.core.guard import BanKind
 
 log = logging.getLogger(__name__)
 

@@ -35,13 +35,13 @@ applies); without it (the default) the ban's sentence says how to lift it. Every
 
 from __future__ import annotations
 
-import ipaddress
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
-from enum import Enum, StrEnum
+from enum import Enum
 from typing import TypeVar
 
 from mqttdesk.core.addresses import address_source, is_loopback_address
+from mqttdesk.core.bans import Ban, BanKind
 from mqttdesk.core.errors import ValidationError
 from mqttdesk.core.reasons import ReasonCode
 from mqttdesk.core.timefmt import format_clock
@@ -50,7 +50,6 @@ MAX_TRACKED = 100_000  # addresses, usernames and flapping keys remembered at mo
 MAX_REFUSALS_KEPT = 100_000  # refusals remembered for the attack figure
 TRUST_SECONDS = 86_400.0  # how long a correct login makes its address's checks go first
 V = TypeVar("V")
-AUTOMATIC = "automatic"  # the actor of a ban the guard made
 
 # Refusals that count as a failed login: the client did not prove who it claims to be.
 FAILED_LOGIN = frozenset({
@@ -98,81 +97,6 @@ class GuardSettings:
     def growing_delay(self, excess: int) -> float:
         """The delay after `excess` (0, 1, 2, …) failures or connects beyond a threshold: doubling, capped."""
         return float(min(self.max_delay, self.delay * 2.0 ** min(excess, 30)))
-
-
-class BanKind(StrEnum):
-    ADDRESS = "address"  # an IPv4 address or an IPv6 address or /64
-    USERNAME = "username"
-    CLIENT_ID = "client-id"
-
-
-def ban_value(kind: BanKind, value: str) -> str:
-    """The value a ban of `kind` is stored and matched under; ValidationError for one that can never match."""
-    if kind is BanKind.ADDRESS:
-        text = value.strip()
-        try:
-            if "/" in text:
-                network = ipaddress.ip_network(text, strict=False)
-                if network.version == 4 and network.prefixlen != 32 or network.version == 6 and \
-                        network.prefixlen not in (64, 128):
-                    raise ValidationError(f"an address ban names one address or an IPv6 /64, not {text!r}")
-                return str(network.network_address) if network.prefixlen in (32, 128) else str(network)
-            return str(ipaddress.ip_address(text))
-        except ValueError:
-            raise ValidationError(f"{value!r} is not an IP address") from None
-    if not value:
-        raise ValidationError(f"a {kind.value} ban needs a {kind.value}")
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class Ban:
-    kind: BanKind
-    value: str
-    reason: str  # why, in words: "10 failed logins in 60 s from 127.0.0.5", "flapping: …", "by cli"
-    since: float
-    until: float | None  # None: until an administrator removes it
-    actor: str = AUTOMATIC
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind.value}:{self.value}"
-
-    @property
-    def automatic(self) -> bool:
-        return self.actor == AUTOMATIC
-
-    def active(self, now: float) -> bool:
-        return self.until is None or self.until > now
-
-    def to_wire(self) -> dict[str, object]:
-        """As the control channel carries it (times in seconds since the epoch)."""
-        return {"kind": self.kind.value, "value": self.value, "reason": self.reason, "since": self.since,
-                "until": self.until, "actor": self.actor}
-
-    @classmethod
-    def from_wire(cls, data: dict[str, object]) -> Ban:
-        until = data.get("until")
-        return cls(BanKind(str(data["kind"])), str(data["value"]), str(data["reason"]), float(str(data["since"])),
-                   None if until is None else float(str(until)), str(data["actor"]))
-
-    def who(self) -> str:
-        """"address 127.0.0.5", "username 'lamp'", "clientId 'DVES_1'"."""
-        if self.kind is BanKind.ADDRESS:
-            return f"address {self.value}"
-        return f"{'clientId' if self.kind is BanKind.CLIENT_ID else 'username'} '{self.value}'"
-
-    def until_words(self, now: float) -> str:
-        return "until removed" if self.until is None else f"until {format_clock(self.until, now)}"
-
-    def sentence(self, now: float) -> str:
-        """"banned until 03:14:07: 10 failed logins in 60 s from 127.0.0.5" (what the client and the Auth log read);
-        a loopback address is told how to lift it (it is most likely the administrator's own machine)."""
-        text = f"banned {self.until_words(now)}: {self.reason}"
-        if self.kind is BanKind.ADDRESS and is_loopback_address(self.value):
-            text += (f"; a loopback address: lift it with `mqttdesk ban remove {self.value}` (or never ban "
-                     "loopback: `mqttdesk config set guard.exempt_loopback on`)")
-        return text
 
 
 class GateKind(Enum):

@@ -11,8 +11,8 @@ from __future__ import annotations
 from PySide6.QtCore import QItemSelection, Qt, QTimer
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
+from mqttdesk.core.bans import Ban, BanKind
 from mqttdesk.core.errors import MqttdeskError
-from mqttdesk.core.guard import Ban, BanKind
 from mqttdesk.gui.formatting import format_duration
 from mqttdesk.gui.models.bans_model import KIND_WORDS, UNTIL, BansModel
 from mqttdesk.gui.models.sorting import sorted_proxy

@@ -12,8 +12,8 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING
 
+from mqttdesk.core.bans import Ban, BanKind, ban_value
 from mqttdesk.core.errors import NotFoundError
-from mqttdesk.core.guard import Ban, BanKind, ban_value
 from mqttdesk.store.changes import Change, ChangeKind
 
 if TYPE_CHECKING:

@@ -42,7 +42,7 @@ from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from mqttdesk.broker.service import BrokerService  # noqa: E402
 from mqttdesk.core.acl import Permission  # noqa: E402
-from mqttdesk.core.guard import Ban, BanKind  # noqa: E402
+from mqttdesk.core.bans import Ban, BanKind  # noqa: E402
 from mqttdesk.core.model import AuthMode  # noqa: E402
 from mqttdesk.core.states import StateAction  # noqa: E402
 from mqttdesk.gui.ca_dialogs import CreateCaDialog  # noqa: E402

@@ -8,7 +8,7 @@ import time
 
 from pytestqt.qtbot import QtBot
 
-from mqttdesk.core.guard import AUTOMATIC, Ban, BanKind
+from mqttdesk.core.bans import AUTOMATIC, Ban, BanKind
 from mqttdesk.gui.bans_tab import BansTab
 from mqttdesk.gui.main_window import MainWindow
 from mqttdesk.gui.models.bans_model import BY, KIND, UNTIL, WHY

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from mqttdesk.core.acl import Permission
-from mqttdesk.core.guard import Ban, BanKind
+from mqttdesk.core.bans import Ban, BanKind
 from mqttdesk.store.db import Store
 from tests.integration.conftest import fast_hash
 from tests.integration.harness import Instance, run_cli

@@ -10,9 +10,10 @@ import re
 import pytest
 
 from mqttdesk.core import guard as guard_module
+from mqttdesk.core.bans import Ban, BanKind, ban_value
 from mqttdesk.core.errors import ValidationError
 from mqttdesk.core.fixes import suggest_fix_for_entry
-from mqttdesk.core.guard import Ban, BanKind, GateKind, Guard, GuardSettings, ban_value
+from mqttdesk.core.guard import GateKind, Guard, GuardSettings
 from mqttdesk.core.model import AnonymousPolicy, Directory
 from mqttdesk.core.reasons import ReasonCode
 

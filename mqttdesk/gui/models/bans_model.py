@@ -13,7 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt
 
-from mqttdesk.core.guard import Ban, BanKind
+from mqttdesk.core.bans import Ban, BanKind
 from mqttdesk.gui.formatting import format_time
 from mqttdesk.gui.models.keyed_model import KeyedTableModel
 from mqttdesk.gui.models.sorting import SORT_ROLE
