@@ -22,6 +22,7 @@ class AttackStatus(QLabel):
         self._service = service
         self.setObjectName("attack_status")
         self.setStyleSheet(f"color: {ERROR_COLOR}; font-weight: 600;")
+        self.setContentsMargins(0, 0, 12, 0)  # room before the client count next to it
         self.setToolTip("Refusals of the last minute: wrong passwords and unknown usernames, and attempts the login "
                         "guard throttled or refused as banned (see the Banned tab)")
         self._timer = QTimer(self)
@@ -33,5 +34,5 @@ class AttackStatus(QLabel):
         attack = self._service.guard.attack()
         self.setText("" if attack is None else attack.sentence())
         # a crowded status bar squeezes its widgets: this sentence is the one that must be read whole
-        self.setMinimumWidth(self.fontMetrics().horizontalAdvance(self.text()) + 4)
+        self.setMinimumWidth(self.fontMetrics().horizontalAdvance(self.text()) + 20)
         self.setVisible(attack is not None)
