@@ -12,31 +12,16 @@ Pure data structure: no asyncio, no threads (the password verifier drives it fro
 
 from __future__ import annotations
 
-import ipaddress
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from mqttdesk.core.addresses import address_source as source_of  # (the name the verifier and tests use)
+
 T = TypeVar("T")
 
-IPV6_SHARE_PREFIX = 64  # one host is routinely given a whole /64: per address, it would get millions of shares
-
-
-def source_of(address: str | None) -> str:
-    """Whose share an item from this client address counts against: the IPv4 address, or its IPv6 /64."""
-    if not address:
-        return ""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        host_bits = 128 - IPV6_SHARE_PREFIX
-        return str(ipaddress.IPv6Network(((int(ip) >> host_bits) << host_bits, IPV6_SHARE_PREFIX)))
-    return str(ip)
+__all__ = ["FairQueue", "Offer", "source_of"]
 
 
 @dataclass(slots=True)

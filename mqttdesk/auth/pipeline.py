@@ -200,12 +200,16 @@ class AuthPipeline:
         self._directory = replace(self._directory, devices={**self._directory.devices, device.client_id: device})
         return device
 
-    async def check_password(self, request: ConnectRequest, gone: GoneTest | None = None) -> CheckedPassword:
-        """Check the CONNECT's password against the credential it names now; `gone` tells if the client left."""
+    async def check_password(self, request: ConnectRequest, gone: GoneTest | None = None, *,
+                             suspect: bool = False, trusted: bool = False) -> CheckedPassword:
+        """Check the CONNECT's password against the credential it names now; `gone` tells if the client left; a
+        `suspect` check (its address failed a login lately, see core/guard.py) waits behind every other, a
+        `trusted` one (a correct login there lately) goes first."""
         encoded = password_hash_for(request, self._directory)
         if encoded is None or request.password is None:
             return CheckedPassword(None, None)
-        verdict = await self.verifier.check(request.password, encoded, source=request.address, gone=gone)
+        verdict = await self.verifier.check(request.password, encoded, source=request.address, gone=gone,
+                                            suspect=suspect, trusted=trusted)
         return CheckedPassword(encoded, verdict)
 
     async def decide_connect(

@@ -6,7 +6,12 @@ both cores busy for 80 s and a legitimate login waited behind all of them. So:
 
 - checks wait in a `FairQueue` with one FIFO per source address, served round-robin by `workers` threads
   (hashlib releases the GIL while it works): a flood from one address waits behind itself, not in front of others;
-- the queue is bounded (`max_queued`); beyond it a check is refused as `BUSY` (the broker answers CONNACK 3);
+- checks from *suspect* addresses (ones that failed a login lately, see core/guard.py) wait in a queue of their own,
+  served only when no other check waits, and by all workers but one: a correct login from elsewhere waits at most
+  for the hashes already running, never behind a queue of guesses; checks from *trusted* addresses (a correct
+  login there lately) have a queue that goes before every other;
+- the queue is bounded (`max_queued`, the suspects' as much again); beyond it a check is refused as `BUSY` (the
+  broker answers CONNACK 3);
 - a check whose client has closed the connection is dropped before its hash starts (`GONE`): the caller passes a
   `gone()` test, asked when the check is queued, when its turn comes and when room is needed (a hash already
   being computed runs to its end: PBKDF2 cannot be interrupted);
@@ -73,6 +78,8 @@ class _Job:
     password: str = field(repr=False)
     encoded: str = field(repr=False)
     waiters: list[_Waiter]
+    suspect: bool = False
+    trusted: bool = False
 
     def abandoned(self) -> bool:
         return all(waiter.left() for waiter in self.waiters)
@@ -105,6 +112,9 @@ class PasswordVerifier:
         self._failure_cache_size = failure_cache_size
         self._clock = clock
         self._queue: FairQueue[_Job] = FairQueue(max_queued)
+        self._suspects: FairQueue[_Job] = FairQueue(max_queued)  # checks from addresses that failed lately
+        self._trusted: FairQueue[_Job] = FairQueue(max_queued)  # from addresses with a correct login lately
+        self._running_suspects = 0
         self._jobs: dict[bytes, _Job] = {}  # digest -> its job, queued or running
         self._running = 0
         self._start_pending = False
@@ -163,15 +173,17 @@ class PasswordVerifier:
     @property
     def queued(self) -> int:
         """Checks waiting for a worker (not counting the ones being computed)."""
-        return len(self._queue)
+        return len(self._queue) + len(self._suspects) + len(self._trusted)
 
     # -- checking ----------------------------------------------------------------------------------
 
     async def check(self, password: str, encoded: str, *, source: str | None = None,
-                    gone: GoneTest | None = None) -> Verdict:
+                    gone: GoneTest | None = None, suspect: bool = False, trusted: bool = False) -> Verdict:
         """Whether `password` matches `encoded`, or why it was not checked (`BUSY`, `GONE`).
 
-        `source` is the client's address (its share of the queue); `gone` tells whether the client has left.
+        `source` is the client's address (its share of the queue); `gone` tells whether the client has left;
+        a `suspect` check (its address failed lately) waits behind every other, a `trusted` one (a correct login
+        there lately) goes before them.
         """
         digest = self._digest(password, encoded)
         known = self._known(digest)
@@ -185,8 +197,9 @@ class PasswordVerifier:
         if job is not None:
             job.waiters.append(waiter)  # the same pair is queued or being hashed: share it
             return await waiter.future
-        job = _Job(digest, password, encoded, [waiter])
-        offer = self._queue.offer(source_of(source), job, dead=_Job.abandoned)
+        job = _Job(digest, password, encoded, [waiter], suspect, trusted and not suspect)
+        queue = self._suspects if suspect else self._trusted if trusted else self._queue
+        offer = queue.offer(source_of(source), job, dead=_Job.abandoned)
         for dead in offer.dead:
             self._drop(dead, Verdict.GONE)
         if offer.evicted is not None:
@@ -204,8 +217,11 @@ class PasswordVerifier:
             # checks left on a loop that is gone (a test's asyncio.run, a restarted app) can never finish: start over
             self._loop = loop
             self._queue = FairQueue(self._queue.limit)
+            self._suspects = FairQueue(self._suspects.limit)
+            self._trusted = FairQueue(self._trusted.limit)
             self._jobs.clear()
             self._running = 0
+            self._running_suspects = 0
             self._start_pending = False
         return loop
 
@@ -233,13 +249,16 @@ class PasswordVerifier:
     def _start_queued(self) -> None:
         self._start_pending = False
         while self._running < self._workers:
-            job = self._queue.pop()
+            job = self._trusted.pop() or self._queue.pop()
+            if job is None and self._running_suspects < max(1, self._workers - 1):
+                job = self._suspects.pop()  # one worker stays free for a check from a clean address
             if job is None:
                 return
             if job.abandoned():
                 self._drop(job, Verdict.GONE)
                 continue
             self._running += 1
+            self._running_suspects += job.suspect
             self.hashes_computed += 1
             hashed = asyncio.get_running_loop().run_in_executor(self._executor, self._check, job.password,
                                                                  job.encoded)
@@ -247,6 +266,7 @@ class PasswordVerifier:
 
     def _hashed(self, job: _Job, hashed: asyncio.Future[bool]) -> None:
         self._running -= 1
+        self._running_suspects -= job.suspect
         if self._jobs.get(job.digest) is job:
             del self._jobs[job.digest]
         job.password = ""  # nothing needs it any more

@@ -20,6 +20,10 @@ what MQTT 5 asks of the session around them: the decision's reason code and sent
 client identifier, Response Information where the grant allows it, session expiry and the will delay (timers per
 clientId, cancelled when the client is back).
 
+Before any credential work a CONNECT passes the login guard (`auth/login_guard.py`): a banned address, username or
+clientId is refused at once, an address throttled after failed logins after its delay, neither with a hash; the
+decision goes back to the guard, and a clientId that keeps reconnecting is slowed or banned before its session opens.
+
 This module is the connection flow (CONNECT to the end of a session, take-over, kick, shutdown); what happens to
 PUBLISH, SUBSCRIBE and UNSUBSCRIBE on a live connection, and who receives a message, is `router.py`; how many
 sockets may wait for their CONNECT, and for how long, is `admission.py`.
@@ -37,8 +41,10 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from mqttdesk.auth.pipeline import AuthPipeline
+from mqttdesk.auth.login_guard import LoginGuard, Ticket
+from mqttdesk.auth.pipeline import AuthPipeline, CheckedPassword
 from mqttdesk.auth.recorder import DecisionRecorder
+from mqttdesk.auth.verifier import Verdict
 from mqttdesk.broker.accept_errors import AcceptErrorFilter
 from mqttdesk.broker.admission import Admission, file_descriptor_limit
 from mqttdesk.broker.connection import MAX_PACKET_BYTES, Connection
@@ -61,6 +67,7 @@ from mqttdesk.broker.transport import ListenerInfo, Stream, format_address
 from mqttdesk.core.clip import SENTENCE_LENGTH, clip
 from mqttdesk.core.decide import password_hash_for
 from mqttdesk.core.decision import MQTT_5, MQTT_311, ConnectRequest, Decision, Kind, session_ended
+from mqttdesk.core.guard import Gate
 from mqttdesk.core.limits import AdmissionLimits
 from mqttdesk.core.model import CredentialKind, CredentialRef
 from mqttdesk.core.reasons import Reason, ReasonCode, mqtt5_connack_code
@@ -79,7 +86,7 @@ RESPONSE_TOPIC_PREFIX = "response/{client_id}/"
 # session ends logged as refusals: forced by the broker, or the client broke the protocol
 _REFUSED_ENDS = frozenset({ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER,
                            ReasonCode.PROTOCOL_ERROR, ReasonCode.CERT_EXPIRED, ReasonCode.TOKEN_EXPIRED,
-                           ReasonCode.EXTERNAL_DENIED})
+                           ReasonCode.EXTERNAL_DENIED, ReasonCode.BANNED})
 
 
 class _ClientGate:
@@ -137,8 +144,10 @@ class DeskBroker:
         registry: SessionRegistry,
         limits: SessionLimits | None = None,
         admission: AdmissionLimits | None = None,
+        guard: LoginGuard,
     ) -> None:
         self.pipeline = pipeline
+        self.guard = guard
         self.recorder = recorder
         self.registry = registry
         self.limits = limits or SessionLimits()
@@ -230,10 +239,31 @@ class DeskBroker:
             self.recorder.record(request)
             self._refuse(stream, protocol, request)
             return
-        # The password first, outside the clientId's lock (queued fairly per address, dropped if the client goes):
-        # CONNECTs flooding one clientId must not make its owner wait for all their hashes.
         gone = stream.closed_by_peer
-        checked = await self.pipeline.check_password(request, gone)
+        # banned, or throttled after failed logins: refused before any credential work (see auth/login_guard.py)
+        ticket = self.guard.before_check(request)
+        if ticket.gate.refused:
+            await self.guard.hold(ticket.gate.delay, request, gone)
+            self._refuse_by_guard(stream, protocol, request, ticket.gate)
+            return
+        try:
+            # The password first, outside the clientId's lock (queued fairly per address, dropped if the client
+            # goes): CONNECTs flooding one clientId must not make its owner wait for all their hashes.
+            checked = await self.pipeline.check_password(request, gone, suspect=ticket.gate.suspect,
+                                                         trusted=ticket.gate.trusted)
+            connection, present = await self._decide_and_open(stream, protocol, connect, ticket, checked)
+        finally:
+            self.guard.settle(ticket, None)  # (nothing when the decision was counted)
+        if connection is not None:
+            del waiting, ticket, checked  # this frame lives as long as the connection: keep only what it needs
+            await self._run(connection, connect, request, present)
+
+    async def _decide_and_open(self, stream: Stream, protocol: ServerProtocol, connect: Connect, ticket: Ticket,
+                               checked: CheckedPassword) -> tuple[Connection | None, bool]:
+        """Decide the CONNECT and, when it is accepted, open its session; (None, False) when it was refused."""
+        gone = stream.closed_by_peer
+        request = ticket.request
+        address = request.address
         # One CONNECT per clientId at a time, from the decision until the session is in the registry: two
         # devices racing for one id must not both get it, and a queued CONNECT must see the one before it.
         gate = self._client_gates.get(request.client_id)
@@ -242,11 +272,24 @@ class DeskBroker:
         gate.users += 1
         try:
             async with gate:
+                # flapping: an accepted CONNECT of a clientId that keeps reconnecting waits, or is refused
+                flapping = self.guard.before_session(request) if checked.verdict is not Verdict.WRONG else None
+                if flapping is not None and flapping.refused:
+                    self.guard.settle(ticket, None)
+                    self._refuse_by_guard(stream, protocol, request, flapping)
+                    return None, False
+                if flapping is not None and flapping.delay:
+                    await self.guard.hold(flapping.delay, request, gone)
                 decision = await self.pipeline.decide_connect(request, self._holders, gone=gone, checked=checked)
+                decision = self.guard.settle(ticket, decision) or decision
+                if decision.allowed:
+                    self.guard.session_opened(request)
+                    if flapping is not None and flapping.text:
+                        decision = replace(decision, steps=(*decision.steps, flapping.text))
                 self.recorder.record(decision)
                 if not decision.allowed:
                     self._refuse(stream, protocol, decision)
-                    return
+                    return None, False
                 if decision.takes_over is not None:
                     await self.end_session(request.client_id, ReasonCode.TAKEN_OVER,
                                            f"a new connection from {address} took over clientId '{request.client_id}'")
@@ -256,13 +299,11 @@ class DeskBroker:
                     self.recorder.record_registration(self.pipeline.admit_device(grant, address))
                 self.pipeline.note_client_id(request.client_id, grant.credential)
                 self.recorder.record_client_id(request.client_id, grant.credential)
-                connection, present = self._open_session(stream, protocol, connect, decision, request)
+                return self._open_session(stream, protocol, connect, decision, request)
         finally:
             gate.users -= 1
             if not gate.users and self._client_gates.get(request.client_id) is gate:
                 del self._client_gates[request.client_id]  # nobody waits: refused CONNECTs leave nothing behind
-        del gate, waiting, checked, decision  # this frame lives as long as the connection: keep only what it needs
-        await self._run(connection, connect, request, present)
 
     async def _read_connect(self, stream: Stream, protocol: ServerProtocol, address: str) -> Connect | None:
         """Read until the protocol has the CONNECT; None when the connection ended without one (answered already)."""
@@ -343,6 +384,12 @@ class DeskBroker:
             kind=Kind.CONNECT, allowed=False, reason=Reason(ReasonCode.TOO_MANY_PENDING, why), client_id="",
             address=address, steps=(why, "the connection was closed before anything was read from it"),
         ))
+
+    def _refuse_by_guard(self, stream: Stream, protocol: ServerProtocol, request: ConnectRequest, gate: Gate) -> None:
+        """Banned or throttled: logged and answered (MQTT 5: 0x8A or 0x9F with the sentence), nothing checked."""
+        refusal = self.guard.refusal(request, gate, self.pipeline.directory)
+        self.recorder.record(refusal)
+        self._refuse(stream, protocol, refusal)
 
     @staticmethod
     def _refuse(stream: Stream, protocol: ServerProtocol, decision: Decision) -> None:

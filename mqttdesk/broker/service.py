@@ -1,8 +1,9 @@
 """`BrokerService`: one object that owns the running broker and everything around it.
 
 It is what the GUI, `mqttdesk serve` and the control socket talk to: start/stop with a status anyone can watch,
-kick, the live session registry, and enforcement of store changes on live sessions (a suspended user is
-disconnected at once, whichever process suspended it). It needs a running asyncio loop (qasync or plain asyncio).
+kick, the live session registry, the login guard (bans: `add_ban`, `remove_ban`, `bans`; `guard.attack()`), and
+enforcement of store changes on live sessions (a suspended user, or a banned address, is disconnected at once,
+whichever process made the change). It needs a running asyncio loop (qasync or plain asyncio).
 
 It also keeps the devices recognised by what they publish (`devices`, see `broker/devices.py`: Tasmota's LWT and INFO
 messages, ESPHome's status, discovery configs), sends them commands as the broker (`device_command`), and advertises
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from mqttdesk.auth.login_guard import LoginGuard
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
 from mqttdesk.broker.admission import raise_file_descriptor_limit
@@ -27,10 +29,12 @@ from mqttdesk.broker.desk_broker import DeskBroker
 from mqttdesk.broker.devices import DeviceWatch, command_topic
 from mqttdesk.broker.listeners import ListenerSpec
 from mqttdesk.broker.network import Advertising
-from mqttdesk.broker.registry import SessionRegistry
+from mqttdesk.broker.registry import LiveSession, SessionRegistry
 from mqttdesk.broker.router import MessageMonitor
 from mqttdesk.broker.tls import ContextHolder, ListenerError, TlsFiles, builtin_server_context, server_context
 from mqttdesk.broker.transport import ListenerInfo, format_address
+from mqttdesk.core.addresses import address_source
+from mqttdesk.core.bans import Ban, BanKind, ban_value
 from mqttdesk.core.client_ids import describe_owner
 from mqttdesk.core.decide import revalidate
 from mqttdesk.core.decision import Decision, Grant, Kind
@@ -148,6 +152,7 @@ class BrokerService:
         self.registry = SessionRegistry()
         self.pipeline = AuthPipeline(store)
         self.recorder = DecisionRecorder(store)
+        self.guard = LoginGuard(store)
         self._poll_interval = poll_interval
         self._broker: DeskBroker | None = None
         self._status = BrokerStatus(BrokerState.STOPPED)
@@ -198,6 +203,7 @@ class BrokerService:
             await asyncio.gather(self._watch_task, return_exceptions=True)
             self._watch_task = None
         self.recorder.flush()
+        self.guard.close()
         self.pipeline.close()
         self.store.unsubscribe(self._store_changed)
 
@@ -226,6 +232,7 @@ class BrokerService:
                 registry=self.registry,
                 limits=self._limits_override or self.store.settings.session_limits(),
                 admission=self.store.settings.admission_limits(),
+                guard=self.guard,
             )
             broker.monitors.extend(self._monitors)
             broker.router.device_observer = self.devices.observe
@@ -295,6 +302,9 @@ class BrokerService:
     def _store_changed(self, changes: tuple[Change, ...]) -> None:
         if self._tls is not None and any(c.kind is ChangeKind.CERTIFICATE for c in changes):
             self.refresh_tls()
+        for change in changes:
+            if change.kind is ChangeKind.BAN:
+                self._end_banned(change.key)
 
     def refresh_tls(self) -> None:
         """Build a new TLS context from the built-in CA's current files (after a revocation, a reissued server
@@ -422,6 +432,52 @@ class BrokerService:
             done.append(f"released clientId '{client_id}' (last used by {describe_owner(owner)})")
         return done
 
+    # -- bans -------------------------------------------------------------------------------------
+
+    def bans(self) -> list[Ban]:
+        """The bans in force, newest first (the guard's: those it made and has not stored yet too)."""
+        return self.guard.bans()
+
+    def add_ban(self, kind: BanKind, value: str, *, seconds: float | None = None, reason: str = "",
+                by: str = "admin") -> tuple[Ban, list[str]]:
+        """Ban an address (or IPv6 /64), a username or a clientId, for `seconds` (None: until removed). Returns the
+        ban and the clientIds of the sessions it disconnects (at once, through the store's change notice)."""
+        if seconds is not None and seconds <= 0:
+            raise MqttdeskError(f"a ban lasts a positive time, not {seconds:g} s")
+        now = time.time()
+        ban = Ban(kind, ban_value(kind, value), reason.strip() or "by an administrator", now,
+                  None if seconds is None else now + seconds, actor=by)
+        ending = [live.client_id for live in self._banned_sessions(ban)]
+        self.store.bans.add(ban)
+        return ban, ending
+
+    def remove_ban(self, kind: BanKind, value: str) -> Ban:
+        """Lift a ban (the address, username or clientId starts with a clean slate); NotFoundError without one."""
+        return self.store.bans.remove(kind, ban_value(kind, value))
+
+    def _banned_sessions(self, ban: Ban) -> list[LiveSession]:
+        if ban.kind is BanKind.ADDRESS:
+            return [live for live in self.registry if live.address in (ban.value,) or
+                    (live.address is not None and address_source(live.address) == ban.value)]
+        if ban.kind is BanKind.USERNAME:
+            return [live for live in self.registry if live.username == ban.value]
+        return [live for live in self.registry if live.client_id == ban.value]
+
+    def _end_banned(self, key: str) -> None:
+        """An administrator's ban (from any process) ends the sessions it names; the guard's own bans refuse new
+        CONNECTs only (a device logged in with its right password stays, whoever guesses from its address)."""
+        broker = self._broker
+        kind, _, value = key.partition(":")
+        ban = self.store.bans.get(BanKind(kind), value)
+        if broker is None or ban is None or ban.automatic or not ban.active(time.time()):
+            return
+        text = f"disconnected: {ban.who()} was {ban.sentence(time.time())} (by {ban.actor})"
+        for live in self._banned_sessions(ban):
+            log.info("disconnecting %s: %s", live.client_id, text)
+            task = asyncio.ensure_future(broker.end_session(live.client_id, ReasonCode.BANNED, text, wait=False))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
     # -- the topic monitor ----------------------------------------------------------------------
 
     def add_monitor(self, monitor: MessageMonitor) -> None:
@@ -461,6 +517,7 @@ class BrokerService:
             try:
                 self.store.poll_external_changes()
                 self.registry.flush_updates()
+                self.guard.save_pending()
                 if time.monotonic() - last_prune > PRUNE_INTERVAL:
                     last_prune = time.monotonic()
                     self.store.prune()

@@ -7,6 +7,7 @@ import argparse
 from mqttdesk.commands import (
     anonymous,
     authlog,
+    bans,
     bootstraps,
     config,
     devices,
@@ -24,5 +25,5 @@ from mqttdesk.commands import (
 
 def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for module in (instance, sessions, anonymous, users, roles, bootstraps, devices, tokens, external, authlog, explain,
-                   config, pki_parsers, snippets):
+                   config, pki_parsers, snippets, bans):
         module.register(sub)

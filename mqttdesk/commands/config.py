@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import fields, replace
+from typing import Any
 
 from mqttdesk.cli_output import print_json
 from mqttdesk.commands.common import Context, Subparsers
 from mqttdesk.core.errors import ValidationError
+from mqttdesk.core.guard import GuardSettings
 from mqttdesk.store.db import Store
 
 
@@ -83,6 +85,27 @@ def _set_pending(store: Store, value: str) -> None:
     store.settings.set_admission_limits(replace(limits, max_pending=_integer("max_pending_connections", value)))
 
 
+def _guard_setter(name: str) -> Callable[[Store, str], None]:
+    """`guard.NAME`: a field of the login guard's settings (a whole number, seconds, or on/off)."""
+    def set_guard(store: Store, value: str) -> None:
+        key, default = f"guard.{name}", getattr(GuardSettings(), name)
+        parsed: Any
+        if isinstance(default, bool):
+            parsed = _boolean(key, value)
+        elif isinstance(default, int):
+            parsed = _integer(key, value)
+        else:
+            try:
+                parsed = float(value)
+            except ValueError:
+                raise ValidationError(f"{key} must be a number of seconds, not {value!r}") from None
+        store.settings.set_guard(replace(store.settings.guard(), **{name: parsed}))
+    return set_guard
+
+
+GUARD_KEYS = tuple(f"guard.{item.name}" for item in fields(GuardSettings))
+
+
 def _integer(key: str, value: str) -> int:
     try:
         return int(value)
@@ -101,8 +124,10 @@ SETTERS: dict[str, Callable[[Store, str], None]] = {
     "max_pending_per_address": _set_pending_per_address,
     "max_pending_connections": _set_pending,
     "auth_log.max_bytes": _set_auth_log_bytes,
+    **{key: _guard_setter(key.removeprefix("guard.")) for key in GUARD_KEYS},
 }
-APPLIES_AT_ONCE = {"auth_log.max_bytes"}  # read at every Auth log write, not only when the broker starts
+# read at every Auth log write, or followed by the running instance's login guard, not only when the broker starts
+APPLIES_AT_ONCE = {"auth_log.max_bytes", *GUARD_KEYS}
 
 
 def register(sub: Subparsers) -> None:
@@ -120,6 +145,7 @@ def current(store: Store) -> dict[str, object]:
     limits = store.settings.session_limits()
     admission = store.settings.admission_limits()
     anonymous = store.settings.anonymous()
+    guard = store.settings.guard()
     return {"listen.host": listeners.host, "listen.port": listeners.tcp_port,
             "listen.tcp": listeners.tcp,
             "listen.tls": listeners.tls, "listen.tls_port": listeners.tls_port,
@@ -132,6 +158,7 @@ def current(store: Store) -> dict[str, object]:
             "max_pending_per_address": admission.max_pending_per_address,
             "max_pending_connections": admission.max_pending,
             "auth_log.max_bytes": store.settings.auth_log_max_bytes(),
+            **{f"guard.{item.name}": getattr(guard, item.name) for item in fields(GuardSettings)},
             "anonymous": anonymous.mode, "anonymous.roles": list(anonymous.roles)}
 
 

@@ -1,4 +1,5 @@
-"""The instance side of the control channel: answers `status`, `clients` and `kick` from a `BrokerService`."""
+"""The instance side of the control channel: answers `status`, `clients`, `kick`, `sessions`, `bans`, … from a
+`BrokerService`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from mqttdesk.broker.service import BrokerService
 from mqttdesk.broker.transport import format_address
 from mqttdesk.control.client import request
 from mqttdesk.control.protocol import MAX_LINE, decode, encode, instance_file
+from mqttdesk.core.bans import BanKind
 from mqttdesk.core.errors import MqttdeskError
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,18 @@ class ControlServer:
                 client_id = str(args.get("client_id", ""))
                 return {"ok": True,
                         "result": self._service.release_client_id(client_id, by="mqttdesk session discard (CLI)")}
+            if command == "bans":
+                return {"ok": True, "result": [ban.to_wire() for ban in self._service.bans()]}
+            if command == "ban_add":
+                seconds = args.get("seconds")
+                ban, ending = self._service.add_ban(
+                    BanKind(str(args.get("kind", "address"))), str(args.get("value", "")),
+                    seconds=None if seconds is None else float(seconds), reason=str(args.get("reason", "")),
+                    by="mqttdesk ban add (CLI)")
+                return {"ok": True, "result": {"ban": ban.to_wire(), "disconnected": ending}}
+            if command == "ban_remove":
+                ban = self._service.remove_ban(BanKind(str(args.get("kind", "address"))), str(args.get("value", "")))
+                return {"ok": True, "result": ban.to_wire()}
             if command == "kick":
                 client_id = str(args.get("client_id", ""))
                 return {"ok": True, "result": await self._service.kick(client_id, by="mqttdesk kick (CLI)")}

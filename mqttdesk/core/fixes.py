@@ -96,6 +96,13 @@ def suggest_fix(decision: Decision, directory: Directory) -> Fix | None:
     if code is ReasonCode.SERVER_BUSY:
         return Fix("nothing to change for this client (it may retry); too many password checks were waiting at once, "
                    "usually one address sending wrong passwords: look for its bad-password entries")
+    if code is ReasonCode.BANNED:
+        return Fix("if this client is no attacker, lift its ban (the Banned tab, or mqttdesk ban remove WHO, with "
+                   "--username or --client-id for those); it ends by itself at the time the sentence says",
+                   command="mqttdesk ban list")
+    if code is ReasonCode.THROTTLED:
+        return Fix("nothing to change if this client is no attacker: after the delay the sentence names, its next "
+                   "password is checked; fix the password it sends (its failed logins are in the Auth log)")
     if code is ReasonCode.BAD_TOPIC:
         return Fix("fix the topic on the client: " + decision.reason.text)
     if code is ReasonCode.SUBSCRIPTION_LIMIT:

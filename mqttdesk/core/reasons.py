@@ -45,6 +45,9 @@ class ReasonCode(StrEnum):
     CLIENT_GONE = "client-gone"  # the client closed the connection before its password was checked
     TOO_MANY_PENDING = "too-many-pending"  # too many connections waiting for their CONNECT: closed unread
     TLS_HANDSHAKE_FAILED = "tls-handshake-failed"  # no CONNECT was read: the TLS handshake failed (no CONNACK)
+    # the login guard (core/guard.py): decided before any credential is looked at
+    BANNED = "banned"  # the address, username or clientId is banned (guessing, flapping, or by an administrator)
+    THROTTLED = "throttled"  # too many failed logins from the address: refused after a delay, nothing checked
     # client certificates (mutual TLS)
     CERT_REQUIRED = "cert-required"  # the user logs in by certificate and presented none
     CERT_NOT_ALLOWED = "cert-not-allowed"  # a certificate as the only login of a password-only user
@@ -134,6 +137,10 @@ _CONNACK_BY_REASON: dict[ReasonCode, int] = {
     ReasonCode.EXTERNAL_UNREACHABLE: ConnackCode.SERVER_UNAVAILABLE,  # not the client's fault: it may retry
     ReasonCode.EXTERNAL_TIMEOUT: ConnackCode.SERVER_UNAVAILABLE,
     ReasonCode.EXTERNAL_ERROR: ConnackCode.SERVER_UNAVAILABLE,
+    # 3.1.1 has no "banned": not authorised, the sentence is in the Auth log (and an MQTT 5 client's Reason String).
+    # A throttled attempt was not checked, so "bad username or password" (4) would claim what nobody knows.
+    ReasonCode.BANNED: ConnackCode.NOT_AUTHORIZED,
+    ReasonCode.THROTTLED: ConnackCode.NOT_AUTHORIZED,
 }
 
 
@@ -187,7 +194,7 @@ class Mqtt5Code:
 
 
 # Every reason a CONNECT decision can carry, accepted or refused (a refused will brings its topic's reason along).
-# A future `banned` refusal will be 0x8A (BANNED), an expired token or certificate at CONNECT 0x87 (NOT_AUTHORIZED).
+# An expired token or certificate at CONNECT is 0x87 (NOT_AUTHORIZED).
 MQTT5_CONNACK: Mapping[ReasonCode, int] = MappingProxyType({
     ReasonCode.AUTHENTICATED: Mqtt5Code.SUCCESS,
     ReasonCode.ANONYMOUS_ALLOWED: Mqtt5Code.SUCCESS,
@@ -235,6 +242,9 @@ MQTT5_CONNACK: Mapping[ReasonCode, int] = MappingProxyType({
     ReasonCode.EXTERNAL_UNREACHABLE: Mqtt5Code.SERVER_UNAVAILABLE,
     ReasonCode.EXTERNAL_TIMEOUT: Mqtt5Code.SERVER_UNAVAILABLE,
     ReasonCode.EXTERNAL_ERROR: Mqtt5Code.SERVER_UNAVAILABLE,
+    ReasonCode.BANNED: Mqtt5Code.BANNED,
+    # 0x9F names it: the client's attempts come too fast; 0x89 (server busy) would blame the broker
+    ReasonCode.THROTTLED: Mqtt5Code.CONNECTION_RATE_EXCEEDED,
 })
 
 # A refused PUBLISH (PUBACK/PUBREC, QoS 1/2) and a refused SUBSCRIBE filter (SUBACK): (publish, subscribe) codes.
@@ -266,6 +276,7 @@ MQTT5_DISCONNECT: Mapping[ReasonCode, int] = MappingProxyType({
     ReasonCode.PROTOCOL_ERROR: Mqtt5Code.PROTOCOL_ERROR,
     ReasonCode.TOKEN_EXPIRED: Mqtt5Code.MAXIMUM_CONNECT_TIME,
     ReasonCode.EXTERNAL_DENIED: Mqtt5Code.NOT_AUTHORIZED,  # the re-check of a session when its cached allow expired
+    ReasonCode.BANNED: Mqtt5Code.ADMINISTRATIVE_ACTION,  # an administrator banned it (DISCONNECT has no 0x8A)
 })
 
 # Reasons no MQTT 5 reason code is ever sent for: the client ended the session itself, no MQTT was spoken (a failed

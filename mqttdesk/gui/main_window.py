@@ -1,4 +1,5 @@
-"""The main window: broker bar on top, one tab per subject, a status bar with the number of connected clients.
+"""The main window: broker bar on top, one tab per subject, a status bar with the number of connected clients (and,
+while the login guard counts many refusals, that the broker is under a password-guessing attack).
 
 `app.py` builds the `BrokerService`, opens it and runs qasync; the window only talks to the service. Closing the
 window stops the broker first: `closeEvent` ignores the close, runs `shutdown()` (which awaits
@@ -20,8 +21,10 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWid
 from mqttdesk.broker.registry import SessionEvent, SessionEventKind
 from mqttdesk.broker.service import BrokerService, BrokerStatus
 from mqttdesk.core.passwords import hash_password
+from mqttdesk.gui.attack_status import AttackStatus
 from mqttdesk.gui.auth_debugging import install_auth_debugging
 from mqttdesk.gui.auth_log_tab import AuthLogTab
+from mqttdesk.gui.bans_tab import BansTab
 from mqttdesk.gui.bootstrap_tab import BootstrapTab
 from mqttdesk.gui.broker_bar import BrokerBar
 from mqttdesk.gui.certificates_tab import CertificatesTab
@@ -51,6 +54,7 @@ TABS: tuple[tuple[str, TabFactory], ...] = (
     ("Tokens", TokensTab),
     ("Clients", ClientsTab),
     ("Auth log", AuthLogTab),
+    ("Banned", BansTab),
     ("Topic monitor", TopicMonitorTab),
     ("Integrations", IntegrationsTab),
 )
@@ -89,6 +93,8 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 
+        self.attack_status = AttackStatus(service)
+        self.statusBar().addPermanentWidget(self.attack_status)
         self.clients_label = QLabel()
         self.statusBar().addPermanentWidget(self.clients_label)
         self.bridge.session_events.connect(self._session_events)

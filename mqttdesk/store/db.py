@@ -29,6 +29,7 @@ from mqttdesk.core.client_ids import reservations_of
 from mqttdesk.core.errors import MqttdeskError
 from mqttdesk.core.model import Directory
 from mqttdesk.store.auth_log_repo import AuthLogRepo
+from mqttdesk.store.bans_repo import BansRepo
 from mqttdesk.store.bootstraps_repo import BootstrapsRepo
 from mqttdesk.store.changes import Change, ChangeKind, ChangeListener
 from mqttdesk.store.client_ids_repo import ClientIdsRepo
@@ -101,6 +102,7 @@ class Store:
         self.auth_log = AuthLogRepo(self)
         self.client_ids = ClientIdsRepo(self)
         self.token_issuers = TokenIssuersRepo(self)
+        self.bans = BansRepo(self)
 
     @functools.cached_property
     def pki(self) -> StoredAuthority:
@@ -271,6 +273,7 @@ class Store:
                        (time.time() - _CHANGE_LOG_KEEP_SECONDS,))
         self.auth_log.prune(auth_log_keep)
         self.client_ids.prune()
+        self.bans.prune()
         self.auth_log.enforce_budget(self.settings.auth_log_max_bytes())
 
     def last_actor(self, credential_kind: str, name: str) -> str | None:

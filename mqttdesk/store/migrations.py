@@ -183,6 +183,19 @@ MIGRATIONS: tuple[str, ...] = (
         created REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 11: bans of the login guard (password guessing, flapping) and of administrators: an address (or IPv6 /64), a
+    #     username or a clientId, why, since when and until when (NULL: until removed), and who banned it
+    """
+    CREATE TABLE bans (
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        since REAL NOT NULL,
+        until REAL,
+        actor TEXT NOT NULL,
+        PRIMARY KEY (kind, value)
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,5 +1,6 @@
 """Settings: listener addresses (TCP, TLS, WebSocket) and TLS files, anonymous access, per-client limits, the caps on
-connections waiting for their CONNECT, the Auth log's size and the external HTTP service, as JSON values by key.
+connections waiting for their CONNECT, the Auth log's size, the external HTTP service and the login guard (password
+guessing and flapping, `guard.*`), as JSON values by key.
 """
 
 from __future__ import annotations
@@ -7,12 +8,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mqttdesk.core.errors import NotFoundError, ValidationError
 from mqttdesk.core.external import ExternalSettings, validate
+from mqttdesk.core.guard import GuardSettings
 from mqttdesk.core.limits import AdmissionLimits, SessionLimits
 from mqttdesk.core.model import AnonymousPolicy
 from mqttdesk.store.changes import Change, ChangeKind
@@ -54,6 +56,7 @@ DEFAULT_AUTH_LOG_MAX_BYTES = 32 * 1024 * 1024
 MIN_AUTH_LOG_MAX_BYTES = 256 * 1024
 EXTERNAL = "external"  # the external HTTP service's settings, one JSON object (see core/external.py)
 EXTERNAL_FLUSH = "external.flushed"  # written by `external flush`: every process's pipeline empties its cache
+GUARD_PREFIX = "guard."  # one key per GuardSettings field: guard.ban_after, guard.exempt_loopback, …
 
 
 def is_loopback(host: str) -> bool:
@@ -204,6 +207,22 @@ class SettingsRepo:
     def flush_external(self) -> None:
         """Empty the external service's cache in every process (a settings change, which the instance sees)."""
         self.set(EXTERNAL_FLUSH, time.time())
+
+    # -- the login guard ---------------------------------------------------------------------------
+
+    def guard(self) -> GuardSettings:
+        defaults = GuardSettings()
+        values = {}
+        for item in fields(GuardSettings):
+            default = getattr(defaults, item.name)
+            values[item.name] = type(default)(self.get(GUARD_PREFIX + item.name, default))
+        return GuardSettings(**values)
+
+    def set_guard(self, settings: GuardSettings) -> None:
+        """Applies at once (the running instance's guard follows the change)."""
+        with self._store.write():
+            for item in fields(GuardSettings):
+                self.set(GUARD_PREFIX + item.name, getattr(settings, item.name))
 
     # -- delivery limits ---------------------------------------------------------------------------
 

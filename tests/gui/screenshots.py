@@ -16,10 +16,12 @@ Nothing waits a fixed time for data: each step waits until the models show what 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -41,6 +43,7 @@ from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from mqttdesk.broker.service import BrokerService  # noqa: E402
 from mqttdesk.core.acl import Permission  # noqa: E402
+from mqttdesk.core.bans import Ban, BanKind  # noqa: E402
 from mqttdesk.core.model import AuthMode  # noqa: E402
 from mqttdesk.core.states import StateAction  # noqa: E402
 from mqttdesk.gui.ca_dialogs import CreateCaDialog  # noqa: E402
@@ -56,6 +59,7 @@ from mqttdesk.pki.certificates import certificate_pem, serial_hex  # noqa: E402
 from mqttdesk.pki.issue import issue_client_certificate  # noqa: E402
 from mqttdesk.pki.keys import KeyType  # noqa: E402
 from mqttdesk.store.db import Store  # noqa: E402
+from tests.integration.raw_mqtt import ConnectionClosed, RawClient  # noqa: E402
 from tests.support import fast_hash  # noqa: E402
 
 FAST_HASH = fast_hash
@@ -118,6 +122,13 @@ def populate(store: Store) -> None:
     store.bootstraps.add("old-fleet", FAST_HASH("pw"), ("tasmota",), register_devices=True)
     store.bootstraps.add("spare-fleet", FAST_HASH("pw"), register_devices=True)
     store.bootstraps.add("meters@acme", FAST_HASH("pw"), ("sensors",), register_devices=True)
+    now = time.time()
+    for ban in (Ban(BanKind.ADDRESS, "192.168.1.77", "10 failed logins in 60 s from 192.168.1.77", now - 120,
+                    now + 480),
+                Ban(BanKind.CLIENT_ID, "DVES_5C1F00", "flapping: 15 connects in 60 s of clientId 'DVES_5C1F00' from "
+                    "192.168.1.40", now - 30, now + 270),
+                Ban(BanKind.USERNAME, "stolen-phone", "the phone was stolen", now - 86400, None, "admin")):
+        store.bans.add(ban)
 
 
 def connect(port: int, client_id: str, username: str | None, password: str = "pw", *, clean: bool = True
@@ -181,6 +192,7 @@ async def take(window: MainWindow, service: BrokerService, out: Path) -> None:
     await wait_until(lambda: sum(entry.forced_end for entry in auth_log.entries()) >= 3,
                      "the forced disconnects in the Auth log")
     window.show()
+    await guessing_flood(window, port)
     await certificate_shots(window, service.store, out)
     for index in range(window.tabs.count()):
         if window.tabs.tabText(index) in SHOT_ELSEWHERE:
@@ -243,6 +255,20 @@ async def fleet(window: MainWindow, port: int, store: Store) -> list[mqtt.Client
     store.devices.apply("DVES_0B51D2", StateAction.SUSPEND)
     store.bootstraps.apply_with_devices("old-fleet", StateAction.SUSPEND)
     return list(plugs.values()) + virtual
+
+
+async def guessing_flood(window: MainWindow, port: int) -> None:
+    """Twelve addresses guessing alice's password, five times each: the status bar's "under attack" line."""
+    def guess(source: str) -> None:
+        for n in range(5):
+            with contextlib.suppress(OSError, ConnectionClosed, TimeoutError), RawClient(port, source=source) as raw:
+                raw.connect("guess", username="alice", password=f"guess-{source}-{n}".encode())
+
+    threads = [threading.Thread(target=guess, args=(f"127.0.9.{n + 1}",), daemon=True) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    await wait_until(lambda: not any(thread.is_alive() for thread in threads), "the guessers")
+    await wait_until(window.attack_status.isVisible, "the attack line in the status bar")
 
 
 async def certificate_shots(window: MainWindow, store: Store, out: Path) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,14 @@ def admin(data_dir: Path) -> Iterator[Store]:
     store = Store.open(data_dir)
     yield store
     store.close()
+
+
+@pytest.fixture
+def unguarded(admin: Store) -> None:
+    """For tests that send floods of refused CONNECTs from loopback on purpose, about something else than the login
+    guard (the Auth log's bounds, the queue of password checks): loopback exempt from throttling and bans (request
+    it before `instance`). tests/integration/test_login_guard.py tests the guard itself, with its defaults."""
+    admin.settings.set_guard(replace(admin.settings.guard(), exempt_loopback=True))
 
 
 @pytest.fixture

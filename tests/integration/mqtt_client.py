@@ -37,6 +37,7 @@ class TestClient:
     transport: str = "tcp"  # or "websockets" (path /mqtt)
     tls: ssl.SSLContext | None = None
     ws_path: str = "/mqtt"
+    source: str | None = None  # another loopback address (127.x.y.z) to connect from, to play a different peer
     paho: mqtt.Client = field(init=False)
     connack: int | None = field(default=None, init=False)
     session_present: bool | None = field(default=None, init=False)
@@ -96,7 +97,7 @@ class TestClient:
         """Connect and wait for CONNACK; returns its return code (0 = accepted)."""
         self._connected.clear()
         self._disconnected.clear()
-        self.paho.connect("127.0.0.1", self.port, keepalive=self.keepalive)
+        self.paho.connect("127.0.0.1", self.port, keepalive=self.keepalive, bind_address=self.source or "")
         self.paho.loop_start()
         if not self._connected.wait(TIMEOUT):
             raise AssertionError(f"{self.client_id}: no CONNACK within {TIMEOUT} s")

@@ -101,8 +101,10 @@ def read_publish(packet: Packet) -> ReceivedPublish:
 class Raw5:
     """A blocking MQTT 5 client socket on the broker's loopback port."""
 
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    def __init__(self, port: int, *, source: str | None = None) -> None:
+        """`source`: another loopback address (127.x.y.z) to connect from, to play a different peer."""
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT,
+                                             source_address=None if source is None else (source, 0))
         self._buffer = b""
 
     def __enter__(self) -> Raw5:

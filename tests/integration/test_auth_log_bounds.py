@@ -39,8 +39,8 @@ def _refused_connects(instance: Instance, count: int, *, same_identity: bool = F
             assert raw.connect(client_id, username=username, password=b"x").return_code == 4
 
 
-def test_500_refused_connects_with_64_kb_fields_keep_the_store_small(admin: Store, instance: Instance,
-                                                                     data_dir: Path) -> None:
+def test_500_refused_connects_with_64_kb_fields_keep_the_store_small(admin: Store, unguarded: None,
+                                                                     instance: Instance, data_dir: Path) -> None:
     instance.flush_log()
     instance.call(instance.store.connection.execute, "PRAGMA wal_checkpoint(TRUNCATE)")
     before = (data_dir / DB_FILENAME).stat().st_size
@@ -59,8 +59,8 @@ def test_500_refused_connects_with_64_kb_fields_keep_the_store_small(admin: Stor
     assert all(len(step) < 2 * CLIP_LENGTH + 100 for step in entry.steps)
 
 
-def test_a_refusal_repeated_from_one_address_is_one_counted_entry(admin: Store, instance: Instance,
-                                                                  data_dir: Path) -> None:
+def test_a_refusal_repeated_from_one_address_is_one_counted_entry(admin: Store, unguarded: None,
+                                                                  instance: Instance, data_dir: Path) -> None:
     _refused_connects(instance, 200, same_identity=True)
     _refused_connects(instance, 3, same_identity=True, source="127.0.0.2")  # another peer: its own entry
     instance.flush_log()
@@ -79,7 +79,7 @@ def test_a_refusal_repeated_from_one_address_is_one_counted_entry(admin: Store, 
 
 
 def test_a_flood_of_junk_neither_fills_the_disk_nor_erases_a_known_credentials_refusal(
-        admin: Store, instance: Instance, data_dir: Path) -> None:
+        admin: Store, unguarded: None, instance: Instance, data_dir: Path) -> None:
     admin.users.add("lamp", fast_hash("s3cret"))
     admin.settings.set_auth_log_max_bytes(MIN_AUTH_LOG_MAX_BYTES)
     instance.sync()

@@ -66,6 +66,8 @@ CONNACK = {
     ReasonCode.EXTERNAL_UNREACHABLE: 0x88,
     ReasonCode.EXTERNAL_TIMEOUT: 0x88,
     ReasonCode.EXTERNAL_ERROR: 0x88,
+    ReasonCode.BANNED: 0x8A,  # guessing, flapping or an administrator's ban
+    ReasonCode.THROTTLED: 0x9F,  # connection rate exceeded: attempts come too fast after failed logins
 }
 TOPIC_REFUSAL = {  # (PUBACK/PUBREC, SUBACK)
     ReasonCode.ACL_DENIED: (0x87, 0x87),
@@ -88,6 +90,7 @@ DISCONNECT = {
     ReasonCode.PROTOCOL_ERROR: 0x82,
     ReasonCode.TOKEN_EXPIRED: 0xA0,  # the token expired during the session
     ReasonCode.EXTERNAL_DENIED: 0x87,  # the service refused a live session when its cached allow expired
+    ReasonCode.BANNED: 0x98,  # a session ended by a ban an administrator added (DISCONNECT has no 0x8A)
 }
 
 # the reason codes the MQTT 5.0 spec allows in each packet (sections 3.2.2.2, 3.4.2.1, 3.5.2.1, 3.9.3, 3.14.2.1)

@@ -23,7 +23,7 @@ class FixedVerdict(PasswordVerifier):
         self.asked: list[tuple[str | None, bool]] = []
 
     async def check(self, password: str, encoded: str, *, source: str | None = None,
-                    gone: GoneTest | None = None) -> Verdict:
+                    gone: GoneTest | None = None, suspect: bool = False, trusted: bool = False) -> Verdict:
         self.asked.append((source, gone is not None and gone()))
         return self.verdict
 

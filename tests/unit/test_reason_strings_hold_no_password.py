@@ -16,6 +16,7 @@ from mqttdesk.core.acl import Effect, Permission, Rule
 from mqttdesk.core.client_ids import reservations_of
 from mqttdesk.core.decide import decide_connect, decide_unchecked, revalidate
 from mqttdesk.core.decision import ConnectRequest, Decision, Grant, PeerCertificate, SessionHolder
+from mqttdesk.core.guard import Guard, GuardSettings
 from mqttdesk.core.model import (
     AnonymousPolicy,
     AuthMode,
@@ -97,7 +98,22 @@ def _unchecked(code: ReasonCode) -> Callable[[], Decision]:
     return lambda: decide_unchecked(request, DIRECTORY, code, "the password was not checked")
 
 
+def _guarded(code: ReasonCode) -> Callable[[], Decision]:
+    """Throttled, then banned by the login guard (core/guard.py): its sentences, as the broker answers with them."""
+    def make() -> Decision:
+        guard = Guard(GuardSettings(throttle_after=1, ban_after=3))
+        guard.before_check("10.0.0.7", "lamp", "lamp-1", T0)
+        guard.settle("10.0.0.7", "lamp", ReasonCode.BAD_PASSWORD, False, T0)
+        gates = [guard.before_check("10.0.0.7", "lamp", "lamp-1", T0) for _ in range(3)]  # throttled, then banned
+        gate = next(gate for gate in gates if gate.code is code)
+        request = ConnectRequest("lamp-1", "lamp", PASSWORD, "10.0.0.7", protocol="5")
+        return decide_unchecked(request, DIRECTORY, gate.code, gate.text)
+    return make
+
+
 PATHS: dict[str, tuple[ReasonCode, Callable[[], Decision]]] = {
+    "banned": (ReasonCode.BANNED, _guarded(ReasonCode.BANNED)),
+    "throttled": (ReasonCode.THROTTLED, _guarded(ReasonCode.THROTTLED)),
     "bad-auth-method": (ReasonCode.BAD_AUTH_METHOD,
                         _connect("lamp", authentication_method="SCRAM-SHA-256", protocol="5")),
     "client-id-empty-persistent": (ReasonCode.CLIENT_ID_EMPTY, _connect("lamp", "", clean_session=False)),

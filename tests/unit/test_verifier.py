@@ -331,3 +331,52 @@ def test_a_verifier_outlives_an_event_loop_that_ended_with_checks_queued() -> No
         run(next_loop)
     finally:
         verifier.close()
+
+
+def test_suspect_checks_wait_behind_clean_ones_and_leave_one_worker_free() -> None:
+    """Checks of an address that failed lately (`suspect`, see core/guard.py) go after every other, on at most
+    workers - 1 workers: a correct login from elsewhere waits for no queue of guesses."""
+    fake = GatedHash()
+
+    async def scenario() -> None:
+        verifier = PasswordVerifier(check=fake, workers=2)
+        guesses = [start(verifier, f"guess-{n}", FLOOD, suspect=True) for n in range(10)]
+        assert await fake.next_started() == "guess-0"
+        await until(lambda: verifier.queued == 9)
+        assert fake.nothing_started()  # the second worker stays free for a clean check
+        login = start(verifier, "right-login", LEGIT)
+        assert await fake.next_started() == "right-login"  # at once, on the free worker
+        fake.release("right-login")
+        assert await finished(login) is Verdict.RIGHT
+        order = []
+        for n in range(10):  # the guesses, one at a time
+            fake.release(f"guess-{n}")
+            if n < 9:
+                order.append(await fake.next_started())
+        assert order == [f"guess-{n}" for n in range(1, 10)]
+        assert {await finished(task) for task in guesses} == {Verdict.WRONG}
+        verifier.close()
+
+    run(scenario)
+
+
+def test_trusted_checks_go_before_clean_ones() -> None:
+    """An address with a correct login lately (`trusted`) does not queue behind the first guesses of new ones."""
+    fake = GatedHash()
+
+    async def scenario() -> None:
+        verifier = PasswordVerifier(check=fake, workers=1)
+        first = start(verifier, "new-0", "10.0.1.0")
+        assert await fake.next_started() == "new-0"
+        newcomers = [start(verifier, f"new-{n}", f"10.0.1.{n}") for n in range(1, 6)]
+        await until(lambda: verifier.queued == 5)
+        login = start(verifier, "right-login", LEGIT, trusted=True)
+        await until(lambda: verifier.queued == 6)
+        fake.release("new-0")
+        assert await fake.next_started() == "right-login"
+        fake.open()
+        assert await finished(login) is Verdict.RIGHT
+        assert {await finished(task) for task in [first, *newcomers]} == {Verdict.WRONG}
+        verifier.close()
+
+    run(scenario)

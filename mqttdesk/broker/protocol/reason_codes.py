@@ -71,6 +71,9 @@ _CONNACK_V3 = {
     0x89: CONNACK_SERVER_UNAVAILABLE,
     0x8A: CONNACK_NOT_AUTHORIZED,
     0x8C: CONNACK_NOT_AUTHORIZED,
+    # connection rate exceeded (a client throttled after failed logins): "server unavailable" would invite it to
+    # retry at once, which is what it must not do
+    0x9F: CONNACK_NOT_AUTHORIZED,
 }
 
 SUBACK_V3_FAILURE = 0x80
