@@ -207,11 +207,12 @@ class SessionRegistry:
             self._dirty.discard(client_id)
             self._emit(SessionEvent(SessionEventKind.DISCONNECTED, client_id, session, reason))
 
-    def park(self, session: LiveSession) -> None:
-        """`session`'s connection ended but its persistent session is kept (call after `remove`)."""
+    def park(self, session: LiveSession, since: float | None = None) -> None:
+        """`session`'s connection ended (at `since`, default now) but its persistent session is kept (call after
+        `remove`; a session read back after a restart comes straight here)."""
         if self._sessions.get(session.client_id) is not None:
             return  # already taken over by a new connection
-        session.offline_since = time.time()
+        session.offline_since = time.time() if since is None else since
         self._offline[session.client_id] = session
         self._emit(SessionEvent(SessionEventKind.OFFLINE, session.client_id, session))
 

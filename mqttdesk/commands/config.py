@@ -68,6 +68,10 @@ def _set_auth_log_bytes(store: Store, value: str) -> None:
     store.settings.set_auth_log_max_bytes(_integer("auth_log.max_bytes", value))
 
 
+def _set_persistence(store: Store, value: str) -> None:
+    store.settings.set_persistence(_boolean("persistence", value))
+
+
 def _set_pending_per_address(store: Store, value: str) -> None:
     limits = store.settings.admission_limits()
     store.settings.set_admission_limits(
@@ -96,6 +100,7 @@ SETTERS: dict[str, Callable[[Store, str], None]] = {
     "max_pending_per_address": _set_pending_per_address,
     "max_pending_connections": _set_pending,
     "auth_log.max_bytes": _set_auth_log_bytes,
+    "persistence": _set_persistence,
 }
 APPLIES_AT_ONCE = {"auth_log.max_bytes"}  # read at every Auth log write, not only when the broker starts
 
@@ -126,6 +131,7 @@ def current(store: Store) -> dict[str, object]:
             "max_pending_per_address": admission.max_pending_per_address,
             "max_pending_connections": admission.max_pending,
             "auth_log.max_bytes": store.settings.auth_log_max_bytes(),
+            "persistence": store.settings.persistence(),
             "anonymous": anonymous.mode, "anonymous.roles": list(anonymous.roles)}
 
 
