@@ -238,24 +238,39 @@ class BrokerPersistence:
             self._task = asyncio.create_task(self._run(), name="mqttdesk-persistence")
 
     async def _run(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(self._interval)
             try:
                 await self.flush()
             except Exception:
-                log.exception("writing the broker's sessions failed; the next batch rewrites them all")
-                self._resync = True
+                if not failing:  # once per streak: a full disk would otherwise log a traceback twice a second
+                    log.exception("writing the broker's sessions to %s failed; retrying with all of them",
+                                  self.file.path)
+                failing = True
+            else:
+                if failing:
+                    log.warning("writing the broker's sessions to %s works again", self.file.path)
+                failing = False
 
     async def flush(self) -> None:
-        """Write what changed since the last batch, in a worker thread (the event loop goes on meanwhile)."""
+        """Write what changed since the last batch, in a worker thread (the event loop goes on meanwhile).
+
+        A batch that fails leaves the file as it was: the next one then rewrites everything (`_resync`)."""
         batch = self.snapshot()
         if not batch and not self._heartbeat_due():
             return
-        self._writing = asyncio.ensure_future(asyncio.to_thread(self.file.write, batch))
+        writing = self._writing = asyncio.ensure_future(asyncio.to_thread(self.file.write, batch))
         try:
-            await self._writing
+            await asyncio.shield(writing)  # cancelled meanwhile (the broker stops): the write goes on, `close` waits
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._resync = True
+            raise
         finally:
-            self._writing = None
+            if writing.done():
+                self._writing = None
         self._last_write = self._monotonic()
         self.batches += 1
 
@@ -273,7 +288,10 @@ class BrokerPersistence:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         if self._writing is not None:  # a batch on its way: it goes first, or ours would be undone by it
-            await asyncio.gather(self._writing, return_exceptions=True)
+            (outcome,) = await asyncio.gather(self._writing, return_exceptions=True)
+            self._writing = None
+            if isinstance(outcome, BaseException):
+                self._resync = True
         try:
             if self._broker is not None:
                 self.file.write(self.snapshot())
