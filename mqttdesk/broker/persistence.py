@@ -26,6 +26,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -111,12 +112,19 @@ def expiry_left(session_expiry: int, away_since: float, now: float) -> float | N
 
 @dataclass(eq=False, slots=True)
 class _Written:
-    """What the file holds of one session: its outgoing messages by object, with the row each one is."""
+    """What the file holds of one session: its outgoing messages by object, with the row each one is.
+
+    The queue only grows at its end (`offer`) and shrinks at its front (`_refill`), so `queued` mirrors the part of
+    it that is written, in order: the difference is found from both ends, at the cost of what changed, however long
+    the queue of a client that is away has grown. The in-flight window is small: it is compared whole.
+    """
 
     state: SessionState
     # id(outgoing) -> (the message, its row's seq, packet id and released as written); holding the message keeps
     # its id from being reused while it is here
     rows: dict[int, tuple[Outgoing, int, int, bool]] = field(default_factory=dict)
+    queued: deque[Outgoing] = field(default_factory=deque)  # written while queued, in queue order
+    inflight: set[int] = field(default_factory=set)  # ids of those written while in flight
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +160,7 @@ class BrokerPersistence:
         self._broker: DeskBroker | None = None
         self._written: dict[str, _Written] = {}
         self._seq = 0
+        self._encoded: dict[int, bytes] = {}
         self._task: asyncio.Task[None] | None = None
         self._writing: asyncio.Future[None] | None = None
         self._resync = False  # a write failed: the next batch rewrites everything
@@ -222,8 +231,10 @@ class BrokerPersistence:
                                 row.packet_id, row.released)
             if row.packet_id:
                 state.inflight[row.packet_id] = outgoing
+                written.inflight.add(id(outgoing))
             else:
                 state.queue.append(outgoing)
+                written.queued.append(outgoing)
             written.rows[id(outgoing)] = (outgoing, row.seq, row.packet_id, row.released)
         for packet_id, message in rows.incoming:
             state.hold_incoming(packet_id, None if message is None else decode_message(message))
@@ -312,6 +323,7 @@ class BrokerPersistence:
             batch.retained.extend(self._retained_rows(broker, broker.router.retained_topics(), now))
         offset = now - self._monotonic()  # monotonic deadline + offset = Unix time
         persistent = broker.persistent_states()
+        self._encoded = {}  # by id(publish): valid during this snapshot only, while every publish is alive
         for client_id, state in persistent.items():
             written = self._written.get(client_id)
             new = written is None or written.state is not state
@@ -321,6 +333,7 @@ class BrokerPersistence:
                 continue
             assert written is not None
             batch.sessions.append(self._session_change(written, new, offset))
+        self._encoded = {}
         for client_id in [c for c in self._written if c not in persistent]:
             del self._written[client_id]
             batch.removed_sessions.append(client_id)
@@ -344,23 +357,46 @@ class BrokerPersistence:
         return change
 
     def _outgoing_diff(self, written: _Written, change: SessionChange, offset: float) -> None:
-        state, rows = written.state, written.rows
-        current: dict[int, Outgoing] = {id(o): o for o in state.inflight.values()}
-        current.update((id(o), o) for o in state.queue)
-        for key in [k for k in rows if k not in current]:
+        state, rows, mirror = written.state, written.rows, written.queued
+        queue = state.queue
+        left: list[Outgoing] = []  # taken from the queue's front since: now in flight, or dropped
+        while mirror and (not queue or mirror[0] is not queue[0]):
+            left.append(mirror.popleft())
+        appended: list[Outgoing] = []  # added at the queue's end since
+        last = mirror[-1] if mirror else None
+        for outgoing in reversed(queue):
+            if outgoing is last:
+                break
+            appended.append(outgoing)
+        appended.reverse()
+        inflight = {id(o): o for o in state.inflight.values()}
+        for key in [k for k in written.inflight if k not in inflight]:
             change.outgoing_removed.append(rows.pop(key)[1])
-        for key, outgoing in current.items():  # in order: in flight first, then the queue
+        for outgoing in left:
+            if id(outgoing) not in inflight:
+                change.outgoing_removed.append(rows.pop(id(outgoing))[1])
+        for key, outgoing in inflight.items():  # in order, and before what is queued (seq keeps the order)
             row = rows.get(key)
             if row is None:
-                self._seq += 1
-                rows[key] = (outgoing, self._seq, outgoing.packet_id, outgoing.released)
-                expires_at = None if outgoing.expires_at is None else outgoing.expires_at + offset
-                change.outgoing_added.append(OutgoingRow(
-                    self._seq, outgoing.packet_id, outgoing.released, outgoing.qos, outgoing.retain,
-                    encode_message(outgoing.message.publish), expires_at))
+                self._add(written, outgoing, change, offset)
             elif (row[2], row[3]) != (outgoing.packet_id, outgoing.released):
                 rows[key] = (outgoing, row[1], outgoing.packet_id, outgoing.released)
                 change.outgoing_updated.append((row[1], outgoing.packet_id, outgoing.released))
+        written.inflight = set(inflight)
+        for outgoing in appended:
+            self._add(written, outgoing, change, offset)
+            mirror.append(outgoing)
+
+    def _add(self, written: _Written, outgoing: Outgoing, change: SessionChange, offset: float) -> None:
+        self._seq += 1
+        written.rows[id(outgoing)] = (outgoing, self._seq, outgoing.packet_id, outgoing.released)
+        publish = outgoing.message.publish
+        encoded = self._encoded.get(id(publish))  # one message queued for many sessions is encoded once
+        if encoded is None:
+            encoded = self._encoded[id(publish)] = encode_message(publish)
+        expires_at = None if outgoing.expires_at is None else outgoing.expires_at + offset
+        change.outgoing_added.append(OutgoingRow(self._seq, outgoing.packet_id, outgoing.released, outgoing.qos,
+                                                 outgoing.retain, encoded, expires_at))
 
     @staticmethod
     def _record(state: SessionState) -> dict[str, Any]:
