@@ -226,8 +226,8 @@ class BrokerService:
                 admission=self.store.settings.admission_limits(),
             )
             broker.monitors.extend(self._monitors)
-            self._restore(broker)
             warnings: list[str] = []
+            self._restore(broker, warnings)
             context: ssl.SSLContext | ContextHolder | None = None
             specs = listener_specs(settings)
             for spec in specs:
@@ -260,9 +260,14 @@ class BrokerService:
             self._set_status(BrokerStatus(BrokerState.LISTENING, bound, warnings=tuple(warnings)))
             return self._status
 
-    def _restore(self, broker: DeskBroker) -> None:
+    def _restore(self, broker: DeskBroker, warnings: list[str]) -> None:
         """Persistence on (the default): give the new broker what the last run kept. Off: delete what was kept,
-        so that turning it on again later does not bring back sessions and retained messages from long ago."""
+        so that turning it on again later does not bring back sessions and retained messages from long ago.
+
+        A file that cannot be read is put aside (`sessions.sqlite.damaged`) and the broker starts without it; one
+        that cannot be written at all (a read-only data directory) leaves the broker running without persistence,
+        with a warning in its status. Neither keeps the broker from starting.
+        """
         data_dir = self.store.path.parent
         self.restored = Restored()
         if not self.store.settings.persistence():
@@ -272,13 +277,22 @@ class BrokerService:
         try:
             self._persistence = BrokerPersistence.open(data_dir, clock=self._clock)
             self.restored = self._persistence.restore(broker, self.pipeline.directory)
-        except Exception as exc:  # a damaged file must not keep the broker from starting: put it aside
+        except Exception as exc:
             if self._persistence is not None:
                 self._persistence.file.close()
-            log.warning("the kept sessions could not be read (%s); %s was put aside, starting without them", exc,
-                        SessionFile.set_aside(data_dir))
-            self._persistence = BrokerPersistence.open(data_dir, clock=self._clock)
-            self._persistence.restore(broker, self.pipeline.directory)
+                self._persistence = None
+            try:
+                aside = SessionFile.set_aside(data_dir)
+                self._persistence = BrokerPersistence.open(data_dir, clock=self._clock)
+                self._persistence.restore(broker, self.pipeline.directory)
+            except Exception as again:
+                self._persistence = None
+                warnings.append(f"sessions and retained messages will not survive a restart: {again}")
+                log.warning("persistence is off for this run: %s (reading: %s)", again, exc)
+                return
+            warnings.append(f"the kept sessions and retained messages could not be read ({exc}); the file was put "
+                            f"aside as {aside}")
+            log.warning("%s", warnings[-1])
         if self.restored.sessions or self.restored.retained:
             log.info("%s", self.restored.describe())
 

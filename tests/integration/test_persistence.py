@@ -20,10 +20,11 @@ from pathlib import Path
 import pytest
 
 from mqttdesk.core.acl import Permission
+from mqttdesk.core.states import StateAction
 from mqttdesk.store.db import Store
 from mqttdesk.store.session_store import SESSIONS_FILENAME
 from tests.integration.conformance import running_desk
-from tests.integration.harness import TIMEOUT, Instance
+from tests.integration.harness import TIMEOUT, Instance, run_cli
 from tests.integration.mqtt5_client import V5Client
 from tests.integration.mqtt_client import TestClient
 from tests.integration.raw_mqtt import PacketIdOnly, PacketType, RawClient, Will, encode_packet_id_only
@@ -78,6 +79,7 @@ def test_retained_tasmota_lwt_survives_a_restart(data: Path) -> None:
     plug.close()
     with running_desk(data) as second:
         assert second.service.restored.retained == 1
+        assert second.service.restored.sessions == 0  # the plug's was a clean session
         watcher = paho311(second, "watcher")
         assert watcher.subscribe("tele/#", 1) == 1
         message = watcher.expect_message()
@@ -201,13 +203,19 @@ def test_message_expiry_counts_the_time_spent_down(data: Path) -> None:
         subscriber.disconnect()
 
 
-def test_a_session_whose_user_was_deleted_while_down_is_not_restored(data: Path) -> None:
+@pytest.mark.parametrize("change", ["delete", "suspend", "password"])
+def test_a_session_whose_user_changed_while_down_is_not_restored(data: Path, change: str) -> None:
     with running_desk(data) as first:
         client = paho311(first, "gone-1", clean_session=False)
         client.subscribe("x/#", 1)
         client.disconnect()
     store = Store.open(data)
-    store.users.delete(USER)
+    if change == "delete":
+        store.users.delete(USER)
+    elif change == "suspend":
+        store.users.apply(USER, StateAction.SUSPEND)
+    else:
+        store.users.set_password(USER, fast_hash("another one"))
     store.close()
     with running_desk(data) as second:
         assert (second.service.restored.sessions, second.service.restored.discarded_sessions) == (0, 1)
@@ -220,9 +228,8 @@ def test_persistence_off_keeps_nothing_and_deletes_what_was_kept(data: Path) -> 
         client.publish("tele/plug/LWT", "Online", qos=1, retain=True)
         client.disconnect()
     assert (data / SESSIONS_FILENAME).exists()
-    store = Store.open(data)
-    store.settings.set_persistence(False)
-    store.close()
+    done = run_cli(data, "config", "set", "persistence", "off")
+    assert (done.returncode, done.stdout) == (0, "persistence = off (applies at the next broker start)\n")
     with running_desk(data) as second:
         assert not (data / SESSIONS_FILENAME).exists()  # turning it on later brings nothing old back
         assert second.service.restored.retained == 0
@@ -335,3 +342,18 @@ def test_kill_9_of_serve_after_a_flush_keeps_what_was_flushed(data: Path,
     assert watcher.expect_message().payload == b"Online"
     watcher.disconnect()
     subscriber.disconnect()
+
+
+def test_a_damaged_file_is_put_aside_and_the_broker_starts_without_it(data: Path) -> None:
+    (data / SESSIONS_FILENAME).write_bytes(b"this is not a database, " * 100)
+    with running_desk(data) as first:
+        (warning,) = first.service.status.warnings
+        assert "could not be read" in warning
+        assert "sessions.sqlite.damaged" in warning
+        client = paho311(first, "after-damage")
+        client.publish("a/b", "kept", qos=1, retain=True)
+        client.disconnect()
+    assert (data / (SESSIONS_FILENAME + ".damaged")).read_bytes().startswith(b"this is not a database")
+    with running_desk(data) as second:
+        assert second.service.restored.retained == 1
+        assert second.service.status.warnings == ()
