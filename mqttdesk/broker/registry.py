@@ -224,6 +224,12 @@ class SessionRegistry:
             self._emit(SessionEvent(SessionEventKind.DISCARDED, client_id, session, reason))
         return session
 
+    def discard_all_offline(self, reason: str) -> None:
+        """The broker stopped: the sessions it kept are no longer in memory (persistence brings them back with the
+        next start), so none of them may hold its clientId meanwhile."""
+        for client_id in list(self._offline):
+            self.discard(client_id, reason)
+
     def touch(self, session: LiveSession) -> None:
         """Mark a session's counters or subscriptions as changed; announced by the next `flush_updates()`."""
         self._dirty.add(session.client_id)

@@ -375,6 +375,7 @@ class BrokerService:
                 await broker.shutdown()
             finally:
                 await self._close_persistence()  # after the shutdown: every session is parked, each one is written
+                self.registry.discard_all_offline("the broker stopped")
                 if self._tasks:
                     await asyncio.gather(*self._tasks, return_exceptions=True)
                 self.registry.flush_updates()

@@ -357,3 +357,19 @@ def test_a_damaged_file_is_put_aside_and_the_broker_starts_without_it(data: Path
     with running_desk(data) as second:
         assert second.service.restored.retained == 1
         assert second.service.status.warnings == ()
+
+
+def test_stop_and_start_of_one_service_brings_the_kept_sessions_back(data: Path) -> None:
+    """The window's Stop and Start: between them no kept session holds its clientId; after Start it is back."""
+    with running_desk(data) as instance:
+        client = paho311(instance, "window-1", clean_session=False)
+        client.subscribe("w/#", 1)
+        client.disconnect()
+        instance.run(instance.service.stop())
+        assert instance.call(instance.service.registry.offline) == []
+        status = instance.run(instance.service.start("127.0.0.1", 0))
+        instance.port = status.addresses[0][1]
+        assert [s.client_id for s in instance.call(instance.service.registry.offline)] == ["window-1"]
+        client = paho311(instance, "window-1", clean_session=False)
+        assert client.session_present
+        client.disconnect()

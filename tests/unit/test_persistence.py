@@ -7,12 +7,14 @@ import asyncio
 import os
 import sqlite3
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mqttdesk.broker.persistence import (
+    HEARTBEAT_INTERVAL,
     BrokerPersistence,
     decode_message,
     encode_message,
@@ -302,3 +304,86 @@ def test_a_failed_write_makes_the_next_batch_rewrite_everything(file: SessionFil
     assert batch.clear_first
     assert [c.replace_all for c in batch.sessions] == [True]
     assert [t for t, _, _ in batch.retained] == ["r"]
+
+
+def test_a_message_that_comes_and_goes_between_two_batches_is_never_written(file: SessionFile) -> None:
+    broker, now = _Broker(), [5000.0]
+    persistence = _persistence(file, broker, now)
+    state = broker.states["c"] = _state()
+    state.resume()
+    persistence.snapshot()
+    for number in range(100):
+        state.offer(_message(str(number).encode()), 1, False)
+        state.puback(number + 1)
+    (change,) = persistence.snapshot().sessions
+    assert (change.outgoing_added, change.outgoing_removed, change.outgoing_updated) == ([], [], [])
+
+
+def test_a_message_queued_for_many_sessions_is_encoded_once(file: SessionFile) -> None:
+    broker, now = _Broker(), [5000.0]
+    persistence = _persistence(file, broker, now)
+    message = _message(b"fan-out")
+    for client_id in ("a", "b", "c"):
+        state = broker.states[client_id] = _state(client_id)
+        state.disconnected()
+        state.offer(message, 1, False)
+    rows = [c.outgoing_added[0].message for c in persistence.snapshot().sessions]
+    assert len(rows) == 3
+    assert rows[0] is rows[1] is rows[2]
+
+
+def test_a_connected_session_with_an_expiry_keeps_the_time_of_the_last_batch_fresh(file: SessionFile) -> None:
+    """After a crash such a session counts as gone since the last batch: an idle broker still writes that time."""
+    broker, now = _Broker(), [5000.0]
+    persistence = _persistence(file, broker, now)
+    state = broker.states["c"] = _state()
+    state.session_expiry = 600
+    state.resume()
+    asyncio.run(persistence.flush())
+    now[0] += 1.0
+    asyncio.run(persistence.flush())  # nothing changed and the last write is recent: nothing written
+    assert (persistence.batches, file.load().saved_at) == (1, 5000.0)
+    now[0] += HEARTBEAT_INTERVAL
+    asyncio.run(persistence.flush())
+    assert (persistence.batches, file.load().saved_at) == (2, 5000.0 + 1 + HEARTBEAT_INTERVAL)
+    state.session_expiry = NEVER_EXPIRES  # 3.1.1: no deadline, so no need to keep that time fresh
+    now[0] += HEARTBEAT_INTERVAL * 2
+    asyncio.run(persistence.flush())
+    assert persistence.batches == 2
+
+
+def test_stopping_waits_for_a_batch_on_its_way_before_the_last_one(file: SessionFile) -> None:
+    broker, now = _Broker(), [5000.0]
+    persistence = _persistence(file, broker, now)
+    state = broker.states["c"] = _state()
+    state.disconnected()
+    release, entered, order = threading.Event(), threading.Event(), []
+    real = file.write
+
+    def slow(batch: Batch) -> None:
+        if not order:
+            entered.set()
+            assert release.wait(10)
+        order.append([len(c.outgoing_added) for c in batch.sessions])
+        real(batch)
+
+    file.write = slow  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        state.offer(_message(b"first"), 1, False)
+        flushing = asyncio.ensure_future(persistence.flush())
+        await asyncio.to_thread(entered.wait, 10)
+        state.offer(_message(b"second"), 1, False)
+        flushing.cancel()  # the broker stops while the batch is being written
+        closing = asyncio.ensure_future(persistence.close())
+        await asyncio.sleep(0.05)
+        assert not closing.done()  # waits for the batch on its way
+        release.set()
+        await closing
+
+    asyncio.run(scenario())
+    assert order == [[1], [1]]  # the first batch, then the last one with what came after it
+    reopened = SessionFile.open(file.path.parent)
+    (session,) = reopened.load().sessions
+    assert [decode_message(r.message).payload for r in session.outgoing] == [b"first", b"second"]
+    reopened.close()
