@@ -135,7 +135,7 @@ class Restored:
     messages: int = 0  # queued and in flight
     retained: int = 0
     expired_sessions: int = 0  # their MQTT 5 session expiry passed while the broker was down
-    discarded_sessions: int = 0  # their credential no longer admits them
+    discarded_sessions: int = 0  # their credential no longer admits them (or they could not be read)
 
     def describe(self) -> str:
         text = f"restored {self.sessions} session(s) with {self.messages} message(s), {self.retained} retained"
@@ -183,11 +183,18 @@ class BrokerPersistence:
         gone = Batch()
         sessions = messages = expired = discarded = 0
         for rows in contents.sessions:
-            record = json.loads(rows.record)
-            away_since = record["offline_since"] or saved_at  # connected at a crash: gone since the last batch
-            left = expiry_left(record["session_expiry"], away_since, now)
-            grant = grant_from_json(record["grant"])
-            why = revalidate(grant, directory, record["password_hash"])
+            try:
+                record = json.loads(rows.record)
+                away_since = record["offline_since"] or saved_at  # connected at a crash: gone since the last batch
+                left = expiry_left(record["session_expiry"], away_since, now)
+                grant = grant_from_json(record["grant"])
+                why = revalidate(grant, directory, record["password_hash"])
+                state, written = self._session(rows, record, grant, away_since, broker, now, mono)
+            except Exception as exc:  # one session that cannot be read costs that session, not the others
+                log.warning("not restoring the session of %s: it could not be read (%r)", rows.client_id, exc)
+                discarded += 1
+                gone.removed_sessions.append(rows.client_id)
+                continue
             if (left is not None and left <= 0) or why is not None:
                 if why is not None:
                     log.info("not restoring the session of %s: %s", rows.client_id, why)
@@ -195,7 +202,6 @@ class BrokerPersistence:
                 discarded += why is not None
                 gone.removed_sessions.append(rows.client_id)
                 continue
-            state, written = self._session(rows, record, grant, away_since, broker, now, mono)
             self._written[rows.client_id] = written
             self._seq = max([self._seq, *(row.seq for row in rows.outgoing)])
             broker.adopt_session(state, left)

@@ -387,3 +387,17 @@ def test_stopping_waits_for_a_batch_on_its_way_before_the_last_one(file: Session
     (session,) = reopened.load().sessions
     assert [decode_message(r.message).payload for r in session.outgoing] == [b"first", b"second"]
     reopened.close()
+
+
+def test_a_session_that_cannot_be_read_costs_only_itself(file: SessionFile) -> None:
+    broker, now = _Broker(), [5000.0]
+    persistence = _persistence(file, broker, now)
+    state = broker.states["good"] = _state("good")
+    state.disconnected()
+    file.write(persistence.snapshot())
+    file.write(Batch([SessionChange("bad", '{"grant": {}}')]))
+    again = _Broker()
+    restored = BrokerPersistence(file, clock=lambda: now[0]).restore(again, OPEN)  # type: ignore[arg-type]
+    assert (restored.sessions, restored.discarded_sessions) == (1, 1)
+    assert list(again.states) == ["good"]
+    assert [s.client_id for s in file.load().sessions] == ["good"]  # the unreadable one is gone from the file
