@@ -132,8 +132,10 @@ async def _probe(publisher: Link, subscribers: list[Link]) -> None:
 
 
 async def flow(publisher_endpoint: Endpoint, subscriber_endpoint: Endpoint, *, prefix: str, qos: int, messages: int,
-               subscribers: int, deadline: float, broker_cpu: Callable[[], float] | None = None) -> FlowRun:
-    subs = [await connect_or_raise(subscriber_endpoint, f"{prefix}-sub-{i}") for i in range(subscribers)]
+               subscribers: int, deadline: float, broker_cpu: Callable[[], float] | None = None,
+               clean: bool = True) -> FlowRun:
+    """`clean` False: the subscribers keep persistent sessions (clean session 0), as `bench.persistence_cost` needs."""
+    subs = [await connect_or_raise(subscriber_endpoint, f"{prefix}-sub-{i}", clean=clean) for i in range(subscribers)]
     publisher = await connect_or_raise(publisher_endpoint, f"{prefix}-pub")
     try:
         for link in subs:

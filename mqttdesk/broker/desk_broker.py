@@ -657,6 +657,22 @@ class DeskBroker:
     def session_state(self, client_id: str) -> SessionState | None:
         return self._states.get(client_id)
 
+    def persistent_states(self) -> dict[str, SessionState]:
+        """The sessions that outlive their connection (what persistence keeps), connected or not."""
+        return {client_id: state for client_id, state in self._states.items()
+                if not state.clean_session and not (state.version == wf.MQTT_5 and state.session_expiry == 0)}
+
+    def adopt_session(self, state: SessionState, expires_in: float | None) -> None:
+        """A persistent session read back after a restart (before the listeners start): kept for its client as if
+        it had just gone away; an MQTT 5 one expires `expires_in` seconds from now (None: never)."""
+        state.may_receive = functools.partial(self.router.may_receive, state)
+        self._states[state.client_id] = state
+        self.router.adopt(state)
+        self.registry.park(state.live, since=state.live.offline_since)
+        if expires_in is not None:
+            self._expiry_timers[state.client_id] = asyncio.get_running_loop().call_later(
+                expires_in, self._expire, state)
+
     async def shutdown(self) -> None:
         self._listeners.stop_accepting()
         for client_id in list(self._will_timers) + list(self._expiry_timers):

@@ -207,11 +207,12 @@ class SessionRegistry:
             self._dirty.discard(client_id)
             self._emit(SessionEvent(SessionEventKind.DISCONNECTED, client_id, session, reason))
 
-    def park(self, session: LiveSession) -> None:
-        """`session`'s connection ended but its persistent session is kept (call after `remove`)."""
+    def park(self, session: LiveSession, since: float | None = None) -> None:
+        """`session`'s connection ended (at `since`, default now) but its persistent session is kept (call after
+        `remove`; a session read back after a restart comes straight here)."""
         if self._sessions.get(session.client_id) is not None:
             return  # already taken over by a new connection
-        session.offline_since = time.time()
+        session.offline_since = time.time() if since is None else since
         self._offline[session.client_id] = session
         self._emit(SessionEvent(SessionEventKind.OFFLINE, session.client_id, session))
 
@@ -222,6 +223,12 @@ class SessionRegistry:
             self._dirty.discard(client_id)
             self._emit(SessionEvent(SessionEventKind.DISCARDED, client_id, session, reason))
         return session
+
+    def discard_all_offline(self, reason: str) -> None:
+        """The broker stopped: the sessions it kept are no longer in memory (persistence brings them back with the
+        next start), so none of them may hold its clientId meanwhile."""
+        for client_id in list(self._offline):
+            self.discard(client_id, reason)
 
     def touch(self, session: LiveSession) -> None:
         """Mark a session's counters or subscriptions as changed; announced by the next `flush_updates()`."""

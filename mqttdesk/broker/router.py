@@ -95,6 +95,9 @@ class Router:
         self._shared_index: SubscriptionIndex[SharedGroup] = SubscriptionIndex()
         self._groups: dict[str, SharedGroup] = {}  # "name\0filter" -> group
         self._retained: dict[str, _Retained] = {}
+        # topics whose retained message was set, replaced or cleared since persistence last took them (None: no
+        # persistence, nothing is tracked)
+        self.retained_changes: set[str] | None = None
         self.monitors: list[MessageMonitor] = []  # see BrokerService.add_monitor
         self.device_observer: DeviceObserver | None = None  # sees messages on device topics (core/device_traffic)
         self._device_topics: dict[str, bool] = {}
@@ -112,6 +115,12 @@ class Router:
     def grant_changed(self, state: SessionState) -> None:
         """The session was given a grant (a new session, or one resumed by a new CONNECT)."""
         self.external.grant_changed(state)
+
+    def adopt(self, state: SessionState) -> None:
+        """A session read back after a restart: its subscriptions go into the trie as they were."""
+        self.grant_changed(state)
+        for topic_filter, subscription in state.subscriptions.items():
+            self._index_subscription(state, topic_filter, subscription)
 
     # -- packets of a live connection (called by Connection) ------------------------------------
 
@@ -203,16 +212,21 @@ class Router:
             self._record_topic_decision(state.live, refused)
             return refused
         state.subscriptions[topic_filter] = subscription
+        state.subscriptions_changed = True
+        self._index_subscription(state, topic_filter, subscription)
+        return None
+
+    def _index_subscription(self, state: SessionState, topic_filter: str, subscription: Subscription) -> None:
+        shared = split_shared(topic_filter)
         if shared is None:
             self._index.add(topic_filter, state.client_id, state, subscription)
-        else:
-            key = f"{shared[0]}\0{shared[1]}"
-            group = self._groups.get(key)
-            if group is None:
-                group = self._groups[key] = SharedGroup(*shared)
-                self._shared_index.add(shared[1], key, group, subscription)
-            group.members[state.client_id] = (state, subscription)
-        return None
+            return
+        key = f"{shared[0]}\0{shared[1]}"
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = SharedGroup(*shared)
+            self._shared_index.add(shared[1], key, group, subscription)
+        group.members[state.client_id] = (state, subscription)
 
     def _remove(self, state: SessionState, topic_filter: str) -> None:
         shared = split_shared(topic_filter)
@@ -232,6 +246,7 @@ class Router:
         codes = []
         for topic_filter in unsubscribe.topic_filters:
             if state.subscriptions.pop(topic_filter, None) is not None:
+                state.subscriptions_changed = True
                 self._remove(state, topic_filter)
                 codes.append(0)
             else:
@@ -419,6 +434,8 @@ class Router:
         for topic, item in matching:
             if item.expires_at is not None and item.expires_at <= now:
                 del self._retained[topic]  # [MQTT-3.3.2-5]: an expired retained message is not delivered
+                if self.retained_changes is not None:
+                    self.retained_changes.add(topic)
             else:
                 alive.append((topic, item))
         return alive
@@ -431,3 +448,17 @@ class Router:
             self._retained[publish.topic] = _Retained(replace(publish, dup=False, packet_id=None), expires_at)
         else:
             self._retained.pop(publish.topic, None)  # [MQTT-3.3.1-10]: an empty retained message clears the topic
+        if self.retained_changes is not None:
+            self.retained_changes.add(publish.topic)
+
+    def retained(self, topic: str) -> tuple[Publish, float | None] | None:
+        """The retained message of `topic` and its monotonic expiry time, or None."""
+        found = self._retained.get(topic)
+        return None if found is None else (found.publish, found.expires_at)
+
+    def retained_topics(self) -> set[str]:
+        return set(self._retained)
+
+    def restore_retained(self, publish: Publish, expires_at: float | None) -> None:
+        """A retained message read back after a restart (not routed: it was delivered when it was published)."""
+        self._retained[publish.topic] = _Retained(publish, expires_at)

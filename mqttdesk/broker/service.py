@@ -29,6 +29,7 @@ from mqttdesk.broker.desk_broker import DeskBroker
 from mqttdesk.broker.devices import DeviceWatch, command_topic
 from mqttdesk.broker.listeners import ListenerSpec
 from mqttdesk.broker.network import Advertising
+from mqttdesk.broker.persistence import BrokerPersistence, Restored
 from mqttdesk.broker.registry import LiveSession, SessionRegistry
 from mqttdesk.broker.router import MessageMonitor
 from mqttdesk.broker.tls import ContextHolder, ListenerError, TlsFiles, builtin_server_context, server_context
@@ -45,6 +46,7 @@ from mqttdesk.core.reasons import ReasonCode
 from mqttdesk.core.sources import source_of, source_of_change
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
+from mqttdesk.store.session_store import SessionFile
 from mqttdesk.store.settings_repo import ListenerSettings
 
 log = logging.getLogger(__name__)
@@ -142,9 +144,13 @@ def explain_start_error(exc: BaseException, host: str, port: int) -> str:
 
 class BrokerService:
     def __init__(self, store: Store, *, poll_interval: float = POLL_INTERVAL,
-                 limits: SessionLimits | None = None) -> None:
-        """`limits` override the stored delivery limits for this service's lifetime (tests, benchmarks)."""
+                 limits: SessionLimits | None = None, clock: Callable[[], float] = time.time) -> None:
+        """`limits` override the stored delivery limits for this service's lifetime (tests, benchmarks); `clock`
+        (Unix time) is what persistence measures the time spent down with (tests move it forward)."""
         self.store = store
+        self._clock = clock
+        self._persistence: BrokerPersistence | None = None
+        self.restored = Restored()  # what the last start read back of the sessions and retained messages
         # the instance writes on its event loop (the window's): wait a moment for the CLI, never five seconds;
         # the recorder keeps what it could not write and tries again
         store.set_busy_timeout(BUSY_TIMEOUT)
@@ -237,6 +243,7 @@ class BrokerService:
             broker.monitors.extend(self._monitors)
             broker.router.device_observer = self.devices.observe
             warnings: list[str] = []
+            self._restore(broker, warnings)
             context: ssl.SSLContext | ContextHolder | None = None
             specs = listener_specs(settings)
             for spec in specs:
@@ -250,6 +257,7 @@ class BrokerService:
                     await broker.start_listener(spec, context if spec.kind in ("tls", "wss") else None)
                 except OSError as exc:
                     await broker.shutdown()
+                    await self._close_persistence()
                     message = explain_start_error(exc, spec.host, spec.port)
                     log.info("broker did not start: %s", message)
                     self._set_status(BrokerStatus(BrokerState.ERROR, error=message))
@@ -257,14 +265,66 @@ class BrokerService:
             bound = tuple(broker.bound_listeners())
             if not bound:
                 await broker.shutdown()
+                await self._close_persistence()
                 message = "; ".join(warnings) if warnings else "no listener is switched on (mqttdesk config set " \
                     "listen.tcp on)"
                 self._set_status(BrokerStatus(BrokerState.ERROR, error=message))
                 return self._status
             self._broker = broker
+            if self._persistence is not None:
+                self._persistence.start()
             self._set_status(BrokerStatus(BrokerState.LISTENING, bound, warnings=tuple(warnings)))
             self.advertising.begin(bound, settings.host, settings.mdns)
             return self._status
+
+    def _restore(self, broker: DeskBroker, warnings: list[str]) -> None:
+        """Persistence on (the default): give the new broker what the last run kept. Off: delete what was kept,
+        so that turning it on again later does not bring back sessions and retained messages from long ago.
+
+        A file that cannot be read is put aside (`sessions.sqlite.damaged`) and the broker starts without it; one
+        that cannot be written at all (a read-only data directory) leaves the broker running without persistence,
+        with a warning in its status. Neither keeps the broker from starting.
+        """
+        data_dir = self.store.path.parent
+        self.restored = Restored()
+        if not self.store.settings.persistence():
+            if SessionFile.remove(data_dir):
+                log.info("persistence is off: deleted the sessions and retained messages kept before")
+            return
+        try:
+            self._persistence = BrokerPersistence.open(data_dir, clock=self._clock)
+            self.restored = self._persistence.restore(broker, self.pipeline.directory)
+        except Exception as exc:
+            if self._persistence is not None:
+                self._persistence.file.close()
+                self._persistence = None
+            try:
+                aside = SessionFile.set_aside(data_dir)
+                self._persistence = BrokerPersistence.open(data_dir, clock=self._clock)
+                self._persistence.restore(broker, self.pipeline.directory)
+            except Exception as again:
+                self._persistence = None
+                warnings.append(f"sessions and retained messages will not survive a restart: {again}")
+                log.warning("persistence is off for this run: %s (reading: %s)", again, exc)
+                return
+            warnings.append(f"the kept sessions and retained messages could not be read ({exc}); the file was put "
+                            f"aside as {aside}")
+            log.warning("%s", warnings[-1])
+        if self.restored.sessions or self.restored.retained:
+            log.info("%s", self.restored.describe())
+
+    async def _close_persistence(self) -> None:
+        persistence, self._persistence = self._persistence, None
+        if persistence is not None:
+            try:
+                await persistence.close()
+            except Exception:
+                log.exception("writing the broker's sessions at stop failed")
+
+    async def flush_persistence(self) -> None:
+        """Write what changed now rather than at the next batch (tests)."""
+        if self._persistence is not None:
+            await self._persistence.flush()
 
     def _tls_context(self, settings: ListenerSettings, warnings: list[str]) -> ssl.SSLContext | ContextHolder:
         """The files of tls.cert_file/tls.key_file when they are set; else the built-in CA's server certificate
@@ -335,6 +395,8 @@ class BrokerService:
                 await self.advertising.end()
                 await broker.shutdown()
             finally:
+                await self._close_persistence()  # after the shutdown: every session is parked, each one is written
+                self.registry.discard_all_offline("the broker stopped")
                 if self._tasks:
                     await asyncio.gather(*self._tasks, return_exceptions=True)
                 self.registry.flush_updates()

@@ -98,6 +98,11 @@ class SessionState:
     aliases: OutboundTopicAliases | None = None  # this connection's topic aliases, None: the client allows none
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     decisions: TopicDecisions = field(default_factory=TopicDecisions, repr=False)
+    # what changed since persistence last looked (broker/persistence.py): set here and by the router, one attribute
+    # store per message, so that the write-behind copies only sessions that changed, never on the publish path
+    messages_changed: bool = field(default=True, repr=False)  # in flight, queued, QoS 2 received
+    subscriptions_changed: bool = field(default=True, repr=False)
+    record_changed: bool = field(default=True, repr=False)  # connection, version, expiry, grant
     _last_packet_id: int = 0
 
     def __post_init__(self) -> None:
@@ -108,6 +113,7 @@ class SessionState:
                topic_alias_maximum: int = 0) -> None:
         """The session is (re)connected on a connection of this protocol version and with these client limits."""
         self.version = version
+        self.record_changed = True
         self.window = max(1, min(self.limits.max_inflight, receive_maximum))
         self.max_packet_size = max_packet_size
         self.aliases = OutboundTopicAliases(topic_alias_maximum) if version == wf.MQTT_5 and topic_alias_maximum \
@@ -130,6 +136,7 @@ class SessionState:
             return self._encode(Outgoing(message, 0, retain, expires_at), dup=False)
         if not self.connected and self.clean_session:
             return None
+        self.messages_changed = True
         outgoing = Outgoing(message, qos, retain, expires_at)
         if self.connected and not self.queue and len(self.inflight) < self.window:
             return self._send(outgoing)
@@ -197,6 +204,7 @@ class SessionState:
         return packets
 
     def puback(self, packet_id: int) -> list[bytes]:
+        self.messages_changed = True
         outgoing = self.inflight.get(packet_id)
         if outgoing is not None and outgoing.qos == 1:
             del self.inflight[packet_id]
@@ -206,6 +214,7 @@ class SessionState:
         """QoS 2, step 2: release the message; PUBREL is answered even for an unknown id [MQTT-4.3.3-1].
 
         An MQTT 5 PUBREC with a reason code of 0x80 or more ends the exchange there: no PUBREL [MQTT-4.3.3-4]."""
+        self.messages_changed = True
         outgoing = self.inflight.get(packet_id)
         if reason_code >= 0x80:
             if outgoing is not None and outgoing.qos == 2:
@@ -216,6 +225,7 @@ class SessionState:
         return [encode_ack(wf.PUBREL, self.version, packet_id)]
 
     def pubcomp(self, packet_id: int) -> list[bytes]:
+        self.messages_changed = True
         outgoing = self.inflight.get(packet_id)
         if outgoing is not None and outgoing.released:
             del self.inflight[packet_id]
@@ -238,12 +248,14 @@ class SessionState:
                     f"{self.limits.max_incoming_qos2_bytes:,} (max_incoming_qos2_bytes)")
         held[packet_id] = publish
         self.incoming_qos2_bytes = total
+        self.messages_changed = True
         return None
 
     def release_incoming(self, packet_id: int) -> Publish | None:
         """PUBREL: the message to route now (None if it was refused, or released already)."""
         publish = self.incoming_qos2.pop(packet_id, None)
         self.incoming_qos2_bytes -= _size(publish)
+        self.messages_changed = True
         return publish
 
     # -- connection ----------------------------------------------------------------------------------
@@ -251,6 +263,7 @@ class SessionState:
     def resume(self) -> list[bytes]:
         """On (re)connect: resend what is in flight, in order, with DUP set [MQTT-4.4.0-1], then fill the window."""
         self.connected = True
+        self.messages_changed = self.record_changed = True
         packets = []
         for packet_id, outgoing in list(self.inflight.items()):
             # a released QoS 2 message is only its PUBREL now: finishing the flow delivers nothing new
@@ -265,6 +278,7 @@ class SessionState:
 
     def disconnected(self) -> None:
         self.connected = False
+        self.record_changed = True
         self.aliases = None  # topic aliases last as long as the network connection (MQTT 5 section 3.3.2.3.4)
 
 

@@ -74,6 +74,10 @@ def _set_auth_log_bytes(store: Store, value: str) -> None:
     store.settings.set_auth_log_max_bytes(_integer("auth_log.max_bytes", value))
 
 
+def _set_persistence(store: Store, value: str) -> None:
+    store.settings.set_persistence(_boolean("persistence", value))
+
+
 def _set_pending_per_address(store: Store, value: str) -> None:
     limits = store.settings.admission_limits()
     store.settings.set_admission_limits(
@@ -125,6 +129,7 @@ SETTERS: dict[str, Callable[[Store, str], None]] = {
     "max_pending_connections": _set_pending,
     "auth_log.max_bytes": _set_auth_log_bytes,
     **{key: _guard_setter(key.removeprefix("guard.")) for key in GUARD_KEYS},
+    "persistence": _set_persistence,
 }
 # read at every Auth log write, or followed by the running instance's login guard, not only when the broker starts
 APPLIES_AT_ONCE = {"auth_log.max_bytes", *GUARD_KEYS}
@@ -159,6 +164,7 @@ def current(store: Store) -> dict[str, object]:
             "max_pending_connections": admission.max_pending,
             "auth_log.max_bytes": store.settings.auth_log_max_bytes(),
             **{f"guard.{item.name}": getattr(guard, item.name) for item in fields(GuardSettings)},
+            "persistence": store.settings.persistence(),
             "anonymous": anonymous.mode, "anonymous.roles": list(anonymous.roles)}
 
 

@@ -1,6 +1,6 @@
 """Settings: listener addresses (TCP, TLS, WebSocket) and TLS files, anonymous access, per-client limits, the caps on
-connections waiting for their CONNECT, the Auth log's size, the external HTTP service and the login guard (password
-guessing and flapping, `guard.*`), as JSON values by key.
+connections waiting for their CONNECT, the Auth log's size, persistence on/off, the external HTTP service and the
+login guard (password guessing and flapping, `guard.*`), as JSON values by key.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ MAX_PENDING = "limits.max_pending_connections"
 AUTH_LOG_MAX_BYTES = "auth_log.max_bytes"
 DEFAULT_AUTH_LOG_MAX_BYTES = 32 * 1024 * 1024
 MIN_AUTH_LOG_MAX_BYTES = 256 * 1024
+PERSISTENCE = "persistence.enabled"  # retained messages and kept sessions survive a restart (sessions.sqlite)
 EXTERNAL = "external"  # the external HTTP service's settings, one JSON object (see core/external.py)
 EXTERNAL_FLUSH = "external.flushed"  # written by `external flush`: every process's pipeline empties its cache
 GUARD_PREFIX = "guard."  # one key per GuardSettings field: guard.ban_after, guard.exempt_loopback, …
@@ -259,6 +260,16 @@ class SettingsRepo:
         with self._store.write():
             self.set(MAX_PENDING_PER_ADDRESS, limits.max_pending_per_address)
             self.set(MAX_PENDING, limits.max_pending)
+
+    # -- persistence ------------------------------------------------------------------------------
+
+    def persistence(self) -> bool:
+        """Whether retained messages and kept sessions are written to survive a restart (default on)."""
+        return bool(self.get(PERSISTENCE, True))
+
+    def set_persistence(self, enabled: bool) -> None:
+        """Applies from the next broker start; off also deletes what was kept."""
+        self.set(PERSISTENCE, bool(enabled))
 
     # -- the Auth log -------------------------------------------------------------------------------
 

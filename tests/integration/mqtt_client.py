@@ -38,6 +38,7 @@ class TestClient:
     tls: ssl.SSLContext | None = None
     ws_path: str = "/mqtt"
     source: str | None = None  # another loopback address (127.x.y.z) to connect from, to play a different peer
+    reconnect_on_failure: bool | None = None  # None: paho's own reconnects for plain TCP (delayed 60 s), as before
     paho: mqtt.Client = field(init=False)
     connack: int | None = field(default=None, init=False)
     session_present: bool | None = field(default=None, init=False)
@@ -50,7 +51,8 @@ class TestClient:
         self._suback: dict[int, list[int]] = {}
         self.paho = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv311,
                                 clean_session=self.clean_session, transport=self.transport,
-                                reconnect_on_failure=self.transport == "tcp" and self.tls is None)
+                                reconnect_on_failure=self.transport == "tcp" and self.tls is None
+                                if self.reconnect_on_failure is None else self.reconnect_on_failure)
         if self.tls is not None:
             self.paho.tls_set_context(self.tls)
         if self.transport == "websockets":
