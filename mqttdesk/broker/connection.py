@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
+from mqttdesk.broker.limit_counts import LimitEvent
 from mqttdesk.broker.protocol import (
     Auth,
     Disconnect,
@@ -42,8 +43,6 @@ from mqttdesk.core.reasons import ReasonCode, mqtt5_disconnect_code, mqtt5_topic
 
 log = logging.getLogger(__name__)
 
-MAX_PACKET_BYTES = 16 * 1024 * 1024  # larger packets close the connection (documented in the README)
-WRITE_BUFFER_LIMIT = 8 * 1024 * 1024  # a subscriber this far behind loses QoS 0 messages instead of stalling us
 Pending = Coroutine[Any, Any, None]  # the rest of a packet handled in slices, to be awaited before the next one
 Decided = Mapping[str, Decision]  # topic decisions made ahead (by the external HTTP service), by topic or filter
 
@@ -86,6 +85,8 @@ class Connection:
         self.finished = asyncio.Event()
         self._out: list[bytes] = []
         self._out_bytes = 0
+        # a subscriber this far behind loses QoS 0 messages instead of stalling us (max_subscriber_backlog_bytes)
+        self._backlog_limit = state.limits.max_subscriber_backlog_bytes
 
     @property
     def version(self) -> int:
@@ -104,7 +105,12 @@ class Connection:
 
     def send_qos0(self, data: bytes) -> bool:
         """QoS 0 may be dropped for a client that does not keep up; False when it was."""
-        if self._stream.write_buffer_size() + self._out_bytes > WRITE_BUFFER_LIMIT:
+        if self._stream.write_buffer_size() + self._out_bytes > self._backlog_limit:
+            counts = self.state.counts
+            if counts is not None:
+                counts.count(LimitEvent.SLOW_SUBSCRIBER, self.state.client_id, (
+                    f"QoS 0 messages are dropped: over {self._backlog_limit:,} bytes wait to be written to the client "
+                    "(max_subscriber_backlog_bytes)"))
             return False
         self.send(data)
         return True
@@ -243,6 +249,8 @@ class Connection:
         elif isinstance(event, Disconnect):
             self._disconnected(event)
         elif isinstance(event, ProtocolErrorOccurred):
+            if event.reason_code == Mqtt5Reason.PACKET_TOO_LARGE and self.state.counts is not None:
+                self.state.counts.count(LimitEvent.PACKET_TOO_LARGE)  # logged as this session's end
             if self.end_reason is None:
                 self.end_reason = (ReasonCode.PROTOCOL_ERROR, f"protocol error: {event.text}")
             self.protocol.send_error_disconnect()  # behind the answers to the packets before it, all queued now

@@ -29,7 +29,7 @@ from mqttdesk.core.client_ids import describe_owner
 from mqttdesk.core.decide import revalidate
 from mqttdesk.core.decision import Decision, Grant, Kind
 from mqttdesk.core.errors import MqttdeskError, NotFoundError
-from mqttdesk.core.limits import SessionLimits
+from mqttdesk.core.limits import BrokerLimits, SessionLimits
 from mqttdesk.core.model import CredentialKind, Directory
 from mqttdesk.core.reasons import ReasonCode
 from mqttdesk.core.sources import source_of, source_of_change
@@ -132,13 +132,14 @@ def explain_start_error(exc: BaseException, host: str, port: int) -> str:
 
 class BrokerService:
     def __init__(self, store: Store, *, poll_interval: float = POLL_INTERVAL,
-                 limits: SessionLimits | None = None) -> None:
-        """`limits` override the stored delivery limits for this service's lifetime (tests, benchmarks)."""
+                 limits: SessionLimits | None = None, broker_limits: BrokerLimits | None = None) -> None:
+        """`limits` and `broker_limits` override the stored limits for this service's lifetime (tests, benchmarks)."""
         self.store = store
         # the instance writes on its event loop (the window's): wait a moment for the CLI, never five seconds;
         # the recorder keeps what it could not write and tries again
         store.set_busy_timeout(BUSY_TIMEOUT)
         self._limits_override = limits
+        self._broker_limits_override = broker_limits
         self.registry = SessionRegistry()
         self.pipeline = AuthPipeline(store)
         self.recorder = DecisionRecorder(store)
@@ -218,6 +219,7 @@ class BrokerService:
                 registry=self.registry,
                 limits=self._limits_override or self.store.settings.session_limits(),
                 admission=self.store.settings.admission_limits(),
+                broker_limits=self._broker_limits_override or self.store.settings.broker_limits(),
             )
             broker.monitors.extend(self._monitors)
             warnings: list[str] = []
