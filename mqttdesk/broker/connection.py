@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
@@ -73,12 +72,15 @@ class PacketSink(Protocol):
 
 
 class Connection:
-    def __init__(self, stream: Stream, protocol: ServerProtocol, state: SessionState, sink: PacketSink) -> None:
+    def __init__(self, stream: Stream, protocol: ServerProtocol, state: SessionState, sink: PacketSink, *,
+                 clock_jumped: Callable[[], bool] | None = None) -> None:
+        """`clock_jumped` is asked before a keep-alive timeout ends the session (see clock_jumps.py)."""
         self._stream = stream
         self.protocol = protocol
         self.state = state
         self._sink = sink
         self._watchdog: asyncio.TimerHandle | None = None
+        self._clock_jumped = clock_jumped
         self.end_reason: tuple[ReasonCode, str] | None = None
         self.clean_disconnect = False
         self.will_wanted = False  # MQTT 5 DISCONNECT 0x04: clean, but publish the will
@@ -160,11 +162,23 @@ class Connection:
     def _arm_watchdog(self) -> None:
         deadline = self.protocol.next_deadline()
         if deadline is not None:
-            self._watchdog = asyncio.get_running_loop().call_later(max(0.0, deadline - time.monotonic()),
-                                                                   self._keep_alive_check)
+            loop = asyncio.get_running_loop()  # the protocol's clock is the loop's (see DeskBroker)
+            self._watchdog = loop.call_at(deadline, self._keep_alive_check)
+
+    def restart_keep_alive(self) -> None:
+        """One fresh keep-alive period from now (the clock jumped: nobody could speak while it did)."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        if self.closing or self.protocol.close_expected():
+            return
+        self.protocol.restart_keep_alive()
+        self._arm_watchdog()
 
     def _keep_alive_check(self) -> None:
         self._watchdog = None
+        if self._clock_jumped is not None and self._clock_jumped():
+            return  # every session, this one too, was given a fresh period and a new deadline
         self.protocol.handle_deadline()
         for event in self.protocol.events_received():
             if isinstance(event, KeepAliveTimedOut):  # the protocol queued the MQTT 5 DISCONNECT 0x8D with it

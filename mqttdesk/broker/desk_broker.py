@@ -41,6 +41,7 @@ from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
 from mqttdesk.broker.accept_errors import AcceptErrorFilter
 from mqttdesk.broker.admission import Admission, OpenConnections, file_descriptor_limit
+from mqttdesk.broker.clock_jumps import ClockJumps
 from mqttdesk.broker.connection import Connection
 from mqttdesk.broker.limit_counts import LimitEvent
 from mqttdesk.broker.listeners import Listeners, ListenerSpec
@@ -158,6 +159,7 @@ class DeskBroker:
         self._fd_limit = fd_limit
         self._accept_errors: AcceptErrorFilter | None = None
         self._listeners = Listeners(self._stream_connected)
+        self.clock_jumps: ClockJumps | None = None  # from the first listener on (it needs the running loop)
 
     # -- listeners ------------------------------------------------------------------------------
 
@@ -167,7 +169,19 @@ class DeskBroker:
             # out of descriptors, asyncio prints a traceback per failed accept: one line instead (accept_errors.py)
             self._accept_errors = AcceptErrorFilter(asyncio.get_running_loop(), self._fd_limit)
             self._accept_errors.install()
+        if self.clock_jumps is None:
+            self.clock_jumps = ClockJumps(asyncio.get_running_loop(), self._fresh_keep_alive)
+            self.clock_jumps.start()
         await self._listeners.start(spec, context)
+
+    def _clock_jumped(self) -> bool:
+        """Asked by a connection before its keep-alive ends it: a jump gives every session a fresh period first."""
+        return self.clock_jumps is not None and self.clock_jumps.check()
+
+    def _fresh_keep_alive(self, gap: float) -> None:
+        """The loop's clock jumped `gap` seconds (clock_jumps.py): the silence was ours, not the clients'."""
+        for connection in list(self._connections.values()):
+            connection.restart_keep_alive()
 
     def bound_listeners(self) -> list[ListenerInfo]:
         """Every listener's name, kind and the address actually listened on (port 0 becomes the real port)."""
@@ -213,7 +227,8 @@ class DeskBroker:
             stream.abort()
             return
         protocol = ServerProtocol(maximum_packet_size=self.limits.max_packet_size, receive_maximum=MAX_INCOMING_QOS2,
-                                  topic_alias_maximum=TOPIC_ALIAS_MAXIMUM)
+                                  topic_alias_maximum=TOPIC_ALIAS_MAXIMUM,
+                                  clock=asyncio.get_running_loop().time)  # keep-alive timers are the loop's
         try:
             async with waiting:  # counts against the caps until the CONNECT is read, within its deadline
                 await stream.handshake()  # TLS: ours, so that a failure is in the Auth log
@@ -434,7 +449,7 @@ class DeskBroker:
         state.attach(version, protocol.client_receive_maximum, protocol.client_maximum_packet_size,
                      protocol.client_topic_alias_maximum)
         live.session = state  # the record reads the session's subscriptions and queue, never a copy
-        connection = Connection(stream, protocol, state, self.router)
+        connection = Connection(stream, protocol, state, self.router, clock_jumped=self._clock_jumped)
         self._connections[client_id] = connection
         self.registry.add(live)  # still under the clientId's gate: the next CONNECT of this id sees it
         return connection, present
@@ -650,6 +665,8 @@ class DeskBroker:
                 await asyncio.gather(*still, return_exceptions=True)
         await self._listeners.close()
         self.admission.close()
+        if self.clock_jumps is not None:
+            self.clock_jumps.stop()
         if self._accept_errors is not None:
             self._accept_errors.uninstall()
             self._accept_errors = None
