@@ -94,6 +94,16 @@ def test_a_packet_over_max_packet_size_closes_the_connection_and_is_counted(tmp_
         small.close()
 
 
+def test_subscriptions_over_the_limit_are_refused_and_counted(tmp_path: Path) -> None:
+    with running_desk(tmp_path / "data", limits=SessionLimits(max_subscriptions_per_client=2)) as instance:
+        client = _connect(instance, "many")
+        assert client.subscribe_many([("a", 0), ("b", 0), ("c", 0), ("d", 0)]) == [0, 0, 0x80, 0x80]
+        assert _count(instance, LimitEvent.SUBSCRIPTIONS) == 2
+        [entry] = _entries(instance, ReasonCode.SUBSCRIPTION_LIMIT)  # once per session, naming the first refused
+        assert entry.topic == "c"
+        client.close()
+
+
 def test_retained_messages_over_the_count_are_delivered_but_not_kept(tmp_path: Path) -> None:
     with running_desk(tmp_path / "data", broker_limits=BrokerLimits(max_retained_messages=2)) as instance:
         live = _connect(instance, "live")
