@@ -25,12 +25,15 @@ def short_time(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def print_json(data: Any, out: TextIO = sys.stdout) -> None:
+def print_json(data: Any, out: TextIO | None = None) -> None:
+    # sys.stdout looked up now, not when the module was imported: it may have been replaced since (redirected)
+    out = out or sys.stdout
     json.dump(data, out, indent=2, ensure_ascii=False)
     out.write("\n")
 
 
-def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO = sys.stdout) -> None:
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     cells = [[("" if value is None else str(value)) for value in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:

@@ -16,6 +16,10 @@ half the total cap is waiting, every waiting connection gets `PRESSURED_CONNECT_
 `CONNECT_TIMEOUT` to send its CONNECT. Refusals come in bursts (a flood is thousands of sockets), so they are
 reported per burst: one log line when a burst starts, one Auth log entry per address and burst, and at most
 `MAX_ADDRESSES_LOGGED` of those per burst, so that an Auth log cannot be flushed by opening sockets.
+
+Once its CONNECT is read, a connection counts against the broker's bounds on connections instead (`OpenConnections`,
+`max_connections` and `max_connections_per_address`, until it closes): a client over one gets a CONNACK saying so,
+since now there is someone to answer.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
-from mqttdesk.core.limits import AdmissionLimits
+from mqttdesk.broker.limit_counts import LimitCounts, LimitEvent
+from mqttdesk.core.limits import AdmissionLimits, BrokerLimits
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +158,7 @@ class Admission:
 
     def __init__(self, limits: AdmissionLimits, fd_limit: int | None, refused: Refused, *,
                  connect_timeout: float = CONNECT_TIMEOUT,
-                 pressured_timeout: float = PRESSURED_CONNECT_TIMEOUT) -> None:
+                 pressured_timeout: float = PRESSURED_CONNECT_TIMEOUT, counts: LimitCounts | None = None) -> None:
         self.per_address = limits.max_pending_per_address
         self.cap = pending_cap(limits, fd_limit)
         self._normal_timeout = connect_timeout
@@ -164,6 +169,7 @@ class Admission:
         self._waiting: dict[WaitingConnection, None] = {}  # entered, oldest first
         self._pressured = False
         self._burst: _RefusalBurst | None = None
+        self._counts = counts
 
     @property
     def pending(self) -> int:
@@ -226,6 +232,8 @@ class Admission:
                      self._normal_timeout)
 
     def _refuse(self, address: str, why: str) -> None:
+        if self._counts is not None:
+            self._counts.count(LimitEvent.PENDING)  # logged per burst below, not per address
         burst = self._burst
         if burst is None:
             burst = self._burst = _RefusalBurst(self._ended)
@@ -244,6 +252,44 @@ class Admission:
         """The broker stops: end the current burst now (its summary is logged)."""
         if self._burst is not None:
             self._burst.end()
+
+
+class OpenConnections:
+    """Connections whose CONNECT was read, until they close, against `max_connections` and
+    `max_connections_per_address` (0: no limit)."""
+
+    def __init__(self, limits: BrokerLimits) -> None:
+        self.limits = limits
+        self.total = 0
+        self._by_address: dict[str, int] = {}
+
+    def refusal(self, address: str) -> tuple[LimitEvent, str] | None:
+        """Why one more connection from `address` may not be held now, or None."""
+        most, per_address = self.limits.max_connections, self.limits.max_connections_per_address
+        if most and self.total >= most:
+            return LimitEvent.CONNECTIONS, (f"the broker holds {self.total:,} connections, its limit "
+                                            f"(max_connections {most:,}); the client may retry later")
+        mine = self._by_address.get(address, 0)
+        if per_address and mine >= per_address:
+            return LimitEvent.CONNECTIONS_PER_ADDRESS, (
+                f"{address} holds {mine:,} connections already, the limit per address (max_connections_per_address "
+                f"{per_address:,}); the client may retry once one of them closes")
+        return None
+
+    def opened(self, address: str) -> None:
+        self.total += 1
+        self._by_address[address] = self._by_address.get(address, 0) + 1
+
+    def closed(self, address: str) -> None:
+        self.total -= 1
+        left = self._by_address[address] - 1
+        if left:
+            self._by_address[address] = left
+        else:
+            del self._by_address[address]
+
+    def from_address(self, address: str) -> int:
+        return self._by_address.get(address, 0)
 
 
 class _RefusalBurst:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
+from mqttdesk.broker.limit_counts import LimitEvent
 from mqttdesk.broker.protocol import (
     Auth,
     Disconnect,
@@ -42,8 +42,6 @@ from mqttdesk.core.reasons import ReasonCode, mqtt5_disconnect_code, mqtt5_topic
 
 log = logging.getLogger(__name__)
 
-MAX_PACKET_BYTES = 16 * 1024 * 1024  # larger packets close the connection (documented in the README)
-WRITE_BUFFER_LIMIT = 8 * 1024 * 1024  # a subscriber this far behind loses QoS 0 messages instead of stalling us
 Pending = Coroutine[Any, Any, None]  # the rest of a packet handled in slices, to be awaited before the next one
 Decided = Mapping[str, Decision]  # topic decisions made ahead (by the external HTTP service), by topic or filter
 
@@ -100,18 +98,23 @@ class Finished:
 
 
 class Connection:
-    def __init__(self, stream: Stream, protocol: ServerProtocol, state: SessionState, sink: PacketSink) -> None:
+    def __init__(self, stream: Stream, protocol: ServerProtocol, state: SessionState, sink: PacketSink, *,
+                 clock_jumped: Callable[[], bool] | None = None) -> None:
+        """`clock_jumped` is asked before a keep-alive timeout ends the session (see clock_jumps.py)."""
         self._stream = stream
         self.protocol = protocol
         self.state = state
         self._sink = sink
         self._watchdog: asyncio.TimerHandle | None = None
+        self._clock_jumped = clock_jumped
         self.end_reason: tuple[ReasonCode, str] | None = None
         self.clean_disconnect = False
         self.will_wanted = False  # MQTT 5 DISCONNECT 0x04: clean, but publish the will
         self.finished = Finished()
         self._out: list[bytes] = []
         self._out_bytes = 0
+        # a subscriber this far behind loses QoS 0 messages instead of stalling us (max_subscriber_backlog_bytes)
+        self._backlog_limit = state.limits.max_subscriber_backlog_bytes
 
     @property
     def version(self) -> int:
@@ -130,7 +133,12 @@ class Connection:
 
     def send_qos0(self, data: bytes) -> bool:
         """QoS 0 may be dropped for a client that does not keep up; False when it was."""
-        if self._stream.write_buffer_size() + self._out_bytes > WRITE_BUFFER_LIMIT:
+        if self._stream.write_buffer_size() + self._out_bytes > self._backlog_limit:
+            counts = self.state.counts
+            if counts is not None:
+                counts.count(LimitEvent.SLOW_SUBSCRIBER, self.state.client_id, (
+                    f"QoS 0 messages are dropped: over {self._backlog_limit:,} bytes wait to be written to the client "
+                    "(max_subscriber_backlog_bytes)"))
             return False
         self.send(data)
         return True
@@ -180,11 +188,23 @@ class Connection:
     def _arm_watchdog(self) -> None:
         deadline = self.protocol.next_deadline()
         if deadline is not None:
-            self._watchdog = asyncio.get_running_loop().call_later(max(0.0, deadline - time.monotonic()),
-                                                                   self._keep_alive_check)
+            loop = asyncio.get_running_loop()  # the protocol's clock is the loop's (see DeskBroker)
+            self._watchdog = loop.call_at(deadline, self._keep_alive_check)
+
+    def restart_keep_alive(self) -> None:
+        """One fresh keep-alive period from now (the clock jumped: nobody could speak while it did)."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        if self.closing or self.protocol.close_expected():
+            return
+        self.protocol.restart_keep_alive()
+        self._arm_watchdog()
 
     def _keep_alive_check(self) -> None:
         self._watchdog = None
+        if self._clock_jumped is not None and self._clock_jumped():
+            return  # every session, this one too, was given a fresh period and a new deadline
         self.protocol.handle_deadline()
         for event in self.protocol.events_received():
             if isinstance(event, KeepAliveTimedOut):  # the protocol queued the MQTT 5 DISCONNECT 0x8D with it
@@ -269,6 +289,8 @@ class Connection:
         elif isinstance(event, Disconnect):
             self._disconnected(event)
         elif isinstance(event, ProtocolErrorOccurred):
+            if event.reason_code == Mqtt5Reason.PACKET_TOO_LARGE and self.state.counts is not None:
+                self.state.counts.count(LimitEvent.PACKET_TOO_LARGE)  # logged as this session's end
             if self.end_reason is None:
                 self.end_reason = (ReasonCode.PROTOCOL_ERROR, f"protocol error: {event.text}")
             self.protocol.send_error_disconnect()  # behind the answers to the packets before it, all queued now

@@ -46,8 +46,10 @@ from mqttdesk.auth.pipeline import AuthPipeline, CheckedPassword
 from mqttdesk.auth.recorder import DecisionRecorder
 from mqttdesk.auth.verifier import Verdict
 from mqttdesk.broker.accept_errors import AcceptErrorFilter
-from mqttdesk.broker.admission import Admission, file_descriptor_limit
-from mqttdesk.broker.connection import MAX_PACKET_BYTES, Connection
+from mqttdesk.broker.admission import Admission, OpenConnections, file_descriptor_limit
+from mqttdesk.broker.clock_jumps import ClockJumps
+from mqttdesk.broker.connection import Connection
+from mqttdesk.broker.limit_counts import LimitEvent
 from mqttdesk.broker.listeners import Listeners, ListenerSpec
 from mqttdesk.broker.protocol import (
     EMPTY_PROPERTIES,
@@ -59,6 +61,7 @@ from mqttdesk.broker.protocol import (
     Will,
 )
 from mqttdesk.broker.protocol import wire_format as wf
+from mqttdesk.broker.protocol.reason_codes import Mqtt5Reason
 from mqttdesk.broker.registry import LiveSession, SessionRegistry
 from mqttdesk.broker.router import MessageMonitor, Router
 from mqttdesk.broker.session_state import MAX_INCOMING_QOS2, NEVER_EXPIRES, SessionLimits, SessionState
@@ -68,7 +71,7 @@ from mqttdesk.core.clip import SENTENCE_LENGTH, clip
 from mqttdesk.core.decide import password_hash_for
 from mqttdesk.core.decision import MQTT_5, MQTT_311, ConnectRequest, Decision, Kind, session_ended
 from mqttdesk.core.guard import Gate
-from mqttdesk.core.limits import AdmissionLimits
+from mqttdesk.core.limits import AdmissionLimits, BrokerLimits
 from mqttdesk.core.model import CredentialKind, CredentialRef
 from mqttdesk.core.reasons import Reason, ReasonCode, mqtt5_connack_code
 from mqttdesk.core.sources import source_of
@@ -145,12 +148,16 @@ class DeskBroker:
         limits: SessionLimits | None = None,
         admission: AdmissionLimits | None = None,
         guard: LoginGuard,
+        broker_limits: BrokerLimits | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.guard = guard
         self.recorder = recorder
         self.registry = registry
         self.limits = limits or SessionLimits()
+        self.broker_limits = broker_limits or BrokerLimits()
+        self.counts = registry.limit_counts
+        self.open_connections = OpenConnections(self.broker_limits)
         self._holders = registry.holders()
         self._states: dict[str, SessionState] = {}
         self._connections: dict[str, Connection] = {}
@@ -158,12 +165,14 @@ class DeskBroker:
         self._client_gates: dict[str, _ClientGate] = {}
         self._will_timers: dict[str, tuple[asyncio.TimerHandle, Will]] = {}  # MQTT 5 will delay, by clientId
         self._expiry_timers: dict[str, asyncio.TimerHandle] = {}  # MQTT 5 session expiry, by clientId
-        self.router = Router(pipeline, recorder, registry, self._connections)
+        self.router = Router(pipeline, recorder, registry, self._connections, self.broker_limits)
         fd_limit = file_descriptor_limit()
-        self.admission = Admission(admission or AdmissionLimits(), fd_limit, self._record_too_many_pending)
+        self.admission = Admission(admission or AdmissionLimits(), fd_limit, self._record_too_many_pending,
+                                   counts=self.counts)
         self._fd_limit = fd_limit
         self._accept_errors: AcceptErrorFilter | None = None
         self._listeners = Listeners(self._stream_connected)
+        self.clock_jumps: ClockJumps | None = None  # from the first listener on (it needs the running loop)
 
     # -- listeners ------------------------------------------------------------------------------
 
@@ -173,7 +182,19 @@ class DeskBroker:
             # out of descriptors, asyncio prints a traceback per failed accept: one line instead (accept_errors.py)
             self._accept_errors = AcceptErrorFilter(asyncio.get_running_loop(), self._fd_limit)
             self._accept_errors.install()
+        if self.clock_jumps is None:
+            self.clock_jumps = ClockJumps(asyncio.get_running_loop(), self._fresh_keep_alive)
+            self.clock_jumps.start()
         await self._listeners.start(spec, context)
+
+    def _clock_jumped(self) -> bool:
+        """Asked by a connection before its keep-alive ends it: a jump gives every session a fresh period first."""
+        return self.clock_jumps is not None and self.clock_jumps.check()
+
+    def _fresh_keep_alive(self, gap: float) -> None:
+        """The loop's clock jumped `gap` seconds (clock_jumps.py): the silence was ours, not the clients'."""
+        for connection in list(self._connections.values()):
+            connection.restart_keep_alive()
 
     def bound_listeners(self) -> list[ListenerInfo]:
         """Every listener's name, kind and the address actually listened on (port 0 becomes the real port)."""
@@ -218,8 +239,9 @@ class DeskBroker:
         if waiting is None:  # over a cap: closed at once; nothing was read, so there is nobody to answer
             stream.abort()
             return
-        protocol = ServerProtocol(maximum_packet_size=MAX_PACKET_BYTES, receive_maximum=MAX_INCOMING_QOS2,
-                                  topic_alias_maximum=TOPIC_ALIAS_MAXIMUM)
+        protocol = ServerProtocol(maximum_packet_size=self.limits.max_packet_size, receive_maximum=MAX_INCOMING_QOS2,
+                                  topic_alias_maximum=TOPIC_ALIAS_MAXIMUM,
+                                  clock=asyncio.get_running_loop().time)  # keep-alive timers are the loop's
         try:
             async with waiting:  # counts against the caps until the CONNECT is read, within its deadline
                 await stream.handshake()  # TLS: ours, so that a failure is in the Auth log
@@ -234,6 +256,28 @@ class DeskBroker:
             return
         if connect is None:
             return
+        over = self.open_connections.refusal(address)
+        if over is not None:  # a CONNACK says why: unlike a socket that sent nothing, this client is listening
+            event, why = over
+            self.counts.count(event)  # the Auth log has the entry (repeats from one address fold there)
+            code = ReasonCode.TOO_MANY_CONNECTIONS if event is LimitEvent.CONNECTIONS else \
+                ReasonCode.TOO_MANY_FROM_ADDRESS
+            read = _what_was_read(connect.protocol_version, connect.client_id, shown_username(connect.username))
+            refusal = replace(_refused_before_credentials(connect, address, code, why, connack=3), steps=(
+                f"CONNECT from {address}: {read}", f"refused before any credential was checked: {why}"))
+            self.recorder.record(refusal)
+            self._refuse(stream, protocol, refusal)
+            return
+        self.open_connections.opened(address)
+        del waiting  # (this frame lives as long as the connection)
+        try:
+            await self._serve_connected(stream, protocol, connect, address)
+        finally:
+            self.open_connections.closed(address)
+
+    async def _serve_connected(self, stream: Stream, protocol: ServerProtocol, connect: Connect,
+                               address: str) -> None:
+        """A CONNECT was read and the connection counts against the broker's bounds: decide it, serve the session."""
         request = self._request(connect, stream, self.limits.max_keepalive)
         if isinstance(request, Decision):  # refused before any credential is looked at
             self.recorder.record(request)
@@ -255,7 +299,7 @@ class DeskBroker:
         finally:
             self.guard.settle(ticket, None)  # (nothing when the decision was counted)
         if connection is not None:
-            del waiting, ticket, checked  # this frame lives as long as the connection: keep only what it needs
+            del ticket, checked  # this frame lives as long as the connection: keep only what it needs
             await self._run(connection, connect, request, present)
 
     async def _decide_and_open(self, stream: Stream, protocol: ServerProtocol, connect: Connect, ticket: Ticket,
@@ -364,6 +408,8 @@ class DeskBroker:
     def _reject_malformed(self, stream: Stream, protocol: ServerProtocol, address: str,
                           error: ProtocolErrorOccurred) -> None:
         why, pending = error.text, protocol.data_to_send()
+        if error.reason_code == Mqtt5Reason.PACKET_TOO_LARGE:
+            self.counts.count(LimitEvent.PACKET_TOO_LARGE)  # the Auth log entry below says why
         if protocol.connect is None and "CONNECT" not in why:
             why = f"malformed CONNECT: {why}"
         username = shown_username(error.username)
@@ -446,7 +492,7 @@ class DeskBroker:
         )
         present = state is not None
         if state is None:
-            state = SessionState(client_id, ends_with_connection, grant, live, self.limits)
+            state = SessionState(client_id, ends_with_connection, grant, live, self.limits, counts=self.counts)
             state.may_receive = functools.partial(self.router.may_receive, state)
             self._states[client_id] = state
         else:
@@ -456,7 +502,7 @@ class DeskBroker:
         state.attach(version, protocol.client_receive_maximum, protocol.client_maximum_packet_size,
                      protocol.client_topic_alias_maximum)
         live.session = state  # the record reads the session's subscriptions and queue, never a copy
-        connection = Connection(stream, protocol, state, self.router)
+        connection = Connection(stream, protocol, state, self.router, clock_jumped=self._clock_jumped)
         self._connections[client_id] = connection
         self.registry.add(live)  # still under the clientId's gate: the next CONNECT of this id sees it
         return connection, present
@@ -688,6 +734,8 @@ class DeskBroker:
                 await asyncio.gather(*still, return_exceptions=True)
         await self._listeners.close()
         self.admission.close()
+        if self.clock_jumps is not None:
+            self.clock_jumps.stop()
         if self._accept_errors is not None:
             self._accept_errors.uninstall()
             self._accept_errors = None

@@ -11,7 +11,7 @@ it (deleted, suspended, password changed while the broker was down) is dropped a
 while running. A delayed will pending at the stop is not kept: a stopping broker publishes no will.
 
 How it is written (write-behind): nothing on the publish path touches the file. The session and the router mark
-what changed (`SessionState.*_changed`, `Router.retained_changes`: one attribute store per message); every
+what changed (`SessionState.*_changed`, `RetainedMessages.changes`: one attribute store per message); every
 `FLUSH_INTERVAL` a snapshot of what changed since the last one is taken on the event loop — references to the
 immutable messages, and per session the difference against what the file has (so an offline session's queue of a
 thousand messages costs one new row per new message, not a rewrite) — and written in one transaction in a worker
@@ -176,7 +176,7 @@ class BrokerPersistence:
     def restore(self, broker: DeskBroker, directory: Directory) -> Restored:
         """Give `broker` (not listening yet) the sessions and retained messages the file has."""
         self._broker = broker
-        broker.router.retained_changes = set()
+        broker.router.retained.changes = set()
         contents = self.file.load()
         now, mono = self._clock(), self._monotonic()
         saved_at = contents.saved_at if contents.saved_at is not None else now
@@ -212,7 +212,7 @@ class BrokerPersistence:
             if expires_at is not None and expires_at <= now:
                 gone.removed_retained.append(topic)  # [MQTT-3.3.2-5]: its expiry passed while the broker was down
                 continue
-            broker.router.restore_retained(decode_message(message),
+            broker.router.retained.restore(decode_message(message),
                                            None if expires_at is None else mono + expires_at - now)
             retained += 1
         if gone:
@@ -326,7 +326,7 @@ class BrokerPersistence:
             self._resync = False
             batch.clear_first = True
             self._written.clear()
-            batch.retained.extend(self._retained_rows(broker, broker.router.retained_topics(), now))
+            batch.retained.extend(self._retained_rows(broker, broker.router.retained.topics(), now))
         offset = now - self._monotonic()  # monotonic deadline + offset = Unix time
         persistent = broker.persistent_states()
         self._encoded = {}  # by id(publish): valid during this snapshot only, while every publish is alive
@@ -343,11 +343,11 @@ class BrokerPersistence:
         for client_id in [c for c in self._written if c not in persistent]:
             del self._written[client_id]
             batch.removed_sessions.append(client_id)
-        changed = broker.router.retained_changes
+        changed = broker.router.retained.changes
         if changed:
-            broker.router.retained_changes = set()
+            broker.router.retained.changes = set()
             batch.retained.extend(self._retained_rows(broker, changed, now))
-            batch.removed_retained.extend(t for t in changed if broker.router.retained(t) is None)
+            batch.removed_retained.extend(t for t in changed if broker.router.retained.get(t) is None)
         return batch
 
     def _session_change(self, written: _Written, new: bool, offset: float) -> SessionChange:
@@ -418,7 +418,7 @@ class BrokerPersistence:
         rows = []
         offset = now - self._monotonic()
         for topic in topics:
-            found = broker.router.retained(topic)
+            found = broker.router.retained.get(topic)
             if found is not None:
                 publish, expires_at = found
                 rows.append((topic, encode_message(publish), None if expires_at is None else expires_at + offset))

@@ -19,6 +19,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from mqttdesk.broker.limit_counts import LimitCounts
 from mqttdesk.broker.subscription import Subscription
 from mqttdesk.core.decision import MQTT_311, Grant, SessionHolder
 from mqttdesk.core.model import CredentialRef
@@ -157,6 +158,7 @@ class SessionRegistry:
         self._offline: dict[str, LiveSession] = {}
         self._listeners: list[SessionListener] = []
         self._dirty: set[str] = set()
+        self.limit_counts = LimitCounts()  # what the broker's limits refused or dropped (the Clients view shows it)
 
     def __len__(self) -> int:
         return len(self._sessions)

@@ -4,8 +4,9 @@
 (each distinct topic decision logged once per session), then through the subscription trie to the subscribers'
 sessions, queued for those away where MQTT says so. A SUBSCRIBE with more than `subscribe_slice` filters is
 handled in slices with a turn of the event loop between them: 300,000 filters at once froze every client (and the
-window) for 15 s. It also keeps the retained messages, feeds the topic monitor and hands messages on device topics
-(Tasmota, ESPHome, Home Assistant discovery) to the device observer.
+window) for 15 s. It also feeds the retained messages (`retained.py`, bounded by the broker's limits), the
+topic monitor, and hands messages on device topics (Tasmota, ESPHome, Home Assistant discovery) to the device
+observer.
 
 Messages travel as the protocol's version-neutral `Publish` (MQTT 5 properties included: user properties, content
 type, response topic, correlation data and payload format pass through untouched), encoded once per protocol version
@@ -31,18 +32,21 @@ from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
 from mqttdesk.broker.connection import Connection, Decided, Pending, ProtocolViolation
 from mqttdesk.broker.external_topics import ExternalTopics
+from mqttdesk.broker.limit_counts import LimitEvent
 from mqttdesk.broker.protocol import OutgoingPublish, Publish, Subscribe, Unsubscribe
 from mqttdesk.broker.protocol import wire_format as wf
 from mqttdesk.broker.protocol.reason_codes import Mqtt5Reason
 from mqttdesk.broker.registry import LiveSession, SessionRegistry
+from mqttdesk.broker.retained import RetainedMessages
 from mqttdesk.broker.session_state import SessionState
 from mqttdesk.broker.subscription import Subscription, split_shared
 from mqttdesk.broker.subscriptions import SubscriptionIndex
+from mqttdesk.core.clip import clip
 from mqttdesk.core.decision import Decision, Kind
 from mqttdesk.core.device_traffic import may_concern_devices
+from mqttdesk.core.limits import BrokerLimits
 from mqttdesk.core.reasons import ReasonCode, mqtt5_topic_refusal_code
-from mqttdesk.core.topic_rules import subscription_limit_decision
-from mqttdesk.core.topics import topic_matches
+from mqttdesk.core.topic_rules import retained_limit_decision, subscription_limit_decision
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +82,9 @@ class SharedGroup:
         return None
 
 
-@dataclass(slots=True)
-class _Retained:
-    publish: Publish
-    expires_at: float | None  # monotonic; MQTT 5 message expiry applies to retained messages too
-
-
 class Router:
     def __init__(self, pipeline: AuthPipeline, recorder: DecisionRecorder, registry: SessionRegistry,
-                 connections: Mapping[str, Connection]) -> None:
+                 connections: Mapping[str, Connection], limits: BrokerLimits | None = None) -> None:
         self.pipeline = pipeline
         self.recorder = recorder
         self.registry = registry
@@ -94,10 +92,7 @@ class Router:
         self._index: SubscriptionIndex[SessionState] = SubscriptionIndex()
         self._shared_index: SubscriptionIndex[SharedGroup] = SubscriptionIndex()
         self._groups: dict[str, SharedGroup] = {}  # "name\0filter" -> group
-        self._retained: dict[str, _Retained] = {}
-        # topics whose retained message was set, replaced or cleared since persistence last took them (None: no
-        # persistence, nothing is tracked)
-        self.retained_changes: set[str] | None = None
+        self.retained = RetainedMessages(limits or BrokerLimits())
         self.monitors: list[MessageMonitor] = []  # see BrokerService.add_monitor
         self.device_observer: DeviceObserver | None = None  # sees messages on device topics (core/device_traffic)
         self._device_topics: dict[str, bool] = {}
@@ -210,6 +205,7 @@ class Router:
         if topic_filter not in state.subscriptions and len(state.subscriptions) >= limit:
             refused = subscription_limit_decision(state.grant, topic_filter, limit)
             self._record_topic_decision(state.live, refused)
+            self.registry.limit_counts.count(LimitEvent.SUBSCRIPTIONS)  # the Auth log has it, once per session
             return refused
         state.subscriptions[topic_filter] = subscription
         state.subscriptions_changed = True
@@ -276,7 +272,7 @@ class Router:
         """
         if decision.allowed:
             key: tuple[object, ...] = (decision.kind, True, decision.rule)
-        elif decision.reason.code is ReasonCode.SUBSCRIPTION_LIMIT:
+        elif decision.reason.code in (ReasonCode.SUBSCRIPTION_LIMIT, ReasonCode.RETAINED_LIMIT):
             key = (decision.kind, False, decision.reason.code)
         else:
             key = (decision.kind, False, decision.topic)
@@ -320,7 +316,9 @@ class Router:
         interval = publish.properties.message_expiry_interval
         expires_at = None if interval is None else time.monotonic() + interval
         if publish.retain:
-            self._retain(publish, expires_at)
+            not_kept = self.retained.put(publish, expires_at)
+            if not_kept is not None:
+                self._retained_refused(publish.topic, not_kept, origin)
         # whether a topic concerns devices is remembered per topic: one dict lookup per message is a quarter of the
         # two string tests it replaces; only the device topics cost a parse
         device = self._device_topics.get(topic)
@@ -415,7 +413,7 @@ class Router:
             return
         if split_shared(topic_filter) is not None:
             return
-        for topic, retained in self._retained_matching(topic_filter):
+        for topic, retained in self.retained.matching(topic_filter):
             if state in self._external_sessions:
                 self.external.offer(state, OutgoingPublish(retained.publish), subscription, retained.publish.qos,
                                      True, retained.expires_at)
@@ -423,42 +421,14 @@ class Router:
                 self._deliver(state, OutgoingPublish(retained.publish), subscription, retained.publish.qos, True,
                               retained.expires_at)
 
-    def _retained_matching(self, topic_filter: str) -> list[tuple[str, _Retained]]:
-        now = time.monotonic()
-        if "+" not in topic_filter and "#" not in topic_filter:  # the common case, e.g. cmnd/DVES_1A2B3C/POWER
-            found = self._retained.get(topic_filter)
-            matching = [] if found is None else [(topic_filter, found)]
-        else:
-            matching = [(topic, item) for topic, item in self._retained.items() if topic_matches(topic_filter, topic)]
-        alive = []
-        for topic, item in matching:
-            if item.expires_at is not None and item.expires_at <= now:
-                del self._retained[topic]  # [MQTT-3.3.2-5]: an expired retained message is not delivered
-                if self.retained_changes is not None:
-                    self.retained_changes.add(topic)
-            else:
-                alive.append((topic, item))
-        return alive
-
     def retain(self, topic: str, payload: bytes, qos: int) -> None:
-        self._retain(Publish(topic, payload, qos, True), None)
+        self.retained.put(Publish(topic, payload, qos, True), None)
 
-    def _retain(self, publish: Publish, expires_at: float | None) -> None:
-        if publish.payload:
-            self._retained[publish.topic] = _Retained(replace(publish, dup=False, packet_id=None), expires_at)
-        else:
-            self._retained.pop(publish.topic, None)  # [MQTT-3.3.1-10]: an empty retained message clears the topic
-        if self.retained_changes is not None:
-            self.retained_changes.add(publish.topic)
-
-    def retained(self, topic: str) -> tuple[Publish, float | None] | None:
-        """The retained message of `topic` and its monotonic expiry time, or None."""
-        found = self._retained.get(topic)
-        return None if found is None else (found.publish, found.expires_at)
-
-    def retained_topics(self) -> set[str]:
-        return set(self._retained)
-
-    def restore_retained(self, publish: Publish, expires_at: float | None) -> None:
-        """A retained message read back after a restart (not routed: it was delivered when it was published)."""
-        self._retained[publish.topic] = _Retained(publish, expires_at)
+    def _retained_refused(self, topic: str, why: str, origin: str | None) -> None:
+        """A retained message the limits did not keep: counted, logged, and in the Auth log once per session."""
+        connection = self._connections.get(origin) if origin is not None else None
+        self.registry.limit_counts.count(LimitEvent.RETAINED, origin or "", f"the retained message on "
+                                         f"'{clip(topic)}' was not kept: {why}")
+        if connection is not None:
+            state = connection.state
+            self._record_topic_decision(state.live, retained_limit_decision(state.grant, topic, why))

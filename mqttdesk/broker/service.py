@@ -40,7 +40,7 @@ from mqttdesk.core.client_ids import describe_owner
 from mqttdesk.core.decide import revalidate
 from mqttdesk.core.decision import Decision, Grant, Kind
 from mqttdesk.core.errors import MqttdeskError, NotFoundError
-from mqttdesk.core.limits import SessionLimits
+from mqttdesk.core.limits import BrokerLimits, SessionLimits
 from mqttdesk.core.model import CredentialKind, Directory
 from mqttdesk.core.reasons import ReasonCode
 from mqttdesk.core.sources import source_of, source_of_change
@@ -144,9 +144,10 @@ def explain_start_error(exc: BaseException, host: str, port: int) -> str:
 
 class BrokerService:
     def __init__(self, store: Store, *, poll_interval: float = POLL_INTERVAL,
-                 limits: SessionLimits | None = None, clock: Callable[[], float] = time.time) -> None:
-        """`limits` override the stored delivery limits for this service's lifetime (tests, benchmarks); `clock`
-        (Unix time) is what persistence measures the time spent down with (tests move it forward)."""
+                 limits: SessionLimits | None = None, broker_limits: BrokerLimits | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        """`limits` and `broker_limits` override the stored limits for this service's lifetime (tests, benchmarks);
+        `clock` (Unix time) is what persistence measures the time spent down with (tests move it forward)."""
         self.store = store
         self._clock = clock
         self._persistence: BrokerPersistence | None = None
@@ -155,6 +156,7 @@ class BrokerService:
         # the recorder keeps what it could not write and tries again
         store.set_busy_timeout(BUSY_TIMEOUT)
         self._limits_override = limits
+        self._broker_limits_override = broker_limits
         self.registry = SessionRegistry()
         self.pipeline = AuthPipeline(store)
         self.recorder = DecisionRecorder(store)
@@ -239,6 +241,7 @@ class BrokerService:
                 limits=self._limits_override or self.store.settings.session_limits(),
                 admission=self.store.settings.admission_limits(),
                 guard=self.guard,
+                broker_limits=self._broker_limits_override or self.store.settings.broker_limits(),
             )
             broker.monitors.extend(self._monitors)
             broker.router.device_observer = self.devices.observe

@@ -25,12 +25,14 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from mqttdesk.broker.limit_counts import LimitCounts, LimitEvent
 from mqttdesk.broker.protocol import OutgoingPublish, Publish
 from mqttdesk.broker.protocol import wire_format as wf
 from mqttdesk.broker.protocol.encoder import encode_ack
 from mqttdesk.broker.protocol.topic_aliases import OutboundTopicAliases
 from mqttdesk.broker.registry import LiveSession
 from mqttdesk.broker.subscription import Subscription
+from mqttdesk.core.clip import clip
 from mqttdesk.core.decision import Decision, Grant
 from mqttdesk.core.limits import SessionLimits
 
@@ -103,6 +105,7 @@ class SessionState:
     messages_changed: bool = field(default=True, repr=False)  # in flight, queued, QoS 2 received
     subscriptions_changed: bool = field(default=True, repr=False)
     record_changed: bool = field(default=True, repr=False)  # connection, version, expiry, grant
+    counts: LimitCounts | None = field(default=None, repr=False)  # the broker's: what the limits dropped
     _last_packet_id: int = 0
 
     def __post_init__(self) -> None:
@@ -142,6 +145,10 @@ class SessionState:
             return self._send(outgoing)
         if len(self.queue) >= self.limits.max_queued:
             self.dropped += 1
+            if self.counts is not None:
+                self.counts.count(LimitEvent.QUEUED, self.client_id, (
+                    f"a QoS {qos} message on '{clip(message.publish.topic)}' was dropped: {len(self.queue):,} messages "
+                    f"are queued for the client already (max_queued_messages)"))
             return None
         self.queue.append(outgoing)
         return None

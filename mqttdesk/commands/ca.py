@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from cryptography import x509
 
 from mqttdesk.cli_output import iso, print_json, print_table, short_time
 from mqttdesk.commands.common import Context, read_stdin_secret
-from mqttdesk.core.errors import MqttdeskError, NotFoundError
+from mqttdesk.core.errors import MqttdeskError, NotFoundError, ValidationError
 from mqttdesk.pki.ca import create_ca, import_ca
 from mqttdesk.pki.certificates import certificate_pem, serial_hex
 from mqttdesk.pki.fingerprints import sha256_fingerprint, tasmota_fingerprint, tasmota_fingerprint_command
@@ -32,6 +33,21 @@ def certificate_json(certificate: x509.Certificate) -> dict[str, Any]:
             "not_before": iso(certificate.not_valid_before_utc.timestamp()),
             "not_after": iso(certificate.not_valid_after_utc.timestamp()),
             "fingerprint_sha256": sha256_fingerprint(certificate)}
+
+
+@contextlib.contextmanager
+def naming_the_file(path: str) -> Iterator[None]:
+    """A refusal of what a file holds names the file: "bad.pem must hold exactly one CA certificate (0 found)",
+    "bad.pem: the CA certificate cannot be read: ..."; other refusals ("trusted already") are left as they are."""
+    try:
+        yield
+    except ValidationError as exc:
+        text = str(exc)
+        if text.startswith("the file "):
+            raise ValidationError(f"{path} {text.removeprefix('the file ')}") from None
+        if "cannot be read" in text or text.startswith("this is not"):
+            raise ValidationError(f"{path}: {text}") from None
+        raise
 
 
 def read_input(path: str, what: str) -> bytes:
@@ -61,7 +77,8 @@ def ca_command(args: argparse.Namespace, context: Context) -> int:
             authority = create_ca(args.cn, days=args.days, key_type=KeyType.parse(args.key))
         else:
             authority = import_ca(read_input(args.cert, "the CA certificate"), read_input(args.key, "the CA key"),
-                                  secret)
+                                  secret, certificate_name=f"the CA certificate {args.cert}",
+                                  key_name=f"the CA key {args.key}")
         store.pki.install(authority, secret)
         verb = "created" if args.verb == "init" else "imported"
         print(f"{verb} CA '{authority.subject}' ({describe_key(authority.key)}, valid until "
@@ -127,7 +144,8 @@ def server_cert_command(args: argparse.Namespace, context: Context) -> int:
 def trust_command(args: argparse.Namespace, context: Context) -> int:
     repo = context.store.pki.repo
     if args.verb == "add":
-        trusted = context.store.pki.trust(args.name, read_input(args.pem_file, "the CA file"))
+        with naming_the_file(args.pem_file):
+            trusted = context.store.pki.trust(args.name, read_input(args.pem_file, "the CA file"))
         print(f"trusting '{trusted.name}' ({trusted.subject}) for client certificates"
               + ("" if trusted.crl_pem else "; it came without a CRL, so client certificates are not checked "
                  "against CRLs while it is trusted"))

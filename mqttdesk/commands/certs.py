@@ -11,7 +11,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from mqttdesk.cli_output import iso, print_json, print_table, short_time
-from mqttdesk.commands.ca import passphrase, read_input
+from mqttdesk.commands.ca import naming_the_file, passphrase, read_input
 from mqttdesk.commands.common import Context, print_generated, read_stdin_secret
 from mqttdesk.core.errors import MqttdeskError, ValidationError
 from mqttdesk.core.passwords import generate_password
@@ -36,7 +36,8 @@ def cert_command(args: argparse.Namespace, context: Context) -> int:
         return _issue(args, context)
     if args.verb == "sign":
         check_days(args.days)
-        csr = load_csr(read_input(args.csr_file, "the CSR"))
+        with naming_the_file(args.csr_file):
+            csr = load_csr(read_input(args.csr_file, "the CSR"))
         print(f"subject  {csr.subject.rfc4514_string() or '(empty)'}")
         try:
             print(f"key      {describe_key(csr.public_key())}")

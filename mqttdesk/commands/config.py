@@ -30,6 +30,15 @@ LIMIT_KEYS = {
     "max_subscriptions_per_client": "max_subscriptions_per_client",
     "max_incoming_qos2_bytes": "max_incoming_qos2_bytes",
     "max_keepalive": "max_keepalive",
+    "max_packet_size": "max_packet_size",
+    "max_subscriber_backlog_bytes": "max_subscriber_backlog_bytes",
+}
+# `config set` key -> the BrokerLimits field it changes (0: no limit)
+BROKER_LIMIT_KEYS = {
+    "max_connections": "max_connections",
+    "max_connections_per_address": "max_connections_per_address",
+    "max_retained_messages": "max_retained_messages",
+    "max_retained_bytes": "max_retained_bytes",
 }
 
 
@@ -37,6 +46,13 @@ def _limit_setter(key: str) -> Callable[[Store, str], None]:
     def set_limit(store: Store, value: str) -> None:
         limits = store.settings.session_limits()
         store.settings.set_session_limits(replace(limits, **{LIMIT_KEYS[key]: _integer(key, value)}))
+    return set_limit
+
+
+def _broker_limit_setter(key: str) -> Callable[[Store, str], None]:
+    def set_limit(store: Store, value: str) -> None:
+        limits = store.settings.broker_limits()
+        store.settings.set_broker_limits(replace(limits, **{BROKER_LIMIT_KEYS[key]: _integer(key, value)}))
     return set_limit
 
 
@@ -125,6 +141,7 @@ SETTERS: dict[str, Callable[[Store, str], None]] = {
     "listen.mdns": _set_mdns,
     **{f"tls.{which}": _tls_file(which) for which in ("cert_file", "key_file", "client_ca_file")},
     **{key: _limit_setter(key) for key in LIMIT_KEYS},
+    **{key: _broker_limit_setter(key) for key in BROKER_LIMIT_KEYS},
     "max_pending_per_address": _set_pending_per_address,
     "max_pending_connections": _set_pending,
     "auth_log.max_bytes": _set_auth_log_bytes,
@@ -149,6 +166,7 @@ def current(store: Store) -> dict[str, object]:
     listeners = store.settings.listeners()
     limits = store.settings.session_limits()
     admission = store.settings.admission_limits()
+    broker = store.settings.broker_limits()
     anonymous = store.settings.anonymous()
     guard = store.settings.guard()
     return {"listen.host": listeners.host, "listen.port": listeners.tcp_port,
@@ -162,6 +180,7 @@ def current(store: Store) -> dict[str, object]:
             **{key: getattr(limits, field) for key, field in LIMIT_KEYS.items()},
             "max_pending_per_address": admission.max_pending_per_address,
             "max_pending_connections": admission.max_pending,
+            **{key: getattr(broker, field) for key, field in BROKER_LIMIT_KEYS.items()},
             "auth_log.max_bytes": store.settings.auth_log_max_bytes(),
             **{f"guard.{item.name}": getattr(guard, item.name) for item in fields(GuardSettings)},
             "persistence": store.settings.persistence(),

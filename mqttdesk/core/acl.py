@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from mqttdesk.core.clip import clip
 from mqttdesk.core.errors import ValidationError
 from mqttdesk.core.topics import filter_covers, filters_intersect, topic_matches, validate_topic_filter
 
@@ -140,7 +141,7 @@ def validate_rule_filter(topic_filter: str) -> None:
     validate_topic_filter(topic_filter)
     for level in topic_filter.split("/"):
         if "%" in level and level not in ("%u", "%c", "%t"):
-            raise ValidationError(f"in {topic_filter!r}, a pattern must be a whole level: %u, %c or %t")
+            raise ValidationError(f"in {clip(topic_filter)!r}, a pattern must be a whole level: %u, %c or %t")
 
 
 def expand(topic_filter: str, subject: Subject) -> str | None:

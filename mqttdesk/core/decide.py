@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mqttdesk.core.client_ids import blocking_owner, describe_owner, reserving_user
 from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, PeerCertificate, SessionHolder, SourceAnswer
@@ -22,6 +22,7 @@ from mqttdesk.core.reasons import Reason, ReasonCode, connack_code
 from mqttdesk.core.sources import DEVICES, USERS, Record, match, source_of
 from mqttdesk.core.states import CredentialState
 from mqttdesk.core.timefmt import format_time
+from mqttdesk.core.tokens import TOKEN_IN_USERNAME, looks_like_token
 from mqttdesk.core.topic_rules import decide_topic, roles_of, unsafe_value_notes
 
 __all__ = ["credential_record", "decide_connect", "decide_topic", "decide_unchecked", "decide_vouched", "format_time",
@@ -273,6 +274,14 @@ def decide_connect(
                 return path.refuse(ReasonCode.MISSING_USERNAME, "a password was sent without a username")
             return _decide_anonymous(path, directory, live)
         if credential is None:
+            if answer is None and looks_like_token(request.username):
+                # a token in the username field that no issuer reads there: refused like any unknown username,
+                # but the token (a secret) is neither logged nor sent back
+                path.request = replace(request, username=TOKEN_IN_USERNAME)
+                path.add("the username is a token (not shown) → not a user, and no token issuer reads the username "
+                         "field")
+                return path.refuse(ReasonCode.UNKNOWN_USER, "the username is a token, and no token issuer reads "
+                                   "tokens from the username field (token issuer add --field username)")
             path.add(f"username '{request.username}' → not a user, not a bootstrap credential")
             if answer is not None:
                 return _decide_answer(path, answer, live, directory)

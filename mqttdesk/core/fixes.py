@@ -18,6 +18,7 @@ from mqttdesk.core.model import Device, Directory, User
 from mqttdesk.core.names import tenant_of
 from mqttdesk.core.reasons import Reason, ReasonCode
 from mqttdesk.core.states import CredentialState
+from mqttdesk.core.tokens import TOKEN_IN_USERNAME
 
 
 class FixAction(StrEnum):
@@ -64,6 +65,9 @@ def suggest_fix(decision: Decision, directory: Directory) -> Fix | None:
                        FixAction.RESET_PASSWORD, {"user": name}, f"mqttdesk user passwd {_quote(name)}")
         return Fix("check the password configured on the client (device and bootstrap passwords are set "
                    "when the credential is created)")
+    if code is ReasonCode.UNKNOWN_USER and name == TOKEN_IN_USERNAME:
+        return Fix("have the client send its token in the password field, or add a token issuer that reads the "
+                   "username field (mqttdesk token issuer add NAME --field username ...)")
     if code is ReasonCode.UNKNOWN_USER:
         return Fix(f"add a user '{name}' (or a bootstrap credential of that name for a fleet of devices)",
                    FixAction.ADD_USER, {"user": name}, f"mqttdesk user add {_quote(name)} --password-stdin")

@@ -48,6 +48,8 @@ class ReasonCode(StrEnum):
     # the login guard (core/guard.py): decided before any credential is looked at
     BANNED = "banned"  # the address, username or clientId is banned (guessing, flapping, or by an administrator)
     THROTTLED = "throttled"  # too many failed logins from the address: refused after a delay, nothing checked
+    TOO_MANY_CONNECTIONS = "too-many-connections"  # the broker holds max_connections connections already
+    TOO_MANY_FROM_ADDRESS = "too-many-from-address"  # the client's address holds max_connections_per_address
     # client certificates (mutual TLS)
     CERT_REQUIRED = "cert-required"  # the user logs in by certificate and presented none
     CERT_NOT_ALLOWED = "cert-not-allowed"  # a certificate as the only login of a password-only user
@@ -75,6 +77,7 @@ class ReasonCode(StrEnum):
     ACL_NO_RULE = "acl-no-rule"
     BAD_TOPIC = "bad-topic"
     SUBSCRIPTION_LIMIT = "subscription-limit"  # the session holds max_subscriptions_per_client already
+    RETAINED_LIMIT = "retained-limit"  # a retained message not kept (max_retained_messages / _bytes); delivered
     # session ends
     CLIENT_DISCONNECT = "client-disconnect"
     CONNECTION_LOST = "connection-lost"
@@ -114,6 +117,8 @@ _CONNACK_BY_REASON: dict[ReasonCode, int] = {
     ReasonCode.CLIENT_ID_TAKEN: ConnackCode.IDENTIFIER_REJECTED,
     ReasonCode.BAD_PROTOCOL: ConnackCode.UNACCEPTABLE_PROTOCOL,
     ReasonCode.SERVER_BUSY: ConnackCode.SERVER_UNAVAILABLE,
+    ReasonCode.TOO_MANY_CONNECTIONS: ConnackCode.SERVER_UNAVAILABLE,  # as Mosquitto over max_connections
+    ReasonCode.TOO_MANY_FROM_ADDRESS: ConnackCode.SERVER_UNAVAILABLE,
     ReasonCode.CLIENT_GONE: ConnackCode.SERVER_UNAVAILABLE,  # nobody is left to hear it: the broker sends nothing
     ReasonCode.BAD_AUTH_METHOD: ConnackCode.NOT_AUTHORIZED,  # 3.1.1 has no Authentication Method: never sent
     ReasonCode.KEEPALIVE_TOO_LONG: ConnackCode.IDENTIFIER_REJECTED,  # what Mosquitto answers a too long keep-alive
@@ -218,6 +223,9 @@ MQTT5_CONNACK: Mapping[ReasonCode, int] = MappingProxyType({
     # sockets one peer (or all peers) opened without sending a CONNECT, a flood of connections, which is what
     # 0x9F names. It is closed unread in practice (no CONNECT, no protocol version): the code is for the record.
     ReasonCode.TOO_MANY_PENDING: Mqtt5Code.CONNECTION_RATE_EXCEEDED,
+    # a bound the administrator set on how many connections the broker (or one address) may hold: a quota
+    ReasonCode.TOO_MANY_CONNECTIONS: Mqtt5Code.QUOTA_EXCEEDED,
+    ReasonCode.TOO_MANY_FROM_ADDRESS: Mqtt5Code.QUOTA_EXCEEDED,
     ReasonCode.BAD_AUTH_METHOD: Mqtt5Code.BAD_AUTHENTICATION_METHOD,
     ReasonCode.KEEPALIVE_TOO_LONG: Mqtt5Code.CLIENT_IDENTIFIER_NOT_VALID,  # (3.1.1 only: MQTT 5 clients are told)
     ReasonCode.ACL_DENIED: Mqtt5Code.NOT_AUTHORIZED,  # the will topic
@@ -281,9 +289,11 @@ MQTT5_DISCONNECT: Mapping[ReasonCode, int] = MappingProxyType({
 
 # Reasons no MQTT 5 reason code is ever sent for: the client ended the session itself, no MQTT was spoken (a failed
 # TLS handshake: no CONNECT, no protocol version), or no answer is due (an allowed topic is answered with its
-# granted QoS or plain success, which the router knows, not the reason).
+# granted QoS or plain success, which the router knows, not the reason; a retained message the broker did not keep
+# was still published and delivered: its PUBACK is a success).
 NO_MQTT5_CODE: frozenset[ReasonCode] = frozenset({
     ReasonCode.CLIENT_DISCONNECT, ReasonCode.CONNECTION_LOST, ReasonCode.TLS_HANDSHAKE_FAILED, ReasonCode.ACL_ALLOWED,
+    ReasonCode.RETAINED_LIMIT,
 })
 
 # where the protocol core knows better which protocol fault it was (0x81 malformed packet, 0x82 protocol error...)

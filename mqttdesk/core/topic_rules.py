@@ -159,6 +159,17 @@ def subscription_limit_decision(grant: Grant, topic_filter: str, limit: int) -> 
     return _topic_decision(Kind.SUBSCRIBE, grant, topic_filter, False, ReasonCode.SUBSCRIPTION_LIMIT, text, steps)
 
 
+def retained_limit_decision(grant: Grant, topic: str, why: str) -> Decision:
+    """A PUBLISH with retain set, delivered, whose retained copy the broker's limits did not keep (`why`)."""
+    who = describe_subject(grant)
+    client = "" if who.startswith("device") else f" (clientId '{grant.client_id}')"
+    steps = [f"{who}{client} publishes a retained message on '{topic}'",
+             "it was delivered to the current subscribers"]
+    text = (f"the retained message of {who} on '{topic}' was not kept: {why}; new subscribers will not get it "
+            "(further ones of this session are counted in the Clients view)")
+    return _topic_decision(Kind.PUBLISH, grant, topic, False, ReasonCode.RETAINED_LIMIT, text, steps)
+
+
 def _topic_decision(
     kind: Kind, grant: Grant, topic: str, allowed: bool, code: ReasonCode, text: str, steps: list[str],
     verdict: AclVerdict | None = None, roles: tuple[str, ...] | None = None,

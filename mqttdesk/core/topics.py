@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from mqttdesk.core.clip import clip
 from mqttdesk.core.errors import ValidationError
 
 MAX_TOPIC_BYTES = 65535
@@ -27,9 +28,9 @@ def validate_topic_filter(topic_filter: str) -> None:
     levels = topic_filter.split("/")
     for index, level in enumerate(levels):
         if "#" in level and (level != "#" or index != len(levels) - 1):
-            raise ValidationError(f"in {topic_filter!r}, '#' must be a whole level and the last one")
+            raise ValidationError(f"in {clip(topic_filter)!r}, '#' must be a whole level and the last one")
         if "+" in level and level != "+":
-            raise ValidationError(f"in {topic_filter!r}, '+' must be a whole level")
+            raise ValidationError(f"in {clip(topic_filter)!r}, '+' must be a whole level")
 
 
 def _check_common(text: str) -> None:

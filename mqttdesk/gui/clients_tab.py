@@ -6,11 +6,15 @@ messages; Discard session drops one and releases its clientId (only its own iden
 A session ended by someone else (a kick, a credential suspended, revoked, deleted or given a new password, a
 take-over) leaves a brief notice over the table saying who and why, read from the Auth log entries as they are
 stored: those say whether an end was forced, which the registry's disconnect event does not.
+
+Under the bar, a line counts what the broker's limits refused or dropped since the app started ("refused: 3 over
+the connection limit · dropped: 12 retained over the limit"), read from the registry once a second (a drop happens
+per message: announcing each one would cost more than the message).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -52,6 +56,7 @@ from mqttdesk.store.auth_log_repo import AuthLogEntry
 _COLUMN_WIDTHS = {USERNAME: 125, METHOD: 170, PROTOCOL: 60, ADDRESS: 100, CONNECTED_SINCE: 160, CLEAN_SESSION: 50,
                   SUBSCRIPTIONS: 60, MESSAGES_IN: 60, MESSAGES_OUT: 60, DEVICE: 220}
 LONGEST_METHOD = "bootstrap (registered)"  # the Method column fits it whatever the font
+LIMITS_REFRESH_MS = 1000
 
 
 class ClientsTab(QWidget):
@@ -75,6 +80,15 @@ class ClientsTab(QWidget):
         self.timeline_button.clicked.connect(self.open_timeline)
         self.timeline: TimelineDialog | None = None
         self.count_label = QLabel()
+        self.limits_label = QLabel()
+        self.limits_label.setObjectName("limitCounts")
+        self.limits_label.setToolTip("What the broker's limits refused or dropped since the app started "
+                                     "(mqttdesk config show: max_connections, max_retained_messages, ...)")
+        self.limits_label.setWordWrap(True)
+        self._limits_timer = QTimer(self)
+        self._limits_timer.setInterval(LIMITS_REFRESH_MS)
+        self._limits_timer.timeout.connect(self.refresh_limit_counts)
+        self._limits_timer.start()
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText("Filter by client id")
         self.filter_edit.setClearButtonEnabled(True)
@@ -101,8 +115,10 @@ class ClientsTab(QWidget):
         bar.addWidget(self.filter_edit)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
+        layout.addWidget(self.limits_label)
         layout.addWidget(self.table)
         self._rows_changed()
+        self.refresh_limit_counts()
 
     def selected_session(self) -> LiveSession | None:
         row = selected_source_row(self.table, self.proxy)
@@ -117,6 +133,12 @@ class ClientsTab(QWidget):
         text = plural(connected, "client") + " connected"
         self.count_label.setText(text + (f", {plural(kept, 'session')} kept for clients away" if kept else ""))
         self._update_actions()
+
+    def refresh_limit_counts(self) -> None:
+        text = self.context.service.registry.limit_counts.describe()
+        self.limits_label.setVisible(bool(text))
+        if text != self.limits_label.text():
+            self.limits_label.setText(text)
 
     def _row_changed(self, first: QModelIndex, *_: object) -> None:
         if first.column() == 0:  # a whole row replaced: a session went offline or resumed

@@ -73,10 +73,12 @@ def check_ca_certificate(certificate: x509.Certificate, *, what: str = "the cert
 
 
 def import_ca(certificate_pem: bytes, key_pem: bytes, passphrase: str | None = None, *,
-              now: float | None = None) -> CertificateAuthority:
-    """An existing CA: its certificate (PEM) and private key (PEM, encrypted with `passphrase` or not)."""
-    certificate = load_certificate(certificate_pem, what="the CA certificate")
-    key = load_private_key(key_pem, passphrase, what="the CA key")
+              now: float | None = None, certificate_name: str = "the CA certificate",
+              key_name: str = "the CA key") -> CertificateAuthority:
+    """An existing CA: its certificate (PEM) and private key (PEM, encrypted with `passphrase` or not); the names
+    say which file is which in a refusal (e.g. "the CA certificate ca.pem")."""
+    certificate = load_certificate(certificate_pem, what=certificate_name)
+    key = load_private_key(key_pem, passphrase, what=key_name)
     if not same_public_key(certificate.public_key(), key.public_key()):
         raise ValidationError(f"the key ({describe_key(key)}) does not belong to the CA certificate "
                               f"{certificate.subject.rfc4514_string()}")

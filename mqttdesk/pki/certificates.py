@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from mqttdesk.core.errors import ValidationError
+from mqttdesk.pki.parse_errors import parse_problem
 
 EXPIRING_DAYS = 30  # "expiring soon": also when the server certificate is reissued
 CLOCK_SKEW = datetime.timedelta(minutes=5)  # certificates start a little in the past: devices' clocks differ
@@ -62,7 +63,7 @@ def load_certificate(pem: bytes, *, what: str = "the certificate") -> x509.Certi
             raise ValidationError(f"{what} holds no PEM certificate")
         return x509.load_pem_x509_certificate(blocks[0])
     except ValueError as exc:
-        raise ValidationError(f"{what} cannot be read: {exc}") from None
+        raise ValidationError(f"{what} cannot be read: {parse_problem(exc)}") from None
 
 
 def certificate_pem(certificate: x509.Certificate) -> bytes:

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from mqttdesk.core.errors import ValidationError
 from mqttdesk.pki.ca import CertificateAuthority
 from mqttdesk.pki.certificates import CLOCK_SKEW, utc
+from mqttdesk.pki.parse_errors import parse_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,7 @@ def load_crl(pem: bytes, *, issuer: x509.Certificate | None = None, what: str = 
     try:
         crl = x509.load_pem_x509_crl(pem)
     except ValueError as exc:
-        raise ValidationError(f"{what} cannot be read: {exc}") from None
+        raise ValidationError(f"{what} cannot be read: {parse_problem(exc)}") from None
     if issuer is None:
         return crl
     key = issuer.public_key()

@@ -13,10 +13,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from mqttdesk.core.errors import ValidationError
 from mqttdesk.pki.ca import ORGANIZATION, CertificateAuthority
-from mqttdesk.pki.certificates import Validity, common_name, name, utc
+from mqttdesk.pki.certificates import Validity, common_name, name, pem_blocks, utc
 from mqttdesk.pki.choices import DEFAULT_CLIENT_DAYS as DEFAULT_CLIENT_DAYS
 from mqttdesk.pki.choices import DEFAULT_CLIENT_KEY as DEFAULT_CLIENT_KEY
 from mqttdesk.pki.keys import KeyType, PrivateKey, PublicKey, describe_key, generate_key
+from mqttdesk.pki.parse_errors import parse_problem
 from mqttdesk.pki.sans import normalize_sans, parse_san
 
 # ESP8266 Tasmota negotiates only ECDHE-RSA and runs out of memory on keys above 2048 bits
@@ -90,12 +91,16 @@ class CsrSummary:
 
 
 def load_csr(pem: bytes) -> x509.CertificateSigningRequest:
+    if b"-----BEGIN" in pem and b"CERTIFICATE REQUEST-----" not in pem:
+        found = sorted({label for label, _ in pem_blocks(pem)})
+        raise ValidationError("this is not a certificate signing request (CSR): it holds no PEM block 'CERTIFICATE "
+                              "REQUEST'" + (f" (it holds {', '.join(found)})" if found else ""))
     try:
         if b"-----BEGIN" in pem:
             return x509.load_pem_x509_csr(pem)
         return x509.load_der_x509_csr(pem)
     except ValueError as exc:
-        raise ValidationError(f"this is not a certificate signing request (CSR): {exc}") from None
+        raise ValidationError(f"this is not a certificate signing request (CSR): {parse_problem(exc)}") from None
 
 
 def check_csr(csr: x509.CertificateSigningRequest) -> CsrSummary:
@@ -105,7 +110,7 @@ def check_csr(csr: x509.CertificateSigningRequest) -> CsrSummary:
     try:
         public_key = csr.public_key()
     except (ValueError, UnsupportedAlgorithm) as exc:
-        raise ValidationError(f"the CSR's key cannot be read: {exc}") from None
+        raise ValidationError(f"the CSR's key cannot be read: {parse_problem(exc)}") from None
     words = describe_key(public_key)
     if isinstance(public_key, rsa.RSAPublicKey):
         if public_key.key_size < MIN_RSA_BITS:

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from mqttdesk.core.errors import ValidationError
 from mqttdesk.pki.choices import KeyType as KeyType
+from mqttdesk.pki.parse_errors import parse_problem
 
 PrivateKey: TypeAlias = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 PublicKey: TypeAlias = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
@@ -67,9 +68,9 @@ def load_private_key(pem: bytes, passphrase: str | None = None, *, what: str = "
     except ValueError as exc:
         if encrypted:
             raise ValidationError(f"wrong passphrase for {what}") from None
-        raise ValidationError(f"{what} cannot be read: {exc}") from None
+        raise ValidationError(f"{what} cannot be read: {parse_problem(exc)}") from None
     except TypeError as exc:
-        raise ValidationError(f"{what} cannot be read: {exc}") from None
+        raise ValidationError(f"{what} cannot be read: {parse_problem(exc)}") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise ValidationError(f"{what} is a {describe_key(key)} key; mqttdesk uses EC and RSA keys only")
     return key

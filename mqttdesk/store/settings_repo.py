@@ -1,6 +1,7 @@
 """Settings: listener addresses (TCP, TLS, WebSocket) and TLS files, anonymous access, per-client limits, the caps on
-connections waiting for their CONNECT, the Auth log's size, persistence on/off, the external HTTP service and the
-login guard (password guessing and flapping, `guard.*`), as JSON values by key.
+connections waiting for their CONNECT, the broker's bounds on connections and retained messages, the Auth log's size,
+persistence on/off, the external HTTP service and the login guard (password guessing and flapping, `guard.*`), as
+JSON values by key.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from mqttdesk.core.errors import NotFoundError, ValidationError
 from mqttdesk.core.external import ExternalSettings, validate
 from mqttdesk.core.guard import GuardSettings
-from mqttdesk.core.limits import AdmissionLimits, SessionLimits
+from mqttdesk.core.limits import AdmissionLimits, BrokerLimits, SessionLimits
 from mqttdesk.core.model import AnonymousPolicy
 from mqttdesk.store.changes import Change, ChangeKind
 
@@ -49,6 +50,12 @@ MAX_SUBSCRIPTIONS_PER_PACKET = "limits.max_subscriptions_per_packet"
 MAX_SUBSCRIPTIONS_PER_CLIENT = "limits.max_subscriptions_per_client"
 MAX_INCOMING_QOS2_BYTES = "limits.max_incoming_qos2_bytes"
 MAX_KEEPALIVE = "limits.max_keepalive"
+MAX_PACKET_SIZE = "limits.max_packet_size"
+MAX_SUBSCRIBER_BACKLOG = "limits.max_subscriber_backlog_bytes"
+MAX_CONNECTIONS = "limits.max_connections"
+MAX_CONNECTIONS_PER_ADDRESS = "limits.max_connections_per_address"
+MAX_RETAINED_MESSAGES = "limits.max_retained_messages"
+MAX_RETAINED_BYTES = "limits.max_retained_bytes"
 MAX_PENDING_PER_ADDRESS = "limits.max_pending_per_address"
 MAX_PENDING = "limits.max_pending_connections"
 AUTH_LOG_MAX_BYTES = "auth_log.max_bytes"
@@ -238,6 +245,8 @@ class SettingsRepo:
                                                       defaults.max_subscriptions_per_client)),
             max_incoming_qos2_bytes=int(self.get(MAX_INCOMING_QOS2_BYTES, defaults.max_incoming_qos2_bytes)),
             max_keepalive=int(self.get(MAX_KEEPALIVE, defaults.max_keepalive)),
+            max_packet_size=int(self.get(MAX_PACKET_SIZE, defaults.max_packet_size)),
+            max_subscriber_backlog_bytes=int(self.get(MAX_SUBSCRIBER_BACKLOG, defaults.max_subscriber_backlog_bytes)),
         )
 
     def set_session_limits(self, limits: SessionLimits) -> None:
@@ -249,6 +258,26 @@ class SettingsRepo:
             self.set(MAX_SUBSCRIPTIONS_PER_CLIENT, limits.max_subscriptions_per_client)
             self.set(MAX_INCOMING_QOS2_BYTES, limits.max_incoming_qos2_bytes)
             self.set(MAX_KEEPALIVE, limits.max_keepalive)
+            self.set(MAX_PACKET_SIZE, limits.max_packet_size)
+            self.set(MAX_SUBSCRIBER_BACKLOG, limits.max_subscriber_backlog_bytes)
+
+    def broker_limits(self) -> BrokerLimits:
+        defaults = BrokerLimits()
+        return BrokerLimits(
+            max_connections=int(self.get(MAX_CONNECTIONS, defaults.max_connections)),
+            max_connections_per_address=int(self.get(MAX_CONNECTIONS_PER_ADDRESS,
+                                                     defaults.max_connections_per_address)),
+            max_retained_messages=int(self.get(MAX_RETAINED_MESSAGES, defaults.max_retained_messages)),
+            max_retained_bytes=int(self.get(MAX_RETAINED_BYTES, defaults.max_retained_bytes)),
+        )
+
+    def set_broker_limits(self, limits: BrokerLimits) -> None:
+        """Applies from the next broker start."""
+        with self._store.write():
+            self.set(MAX_CONNECTIONS, limits.max_connections)
+            self.set(MAX_CONNECTIONS_PER_ADDRESS, limits.max_connections_per_address)
+            self.set(MAX_RETAINED_MESSAGES, limits.max_retained_messages)
+            self.set(MAX_RETAINED_BYTES, limits.max_retained_bytes)
 
     def admission_limits(self) -> AdmissionLimits:
         defaults = AdmissionLimits()

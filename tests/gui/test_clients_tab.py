@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from pytestqt.qtbot import QtBot
 
+from mqttdesk.broker.service import BrokerService
 from mqttdesk.core.acl import Permission
+from mqttdesk.core.limits import BrokerLimits
 from mqttdesk.core.states import StateAction
 from mqttdesk.gui.clients_tab import LONGEST_METHOD, ClientsTab
 from mqttdesk.gui.main_window import MainWindow
@@ -14,7 +19,7 @@ from mqttdesk.gui.models.clients_model import CONNECTED_SINCE, METHOD, SUBSCRIPT
 from mqttdesk.gui.models.users_model import SESSIONS
 from mqttdesk.gui.users_tab import UsersTab
 from mqttdesk.store.db import Store
-from tests.gui.conftest import FAST_HASH, ClientFactory
+from tests.gui.conftest import FAST_HASH, AsyncRunner, ClientFactory
 from tests.gui.helpers import cell, click, has_row, select_row, tab_of
 
 
@@ -96,3 +101,38 @@ def test_a_kept_session_shows_offline_and_can_be_discarded(
     qtbot.waitUntil(lambda: not has_row(tab.table, "alice-phone"), timeout=5000)
     assert "discarded the session kept for 'alice-phone' (1 queued message)" in window.statusBar().currentMessage()
     assert store.client_ids.owner("alice-phone") is None
+
+
+def test_the_limits_line_counts_refusals_and_drops(qtbot: QtBot, window: MainWindow, store: Store,
+                                                   service: BrokerService, aio: AsyncRunner) -> None:
+    store.settings.set_broker_limits(BrokerLimits(max_connections=1, max_retained_messages=1))
+    status = aio.run(service.start("127.0.0.1", 0))  # the limits apply from this start
+    port = status.addresses[0][1]
+    tab = clients_tab(window)
+    assert tab.limits_label.isHidden()  # nothing refused or dropped yet: no line
+    first = _paho("first", port)
+    qtbot.waitUntil(lambda: has_row(tab.table, "first"), timeout=5000)
+    refused: list[int] = []
+    second = _paho("second", port, on_connack=refused.append)
+    qtbot.waitUntil(lambda: refused == [3], timeout=5000)  # CONNACK 3: server unavailable
+    for topic in ("lwt/a", "lwt/b"):
+        first.publish(topic, b"Online", qos=1, retain=True)
+    qtbot.waitUntil(lambda: "retained" in tab.limits_label.text(), timeout=5000)
+    assert tab.limits_label.text() == "refused: 1 over the connection limit · dropped: 1 retained over the limit"
+    assert tab.limits_label.isVisible()
+    for client in (first, second):
+        client.disconnect()
+        client.loop_stop()
+
+
+def _paho(client_id: str, port: int, on_connack: Callable[[int], None] | None = None) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
+                         reconnect_on_failure=False)
+    if on_connack is not None:
+        client.on_connect = lambda _c, _u, _f, reason, _p: on_connack(_V311.get(reason.value, reason.value))
+    client.connect("127.0.0.1", port, keepalive=30)
+    client.loop_start()
+    return client
+
+
+_V311 = {0: 0, 136: 3}  # paho 2 reports a 3.1.1 CONNACK as the MQTT 5 code: 136 is "server unavailable"

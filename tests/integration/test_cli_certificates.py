@@ -194,7 +194,7 @@ def test_ca_import_of_an_encrypted_key(data_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "ca.pem").write_bytes(certificate_pem(existing.certificate))
     (tmp_path / "ca.key").write_bytes(private_key_pem(existing.key, "old secret"))
     assert _error(data_dir, "ca", "import", "--cert", str(tmp_path / "ca.pem"), "--key", str(tmp_path / "ca.key"),
-                  "--passphrase-stdin", stdin="nope\n") == "wrong passphrase for the CA key"
+                  "--passphrase-stdin", stdin="nope\n") == f"wrong passphrase for the CA key {tmp_path / 'ca.key'}"
     other = create_ca("Other CA")
     (tmp_path / "other.key").write_bytes(private_key_pem(other.key))
     assert _error(data_dir, "ca", "import", "--cert", str(tmp_path / "ca.pem"), "--key",
@@ -214,7 +214,7 @@ def test_trust_add_list_remove(data_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "partner.pem").write_bytes(certificate_pem(partner.certificate))
     (tmp_path / "with-key.pem").write_bytes(certificate_pem(partner.certificate) + private_key_pem(partner.key))
     assert _error(data_dir, "trust", "add", str(tmp_path / "with-key.pem"), "--name", "p").startswith(
-        "the file holds a private key")
+        f"{tmp_path / 'with-key.pem'} holds a private key")
     assert "came without a CRL" in _ok(data_dir, "trust", "add", str(tmp_path / "partner.pem"), "--name", "partner")
     listed = json.loads(_ok(data_dir, "trust", "list", "--json"))
     assert [(t["name"], t["subject"], t["crl"]) for t in listed] == [("partner", "CN=Partner CA,O=mqttdesk", False)]

@@ -17,6 +17,7 @@ from mqttdesk.broker import accept_errors as accept_errors_module
 from mqttdesk.broker import admission as admission_module
 from mqttdesk.broker.accept_errors import AcceptErrorFilter
 from mqttdesk.broker.admission import MAX_ADDRESSES_LOGGED, Admission, pending_cap
+from mqttdesk.broker.limit_counts import LimitCounts, LimitEvent
 from mqttdesk.core.errors import ValidationError
 from mqttdesk.core.limits import AdmissionLimits
 
@@ -188,3 +189,20 @@ def test_the_soft_file_limit_is_raised_to_the_hard_one() -> None:
                           cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     reported, soft, hard = done.stdout.split()
     assert reported == soft == hard
+
+
+def test_every_refusal_before_the_connect_is_counted_for_the_clients_view() -> None:
+    counts = LimitCounts()
+
+    async def flood() -> None:
+        admission = Admission(AdmissionLimits(max_pending_per_address=2, max_pending=1000), None,
+                              lambda address, why: None, counts=counts)
+        for _ in range(2):
+            assert admission.admit("10.0.0.1") is not None
+        for _ in range(30):
+            assert admission.admit("10.0.0.1") is None
+        admission.close()
+
+    asyncio.run(flood())
+    assert counts[LimitEvent.PENDING] == 30  # every socket, though only the first is in the Auth log
+    assert counts.describe() == "refused: 30 waiting for their CONNECT"

@@ -50,6 +50,8 @@ CONNACK = {
     ReasonCode.RESERVED_TOPIC: 0x87,
     ReasonCode.BAD_TOPIC: 0x90,
     ReasonCode.TOO_MANY_PENDING: 0x9F,
+    ReasonCode.TOO_MANY_CONNECTIONS: 0x97,  # max_connections, max_connections_per_address: quota exceeded
+    ReasonCode.TOO_MANY_FROM_ADDRESS: 0x97,
     ReasonCode.SERVER_BUSY: 0x89,
     ReasonCode.CLIENT_GONE: 0x89,
     ReasonCode.BAD_PROTOCOL: 0x84,
@@ -121,7 +123,7 @@ def test_the_tables_are_exactly_the_issues() -> None:
     assert dict(MQTT5_TOPIC_REFUSAL) == TOPIC_REFUSAL
     assert dict(MQTT5_DISCONNECT) == DISCONNECT
     assert {ReasonCode.CLIENT_DISCONNECT, ReasonCode.CONNECTION_LOST, ReasonCode.TLS_HANDSHAKE_FAILED,
-            ReasonCode.ACL_ALLOWED} == NO_MQTT5_CODE
+            ReasonCode.ACL_ALLOWED, ReasonCode.RETAINED_LIMIT} == NO_MQTT5_CODE
     with pytest.raises(TypeError):
         MQTT5_CONNACK[ReasonCode.KICKED] = 0x00  # type: ignore[index]  # nobody changes the contract at run time
 

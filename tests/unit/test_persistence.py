@@ -26,10 +26,12 @@ from mqttdesk.broker.persistence import (
 )
 from mqttdesk.broker.protocol import OutgoingPublish, Properties, Publish
 from mqttdesk.broker.registry import LiveSession
+from mqttdesk.broker.retained import RetainedMessages
 from mqttdesk.broker.session_state import NEVER_EXPIRES, SessionLimits, SessionState
 from mqttdesk.broker.subscription import Subscription
 from mqttdesk.core.acl import Effect, Permission, Rule
 from mqttdesk.core.decision import Grant
+from mqttdesk.core.limits import BrokerLimits
 from mqttdesk.core.model import ANONYMOUS_REF, AnonymousPolicy, CredentialKind, CredentialRef, Directory, Method
 from mqttdesk.store.session_store import (
     SESSIONS_FILENAME,
@@ -164,17 +166,7 @@ def test_remove_and_set_aside(tmp_path: Path) -> None:
 
 class _Router:
     def __init__(self) -> None:
-        self.retained_changes: set[str] | None = None
-        self.kept: dict[str, tuple[Publish, float | None]] = {}
-
-    def retained(self, topic: str) -> tuple[Publish, float | None] | None:
-        return self.kept.get(topic)
-
-    def retained_topics(self) -> set[str]:
-        return set(self.kept)
-
-    def restore_retained(self, publish: Publish, expires_at: float | None) -> None:
-        self.kept[publish.topic] = (publish, expires_at)
+        self.retained = RetainedMessages(BrokerLimits())
 
 
 class _Broker:
@@ -249,9 +241,9 @@ def test_a_queued_message_becoming_in_flight_is_an_update_not_a_new_row(file: Se
 def test_retained_changes_are_taken_once(file: SessionFile) -> None:
     broker, now = _Broker(), [5000.0]
     persistence = _persistence(file, broker, now)
-    assert broker.router.retained_changes == set()  # restore switched the tracking on
-    broker.router.kept["r/1"] = (Publish("r/1", b"on", 0, True), 4060.0)  # monotonic: 60 s left
-    broker.router.retained_changes = {"r/1", "r/gone"}
+    assert broker.router.retained.changes == set()  # restore switched the tracking on
+    broker.router.retained.restore(Publish("r/1", b"on", 0, True), 4060.0)  # monotonic: 60 s left
+    broker.router.retained.changes = {"r/1", "r/gone"}
     batch = persistence.snapshot()
     assert [(t, e) for t, _, e in batch.retained] == [("r/1", 5060.0)]  # kept as Unix time
     assert batch.removed_retained == ["r/gone"]
@@ -288,7 +280,7 @@ def test_a_failed_write_makes_the_next_batch_rewrite_everything(file: SessionFil
     broker, now = _Broker(), [5000.0]
     persistence = _persistence(file, broker, now)
     broker.states["c"] = _state()
-    broker.router.kept["r"] = (Publish("r", b"x", 0, True), None)
+    broker.router.retained.restore(Publish("r", b"x", 0, True), None)
     file.write(persistence.snapshot())
 
     def failing(batch: Batch) -> None:

@@ -186,15 +186,18 @@ def test_no_field_that_becomes_a_reason_string_holds_the_password(code: ReasonCo
 
 
 def test_the_paths_take_every_connect_reason_a_request_can_lead_to() -> None:
-    """A CONNECT reason that `decide.py` gains needs a path above. `bad-protocol`, `too-many-pending` and
-    `keepalive-too-long` are decided by the broker before any request exists (the CONNECT could not be read, was
-    never read, or asks for a keep-alive no 3.1.1 client can be talked out of; its sentence holds only numbers)."""
+    """A CONNECT reason that `decide.py` gains needs a path above. `bad-protocol`, `too-many-pending`,
+    `keepalive-too-long`, `too-many-connections` and `too-many-from-address` are decided by the broker before any
+    request exists (the CONNECT could not be read, was never read, asks for a keep-alive no 3.1.1 client can be
+    talked out of, or comes while the broker or its address holds its limit of connections; their sentences hold
+    only numbers and the address)."""
     taken = {code for code, _make in PATHS.values()}
     # a token's refusals are taken with the token as the secret in tests/unit/test_tokens.py, the external
     # service's with the password in tests/unit/test_external.py
     token_reasons = {code for code in ReasonCode if code.value.startswith(("token-", "external-"))}
     assert taken == set(MQTT5_CONNACK) - {ReasonCode.BAD_PROTOCOL, ReasonCode.TOO_MANY_PENDING,
-                                          ReasonCode.KEEPALIVE_TOO_LONG} - token_reasons
+                                          ReasonCode.KEEPALIVE_TOO_LONG, ReasonCode.TOO_MANY_CONNECTIONS,
+                                          ReasonCode.TOO_MANY_FROM_ADDRESS} - token_reasons
 
 
 def test_the_session_end_sentences_after_a_change_hold_no_password() -> None:

@@ -232,3 +232,24 @@ def test_a_public_key_is_never_taken_for_an_hmac_secret() -> None:
     decision = _decide("mallory", forged)
     assert decision.reason_code is ReasonCode.TOKEN_BAD_SIGNATURE
     assert "accepts RS256" in decision.reason.text
+
+
+def test_a_token_in_the_username_that_no_issuer_reads_there_is_never_logged() -> None:
+    """An issuer reads the password field only: a client putting its token in the username is an unknown user, and
+    the decision (Auth log, MQTT 5 Reason String, suggested fix) shows "(token)", never the token."""
+    from mqttdesk.core.decide import decide_connect
+    from mqttdesk.core.decision import ConnectRequest
+    from mqttdesk.core.fixes import suggest_fix
+    from mqttdesk.core.reasons import ReasonCode
+    from mqttdesk.core.tokens import TOKEN_IN_USERNAME
+
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzZW5zb3ItOSJ9.c2lnbmF0dXJlLW9mLWEtdG9rZW4tZm9yLXRlc3Rz"
+    directory = dataclasses.replace(DIRECTORY, token_issuers={})
+    decision = decide_connect(ConnectRequest(client_id="tok-2", username=token, password="x"), directory,
+                              password_ok=None, live={})
+    assert decision.reason_code is ReasonCode.UNKNOWN_USER
+    assert decision.username == TOKEN_IN_USERNAME
+    assert token not in repr(decision)
+    fix = suggest_fix(decision, directory)
+    assert fix is not None
+    assert "password field" in fix.description

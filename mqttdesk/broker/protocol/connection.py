@@ -132,6 +132,10 @@ class ServerProtocol:
             return None
         return self._last_received + self._grace
 
+    def restart_keep_alive(self) -> None:
+        """Count the peer's silence from now (the broker's clock jumped: the silence was not the peer's)."""
+        self._last_received = self._clock()
+
     def handle_deadline(self, now: float | None = None) -> None:
         """Called at (or after) `next_deadline()`: ends the connection if nothing arrived in time."""
         deadline = self.next_deadline()
