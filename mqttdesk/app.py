@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -93,14 +92,20 @@ def run_gui(data_dir: Path, host: str | None = None, port: int | None = None,
     listens (the GUI benchmark drives the running app through it) and the window is closed when it returns.
     """
     configure_logging()
-    _require_a_display()
+    from mqttdesk.gui.qt_platform import check_platform, fatal_messages_as_errors
+
+    check_platform()
     import qasync  # type: ignore[import-untyped]  # (no type information shipped)
     from PySide6.QtWidgets import QApplication
 
     from mqttdesk.gui.main_window import MainWindow
 
     existing = QApplication.instance()
-    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
+    if isinstance(existing, QApplication):
+        app = existing
+    else:
+        with fatal_messages_as_errors():
+            app = QApplication(sys.argv)
     app.setApplicationName("mqttdesk")
     # the window closes itself after its asynchronous shutdown; Qt must not end the loop before main() resumes
     app.setQuitOnLastWindowClosed(False)
@@ -133,15 +138,6 @@ def run_gui(data_dir: Path, host: str | None = None, port: int | None = None,
             store.close()
 
     return int(qasync.run(main()) or 0)
-
-
-def _require_a_display() -> None:
-    """Say so in one line when there is no screen, instead of Qt's multi-line abort."""
-    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
-        return
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise MqttdeskError("no display to open the window on (DISPLAY is not set); "
-                            "run the broker without a window: mqttdesk serve")
 
 
 def _settle_garbage_collector() -> None:

@@ -392,6 +392,11 @@ class Router:
                 alive.append((topic, item))
         return alive
 
+    def retained_messages(self, topic_filter: str) -> list[tuple[str, bytes, int]]:
+        """(topic, payload, qos) of the retained messages matching a filter, as a new subscription would get them."""
+        return [(topic, item.publish.payload, item.publish.qos)
+                for topic, item in self._retained_matching(topic_filter)]
+
     def retain(self, topic: str, payload: bytes, qos: int) -> None:
         self._retain(Publish(topic, payload, qos, True), None)
 

@@ -411,6 +411,19 @@ class BrokerService:
         if self._broker is not None and monitor in self._broker.monitors:
             self._broker.monitors.remove(monitor)
 
+    def retained_messages(self, topic_filter: str) -> list[tuple[str, bytes, int]]:
+        """(topic, payload, qos) of the retained messages matching a filter; none while the broker is stopped."""
+        return [] if self._broker is None else self._broker.router.retained_messages(topic_filter)
+
+    def clear_retained(self, topic: str) -> bool:
+        """Clear a topic's retained message as the broker itself: an empty retained publish, which subscribers get
+        too [MQTT-3.3.1-10]. False when the topic had none (or the broker is stopped)."""
+        broker = self._broker
+        if broker is None or not broker.router.retained_messages(topic):
+            return False
+        broker.route(topic, b"", 0, True)
+        return True
+
     def publish_as(self, username: str | None, client_id: str, topic: str, payload: bytes, qos: int = 0,
                    retain: bool = False) -> Decision:
         """Publish a test message as an identity, through that identity's permissions; returns the decision."""
