@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+DESKTOP_ID = "org.mqttdesk.mqttdesk"  # packaging/org.mqttdesk.mqttdesk.desktop and .metainfo.xml
+
 
 def configure_logging() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -107,6 +109,13 @@ def run_gui(data_dir: Path, host: str | None = None, port: int | None = None,
         with fatal_messages_as_errors():
             app = QApplication(sys.argv)
     app.setApplicationName("mqttdesk")
+    app.setDesktopFileName(DESKTOP_ID)  # the .desktop file in packaging/: its icon and name on Wayland
+    from mqttdesk.gui.icons import app_icon
+    from mqttdesk.gui.menus import retint
+    from mqttdesk.gui.theme import Theme
+
+    app.setWindowIcon(app_icon())
+    theme = Theme(app)
     # the window closes itself after its asynchronous shutdown; Qt must not end the loop before main() resumes
     app.setQuitOnLastWindowClosed(False)
 
@@ -119,6 +128,7 @@ def run_gui(data_dir: Path, host: str | None = None, port: int | None = None,
             await service.open()
             await control.start()
             window = MainWindow(service)
+            theme.theme_changed.connect(lambda: retint(window))
             window.shutdown_finished.connect(closed.set)
             for signum in (signal.SIGINT, signal.SIGTERM):
                 # Ctrl-C in the terminal (or a service manager) closes the window the normal way
