@@ -64,7 +64,8 @@ def test_the_tray_shows_the_state_and_counts_and_starts_stops_and_quits(
     tray = window.tray
     assert isinstance(tray, BrokerTray)
     assert "stopped" in tray.icon.toolTip()
-    assert tray.start_action.isEnabled() and not tray.stop_action.isEnabled()
+    assert tray.start_action.isEnabled()
+    assert not tray.stop_action.isEnabled()
     window.broker_bar.port_edit.setText("0")
     tray.start_action.trigger()
     qtbot.waitUntil(lambda: window.service.status.state is BrokerState.LISTENING, timeout=5000)
@@ -108,7 +109,8 @@ def test_closing_keeps_the_broker_in_the_tray_when_chosen_once(
     connect("lamp-1")
     qtbot.waitUntil(lambda: len(window.service.registry) == 1, timeout=5000)
     window.close()
-    assert not window.isVisible() and not window.is_shut_down
+    assert not window.isVisible()
+    assert not window.is_shut_down
     assert flag(window.settings, CLOSE_TO_TRAY) is True
     window.show_window()
     window.close()  # asked once: the answer is remembered
@@ -151,7 +153,8 @@ def test_geometry_splitters_and_columns_come_back_at_the_next_start(
 def test_empty_tables_say_what_to_do(qtbot: QtBot, window: MainWindow, store: Store) -> None:
     users = tab_of(window, "Users", UsersTab)
     empty = window.empty_states["Users"]
-    assert "No users yet" in empty.text and "Add user…" in empty.text
+    assert "No users yet" in empty.text
+    assert "Add user…" in empty.text
     empty.label.linkActivated.emit("run")
     assert users.dialog is not None  # the link opened Add user
     users.dialog.reject()
