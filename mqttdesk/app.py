@@ -137,7 +137,9 @@ def run_gui(data_dir: Path, host: str | None = None, port: int | None = None,
             status = await service.start(host, port)
             print_listening(status)
             _settle_garbage_collector()
-            if ready is not None:
+            if ready is None:
+                window.run_first_run()
+            else:
                 await ready(window, status)
                 window.close()
             await closed.wait()

@@ -143,6 +143,18 @@ class MainWindow(QMainWindow):
         box.finished.connect(lambda _result: setattr(self, "dialog", None))
         box.open()
 
+    def run_first_run(self) -> bool:
+        """The first-run wizard, on a first start only (see first_run_wizard.should_run); True when it opened."""
+        from mqttdesk.gui.first_run_wizard import FirstRunWizard, should_run
+
+        if not should_run(self.settings, self.context):
+            return False
+        wizard = FirstRunWizard(self.context, self.settings, self)
+        self.dialog = wizard
+        wizard.finished.connect(lambda _result: setattr(self, "dialog", None))
+        wizard.open()
+        return True
+
     def open_settings(self) -> None:
         self.broker_bar.edit_listeners()
 
