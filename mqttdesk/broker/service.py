@@ -152,6 +152,7 @@ class BrokerService:
         self._lifecycle = asyncio.Lock()
         self._tls: ContextHolder | None = None  # set while a TLS listener runs on the built-in CA's certificates
         self._refreshing_tls = False
+        self._tls_files: tuple[str | None, str | None, str | None] = (None, None, None)  # those the broker runs on
         self.pipeline.on_directory_changed(self._enforce)
         store.subscribe(self._store_changed)
 
@@ -246,7 +247,45 @@ class BrokerService:
                 self._set_status(BrokerStatus(BrokerState.ERROR, error=message))
                 return self._status
             self._broker = broker
+            self._tls_files = (settings.cert_file, settings.key_file, settings.client_ca_file)
             self._set_status(BrokerStatus(BrokerState.LISTENING, bound, warnings=tuple(warnings)))
+            return self._status
+
+    async def apply_listener_settings(self) -> BrokerStatus:
+        """Bring a running broker's listeners in line with the stored settings, restarting only those that changed:
+        the clients of the others stay connected. A listener that cannot start now is named in the warnings."""
+        async with self._lifecycle:
+            broker = self._broker
+            if broker is None:
+                return self._status
+            settings = self.store.settings.listeners()
+            wanted = {spec.name: spec for spec in listener_specs(settings)}
+            running = {spec.name: spec for spec in broker.listener_specs()}
+            tls_changed = self._tls_files != (settings.cert_file, settings.key_file, settings.client_ca_file)
+            changed = {name for name, spec in running.items()
+                       if wanted.get(name) != spec or (tls_changed and spec.kind in ("tls", "wss"))}
+            for name in changed:
+                await broker.stop_listener(name, f"the {name} listener was restarted with new settings")
+            warnings: list[str] = []
+            context: ssl.SSLContext | ContextHolder | None = self._tls if not tls_changed else None
+            for name, spec in wanted.items():
+                if name in running and name not in changed:
+                    continue
+                if spec.kind in ("tls", "wss") and context is None:
+                    try:
+                        context = self._tls_context(settings, warnings)
+                    except ListenerError as exc:
+                        warnings.append(f"the {spec.kind.upper()} listener did not start: {exc}")
+                        continue
+                try:
+                    await broker.start_listener(spec, context if spec.kind in ("tls", "wss") else None)
+                except OSError as exc:
+                    warnings.append(f"the {name} listener did not start: "
+                                    f"{explain_start_error(exc, spec.host, spec.port)}")
+            self._tls_files = (settings.cert_file, settings.key_file, settings.client_ca_file)
+            self.pipeline.set_listen_host(settings.host)
+            self._set_status(BrokerStatus(BrokerState.LISTENING, tuple(broker.bound_listeners()),
+                                          warnings=tuple(warnings)))
             return self._status
 
     def _tls_context(self, settings: ListenerSettings, warnings: list[str]) -> ssl.SSLContext | ContextHolder:

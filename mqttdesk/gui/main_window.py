@@ -33,12 +33,14 @@ from mqttdesk.gui.certificates_tab import CertificatesTab
 from mqttdesk.gui.clients_tab import ClientsTab
 from mqttdesk.gui.devices_tab import DevicesTab
 from mqttdesk.gui.empty_states import install_empty_states
+from mqttdesk.gui.first_run_wizard import FirstRunWizard, should_run
 from mqttdesk.gui.formatting import plural
 from mqttdesk.gui.icons import app_icon
 from mqttdesk.gui.integrations_tab import IntegrationsTab
 from mqttdesk.gui.menus import build_menus
 from mqttdesk.gui.qt_bridge import ServiceBridge
 from mqttdesk.gui.roles_tab import RolesTab
+from mqttdesk.gui.settings_dialog import SettingsDialog
 from mqttdesk.gui.tab_context import PasswordHasher, TabContext
 from mqttdesk.gui.task_runner import TaskRunner
 from mqttdesk.gui.tokens_tab import TokensTab
@@ -145,8 +147,6 @@ class MainWindow(QMainWindow):
 
     def run_first_run(self) -> bool:
         """The first-run wizard, on a first start only (see first_run_wizard.should_run); True when it opened."""
-        from mqttdesk.gui.first_run_wizard import FirstRunWizard, should_run
-
         if not should_run(self.settings, self.context):
             return False
         wizard = FirstRunWizard(self.context, self.settings, self)
@@ -156,7 +156,11 @@ class MainWindow(QMainWindow):
         return True
 
     def open_settings(self) -> None:
-        self.broker_bar.edit_listeners()
+        dialog = SettingsDialog(self)
+        dialog.done_with.connect(self.show_message)
+        self.dialog = dialog
+        dialog.finished.connect(lambda _result: setattr(self, "dialog", None))
+        dialog.open()
 
     def quit(self) -> None:
         """Stop the broker and close for good (not to the tray)."""
