@@ -9,7 +9,7 @@ import PySide6
 from PySide6.QtCore import Qt, qVersion
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from mqttdesk import __version__
+from mqttdesk.core.version import __version__
 
 MQTT_VERSIONS = ("3.1.1", "5")  # the protocol levels the broker accepts (4 and 5)
 
