@@ -18,6 +18,7 @@ EMPTY_STATES: dict[str, tuple[str, str, str | None, str | None]] = {
     "Devices": ("table", "No devices yet: a device appears here on its first connect with a bootstrap credential "
                 "that registers devices", None, None),
     "Roles": ("roles_table", "No roles yet: type a name above", "Add role…", "focus_new_role"),
+    "Tokens": ("table", "No token issuers yet: add one below to let clients log in with a JWT", None, None),
     "Certificates": ("table", "No client certificates issued yet", None, None),
     "Clients": ("table", "No client connected", None, None),
     "Auth log": ("table", "No decisions yet: every connect, refusal and session end appears here", None, None),

@@ -110,9 +110,11 @@ def check_platform() -> None:
         ctypes.CDLL(str(plugin))
     except OSError as exc:
         soname = missing_library(str(exc))
-        if soname is not None:
-            also = unloadable([name for name in XCB_PACKAGES if name != soname])
-            raise MqttdeskError(explain_missing([soname, *also])) from None
+        # a frozen build's loader says "not found when the application was frozen" instead: ask library by library
+        missing = [soname] if soname is not None else []
+        missing += unloadable([name for name in XCB_PACKAGES if name != soname])
+        if missing:
+            raise MqttdeskError(explain_missing(missing)) from None
         raise MqttdeskError(f"the window cannot open: Qt's xcb plugin cannot be loaded ({exc}); {HEADLESS_HINT}"
                             ) from None
 
