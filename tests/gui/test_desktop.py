@@ -8,7 +8,7 @@ import platform
 import PySide6
 import pytest
 from PySide6.QtCore import Qt, qVersion
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QKeySequence, QPalette
 from PySide6.QtWidgets import QApplication, QMessageBox, QSplitter
 from pytestqt.qtbot import QtBot
 
@@ -40,6 +40,8 @@ def menu_entries(window: MainWindow, title: str) -> list[str]:
 def test_menus_file_view_tools_help_and_about_names_the_versions(qtbot: QtBot, window: MainWindow) -> None:
     assert menu_titles(window) == ["File", "View", "Tools", "Help"]
     assert menu_entries(window, "File")[-1] == "Quit"
+    file_actions = next(a for a in window.menuBar().actions() if a.text() == "&File").menu().actions()
+    assert file_actions[-1].shortcut() == QKeySequence(QKeySequence.StandardKey.Quit)
     assert menu_entries(window, "View")[:3] == ["Users", "Bootstrap", "Devices"]
     assert "Start the broker" in menu_entries(window, "Tools")
     view = next(a for a in window.menuBar().actions() if a.text() == "&View").menu()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,9 @@ def test_a_missing_xcb_library_names_its_debian_package() -> None:
     assert "sudo apt-get install libxcb-icccm4 libxcb-keysyms1" in line
     assert line.endswith("mqttdesk serve")
     assert XCB_PACKAGES["libxcb-cursor.so.0"] == "libxcb-cursor0"
+
+
+def test_the_readme_names_every_package_the_xcb_plugin_needs() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"\b(lib[a-z0-9.+-]*[0-9])\b", readme.split("## Quick start")[0].split("## Set up")[1]))
+    assert set(XCB_PACKAGES.values()) <= named, set(XCB_PACKAGES.values()) - named

@@ -105,9 +105,17 @@ def test_a_new_watch_shows_the_retained_messages_at_once_and_one_can_be_cleared(
     assert tab.model.node_of("tele/DVES_1A2B3C/SENSOR") is None
     assert "3 messages on 3 topics" in tab.status.text()
 
+    watcher_got: list[tuple[str, bytes]] = []
+    watcher = connect("watcher")  # subscribed before the clear: it is told (an empty retained message)
+    watcher.on_message = lambda _client, _userdata, message: watcher_got.append((message.topic, message.payload))
+    watcher.subscribe("tele/DVES_44F0A1/LWT", qos=1)
+    qtbot.waitUntil(lambda: watcher_got == [("tele/DVES_44F0A1/LWT", b"Online")], timeout=5000)
+
     tab.select_topic("tele/DVES_44F0A1/LWT")
     assert "retained" in tab.payload_title.text()
     click(qtbot, tab.clear_retained_button)
+    qtbot.waitUntil(lambda: len(watcher_got) == 2, timeout=5000)
+    assert watcher_got[1] == ("tele/DVES_44F0A1/LWT", b"")
     assert [topic for topic, _, _ in service.retained_messages("tele/#")] == ["tele/DVES_1A2B3C/LWT",
                                                                              "tele/DVES_9C2E77/LWT"]
     cleared = tab.model.node_of("tele/DVES_44F0A1/LWT")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import shiboken6
 from PySide6.QtCore import QAbstractItemModel, QEvent, QObject, QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import QAbstractItemView, QLabel
 
@@ -38,6 +39,8 @@ class EmptyState(QObject):
         return self.label.text() if self.label.isVisibleTo(self._view) else ""
 
     def update(self) -> None:
+        if not shiboken6.isValid(self._view):
+            return  # a QTableWidget's own model empties itself while the table is being destroyed
         model: QAbstractItemModel = self._view.model()
         if model.rowCount():
             self.label.hide()
