@@ -131,8 +131,8 @@ def run_gui(data_dir: Path, host: str | None = None, port: int | None = None,
             theme.theme_changed.connect(lambda: retint(window))
             window.shutdown_finished.connect(closed.set)
             for signum in (signal.SIGINT, signal.SIGTERM):
-                # Ctrl-C in the terminal (or a service manager) closes the window the normal way
-                signal.signal(signum, lambda *_: window.close())
+                # Ctrl-C in the terminal (or a service manager) quits the normal way: quit, not close (not to the tray)
+                signal.signal(signum, lambda *_: window.quit())
             window.show()
             status = await service.start(host, port)
             print_listening(status)
@@ -141,7 +141,7 @@ def run_gui(data_dir: Path, host: str | None = None, port: int | None = None,
                 window.run_first_run()
             else:
                 await ready(window, status)
-                window.close()
+                window.quit()
             await closed.wait()
             return 0
         finally:

@@ -41,6 +41,7 @@ class BrokerTray(QObject):
         self._window = window
         self._clock = clock
         self._refusals: deque[float] = deque()
+        self._shown_state: BrokerState | None = None
         self.icon = QSystemTrayIcon(broker_icon(window.service.status.state), self)
         self.menu = QMenu()
         self.show_action = self._add("Show mqttdesk", window.show_window)
@@ -93,7 +94,9 @@ class BrokerTray(QObject):
 
     def update(self) -> None:
         state = self._window.service.status.state
-        self.icon.setIcon(broker_icon(state))
+        if state is not self._shown_state:  # session events come in storms: the icon changes with the state only
+            self._shown_state = state
+            self.icon.setIcon(broker_icon(state))
         self.icon.setToolTip(self.tooltip())
         self.start_action.setEnabled(state in (BrokerState.STOPPED, BrokerState.ERROR))
         self.stop_action.setEnabled(state is BrokerState.LISTENING)

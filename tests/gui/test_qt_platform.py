@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,22 @@ def test_the_readme_names_every_package_the_xcb_plugin_needs() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     named = set(re.findall(r"\b(lib[a-z0-9.+-]*[0-9])\b", readme.split("## Quick start")[0].split("## Set up")[1]))
     assert set(XCB_PACKAGES.values()) <= named, set(XCB_PACKAGES.values()) - named
+
+
+def test_the_window_app_quits_cleanly_on_sigterm_and_keeps_its_window_state(data_dir: Path) -> None:
+    assert run_mqttdesk(["config", "set", "listen.port", "0"], data_dir).returncode == 0
+    environment = {key: value for key, value in os.environ.items() if key != "DISPLAY"}
+    environment.update(QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(REPO), MQTTDESK_DATA_DIR=str(data_dir))
+    process = subprocess.Popen([sys.executable, "-m", "mqttdesk"], env=environment, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # printed once the broker listens, the window shown
+        assert line.startswith("listening on 127.0.0.1:"), line
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert (data_dir / "window.ini").is_file()  # saved on the way out
