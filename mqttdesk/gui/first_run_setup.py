@@ -18,6 +18,7 @@ from mqttdesk.broker.service import BrokerState, BrokerStatus
 from mqttdesk.core.acl import Permission
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.pki.ca import create_ca
+from mqttdesk.store.settings_repo import ANONYMOUS_MODE
 
 FIRST_RUN_DONE = "first_run/done"
 LOOPBACK = "127.0.0.1"
@@ -69,7 +70,9 @@ async def apply(context: TabContext, choice: FirstRunChoice) -> BrokerStatus:
             store.users.add(choice.username, password_hash, (FIRST_USER_ROLE,))
             store.settings.set_anonymous(False)
         else:
-            store.settings.set_anonymous(True)  # listening on loopback only: anonymous stays on this computer
+            # automatic, not on: anonymous clients are let in while the broker listens on loopback only, and lose
+            # access by themselves if it is ever opened to the network (explicit "on" would keep them in)
+            store.settings.set(ANONYMOUS_MODE, "auto")
     if choice.tls and choice.network:
         extra = [address for address in lan_addresses() if address not in store.pki.server_sans()]
         if extra:

@@ -28,8 +28,12 @@ def _parts(tabs: QTabWidget) -> list[tuple[str, QSplitter | QHeaderView]]:
         if tab is None:
             continue
         title = "-".join(tabs.tabText(index).lower().split())
-        found += [(f"{title}/splitter{n}", s) for n, s in enumerate(tab.findChildren(QSplitter))]
-        headers = [h for h in tab.findChildren(QHeaderView) if h.orientation() is Qt.Orientation.Horizontal]
+        # only what the window itself shows: a dialog made by the tab (its own window) would shift the numbering
+        window = tabs.window()
+        splitters = [s for s in tab.findChildren(QSplitter) if s.window() is window]
+        found += [(f"{title}/splitter{n}", s) for n, s in enumerate(splitters)]
+        headers = [h for h in tab.findChildren(QHeaderView)
+                   if h.orientation() is Qt.Orientation.Horizontal and h.window() is window]
         found += [(f"{title}/header{n}", h) for n, h in enumerate(headers)]
     return found
 

@@ -4,17 +4,20 @@ created (and nobody anonymous); it opens on a first start only and never again o
 from __future__ import annotations
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 from pytestqt.qtbot import QtBot
 
 from mqttdesk.broker.service import BrokerState
+from mqttdesk.gui import first_run_setup
 from mqttdesk.gui.first_run_setup import FIRST_RUN_DONE, FIRST_USER_ROLE
 from mqttdesk.gui.first_run_wizard import FirstRunWizard
 from mqttdesk.gui.main_window import MainWindow
 from mqttdesk.gui.widgets.copy_line import CopyLine
 from mqttdesk.gui.window_state import flag
 from mqttdesk.store.db import Store
+from mqttdesk.store.pki_files import CA_CERT
 from tests.gui.conftest import FAST_HASH
 
 
@@ -96,3 +99,61 @@ def test_my_network_cannot_be_anonymous(window: MainWindow) -> None:
     assert not wizard.who.anonymous_radio.isEnabled()
     assert wizard.who.user_radio.isChecked()
     wizard.reject()
+
+
+def test_anonymous_on_this_computer_only(qtbot: QtBot, window: MainWindow, store: Store) -> None:
+    assert window.run_first_run()
+    wizard = window.dialog
+    assert isinstance(wizard, FirstRunWizard)
+    wizard.where.port.setValue(0)
+    wizard.next()
+    wizard.who.anonymous_radio.setChecked(True)
+    wizard.next()
+    qtbot.waitUntil(lambda: wizard.currentPage() is wizard.connect_page, timeout=10000)
+    port = window.service.status.addresses[0][1]
+    assert connack(qtbot, port, None) == 0
+    assert store.users.list() == []
+    setting = store.settings.anonymous("0.0.0.0")
+    assert (setting.mode, setting.effective) == ("auto", False)  # opened to the network later: anonymous is off
+    line = wizard.connect_page.lines["mosquitto_sub"]
+    assert isinstance(line, CopyLine)
+    assert line.text() == f"mosquitto_sub -h 127.0.0.1 -p {port} -t '#' -v"
+    wizard.accept()
+
+
+def test_tls_with_the_built_in_ca_lets_the_user_connect_over_tls(qtbot: QtBot, window: MainWindow,
+                                                                store: Store, monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    monkeypatch.setattr(first_run_setup, "TLS_PORT", 0)  # a free port for the test, not 8883
+    assert window.run_first_run()
+    wizard = window.dialog
+    assert isinstance(wizard, FirstRunWizard)
+    wizard.where.port.setValue(0)
+    wizard.where.tls_box.setChecked(True)
+    wizard.next()
+    wizard.who.name_edit.setText("dev")
+    password = wizard.who.password.text()
+    wizard.next()
+    qtbot.waitUntil(lambda: wizard.currentPage() is wizard.connect_page, timeout=20000)
+    assert store.pki.exists()
+    tls_port = next(info.port for info in window.service.status.listeners if info.kind == "tls")
+    ca_file = str(store.pki.files.path(CA_CERT))
+    line = wizard.connect_page.lines["mosquitto_sub"]
+    assert isinstance(line, CopyLine)
+    assert f"-p {tls_port} --cafile {ca_file} -u dev" in line.text()
+
+    codes: list[int] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="tls-dev", protocol=mqtt.MQTTv311,
+                         reconnect_on_failure=False)
+    client.tls_set(ca_certs=ca_file)
+    client.username_pw_set("dev", password)
+    client.on_connect = lambda _c, _u, _f, code, _p: codes.append(code.value)
+    client.connect_async("localhost", tls_port)  # the TLS handshake needs this thread's broker: in paho's thread
+    client.loop_start()
+    try:
+        qtbot.waitUntil(lambda: bool(codes), timeout=10000)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    assert codes == [0]
+    wizard.accept()
