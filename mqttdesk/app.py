@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -25,6 +24,8 @@ if TYPE_CHECKING:
     from mqttdesk.gui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
+
+DESKTOP_ID = "org.mqttdesk.mqttdesk"  # packaging/org.mqttdesk.mqttdesk.desktop and .metainfo.xml
 
 
 def configure_logging() -> None:
@@ -93,15 +94,28 @@ def run_gui(data_dir: Path, host: str | None = None, port: int | None = None,
     listens (the GUI benchmark drives the running app through it) and the window is closed when it returns.
     """
     configure_logging()
-    _require_a_display()
+    from mqttdesk.gui.qt_platform import check_platform, fatal_messages_as_errors
+
+    check_platform()
     import qasync  # type: ignore[import-untyped]  # (no type information shipped)
     from PySide6.QtWidgets import QApplication
 
     from mqttdesk.gui.main_window import MainWindow
 
     existing = QApplication.instance()
-    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
+    if isinstance(existing, QApplication):
+        app = existing
+    else:
+        with fatal_messages_as_errors():
+            app = QApplication(sys.argv)
     app.setApplicationName("mqttdesk")
+    app.setDesktopFileName(DESKTOP_ID)  # the .desktop file in packaging/: its icon and name on Wayland
+    from mqttdesk.gui.icons import app_icon
+    from mqttdesk.gui.menus import retint
+    from mqttdesk.gui.theme import Theme
+
+    app.setWindowIcon(app_icon())
+    theme = Theme(app)
     # the window closes itself after its asynchronous shutdown; Qt must not end the loop before main() resumes
     app.setQuitOnLastWindowClosed(False)
 
@@ -114,17 +128,20 @@ def run_gui(data_dir: Path, host: str | None = None, port: int | None = None,
             await service.open()
             await control.start()
             window = MainWindow(service)
+            theme.theme_changed.connect(lambda: retint(window))
             window.shutdown_finished.connect(closed.set)
             for signum in (signal.SIGINT, signal.SIGTERM):
-                # Ctrl-C in the terminal (or a service manager) closes the window the normal way
-                signal.signal(signum, lambda *_: window.close())
+                # Ctrl-C in the terminal (or a service manager) quits the normal way: quit, not close (not to the tray)
+                signal.signal(signum, lambda *_: window.quit())
             window.show()
             status = await service.start(host, port)
             print_listening(status)
             _settle_garbage_collector()
-            if ready is not None:
+            if ready is None:
+                window.run_first_run()
+            else:
                 await ready(window, status)
-                window.close()
+                window.quit()
             await closed.wait()
             return 0
         finally:
@@ -133,15 +150,6 @@ def run_gui(data_dir: Path, host: str | None = None, port: int | None = None,
             store.close()
 
     return int(qasync.run(main()) or 0)
-
-
-def _require_a_display() -> None:
-    """Say so in one line when there is no screen, instead of Qt's multi-line abort."""
-    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
-        return
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise MqttdeskError("no display to open the window on (DISPLAY is not set); "
-                            "run the broker without a window: mqttdesk serve")
 
 
 def _settle_garbage_collector() -> None:

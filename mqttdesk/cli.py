@@ -12,6 +12,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from mqttdesk import __version__
 from mqttdesk.commands import register_all
 from mqttdesk.commands.common import Context
 from mqttdesk.core.errors import MqttdeskError
@@ -37,6 +38,7 @@ def data_dir_argument(text: str) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mqttdesk", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"mqttdesk {__version__}")
     parser.add_argument("--data-dir", type=data_dir_argument, metavar="DIR",
                         help=f"where the store lives (default: ${DATA_DIR_ENV} or the platform's user data directory)")
     register_all(parser.add_subparsers(dest="command", metavar="COMMAND"))

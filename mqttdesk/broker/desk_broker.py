@@ -196,6 +196,16 @@ class DeskBroker:
         for connection in list(self._connections.values()):
             connection.restart_keep_alive()
 
+    def listener_specs(self) -> list[ListenerSpec]:
+        return self._listeners.specs()
+
+    async def stop_listener(self, name: str, why: str) -> None:
+        """Stop one listener and end the sessions that came through it (the others stay connected); they close as
+        after a kick, without waiting here."""
+        await self._listeners.stop(name)
+        for connection in [c for c in self._connections.values() if c.state.live.listener == name]:
+            connection.end(ReasonCode.BROKER_STOPPED, why)
+
     def bound_listeners(self) -> list[ListenerInfo]:
         """Every listener's name, kind and the address actually listened on (port 0 becomes the real port)."""
         return self._listeners.bound()

@@ -96,6 +96,23 @@ class Listeners:
                 bound.append(ListenerInfo(spec.name, spec.kind, host, port))
         return bound
 
+    def specs(self) -> list[ListenerSpec]:
+        """What each running listener was started with (port 0 as asked, not as bound)."""
+        return [spec for spec, _ in self._servers]
+
+    async def stop(self, name: str) -> None:
+        """Close one listener's socket (a settings change restarts only that one); its connections are the
+        broker's to end."""
+        for entry in [entry for entry in self._servers if entry[0].name == name]:
+            server = entry[1]
+            self._servers.remove(entry)
+            if isinstance(server, WebSocketServer):
+                server.close(close_connections=False)
+                await server.wait_closed()
+            else:
+                server.close()
+                await server.wait_closed()
+
     def stop_accepting(self) -> None:
         """Close the listening sockets; connections already served are the broker's to end."""
         for _, server in self._servers:

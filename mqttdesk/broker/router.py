@@ -421,6 +421,11 @@ class Router:
                 self._deliver(state, OutgoingPublish(retained.publish), subscription, retained.publish.qos, True,
                               retained.expires_at)
 
+    def retained_messages(self, topic_filter: str) -> list[tuple[str, bytes, int]]:
+        """(topic, payload, qos) of the retained messages matching a filter, as a new subscription would get them."""
+        return [(topic, item.publish.payload, item.publish.qos) for topic, item in self.retained.matching(topic_filter)]
+
+
     def retain(self, topic: str, payload: bytes, qos: int) -> None:
         self.retained.put(Publish(topic, payload, qos, True), None)
 

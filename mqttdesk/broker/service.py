@@ -173,6 +173,7 @@ class BrokerService:
         self._refreshing_tls = False
         self.devices = DeviceWatch()  # devices recognised by what they publish
         self.advertising = Advertising()  # mDNS/DNS-SD, while listening beyond loopback
+        self._tls_files: tuple[str | None, str | None, str | None] = (None, None, None)  # those the broker runs on
         self.pipeline.on_directory_changed(self._enforce)
         store.subscribe(self._store_changed)
 
@@ -276,6 +277,7 @@ class BrokerService:
             self._broker = broker
             if self._persistence is not None:
                 self._persistence.start()
+            self._tls_files = (settings.cert_file, settings.key_file, settings.client_ca_file)
             self._set_status(BrokerStatus(BrokerState.LISTENING, bound, warnings=tuple(warnings)))
             self.advertising.begin(bound, settings.host, settings.mdns)
             return self._status
@@ -328,6 +330,43 @@ class BrokerService:
         """Write what changed now rather than at the next batch (tests)."""
         if self._persistence is not None:
             await self._persistence.flush()
+
+    async def apply_listener_settings(self) -> BrokerStatus:
+        """Bring a running broker's listeners in line with the stored settings, restarting only those that changed:
+        the clients of the others stay connected. A listener that cannot start now is named in the warnings."""
+        async with self._lifecycle:
+            broker = self._broker
+            if broker is None:
+                return self._status
+            settings = self.store.settings.listeners()
+            wanted = {spec.name: spec for spec in listener_specs(settings)}
+            running = {spec.name: spec for spec in broker.listener_specs()}
+            tls_changed = self._tls_files != (settings.cert_file, settings.key_file, settings.client_ca_file)
+            changed = {name for name, spec in running.items()
+                       if wanted.get(name) != spec or (tls_changed and spec.kind in ("tls", "wss"))}
+            for name in changed:
+                await broker.stop_listener(name, f"the {name} listener was restarted with new settings")
+            warnings: list[str] = []
+            context: ssl.SSLContext | ContextHolder | None = self._tls if not tls_changed else None
+            for name, spec in wanted.items():
+                if name in running and name not in changed:
+                    continue
+                if spec.kind in ("tls", "wss") and context is None:
+                    try:
+                        context = self._tls_context(settings, warnings)
+                    except ListenerError as exc:
+                        warnings.append(f"the {spec.kind.upper()} listener did not start: {exc}")
+                        continue
+                try:
+                    await broker.start_listener(spec, context if spec.kind in ("tls", "wss") else None)
+                except OSError as exc:
+                    warnings.append(f"the {name} listener did not start: "
+                                    f"{explain_start_error(exc, spec.host, spec.port)}")
+            self._tls_files = (settings.cert_file, settings.key_file, settings.client_ca_file)
+            self.pipeline.set_listen_host(settings.host)
+            self._set_status(BrokerStatus(BrokerState.LISTENING, tuple(broker.bound_listeners()),
+                                          warnings=tuple(warnings)))
+            return self._status
 
     def _tls_context(self, settings: ListenerSettings, warnings: list[str]) -> ssl.SSLContext | ContextHolder:
         """The files of tls.cert_file/tls.key_file when they are set; else the built-in CA's server certificate
@@ -556,6 +595,19 @@ class BrokerService:
             self._monitors.remove(monitor)
         if self._broker is not None and monitor in self._broker.monitors:
             self._broker.monitors.remove(monitor)
+
+    def retained_messages(self, topic_filter: str) -> list[tuple[str, bytes, int]]:
+        """(topic, payload, qos) of the retained messages matching a filter; none while the broker is stopped."""
+        return [] if self._broker is None else self._broker.router.retained_messages(topic_filter)
+
+    def clear_retained(self, topic: str) -> bool:
+        """Clear a topic's retained message as the broker itself: an empty retained publish, which subscribers get
+        too [MQTT-3.3.1-10]. False when the topic had none (or the broker is stopped)."""
+        broker = self._broker
+        if broker is None or not broker.router.retained_messages(topic):
+            return False
+        broker.route(topic, b"", 0, True)
+        return True
 
     def publish_as(self, username: str | None, client_id: str, topic: str, payload: bytes, qos: int = 0,
                    retain: bool = False) -> Decision:

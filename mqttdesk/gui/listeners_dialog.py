@@ -2,7 +2,8 @@
 and whether the broker is advertised on the network (mDNS) while it listens beyond loopback.
 
 The same settings as `mqttdesk config set listen.*|tls.*`. Saving writes them in one transaction and, when the
-broker is running, restarts it so they apply now (its clients reconnect); the top bar then shows every listener.
+broker is running, restarts only the listeners that changed (their clients reconnect; the clients of the others
+stay connected); the top bar then shows every listener.
 Errors stay next to their field and nothing is saved until all of them are fixed.
 """
 
@@ -31,8 +32,9 @@ class ListenersDialog(FormDialog):
     def __init__(self, context: TabContext, parent: QWidget | None = None) -> None:
         super().__init__(context, "Listeners", "Save", parent)
         settings = context.store.settings.listeners()
-        note = QLabel(f"All listeners use the address {settings.host}. Saving restarts a running broker: its clients "
-                      "reconnect. TLS needs a certificate and its key; clients must trust the certificate.")
+        note = QLabel(f"All listeners use the address {settings.host}. Saving restarts only the listeners that "
+                      "changed: their clients reconnect, the others stay connected. TLS needs a certificate and its "
+                      "key (or mqttdesk's own CA); clients must trust the certificate.")
         note.setWordWrap(True)
         self.form.addRow(note)
         self.enabled: dict[str, QCheckBox] = {}
@@ -132,8 +134,7 @@ class ListenersDialog(FormDialog):
             settings.set_mdns(wanted.mdns)
         service = self.context.service
         if service.status.state is BrokerState.LISTENING:
-            self.busy.setText("Restarting the broker…")
-            await service.stop()
-            status = await service.start()
+            self.busy.setText("Restarting the listeners that changed…")
+            status = await service.apply_listener_settings()
             return f"listeners saved; {status.describe()}"
         return "listeners saved; they apply when the broker starts"

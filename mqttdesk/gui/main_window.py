@@ -5,6 +5,10 @@ while the login guard counts many refusals, that the broker is under a password-
 window stops the broker first: `closeEvent` ignores the close, runs `shutdown()` (which awaits
 `service.close()`, so the port is free afterwards) and then closes for real. `shutdown_finished` tells
 `app.py` when that is done, e.g. to stop the event loop.
+
+With a tray (tray.py), closing the window may only hide it, the broker running on (asked once, remembered);
+`quit()` (File → Quit, the tray's Quit) always shuts down. Window geometry, splitters and column widths are saved at
+shutdown and put back at the next start (window_state.py, in the data directory).
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ import logging
 from collections.abc import Callable
 
 import shiboken6
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from mqttdesk.broker.registry import SessionEvent, SessionEventKind
 from mqttdesk.broker.service import BrokerService, BrokerStatus
 from mqttdesk.core.passwords import hash_password
+from mqttdesk.gui.about import about_box
 from mqttdesk.gui.attack_status import AttackStatus
 from mqttdesk.gui.auth_debugging import install_auth_debugging
 from mqttdesk.gui.auth_log_tab import AuthLogTab
@@ -30,15 +35,22 @@ from mqttdesk.gui.broker_bar import BrokerBar
 from mqttdesk.gui.certificates_tab import CertificatesTab
 from mqttdesk.gui.clients_tab import ClientsTab
 from mqttdesk.gui.devices_tab import DevicesTab
+from mqttdesk.gui.empty_states import install_empty_states
+from mqttdesk.gui.first_run_wizard import FirstRunWizard, should_run
 from mqttdesk.gui.formatting import plural
+from mqttdesk.gui.icons import app_icon
 from mqttdesk.gui.integrations_tab import IntegrationsTab
+from mqttdesk.gui.menus import build_menus
 from mqttdesk.gui.qt_bridge import ServiceBridge
 from mqttdesk.gui.roles_tab import RolesTab
+from mqttdesk.gui.settings_dialog import SettingsDialog
 from mqttdesk.gui.tab_context import PasswordHasher, TabContext
 from mqttdesk.gui.task_runner import TaskRunner
 from mqttdesk.gui.tokens_tab import TokensTab
 from mqttdesk.gui.topic_monitor_tab import TopicMonitorTab
+from mqttdesk.gui.tray import CLOSE_TO_TRAY, BrokerTray
 from mqttdesk.gui.users_tab import UsersTab
+from mqttdesk.gui.window_state import flag, gui_settings, restore_window_state, save_window_state
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +79,15 @@ class MainWindow(QMainWindow):
     shutdown_finished = Signal()
 
     def __init__(self, service: BrokerService, *, hasher: PasswordHasher = hash_password,
-                 parent: QWidget | None = None) -> None:
+                 settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+        """`settings`: where the window state and the GUI's choices are kept (default: window.ini in the data dir)."""
         super().__init__(parent)
         self.service = service
+        self.settings = settings if settings is not None else gui_settings(service.store.path.parent)
         self.setWindowTitle("mqttdesk")
+        self.setWindowIcon(app_icon())
         self.resize(1100, 700)
+        self.dialog: QWidget | None = None  # the About box or question open right now (tests answer it)
         self.bridge = ServiceBridge(service, self)
         self.runner = TaskRunner(self)
         self.runner.failed.connect(lambda message: self.show_message("Error: " + message))
@@ -103,12 +119,59 @@ class MainWindow(QMainWindow):
         auth_log = self.tab("Auth log")
         assert isinstance(auth_log, AuthLogTab)
         self.auth_debugging = install_auth_debugging(self, self.context, auth_log)
+        build_menus(self, self._menu("&Tools"))
+        self.empty_states = install_empty_states(self.tab_by_title)
+        self.tray = BrokerTray(self)
+        if self.tray.available:
+            self.auth_debugging.notifier.use_tray(self.tray.icon)
+        restore_window_state(self.settings, self, self.tabs)
 
         self._shutdown_task: asyncio.Task[None] | None = None
         self._shut_down = False
+        self._quitting = False
+
+    def _menu(self, title: str) -> QMenu:
+        for action in self.menuBar().actions():
+            menu = action.menu()
+            if action.text() == title and isinstance(menu, QMenu):
+                return menu
+        return self.menuBar().addMenu(title)
 
     def tab(self, title: str) -> QWidget:
         return self.tab_by_title[title]
+
+    def show_window(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def show_about(self) -> None:
+        box = about_box(self)
+        self.dialog = box
+        box.finished.connect(lambda _result: setattr(self, "dialog", None))
+        box.open()
+
+    def run_first_run(self) -> bool:
+        """The first-run wizard, on a first start only (see first_run_wizard.should_run); True when it opened."""
+        if not should_run(self.settings, self.context):
+            return False
+        wizard = FirstRunWizard(self.context, self.settings, self)
+        self.dialog = wizard
+        wizard.finished.connect(lambda _result: setattr(self, "dialog", None))
+        wizard.open()
+        return True
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self)
+        dialog.done_with.connect(self.show_message)
+        self.dialog = dialog
+        dialog.finished.connect(lambda _result: setattr(self, "dialog", None))
+        dialog.open()
+
+    def quit(self) -> None:
+        """Stop the broker and close for good (not to the tray)."""
+        self._quitting = True
+        self.close()
 
     def show_message(self, message: str) -> None:
         self.statusBar().showMessage(message, MESSAGE_SECONDS * 1000)
@@ -139,10 +202,13 @@ class MainWindow(QMainWindow):
             return
         if self._shutdown_task is None:
             self._shutdown_task = asyncio.ensure_future(self._shutdown())
+
         await asyncio.shield(self._shutdown_task)
 
     async def _shutdown(self) -> None:
         if shiboken6.isValid(self):
+            save_window_state(self.settings, self, self.tabs)
+            self.tray.close()
             self.setEnabled(False)
             self.statusBar().showMessage("Stopping the broker…")
         try:
@@ -163,5 +229,27 @@ class MainWindow(QMainWindow):
             event.accept()
             return
         event.ignore()
+        if not self._quitting and self._shutdown_task is None and self.tray.available and self._close_to_tray():
+            self.hide()
+            self.show_message("mqttdesk runs on in the tray")
+            return
         if self._shutdown_task is None:
             self._shutdown_task = asyncio.ensure_future(self._shutdown())
+
+    def _close_to_tray(self) -> bool:
+        """Whether closing the window keeps the broker running in the tray: asked the first time, then remembered."""
+        chosen = flag(self.settings, CLOSE_TO_TRAY)
+        if chosen is None:
+            chosen = self.ask_close_to_tray()
+            self.settings.setValue(CLOSE_TO_TRAY, chosen)
+            self.settings.sync()
+        return chosen
+
+    def ask_close_to_tray(self) -> bool:
+        """The question, once (tests replace it with their answer)."""
+        answer = QMessageBox.question(
+            self, "Keep the broker running?",
+            "Keep the broker running in the tray when the window is closed?\n\nQuit in the File menu or the "
+            "tray's menu stops it. You will not be asked again.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        return answer is QMessageBox.StandardButton.Yes

@@ -74,6 +74,10 @@ class RefusalNotifier(QObject):
         self._timer.timeout.connect(self._send)
         self.sent: list[tuple[str, str]] = []  # what was shown, newest last (the GUI tests read it)
 
+    def use_tray(self, tray: QSystemTrayIcon) -> None:
+        """Show notifications from the app's tray icon (else one is made for them)."""
+        self._tray = tray
+
     @property
     def enabled(self) -> bool:
         return bool(self._store.settings.get(NOTIFY_SETTING, True))

@@ -206,6 +206,10 @@ class RolesTab(QWidget):
 
     # -- actions ------------------------------------------------------------------------------------
 
+    def focus_new_role(self) -> None:
+        """Where a new role's name goes (the empty table's link)."""
+        self.role_name_edit.setFocus()
+
     def add_role(self) -> None:
         name = self.role_name_edit.text()
         try:

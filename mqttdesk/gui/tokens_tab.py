@@ -53,6 +53,11 @@ class TokensTab(QWidget):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSortingEnabled(True)
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("Filter issuers")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(lambda _text: self._apply_filter())
         self.delete_button = QPushButton("Delete issuer")
         self.delete_button.setToolTip("Delete the selected issuer: the sessions its tokens admitted are disconnected")
         self.delete_button.clicked.connect(self.delete_selected)
@@ -117,7 +122,10 @@ class TokensTab(QWidget):
         layout = QVBoxLayout(self)
         note = QLabel("Tokens are checked only for usernames no user, bootstrap credential or device has.")
         note.setWordWrap(True)
-        layout.addWidget(note)
+        top = QHBoxLayout()
+        top.addWidget(note, 1)
+        top.addWidget(self.filter_edit)
+        layout.addLayout(top)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
         layout.addWidget(self.delete_error)
@@ -131,6 +139,7 @@ class TokensTab(QWidget):
 
     def refresh(self) -> None:
         issuers = self.context.store.token_issuers.list()
+        self.table.setSortingEnabled(False)  # rows are filled by index: sort once they are all there
         self.table.setRowCount(len(issuers))
         for row, issuer in enumerate(issuers):
             key = f"HMAC secret ({issuer.fingerprint})" if issuer.hmac else f"public key ({issuer.fingerprint})"
@@ -140,11 +149,21 @@ class TokensTab(QWidget):
                 item = QTableWidgetItem(value)
                 item.setData(Qt.ItemDataRole.UserRole, issuer.name)
                 self.table.setItem(row, column, item)
+        self.table.setSortingEnabled(True)
+        self._apply_filter()
         chosen = self.mint_issuer.currentText()
         self.mint_issuer.clear()
         self.mint_issuer.addItems([issuer.name for issuer in issuers if issuer.hmac])
         if chosen:
             self.mint_issuer.setCurrentText(chosen)
+
+    def _apply_filter(self) -> None:
+        """Hide the rows in which no cell contains the filter's text (case-insensitive)."""
+        wanted = self.filter_edit.text().strip().casefold()
+        for row in range(self.table.rowCount()):
+            cells = (self.table.item(row, column) for column in range(self.table.columnCount()))
+            shown = not wanted or any(cell is not None and wanted in cell.text().casefold() for cell in cells)
+            self.table.setRowHidden(row, not shown)
 
     def _browse(self) -> None:
         chosen, _ = QFileDialog.getOpenFileName(self, "Public key (PEM)", str(Path.home()))

@@ -5,6 +5,10 @@ The monitor callback runs for every routed message, so it only records: messages
 buffer, and a single-shot timer armed by the first message of a batch hands the buffer to the tree model at most
 `1000 / FLUSH_MS` times a second. Nothing runs while no message arrives (batching, not polling). The buffer holds
 at most `max_topics` topics and payloads are cut to `MAX_PAYLOAD` bytes when they arrive.
+
+A new watch first shows the retained messages already on matching topics (marked "retained"), as a new subscriber
+would get them; **Clear retained** removes the selected topic's retained message (an empty retained publish by the
+broker, which its subscribers see too).
 """
 
 from __future__ import annotations
@@ -72,7 +76,12 @@ class TopicMonitorTab(QWidget):
                                      "(as the broker: no permissions apply, nothing is subscribed)")
         self.watch_button.clicked.connect(self._toggle)
         self.clear_button = QPushButton("Clear")
+        self.clear_button.setToolTip("Empty this view (the broker keeps its retained messages)")
         self.clear_button.clicked.connect(self.clear)
+        self.clear_retained_button = QPushButton("Clear retained")
+        self.clear_retained_button.setToolTip("Remove the selected topic's retained message from the broker")
+        self.clear_retained_button.setEnabled(False)
+        self.clear_retained_button.clicked.connect(self.clear_retained)
         self.status = QLabel()
         self.status.setStyleSheet(f"color: {MUTED};")
 
@@ -117,6 +126,7 @@ class TopicMonitorTab(QWidget):
         bar.addLayout(filter_column, 2)
         bar.addWidget(self.watch_button, 0, Qt.AlignmentFlag.AlignTop)
         bar.addWidget(self.clear_button, 0, Qt.AlignmentFlag.AlignTop)
+        bar.addWidget(self.clear_retained_button, 0, Qt.AlignmentFlag.AlignTop)
         bar.addWidget(self.status, 3, Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
@@ -147,10 +157,33 @@ class TopicMonitorTab(QWidget):
         self.filter_error.clear_error()
         if not self.watching:
             self.context.service.add_monitor(self.on_message)
+        new_watch = topic_filter != self.watched_filter
         self.watched_filter = topic_filter
+        if new_watch:
+            self._show_retained(topic_filter)
         self.watch_button.setText("Stop")
         self._update_status()
         return True
+
+    def _show_retained(self, topic_filter: str) -> None:
+        """The retained messages already on matching topics, at once (a new subscriber would get them first)."""
+        now = time.time()
+        for topic, payload, qos in self.context.service.retained_messages(topic_filter):
+            if topic not in self._buffer and len(self._buffer) < self.model.max_topics:
+                self._buffer[topic] = TopicMessage(1, payload[:MAX_PAYLOAD], len(payload), qos, True, now)
+        self.flush()
+
+    def clear_retained(self) -> None:
+        """Remove the selected topic's retained message from the broker."""
+        topic = self.selected_topic()
+        if topic is None:
+            return
+        if self.context.service.clear_retained(topic):
+            self.context.show_message(f"cleared the retained message of {topic}")
+        else:
+            self.context.show_message(f"{topic} has no retained message (any more)")
+        self.flush()
+        self._show_details(topic)
 
     def stop(self) -> None:
         if self.watching:
@@ -173,6 +206,8 @@ class TopicMonitorTab(QWidget):
         watched = self.watched_filter
         if watched is None or not topic_matches(watched, topic) or not shiboken6.isValid(self):
             return
+        if retain and not payload:
+            retain = False  # an empty retained message clears the topic's: nothing is retained there now
         pending = self._buffer.get(topic)
         if pending is None:
             if len(self._buffer) >= self.model.max_topics:
@@ -231,6 +266,7 @@ class TopicMonitorTab(QWidget):
     def _show_details(self, topic: str | None) -> None:
         node = self.model.node_of(topic) if topic is not None else None
         message = node.message if node is not None else None
+        self.clear_retained_button.setEnabled(message is not None and message.retain)
         if topic is None or message is None:
             self.payload_title.setText("Select a topic to see its last message." if topic is None
                                        else f"<b>{escape(topic)}</b>: no message of its own (a branch)")

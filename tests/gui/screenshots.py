@@ -451,10 +451,11 @@ async def require_authentication_shot(window: MainWindow, out: Path) -> None:
     save(window, out, "require-authentication.png")
 
 
-def run(populate: Callable[[Store], None], take: Take, *, size: tuple[int, int] | None = None) -> None:
+def run(populate: Callable[[Store], None], take: Take, *, size: tuple[int, int] | None = None,
+        out: Path | None = None) -> None:
     """Fill a fresh store in a temporary directory, open the main window over it (at `size`, if given) and
-    run `take` on a qasync loop; the shots go to the directory named on the command line, ./shots by default."""
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "shots")
+    run `take` on a qasync loop; the shots go to `out`, else the directory named on the command line, else ./shots."""
+    out = out or Path(sys.argv[1] if len(sys.argv) > 1 else "shots")
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication(sys.argv)
     with tempfile.TemporaryDirectory() as data:

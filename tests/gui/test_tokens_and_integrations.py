@@ -10,6 +10,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
@@ -113,3 +114,16 @@ def test_the_integrations_page_saves_masks_headers_and_tests_through_the_service
     assert "HTTP 403" in tab.result_text
     click(qtbot, tab.remove_headers)
     assert store.settings.external().headers == ()
+
+
+def test_the_issuers_table_sorts_and_filters(qtbot: QtBot, window: MainWindow, store: Store) -> None:
+    tab = tab_of(window, "Tokens", TokensTab)
+    for name in ("zeta", "alpha", "mid"):
+        store.token_issuers.add(name, SECRET, hmac=True, issuer=None, audience=None, claim="sub",
+                                token_field=TokenField.PASSWORD, roles=())
+    tab.refresh()
+    tab.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    assert [tab.table.item(row, 0).text() for row in range(3)] == ["alpha", "mid", "zeta"]
+    tab.filter_edit.setText("ZE")
+    assert [tab.table.item(row, 0).text() for row in range(3) if not tab.table.isRowHidden(row)] == ["zeta"]
+    assert window.empty_states["Tokens"].text == ""

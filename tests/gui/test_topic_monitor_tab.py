@@ -84,3 +84,49 @@ def test_publish_as_an_identity_goes_through_its_permissions(qtbot: QtBot, windo
     assert "✓ Published" in panel.result.text()
     qtbot.waitUntil(lambda: tab.model.node_of("home/lamp/light") is not None, timeout=5000)
     assert tab.model.node_of("garden/x") is None  # the refused one was never routed
+
+
+def test_a_new_watch_shows_the_retained_messages_at_once_and_one_can_be_cleared(
+        qtbot: QtBot, window: MainWindow, connect: ClientFactory) -> None:
+    plug = connect("DVES_1A2B3C")
+    for client_id in ("DVES_1A2B3C", "DVES_44F0A1", "DVES_9C2E77"):
+        plug.publish(f"tele/{client_id}/LWT", "Online", qos=1, retain=True)
+    plug.publish("tele/DVES_1A2B3C/SENSOR", '{"t": 21}')  # not retained: gone before the watch
+    service = window.service
+    qtbot.waitUntil(lambda: len(service.retained_messages("tele/#")) == 3, timeout=5000)
+
+    tab = monitor_tab(window)
+    tab.filter_edit.setText("tele/+/LWT")
+    assert tab.start()
+    lwt = tab.model.node_of("tele/DVES_44F0A1/LWT")  # shown at once, before any new message
+    assert lwt is not None
+    assert lwt.message is not None
+    assert (lwt.message.payload, lwt.message.qos, lwt.message.retain) == (b"Online", 1, True)
+    assert tab.model.node_of("tele/DVES_1A2B3C/SENSOR") is None
+    assert "3 messages on 3 topics" in tab.status.text()
+
+    watcher_got: list[tuple[str, bytes]] = []
+    watcher = connect("watcher")  # subscribed before the clear: it is told (an empty retained message)
+    watcher.on_message = lambda _client, _userdata, message: watcher_got.append((message.topic, message.payload))
+    watcher.subscribe("tele/DVES_44F0A1/LWT", qos=1)
+    qtbot.waitUntil(lambda: watcher_got == [("tele/DVES_44F0A1/LWT", b"Online")], timeout=5000)
+
+    tab.select_topic("tele/DVES_44F0A1/LWT")
+    assert "retained" in tab.payload_title.text()
+    click(qtbot, tab.clear_retained_button)
+    qtbot.waitUntil(lambda: len(watcher_got) == 2, timeout=5000)
+    assert watcher_got[1] == ("tele/DVES_44F0A1/LWT", b"")
+    assert [topic for topic, _, _ in service.retained_messages("tele/#")] == ["tele/DVES_1A2B3C/LWT",
+                                                                             "tele/DVES_9C2E77/LWT"]
+    cleared = tab.model.node_of("tele/DVES_44F0A1/LWT")
+    assert cleared is not None
+    assert cleared.message is not None
+    assert not cleared.message.retain
+    assert not tab.clear_retained_button.isEnabled()
+
+    received: list[str] = []
+    late = connect("late-subscriber")  # a new subscriber gets the two retained messages that are left
+    late.on_message = lambda _client, _userdata, message: received.append(message.topic)
+    late.subscribe("tele/+/LWT", qos=1)
+    qtbot.waitUntil(lambda: len(received) == 2, timeout=5000)
+    assert sorted(received) == ["tele/DVES_1A2B3C/LWT", "tele/DVES_9C2E77/LWT"]
