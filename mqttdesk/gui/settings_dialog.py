@@ -1,8 +1,9 @@
 """File → Settings…: the listeners (their own dialog, which restarts only the listeners that changed), the delivery
-and connection limits, notifications, and what closing the window does when there is a tray.
+and connection limits, the broker's bounds, persistence, notifications, and what closing the window does when there
+is a tray.
 
-Limits are the same settings as `mqttdesk config set max_*` and apply from the next broker start; notifications and
-the tray apply at once. Nothing is saved until every field is valid.
+Limits and persistence are the same settings as `mqttdesk config set max_*` / `persistence` and apply from the next
+broker start; notifications and the tray apply at once. Nothing is saved until every field is valid.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QCheckBox, QLabel, QPushButton, QSpinBox, QWidget
 
-from mqttdesk.core.limits import MIB
+from mqttdesk.core.limits import MIB, MQTT_MAX_PACKET_SIZE
 from mqttdesk.gui.tray import CLOSE_TO_TRAY
 from mqttdesk.gui.widgets.form_dialog import FormDialog
 from mqttdesk.gui.window_state import flag
@@ -28,7 +29,19 @@ LIMITS: dict[str, tuple[str, int, int, str]] = {
     "max_pending": ("Connections waiting", 1, 1_000_000, "Connections that may wait for their CONNECT at once"),
     "max_incoming_qos2_mib": ("QoS 2 bytes held (MiB)", 1, 1024,
                               "Payload of QoS 2 messages received but not released yet, per client"),
+    "max_packet_mib": ("Largest packet (MiB)", 1, 255, "A client sending a larger packet is disconnected (MQTT 5: "
+                       "announced as Maximum Packet Size)"),
+    "max_connections": ("Connections in all", 0, 10_000_000, "Clients connected at once; 0: no limit"),
+    "max_connections_per_address": ("Connections per address", 0, 10_000_000,
+                                    "Clients connected at once from one address; 0: no limit"),
+    "max_retained_messages": ("Retained messages", 0, 1_000_000_000, "Topics with a retained message; 0: no limit"),
+    "max_retained_mib": ("Retained bytes (MiB)", 0, 65536, "Topics and payloads of the retained messages; 0: no "
+                         "limit"),
 }
+
+
+NO_LIMIT_AT_ZERO = frozenset({"max_connections", "max_connections_per_address", "max_retained_messages",
+                              "max_retained_mib"})
 
 
 def _spin(lowest: int, highest: int, value: int, tip: str) -> QSpinBox:
@@ -51,12 +64,24 @@ class SettingsDialog(FormDialog):
         self.form.addRow("Listeners", listeners)
         self.form.addRow(QLabel("<b>Limits</b> (apply when the broker starts next)"))
         session, admission = store.settings.session_limits(), store.settings.admission_limits()
+        broker = store.settings.broker_limits()
         values = {"max_inflight": session.max_inflight, "max_queued": session.max_queued,
-                  "max_pending": admission.max_pending, "max_incoming_qos2_mib": session.max_incoming_qos2_bytes // MIB}
+                  "max_pending": admission.max_pending, "max_incoming_qos2_mib": session.max_incoming_qos2_bytes // MIB,
+                  "max_packet_mib": max(1, session.max_packet_size // MIB),
+                  "max_connections": broker.max_connections,
+                  "max_connections_per_address": broker.max_connections_per_address,
+                  "max_retained_messages": broker.max_retained_messages,
+                  "max_retained_mib": broker.max_retained_bytes // MIB}
         self.limits: dict[str, QSpinBox] = {}
         for field, (label, lowest, highest, tip) in LIMITS.items():
             self.limits[field] = _spin(lowest, highest, values[field], tip)
+            if field in NO_LIMIT_AT_ZERO:
+                self.limits[field].setSpecialValueText("no limit")
             self.add_field(label, self.limits[field])
+        self.persistence_box = QCheckBox("Keep retained messages and persistent sessions across restarts")
+        self.persistence_box.setChecked(store.settings.persistence())
+        self.persistence_box.setToolTip("Written to sessions.sqlite in the data directory about every half second")
+        self.form.addRow(self.persistence_box)
         self.form.addRow(QLabel("<b>Desktop</b>"))
         self.notify_box = QCheckBox("Notify on refusals and forced disconnects (at most one every 10 seconds)")
         self.notify_box.setChecked(window.auth_debugging.notifier.enabled)
@@ -75,11 +100,18 @@ class SettingsDialog(FormDialog):
         store = self.context.store
         session = replace(store.settings.session_limits(), max_inflight=self.limits["max_inflight"].value(),
                           max_queued=self.limits["max_queued"].value(),
-                          max_incoming_qos2_bytes=self.limits["max_incoming_qos2_mib"].value() * MIB)
+                          max_incoming_qos2_bytes=self.limits["max_incoming_qos2_mib"].value() * MIB,
+                          max_packet_size=min(MQTT_MAX_PACKET_SIZE, self.limits["max_packet_mib"].value() * MIB))
         admission = replace(store.settings.admission_limits(), max_pending=self.limits["max_pending"].value())
+        broker = replace(store.settings.broker_limits(), max_connections=self.limits["max_connections"].value(),
+                         max_connections_per_address=self.limits["max_connections_per_address"].value(),
+                         max_retained_messages=self.limits["max_retained_messages"].value(),
+                         max_retained_bytes=self.limits["max_retained_mib"].value() * MIB)
         with store.write():
             store.settings.set_session_limits(session)
             store.settings.set_admission_limits(admission)
+            store.settings.set_broker_limits(broker)
+            store.settings.set_persistence(self.persistence_box.isChecked())
         self._window.auth_debugging.notifier.set_enabled(self.notify_box.isChecked())
         self._window.auth_debugging.notify_toggle.setChecked(self.notify_box.isChecked())
         if self.tray_box.isEnabled():

@@ -88,11 +88,23 @@ def test_settings_saves_limits_and_notifications(qtbot: QtBot, window: MainWindo
     dialog.limits["max_queued"].setValue(2000)
     dialog.limits["max_pending"].setValue(500)
     dialog.limits["max_incoming_qos2_mib"].setValue(8)
+    dialog.limits["max_packet_mib"].setValue(4)
+    dialog.limits["max_connections"].setValue(300)
+    dialog.limits["max_connections_per_address"].setValue(20)
+    dialog.limits["max_retained_messages"].setValue(5000)
+    dialog.limits["max_retained_mib"].setValue(64)
+    assert dialog.persistence_box.isChecked()  # the default
+    dialog.persistence_box.setChecked(False)
     dialog.notify_box.setChecked(False)
     click(qtbot, dialog.ok_button)
     qtbot.waitUntil(lambda: window.dialog is None, timeout=5000)
     limits = store.settings.session_limits()
     assert (limits.max_inflight, limits.max_queued, limits.max_incoming_qos2_bytes) == (50, 2000, 8 * MIB)
     assert store.settings.admission_limits().max_pending == 500
+    assert limits.max_packet_size == 4 * MIB
+    broker = store.settings.broker_limits()
+    assert (broker.max_connections, broker.max_connections_per_address) == (300, 20)
+    assert (broker.max_retained_messages, broker.max_retained_bytes) == (5000, 64 * MIB)
+    assert not store.settings.persistence()
     assert not window.auth_debugging.notifier.enabled
     assert not window.auth_debugging.notify_toggle.isChecked()
