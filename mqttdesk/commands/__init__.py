@@ -6,6 +6,7 @@ import argparse
 
 from mqttdesk.commands import (
     anonymous,
+    auth_service,
     authlog,
     bootstraps,
     ca,
@@ -15,6 +16,7 @@ from mqttdesk.commands import (
     explain,
     external,
     instance,
+    interop,
     roles,
     sessions,
     tokens,
@@ -24,5 +26,5 @@ from mqttdesk.commands import (
 
 def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for module in (instance, sessions, anonymous, users, roles, bootstraps, devices, tokens, external, authlog, explain,
-                   config, ca, certs):
+                   config, ca, certs, interop, auth_service):
         module.register(sub)
