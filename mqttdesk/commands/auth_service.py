@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import signal
 import sys
+from pathlib import Path
 
 from mqttdesk.commands.common import Context, Subparsers
 from mqttdesk.core.errors import MqttdeskError
@@ -48,28 +49,23 @@ def auth_service_command(args: argparse.Namespace, context: Context) -> int:
         raise MqttdeskError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
-async def _serve(data_dir: object, host: str, port: int) -> int:
-    from pathlib import Path
-
-    from mqttdesk.auth.http_service import AuthHttpService
+async def _serve(data_dir: Path, host: str, port: int) -> int:
     from mqttdesk.broker.service import BrokerService
     from mqttdesk.store.db import Store
 
-    store = Store.open(Path(str(data_dir)))
-    service = BrokerService(store)  # not started: its pipeline, its Auth log recorder and the store watch
-    http = AuthHttpService(service.pipeline, service.recorder, store.settings.auth_service_secret())
+    store = Store.open(data_dir)
+    service = BrokerService(store)  # the broker not started: its pipeline, its Auth log recorder, the store watch
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
         await service.open()
-        bound_host, bound_port = await http.start(host, port)
+        bound_host, bound_port = await service.start_auth_service(host, port)
         print(f"auth service listening on http://{bound_host}:{bound_port} ({ROUTES})", flush=True)
         await stop.wait()
         return 0
     finally:
-        await http.stop()
-        await service.close()
+        await service.close()  # stops the auth service and writes what the Auth log still holds
         store.close()
         print("auth service stopped", file=sys.stderr, flush=True)

@@ -7,25 +7,12 @@ and otherwise applies all of it or nothing (store/interop.py).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from mqttdesk.cli_output import print_json
 from mqttdesk.commands.common import Context, Subparsers
-from mqttdesk.core.errors import ValidationError
-from mqttdesk.interop.dynsec import export_dynsec
-from mqttdesk.interop.emqx import export_emqx
-from mqttdesk.interop.mosquitto import PASSWORD_FILE, export_mosquitto, parse_acl_file, parse_password_file
-from mqttdesk.interop.plan import ImportPlan, plan_dynsec, plan_mosquitto
-from mqttdesk.interop.report import Report
-from mqttdesk.store.db import Store
-from mqttdesk.store.interop import apply_plan, export_source
-from mqttdesk.store.pki_files import write_file
-
-PRIVATE = 0o600  # the files with password hashes
-PUBLIC = 0o644
-_SECRET_FILES = {PASSWORD_FILE, "users.json", "users.csv", "dynsec.json"}
+from mqttdesk.store.interop import apply_plan, export_files, plan_import
 
 
 def register(sub: Subparsers) -> None:
@@ -53,29 +40,6 @@ def register(sub: Subparsers) -> None:
         parser.set_defaults(handler=import_command)
 
 
-def _write(directory: Path, files: dict[str, str]) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        write_file(directory / name, text.encode("utf-8"), PRIVATE if name in _SECRET_FILES else PUBLIC)
-
-
-def export_files(store: Store, target: str, destination: Path) -> Report:
-    """Write the export of `target` to `destination` (a directory; a file for dynsec); the GUI uses it too."""
-    directory, listener = export_source(store)
-    if target == "mosquitto":
-        exported = export_mosquitto(directory, listener, str(destination.resolve()))
-        _write(destination, exported.files)
-        return exported.report
-    if target == "dynsec":
-        data, report = export_dynsec(directory)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        write_file(destination, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"), PRIVATE)
-        return report
-    files, report = export_emqx(directory)
-    _write(destination, files)
-    return report
-
-
 def export_command(args: argparse.Namespace, context: Context) -> int:
     destination = Path(args.file if args.target == "dynsec" else args.directory)
     report = export_files(context.store, args.target, destination)
@@ -85,29 +49,6 @@ def export_command(args: argparse.Namespace, context: Context) -> int:
         print(f"written to {destination}")
         print("\n".join(report.lines()))
     return 0
-
-
-def _read(path: str) -> str:
-    return Path(path).read_text(encoding="utf-8")
-
-
-def plan_import(store: Store, source: str, files: dict[str, str | None]) -> ImportPlan:
-    """The plan for importing `files` ("passwd", "acl" for mosquitto; "file" for dynsec) into `store`."""
-    directory = store.directory()
-    if source == "mosquitto":
-        passwd = files.get("passwd")
-        if passwd is None:
-            raise ValidationError("a Mosquitto import needs the password file")
-        acl = files.get("acl")
-        return plan_mosquitto(parse_password_file(_read(passwd)), None if acl is None else parse_acl_file(_read(acl)),
-                              directory)
-    path = files.get("file")
-    assert path is not None
-    try:
-        data = json.loads(_read(path))
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"{path} is not JSON: {exc}") from None
-    return plan_dynsec(data, directory)
 
 
 def import_command(args: argparse.Namespace, context: Context) -> int:

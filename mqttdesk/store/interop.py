@@ -1,21 +1,39 @@
-"""What `export` reads from the store and what `import` writes to it; the formats themselves are in interop/.
+"""What `export` reads from the store and writes to files, and what `import` reads and writes to the store; the
+formats themselves are in interop/. The CLI and the window's File menu both go through here.
 
 An import plan is applied in one write transaction: a clash or an error anywhere rolls all of it back, so nothing
-is ever half-imported.
+is ever half-imported. Files holding password hashes are written 0600.
 """
 
 from __future__ import annotations
 
-from mqttdesk.core.errors import AlreadyExistsError
+import json
+from pathlib import Path
+
+from mqttdesk.core.errors import AlreadyExistsError, ValidationError
 from mqttdesk.core.model import AuthMode, Directory
 from mqttdesk.core.passwords import generate_password, hash_password
 from mqttdesk.core.states import StateAction
-from mqttdesk.interop.mosquitto import Listener, TlsListener
-from mqttdesk.interop.plan import ImportPlan
+from mqttdesk.interop.dynsec import export_dynsec
+from mqttdesk.interop.emqx import export_emqx
+from mqttdesk.interop.mosquitto import (
+    PASSWORD_FILE,
+    Listener,
+    TlsListener,
+    export_mosquitto,
+    parse_acl_file,
+    parse_password_file,
+)
+from mqttdesk.interop.plan import ImportPlan, plan_dynsec, plan_mosquitto
+from mqttdesk.interop.report import Report
 from mqttdesk.store.db import Store
-from mqttdesk.store.pki_files import CA_CERT, SERVER_CERT, SERVER_KEY
+from mqttdesk.store.pki_files import CA_CERT, SERVER_CERT, SERVER_KEY, write_file
 
 IMPORT_ACTOR = "import"
+EXPORT_TARGETS = ("mosquitto", "dynsec", "emqx")  # dynsec: a file; the others: a directory
+PRIVATE = 0o600  # the files with password hashes
+PUBLIC = 0o644
+_SECRET_FILES = {PASSWORD_FILE, "users.json", "users.csv"}
 
 
 def export_source(store: Store) -> tuple[Directory, Listener]:
@@ -49,3 +67,52 @@ def apply_plan(store: Store, plan: ImportPlan) -> None:
                 store.users.reserve(user.name, pattern, actor=IMPORT_ACTOR)
             if user.suspended:
                 store.users.apply(user.name, StateAction.SUSPEND, actor=IMPORT_ACTOR)
+
+
+def _write(directory: Path, files: dict[str, str]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        write_file(directory / name, text.encode("utf-8"), PRIVATE if name in _SECRET_FILES else PUBLIC)
+
+
+def export_files(store: Store, target: str, destination: Path) -> Report:
+    """Write the export of `target` to `destination` (a directory; a file for dynsec) and return its report."""
+    directory, listener = export_source(store)
+    if target == "mosquitto":
+        exported = export_mosquitto(directory, listener, str(destination.resolve()))
+        _write(destination, exported.files)
+        return exported.report
+    if target == "dynsec":
+        data, report = export_dynsec(directory)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        write_file(destination, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"), PRIVATE)
+        return report
+    if target != "emqx":
+        raise ValidationError(f"no export to '{target}' (mosquitto, dynsec, emqx)")
+    files, report = export_emqx(directory)
+    _write(destination, files)
+    return report
+
+
+def _read(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
+def plan_import(store: Store, source: str, files: dict[str, str | None]) -> ImportPlan:
+    """The plan for importing `files` ("passwd" and "acl" for mosquitto, "file" for dynsec) into `store`."""
+    directory = store.directory()
+    if source == "mosquitto":
+        passwd = files.get("passwd")
+        if passwd is None:
+            raise ValidationError("a Mosquitto import needs the password file")
+        acl = files.get("acl")
+        return plan_mosquitto(parse_password_file(_read(passwd)), None if acl is None else parse_acl_file(_read(acl)),
+                              directory)
+    path = files.get("file")
+    if path is None:
+        raise ValidationError("a dynamic-security import needs its JSON file")
+    try:
+        data = json.loads(_read(path))
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"{path} is not JSON: {exc}") from None
+    return plan_dynsec(data, directory)
