@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mqttdesk.commands.common import Context, Subparsers
 from mqttdesk.core.errors import MqttdeskError
-from mqttdesk.interop.broker_hooks import emqx_config, mosquitto_config
+from mqttdesk.interop.broker_hooks import config_for
 from mqttdesk.store.settings_repo import validate_host, validate_port
 
 ROUTES = "EMQX: /emqx/authn, /emqx/authz; go-auth: /mosquitto/user, /mosquitto/acl (status mode: /mosquitto/status/…)"
@@ -26,12 +26,6 @@ def register(sub: Subparsers) -> None:
     parser.set_defaults(handler=auth_service_command)
 
 
-def config_text(broker: str, host: str, port: int, secret: str) -> str:
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
-    return emqx_config(base, secret) if broker == "emqx" else mosquitto_config(shown, port, secret)
-
-
 def auth_service_command(args: argparse.Namespace, context: Context) -> int:
     settings = context.store.settings
     host, port = settings.auth_service_address()
@@ -39,7 +33,7 @@ def auth_service_command(args: argparse.Namespace, context: Context) -> int:
     port = port if args.port is None else validate_port(args.port)
     secret = settings.auth_service_secret()
     if args.print_config:
-        print(config_text(args.print_config, host, port, secret), end="")
+        print(config_for(args.print_config, host, port, secret), end="")
         return 0
     data_dir = context.data_dir
     context.close()  # the service opens its own store, on its own loop

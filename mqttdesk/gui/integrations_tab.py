@@ -1,7 +1,8 @@
 """The Integrations page: the external HTTP auth/ACL service (the same settings as `mqttdesk external set`), with a
 Test button that runs the CONNECT decision through the service and shows the request sent and the answer.
 
-Headers are shown masked: the field holds only what is typed to replace them; Remove headers drops them.
+Headers are shown masked: the field holds only what is typed to replace them; Remove headers drops them. Below,
+the switch for the other direction: mqttdesk as the auth service of EMQX or Mosquitto (auth_service_panel.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
 from mqttdesk.core.decision import ConnectRequest, Decision
 from mqttdesk.core.errors import MqttdeskError
 from mqttdesk.core.external import ExternalSettings, parse_header
+from mqttdesk.gui.auth_service_panel import AuthServicePanel
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.field_error import FieldError
 
@@ -81,6 +83,8 @@ class IntegrationsTab(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(settings_box)
         layout.addWidget(test_box, 1)
+        self.auth_service = AuthServicePanel(context)
+        layout.addWidget(self.auth_service)
         self.load()
 
     def load(self) -> None:

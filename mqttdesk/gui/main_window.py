@@ -27,6 +27,7 @@ from mqttdesk.gui.broker_bar import BrokerBar
 from mqttdesk.gui.certificates_tab import CertificatesTab
 from mqttdesk.gui.clients_tab import ClientsTab
 from mqttdesk.gui.devices_tab import DevicesTab
+from mqttdesk.gui.file_menu import install_file_menu
 from mqttdesk.gui.formatting import plural
 from mqttdesk.gui.integrations_tab import IntegrationsTab
 from mqttdesk.gui.qt_bridge import ServiceBridge
@@ -97,6 +98,7 @@ class MainWindow(QMainWindow):
         auth_log = self.tab("Auth log")
         assert isinstance(auth_log, AuthLogTab)
         self.auth_debugging = install_auth_debugging(self, self.context, auth_log)
+        self.file_actions = install_file_menu(self, self.context)
 
         self._shutdown_task: asyncio.Task[None] | None = None
         self._shut_down = False

@@ -107,3 +107,10 @@ def mosquitto_config(host: str, port: int, secret: str) -> str:
         "# go-auth caches answers (denials too) and cannot forget them: keep its cache off, or short\n"
         "auth_opt_cache false\n"
     )
+
+
+def config_for(broker: str, host: str, port: int, secret: str) -> str:
+    """The configuration `broker` ("emqx" or "mosquitto") needs to ask the service listening on `host`:`port`."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    return emqx_config(base, secret) if broker == "emqx" else mosquitto_config(shown, port, secret)
