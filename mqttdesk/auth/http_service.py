@@ -29,7 +29,7 @@ from mqttdesk.auth.recorder import DecisionRecorder
 from mqttdesk.core.decide import password_hash_for, revalidate
 from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind
 from mqttdesk.core.model import CredentialKind, CredentialRef
-from mqttdesk.core.reasons import Reason, ReasonCode
+from mqttdesk.core.reasons import Reason, ReasonCode, connack_code
 from mqttdesk.interop import broker_hooks as hooks
 
 log = logging.getLogger(__name__)
@@ -66,9 +66,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class AuthHttpService:
     """The HTTP endpoints; `start` binds them (loopback unless told otherwise), `stop` closes them."""
 
-    def __init__(self, pipeline: AuthPipeline, recorder: DecisionRecorder, secret: str) -> None:
+    def __init__(self, pipeline: AuthPipeline, recorder: DecisionRecorder, secret: str,
+                 anonymous_on: Callable[[], bool]) -> None:
+        """`anonymous_on` tells whether anonymous access is switched on explicitly: the automatic access while
+        mqttdesk listens on loopback only is about mqttdesk's own listener, never another broker's clients."""
         if not secret:
             raise ValueError("the auth service needs a shared secret")
+        self._anonymous_on = anonymous_on
         self._pipeline = pipeline
         self._recorder = recorder
         self._secret = secret.encode("utf-8")
@@ -151,6 +155,9 @@ class AuthHttpService:
         address = hooks.text_field(body, "peerhost") or None
         request = ConnectRequest(client_id=hooks.text_field(body, "clientid") or "", username=username,
                                  password=hooks.text_field(body, "password"), address=address)
+        refused = self._automatic_anonymous(Kind.CONNECT, username, request.client_id, address)
+        if refused is not None:
+            return self._record(refused, caller, what)
         decision = await self._pipeline.decide_connect(request)
         if decision.allowed and decision.grant is not None:
             self._admit(request, decision.grant, address)
@@ -172,6 +179,17 @@ class AuthHttpService:
         while len(self._admitted) > REMEMBERED_GRANTS:
             self._admitted.popitem(last=False)
 
+    def _automatic_anonymous(self, kind: Kind, username: str | None, client_id: str,
+                             address: str | None) -> Decision | None:
+        """The refusal of a client without a username while anonymous access is only automatic (or None)."""
+        if username or self._anonymous_on() or not self._pipeline.directory.anonymous.enabled:
+            return None  # with it off, the pipeline refuses (anonymous-refused) in its own words
+        text = ("anonymous access is on automatically for mqttdesk's own loopback listener only; for another "
+                "broker's clients switch it on explicitly (mqttdesk anonymous on)")
+        return Decision(kind=kind, allowed=False, reason=Reason(ReasonCode.ANONYMOUS_REFUSED, text),
+                        client_id=client_id, address=address, steps=(f"refused: {text}",),
+                        connack=connack_code(ReasonCode.ANONYMOUS_REFUSED, False) if kind is Kind.CONNECT else None)
+
     def _grant_for(self, username: str | None, client_id: str) -> Grant | Decision:
         """The grant a topic check is judged against: the login's, re-checked; else the identity's as it stands."""
         admitted = self._admitted.get(client_id)
@@ -183,6 +201,9 @@ class AuthHttpService:
             text = f"{why} since this session logged in; its topics are refused"
             return Decision(kind=Kind.CONNECT, allowed=False, reason=Reason(ReasonCode.CREDENTIAL_CHANGED, text),
                             client_id=client_id, username=username, steps=(f"refused: {text}",))
+        refused = self._automatic_anonymous(Kind.CONNECT, username, client_id, None)
+        if refused is not None:
+            return refused
         # not seen logging in (this service restarted): the identity as the store has it now
         vouched = self._pipeline.impersonate(username, client_id)
         if vouched.allowed and vouched.grant is not None:

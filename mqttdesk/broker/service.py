@@ -201,7 +201,9 @@ class BrokerService:
         (auth/http_service.py); the stored address unless given. Returns where it listens."""
         await self.stop_auth_service()
         stored_host, stored_port = self.store.settings.auth_service_address()
-        service = AuthHttpService(self.pipeline, self.recorder, self.store.settings.auth_service_secret())
+        settings = self.store.settings
+        service = AuthHttpService(self.pipeline, self.recorder, settings.auth_service_secret(),
+                                  anonymous_on=lambda: settings.anonymous().mode == "on")
         address = await service.start(stored_host if host is None else host, stored_port if port is None else port)
         self.auth_service = service
         return address

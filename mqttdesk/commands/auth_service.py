@@ -11,7 +11,7 @@ from pathlib import Path
 from mqttdesk.commands.common import Context, Subparsers
 from mqttdesk.core.errors import MqttdeskError
 from mqttdesk.interop.broker_hooks import config_for
-from mqttdesk.store.settings_repo import validate_host, validate_port
+from mqttdesk.store.settings_repo import is_loopback, validate_host, validate_port
 
 ROUTES = "EMQX: /emqx/authn, /emqx/authz; go-auth: /mosquitto/user, /mosquitto/acl (status mode: /mosquitto/status/…)"
 
@@ -57,6 +57,9 @@ async def _serve(data_dir: Path, host: str, port: int) -> int:
         await service.open()
         bound_host, bound_port = await service.start_auth_service(host, port)
         print(f"auth service listening on http://{bound_host}:{bound_port} ({ROUTES})", flush=True)
+        if not is_loopback(bound_host):
+            print("warning: the auth service listens beyond loopback: anyone who can reach it may try the shared "
+                  "secret; prefer a private network", file=sys.stderr, flush=True)
         await stop.wait()
         return 0
     finally:

@@ -8,10 +8,11 @@ is ever half-imported. Files holding password hashes are written 0600.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from mqttdesk.core.errors import AlreadyExistsError, ValidationError
-from mqttdesk.core.model import AuthMode, Directory
+from mqttdesk.core.model import AnonymousPolicy, AuthMode, Directory
 from mqttdesk.core.passwords import generate_password, hash_password
 from mqttdesk.core.states import StateAction
 from mqttdesk.interop.dynsec import export_dynsec
@@ -78,19 +79,25 @@ def _write(directory: Path, files: dict[str, str]) -> None:
 def export_files(store: Store, target: str, destination: Path) -> Report:
     """Write the export of `target` to `destination` (a directory; a file for dynsec) and return its report."""
     directory, listener = export_source(store)
+    automatic = store.settings.anonymous().mode == "auto" and directory.anonymous.enabled
+    if automatic:  # about mqttdesk's own loopback listener: another broker gets it only when asked for
+        directory = replace(directory, anonymous=AnonymousPolicy(enabled=False))
     if target == "mosquitto":
         exported = export_mosquitto(directory, listener, str(destination.resolve()))
         _write(destination, exported.files)
-        return exported.report
-    if target == "dynsec":
+        report = exported.report
+    elif target == "dynsec":
         data, report = export_dynsec(directory)
         destination.parent.mkdir(parents=True, exist_ok=True)
         write_file(destination, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"), PRIVATE)
-        return report
-    if target != "emqx":
+    elif target == "emqx":
+        files, report = export_emqx(directory)
+        _write(destination, files)
+    else:
         raise ValidationError(f"no export to '{target}' (mosquitto, dynsec, emqx)")
-    files, report = export_emqx(directory)
-    _write(destination, files)
+    if automatic:
+        report.gap("anonymous clients", "left out: mqttdesk lets them in automatically only while it listens on "
+                   "loopback; switch anonymous access on explicitly (mqttdesk anonymous on) to export it")
     return report
 
 

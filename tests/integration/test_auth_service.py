@@ -100,7 +100,8 @@ class Served:
 async def serving(store: Store) -> AsyncIterator[Served]:
     pipeline = AuthPipeline(store)
     recorder = DecisionRecorder(store)
-    service = AuthHttpService(pipeline, recorder, SECRET)
+    service = AuthHttpService(pipeline, recorder, SECRET,
+                              anonymous_on=lambda: store.settings.anonymous().mode == "on")
     host, port = await service.start("127.0.0.1", 0)
     try:
         async with aiohttp.ClientSession() as session:
@@ -132,6 +133,8 @@ def test_emqx_login_allowed_with_the_sessions_acl_and_logged_with_the_broker(sto
         assert (entry.kind, entry.allowed, entry.reason_code, entry.address) == ("CONNECT", True, "authenticated",
                                                                                  "10.0.0.7")
         assert entry.steps[0] == "asked by EMQX (HTTP authentication) from 127.0.0.1"
+        assert "s3cret" not in json.dumps(entry.to_json())
+        assert SECRET not in json.dumps(entry.to_json())
         assert s.store.users.get("lamp").state.value == "active"  # the first login counts, as in the broker
 
     run(store, test)
@@ -150,6 +153,48 @@ def test_emqx_login_refused_with_an_explicit_deny_and_the_pipelines_reason(store
         assert (status, answer) == (200, {"result": "deny", "is_superuser": False})  # never "ignore"
         [entry] = s.log()
         assert (entry.allowed, entry.reason_code, entry.username) == (False, reason, username)
+
+    run(store, test)
+
+
+def test_a_broker_naming_itself_is_named_in_the_log(store: Store) -> None:
+    async def test(s: Served) -> None:
+        headers = {**emqx_headers(), "X-Mqttdesk-Broker": "emqx@node1"}
+        await s.post("/emqx/authn", emqx_authn("lamp", "s3cret", "lamp-1"), headers)
+        assert s.log()[-1].steps[0] == "asked by EMQX 'emqx@node1' (HTTP authentication) from 127.0.0.1"
+
+    run(store, test)
+
+
+def test_a_certificate_common_name_from_emqx_logs_nobody_in(store: Store) -> None:
+    """EMQX may send ${cert_common_name} for a certificate it did not verify: it is no login here."""
+    store.users.add("badge", fast_hash("unknowable"), ("lamps",))
+
+    async def test(s: Served) -> None:
+        body = {**emqx_authn("", "", "badge-1"), "cert_common_name": "badge"}
+        _, answer = await s.post("/emqx/authn", body, emqx_headers())
+        assert answer["result"] == "deny"
+        entry = s.log()[-1]
+        assert entry.method != "certificate"
+        # nor anonymously: anonymous access is automatic here (mqttdesk listens on loopback), which is for
+        # mqttdesk's own listener only
+        assert entry.reason_code == "anonymous-refused"
+        assert "switch it on explicitly" in entry.reason
+
+    run(store, test)
+
+
+def test_anonymous_clients_of_another_broker_need_anonymous_switched_on(store: Store) -> None:
+    store.roles.add("public")
+    store.roles.allow("public", "public/#", Permission.READ)
+    store.settings.set_anonymous(True, ("public",))
+
+    async def test(s: Served) -> None:
+        _, answer = await s.post("/emqx/authn", emqx_authn("", "", "anon-1"), emqx_headers())
+        assert answer["result"] == "allow"
+        assert answer["acl"] == [{"permission": "allow", "action": "subscribe", "topic": "public/#"}]
+        _, answer = await s.post("/emqx/authz", emqx_authz("", "anon-1", "public/x", "subscribe"), emqx_headers())
+        assert answer == {"result": "allow"}
 
     run(store, test)
 

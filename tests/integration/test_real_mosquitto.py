@@ -12,6 +12,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import argon2
 import pytest
 
 from mqttdesk.cli import main
@@ -125,15 +126,24 @@ def test_users_made_by_mosquitto_passwd_connect_to_mqttdesk(tmp_path: Path, data
     passwd = tmp_path / "passwd"
     subprocess.run([tool, "-c", "-b", str(passwd), "pbkdf2", "first secret"], check=True, capture_output=True)
     subprocess.run([tool, "-H", "sha512", "-b", str(passwd), "sha512", "sëcond"], check=True, capture_output=True)
+    # Mosquitto 2.1 writes argon2id; 2.0 cannot, so this line is made the way 2.1 makes it (a PHC string)
+    with passwd.open("a") as lines:
+        lines.write(f"argon:{argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash('third')}\n")
     acl = tmp_path / "acl"
     acl.write_text("user pbkdf2\ntopic readwrite plugs/#\n")
     assert cli(data_dir, "import", "mosquitto", "--passwd", str(passwd), "--acl", str(acl), "--dry-run") == 0
     with contextlib.closing(Store.open(data_dir)) as store:
         assert store.users.list() == []  # a dry run writes nothing
     assert cli(data_dir, "import", "mosquitto", "--passwd", str(passwd), "--acl", str(acl)) == 0
+    # the same again clashes: the dry run says so (exit 1), the import refuses, nothing changes
+    assert cli(data_dir, "import", "mosquitto", "--passwd", str(passwd), "--dry-run") == 1
+    assert cli(data_dir, "import", "mosquitto", "--passwd", str(passwd)) == 1
+    with contextlib.closing(Store.open(data_dir)) as store:
+        assert sorted(u.name for u in store.users.list()) == ["argon", "pbkdf2", "sha512"]
+        assert store.users.get("pbkdf2").roles == ("pbkdf2",)
     with running_instance(data_dir) as instance:
         for username, password, connack in (("pbkdf2", "first secret", 0), ("sha512", "sëcond", 0),
-                                            ("sha512", "wrong", 4)):
+                                            ("argon", "third", 0), ("sha512", "wrong", 4)):
             client = TestClient(f"{username}-1", instance.port, username=username, password=password)
             assert client.connect() == connack, (username, password)
             client.close()

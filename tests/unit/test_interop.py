@@ -100,6 +100,20 @@ def test_mosquitto_export_binds_patterns_and_puts_denies_first() -> None:
         "allow_anonymous false", "password_file /x/password_file", "acl_file /x/acl_file", ""]
 
 
+def test_certificate_users_get_a_tls_listener_taking_the_cn_as_username() -> None:
+    from mqttdesk.interop.mosquitto import TlsListener
+
+    tls = TlsListener(8883, "/d/pki/ca.crt", "/d/pki/server.crt", "/d/pki/server.key")
+    found = export_mosquitto(directory(user("badge", auth=AuthMode.CERTIFICATE)),
+                             Listener("127.0.0.1", 1883, tls), "/x")
+    conf = found.files["mosquitto.conf"].splitlines()
+    tls_part = conf[conf.index("listener 8883 127.0.0.1"):]
+    assert tls_part == ["listener 8883 127.0.0.1", "cafile /d/pki/ca.crt", "certfile /d/pki/server.crt",
+                        "keyfile /d/pki/server.key", "require_certificate true", "use_identity_as_username true"]
+    assert found.files["password_file"] == ""  # its login is the certificate
+    assert "user badge" in found.files["acl_file"]
+
+
 def test_a_pattern_rule_of_some_users_only_is_reported_not_widened() -> None:
     found = export_mosquitto(directory(user("lamp", ("lamps",)), user("fridge"), roles=(LAMPS,)),
                              Listener("127.0.0.1", 1883), "/x")
@@ -181,7 +195,9 @@ def test_dynsec_import_merges_deny_roles_and_flattens_groups() -> None:
         "clients": [{"username": "lamp", "password": base64.b64encode(bytes(64)).decode(),
                      "salt": base64.b64encode(b"salt").decode(), "iterations": 5, "groups": [{"groupname": "g"}],
                      "disabled": True}]}
+    data["clients"][0]["clientid"] = "lamp-1"
     roles, users, report = parse_dynsec(data)
+    assert users[0]["reserved"] == ("lamp-1",)
     assert set(roles["lamps"]) == {Rule("lamps", "home/#", Permission.READWRITE),
                                    Rule("lamps", "home/s", Permission.WRITE, Effect.DENY)}
     assert users[0]["roles"] == ("lamps",)
@@ -250,3 +266,17 @@ def test_session_acl_binds_every_pattern_and_fails_closed_on_an_unsafe_value() -
     anonymous = Grant(Method.ANONYMOUS, CredentialRef(CredentialKind.ANONYMOUS, ""), None, "x")
     assert session_acl(anonymous, directory(anonymous=True)) == [{"permission": "allow", "action": "all",
                                                                    "topic": "#"}]
+
+
+def test_automatic_anonymous_access_is_not_exported(tmp_path: Path) -> None:
+    """On automatically while mqttdesk listens on loopback: about its own listener, not another broker's."""
+    from mqttdesk.store.interop import export_files
+
+    with contextlib.closing(Store.open(tmp_path / "data")) as store:
+        report = export_files(store, "mosquitto", tmp_path / "out")
+        assert "allow_anonymous false" in (tmp_path / "out" / "mosquitto.conf").read_text()
+        assert any(g.subject == "anonymous clients" and "automatically" in g.text for g in report.gaps)
+        store.settings.set_anonymous(True)
+        export_files(store, "mosquitto", tmp_path / "out")
+        assert "allow_anonymous true" in (tmp_path / "out" / "mosquitto.conf").read_text()
+        assert "topic readwrite #" in (tmp_path / "out" / "acl_file").read_text()
