@@ -3,8 +3,8 @@
 EMQX 5 (HTTP authentication and authorization): always HTTP 200 with `{"result": "allow"|"deny"}` — any other
 status, a timeout or a body that is not JSON means "ignore" to EMQX, and an authorization nobody answered falls to
 `no_match`, which is allow. An accepted login carries `is_superuser: false`, `expire_at` when the session must end
-(a token's or a certificate's end), and the session's rules as an `acl` list (deny rules first, because EMQX takes
-the first match), so EMQX asks only about topics no rule names — mqttdesk refuses those, and logs why.
+(a token's `exp`), and the session's rules as an `acl` list (deny rules first, because EMQX takes the first match),
+so EMQX asks only about topics no rule names — mqttdesk refuses those, and logs why.
 
 go-auth's http backend (and the Stackhero API contract): `POST {"username", "password", "clientid"}` and
 `{"username", "clientid", "topic", "acc"}` with acc 1 = read (a delivery), 2 = write, 3 = both, 4 = subscribe;

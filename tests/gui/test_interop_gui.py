@@ -117,3 +117,16 @@ def test_auth_service_on_a_busy_port_says_why_next_to_the_switch(window: MainWin
         taken.close()
     assert not panel.enabled.isChecked()
     assert service.auth_service is None
+
+
+def test_a_switched_on_auth_service_starts_again_with_the_window(window: MainWindow, service: BrokerService,
+                                                                 store: Store, qtbot: QtBot) -> None:
+    from mqttdesk.gui.auth_service_panel import AuthServicePanel
+
+    store.settings.set_auth_service_address("127.0.0.1", 0)
+    store.settings.set_auth_service_enabled(True)
+    panel = AuthServicePanel(window.context)  # what the next window's Integrations tab builds
+    qtbot.addWidget(panel)
+    assert panel.enabled.isChecked()
+    qtbot.waitUntil(lambda: service.auth_service is not None and panel.status.text().startswith("answering"),
+                    timeout=5000)
