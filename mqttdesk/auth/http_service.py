@@ -63,6 +63,20 @@ class _Admitted:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+@web.middleware
+async def _emqx_never_ignores(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A failure while answering EMQX must still be an explicit deny: a 500 would be "ignore" to it."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        if request.path not in (hooks.EMQX_AUTHN, hooks.EMQX_AUTHZ):
+            raise  # go-auth reads a 500 as an error, which is what it is
+        log.exception("auth service: answering %s failed; answered deny", request.path)
+        return web.json_response({"result": "deny", "is_superuser": False})
+
+
 class AuthHttpService:
     """The HTTP endpoints; `start` binds them (loopback unless told otherwise), `stop` closes them."""
 
@@ -81,7 +95,7 @@ class AuthHttpService:
         self.address: tuple[str, int] | None = None
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY)
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[_emqx_never_ignores])
         app.router.add_post(hooks.EMQX_AUTHN, self._emqx_authn)
         app.router.add_post(hooks.EMQX_AUTHZ, self._emqx_authz)
         app.router.add_post(hooks.GOAUTH_USER, self._goauth(self._goauth_user, status_mode=False))
@@ -123,11 +137,12 @@ class AuthHttpService:
 
     @staticmethod
     async def _body(request: web.Request) -> dict[str, Any] | None:
+        """The request's fields (JSON, or a form as go-auth's form mode sends); None when there are none."""
         try:
             if request.content_type == "application/x-www-form-urlencoded":
                 return dict(await request.post())
             data = await request.json()
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, web.HTTPRequestEntityTooLarge):
             return None
         return data if isinstance(data, dict) else None
 
@@ -137,18 +152,21 @@ class AuthHttpService:
         return marked
 
     def _refusal(self, kind: Kind, body: dict[str, Any] | None, caller: Caller, code: ReasonCode, text: str,
-                 what: str, topic: str | None = None) -> Decision:
+                 what: str, *, trusted: bool = True) -> Decision:
+        """A request answered without a decision of the pipeline; the names it carried are logged as sent, the
+        client's address only from a caller that proved itself (`trusted`)."""
         body = body or {}
+        address = (hooks.text_field(body, "peerhost") if trusted else None) or caller.address
         decision = Decision(kind=kind, allowed=False, reason=Reason(code, text),
                             client_id=hooks.text_field(body, "clientid") or "",
-                            username=hooks.text_field(body, "username"), topic=topic,
-                            address=hooks.text_field(body, "peerhost") or caller.address, steps=(f"refused: {text}",))
+                            username=hooks.text_field(body, "username"), topic=hooks.text_field(body, "topic"),
+                            address=address, steps=(f"refused: {text}",))
         return self._record(decision, caller, what)
 
     def _caller_refused(self, kind: Kind, body: dict[str, Any] | None, caller: Caller, what: str) -> Decision:
         text = (f"the auth service refused a request from {caller.address or 'an unknown address'}: it did not "
-                f"present the shared secret ({hooks.SECRET_HEADER})")
-        return self._refusal(kind, body, caller, ReasonCode.CALLER_REFUSED, text, what)
+                f"present the shared secret ({hooks.SECRET_HEADER} header, or ?{hooks.SECRET_QUERY}=)")
+        return self._refusal(kind, body, caller, ReasonCode.CALLER_REFUSED, text, what, trusted=False)
 
     async def _login(self, body: dict[str, Any], caller: Caller, what: str) -> Decision:
         username = hooks.text_field(body, "username")
@@ -239,10 +257,10 @@ class AuthHttpService:
         caller = self._caller(request, "EMQX")
         what = "HTTP authorization"
         body = await self._body(request)
-        if not self._authorised(request):
-            self._caller_refused(Kind.PUBLISH, body, caller, what)
-            return web.json_response({"result": "deny"})
         kind = hooks.EMQX_ACTIONS.get(str((body or {}).get("action", "")))
+        if not self._authorised(request):
+            self._caller_refused(kind or Kind.PUBLISH, body, caller, what)
+            return web.json_response({"result": "deny"})
         topic = hooks.text_field(body or {}, "topic")
         if body is None or kind is None or topic is None:
             self._refusal(Kind.PUBLISH, body, caller, ReasonCode.BAD_REQUEST,

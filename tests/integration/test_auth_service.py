@@ -279,6 +279,19 @@ def test_a_caller_without_the_secret_gets_deny_never_ignore_and_is_logged(store:
     run(store, test)
 
 
+def test_a_failure_while_answering_emqx_is_still_an_explicit_deny(store: Store,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    async def test(s: Served) -> None:
+        monkeypatch.setattr(AuthPipeline, "decide_connect", broken)
+        status, answer = await s.post("/emqx/authn", emqx_authn("lamp", "s3cret", "lamp-1"), emqx_headers())
+        assert (status, answer["result"]) == (200, "deny")  # a 500 would be "ignore" to EMQX
+
+    run(store, test)
+
+
 @pytest.mark.parametrize("form", [False, True], ids=["json-params", "form-params"])
 def test_goauth_json_mode(store: Store, form: bool) -> None:
     async def test(s: Served) -> None:
