@@ -21,8 +21,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-
 from mqttdesk.core.external import Answer, ExternalSettings, interpret, shown_body, timed_out, unreachable
 
 log = logging.getLogger(__name__)
@@ -98,6 +96,8 @@ class ExternalService:
             return self._remember(settings, url, body, key, generation, await self._post(settings, url, body))
 
     async def _post(self, settings: ExternalSettings, url: str, body: dict[str, Any]) -> Answer:
+        import aiohttp  # imported on first use: most brokers never call a service, and it costs ~0.2 s to import
+
         self.calls += 1
         started = time.monotonic()
         try:

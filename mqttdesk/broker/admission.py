@@ -81,37 +81,71 @@ def pending_cap(limits: AdmissionLimits, fd_limit: int | None) -> int:
 
 
 class WaitingConnection:
-    """One admitted connection until its CONNECT is read (`async with`): its place in the caps and its deadline."""
+    """One admitted connection until its CONNECT is read (`async with`): its place in the caps and its deadline.
 
-    __slots__ = ("_admission", "address", "_timeout")
+    The deadline is the client's, not the broker's: when it passes while bytes that arrived in time still wait to
+    be read (a storm of devices: their CONNECTs came at once and the broker works through them), the connection
+    gets another period instead of being dropped. Only a connection with nothing unread is closed at its deadline.
+    """
 
-    def __init__(self, admission: Admission, address: str) -> None:
+    __slots__ = ("_admission", "address", "_unread", "_timeout", "_deadline", "_check")
+
+    def __init__(self, admission: Admission, address: str, unread: Callable[[], bool]) -> None:
         self._admission = admission
         self.address = address
+        self._unread = unread
         self._timeout: asyncio.Timeout | None = None
+        self._deadline = 0.0
+        self._check: asyncio.TimerHandle | None = None
 
     async def __aenter__(self) -> WaitingConnection:
-        self._timeout = asyncio.timeout(self._admission.connect_timeout)  # no extra task, unlike wait_for
+        self._timeout = asyncio.timeout(None)  # no extra task, unlike wait_for; `_due` decides when it expires
         await self._timeout.__aenter__()
+        self._arm(asyncio.get_running_loop().time() + self._admission.connect_timeout)
         self._admission._waiting[self] = None
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
+        self._disarm()
         self._admission._leave(self)
         assert self._timeout is not None
         await self._timeout.__aexit__(exc_type, exc, tb)  # turns its own cancellation into TimeoutError
 
     def close_now(self) -> None:
         """Give up on this connection: its deadline is now (it leaves the caps when its `async with` ends)."""
-        self.shorten(asyncio.get_running_loop().time())
+        self._disarm()
+        self._expire()
 
     def shorten(self, deadline: float) -> None:
+        if self._timeout is not None and self._check is not None and deadline < self._deadline:
+            self._arm(deadline)
+
+    def _arm(self, deadline: float) -> None:
+        self._disarm()
+        self._deadline = deadline
+        self._check = asyncio.get_running_loop().call_at(deadline, self._due)
+
+    def _disarm(self) -> None:
+        if self._check is not None:
+            self._check.cancel()
+            self._check = None
+
+    def _due(self) -> None:
+        self._check = None
+        if self._unread():
+            self._arm(asyncio.get_running_loop().time() + self._admission.connect_timeout)
+        else:
+            self._expire()
+
+    def _expire(self) -> None:
         timeout = self._timeout
         if timeout is not None and not timeout.expired():
-            when = timeout.when()
-            if when is None or when > deadline:
-                timeout.reschedule(deadline)
+            timeout.reschedule(asyncio.get_running_loop().time())
+
+
+def _nothing_unread() -> bool:
+    return False
 
 
 class Admission:
@@ -148,8 +182,10 @@ class Admission:
     def connect_timeout(self) -> float:
         return self._pressured_timeout if self._pressured else self._normal_timeout
 
-    def admit(self, address: str) -> WaitingConnection | None:
-        """A place among the waiting connections for a new socket from `address`, or None: close it now."""
+    def admit(self, address: str, unread: Callable[[], bool] = _nothing_unread) -> WaitingConnection | None:
+        """A place among the waiting connections for a new socket from `address`, or None: close it now.
+
+        `unread` tells whether bytes have arrived on it that were not read yet (see `WaitingConnection`)."""
         mine = self._by_address.get(address, 0)
         if mine >= self.per_address:
             self._refuse(address, f"{address} already has {mine} connections waiting to send their CONNECT "
@@ -174,7 +210,7 @@ class Admission:
             deadline = asyncio.get_running_loop().time() + self._pressured_timeout
             for waiting in self._waiting:
                 waiting.shorten(deadline)
-        return WaitingConnection(self, address)
+        return WaitingConnection(self, address, unread)
 
     def _leave(self, waiting: WaitingConnection) -> None:
         self._waiting.pop(waiting, None)

@@ -95,29 +95,33 @@ class _ClientGate:
     def __init__(self) -> None:
         self.busy = False
         self.users = 0
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future[None]] | None = None  # made on the first contention
 
     async def __aenter__(self) -> None:
         if not self.busy:
             self.busy = True
             return
         waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        if self._waiters is None:
+            self._waiters = collections.deque()
+        waiters = self._waiters
+        waiters.append(waiter)
         try:
             await waiter  # handed over by the one before: `busy` stays set
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self._hand_over()  # it was our turn: pass it on
             else:
-                self._waiters.remove(waiter)
+                waiters.remove(waiter)
             raise
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._hand_over()
 
     def _hand_over(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 return
@@ -201,7 +205,7 @@ class DeskBroker:
 
     async def _serve_connection(self, stream: Stream) -> None:
         address = stream.peer[0]
-        waiting = self.admission.admit(address)
+        waiting = self.admission.admit(address, stream.has_unread)
         if waiting is None:  # over a cap: closed at once; nothing was read, so there is nobody to answer
             stream.abort()
             return
@@ -257,6 +261,7 @@ class DeskBroker:
             gate.users -= 1
             if not gate.users and self._client_gates.get(request.client_id) is gate:
                 del self._client_gates[request.client_id]  # nobody waits: refused CONNECTs leave nothing behind
+        del gate, waiting, checked, decision  # this frame lives as long as the connection: keep only what it needs
         await self._run(connection, connect, request, present)
 
     async def _read_connect(self, stream: Stream, protocol: ServerProtocol, address: str) -> Connect | None:

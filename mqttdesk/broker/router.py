@@ -306,8 +306,9 @@ class Router:
             except Exception:
                 log.exception("message monitor failed")
         message = OutgoingPublish(publish)
-        connections, may_receive, retain = self._connections, self.may_receive, publish.retain
+        connections, retain, touch = self._connections, publish.retain, self.registry.touch
         external = self._external_sessions
+        epoch = self.pipeline.epoch
         for state, subscription in self._index.match(topic).values():
             if subscription.no_local and state.client_id == origin:
                 continue
@@ -315,7 +316,12 @@ class Router:
                 self.external.offer(state, message, subscription, qos, retain and subscription.retain_as_published,
                                      expires_at)
                 continue
-            if not may_receive(state, topic):
+            # `_decide`'s remembered answer, looked up here: a method call per subscriber is a tenth of a fan-out
+            memo = state.decisions
+            decision = memo.receive.get(topic) if memo.epoch == epoch and memo.grant is state.grant else None
+            if decision is None:
+                decision = self._decide(state, Kind.RECEIVE, topic)
+            if not decision.allowed:
                 continue
             flag = retain and subscription.retain_as_published
             if (not qos or not subscription.qos) and expires_at is None and not subscription.identifiers \
@@ -325,7 +331,9 @@ class Router:
                 connection = connections.get(state.client_id)
                 if connection is not None and state.connected and connection.send_qos0(
                         message.encode(state.version, qos=0, retain=flag)):
-                    self._count_out(state.live)
+                    live = state.live
+                    live.messages_out += 1
+                    touch(live)
                 continue
             self._deliver(state, message, subscription, qos, flag, expires_at)
         if self._groups:

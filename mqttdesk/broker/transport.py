@@ -10,13 +10,14 @@ The interface, in full (see `Stream`):
     peer: tuple[str, int]                 the client's address and port
     listener: ListenerInfo                name, kind (tcp|tls|ws|wss) and bound (host, port) of the listener
     tls: TlsFacts | None                  TLS version, cipher and the client's certificate (subject, DER) if any
-    async read() -> bytes                 what has arrived (WebSocket: up to 64 KiB); b"" at the end of the stream
+    async read() -> bytes                 what has arrived, up to 64 KiB (more: the loop runs first); b"" at the end
     write(data) -> None                   queue bytes for sending; never blocks
     write_buffer_size() -> int            bytes written but not yet handed to the kernel (a slow reader's backlog)
     is_closing() -> bool                  closed or being closed, by either side
     close() -> None                       close once what was written has been sent
     abort() -> None                       close now, dropping unsent bytes
     closed_by_peer() -> bool              the client has gone (FIN, reset or WebSocket close) - even with unread data
+    has_unread() -> bool                  bytes have arrived that read() has not returned yet
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ class Stream(Protocol):
         """Close now; unsent bytes are dropped (a dead peer would otherwise hold the close for TCP's timeout)."""
     def closed_by_peer(self) -> bool:
         """The client has closed or reset its connection (asked while its CONNECT is decided)."""
+    def has_unread(self) -> bool:
+        """Bytes have arrived that `read()` has not returned yet (the client sent in time; we are behind)."""
 
 
 class SocketStream(asyncio.Protocol):
@@ -101,6 +104,7 @@ class SocketStream(asyncio.Protocol):
         self._chunks: list[bytes] = []
         self._buffered = 0
         self._paused = False
+        self._more = False  # the last read() left bytes in the buffer
         self._eof = False
         self._error: Exception | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -156,6 +160,9 @@ class SocketStream(asyncio.Protocol):
         self._transport, self.tls = await server_handshake(self._transport, self, context)
 
     async def read(self) -> bytes:
+        if self._more:  # the last read left bytes behind: the loop (timers, other clients, the window) goes first
+            self._more = False
+            await asyncio.sleep(0)
         while not self._chunks:
             if self._eof:
                 error, self._error = self._error, None
@@ -168,13 +175,37 @@ class SocketStream(asyncio.Protocol):
             finally:
                 self._waiter = None
         chunks = self._chunks
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        chunks.clear()
-        self._buffered = 0
-        if self._paused:
+        if self._buffered <= READ_CHUNK:
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            chunks.clear()
+            self._buffered = 0
+        else:
+            data = self._take(READ_CHUNK)
+            self._more = True
+        if self._paused and self._buffered <= READ_PAUSE:
             self._paused = False
             self._transport.resume_reading()
         return data
+
+    def _take(self, limit: int) -> bytes:
+        """The first `limit` bytes of what is buffered (a flooding client's backlog is handed out in bites, so
+        that one read never holds the loop for more than `READ_CHUNK` bytes of packets)."""
+        chunks = self._chunks
+        taken: list[bytes] = []
+        size = 0
+        while size < limit:
+            chunk = chunks[0]
+            room = limit - size
+            if len(chunk) <= room:
+                taken.append(chunk)
+                size += len(chunk)
+                del chunks[0]
+            else:
+                taken.append(chunk[:room])
+                chunks[0] = chunk[room:]
+                size = limit
+        self._buffered -= size
+        return b"".join(taken)
 
     def write(self, data: bytes) -> None:
         self._transport.write(data)
@@ -194,6 +225,9 @@ class SocketStream(asyncio.Protocol):
     def closed_by_peer(self) -> bool:
         # a client that sent more bytes after its CONNECT and then closed has gone too, unread bytes or not
         return self._eof or bool(self._transport.is_closing())
+
+    def has_unread(self) -> bool:
+        return bool(self._chunks)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:
@@ -291,6 +325,10 @@ class WebSocketStream:
         transport = self._ws.transport
         return self._ended or self._ws.state in (State.CLOSING, State.CLOSED) or (
             transport is not None and transport.is_closing())
+
+    def has_unread(self) -> bool:
+        # only what this stream holds: messages still inside the websockets connection are not counted
+        return bool(self._received)
 
     async def _send_loop(self) -> None:
         try:

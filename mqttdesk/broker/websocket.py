@@ -67,6 +67,9 @@ class HeldSocket(asyncio.Protocol):
         self._eof = False
         self.lost = False
 
+    def has_unread(self) -> bool:
+        return bool(self._buffer)
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
@@ -178,6 +181,10 @@ class WebSocketUpgrade:
         if self._ws is not None:
             return self._ws.closed_by_peer()
         return self._held.lost or self._transport.is_closing()
+
+    def has_unread(self) -> bool:
+        # before the upgrade, what HeldSocket holds is the HTTP request: in time, and ours to get to
+        return self._ws.has_unread() if self._ws is not None else self._held.has_unread()
 
     async def finished(self, grace: float) -> None:
         """Wait (at most `grace` seconds) for the last bytes and the close frame; the listener awaits this."""

@@ -9,14 +9,13 @@ from mqttdesk.commands import (
     auth_service,
     authlog,
     bootstraps,
-    ca,
-    certs,
     config,
     devices,
     explain,
     external,
     instance,
     interop,
+    pki_parsers,
     roles,
     sessions,
     tokens,
@@ -26,5 +25,5 @@ from mqttdesk.commands import (
 
 def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for module in (instance, sessions, anonymous, users, roles, bootstraps, devices, tokens, external, authlog, explain,
-                   config, ca, certs, interop, auth_service):
+                   config, pki_parsers, interop, auth_service):
         module.register(sub)

@@ -11,9 +11,9 @@ from typing import Any
 from cryptography import x509
 
 from mqttdesk.cli_output import iso, print_json, print_table, short_time
-from mqttdesk.commands.common import Context, Subparsers, read_stdin_secret
+from mqttdesk.commands.common import Context, read_stdin_secret
 from mqttdesk.core.errors import MqttdeskError, NotFoundError
-from mqttdesk.pki.ca import DEFAULT_CA_DAYS, DEFAULT_CA_NAME, create_ca, import_ca
+from mqttdesk.pki.ca import create_ca, import_ca
 from mqttdesk.pki.certificates import certificate_pem, serial_hex
 from mqttdesk.pki.fingerprints import sha256_fingerprint, tasmota_fingerprint, tasmota_fingerprint_command
 from mqttdesk.pki.keys import KeyType, describe_key
@@ -22,50 +22,8 @@ from mqttdesk.store.db import Store
 from mqttdesk.store.pki_files import PUBLIC, write_file
 
 
-def add_passphrase_option(parser: argparse.ArgumentParser, what: str = "the CA key's passphrase") -> None:
-    parser.add_argument("--passphrase-stdin", action="store_true",
-                        help=f"read {what} from standard input (first line)")
-
-
 def passphrase(args: argparse.Namespace) -> str | None:
     return read_stdin_secret("CA passphrase") if getattr(args, "passphrase_stdin", False) else None
-
-
-def register(sub: Subparsers) -> None:
-    ca = sub.add_parser("ca", help="mqttdesk's own certificate authority").add_subparsers(dest="verb", required=True)
-    init = ca.add_parser("init", help="create the CA (and the server certificate it issues)")
-    init.add_argument("--cn", default=DEFAULT_CA_NAME, help=f"its name (default: {DEFAULT_CA_NAME})")
-    init.add_argument("--days", type=int, default=DEFAULT_CA_DAYS, help=f"validity (default: {DEFAULT_CA_DAYS})")
-    init.add_argument("--key", choices=[k.value for k in KeyType], default=KeyType.EC_P256.value)
-    add_passphrase_option(init, "a passphrase to encrypt the CA key with")
-    ca.add_parser("show", help="the CA certificate").add_argument("--json", action="store_true")
-    ca.add_parser("export", help="write the CA certificate (no key) for devices to trust").add_argument("file")
-    imported = ca.add_parser("import", help="use an existing CA certificate and key")
-    imported.add_argument("--cert", required=True, metavar="F")
-    imported.add_argument("--key", required=True, metavar="F")
-    add_passphrase_option(imported, "the key's passphrase (the stored key stays encrypted with it)")
-    for parser in ca.choices.values():
-        parser.set_defaults(handler=ca_command)
-
-    server = sub.add_parser("server-cert", help="the TLS server certificate issued by the CA").add_subparsers(
-        dest="verb", required=True)
-    server.add_parser("show", help="its names, key and fingerprints").add_argument("--json", action="store_true")
-    reissue = server.add_parser("reissue", help="issue it again with the same key (with --san: for these names)")
-    reissue.add_argument("--san", action="append", metavar="NAME", help="a host name or address (repeat); the "
-                         "list replaces the stored one")
-    add_passphrase_option(reissue)
-    for parser in server.choices.values():
-        parser.set_defaults(handler=server_cert_command)
-
-    trust = sub.add_parser("trust", help="other CAs whose client certificates are accepted").add_subparsers(
-        dest="verb", required=True)
-    add = trust.add_parser("add", help="trust a CA certificate (a PEM file; its CRL may follow in the same file)")
-    add.add_argument("pem_file")
-    add.add_argument("--name", required=True)
-    trust.add_parser("list", help="the trusted CAs").add_argument("--json", action="store_true")
-    trust.add_parser("remove", help="stop trusting a CA").add_argument("name")
-    for parser in trust.choices.values():
-        parser.set_defaults(handler=trust_command)
 
 
 def certificate_json(certificate: x509.Certificate) -> dict[str, Any]:

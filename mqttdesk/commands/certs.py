@@ -11,48 +11,16 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from mqttdesk.cli_output import iso, print_json, print_table, short_time
-from mqttdesk.commands.ca import add_passphrase_option, passphrase, read_input
-from mqttdesk.commands.common import Context, Subparsers, print_generated, read_stdin_secret
+from mqttdesk.commands.ca import passphrase, read_input
+from mqttdesk.commands.common import Context, print_generated, read_stdin_secret
 from mqttdesk.core.errors import MqttdeskError, ValidationError
 from mqttdesk.core.passwords import generate_password
 from mqttdesk.pki.certificates import certificate_pem, check_days, parse_serial, serial_hex
 from mqttdesk.pki.export import file_stem, pkcs12_bundle, tasmota_key_commands
-from mqttdesk.pki.issue import DEFAULT_CLIENT_DAYS, load_csr
+from mqttdesk.pki.issue import load_csr
 from mqttdesk.pki.keys import KeyType, describe_key, private_key_pem
 from mqttdesk.store.certificates_repo import CertificateRecord
 from mqttdesk.store.pki_files import PRIVATE, PUBLIC, write_file
-
-CLIENT_KEY_TYPES = (KeyType.EC_P256.value, KeyType.RSA2048.value)
-
-
-def register(sub: Subparsers) -> None:
-    cert = sub.add_parser("cert", help="client certificates issued by mqttdesk's CA").add_subparsers(
-        dest="verb", required=True)
-    issue = cert.add_parser("issue", help="a certificate and key for a user (CN = the user name)")
-    issue.add_argument("cn", metavar="CN")
-    issue.add_argument("--out", required=True, metavar="DIR", help="writes DIR/CN.crt and DIR/CN.key (0600)")
-    issue.add_argument("--days", type=int, default=DEFAULT_CLIENT_DAYS)
-    issue.add_argument("--key", choices=CLIENT_KEY_TYPES, default=KeyType.EC_P256.value)
-    issue.add_argument("--p12", action="store_true", help="also DIR/CN.p12 (PKCS#12, with a password)")
-    issue.add_argument("--password-stdin", action="store_true",
-                       help="read the PKCS#12 password from standard input (else one is generated and shown once; "
-                            "with --passphrase-stdin it is the second line)")
-    issue.add_argument("--tasmota", action="store_true", help="print Tasmota's TLSKey1/TLSKey2 commands too")
-    add_passphrase_option(issue)
-    sign = cert.add_parser("sign", help="sign a device's certificate signing request (CSR)")
-    sign.add_argument("csr_file", metavar="CSR_FILE")
-    sign.add_argument("--out", required=True, metavar="FILE")
-    sign.add_argument("--days", type=int, default=DEFAULT_CLIENT_DAYS)
-    add_passphrase_option(sign)
-    cert.add_parser("list", help="the certificates the CA issued").add_argument("--json", action="store_true")
-    revoke = cert.add_parser("revoke", help="revoke a certificate (the CRL is updated; new handshakes refuse it)")
-    revoke.add_argument("serial", metavar="SERIAL")
-    add_passphrase_option(revoke)
-    cert.add_parser("export-crl", help="write the CA's certificate revocation list (PEM)").add_argument("file")
-    cert.add_parser("delete", help="forget an expired certificate (valid ones are revoked, revoked ones kept until "
-                    "they expire)").add_argument("serial", metavar="SERIAL")
-    for parser in cert.choices.values():
-        parser.set_defaults(handler=cert_command)
 
 
 def certificate_record_json(record: CertificateRecord, now: float) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,6 +62,16 @@ def nudge_instance(data_dir: Path) -> None:
 
 
 Handler = Callable[[argparse.Namespace, Context], int]
+
+
+def lazy_handler(module: str, name: str) -> Handler:
+    """A handler imported when its command runs, for nouns whose modules are slow to import."""
+
+    def run(args: argparse.Namespace, context: Context) -> int:
+        handler: Handler = getattr(importlib.import_module(module), name)
+        return handler(args, context)
+
+    return run
 
 
 def read_secret(args: argparse.Namespace, what: str = "password") -> tuple[str, bool]:

@@ -24,10 +24,6 @@ import time
 from dataclasses import replace
 from typing import Any
 
-import jwt
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
 from mqttdesk.core.acl import Effect, Permission, Rule, validate_rule_filter
 from mqttdesk.core.decision import ConnectRequest, Grant, SourceAnswer
 from mqttdesk.core.errors import ValidationError
@@ -50,6 +46,9 @@ def algorithms_of(key: str, hmac: bool) -> tuple[str, ...]:
     """The algorithms a token signed with this issuer's key may use (by the public key's type)."""
     if hmac:
         return HMAC_ALGORITHMS
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
     public = load_pem_public_key(key.encode("utf-8"))
     if isinstance(public, rsa.RSAPublicKey):
         return ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
@@ -97,6 +96,7 @@ def answer(request: ConnectRequest, directory: Directory, now: float | None = No
 
     The request comes back with the username the Auth log may show: a token in the username field is replaced
     by its subject (or `TOKEN_IN_USERNAME`), so the token never reaches a log."""
+    import jwt  # imported on first use: the CLI's other nouns start faster without it
     presented = _presented(request, directory)
     if presented is None:
         return None
@@ -138,6 +138,7 @@ def _issuers_for(header: dict[str, Any], claims: dict[str, Any], candidates: lis
 def _verify(request: ConnectRequest, shown: ConnectRequest, token: str, where: TokenField, issuer: TokenIssuer,
             header: dict[str, Any], claims: dict[str, Any], steps: list[str], now: float
             ) -> tuple[ConnectRequest, SourceAnswer]:
+    import jwt  # imported on first use: the CLI's other nouns start faster without it
     algorithm = str(header.get("alg"))
     steps.append(f"issuer '{issuer.name}', signed {algorithm}")
     who = f"issuer '{issuer.name}'"
@@ -255,6 +256,7 @@ def parse_acl_option(text: str) -> dict[str, str]:
 def mint(issuer: TokenIssuer, subject: str, ttl: float, acl: list[dict[str, str]] | None = None,
          now: float | None = None) -> str:
     """A token signed with an HMAC issuer's secret, for trying it locally (HS256; `kid` names the issuer)."""
+    import jwt  # imported on first use: the CLI's other nouns start faster without it
     if not issuer.hmac:
         raise ValidationError(f"token issuer '{issuer.name}' verifies with a public key: mqttdesk cannot sign for it")
     if ttl <= 0:

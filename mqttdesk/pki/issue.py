@@ -14,14 +14,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from mqttdesk.core.errors import ValidationError
 from mqttdesk.pki.ca import ORGANIZATION, CertificateAuthority
 from mqttdesk.pki.certificates import Validity, common_name, name, utc
+from mqttdesk.pki.choices import DEFAULT_CLIENT_DAYS as DEFAULT_CLIENT_DAYS
+from mqttdesk.pki.choices import DEFAULT_CLIENT_KEY as DEFAULT_CLIENT_KEY
 from mqttdesk.pki.keys import KeyType, PrivateKey, PublicKey, describe_key, generate_key
 from mqttdesk.pki.sans import normalize_sans, parse_san
 
 # ESP8266 Tasmota negotiates only ECDHE-RSA and runs out of memory on keys above 2048 bits
 DEFAULT_SERVER_KEY = KeyType.RSA2048
 DEFAULT_SERVER_DAYS = 825  # what Apple's clients accept for a TLS server certificate
-DEFAULT_CLIENT_KEY = KeyType.EC_P256  # the one key Tasmota can use as a client
-DEFAULT_CLIENT_DAYS = 825
 MIN_RSA_BITS = 2048
 ALLOWED_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384"}
 

@@ -3,34 +3,18 @@ encrypted with a passphrase)."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import TypeAlias
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from mqttdesk.core.errors import ValidationError
+from mqttdesk.pki.choices import KeyType as KeyType
 
 PrivateKey: TypeAlias = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 PublicKey: TypeAlias = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 RSA_PUBLIC_EXPONENT = 65537
 _CURVE_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
-
-
-class KeyType(StrEnum):
-    """The keys mqttdesk generates, by the name the CLI takes (`--key ec-p256`)."""
-
-    EC_P256 = "ec-p256"
-    RSA2048 = "rsa2048"
-    RSA3072 = "rsa3072"
-    RSA4096 = "rsa4096"
-
-    @classmethod
-    def parse(cls, text: str) -> KeyType:
-        try:
-            return cls(text.strip().lower())
-        except ValueError:
-            raise ValidationError(f"unknown key type {text!r} (one of {', '.join(k.value for k in cls)})") from None
 
 
 def generate_key(key_type: KeyType) -> PrivateKey:

@@ -14,6 +14,7 @@ second — a single cheap `PRAGMA data_version` check when nothing changed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sqlite3
@@ -22,12 +23,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mqttdesk.core.client_ids import reservations_of
 from mqttdesk.core.errors import MqttdeskError
 from mqttdesk.core.model import Directory
 from mqttdesk.store.auth_log_repo import AuthLogRepo
-from mqttdesk.store.authority import StoredAuthority
 from mqttdesk.store.bootstraps_repo import BootstrapsRepo
 from mqttdesk.store.changes import Change, ChangeKind, ChangeListener
 from mqttdesk.store.client_ids_repo import ClientIdsRepo
@@ -37,6 +38,9 @@ from mqttdesk.store.roles_repo import RolesRepo
 from mqttdesk.store.settings_repo import SettingsRepo
 from mqttdesk.store.token_issuers_repo import TokenIssuersRepo
 from mqttdesk.store.users_repo import UsersRepo
+
+if TYPE_CHECKING:
+    from mqttdesk.store.authority import StoredAuthority
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +100,15 @@ class Store:
         self.settings = SettingsRepo(self)
         self.auth_log = AuthLogRepo(self)
         self.client_ids = ClientIdsRepo(self)
-        self.pki = StoredAuthority(self, path.parent)
         self.token_issuers = TokenIssuersRepo(self)
+
+    @functools.cached_property
+    def pki(self) -> StoredAuthority:
+        """The CA, its files and the certificates; built on first use because `cryptography` takes a third of
+        the CLI's start-up to import, and most commands never touch a certificate."""
+        from mqttdesk.store.authority import StoredAuthority
+
+        return StoredAuthority(self, self.path.parent)
 
     @classmethod
     def open(cls, data_dir: Path | str, *, notice: Callable[[str], None] = log.warning) -> Store:

@@ -71,6 +71,7 @@ def test_a_correct_login_is_not_stuck_behind_a_flood_of_guesses_from_another_add
         guesses = [asyncio.ensure_future(guess(*link)) for link in links]
         await asyncio.to_thread(_wait_until, instance, lambda: verifier.queued >= GUESSES - 10, "the flood to queue")
         login_started = time.perf_counter()
+        answered.append("login sent")  # guesses answered before this did not make the login wait
         reader, writer = await _open(instance.port, LEGIT, PASSWORD)
         login = await _connack(reader)
         answered.append("login")
@@ -81,12 +82,13 @@ def test_a_correct_login_is_not_stuck_behind_a_flood_of_guesses_from_another_add
         return codes, login, login_wait, time.perf_counter() - started
 
     codes, login, login_wait, flood_seconds = asyncio.run(run())
+    waited_for = answered.index("login") - answered.index("login sent") - 1
     figures = (f"one hash {hash_seconds * 1000:.0f} ms, login waited {login_wait * 1000:.0f} ms, flood took "
-               f"{flood_seconds * 1000:.0f} ms, answered before the login: {answered.index('login')} guesses")
+               f"{flood_seconds * 1000:.0f} ms, answered while the login waited: {waited_for} guesses")
     assert login == 0, figures
     assert codes == [4] * GUESSES, figures
     # round-robin: the login waits for the hashes already running and at most one more guess of the flood
-    assert answered.index("login") <= 5, figures
+    assert waited_for <= 5, figures
     assert login_wait < 8 * hash_seconds + 0.5, figures
     assert login_wait < flood_seconds / 2, figures
 

@@ -104,6 +104,37 @@ def test_pressure_shortens_the_connect_deadline_and_ends_below_a_quarter() -> No
     assert asyncio.run(run()) == [(False, 10.0), (True, 2.0), (False, 10.0)]
 
 
+def test_a_deadline_passing_while_its_connect_waits_unread_is_the_brokers_delay_not_the_clients() -> None:
+    """A storm: every device sent its CONNECT at once, and the broker is still working through them when the
+    (pressured) deadline passes. Those connections stay; one with nothing unread is dropped at its deadline."""
+
+    async def run() -> tuple[bool, bool]:
+        loop = asyncio.get_running_loop()
+        admission = Admission(AdmissionLimits(max_pending_per_address=100, max_pending=8), None,
+                              lambda address, why: None, connect_timeout=0.05, pressured_timeout=0.05)
+        unread = True
+        waiting = admission.admit("10.0.0.1", lambda: unread)
+        assert waiting is not None
+        kept = False
+        async with waiting:
+            four_deadlines = loop.create_future()
+            loop.call_later(0.2, four_deadlines.set_result, None)
+            await four_deadlines  # the broker is busy elsewhere; the CONNECT bytes wait unread
+            kept = True
+        unread = False
+        idle = admission.admit("10.0.0.2", lambda: unread)
+        assert idle is not None
+        dropped = False
+        try:
+            async with idle:
+                await loop.create_future()  # a client that sends nothing: only its deadline ends this
+        except TimeoutError:
+            dropped = True
+        return kept, dropped
+
+    assert asyncio.run(asyncio.wait_for(run(), 10.0)) == (True, True)
+
+
 def _accept_failure() -> dict[str, Any]:
     return {"message": "socket.accept() out of system resource",
             "exception": OSError(errno.EMFILE, "Too many open files")}
