@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from mqttdesk.auth.http_service import AuthHttpService
 from mqttdesk.auth.login_guard import LoginGuard
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
@@ -174,6 +175,7 @@ class BrokerService:
         self.devices = DeviceWatch()  # devices recognised by what they publish
         self.advertising = Advertising()  # mDNS/DNS-SD, while listening beyond loopback
         self._tls_files: tuple[str | None, str | None, str | None] = (None, None, None)  # those the broker runs on
+        self.auth_service: AuthHttpService | None = None  # answering another broker's questions, when running
         self.pipeline.on_directory_changed(self._enforce)
         store.subscribe(self._store_changed)
 
@@ -206,6 +208,7 @@ class BrokerService:
             self._watch_task = asyncio.create_task(self._watch(), name="mqttdesk-store-watch")
 
     async def close(self) -> None:
+        await self.stop_auth_service()
         await self.stop()
         if self._watch_task is not None:
             self._watch_task.cancel()
@@ -215,6 +218,23 @@ class BrokerService:
         self.guard.close()
         self.pipeline.close()
         self.store.unsubscribe(self._store_changed)
+
+    async def start_auth_service(self, host: str | None = None, port: int | None = None) -> tuple[str, int]:
+        """Answer other brokers' auth questions over HTTP beside the broker, with this pipeline and Auth log
+        (auth/http_service.py); the stored address unless given. Returns where it listens."""
+        await self.stop_auth_service()
+        stored_host, stored_port = self.store.settings.auth_service_address()
+        settings = self.store.settings
+        service = AuthHttpService(self.pipeline, self.recorder, settings.auth_service_secret(),
+                                  anonymous_on=lambda: settings.anonymous().mode == "on")
+        address = await service.start(stored_host if host is None else host, stored_port if port is None else port)
+        self.auth_service = service
+        return address
+
+    async def stop_auth_service(self) -> None:
+        if self.auth_service is not None:
+            service, self.auth_service = self.auth_service, None
+            await service.stop()
 
     async def start(self, host: str | None = None, port: int | None = None,
                     overrides: ListenerOverrides | None = None) -> BrokerStatus:

@@ -6,6 +6,7 @@ import argparse
 
 from mqttdesk.commands import (
     anonymous,
+    auth_service,
     authlog,
     bans,
     bootstraps,
@@ -14,6 +15,7 @@ from mqttdesk.commands import (
     explain,
     external,
     instance,
+    interop,
     pki_parsers,
     roles,
     sessions,
@@ -25,5 +27,5 @@ from mqttdesk.commands import (
 
 def register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for module in (instance, sessions, anonymous, users, roles, bootstraps, devices, tokens, external, authlog, explain,
-                   config, pki_parsers, snippets, bans):
+                   config, pki_parsers, snippets, bans, interop, auth_service):
         module.register(sub)

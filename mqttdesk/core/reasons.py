@@ -71,6 +71,9 @@ class ReasonCode(StrEnum):
     EXTERNAL_UNREACHABLE = "external-unreachable"
     EXTERNAL_TIMEOUT = "external-timeout"
     EXTERNAL_ERROR = "external-error"  # HTTP 5xx
+    # the auth service (another broker asks mqttdesk): a request it does not answer with a decision
+    CALLER_REFUSED = "caller-refused"  # the asking broker presented no valid shared secret
+    BAD_REQUEST = "bad-request"  # the asking broker's request body lacks what the question needs
     # SUBSCRIBE / PUBLISH
     ACL_ALLOWED = "acl-allowed"
     ACL_DENIED = "acl-denied"
@@ -294,6 +297,8 @@ MQTT5_DISCONNECT: Mapping[ReasonCode, int] = MappingProxyType({
 NO_MQTT5_CODE: frozenset[ReasonCode] = frozenset({
     ReasonCode.CLIENT_DISCONNECT, ReasonCode.CONNECTION_LOST, ReasonCode.TLS_HANDSHAKE_FAILED, ReasonCode.ACL_ALLOWED,
     ReasonCode.RETAINED_LIMIT,
+    # the auth service's answers to the broker asking it: no MQTT client hears them from mqttdesk
+    ReasonCode.CALLER_REFUSED, ReasonCode.BAD_REQUEST,
 })
 
 # where the protocol core knows better which protocol fault it was (0x81 malformed packet, 0x82 protocol error...)

@@ -1,7 +1,8 @@
 """The Integrations page: the external HTTP auth/ACL service (the same settings as `mqttdesk external set`), with a
 Test button that runs the CONNECT decision through the service and shows the request sent and the answer.
 
-Headers are shown masked: the field holds only what is typed to replace them; Remove headers drops them.
+Headers are shown masked: the field holds only what is typed to replace them; Remove headers drops them. Below,
+the switch for the other direction: mqttdesk as the auth service of EMQX or Mosquitto (auth_service_panel.py).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from dataclasses import replace
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -24,6 +27,7 @@ from PySide6.QtWidgets import (
 from mqttdesk.core.decision import ConnectRequest, Decision
 from mqttdesk.core.errors import MqttdeskError
 from mqttdesk.core.external import ExternalSettings, parse_header
+from mqttdesk.gui.auth_service_panel import AuthServicePanel
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.field_error import FieldError
 
@@ -78,9 +82,20 @@ class IntegrationsTab(QWidget):
         test_form.addRow(self.result)
         self._test_task: asyncio.Task[Decision] | None = None
 
-        layout = QVBoxLayout(self)
+        content = QWidget()
+        layout = QVBoxLayout(content)
         layout.addWidget(settings_box)
         layout.addWidget(test_box, 1)
+        self.auth_service = AuthServicePanel(context)
+        layout.addWidget(self.auth_service)
+        # three panels are taller than a laptop's window: they scroll rather than make the window that tall
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
         self.load()
 
     def load(self) -> None:

@@ -36,6 +36,7 @@ from mqttdesk.gui.certificates_tab import CertificatesTab
 from mqttdesk.gui.clients_tab import ClientsTab
 from mqttdesk.gui.devices_tab import DevicesTab
 from mqttdesk.gui.empty_states import install_empty_states
+from mqttdesk.gui.file_menu import install_file_menu
 from mqttdesk.gui.first_run_wizard import FirstRunWizard, should_run
 from mqttdesk.gui.formatting import plural
 from mqttdesk.gui.icons import app_icon
@@ -125,6 +126,7 @@ class MainWindow(QMainWindow):
         if self.tray.available:
             self.auth_debugging.notifier.use_tray(self.tray.icon)
         restore_window_state(self.settings, self, self.tabs)
+        self.file_actions = install_file_menu(self, self.context)
 
         self._shutdown_task: asyncio.Task[None] | None = None
         self._shut_down = False

@@ -8,7 +8,7 @@ import time
 from mqttdesk.core.errors import AlreadyExistsError, InvalidTransitionError
 from mqttdesk.core.model import Bootstrap
 from mqttdesk.core.names import validate_name
-from mqttdesk.core.passwords import parse_hash
+from mqttdesk.core.passwords import validate_hash
 from mqttdesk.core.states import CredentialState, StateAction
 from mqttdesk.store import history
 from mqttdesk.store.changes import Change, ChangeKind
@@ -38,7 +38,7 @@ class BootstrapsRepo(CredentialRepo[Bootstrap]):
     def add(self, name: str, password_hash: str, roles: tuple[str, ...] = (), *, register_devices: bool = False,
             actor: str = "admin") -> Bootstrap:
         validate_name("bootstrap credential", name)
-        parse_hash(password_hash)
+        validate_hash(password_hash)
         now = time.time()
         with self._store.write(self._change(name)) as db:
             holder = username_taken(db, name)

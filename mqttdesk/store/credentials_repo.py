@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 from mqttdesk.core.errors import InvalidTransitionError, NotFoundError
-from mqttdesk.core.passwords import parse_hash
+from mqttdesk.core.passwords import validate_hash
 from mqttdesk.core.states import CredentialState, StateAction, next_state
 from mqttdesk.store import history
 from mqttdesk.store.changes import Change, ChangeKind
@@ -126,7 +126,7 @@ class CredentialRepo(Generic[T]):
     # -- secrets and the state machine ------------------------------------------------------------
 
     def set_password(self, key: str, password_hash: str, *, actor: str = "admin") -> None:
-        parse_hash(password_hash)
+        validate_hash(password_hash)
         with self._store.write(self._change(key)) as db:
             row = self._require(db, key)
             if row["state"] == CredentialState.REVOKED.value:

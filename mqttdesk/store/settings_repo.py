@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import secrets
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -63,6 +64,11 @@ DEFAULT_AUTH_LOG_MAX_BYTES = 32 * 1024 * 1024
 MIN_AUTH_LOG_MAX_BYTES = 256 * 1024
 PERSISTENCE = "persistence.enabled"  # retained messages and kept sessions survive a restart (sessions.sqlite)
 EXTERNAL = "external"  # the external HTTP service's settings, one JSON object (see core/external.py)
+AUTH_SERVICE_SECRET = "auth_service.secret"  # what brokers asking the auth service must present
+AUTH_SERVICE_HOST = "auth_service.host"
+AUTH_SERVICE_PORT = "auth_service.port"
+AUTH_SERVICE_ON = "auth_service.enabled"  # the window runs it beside the broker
+DEFAULT_AUTH_SERVICE_PORT = 8091
 EXTERNAL_FLUSH = "external.flushed"  # written by `external flush`: every process's pipeline empties its cache
 GUARD_PREFIX = "guard."  # one key per GuardSettings field: guard.ban_after, guard.exempt_loopback, …
 
@@ -310,6 +316,32 @@ class SettingsRepo:
         if max_bytes < MIN_AUTH_LOG_MAX_BYTES:
             raise ValidationError(f"auth_log.max_bytes must be at least {MIN_AUTH_LOG_MAX_BYTES:,}, not {max_bytes:,}")
         self.set(AUTH_LOG_MAX_BYTES, max_bytes)
+
+    # -- the auth service (another broker asks mqttdesk) ---------------------------------------------
+
+    def auth_service_secret(self) -> str:
+        """The shared secret callers of the auth service present; made once, on first use."""
+        secret = self.get(AUTH_SERVICE_SECRET)
+        if not secret:
+            secret = secrets.token_urlsafe(24)
+            self.set(AUTH_SERVICE_SECRET, secret)
+        return str(secret)
+
+    def auth_service_address(self) -> tuple[str, int]:
+        return (str(self.get(AUTH_SERVICE_HOST, DEFAULT_HOST)),
+                int(self.get(AUTH_SERVICE_PORT, DEFAULT_AUTH_SERVICE_PORT)))
+
+    def set_auth_service_address(self, host: str, port: int) -> None:
+        host, port = validate_host(host), validate_port(port)
+        with self._store.write():
+            self.set(AUTH_SERVICE_HOST, host)
+            self.set(AUTH_SERVICE_PORT, port)
+
+    def auth_service_enabled(self) -> bool:
+        return bool(self.get(AUTH_SERVICE_ON, False))
+
+    def set_auth_service_enabled(self, enabled: bool) -> None:
+        self.set(AUTH_SERVICE_ON, enabled)
 
     # -- anonymous access ----------------------------------------------------------------------------
 

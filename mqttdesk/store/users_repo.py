@@ -12,7 +12,7 @@ from mqttdesk.core.client_ids import validate_reservation
 from mqttdesk.core.errors import AlreadyExistsError, NotFoundError
 from mqttdesk.core.model import AuthMode, User
 from mqttdesk.core.names import validate_name
-from mqttdesk.core.passwords import parse_hash
+from mqttdesk.core.passwords import validate_hash
 from mqttdesk.core.states import CredentialState
 from mqttdesk.store import history
 from mqttdesk.store.changes import ChangeKind
@@ -45,7 +45,7 @@ class UsersRepo(CredentialRepo[User]):
         """A new user (Inactive until its first login). A certificate-only user still gets a hash (of a secret
         nobody knows), so that no password can ever log it in."""
         validate_name("user", name)
-        parse_hash(password_hash)
+        validate_hash(password_hash)
         now = time.time()
         with self._store.write(self._change(name)) as db:
             holder = username_taken(db, name)

@@ -1,8 +1,8 @@
 """The layer order of docs/ARCHITECTURE.md, checked on the source with `ast` so a wrong-way import fails the build.
 
-core < pki < store < auth < broker < control < commands and gui (siblings) < the entry points (app, cli): a module
-may import its own layer and those below it, never one above. On top of that, core/ is pure, pki/ is pure but for
-`cryptography`, and only gui/ uses Qt.
+core < pki and interop (siblings) < store < auth < broker < control < commands and gui (siblings) < the entry
+points (app, cli): a module may import its own layer and those below it, never one above. On top of that, core/ and
+interop/ are pure, pki/ is pure but for `cryptography`, and only gui/ uses Qt.
 
 Every `import` counts, wherever it is: at module level, inside a function, or under `if TYPE_CHECKING:`.
 """
@@ -21,12 +21,14 @@ ROOT = Path(__file__).resolve().parents[2]
 QT = {"PySide6", "shiboken6", "qasync"}
 CORE_FORBIDDEN = QT | {"asyncio", "amqtt", "sqlite3"}
 PKI_FORBIDDEN = CORE_FORBIDDEN  # the CA's domain: `cryptography` and the standard library's pure parts only
+INTEROP_FORBIDDEN = CORE_FORBIDDEN  # other brokers' file formats: pure, over core/
 STORE_FORBIDDEN = QT | {"amqtt"}
 GUI_WIRING = {"mqttdesk.app"}  # builds the GUI and runs it under qasync
 ABOVE_GUI = GUI_WIRING | {"mqttdesk.cli", "mqttdesk.__main__"}
 # rank of each layer; modules of equal rank (commands and gui) may not import each other either
 # (cli_output formats JSON and times for the CLI and the window's exports alike: below both)
-LAYERS = {"mqttdesk.core": 0, "mqttdesk.pki": 1, "mqttdesk.store": 2, "mqttdesk.auth": 3, "mqttdesk.broker": 4,
+LAYERS = {"mqttdesk.core": 0, "mqttdesk.pki": 1, "mqttdesk.interop": 1, "mqttdesk.store": 2, "mqttdesk.auth": 3,
+          "mqttdesk.broker": 4,
           "mqttdesk.control": 5, "mqttdesk.cli_output": 5, "mqttdesk.commands": 6, "mqttdesk.gui": 6}
 TOP = 7  # app, cli, __main__: they wire everything
 # the one upward import: `serve` and `gui` start the wiring, imported inside their handlers so that every other
@@ -105,6 +107,8 @@ def violations(sites: list[ImportSite]) -> list[str]:
                 found.append(f"{site}: core/ is pure (no Qt, qasync, asyncio, amqtt, sqlite3)")
         if _within(module, "mqttdesk.pki") and site.top in PKI_FORBIDDEN:
             found.append(f"{site}: pki/ is pure (no Qt, qasync, asyncio, amqtt, sqlite3)")
+        if _within(module, "mqttdesk.interop") and site.top in INTEROP_FORBIDDEN:
+            found.append(f"{site}: interop/ is pure (no Qt, qasync, asyncio, amqtt, sqlite3)")
         if _within(module, "mqttdesk.store") and site.top in STORE_FORBIDDEN:
             found.append(f"{site}: store/ uses neither Qt, qasync nor amqtt")
         if not _within(module, "mqttdesk.gui") and module not in GUI_WIRING and site.top in QT:

@@ -123,7 +123,8 @@ def test_the_tables_are_exactly_the_issues() -> None:
     assert dict(MQTT5_TOPIC_REFUSAL) == TOPIC_REFUSAL
     assert dict(MQTT5_DISCONNECT) == DISCONNECT
     assert {ReasonCode.CLIENT_DISCONNECT, ReasonCode.CONNECTION_LOST, ReasonCode.TLS_HANDSHAKE_FAILED,
-            ReasonCode.ACL_ALLOWED, ReasonCode.RETAINED_LIMIT} == NO_MQTT5_CODE
+            ReasonCode.ACL_ALLOWED, ReasonCode.RETAINED_LIMIT, ReasonCode.CALLER_REFUSED,
+            ReasonCode.BAD_REQUEST} == NO_MQTT5_CODE
     with pytest.raises(TypeError):
         MQTT5_CONNACK[ReasonCode.KICKED] = 0x00  # type: ignore[index]  # nobody changes the contract at run time
 
