@@ -271,14 +271,8 @@ class BrokerService:
             context: ssl.SSLContext | ContextHolder | None = None
             specs = listener_specs(settings)
             for spec in specs:
-                if spec.kind in ("tls", "wss") and context is None:
-                    try:
-                        context = self._tls_context(settings, warnings)
-                    except ListenerError as exc:
-                        warnings.append(f"the {spec.kind.upper()} listener did not start: {exc}")
-                        continue
                 try:
-                    await broker.start_listener(spec, context if spec.kind in ("tls", "wss") else None)
+                    context = await self._start_listener(broker, spec, settings, context, warnings)
                 except OSError as exc:
                     await broker.shutdown()
                     await self._close_persistence()
@@ -351,6 +345,20 @@ class BrokerService:
         if self._persistence is not None:
             await self._persistence.flush()
 
+    async def _start_listener(self, broker: DeskBroker, spec: ListenerSpec, settings: ListenerSettings,
+                              context: ssl.SSLContext | ContextHolder | None, warnings: list[str]
+                              ) -> ssl.SSLContext | ContextHolder | None:
+        """Start one listener; a TLS one with `context`, made on first need (a TLS set-up that fails is a warning and
+        that listener stays off). Returns the context for the next; an OSError (the port) is the caller's."""
+        if spec.kind in ("tls", "wss") and context is None:
+            try:
+                context = self._tls_context(settings, warnings)
+            except ListenerError as exc:
+                warnings.append(f"the {spec.kind.upper()} listener did not start: {exc}")
+                return None
+        await broker.start_listener(spec, context if spec.kind in ("tls", "wss") else None)
+        return context
+
     async def apply_listener_settings(self) -> BrokerStatus:
         """Bring a running broker's listeners in line with the stored settings, restarting only those that changed:
         the clients of the others stay connected. A listener that cannot start now is named in the warnings."""
@@ -371,14 +379,8 @@ class BrokerService:
             for name, spec in wanted.items():
                 if name in running and name not in changed:
                     continue
-                if spec.kind in ("tls", "wss") and context is None:
-                    try:
-                        context = self._tls_context(settings, warnings)
-                    except ListenerError as exc:
-                        warnings.append(f"the {spec.kind.upper()} listener did not start: {exc}")
-                        continue
                 try:
-                    await broker.start_listener(spec, context if spec.kind in ("tls", "wss") else None)
+                    context = await self._start_listener(broker, spec, settings, context, warnings)
                 except OSError as exc:
                     warnings.append(f"the {name} listener did not start: "
                                     f"{explain_start_error(exc, spec.host, spec.port)}")
