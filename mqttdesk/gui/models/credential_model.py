@@ -59,10 +59,12 @@ class CredentialTableModel(KeyedTableModel[C]):
 
     @Slot(object)
     def on_session_events(self, events: list[SessionEvent]) -> None:
-        for event in events:
-            self.on_session_event(event)
+        with self.batched_changes():
+            for event in events:
+                self.on_session_event(event)
 
     @Slot(object)
     def on_auth_entries(self, entries: list[AuthLogEntry]) -> None:
-        for key in self._forced.note(entries, self._rows):
-            self._key_changed(key, self.FORCED_COLUMN, self.FORCED_COLUMN)
+        with self.batched_changes():
+            for key in self._forced.note(entries, self._rows):
+                self._key_changed(key, self.FORCED_COLUMN, self.FORCED_COLUMN)

@@ -8,6 +8,8 @@ the scroll position while a fleet of devices is connecting.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 from PySide6.QtCore import QModelIndex, QObject
@@ -22,6 +24,7 @@ class KeyedTableModel(ListTableModel, Generic[R]):
         super().__init__(parent)
         self._records: list[R] = []
         self._rows: dict[str, int] = {}
+        self._changed: list[tuple[int, int, int]] | None = None  # rows changed while `batched_changes` runs
 
     @staticmethod
     def key_of(record: R) -> str:
@@ -82,9 +85,10 @@ class KeyedTableModel(ListTableModel, Generic[R]):
     def _put_many(self, records: dict[str, R | None]) -> None:
         """`_put` for many keys; new rows are inserted as one block (a storm registers hundreds per notice)."""
         new = [record for key, record in records.items() if record is not None and key not in self._rows]
-        for key, record in records.items():
-            if record is None or key in self._rows:
-                self._put(key, record)
+        with self.batched_changes():
+            for key, record in records.items():
+                if record is None or key in self._rows:
+                    self._put(key, record)
         if new:
             first = len(self._records)
             self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
@@ -101,7 +105,30 @@ class KeyedTableModel(ListTableModel, Generic[R]):
 
     def _row_changed(self, row: int, first: int = 0, last: int | None = None) -> None:
         last = len(self.HEADERS) - 1 if last is None else last
-        self.dataChanged.emit(self.index(row, first), self.index(row, last))
+        if self._changed is not None:
+            self._changed.append((row, first, last))
+        else:
+            self.dataChanged.emit(self.index(row, first), self.index(row, last))
+
+    @contextmanager
+    def batched_changes(self) -> Iterator[None]:
+        """Rows changed inside are announced as one `dataChanged` over their span: a storm's thousand session
+        events were a thousand notices, each making every view look at its rows (the window's longest stall)."""
+        if self._changed is not None:  # nested: the outer one announces
+            yield
+            return
+        self._changed = []
+        try:
+            yield
+        finally:
+            changed, self._changed = self._changed, None
+            if changed and self._records:
+                rows = len(self._records) - 1
+                # (rows removed meanwhile can leave a recorded row past the end: the span is kept inside the table)
+                top = min(rows, min(row for row, _, _ in changed))
+                bottom = min(rows, max(row for row, _, _ in changed))
+                left, right = min(first for _, first, _ in changed), max(last for _, _, last in changed)
+                self.dataChanged.emit(self.index(top, left), self.index(bottom, right))
 
     def _key_changed(self, key: str, first: int = 0, last: int | None = None) -> None:
         row = self._rows.get(key)
