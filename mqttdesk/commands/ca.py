@@ -16,8 +16,9 @@ from mqttdesk.commands.common import Context, read_stdin_secret
 from mqttdesk.core.errors import MqttdeskError, NotFoundError, ValidationError
 from mqttdesk.pki.ca import create_ca, import_ca
 from mqttdesk.pki.certificates import certificate_pem, serial_hex
+from mqttdesk.pki.choices import KeyType
 from mqttdesk.pki.fingerprints import sha256_fingerprint, tasmota_fingerprint, tasmota_fingerprint_command
-from mqttdesk.pki.keys import KeyType, describe_key
+from mqttdesk.pki.keys import describe_key
 from mqttdesk.pki.sans import sans_of
 from mqttdesk.store.db import Store
 from mqttdesk.store.pki_files import PUBLIC, write_file

@@ -16,9 +16,10 @@ from mqttdesk.commands.common import Context, print_generated, read_stdin_secret
 from mqttdesk.core.errors import MqttdeskError, ValidationError
 from mqttdesk.core.passwords import generate_password
 from mqttdesk.pki.certificates import certificate_pem, check_days, parse_serial, serial_hex
+from mqttdesk.pki.choices import KeyType
 from mqttdesk.pki.export import file_stem, pkcs12_bundle, tasmota_key_commands
 from mqttdesk.pki.issue import load_csr
-from mqttdesk.pki.keys import KeyType, describe_key, private_key_pem
+from mqttdesk.pki.keys import describe_key, private_key_pem
 from mqttdesk.store.certificates_repo import CertificateRecord
 from mqttdesk.store.pki_files import PRIVATE, PUBLIC, write_file
 

@@ -19,9 +19,10 @@ from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.field_error import FieldError
 from mqttdesk.gui.widgets.file_field import FileField, PathKind
 from mqttdesk.gui.widgets.form_dialog import FormDialog
-from mqttdesk.pki.ca import DEFAULT_CA_DAYS, DEFAULT_CA_NAME, CertificateAuthority, check_ca_certificate, create_ca
+from mqttdesk.pki.ca import CertificateAuthority, check_ca_certificate, create_ca
 from mqttdesk.pki.certificates import MAX_DAYS, load_certificate, name
-from mqttdesk.pki.keys import KeyType, is_encrypted_pem, load_private_key, same_public_key
+from mqttdesk.pki.choices import DEFAULT_CA_DAYS, DEFAULT_CA_NAME, KeyType
+from mqttdesk.pki.keys import is_encrypted_pem, load_private_key, same_public_key
 from mqttdesk.store.db import Store
 
 KEY_TYPE_LABELS = {KeyType.EC_P256: "EC P-256", KeyType.RSA2048: "RSA 2048", KeyType.RSA3072: "RSA 3072",

@@ -39,9 +39,10 @@ from mqttdesk.gui.widgets.file_field import FileField, PathKind
 from mqttdesk.gui.widgets.form_dialog import FormDialog
 from mqttdesk.gui.widgets.password_field import PasswordField
 from mqttdesk.pki.certificates import certificate_pem, serial_hex
+from mqttdesk.pki.choices import DEFAULT_CLIENT_DAYS, KeyType
 from mqttdesk.pki.export import TasmotaKeyCommands, file_stem, pkcs12_bundle, tasmota_key_commands
-from mqttdesk.pki.issue import DEFAULT_CLIENT_DAYS, check_csr, load_csr
-from mqttdesk.pki.keys import KeyType, describe_key, private_key_pem
+from mqttdesk.pki.issue import check_csr, load_csr
+from mqttdesk.pki.keys import describe_key, private_key_pem
 from mqttdesk.store.pki_files import PRIVATE, PUBLIC, write_file
 
 PEM_PAIR, PKCS12 = "pem", "p12"

@@ -11,9 +11,8 @@ from cryptography.hazmat.primitives import hashes
 
 from mqttdesk.core.errors import ValidationError
 from mqttdesk.pki.certificates import Validity, is_ca, load_certificate, name, utc
-from mqttdesk.pki.choices import DEFAULT_CA_DAYS as DEFAULT_CA_DAYS
-from mqttdesk.pki.choices import DEFAULT_CA_NAME as DEFAULT_CA_NAME
-from mqttdesk.pki.keys import KeyType, PrivateKey, describe_key, generate_key, load_private_key, same_public_key
+from mqttdesk.pki.choices import DEFAULT_CA_DAYS, DEFAULT_CA_NAME, KeyType
+from mqttdesk.pki.keys import PrivateKey, describe_key, generate_key, load_private_key, same_public_key
 
 ORGANIZATION = "mqttdesk"
 

@@ -14,9 +14,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from mqttdesk.core.errors import ValidationError
 from mqttdesk.pki.ca import ORGANIZATION, CertificateAuthority
 from mqttdesk.pki.certificates import Validity, common_name, name, pem_blocks, utc
-from mqttdesk.pki.choices import DEFAULT_CLIENT_DAYS as DEFAULT_CLIENT_DAYS
-from mqttdesk.pki.choices import DEFAULT_CLIENT_KEY as DEFAULT_CLIENT_KEY
-from mqttdesk.pki.keys import KeyType, PrivateKey, PublicKey, describe_key, generate_key
+from mqttdesk.pki.choices import DEFAULT_CLIENT_DAYS, DEFAULT_CLIENT_KEY, KeyType
+from mqttdesk.pki.keys import PrivateKey, PublicKey, describe_key, generate_key
 from mqttdesk.pki.parse_errors import parse_problem
 from mqttdesk.pki.sans import normalize_sans, parse_san
 

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from mqttdesk.core.errors import ValidationError
-from mqttdesk.pki.choices import KeyType as KeyType
+from mqttdesk.pki.choices import KeyType
 from mqttdesk.pki.parse_errors import parse_problem
 
 PrivateKey: TypeAlias = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey

@@ -19,18 +19,17 @@ from mqttdesk.core.decision import PeerCertificate
 from mqttdesk.core.errors import AlreadyExistsError, NotFoundError, ValidationError
 from mqttdesk.pki.ca import CertificateAuthority, check_ca_certificate
 from mqttdesk.pki.certificates import EXPIRING_DAYS, certificate_pem, load_certificate, pem_blocks
+from mqttdesk.pki.choices import DEFAULT_CLIENT_DAYS, DEFAULT_CLIENT_KEY, KeyType
 from mqttdesk.pki.crl import build_crl, crl_pem, load_crl
 from mqttdesk.pki.fingerprints import sha256_fingerprint
 from mqttdesk.pki.issue import (
-    DEFAULT_CLIENT_DAYS,
-    DEFAULT_CLIENT_KEY,
     Issued,
     check_csr,
     issue_client_certificate,
     issue_server_certificate,
     sign_csr,
 )
-from mqttdesk.pki.keys import KeyType, is_encrypted_pem, load_private_key, private_key_pem
+from mqttdesk.pki.keys import is_encrypted_pem, load_private_key, private_key_pem
 from mqttdesk.pki.peer import issued_by_one_of, presented
 from mqttdesk.pki.sans import default_sans, normalize_sans, sans_of
 from mqttdesk.store.certificates_repo import CertificatesRepo, TrustedCa, certificate_change

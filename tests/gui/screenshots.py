@@ -56,8 +56,8 @@ from mqttdesk.gui.record_tab import RecordTab  # noqa: E402
 from mqttdesk.gui.tasmota_dialogs import TasmotaRoleDialog  # noqa: E402
 from mqttdesk.pki.ca import create_ca  # noqa: E402
 from mqttdesk.pki.certificates import certificate_pem, serial_hex  # noqa: E402
+from mqttdesk.pki.choices import KeyType  # noqa: E402
 from mqttdesk.pki.issue import issue_client_certificate  # noqa: E402
-from mqttdesk.pki.keys import KeyType  # noqa: E402
 from mqttdesk.store.db import Store  # noqa: E402
 from tests.integration.raw_mqtt import ConnectionClosed, RawClient  # noqa: E402
 from tests.support import fast_hash  # noqa: E402

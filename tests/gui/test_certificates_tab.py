@@ -33,8 +33,9 @@ from mqttdesk.gui.models.certificates_model import KEY, SERIAL, STATE, USER
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_of, state_word
 from mqttdesk.pki.ca import create_ca
 from mqttdesk.pki.certificates import CertificateState, certificate_pem, load_certificate
+from mqttdesk.pki.choices import KeyType
 from mqttdesk.pki.fingerprints import sha256_fingerprint, tasmota_fingerprint, tasmota_fingerprint_command
-from mqttdesk.pki.keys import KeyType, private_key_pem
+from mqttdesk.pki.keys import private_key_pem
 from mqttdesk.store.db import Store
 from tests.gui.conftest import FAST_HASH
 from tests.gui.helpers import cell, click, confirmation, has_row, open_dialog, select_row, tab_of

@@ -22,8 +22,9 @@ from mqttdesk.pki.certificates import (
     parse_serial,
     serial_hex,
 )
+from mqttdesk.pki.choices import KeyType
 from mqttdesk.pki.issue import check_csr, issue_client_certificate, issue_server_certificate, load_csr, sign_csr
-from mqttdesk.pki.keys import KeyType, describe_key, generate_key, load_private_key, private_key_pem
+from mqttdesk.pki.keys import describe_key, generate_key, load_private_key, private_key_pem
 from mqttdesk.pki.sans import default_sans, normalize_sans, parse_san, sans_of
 
 

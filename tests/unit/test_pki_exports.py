@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from mqttdesk.core.errors import ValidationError
 from mqttdesk.pki.ca import CertificateAuthority, create_ca
+from mqttdesk.pki.choices import KeyType
 from mqttdesk.pki.crl import Revoked, build_crl, crl_pem, load_crl, revoked_serials
 from mqttdesk.pki.export import TASMOTA_MAX_CERTIFICATE_BYTES, file_stem, pkcs12_bundle, tasmota_key_commands
 from mqttdesk.pki.fingerprints import (
@@ -22,7 +23,6 @@ from mqttdesk.pki.fingerprints import (
     tasmota_fingerprint_command,
 )
 from mqttdesk.pki.issue import issue_client_certificate, issue_server_certificate
-from mqttdesk.pki.keys import KeyType
 
 
 @pytest.fixture(scope="module")
