@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import statistics
@@ -31,6 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.load import packets
+from bench.load.connects import connack_code
 
 HOST = "127.0.0.1"
 USER, PASSWORD = "benchuser", "correct horse battery staple"
@@ -51,15 +51,8 @@ async def _attempt(port: int, source: str, client_id: str, password: str, user: 
                                                 ANSWER_TIMEOUT)
     except (OSError, TimeoutError):
         return -1
-    try:
-        writer.write(packets.connect(client_id, user, password))
-        return (await asyncio.wait_for(reader.readexactly(4), ANSWER_TIMEOUT))[3]
-    except (OSError, TimeoutError, asyncio.IncompleteReadError):
-        return -1
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+    writer.write(packets.connect(client_id, user, password))
+    return await connack_code(reader, writer, ANSWER_TIMEOUT)
 
 
 async def _flood(port: int, guessers: int, seconds: float, logins: int) -> dict[str, object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from dataclasses import dataclass, field
@@ -156,3 +157,16 @@ async def crowd(endpoint: Endpoint, prefix: str, count: int, deadline: float, co
 
     await asyncio.gather(*(one(i) for i in range(count)), return_exceptions=True)
     return links
+
+
+async def connack_code(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, patience: float) -> int:
+    """The CONNACK return code of a CONNECT already written (-1: closed or timed out without one); the socket is
+    closed afterwards (a guesser never waits for anything else)."""
+    try:
+        return (await asyncio.wait_for(reader.readexactly(4), patience))[3]
+    except (OSError, TimeoutError, asyncio.IncompleteReadError):
+        return -1
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()

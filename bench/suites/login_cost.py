@@ -16,13 +16,13 @@ is idle again (and how long that took), the attacker's own CPU seconds, and how 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
 from typing import Any
 
 from bench.context import Context
 from bench.load import packets
+from bench.load.connects import connack_code
 from bench.settings import HOST, PASSWORD, RUN_TIMEOUT, USER
 from bench.systems.launch import Running, running
 from bench.systems.process import ChildProcess
@@ -43,15 +43,7 @@ async def _open(port: int, source: str, client_id: str, password: str) -> tuple[
 
 
 async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
-    """The CONNACK return code (-1: closed or timed out without one); the socket is closed afterwards."""
-    try:
-        return (await asyncio.wait_for(reader.readexactly(4), ANSWER_TIMEOUT))[3]
-    except (OSError, TimeoutError, asyncio.IncompleteReadError):
-        return -1
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+    return await connack_code(reader, writer, ANSWER_TIMEOUT)
 
 
 async def _login(port: int, client_id: str) -> tuple[int, float]:
