@@ -22,26 +22,22 @@ from mqttdesk.gui.window_state import flag
 if TYPE_CHECKING:
     from mqttdesk.gui.main_window import MainWindow
 
-# field: (label, lowest, highest, tooltip)
-LIMITS: dict[str, tuple[str, int, int, str]] = {
-    "max_inflight": ("In flight per client", 1, 65535, "Unacknowledged QoS 1/2 messages per client"),
-    "max_queued": ("Queued per client", 0, 10_000_000, "Further QoS 1/2 messages held per client, connected or away"),
-    "max_pending": ("Connections waiting", 1, 1_000_000, "Connections that may wait for their CONNECT at once"),
+# field: (label, lowest, highest, tooltip, whether 0 means no limit)
+LIMITS: dict[str, tuple[str, int, int, str, bool]] = {
+    "max_inflight": ("In flight per client", 1, 65535, "Unacknowledged QoS 1/2 messages per client", False),
+    "max_queued": ("Queued per client", 0, 10_000_000, "Further QoS 1/2 messages held per client, connected or away",
+                   False),
+    "max_pending": ("Connections waiting", 1, 1_000_000, "Connections that may wait for their CONNECT at once", False),
     "max_incoming_qos2_mib": ("QoS 2 bytes held (MiB)", 1, 1024,
-                              "Payload of QoS 2 messages received but not released yet, per client"),
+                              "Payload of QoS 2 messages received but not released yet, per client", False),
     "max_packet_mib": ("Largest packet (MiB)", 1, 255, "A client sending a larger packet is disconnected (MQTT 5: "
-                       "announced as Maximum Packet Size)"),
-    "max_connections": ("Connections in all", 0, 10_000_000, "Clients connected at once; 0: no limit"),
+                       "announced as Maximum Packet Size)", False),
+    "max_connections": ("Connections in all", 0, 10_000_000, "Clients connected at once", True),
     "max_connections_per_address": ("Connections per address", 0, 10_000_000,
-                                    "Clients connected at once from one address; 0: no limit"),
-    "max_retained_messages": ("Retained messages", 0, 1_000_000_000, "Topics with a retained message; 0: no limit"),
-    "max_retained_mib": ("Retained bytes (MiB)", 0, 65536, "Topics and payloads of the retained messages; 0: no "
-                         "limit"),
+                                    "Clients connected at once from one address", True),
+    "max_retained_messages": ("Retained messages", 0, 1_000_000_000, "Topics with a retained message", True),
+    "max_retained_mib": ("Retained bytes (MiB)", 0, 65536, "Topics and payloads of the retained messages", True),
 }
-
-
-NO_LIMIT_AT_ZERO = frozenset({"max_connections", "max_connections_per_address", "max_retained_messages",
-                              "max_retained_mib"})
 
 
 def _spin(lowest: int, highest: int, value: int, tip: str) -> QSpinBox:
@@ -73,9 +69,10 @@ class SettingsDialog(FormDialog):
                   "max_retained_messages": broker.max_retained_messages,
                   "max_retained_mib": broker.max_retained_bytes // MIB}
         self.limits: dict[str, QSpinBox] = {}
-        for field, (label, lowest, highest, tip) in LIMITS.items():
-            self.limits[field] = _spin(lowest, highest, values[field], tip)
-            if field in NO_LIMIT_AT_ZERO:
+        for field, (label, lowest, highest, tip, zero_is_no_limit) in LIMITS.items():
+            self.limits[field] = _spin(lowest, highest, values[field], tip + ("; 0: no limit" if zero_is_no_limit
+                                                                               else ""))
+            if zero_is_no_limit:
                 self.limits[field].setSpecialValueText("no limit")
             self.add_field(label, self.limits[field])
         self.persistence_box = QCheckBox("Keep retained messages and persistent sessions across restarts")
