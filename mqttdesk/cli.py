@@ -36,17 +36,32 @@ def data_dir_argument(text: str) -> Path:
     return Path(text)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser; with `only`, declaring little beyond that command (see `register_all`)."""
     parser = argparse.ArgumentParser(prog="mqttdesk", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--version", action="version", version=f"mqttdesk {__version__}")
     parser.add_argument("--data-dir", type=data_dir_argument, metavar="DIR",
                         help=f"where the store lives (default: ${DATA_DIR_ENV} or the platform's user data directory)")
-    register_all(parser.add_subparsers(dest="command", metavar="COMMAND"))
+    register_all(parser.add_subparsers(dest="command", metavar="COMMAND"), only)
     return parser
 
 
+def command_word(argv: list[str]) -> str | None:
+    """The command `argv` runs, when it is plain to see (else None: the full parser sorts it out)."""
+    words = iter(argv)
+    for word in words:
+        if word == "--data-dir":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+        elif not word.startswith("--data-dir="):
+            return None  # -h, --version, or something the parser must refuse
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(command_word(argv)).parse_args(argv)
     context = Context(args.data_dir or default_data_dir())
     try:
         if args.command is None:

@@ -69,14 +69,13 @@ from mqttdesk.broker.tls import ContextHolder, HandshakeFailed
 from mqttdesk.broker.transport import ListenerInfo, Stream, format_address
 from mqttdesk.core.clip import SENTENCE_LENGTH, clip
 from mqttdesk.core.decide import password_hash_for
-from mqttdesk.core.decision import MQTT_5, MQTT_311, ConnectRequest, Decision, Kind, session_ended
+from mqttdesk.core.decision import MQTT_5, MQTT_311, ConnectRequest, Decision, Kind, PeerCertificate, session_ended
 from mqttdesk.core.guard import Gate
 from mqttdesk.core.limits import AdmissionLimits, BrokerLimits
 from mqttdesk.core.model import CredentialKind, CredentialRef
 from mqttdesk.core.reasons import Reason, ReasonCode, mqtt5_connack_code
 from mqttdesk.core.sources import source_of
 from mqttdesk.core.tokens import TOKEN_IN_USERNAME, looks_like_token
-from mqttdesk.pki.peer import peer_certificate
 
 log = logging.getLogger(__name__)
 
@@ -412,7 +411,7 @@ class DeskBroker:
             tls_version=tls.version if tls else None,
             peer_certificate_subject=tls.peer_subject if tls else None,
             listener_address=format_address(stream.listener.host, stream.listener.port),
-            certificate=peer_certificate(tls.peer_der) if tls is not None and tls.peer_der else None,
+            certificate=_peer_certificate(tls.peer_der) if tls is not None and tls.peer_der else None,
         )
 
     def _reject_malformed(self, stream: Stream, protocol: ServerProtocol, address: str,
@@ -805,3 +804,10 @@ def _connack_code(pending: list[bytes], version: int | None) -> int | None:
 def protocol_label(version: int | None) -> str:
     """The protocol version as the Auth log and `clients --json` name it ("3.1.1" or "5")."""
     return MQTT_5 if version == wf.MQTT_5 else MQTT_311
+
+
+def _peer_certificate(der: bytes) -> PeerCertificate | None:
+    # imported on the first client certificate: cryptography is a tenth of a second of every start-up otherwise
+    from mqttdesk.pki.peer import peer_certificate
+
+    return peer_certificate(der)

@@ -20,12 +20,15 @@ import os
 import socket
 import ssl
 from dataclasses import dataclass
-
-from websockets.asyncio.server import Server as WebSocketServer
+from typing import TYPE_CHECKING
 
 from mqttdesk.broker.tls import ContextHolder, current_context
 from mqttdesk.broker.transport import Handler, ListenerInfo, SocketStream
-from mqttdesk.broker.websocket import WEBSOCKET_CLOSE_TIMEOUT, HeldSocket, WebSocketUpgrade, websocket_server
+
+if TYPE_CHECKING:
+    from websockets.asyncio.server import Server as WebSocketServer
+
+    from mqttdesk.broker.websocket import HeldSocket, WebSocketUpgrade
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,9 @@ class Listeners:
                 reuse_address=True, backlog=ACCEPTS_PER_WAKEUP)
             _long_backlog(server)
         elif spec.kind in ("ws", "wss"):
+            # imported here: the websockets library is start-up time that a broker without these listeners saves
+            from mqttdesk.broker.websocket import HeldSocket, websocket_server
+
             websockets = websocket_server()
             accepted = functools.partial(self._websocket_accepted, spec=spec, server=websockets,
                                          context=context if spec.kind == "wss" else None)
@@ -106,28 +112,23 @@ class Listeners:
         for entry in [entry for entry in self._servers if entry[0].name == name]:
             server = entry[1]
             self._servers.remove(entry)
-            if isinstance(server, WebSocketServer):
-                server.close(close_connections=False)
-                await server.wait_closed()
-            else:
-                server.close()
-                await server.wait_closed()
+            _close_listening(server)
+            await server.wait_closed()
 
     def stop_accepting(self) -> None:
         """Close the listening sockets; connections already served are the broker's to end."""
         for _, server in self._servers:
-            if isinstance(server, WebSocketServer):
-                server.close(close_connections=False)
-            else:
-                server.close()
+            _close_listening(server)
 
     async def close(self) -> None:
         """Stop accepting and wait until the WebSocket servers are down and their connections closed."""
         self.stop_accepting()
         for _, server in self._servers:
-            if isinstance(server, WebSocketServer):
+            if not isinstance(server, asyncio.Server):  # a WebSocket server waits for its connections' tasks
                 await server.wait_closed()
         if self._websocket_tasks:  # the broker ended them: what is left is their close frames
+            from mqttdesk.broker.websocket import WEBSOCKET_CLOSE_TIMEOUT
+
             await asyncio.wait(self._websocket_tasks, timeout=WEBSOCKET_CLOSE_TIMEOUT + 1)
         self._servers.clear()
 
@@ -141,6 +142,8 @@ class Listeners:
 
     def _websocket_accepted(self, held: HeldSocket, *, spec: ListenerSpec, server: WebSocketServer,
                             context: ssl.SSLContext | ContextHolder | None) -> None:
+        from mqttdesk.broker.websocket import WebSocketUpgrade
+
         assert held.transport is not None
         host, port = held.transport.get_extra_info("sockname")[:2]
         stream = WebSocketUpgrade(held, ListenerInfo(spec.name, spec.kind, host, port), current_context(context),
@@ -150,7 +153,16 @@ class Listeners:
         task.add_done_callback(self._websocket_tasks.discard)
 
     async def _serve_websocket(self, stream: WebSocketUpgrade) -> None:
+        from mqttdesk.broker.websocket import WEBSOCKET_CLOSE_TIMEOUT
+
         try:
             await self._handler(stream)
         finally:
             await stream.finished(WEBSOCKET_CLOSE_TIMEOUT)
+
+
+def _close_listening(server: asyncio.Server | WebSocketServer) -> None:
+    if isinstance(server, asyncio.Server):
+        server.close()
+    else:  # the broker ends the connections of a WebSocket listener, as those of the others
+        server.close(close_connections=False)

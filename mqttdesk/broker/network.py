@@ -15,13 +15,16 @@ import logging
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import ifaddr
-from zeroconf import InterfaceChoice, IPVersion, NonUniqueNameException, ServiceInfo
-from zeroconf.asyncio import AsyncZeroconf
 
 from mqttdesk.broker.transport import ListenerInfo
 from mqttdesk.store.settings_repo import is_loopback
+
+if TYPE_CHECKING:
+    from zeroconf import ServiceInfo
+    from zeroconf.asyncio import AsyncZeroconf
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,10 @@ class Advertiser:
 
     async def start(self, listeners: Sequence[ListenerInfo], addresses: Sequence[str]) -> list[Advertised]:
         """Advertise the plain and TLS listeners at `addresses`; returns what was registered."""
+        # imported here: a broker on loopback (the default) never advertises, and zeroconf is start-up time
+        from zeroconf import InterfaceChoice, IPVersion, NonUniqueNameException, ServiceInfo
+        from zeroconf.asyncio import AsyncZeroconf
+
         wanted = [info for info in listeners if info.kind in SERVICE_TYPES]
         if not wanted or not addresses:
             return []

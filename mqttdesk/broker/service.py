@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from mqttdesk.auth.http_service import AuthHttpService
 from mqttdesk.auth.login_guard import LoginGuard
 from mqttdesk.auth.pipeline import AuthPipeline
 from mqttdesk.auth.recorder import DecisionRecorder
@@ -49,6 +49,9 @@ from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
 from mqttdesk.store.session_store import SessionFile
 from mqttdesk.store.settings_repo import ListenerSettings
+
+if TYPE_CHECKING:
+    from mqttdesk.auth.http_service import AuthHttpService
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +228,9 @@ class BrokerService:
         await self.stop_auth_service()
         stored_host, stored_port = self.store.settings.auth_service_address()
         settings = self.store.settings
+        # imported here: aiohttp costs ~0.3 s of start-up, and most instances never answer another broker
+        from mqttdesk.auth.http_service import AuthHttpService
+
         service = AuthHttpService(self.pipeline, self.recorder, settings.auth_service_secret(),
                                   anonymous_on=lambda: settings.anonymous().mode == "on")
         address = await service.start(stored_host if host is None else host, stored_port if port is None else port)

@@ -13,11 +13,10 @@ import ssl
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
-
-from mqttdesk.store.authority import TlsMaterial
+if TYPE_CHECKING:
+    from mqttdesk.store.authority import TlsMaterial
 
 HANDSHAKE_TIMEOUT = 10.0
 
@@ -197,6 +196,8 @@ def tls_facts(ssl_object: Any) -> TlsFacts | None:
 
 
 def certificate_subject(der: bytes) -> str | None:
+    from cryptography import x509  # imported on first use: ~0.1 s of start-up a plain listener never needs
+
     try:
         return x509.load_der_x509_certificate(der).subject.rfc4514_string()
     except ValueError:

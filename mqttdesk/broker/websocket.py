@@ -6,7 +6,7 @@ listener accepts plain TCP (`HeldSocket`) and hands it to the broker as a `WebSo
 `handshake()` — run by the broker under the caps and the deadline of sockets that have not sent their CONNECT —
 does the TLS handshake itself (`loop.start_tls`, failures in words as `HandshakeFailed`: a refused CONNECT in the
 Auth log) and then the WebSocket opening handshake, with the library's sans-I/O protocol and its `ServerConnection`
-over the transport we upgraded. After that the stream is the connection's `WebSocketStream` (transport.py).
+over the transport we upgraded. After that the stream is the connection's `WebSocketStream` (below).
 
 The opening handshake: path `/mqtt` only (others: HTTP 404) and the `mqtt` subprotocol only (MQTT 3.1.1's name;
 "mqttv3.1" clients speak MQTT 3.1, which the broker does not support anyway: HTTP 400). A refused or broken one
@@ -25,14 +25,14 @@ from websockets.asyncio.connection import Connection as WebSocketConnection
 from websockets.asyncio.server import Server as WebSocketServer
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
-from websockets.exceptions import WebSocketException
+from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol as WebSocketProtocol
 from websockets.typing import Subprotocol
 
 from mqttdesk.broker.tls import TlsFacts, server_handshake
-from mqttdesk.broker.transport import ListenerInfo, WebSocketStream
+from mqttdesk.broker.transport import READ_CHUNK, ListenerInfo
 
 log = logging.getLogger(__name__)
 
@@ -208,3 +208,123 @@ def _check_websocket_request(connection: ServerConnection, request: Request) -> 
 
 def _subprotocols(headers: Headers) -> list[str]:
     return [name.strip() for value in headers.get_all("Sec-WebSocket-Protocol") for name in value.split(",")]
+
+
+class WebSocketStream:
+    """MQTT over a websockets server connection: binary messages in and out, as one byte stream.
+
+    Writes go through one sender task that awaits `ServerConnection.send`, so the library's flow control applies
+    (it waits while the socket's buffer is above its high-water mark); until then the bytes wait here and count in
+    `write_buffer_size()`. A text message is a protocol violation for MQTT over WebSocket: the connection is
+    closed (1003).
+    """
+
+    def __init__(self, connection: ServerConnection, listener: ListenerInfo, tls: TlsFacts | None = None) -> None:
+        self._ws = connection
+        address = connection.remote_address or ("", 0)
+        self.peer: tuple[str, int] = (str(address[0]), int(address[1]))
+        self.listener = listener
+        self.tls = tls
+        self._received = bytearray()
+        self._outgoing = bytearray()
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._ended = False  # the client's side ended (close frame, EOF, text frame)
+        self._sender = asyncio.get_running_loop().create_task(self._send_loop(), name="mqttdesk-ws-sender")
+
+    async def handshake(self) -> None:
+        """Nothing left to do: `WebSocketUpgrade` (websocket.py) made this stream after the TLS (wss) and WebSocket
+        handshakes."""
+
+    async def _next_message(self) -> bool:
+        if self._ended:
+            return False
+        try:
+            message = await self._ws.recv()
+        except ConnectionClosed:
+            self._ended = True
+            return False
+        if isinstance(message, str):
+            log.info("closing the WebSocket of %s:%d: a text message (MQTT uses binary ones)", *self.peer)
+            self._ended = True
+            self._closing = True
+            await self._ws.close(1003, "MQTT over WebSocket uses binary messages")
+            return False
+        self._received += message
+        return True
+
+    async def read(self) -> bytes:
+        while not self._received:
+            if not await self._next_message():
+                return b""
+        data = bytes(self._received[:READ_CHUNK])
+        del self._received[:READ_CHUNK]
+        return data
+
+    async def readexactly(self, count: int) -> bytes:
+        while len(self._received) < count:
+            if not await self._next_message():
+                partial = bytes(self._received)
+                self._received.clear()
+                raise asyncio.IncompleteReadError(partial, count)
+        data = bytes(self._received[:count])
+        del self._received[:count]
+        return data
+
+    def write(self, data: bytes) -> None:
+        if self._closing:
+            return
+        self._outgoing += data
+        self._wake.set()
+
+    def write_buffer_size(self) -> int:
+        transport = self._ws.transport
+        return len(self._outgoing) + (transport.get_write_buffer_size() if transport is not None else 0)
+
+    def is_closing(self) -> bool:
+        return self._closing or self._ws.state is not State.OPEN
+
+    def close(self) -> None:
+        self._closing = True
+        self._wake.set()  # the sender sends what is left, then the close frame
+
+    def abort(self) -> None:
+        self._closing = True
+        self._outgoing.clear()
+        self._ended = True
+        self._sender.cancel()
+        if self._ws.transport is not None:
+            self._ws.transport.abort()
+
+    def closed_by_peer(self) -> bool:
+        transport = self._ws.transport
+        return self._ended or self._ws.state in (State.CLOSING, State.CLOSED) or (
+            transport is not None and transport.is_closing())
+
+    def has_unread(self) -> bool:
+        # only what this stream holds: messages still inside the websockets connection are not counted
+        return bool(self._received)
+
+    async def _send_loop(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._outgoing:
+                    data = bytes(self._outgoing)
+                    self._outgoing.clear()
+                    await self._ws.send(data)
+                if self._closing:
+                    await self._ws.close()
+                    return
+        except (ConnectionClosed, OSError) as exc:  # the client went: nobody is left to send to
+            log.debug("WebSocket sender for %s:%d ended with %r", *self.peer, exc)
+            self._outgoing.clear()
+
+    async def finished(self, grace: float) -> None:
+        """Wait (at most `grace` seconds) for the last bytes and the close frame to go out; the listener awaits this."""
+        self.close()
+        done, _ = await asyncio.wait({self._sender}, timeout=grace)
+        if not done:
+            self.abort()
+        await asyncio.gather(self._sender, return_exceptions=True)

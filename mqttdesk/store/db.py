@@ -298,8 +298,11 @@ class Store:
                 devices={device.client_id: device for device in self.devices.list()},
                 client_id_owners=self.client_ids.owners(),
                 reservations=reservations_of(users),
-                trusted_ca_subjects={ca.name: ca.subject for ca in self.pki.repo.trusted()},
-                revoked_serials=frozenset(format(entry.serial, "x") for entry in self.pki.repo.revoked()),
+                # read here rather than through `pki`, which imports cryptography: a decision needs two columns
+                trusted_ca_subjects={row["name"]: row["subject"] for row in self._connection.execute(
+                    "SELECT name, subject FROM trusted_cas")},
+                revoked_serials=frozenset(format(int(row["serial"], 16), "x") for row in self._connection.execute(
+                    "SELECT serial FROM certificates WHERE revoked_at IS NOT NULL")),
                 token_issuers={issuer.name: issuer for issuer in self.token_issuers.list()},
                 external=self.settings.external(),
             )
