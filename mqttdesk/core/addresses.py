@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 IPV6_SHARE_PREFIX = 64
 
 
+# asked several times for every CONNECT (bans, guessing, flapping, shares): parsing is ~5 µs, a cache hit 0.1
+@functools.lru_cache(maxsize=16384)
 def address_source(address: str | None) -> str:
     """Whose share this client address counts against: the IPv4 address, or its IPv6 /64 ("" for none)."""
     if not address:
