@@ -66,7 +66,7 @@ from mqttdesk.broker.registry import LiveSession, SessionRegistry
 from mqttdesk.broker.router import MessageMonitor, Router
 from mqttdesk.broker.session_state import MAX_INCOMING_QOS2, NEVER_EXPIRES, SessionLimits, SessionState
 from mqttdesk.broker.tls import ContextHolder, HandshakeFailed
-from mqttdesk.broker.transport import ListenerInfo, Stream, format_address
+from mqttdesk.broker.transport import ListenerInfo, SocketStream, Stream, format_address
 from mqttdesk.core.clip import SENTENCE_LENGTH, clip
 from mqttdesk.core.decide import password_hash_for
 from mqttdesk.core.decision import MQTT_5, MQTT_311, ConnectRequest, Decision, Kind, PeerCertificate, session_ended
@@ -232,22 +232,25 @@ class DeskBroker:
         task = asyncio.current_task()
         if task is not None:
             self._connection_tasks.add(task)
+        served = False
         try:
-            await self._serve_connection(stream)
+            served = await self._serve_connection(stream)
         except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
             log.debug("connection ended with %r", exc)
         finally:
             if task is not None:
                 self._connection_tasks.discard(task)
-            if not stream.is_closing():
+            if not served and not stream.is_closing():
                 stream.close()
 
-    async def _serve_connection(self, stream: Stream) -> None:
+    async def _serve_connection(self, stream: Stream) -> bool:
+        """Admit, read the CONNECT, decide and serve; True when the session goes on being served by the stream's
+        callbacks after this returns (`Connection.serve`), False when the connection is over."""
         address = stream.peer[0]
         waiting = self.admission.admit(address, stream.has_unread)
         if waiting is None:  # over a cap: closed at once; nothing was read, so there is nobody to answer
             stream.abort()
-            return
+            return False
         protocol = ServerProtocol(maximum_packet_size=self.limits.max_packet_size, receive_maximum=MAX_INCOMING_QOS2,
                                   topic_alias_maximum=TOPIC_ALIAS_MAXIMUM,
                                   clock=asyncio.get_running_loop().time)  # keep-alive timers are the loop's
@@ -258,13 +261,13 @@ class DeskBroker:
         except HandshakeFailed as exc:
             self._record_tls_failure(stream, str(exc), exc.hint)
             stream.abort()
-            return
+            return False
         except (TimeoutError, ConnectionError) as exc:
             log.info("dropping %s: no CONNECT (%s)", address, exc or type(exc).__name__)
             stream.close()
-            return
+            return False
         if connect is None:
-            return
+            return False
         over = self.open_connections.refusal(address)
         if over is not None:  # a CONNACK says why: unlike a socket that sent nothing, this client is listening
             event, why = over
@@ -276,29 +279,33 @@ class DeskBroker:
                 f"CONNECT from {address}: {read}", f"refused before any credential was checked: {why}"))
             self.recorder.record(refusal)
             self._refuse(stream, protocol, refusal)
-            return
+            return False
         self.open_connections.opened(address)
         del waiting  # (this frame lives as long as the connection)
+        served = False
         try:
-            await self._serve_connected(stream, protocol, connect, address)
+            served = await self._serve_connected(stream, protocol, connect, address)
         finally:
-            self.open_connections.closed(address)
+            if not served:  # (else `_connection_ended` does it)
+                self.open_connections.closed(address)
+        return served
 
     async def _serve_connected(self, stream: Stream, protocol: ServerProtocol, connect: Connect,
-                               address: str) -> None:
-        """A CONNECT was read and the connection counts against the broker's bounds: decide it, serve the session."""
+                               address: str) -> bool:
+        """A CONNECT was read and the connection counts against the broker's bounds: decide it, serve the session
+        (True: it goes on being served by callbacks, see `_run`)."""
         request = self._request(connect, stream, self.limits.max_keepalive)
         if isinstance(request, Decision):  # refused before any credential is looked at
             self.recorder.record(request)
             self._refuse(stream, protocol, request)
-            return
+            return False
         gone = stream.closed_by_peer
         # banned, or throttled after failed logins: refused before any credential work (see auth/login_guard.py)
         ticket = self.guard.before_check(request)
         if ticket.gate.refused:
             await self.guard.hold(ticket.gate.delay, request, gone)
             self._refuse_by_guard(stream, protocol, request, ticket.gate)
-            return
+            return False
         try:
             # The password first, outside the clientId's lock (queued fairly per address, dropped if the client
             # goes): CONNECTs flooding one clientId must not make its owner wait for all their hashes.
@@ -307,9 +314,10 @@ class DeskBroker:
             connection, present = await self._decide_and_open(stream, protocol, connect, ticket, checked)
         finally:
             self.guard.settle(ticket, None)  # (nothing when the decision was counted)
-        if connection is not None:
-            del ticket, checked  # this frame lives as long as the connection: keep only what it needs
-            await self._run(connection, connect, request, present)
+        if connection is None:
+            return False
+        del ticket, checked  # this frame may live as long as the connection: keep only what it needs
+        return await self._run(connection, connect, request, present)
 
     async def _decide_and_open(self, stream: Stream, protocol: ServerProtocol, connect: Connect, ticket: Ticket,
                                checked: CheckedPassword) -> tuple[Connection | None, bool]:
@@ -502,7 +510,7 @@ class DeskBroker:
         present = state is not None
         if state is None:
             state = SessionState(client_id, ends_with_connection, grant, live, self.limits, counts=self.counts)
-            state.may_receive = functools.partial(self.router.may_receive, state)
+            state.permission = self.router
             self._states[client_id] = state
         else:
             state.grant, state.live, state.clean_session = grant, live, ends_with_connection
@@ -516,7 +524,9 @@ class DeskBroker:
         self.registry.add(live)  # still under the clientId's gate: the next CONNECT of this id sees it
         return connection, present
 
-    async def _run(self, connection: Connection, connect: Connect, request: ConnectRequest, present: bool) -> None:
+    async def _run(self, connection: Connection, connect: Connect, request: ConnectRequest, present: bool) -> bool:
+        """CONNACK, then serve: a TCP or TLS connection by its stream's callbacks (True: it runs on, with no task,
+        and `_connection_ended` closes its books), a WebSocket one here until it ends (False)."""
         state = connection.state
         live = state.live
         registered_by = live.grant.registers
@@ -540,14 +550,26 @@ class DeskBroker:
         recheck = None
         if state.grant.credential.kind is CredentialKind.EXTERNAL:
             recheck = asyncio.ensure_future(self._recheck_external(connection, request))
+        stream = connection.stream
+        if isinstance(stream, SocketStream):
+            connection.serve(stream, functools.partial(self._connection_ended, connection, connect, expiry, recheck,
+                                                       True))
+            return True
         try:
             await connection.run()
         finally:
-            if expiry is not None:
-                expiry.cancel()
-            if recheck is not None:
-                recheck.cancel()
-            self._finish(connection, connect)
+            self._connection_ended(connection, connect, expiry, recheck, False)
+        return False
+
+    def _connection_ended(self, connection: Connection, connect: Connect, expiry: asyncio.TimerHandle | None,
+                          recheck: asyncio.Future[None] | None, served: bool) -> None:
+        if expiry is not None:
+            expiry.cancel()
+        if recheck is not None:
+            recheck.cancel()
+        self._finish(connection, connect)
+        if served:  # (a connection served until it ended is counted out by `_serve_connection`)
+            self.open_connections.closed(connection.stream.peer[0])
 
     async def _recheck_external(self, connection: Connection, request: ConnectRequest) -> None:
         """The external service's allow of a session holds for its cache time: then it is asked again, and a
@@ -720,7 +742,7 @@ class DeskBroker:
     def adopt_session(self, state: SessionState, expires_in: float | None) -> None:
         """A persistent session read back after a restart (before the listeners start): kept for its client as if
         it had just gone away; an MQTT 5 one expires `expires_in` seconds from now (None: never)."""
-        state.may_receive = functools.partial(self.router.may_receive, state)
+        state.permission = self.router
         self._states[state.client_id] = state
         self.router.adopt(state)
         self.registry.park(state.live, since=state.live.offline_since)
@@ -734,7 +756,10 @@ class DeskBroker:
             self._cancel_timers(client_id)  # a stopping broker publishes no will (the clients did nothing wrong)
         for connection in list(self._connections.values()):
             connection.end(ReasonCode.BROKER_STOPPED, "the broker stopped")
-        pending = [task for task in self._connection_tasks if not task.done()]
+        pending: list[asyncio.Future[Any]] = [task for task in self._connection_tasks if not task.done()]
+        # connections served by callbacks have no task: their ends are waited for
+        pending += [asyncio.ensure_future(connection.finished.wait()) for connection in self._connections.values()
+                    if not connection.finished.is_set()]
         if pending:
             _, still = await asyncio.wait(pending, timeout=5)
             for task in still:

@@ -239,7 +239,7 @@ class BrokerPersistence:
                 state.inflight[row.packet_id] = outgoing
                 written.inflight.add(id(outgoing))
             else:
-                state.queue.append(outgoing)
+                state.enqueue(outgoing)
                 written.queued.append(outgoing)
             written.rows[id(outgoing)] = (outgoing, row.seq, row.packet_id, row.released)
         for packet_id, message in rows.incoming:

@@ -276,9 +276,12 @@ class Router:
             key = (decision.kind, False, decision.reason.code)
         else:
             key = (decision.kind, False, decision.topic)
-        if key in live.logged or len(live.logged) >= LOGGED_PER_SESSION:
+        logged = live.logged
+        if logged is None:
+            logged = live.logged = set()
+        elif key in logged or len(logged) >= LOGGED_PER_SESSION:
             return
-        live.logged.add(key)
+        logged.add(key)
         self.recorder.record(replace(decision, address=live.address, protocol=live.protocol))
 
     # -- routing --------------------------------------------------------------------------------

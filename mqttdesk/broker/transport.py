@@ -105,6 +105,11 @@ class SocketStream(asyncio.Protocol):
         self._error: Exception | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        # set by `deliver`: what arrives goes to these callbacks instead of waiting for read()
+        self._received: Callable[[bytes], None] | None = None
+        self._ended: Callable[[Exception | None], None] | None = None
+        self._held = False  # delivery paused by the receiver (a packet it handles is waiting)
+        self._drain_scheduled = False
         self.peer: tuple[str, int] = ("", 0)
         self.listener: ListenerInfo = None  # type: ignore[assignment]  # set by connection_made
         self.tls: TlsFacts | None = None
@@ -118,25 +123,79 @@ class SocketStream(asyncio.Protocol):
         self.peer = (str(peer[0]), int(peer[1]))
         self.listener = self._listener_of(self)
         self._task = asyncio.get_running_loop().create_task(self._handler(self))
-        self._task.add_done_callback(_log_failure)
+        self._task.add_done_callback(self._handler_done)
+
+    def _handler_done(self, task: asyncio.Task[None]) -> None:
+        self._task = None  # a connection served by callbacks outlives its handler task: let the task go
+        if not task.cancelled() and task.exception() is not None:
+            log.error("connection handler failed", exc_info=task.exception())
 
     def data_received(self, data: bytes) -> None:
+        received = self._received
+        if received is not None and not self._held and not self._chunks and len(data) <= READ_CHUNK:
+            received(data)  # the common case of a connection served by callbacks: straight through
+            return
         self._chunks.append(data)
         self._buffered += len(data)
         if self._buffered > READ_PAUSE and not self._paused:
             self._paused = True
             self._transport.pause_reading()
-        self._wake()
+        if received is not None:
+            self._schedule_drain()
+        else:
+            self._wake()
 
     def eof_received(self) -> bool:
         self._eof = True
         self._wake()
+        self._schedule_drain()
         return self.tls is None  # plain TCP stays half-open so that what is pending still goes out
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._eof = True
         self._error = exc
         self._wake()
+        self._schedule_drain()
+
+    # -- delivery by callbacks ------------------------------------------------------------------
+
+    def deliver(self, received: Callable[[bytes], None], ended: Callable[[Exception | None], None]) -> None:
+        """From now on hand what arrives to `received` as it comes (in bites of at most `READ_CHUNK`, with a loop
+        turn between them) and the end of the stream, once, to `ended` (None: the client closed; else the error),
+        instead of waiting in read(). A connection served this way needs no task (see `Connection.serve`)."""
+        self._received, self._ended = received, ended
+        self._schedule_drain()
+
+    def hold(self) -> None:
+        """Deliver nothing until `release()` (the receiver is busy with a packet; what arrives is buffered and
+        reading pauses beyond `READ_PAUSE`)."""
+        self._held = True
+
+    def release(self) -> None:
+        self._held = False
+        self._schedule_drain()
+
+    def _schedule_drain(self) -> None:
+        if self._received is not None and not self._drain_scheduled and not self._held and (
+                self._chunks or self._eof):
+            self._drain_scheduled = True
+            asyncio.get_running_loop().call_soon(self._drain)
+
+    def _drain(self) -> None:
+        self._drain_scheduled = False
+        if self._held or self._received is None:
+            return
+        if self._chunks:
+            data = self._take(min(self._buffered, READ_CHUNK))
+            if self._paused and self._buffered <= READ_PAUSE:
+                self._paused = False
+                self._transport.resume_reading()
+            self._received(data)
+            self._schedule_drain()  # the next bite, or the end, after a loop turn
+        elif self._eof and self._ended is not None:
+            ended, self._ended = self._ended, None
+            self._received = None
+            ended(self._error)
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -224,8 +283,3 @@ class SocketStream(asyncio.Protocol):
 
     def has_unread(self) -> bool:
         return bool(self._chunks)
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("connection handler failed", exc_info=task.exception())

@@ -84,7 +84,12 @@ def test_clean_session_keeps_nothing_while_away() -> None:
 def test_what_the_grant_may_no_longer_read_is_withheld_on_resume_and_refill() -> None:
     state = _state(max_inflight=1)
     readable = {"a/ok": True, "a/secret": False}
-    state.may_receive = readable.__getitem__
+
+    class Permission:
+        def may_receive(self, session: SessionState, topic: str) -> bool:
+            return readable[topic]
+
+    state.permission = Permission()
     state.resume()
     assert _decode(state.offer(_m("a/secret", b"1"), 1, False) or b"").topic == "a/secret"  # allowed when sent
     state.disconnected()
