@@ -7,6 +7,9 @@ socket, with two exceptions: a SUBSCRIBE with many filters is handled in slices 
 other client in between, and the PUBLISH or SUBSCRIBE of a client the external HTTP service admitted waits for the
 service's answers (`PacketSink.prefetch`). Its packets are handled in order all the same: the events after such a
 packet wait until it is done, and nothing more is read from this connection meanwhile.
+
+A TCP or TLS connection is served by its stream's callbacks (`serve`: bytes are handled as they arrive, and no task
+waits for them); a WebSocket one by a task that awaits its reads (`run`: the websockets library reads by awaiting).
 """
 
 from __future__ import annotations
@@ -98,6 +101,12 @@ class Finished:
 
 
 class Connection:
+    # slots: one of these per connected client (a __dict__ is ~0.3 KB of each)
+    __slots__ = (
+        "_at_end", "_backlog_limit", "_clock_jumped", "_ended", "_out", "_out_bytes", "_sink", "_stream", "_waiting",
+        "_watchdog", "clean_disconnect", "end_reason", "finished", "protocol", "state", "will_wanted"
+    )
+
     def __init__(self, stream: Stream, protocol: ServerProtocol, state: SessionState, sink: PacketSink, *,
                  clock_jumped: Callable[[], bool] | None = None) -> None:
         """`clock_jumped` is asked before a keep-alive timeout ends the session (see clock_jumps.py)."""

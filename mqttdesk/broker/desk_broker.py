@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import logging
 import secrets
 import ssl
@@ -552,8 +551,7 @@ class DeskBroker:
             recheck = asyncio.ensure_future(self._recheck_external(connection, request))
         stream = connection.stream
         if isinstance(stream, SocketStream):
-            connection.serve(stream, functools.partial(self._connection_ended, connection, connect, expiry, recheck,
-                                                       True))
+            connection.serve(stream, _Ending(self, connection, connect, expiry, recheck))
             return True
         try:
             await connection.run()
@@ -836,3 +834,18 @@ def _peer_certificate(der: bytes) -> PeerCertificate | None:
     from mqttdesk.pki.peer import peer_certificate
 
     return peer_certificate(der)
+
+
+class _Ending:
+    """What `_connection_ended` is called with when a connection served by callbacks ends (a partial of the same
+    is 0.28 KB of every connected client; this is 0.07)."""
+
+    __slots__ = ("broker", "connection", "connect", "expiry", "recheck")
+
+    def __init__(self, broker: DeskBroker, connection: Connection, connect: Connect,
+                 expiry: asyncio.TimerHandle | None, recheck: asyncio.Future[None] | None) -> None:
+        self.broker, self.connection, self.connect = broker, connection, connect
+        self.expiry, self.recheck = expiry, recheck
+
+    def __call__(self) -> None:
+        self.broker._connection_ended(self.connection, self.connect, self.expiry, self.recheck, True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -89,7 +89,8 @@ class SessionState:
     live: LiveSession
     limits: SessionLimits = field(default_factory=SessionLimits)
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
-    inflight: OrderedDict[int, Outgoing] = field(default_factory=OrderedDict)
+    # a dict keeps the order messages went out in (resent in that order): an OrderedDict is twice the size
+    inflight: dict[int, Outgoing] = field(default_factory=dict)
     # made at the first message queued: an empty deque is 0.77 KB, most of an idle client's session (see `queue`)
     _queue: deque[Outgoing] | None = field(default=None, repr=False)
     # QoS 2 messages received and not yet released, by packet id; None: refused at PUBLISH, only the id is kept so

@@ -91,6 +91,11 @@ class SocketStream(asyncio.Protocol):
     raised by the next `read()` once the bytes before it are taken.
     """
 
+    __slots__ = (
+        "_buffered", "_chunks", "_context", "_drain_scheduled", "_ended", "_eof", "_error", "_handler", "_held",
+        "_listener_of", "_more", "_paused", "_received", "_task", "_transport", "_waiter", "listener", "peer", "tls"
+    )
+
     def __init__(self, listener: Callable[[SocketStream], ListenerInfo], handler: Handler,
                  context: ssl.SSLContext | None = None) -> None:
         self._listener_of = listener

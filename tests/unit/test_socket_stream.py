@@ -1,11 +1,12 @@
-"""`SocketStream.read`: a client's backlog is handed out in bites with a loop turn between them."""
+"""`SocketStream`: a client's backlog is handed out in bites with a loop turn between them, by `read()` and by
+delivery to callbacks (`deliver`), which also holds what arrives while the receiver is busy and ends once."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from mqttdesk.broker.transport import READ_CHUNK, READ_PAUSE, ListenerInfo, SocketStream
+from mqttdesk.broker.transport import READ_CHUNK, READ_PAUSE, ListenerInfo, SocketStream, Stream
 
 
 class _Transport(asyncio.Transport):
@@ -57,3 +58,102 @@ def test_a_backlog_comes_in_bites_and_other_callbacks_run_between_them() -> None
     assert order[2:4] == ["other", "read"]
     assert paused_at_first
     assert not paused_at_end
+
+
+def _stream() -> tuple[SocketStream, _Transport]:
+    stream = SocketStream(lambda _stream: ListenerInfo("tcp", "tcp", "127.0.0.1", 1883), _no_handler)
+    transport = _Transport()
+    stream.connection_made(transport)
+    return stream, transport
+
+
+async def _no_handler(_stream: Stream) -> None:
+    return None
+
+
+def test_delivery_hands_over_what_came_before_then_each_arrival_and_the_end_once() -> None:
+    async def run() -> list[object]:
+        stream, _ = _stream()
+        got: list[object] = []
+        ended = asyncio.Event()
+        first = asyncio.Event()
+
+        def take(data: bytes) -> None:
+            got.append(data)
+            first.set()
+
+        def end(error: Exception | None) -> None:
+            got.append(("end", error))
+            ended.set()
+
+        stream.data_received(b"before")
+        stream.deliver(take, end)
+        await asyncio.wait_for(first.wait(), 1)
+        stream.data_received(b"direct")
+        stream.eof_received()
+        stream.connection_lost(None)
+        await asyncio.wait_for(ended.wait(), 1)
+        return got
+
+    assert asyncio.run(run()) == [b"before", b"direct", ("end", None)]
+
+
+def test_delivery_comes_in_bites_with_other_callbacks_between_and_resumes_reading() -> None:
+    async def run() -> tuple[list[int], list[str], bool, bool]:
+        stream, transport = _stream()
+        order: list[str] = []
+        sizes: list[int] = []
+        done = asyncio.Event()
+        backlog = bytes(range(256)) * (READ_PAUSE // 256 + 1000)
+        received = bytearray()
+
+        def take(data: bytes) -> None:
+            order.append("bite")
+            sizes.append(len(data))
+            received.extend(data)
+            asyncio.get_running_loop().call_soon(order.append, "other")
+            if len(received) == len(backlog):
+                done.set()
+
+        stream.deliver(take, lambda _error: None)
+        stream.data_received(backlog)
+        paused = transport.paused
+        await asyncio.wait_for(done.wait(), 5)
+        assert bytes(received) == backlog
+        return sizes, order, paused, transport.paused
+
+    sizes, order, paused_at_first, paused_at_end = asyncio.run(run())
+    assert max(sizes) == READ_CHUNK
+    assert order[:3] == ["bite", "other", "bite"]
+    assert paused_at_first
+    assert not paused_at_end
+
+
+def test_a_held_stream_keeps_what_arrives_and_its_end_until_released() -> None:
+    async def run() -> tuple[list[object], list[object]]:
+        stream, _ = _stream()
+        got: list[object] = []
+        ended = asyncio.Event()
+
+        def end(error: Exception | None) -> None:
+            got.append(("end", error))
+            ended.set()
+
+        stream.deliver(got.append, end)
+        stream.hold()
+        stream.data_received(b"while busy")
+        stream.connection_lost(ConnectionResetError("reset"))
+        for _ in range(3):  # loop turns in which a drain would have run: nothing may be delivered
+            await asyncio.sleep(0)
+        while_held = list(got)
+        stream.release()
+        await asyncio.wait_for(ended.wait(), 1)
+        return while_held, got
+
+    while_held, got = asyncio.run(run())
+    assert while_held == []
+    assert got[0] == b"while busy"
+    end = got[1]
+    assert isinstance(end, tuple)
+    assert end[0] == "end"
+    assert isinstance(end[1], ConnectionResetError)
