@@ -545,6 +545,9 @@ class DeskBroker:
         connection.pull()
         for packet in state.resume():
             connection.send(packet)
+        # now rather than with everyone's writes at the end of the loop turn: the client waits for its CONNACK, and
+        # a sequential connect is one loop turn shorter
+        connection.flush()
         expiry = self._end_when_invalid(connection)
         recheck = None
         if state.grant.credential.kind is CredentialKind.EXTERNAL:
