@@ -66,8 +66,9 @@ class InvalidState(Exception):
 class ServerProtocol:
     # slots: one of these per connected client (a __dict__ is ~0.3 KB of each)
     __slots__ = (
-        "_authenticating", "_buffer", "_clock", "_disconnect", "_events", "_failure", "_grace", "_inbound_aliases",
-        "_inbound_unacked", "_last_received", "_out", "_outbound_aliases", "_outbound_aliases_wanted", "_progress",
+        "_authenticating", "_buffer", "_clock", "_connect_expiry", "_disconnect", "_events", "_failure", "_grace",
+        "_inbound_aliases", "_inbound_unacked", "_last_received", "_out", "_outbound_aliases",
+        "_outbound_aliases_wanted", "_progress",
         "client_maximum_packet_size", "client_receive_maximum", "client_topic_alias_maximum", "connect", "keep_alive",
         "maximum_packet_size", "receive_maximum", "request_problem_information", "request_response_information",
         "state", "topic_alias_maximum", "version"
@@ -85,7 +86,9 @@ class ServerProtocol:
         self._clock = clock
         self.state = State.CONNECTING
         self.version: int | None = None  # 4 (3.1.1) or 5 once the CONNECT is decoded
+        # the CONNECT until it is answered (not kept for the connection's life: it holds the password)
         self.connect: Connect | None = None
+        self._connect_expiry = 0  # its session expiry interval, which a DISCONNECT may not raise from 0
         # the client's limits, from its CONNECT
         self.client_receive_maximum = DEFAULT_RECEIVE_MAXIMUM
         self.client_maximum_packet_size: int | None = None  # None: no limit but the protocol's
@@ -237,11 +240,12 @@ class ServerProtocol:
         self._events.append(packet)
 
     def _connect_session_expiry(self) -> int:
-        return (self.connect.properties.session_expiry_interval or 0) if self.connect else 0
+        return self._connect_expiry
 
     def _connected(self, connect: Connect) -> None:
         self.connect, self.version, self.state = connect, connect.protocol_version, State.AWAITING_CONNACK
         properties = connect.properties
+        self._connect_expiry = properties.session_expiry_interval or 0
         self.client_receive_maximum = properties.receive_maximum or DEFAULT_RECEIVE_MAXIMUM
         self.client_maximum_packet_size = properties.maximum_packet_size
         self.client_topic_alias_maximum = properties.topic_alias_maximum or 0
@@ -336,6 +340,7 @@ class ServerProtocol:
         afterwards: packets that arrived behind the CONNECT are decoded now."""
         if self.state is not State.AWAITING_CONNACK:
             raise InvalidState(f"CONNACK in state {self.state.value}")
+        self.connect = None
         version = self.version or wf.MQTT_3_1_1
         if version != wf.MQTT_5 and reason_code == 0:  # the common 3.1.1 case: four fixed bytes, nothing to fit
             self._out.append(encoder.encode_connack(version, session_present, 0))
