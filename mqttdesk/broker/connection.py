@@ -244,10 +244,8 @@ class Connection:
                     break
                 protocol.receive_data(chunk)
                 await self._handle(protocol.events_received())
-        except ProtocolViolation as exc:
-            self._violated(str(exc), exc.reason_code)
-        except (ConnectionError, OSError) as exc:
-            log.debug("%s: connection error %r", self.state.client_id, exc)
+        except (ProtocolViolation, ConnectionError, OSError) as exc:
+            self._report(exc)
         finally:
             self._wind_up()
 
@@ -281,9 +279,9 @@ class Connection:
     def _stream_ended(self, error: Exception | None) -> None:
         if error is None:
             self.protocol.receive_eof()
+            self._end_served()
         else:
-            log.debug("%s: connection error %r", self.state.client_id, error)
-        self._end_served()
+            self._failed(error)
 
     def _consume(self, events: list[Event]) -> None:
         """`_handle` for `serve`: the events of one read, in order, until one must wait."""
@@ -320,13 +318,17 @@ class Connection:
         self._consume(rest)
 
     def _failed(self, exc: Exception) -> None:
+        self._report(exc)
+        self._end_served()
+
+    def _report(self, exc: Exception) -> None:
+        """What ended the connection, as `run` and `serve` both say it (a violation is answered first)."""
         if isinstance(exc, ProtocolViolation):
             self._violated(str(exc), exc.reason_code)
         elif isinstance(exc, (ConnectionError, OSError)):
             log.debug("%s: connection error %r", self.state.client_id, exc)
         else:
             log.error("%s: handling a packet failed", self.state.client_id, exc_info=exc)
-        self._end_served()
 
     def _end_served(self) -> None:
         if self._ended:

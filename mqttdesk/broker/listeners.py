@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mqttdesk.broker.tls import ContextHolder, current_context
-from mqttdesk.broker.transport import Handler, ListenerInfo, SocketStream
+from mqttdesk.broker.transport import WEBSOCKET_CLOSE_TIMEOUT, Handler, ListenerInfo, SocketStream
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import Server as WebSocketServer
@@ -127,8 +127,6 @@ class Listeners:
             if not isinstance(server, asyncio.Server):  # a WebSocket server waits for its connections' tasks
                 await server.wait_closed()
         if self._websocket_tasks:  # the broker ended them: what is left is their close frames
-            from mqttdesk.broker.websocket import WEBSOCKET_CLOSE_TIMEOUT
-
             await asyncio.wait(self._websocket_tasks, timeout=WEBSOCKET_CLOSE_TIMEOUT + 1)
         self._servers.clear()
 
@@ -153,8 +151,6 @@ class Listeners:
         task.add_done_callback(self._websocket_tasks.discard)
 
     async def _serve_websocket(self, stream: WebSocketUpgrade) -> None:
-        from mqttdesk.broker.websocket import WEBSOCKET_CLOSE_TIMEOUT
-
         try:
             await self._handler(stream)
         finally:

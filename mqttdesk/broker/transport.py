@@ -3,7 +3,8 @@
 The connection code (CONNECT reading, `Connection`, and later a sans-I/O protocol core) sees only this: bytes in
 with `read()`, bytes out with `write()`, and a few questions about the connection. MQTT over WebSocket is a byte
 stream too: a packet may span several binary messages and one message may hold several packets, so the WebSocket
-stream hands out the bytes of its messages as they come and sends what is written as binary messages.
+stream (websocket.py) hands out the bytes of its messages as they come and sends what is written as binary messages.
+A TCP or TLS stream can also hand what arrives to callbacks instead of `read()` (`SocketStream.deliver`).
 
 The interface, in full (see `Stream`):
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 READ_CHUNK = 65536
 READ_PAUSE = 256 * 1024  # unread bytes at which a connection stops being read until its handler catches up
+WEBSOCKET_CLOSE_TIMEOUT = 5.0  # here, not in websocket.py: the listeners wait this long without its library
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,8 @@ class SocketStream(asyncio.Protocol):
     ever asks for "whatever has arrived", and the stream classes' buffering, limits and drain machinery cost a
     tenth of a sequential CONNECT. What is kept of them: reading pauses while more than `READ_PAUSE` bytes wait
     unread (a client flooding a connection whose handler is busy), and an error that ended the connection is
-    raised by the next `read()` once the bytes before it are taken.
+    raised by the next `read()` once the bytes before it are taken. After `deliver`, the same holds for the
+    callbacks: bytes go to `received` as they come, and the end (with its error) once they are all handed over.
     """
 
     __slots__ = (

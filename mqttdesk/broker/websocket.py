@@ -32,14 +32,13 @@ from websockets.server import ServerProtocol as WebSocketProtocol
 from websockets.typing import Subprotocol
 
 from mqttdesk.broker.tls import TlsFacts, server_handshake
-from mqttdesk.broker.transport import READ_CHUNK, ListenerInfo
+from mqttdesk.broker.transport import READ_CHUNK, WEBSOCKET_CLOSE_TIMEOUT, ListenerInfo
 
 log = logging.getLogger(__name__)
 
 WEBSOCKET_PATH = "/mqtt"
 WEBSOCKET_SUBPROTOCOL = "mqtt"
 WEBSOCKET_MAX_MESSAGE = 16 * 1024 * 1024 + 16  # the largest packet the broker accepts, in one message
-WEBSOCKET_CLOSE_TIMEOUT = 5.0
 
 
 def websocket_server() -> WebSocketServer:

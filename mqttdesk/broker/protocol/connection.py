@@ -233,14 +233,11 @@ class ServerProtocol:
             raise protocol_error(f"{wf.PACKET_NAMES[first >> 4]} during authentication")  # [MQTT-3.1.2-30]
         if isinstance(packet, Disconnect):
             requested = packet.session_expiry_interval
-            if requested and not self._connect_session_expiry():
+            if requested and not self._connect_expiry:
                 raise protocol_error("DISCONNECT sets a session expiry interval after CONNECT set 0")  # [MQTT-3.14.2-2]
             self._disconnect = packet
             self.state = State.CLOSING  # [MQTT-3.14.4-1]: nothing more may be sent; the server closes
         self._events.append(packet)
-
-    def _connect_session_expiry(self) -> int:
-        return self._connect_expiry
 
     def _connected(self, connect: Connect) -> None:
         self.connect, self.version, self.state = connect, connect.protocol_version, State.AWAITING_CONNACK
