@@ -49,6 +49,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help=f"run only these suites ({', '.join(SUITES)}); repeatable or comma-separated")
     parser.add_argument("--no-mosquitto", action="store_true", help="leave the mosquitto reference out")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the scratch directory (broker logs)")
+    parser.add_argument("--desk-loop", choices=("auto", "uvloop", "asyncio"), default="auto",
+                        help="the event loop of headless mqttdesk (serve --loop; auto: uvloop where installed)")
     args = parser.parse_args(argv)
     chosen = [name.strip() for item in args.only or [] for name in item.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in SUITES]
@@ -120,9 +122,10 @@ def main(argv: list[str] | None = None) -> int:
                                "not installed and could not be installed; continuing without it"), flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="mqttdesk-bench-"))
     workdir.chmod(0o755)  # mosquitto started as root drops to its own user, which must reach its config files
-    ctx = Context(counts, workdir, found, quick=args.quick)
+    ctx = Context(counts, workdir, found, quick=args.quick, desk_loop=args.desk_loop)
     results: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": args.quick, "suites": args.suites,
+        "desk_loop": args.desk_loop,
         "counts": counts.to_json(), "machine": machine.describe(found.version if found else None), "systems": NOTES,
     }
     results["machine"]["busy_before"] = machine.background_busy()

@@ -17,6 +17,7 @@ class Context:
     workdir: Path
     mosquitto: Mosquitto | None
     quick: bool = False
+    desk_loop: str = "auto"  # `mqttdesk serve --loop` (the window always runs on qasync)
     _template: Path | None = None
     _serial: itertools.count[int] = field(default_factory=itertools.count)
 

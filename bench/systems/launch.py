@@ -1,8 +1,8 @@
 """Start one system under test in its own process and say how to reach it; stop it for sure afterwards.
 
-Systems: `bare_amqtt` (anonymous), `mosquitto` (password user + ACL), `mqttdesk` (headless `mqttdesk serve`, or
-`gui=True` for the offscreen window with the stall heartbeat, see `bench/gui_runner.py`). mosquitto 2 and mqttdesk
-also speak MQTT 5; bare amqtt does not.
+Systems: `bare_amqtt` (anonymous), `mosquitto` (password user + ACL), `mqttdesk` (headless `mqttdesk serve`, on uvloop
+unless `--desk-loop` says otherwise, or `gui=True` for the offscreen window with the stall heartbeat, see
+`bench/gui_runner.py`). mosquitto 2 and mqttdesk also speak MQTT 5; bare amqtt does not.
 """
 
 from __future__ import annotations
@@ -61,10 +61,11 @@ def argv_bare() -> list[str]:
     return [sys.executable, "-m", "bench.bare_amqtt_server", "--host", HOST, "--port", "0"]
 
 
-def argv_desk(data_dir: str, *, gui: bool = False) -> list[str]:
+def argv_desk(data_dir: str, *, gui: bool = False, loop: str = "auto") -> list[str]:
     if gui:
         return [sys.executable, "-m", "bench.gui_runner", "--data-dir", data_dir, "--host", HOST, "--port", "0"]
-    return [sys.executable, "-m", "mqttdesk", "--data-dir", data_dir, "serve", "--host", HOST, "--port", "0"]
+    chosen = [] if loop == "auto" else ["--loop", loop]
+    return [sys.executable, "-m", "mqttdesk", "--data-dir", data_dir, "serve", "--host", HOST, "--port", "0", *chosen]
 
 
 def start(ctx: Context, system: str, *, gui: bool = False, wrap: list[str] | None = None) -> Running:
@@ -84,7 +85,7 @@ def start(ctx: Context, system: str, *, gui: bool = False, wrap: list[str] | Non
     if system == "bare_amqtt":
         argv, env = argv_bare(), None
     elif system == "mqttdesk":
-        argv, env = argv_desk(str(ctx.desk_data()), gui=gui), GUI_ENV if gui else None
+        argv, env = argv_desk(str(ctx.desk_data()), gui=gui, loop=ctx.desk_loop), GUI_ENV if gui else None
     else:
         raise ValueError(f"unknown system {system!r}")
     name = f"{system}-gui" if gui else system
