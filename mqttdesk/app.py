@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mqttdesk.broker.event_loops import loop_factory
 from mqttdesk.broker.service import BrokerService, BrokerState, BrokerStatus, ListenerOverrides, describe_listener
 from mqttdesk.control.server import ControlServer
 from mqttdesk.core.errors import MqttdeskError
@@ -66,7 +67,8 @@ async def serve(data_dir: Path, overrides: ListenerOverrides, stop: asyncio.Even
         store.close()
 
 
-def run_headless(data_dir: Path, overrides: ListenerOverrides | None = None) -> int:
+def run_headless(data_dir: Path, overrides: ListenerOverrides | None = None, loop: str = "auto") -> int:
+    """The broker without a window, until SIGINT or SIGTERM, on the event loop `loop` names (event_loops.py)."""
     configure_logging()
 
     async def main() -> int:
@@ -77,7 +79,8 @@ def run_headless(data_dir: Path, overrides: ListenerOverrides | None = None) -> 
         return await serve(data_dir, overrides or ListenerOverrides(), stop)
 
     try:
-        return asyncio.run(main())
+        with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+            return runner.run(main())
     except MqttdeskError as exc:
         print(f"mqttdesk: error: {exc}", file=sys.stderr)
         return 1

@@ -1,5 +1,8 @@
 """One log line, not a traceback per socket, when the process runs out of file descriptors to accept connections.
 
+On uvloop, which reports no failed accept at all, the same line comes from the descriptors of the connections it
+does accept (`AcceptErrorFilter.accepted`).
+
 When `accept()` fails with EMFILE/ENFILE (or ENOBUFS/ENOMEM), asyncio's accept loop reports it through the loop's
 exception handler with a traceback, once per attempt of its batch, and then stops listening for a second before
 it tries again by itself. Under a flood of sockets that was 7,998 traceback lines in 13 s on stderr. This
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import time
 from typing import Any
 
@@ -23,6 +27,7 @@ log = logging.getLogger(__name__)
 OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 BURST_QUIET = 5.0  # seconds without a failed accept that end a burst
 RETRY_GRACE = 2.0  # asyncio retries a failed accept after 1 s: by then every retry timer has fired
+DESCRIPTOR_HEADROOM = 2  # an accepted socket this close to the limit: the next accept has no descriptor left
 _ACCEPT_MESSAGE = "socket.accept() out of system resource"  # asyncio's message for these (3.11-3.13)
 
 
@@ -78,16 +83,28 @@ class AcceptErrorFilter:
             else:
                 loop.default_exception_handler(context)
             return
+        exc = context["exception"]
+        self._failed(exc.strerror or str(exc), "new clients wait in the listen queue, retrying every second")
+
+    def accepted(self, descriptor: int) -> None:
+        """A connection was accepted on file descriptor `descriptor`: the highest ones mean the next accept fails.
+
+        uvloop (libuv) never reports a failed accept: it closes the connections it cannot take (accepting them on
+        a descriptor it keeps in reserve), so the lowest-numbered descriptor the kernel hands out is what says the
+        broker is out of them.
+        """
+        if self._fd_limit is not None and descriptor >= self._fd_limit - DESCRIPTOR_HEADROOM:
+            self._failed(os.strerror(errno.EMFILE), "new clients are refused until connections close")
+
+    def _failed(self, why: str, meanwhile: str) -> None:
         now = time.monotonic()
         self._failures += 1
         self._last = now
         if self._timer is None:
             self._started = now
-            exc = context["exception"]
             limit = f" (limit {self._fd_limit})" if self._fd_limit is not None else ""
-            log.warning("cannot accept connections: %s%s; new clients wait in the listen queue, retrying every "
-                        "second", exc.strerror or exc, limit)
-            self._timer = loop.call_later(BURST_QUIET, self._check)
+            log.warning("cannot accept connections: %s%s; %s", why, limit, meanwhile)
+            self._timer = self._loop.call_later(BURST_QUIET, self._check)
 
     def _check(self) -> None:
         quiet = time.monotonic() - self._last

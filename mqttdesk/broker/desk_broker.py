@@ -246,6 +246,8 @@ class DeskBroker:
         """Admit, read the CONNECT, decide and serve; True when the session goes on being served by the stream's
         callbacks after this returns (`Connection.serve`), False when the connection is over."""
         address = stream.peer[0]
+        if self._accept_errors is not None:
+            self._accept_errors.accepted(stream.descriptor())
         waiting = self.admission.admit(address, stream.has_unread)
         if waiting is None:  # over a cap: closed at once; nothing was read, so there is nobody to answer
             stream.abort()

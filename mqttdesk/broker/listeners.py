@@ -20,7 +20,7 @@ import os
 import socket
 import ssl
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from mqttdesk.broker.tls import ContextHolder, current_context
 from mqttdesk.broker.transport import WEBSOCKET_CLOSE_TIMEOUT, Handler, ListenerInfo, SocketStream
@@ -110,21 +110,21 @@ class Listeners:
         """Close one listener's socket (a settings change restarts only that one); its connections are the
         broker's to end."""
         for entry in [entry for entry in self._servers if entry[0].name == name]:
-            server = entry[1]
+            spec, server = entry
             self._servers.remove(entry)
-            _close_listening(server)
+            _close_listening(spec, server)
             await server.wait_closed()
 
     def stop_accepting(self) -> None:
         """Close the listening sockets; connections already served are the broker's to end."""
-        for _, server in self._servers:
-            _close_listening(server)
+        for spec, server in self._servers:
+            _close_listening(spec, server)
 
     async def close(self) -> None:
         """Stop accepting and wait until the WebSocket servers are down and their connections closed."""
         self.stop_accepting()
-        for _, server in self._servers:
-            if not isinstance(server, asyncio.Server):  # a WebSocket server waits for its connections' tasks
+        for spec, server in self._servers:
+            if spec.kind in ("ws", "wss"):  # a WebSocket server waits for its connections' tasks
                 await server.wait_closed()
         if self._websocket_tasks:  # the broker ended them: what is left is their close frames
             await asyncio.wait(self._websocket_tasks, timeout=WEBSOCKET_CLOSE_TIMEOUT + 1)
@@ -157,8 +157,9 @@ class Listeners:
             await stream.finished(WEBSOCKET_CLOSE_TIMEOUT)
 
 
-def _close_listening(server: asyncio.Server | WebSocketServer) -> None:
-    if isinstance(server, asyncio.Server):
+def _close_listening(spec: ListenerSpec, server: asyncio.Server | WebSocketServer) -> None:
+    # by the kind, not by isinstance(asyncio.Server): uvloop's server is not one
+    if spec.kind in ("ws", "wss"):  # the broker ends the connections of a WebSocket listener, as those of the others
+        cast("WebSocketServer", server).close(close_connections=False)
+    else:
         server.close()
-    else:  # the broker ends the connections of a WebSocket listener, as those of the others
-        server.close(close_connections=False)

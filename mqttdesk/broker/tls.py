@@ -195,6 +195,21 @@ def tls_facts(ssl_object: Any) -> TlsFacts | None:
                     peer_subject=certificate_subject(der) if der else None, peer_der=der or None)
 
 
+def _feed(transport: asyncio.Transport, data: bytes, ended: bool) -> None:
+    # the TLS protocol start_tls put on the transport: a BufferedProtocol in asyncio and in uvloop (which does not
+    # subclass asyncio's classes, hence the duck typing)
+    protocol: Any = transport.get_protocol()
+    view = memoryview(data)
+    while view:
+        buffer = memoryview(protocol.get_buffer(len(view)))
+        size = min(len(buffer), len(view))
+        buffer[:size] = view[:size]
+        protocol.buffer_updated(size)
+        view = view[size:]
+    if ended:  # after the protocol's connection_made has begun the handshake: it fails as the client closed
+        asyncio.get_running_loop().call_soon(protocol.eof_received)
+
+
 def certificate_subject(der: bytes) -> str | None:
     from cryptography import x509  # imported on first use: ~0.1 s of start-up a plain listener never needs
 
@@ -205,11 +220,25 @@ def certificate_subject(der: bytes) -> str | None:
 
 
 async def server_handshake(transport: asyncio.Transport, protocol: asyncio.BaseProtocol, context: ssl.SSLContext,
-                           *, shutdown_timeout: float | None = None) -> tuple[asyncio.Transport, TlsFacts | None]:
+                           *, shutdown_timeout: float | None = None,
+                           early: bytes = b"", ended: bool = False) -> tuple[asyncio.Transport, TlsFacts | None]:
     """Run the server side of the TLS handshake on an accepted TCP connection: the TLS transport over it (the
-    protocol stays the same) and what was agreed. A failure raises `HandshakeFailed` with the reason in words."""
+    protocol stays the same) and what was agreed. A failure raises `HandshakeFailed` with the reason in words.
+
+    `early` is what the client sent that was read before the handshake began (its ClientHello, or the plain MQTT
+    of a client on the wrong port), `ended` that its end of the stream came too: uvloop starts reading a
+    connection as soon as it is made, whatever the protocol asked, where asyncio's own loop reads nothing before
+    the handshake.
+    """
+    if ended and not early:
+        raise HandshakeFailed("the client closed the connection before the TLS handshake")
+    loop = asyncio.get_running_loop()
+    if early:
+        # scheduled before start_tls schedules its TLS protocol's connection_made: the bytes wait in that
+        # protocol's incoming buffer (it is on the transport by then) and the handshake begins with them
+        loop.call_soon(_feed, transport, early, ended)
     try:
-        tls_transport = await asyncio.get_running_loop().start_tls(
+        tls_transport = await loop.start_tls(
             transport, protocol, context, server_side=True, ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
             ssl_shutdown_timeout=shutdown_timeout)
     except (ssl.SSLError, ConnectionError, EOFError, asyncio.IncompleteReadError) as exc:

@@ -28,7 +28,7 @@ import logging
 import ssl
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from mqttdesk.broker.tls import TlsFacts, server_handshake
 
@@ -52,6 +52,11 @@ Handler = Callable[["Stream"], Coroutine[Any, Any, None]]
 
 def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def socket_descriptor(transport: asyncio.BaseTransport) -> int:
+    sock = transport.get_extra_info("socket")
+    return int(sock.fileno()) if sock is not None else -1
 
 
 class Stream(Protocol):
@@ -81,6 +86,8 @@ class Stream(Protocol):
         """The client has closed or reset its connection (asked while its CONNECT is decided)."""
     def has_unread(self) -> bool:
         """Bytes have arrived that `read()` has not returned yet (the client sent in time; we are behind)."""
+    def descriptor(self) -> int:
+        """The socket's file descriptor (-1 once closed): how close the process is to its limit."""
 
 
 class SocketStream(asyncio.Protocol):
@@ -125,11 +132,12 @@ class SocketStream(asyncio.Protocol):
     # -- asyncio.Protocol: called by the transport ------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
         peer = transport.get_extra_info("peername") or ("", 0)
         self.peer = (str(peer[0]), int(peer[1]))
         self.listener = self._listener_of(self)
+        if self._context is not None:  # the ClientHello is the TLS layer's to read (start_tls resumes reading)
+            self._transport.pause_reading()
         self._task = asyncio.get_running_loop().create_task(self._handler(self))
         self._task.add_done_callback(self._handler_done)
 
@@ -145,7 +153,12 @@ class SocketStream(asyncio.Protocol):
             return
         self._chunks.append(data)
         self._buffered += len(data)
-        if self._buffered > READ_PAUSE and not self._paused:
+        if self._context is not None and not self._paused:
+            # read before the TLS handshake: uvloop starts reading once connection_made returns, even when it
+            # paused reading; what came stays for the handshake (server_handshake's `early`)
+            self._paused = True
+            self._transport.pause_reading()
+        elif self._buffered > READ_PAUSE and not self._paused:
             self._paused = True
             self._transport.pause_reading()
         if received is not None:
@@ -220,7 +233,10 @@ class SocketStream(asyncio.Protocol):
         context, self._context = self._context, None
         if context is None:
             return
-        self._transport, self.tls = await server_handshake(self._transport, self, context)
+        early = self._take(self._buffered) if self._chunks else b""
+        self._transport, self.tls = await server_handshake(self._transport, self, context, early=early,
+                                                           ended=self._eof)
+        self._paused = False  # (the TLS transport reads)
 
     async def read(self) -> bytes:
         if self._more:  # the last read left bytes behind: the loop (timers, other clients, the window) goes first
@@ -272,6 +288,9 @@ class SocketStream(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         self._transport.write(data)
+
+    def descriptor(self) -> int:
+        return socket_descriptor(self._transport)
 
     def write_buffer_size(self) -> int:
         return int(self._transport.get_write_buffer_size())

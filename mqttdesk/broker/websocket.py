@@ -20,6 +20,7 @@ import logging
 import ssl
 from collections.abc import Callable
 from http import HTTPStatus
+from typing import cast
 
 from websockets.asyncio.connection import Connection as WebSocketConnection
 from websockets.asyncio.server import Server as WebSocketServer
@@ -32,7 +33,7 @@ from websockets.server import ServerProtocol as WebSocketProtocol
 from websockets.typing import Subprotocol
 
 from mqttdesk.broker.tls import TlsFacts, server_handshake
-from mqttdesk.broker.transport import READ_CHUNK, WEBSOCKET_CLOSE_TIMEOUT, ListenerInfo
+from mqttdesk.broker.transport import READ_CHUNK, WEBSOCKET_CLOSE_TIMEOUT, ListenerInfo, socket_descriptor
 
 log = logging.getLogger(__name__)
 
@@ -64,19 +65,22 @@ class HeldSocket(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._eof = False
+        self._handed_over = False
         self.lost = False
 
     def has_unread(self) -> bool:
         return bool(self._buffer)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.pause_reading()
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+        self.transport.pause_reading()
         self._accepted(self)
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
+        if self.transport is not None and not self._handed_over:
+            # uvloop reads once connection_made returns, whatever it paused: a held socket reads one bite at most
+            self.transport.pause_reading()
 
     def eof_received(self) -> bool | None:
         self._eof = True
@@ -85,8 +89,17 @@ class HeldSocket(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
 
+    def take_early(self) -> tuple[bytes, bool]:
+        """What came before the TLS handshake and whether the end came too, for `server_handshake` (only uvloop
+        reads that early)."""
+        early, ended = bytes(self._buffer), self._eof
+        self._buffer.clear()
+        self._eof = False
+        return early, ended
+
     def hand_over(self, protocol: WebSocketConnection, transport: asyncio.Transport) -> None:
         """`protocol` takes over `transport` (the TCP one, or the TLS one over it) and what was held for it."""
+        self._handed_over = True
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
         if self._buffer:
@@ -142,10 +155,15 @@ class WebSocketUpgrade:
             raise ConnectionAbortedError(f"WebSocket opening handshake refused with HTTP {status}")
         self._ws = WebSocketStream(connection, self.listener, self.tls)
 
+    def descriptor(self) -> int:
+        return socket_descriptor(self._transport)
+
     async def _start_tls(self, context: ssl.SSLContext) -> None:
         """Our own TLS handshake, as `SocketStream.handshake` does it for the `tls` listener."""
+        early, ended = self._held.take_early()
         self._transport, self.tls = await server_handshake(self._transport, self._held, context,
-                                                           shutdown_timeout=WEBSOCKET_CLOSE_TIMEOUT)
+                                                           shutdown_timeout=WEBSOCKET_CLOSE_TIMEOUT,
+                                                           early=early, ended=ended)
 
     def _open(self) -> WebSocketStream:
         if self._ws is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from mqttdesk.broker.event_loops import LOOP_CHOICES, resolve
 from mqttdesk.cli_output import client_json, print_json, print_table, short_time
 from mqttdesk.commands.common import Context, Subparsers
 from mqttdesk.control import client as control
@@ -20,6 +21,8 @@ def register(sub: Subparsers) -> None:
     serve.add_argument("--ws-port", type=int, help="also listen for MQTT over WebSocket (path /mqtt) on this port")
     serve.add_argument("--wss-port", type=int, help="also listen for MQTT over WebSocket over TLS on this port")
     serve.add_argument("--no-tcp", action="store_true", help="do not listen for plain MQTT over TCP")
+    serve.add_argument("--loop", choices=LOOP_CHOICES, default="auto",
+                       help="the event loop: uvloop (faster), asyncio's own, or auto: uvloop when installed")
     serve.set_defaults(handler=serve_command)
     gui = sub.add_parser("gui", help="open the window and start the broker (what plain `mqttdesk` does)")
     gui.add_argument("--host", help="listen address for this run (default: the stored setting)")
@@ -41,9 +44,10 @@ def serve_command(args: argparse.Namespace, context: Context) -> int:
     for port in (args.tls_port, args.ws_port, args.wss_port):
         if port is not None:
             validate_port(port)
+    resolve(args.loop)  # a missing uvloop is an error before anything starts
     return run_headless(context.data_dir, ListenerOverrides(
         host=args.host, port=args.port, tls_port=args.tls_port, ws_port=args.ws_port, wss_port=args.wss_port,
-        no_tcp=args.no_tcp))
+        no_tcp=args.no_tcp), loop=args.loop)
 
 
 def check_listener(args: argparse.Namespace) -> None:

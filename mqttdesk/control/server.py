@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mqttdesk.broker.event_loops import loop_name
 from mqttdesk.broker.service import BrokerService
 from mqttdesk.broker.transport import format_address
 from mqttdesk.control.client import request
@@ -98,7 +99,8 @@ class ControlServer:
                                                "addresses": [list(a) for a in status.addresses],
                                                "listeners": [{"name": i.name, "kind": i.kind, "host": i.host,
                                                               "port": i.port} for i in status.listeners],
-                                               "warnings": list(status.warnings)}}
+                                               "warnings": list(status.warnings),
+                                               "event_loop": loop_name(asyncio.get_running_loop())}}
             if command == "clients":
                 return {"ok": True, "result": [s.to_json() for s in self._service.registry.snapshot()]}
             if command == "sync":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mqttdesk.broker.event_loops import loop_factory
 from mqttdesk.broker.service import BrokerService, BrokerState, ListenerOverrides
 from mqttdesk.control.server import ControlServer
 from mqttdesk.store.auth_log_repo import AuthLogEntry
@@ -24,12 +26,17 @@ from mqttdesk.store.db import Store
 
 T = TypeVar("T")
 TIMEOUT = 10.0
+# the event loop instances run on: asyncio's own (the window's qasync is one) unless MQTTDESK_TEST_LOOP=uvloop runs
+# every integration test on the loop `mqttdesk serve` prefers; test_event_loops.py runs a set of them there always
+# (by setting this)
+test_loop = os.environ.get("MQTTDESK_TEST_LOOP", "asyncio")
 
 
 @contextlib.contextmanager
-def running_instance(data_dir: Path, overrides: ListenerOverrides | None = None) -> Iterator[Instance]:
+def running_instance(data_dir: Path, overrides: ListenerOverrides | None = None,
+                     loop: str | None = None) -> Iterator[Instance]:
     """An instance on free loopback ports (with the listeners `overrides` add), stopped and checked afterwards."""
-    running = Instance(data_dir)
+    running = Instance(data_dir, loop)
     running.start(overrides=overrides)
     try:
         yield running
@@ -43,9 +50,9 @@ def running_tls(data_dir: Path) -> contextlib.AbstractContextManager[Instance]:
 
 
 class Instance:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, loop: str | None = None) -> None:
         self.data_dir = data_dir
-        self.loop = asyncio.new_event_loop()
+        self.loop = loop_factory(loop or test_loop)()
         self._thread = threading.Thread(target=self.loop.run_forever, name="mqttdesk-instance", daemon=True)
         self.port = 0
         self.ports: dict[str, int] = {}  # listener kind -> bound port

@@ -135,3 +135,23 @@ def test_serve_refuses_a_bad_port(data_dir: Path, flag: str) -> None:
     result = run_cli(data_dir, "serve", flag, "70000")
     assert result.returncode == 1
     assert "port must be between 0 and 65535, not 70000" in result.stderr
+
+
+def test_serve_runs_on_uvloop_unless_asked_for_asyncio(data_dir: Path) -> None:
+    for argv, expected in ((), "uvloop"), (("--loop", "asyncio"), "asyncio"):
+        process = _serve(data_dir, "--port", "0", *argv)
+        try:
+            port = _listening(process, 1)["tcp"]
+            assert _connect(f"on-{expected}", port) == 0
+            assert control.request(data_dir, "status")["event_loop"] == expected
+            assert "Traceback" not in _stop(process)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def test_an_unknown_event_loop_is_one_line_and_exit_2(data_dir: Path) -> None:
+    done = run_cli(data_dir, "serve", "--port", "0", "--loop", "trio")
+    assert done.returncode == 2
+    assert "invalid choice: 'trio'" in done.stderr.splitlines()[-1]

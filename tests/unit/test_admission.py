@@ -175,6 +175,25 @@ def test_exhausted_accepts_make_one_line_and_other_errors_pass_through(caplog: p
     assert [context["message"] for context in passed_on] == ["something else"]
 
 
+def test_a_connection_on_one_of_the_last_descriptors_says_so_once(caplog: pytest.LogCaptureFixture) -> None:
+    """uvloop's way: it reports no failed accept, so the descriptor of each accepted connection is watched."""
+
+    async def run() -> None:
+        errors = AcceptErrorFilter(asyncio.get_running_loop(), 160)
+        errors.install()
+        for descriptor in (12, 150, 157):  # far from the limit: nothing
+            errors.accepted(descriptor)
+        for descriptor in (158, 159, 158):  # the last two: the next accept has none left
+            errors.accepted(descriptor)
+        errors.uninstall()
+
+    with caplog.at_level(logging.WARNING, logger="mqttdesk.broker.accept_errors"):
+        asyncio.run(run())
+    assert [record.getMessage() for record in caplog.records] == [
+        "cannot accept connections: Too many open files (limit 160); new clients are refused until connections "
+        "close"]
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="no RLIMIT_NOFILE on Windows")
 def test_the_soft_file_limit_is_raised_to_the_hard_one() -> None:
     script = (
