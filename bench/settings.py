@@ -49,7 +49,7 @@ class Counts:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-FULL = Counts(connects=1000, storm=1000, qos0=50_000, qos1=10_000, fanout_messages=1000, fanout_subscribers=50,
+FULL = Counts(connects=1000, storm=1000, qos0=50_000, qos1=30_000, fanout_messages=1000, fanout_subscribers=50,
               idle_clients=1000, startups=5, gui_storm=1000, gui_flood=20_000, login_guesses=300, login_burst=50,
               login_burst_seconds=10, warmup=10, repeats=3)
 QUICK = Counts(connects=200, storm=200, qos0=2000, qos1=500, fanout_messages=100, fanout_subscribers=50,
