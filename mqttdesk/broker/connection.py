@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
+from mqttdesk.broker.keep_alive_wheel import KeepAliveWheel
 from mqttdesk.broker.limit_counts import LimitEvent
 from mqttdesk.broker.protocol import (
     Auth,
@@ -114,7 +115,7 @@ class Connection:
         self.protocol = protocol
         self.state = state
         self._sink = sink
-        self._watchdog: asyncio.TimerHandle | None = None
+        self._watchdog: int | None = None  # the keep-alive wheel's slot this connection is filed under
         self._clock_jumped = clock_jumped
         self.end_reason: tuple[ReasonCode, str] | None = None
         self.clean_disconnect = False
@@ -202,22 +203,26 @@ class Connection:
             self._stream.abort()
 
     def _arm_watchdog(self) -> None:
+        self._disarm_watchdog()
         deadline = self.protocol.next_deadline()
         if deadline is not None:
-            loop = asyncio.get_running_loop()  # the protocol's clock is the loop's (see DeskBroker)
-            self._watchdog = loop.call_at(deadline, self._keep_alive_check)
+            # the protocol's clock is the loop's (see DeskBroker); one wheel of deadlines, not a timer each
+            self._watchdog = KeepAliveWheel.of(asyncio.get_running_loop()).add(self, deadline)
+
+    def _disarm_watchdog(self) -> None:
+        if self._watchdog is not None:
+            KeepAliveWheel.of(asyncio.get_running_loop()).remove(self, self._watchdog)
+            self._watchdog = None
 
     def restart_keep_alive(self) -> None:
         """One fresh keep-alive period from now (the clock jumped: nobody could speak while it did)."""
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
+        self._disarm_watchdog()
         if self.closing or self.protocol.close_expected():
             return
         self.protocol.restart_keep_alive()
         self._arm_watchdog()
 
-    def _keep_alive_check(self) -> None:
+    def deadline_due(self) -> None:  # (keep_alive_wheel.Watched)
         self._watchdog = None
         if self._clock_jumped is not None and self._clock_jumped():
             return  # every session, this one too, was given a fresh period and a new deadline
@@ -250,8 +255,7 @@ class Connection:
             self._wind_up()
 
     def _wind_up(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+        self._disarm_watchdog()
         self.pull()
         self.flush()  # e.g. the SUBACK for a SUBSCRIBE that came in one chunk with DISCONNECT
         self._stream.close()

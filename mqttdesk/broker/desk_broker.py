@@ -242,11 +242,17 @@ class DeskBroker:
             if not served and not stream.is_closing():
                 stream.close()
 
+    def _near_descriptor_limit(self) -> bool:
+        # a socket per connection, open or waiting: only past half the limit is a descriptor worth asking for
+        # (on uvloop, asking makes an object that then stays with the connection)
+        return self._fd_limit is not None and 2 * (self.open_connections.total + self.admission.pending) \
+            >= self._fd_limit
+
     async def _serve_connection(self, stream: Stream) -> bool:
         """Admit, read the CONNECT, decide and serve; True when the session goes on being served by the stream's
         callbacks after this returns (`Connection.serve`), False when the connection is over."""
         address = stream.peer[0]
-        if self._accept_errors is not None:
+        if self._accept_errors is not None and self._near_descriptor_limit():
             self._accept_errors.accepted(stream.descriptor())
         waiting = self.admission.admit(address, stream.has_unread)
         if waiting is None:  # over a cap: closed at once; nothing was read, so there is nobody to answer

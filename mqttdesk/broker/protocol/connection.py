@@ -100,7 +100,7 @@ class ServerProtocol:
         self._buffer = bytearray()
         self._events: list[Event] = []
         self._out: list[bytes] = []
-        self._inbound_aliases = InboundTopicAliases(topic_alias_maximum)
+        self._inbound_aliases: InboundTopicAliases | None = None  # made at the first alias the client sends
         # packet ids of QoS 1/2 PUBLISHes not yet PUBACKed / PUBCOMPed; a set of its own from the first one
         self._inbound_unacked: set[int] = _NO_PACKET_IDS
         self._outbound_aliases: OutboundTopicAliases | None = None  # when asked for and the client allows them
@@ -260,7 +260,10 @@ class ServerProtocol:
         """Topic alias and receive maximum of an incoming PUBLISH (MQTT 5; receive maximum for both versions)."""
         alias = publish.properties.topic_alias
         if alias is not None:
-            publish = self._inbound_aliases.resolve(publish, alias)
+            aliases = self._inbound_aliases
+            if aliases is None:  # most clients never send one: 0.15 KB of every connection otherwise
+                aliases = self._inbound_aliases = InboundTopicAliases(self.topic_alias_maximum)
+            publish = aliases.resolve(publish, alias)
         packet_id = publish.packet_id
         unacked = self._inbound_unacked
         if packet_id is not None and packet_id not in unacked:
@@ -357,7 +360,6 @@ class ServerProtocol:
                 self._set_keep_alive(properties.server_keep_alive)
             if properties.topic_alias_maximum is not None:
                 self.topic_alias_maximum = properties.topic_alias_maximum
-            self._inbound_aliases.maximum = self.topic_alias_maximum
             if self._outbound_aliases_wanted and self.client_topic_alias_maximum:
                 self._outbound_aliases = OutboundTopicAliases(self.client_topic_alias_maximum)
         self._out.append(self._fitted(
