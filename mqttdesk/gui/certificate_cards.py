@@ -30,7 +30,8 @@ from mqttdesk.gui.formatting import format_time
 from mqttdesk.gui.widgets.copy_line import CopyLine
 from mqttdesk.gui.widgets.field_error import FieldError
 from mqttdesk.gui.widgets.state_badge import StateBadge
-from mqttdesk.pki.certificates import Validity, certificate_state
+from mqttdesk.pki.certificate_states import certificate_state
+from mqttdesk.pki.certificates import Validity
 from mqttdesk.pki.fingerprints import sha256_fingerprint, tasmota_fingerprint, tasmota_fingerprint_command
 from mqttdesk.pki.keys import describe_key
 from mqttdesk.pki.sans import sans_of

@@ -54,7 +54,8 @@ from mqttdesk.gui.widgets.confirm import ConfirmationBox, ask_confirmation
 from mqttdesk.gui.widgets.field_error import FieldError
 from mqttdesk.gui.widgets.state_badge import StateBadgeDelegate
 from mqttdesk.gui.widgets.tables import make_table, selected_source_row, set_column_widths
-from mqttdesk.pki.certificates import CertificateState, certificate_pem
+from mqttdesk.pki.certificate_states import CertificateState
+from mqttdesk.pki.certificates import certificate_pem
 from mqttdesk.store.certificates_repo import CertificateRecord
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.pki_files import PUBLIC, write_file

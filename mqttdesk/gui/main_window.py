@@ -25,7 +25,6 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QTabWidge
 from mqttdesk.broker.registry import SessionEvent, SessionEventKind
 from mqttdesk.broker.service import BrokerService, BrokerStatus
 from mqttdesk.core.passwords import hash_password
-from mqttdesk.gui.about import about_box
 from mqttdesk.gui.attack_status import AttackStatus
 from mqttdesk.gui.auth_debugging import install_auth_debugging
 from mqttdesk.gui.auth_log_tab import AuthLogTab
@@ -148,6 +147,8 @@ class MainWindow(QMainWindow):
         self.activateWindow()
 
     def show_about(self) -> None:
+        from mqttdesk.gui.about import about_box  # (Help -> About only: its Qt types cost a start ~20 ms)
+
         box = about_box(self)
         self.dialog = box
         box.finished.connect(lambda _result: setattr(self, "dialog", None))

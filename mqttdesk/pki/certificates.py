@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -15,27 +14,9 @@ from cryptography.x509.oid import NameOID
 from mqttdesk.core.errors import ValidationError
 from mqttdesk.pki.parse_errors import parse_problem
 
-EXPIRING_DAYS = 30  # "expiring soon": also when the server certificate is reissued
 CLOCK_SKEW = datetime.timedelta(minutes=5)  # certificates start a little in the past: devices' clocks differ
 MAX_DAYS = 36500
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----\r?\n?", re.DOTALL)
-
-
-class CertificateState(StrEnum):
-    VALID = "valid"
-    EXPIRING = "expiring"  # valid, but for less than EXPIRING_DAYS
-    EXPIRED = "expired"
-    REVOKED = "revoked"
-
-
-def certificate_state(not_before: float, not_after: float, revoked_at: float | None, now: float) -> CertificateState:
-    if revoked_at is not None:
-        return CertificateState.REVOKED
-    if now >= not_after or now < not_before:
-        return CertificateState.EXPIRED
-    if not_after - now < EXPIRING_DAYS * 86400:
-        return CertificateState.EXPIRING
-    return CertificateState.VALID
 
 
 def utc(timestamp: float) -> datetime.datetime:

@@ -18,7 +18,8 @@ from cryptography import x509
 from mqttdesk.core.decision import PeerCertificate
 from mqttdesk.core.errors import AlreadyExistsError, NotFoundError, ValidationError
 from mqttdesk.pki.ca import CertificateAuthority, check_ca_certificate
-from mqttdesk.pki.certificates import EXPIRING_DAYS, certificate_pem, load_certificate, pem_blocks
+from mqttdesk.pki.certificate_states import EXPIRING_DAYS
+from mqttdesk.pki.certificates import certificate_pem, load_certificate, pem_blocks
 from mqttdesk.pki.choices import DEFAULT_CLIENT_DAYS, DEFAULT_CLIENT_KEY, KeyType
 from mqttdesk.pki.crl import build_crl, crl_pem, load_crl
 from mqttdesk.pki.fingerprints import sha256_fingerprint

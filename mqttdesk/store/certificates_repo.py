@@ -12,10 +12,9 @@ from cryptography import x509
 
 from mqttdesk.core.errors import AlreadyExistsError, NotFoundError, ValidationError
 from mqttdesk.core.names import validate_name
+from mqttdesk.pki.certificate_states import CertificateState, certificate_state
 from mqttdesk.pki.certificates import (
-    CertificateState,
     certificate_pem,
-    certificate_state,
     common_name,
     serial_hex,
 )

@@ -32,7 +32,8 @@ from mqttdesk.gui.main_window import MainWindow
 from mqttdesk.gui.models.certificates_model import KEY, SERIAL, STATE, USER
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_of, state_word
 from mqttdesk.pki.ca import create_ca
-from mqttdesk.pki.certificates import CertificateState, certificate_pem, load_certificate
+from mqttdesk.pki.certificate_states import CertificateState
+from mqttdesk.pki.certificates import certificate_pem, load_certificate
 from mqttdesk.pki.choices import KeyType
 from mqttdesk.pki.fingerprints import sha256_fingerprint, tasmota_fingerprint, tasmota_fingerprint_command
 from mqttdesk.pki.keys import private_key_pem

@@ -19,7 +19,7 @@ from mqttdesk.gui.models.keyed_model import KeyedTableModel
 from mqttdesk.gui.models.sorting import SORT_ROLE
 from mqttdesk.gui.models.table_model import AnyIndex, ListTableModel
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_icon, state_word
-from mqttdesk.pki.certificates import EXPIRING_DAYS, CertificateState
+from mqttdesk.pki.certificate_states import EXPIRING_DAYS, CertificateState
 from mqttdesk.store.certificates_repo import CertificateRecord, TrustedCa
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QStyle, QStyledItemDelegate, 
 
 from mqttdesk.core.states import CredentialState
 from mqttdesk.gui.widgets.painted_icon import painted_pixmap
-from mqttdesk.pki.certificates import CertificateState
+from mqttdesk.pki.certificate_states import CertificateState
 
 Badge = CredentialState | CertificateState
 
