@@ -14,10 +14,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mqttdesk.core.errors import ValidationError
 from mqttdesk.pki.ca import CertificateAuthority, create_ca, import_ca
+from mqttdesk.pki.certificate_states import CertificateState, certificate_state
 from mqttdesk.pki.certificates import (
-    CertificateState,
     certificate_pem,
-    certificate_state,
     common_name,
     parse_serial,
     serial_hex,
