@@ -65,7 +65,7 @@ class HeldSocket(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._eof = False
-        self._handed_over = False
+        self._holding = True  # until the TLS handshake or the WebSocket connection takes the bytes over
         self.lost = False
 
     def has_unread(self) -> bool:
@@ -78,8 +78,9 @@ class HeldSocket(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
-        if self.transport is not None and not self._handed_over:
+        if self.transport is not None and self._holding:
             # uvloop reads once connection_made returns, whatever it paused: a held socket reads one bite at most
+            # (the TCP transport's: once TLS runs over it, start_tls pauses and resumes it itself)
             self.transport.pause_reading()
 
     def eof_received(self) -> bool | None:
@@ -92,6 +93,7 @@ class HeldSocket(asyncio.Protocol):
     def take_early(self) -> tuple[bytes, bool]:
         """What came before the TLS handshake and whether the end came too, for `server_handshake` (only uvloop
         reads that early)."""
+        self._holding = False
         early, ended = bytes(self._buffer), self._eof
         self._buffer.clear()
         self._eof = False
@@ -99,7 +101,7 @@ class HeldSocket(asyncio.Protocol):
 
     def hand_over(self, protocol: WebSocketConnection, transport: asyncio.Transport) -> None:
         """`protocol` takes over `transport` (the TCP one, or the TLS one over it) and what was held for it."""
-        self._handed_over = True
+        self._holding = False
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
         if self._buffer:
