@@ -43,6 +43,10 @@ class ListenerSpec:
     host: str
     port: int
 
+    @property
+    def websocket(self) -> bool:
+        return self.kind in ("ws", "wss")
+
 
 
 def _long_backlog(server: asyncio.Server) -> None:
@@ -77,7 +81,7 @@ class Listeners:
                 lambda: SocketStream(listener_of, self._handler, current_context(tls)), host, spec.port,
                 reuse_address=True, backlog=ACCEPTS_PER_WAKEUP)
             _long_backlog(server)
-        elif spec.kind in ("ws", "wss"):
+        elif spec.websocket:
             # imported here: the websockets library is start-up time that a broker without these listeners saves
             from mqttdesk.broker.websocket import HeldSocket, websocket_server
 
@@ -124,7 +128,7 @@ class Listeners:
         """Stop accepting and wait until the WebSocket servers are down and their connections closed."""
         self.stop_accepting()
         for spec, server in self._servers:
-            if spec.kind in ("ws", "wss"):  # a WebSocket server waits for its connections' tasks
+            if spec.websocket:  # a WebSocket server waits for its connections' tasks
                 await server.wait_closed()
         if self._websocket_tasks:  # the broker ended them: what is left is their close frames
             await asyncio.wait(self._websocket_tasks, timeout=WEBSOCKET_CLOSE_TIMEOUT + 1)
@@ -159,7 +163,7 @@ class Listeners:
 
 def _close_listening(spec: ListenerSpec, server: asyncio.Server | WebSocketServer) -> None:
     # by the kind, not by isinstance(asyncio.Server): uvloop's server is not one
-    if spec.kind in ("ws", "wss"):  # the broker ends the connections of a WebSocket listener, as those of the others
+    if spec.websocket:  # the broker ends the connections of a WebSocket listener, as those of the others
         cast("WebSocketServer", server).close(close_connections=False)
     else:
         server.close()

@@ -153,12 +153,9 @@ class SocketStream(asyncio.Protocol):
             return
         self._chunks.append(data)
         self._buffered += len(data)
-        if self._context is not None and not self._paused:
-            # read before the TLS handshake: uvloop starts reading once connection_made returns, even when it
-            # paused reading; what came stays for the handshake (server_handshake's `early`)
-            self._paused = True
-            self._transport.pause_reading()
-        elif self._buffered > READ_PAUSE and not self._paused:
+        # before the TLS handshake nothing more is read (uvloop starts reading once connection_made returns, even
+        # when it paused reading; what came stays for the handshake: server_handshake's `early`)
+        if not self._paused and (self._context is not None or self._buffered > READ_PAUSE):
             self._paused = True
             self._transport.pause_reading()
         if received is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mqttdesk.broker.event_loops import LOOP_CHOICES, resolve
+from mqttdesk.broker.event_loops import LOOP_CHOICES
 from mqttdesk.cli_output import client_json, print_json, print_table, short_time
 from mqttdesk.commands.common import Context, Subparsers
 from mqttdesk.control import client as control
@@ -44,7 +44,6 @@ def serve_command(args: argparse.Namespace, context: Context) -> int:
     for port in (args.tls_port, args.ws_port, args.wss_port):
         if port is not None:
             validate_port(port)
-    resolve(args.loop)  # a missing uvloop is an error before anything starts
     return run_headless(context.data_dir, ListenerOverrides(
         host=args.host, port=args.port, tls_port=args.tls_port, ws_port=args.ws_port, wss_port=args.wss_port,
         no_tcp=args.no_tcp), loop=args.loop)
