@@ -52,6 +52,8 @@ def _measured(verdict: dict[str, Any]) -> str:
         return "yes" if value >= 1 else "no"
     if unit == "×":
         return f"{value:.2f}×"
+    if unit == "B":
+        return f"{value:,.0f} B"
     return f"{value:.3g} {unit}"
 
 
@@ -59,7 +61,8 @@ def targets(verdicts: list[dict[str, Any]]) -> str:
     body = []
     for v in verdicts:
         unit = v["unit"] if v["unit"] == "×" else " " + v["unit"]
-        bar = "yes" if v["unit"] == "yes" else f"{v['op']} {v['threshold']:g}{unit}"
+        threshold = f"{v['threshold']:,.0f}" if v["unit"] == "B" else f"{v['threshold']:g}"
+        bar = "yes" if v["unit"] == "yes" else f"{v['op']} {threshold}{unit}"
         body.append([v["target"], _measured(v), bar, v["verdict"]])
     return _markdown(["target", "measured", "bar", "verdict"], body)
 

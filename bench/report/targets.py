@@ -1,5 +1,5 @@
-"""The targets of issue 8 and of the login cost (security issue), each checked against figures of the same run:
-met, MISSED, or n/a (not measured)."""
+"""The targets of issue 8, of the login cost (security issue) and of "Speed round 2" (the rows whose text says
+"round 2"), each checked against figures of the same run: met, MISSED, or n/a (not measured)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from bench.report.dig import dig
 from bench.stats import ratio
 
 _OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<": operator.lt, "<=": operator.le}
-
 
 
 def _ratio(suite: str, case: str, a: str, b: str) -> Callable[[dict[str, Any]], float | None]:
@@ -83,6 +82,31 @@ TARGETS: tuple[Target, ...] = (
     Target("correct login during a guessing burst (login suite)",
            lambda r: dig(r, "login", "burst", "login_wait_s"), "<", 1.0, unit="s"),
 )
+
+
+def _stall(phase: str, figure: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda r: dig(r, "gui", "stalls", phase, figure)
+
+
+# "Speed round 2": the Python broker next to Mosquitto with its password file and ACL, both protocol versions
+ROUND_2: tuple[Target, ...] = (
+    *(Target(f"round 2: {text} vs mosquitto", _ratio(suite, case, "mqttdesk", "mosquitto"), ">=", bar)
+      for text, suite, case, bar in (
+          ("QoS 0 1 → 1", "throughput", "qos0", 1.0), ("QoS 1 1 → 1", "throughput", "qos1", 1.0),
+          ("MQTT 5 QoS 0 1 → 1", "throughput", "qos0_v5", 1.0), ("MQTT 5 QoS 1 1 → 1", "throughput", "qos1_v5", 1.0),
+          ("sequential connect", "connect", "sequential", 0.8),
+          ("MQTT 5 sequential connect", "connect", "sequential_v5", 0.8),
+          ("bootstrap storm", "connect", "storm", 1.5), ("fan-out 1 → N", "throughput", "fanout", 2.0))),
+    Target("round 2: RSS per idle client", lambda r: dig(r, "memory", "mqttdesk", "bytes_per_client"), "<=", 4096,
+           unit="B"),
+    *(Target(f"round 2: GUI stall during the {phase}, {figure}", _stall(phase, f"{figure}_ms"), "<", bar, unit="ms")
+      for phase in ("storm", "storm-disconnect", "flood") for figure, bar in (("p99", 20), ("max", 50))),
+    Target("round 2: startup to listening, headless", lambda r: dig(r, "startup", "mqttdesk_headless", "median_s"),
+           "<", 0.3, unit="s"),
+    Target("round 2: startup to listening, GUI", lambda r: dig(r, "startup", "mqttdesk_gui", "median_s"), "<", 0.8,
+           unit="s"),
+)
+TARGETS += ROUND_2
 
 
 def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
