@@ -206,6 +206,20 @@ def test_flapping_is_slowed_then_banned_by_client_id() -> None:
     assert guard.before_session("DVES_2", False, ATTACKER, T0 + 20).kind is GateKind.PASS
 
 
+def test_a_connect_counts_for_the_window_only_and_the_second_and_third_add_up() -> None:
+    guard = Guard(GuardSettings(flap_slow_after=1, flap_ban_after=5))  # the window is 60 s
+    guard.session_opened("DVES_1", False, ATTACKER, T0)
+    assert guard.before_session("DVES_1", False, ATTACKER, T0 + 59).kind is GateKind.SLOWED  # the 2nd within 60 s
+    assert guard.before_session("DVES_1", False, ATTACKER, T0 + 60).kind is GateKind.PASS  # the first has left it
+    guard.session_opened("DVES_1", False, ATTACKER, T0 + 61)  # the stale first is forgotten, not counted
+    assert "flapping: 2 connects" in guard.before_session("DVES_1", False, ATTACKER, T0 + 62).text
+    guard.session_opened("DVES_1", False, ATTACKER, T0 + 62)
+    guard.session_opened("DVES_1", False, ATTACKER, T0 + 63)
+    assert "flapping: 4 connects" in guard.before_session("DVES_1", False, ATTACKER, T0 + 64).text
+    assert guard.before_session("DVES_1", False, ATTACKER, T0 + 122).kind is GateKind.SLOWED  # 62 and 63 are left
+    assert guard.before_session("DVES_1", False, ATTACKER, T0 + 124).kind is GateKind.PASS
+
+
 def test_flapping_with_assigned_client_ids_is_counted_by_address_and_only_accepted_connects_count() -> None:
     guard = Guard(GuardSettings(flap_slow_after=1, flap_ban_after=3))
     for _ in range(20):
