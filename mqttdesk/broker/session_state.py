@@ -57,6 +57,9 @@ class Outgoing:
         return self.message.publish.topic
 
 
+_NO_DECISIONS: dict[str, Decision] = {}  # never written: see TopicDecisions
+
+
 class TopicDecisions:
     """The topic decisions of one session, by topic, valid for one grant and one pipeline epoch (see `Router`)."""
 
@@ -64,14 +67,18 @@ class TopicDecisions:
 
     def __init__(self) -> None:
         self.grant: Grant | None = None
-        self.epoch = -1
-        self.publish: dict[str, Decision] = {}
-        self.receive: dict[str, Decision] = {}
+        self.epoch = -1  # matches no pipeline epoch: `reset` comes before the first decision is remembered
+        # the shared empty table until then: an idle client that never publishes holds no two dicts of its own
+        self.publish: dict[str, Decision] = _NO_DECISIONS
+        self.receive: dict[str, Decision] = _NO_DECISIONS
 
     def reset(self, epoch: int, grant: Grant) -> None:
         self.epoch, self.grant = epoch, grant
-        self.publish.clear()
-        self.receive.clear()
+        if self.publish is _NO_DECISIONS:
+            self.publish, self.receive = {}, {}
+        else:
+            self.publish.clear()
+            self.receive.clear()
 
 
 _NOTHING_QUEUED: tuple[Outgoing, ...] = ()
