@@ -82,6 +82,7 @@ class TopicDecisions:
 
 
 _NOTHING_QUEUED: tuple[Outgoing, ...] = ()
+_NOTHING_HELD: dict[int, Publish | None] = {}  # never written: see `SessionState.hold_incoming`
 
 
 class ReceivePermission(Protocol):
@@ -102,7 +103,8 @@ class SessionState:
     _queue: deque[Outgoing] | None = field(default=None, repr=False)
     # QoS 2 messages received and not yet released, by packet id; None: refused at PUBLISH, only the id is kept so
     # that PUBREL is answered and nothing is routed
-    incoming_qos2: dict[int, Publish | None] = field(default_factory=dict)
+    # (the shared empty one until the first is held: most clients never send QoS 2, see `hold_incoming`)
+    incoming_qos2: dict[int, Publish | None] = field(default_factory=lambda: _NOTHING_HELD)
     incoming_qos2_bytes: int = 0
     connected: bool = False
     dropped: int = 0  # QoS 1/2 messages refused because the queue was full
@@ -276,6 +278,8 @@ class SessionState:
         could otherwise park 1,000 messages of 16 MiB each with us.
         """
         held = self.incoming_qos2
+        if held is _NOTHING_HELD:
+            held = self.incoming_qos2 = {}
         if packet_id not in held and len(held) >= MAX_INCOMING_QOS2:
             return f"more than {MAX_INCOMING_QOS2} QoS 2 messages awaiting PUBREL"
         total = self.incoming_qos2_bytes - _size(held.get(packet_id)) + _size(publish)

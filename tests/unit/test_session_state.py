@@ -128,9 +128,11 @@ def _qos2(topic: str, size: int, packet_id: int) -> Publish:
 
 
 def test_unreleased_qos2_is_counted_in_bytes_and_freed_by_pubrel() -> None:
-    state = _state(max_incoming_qos2_bytes=1024 * 1024)
+    state, other = _state(max_incoming_qos2_bytes=1024 * 1024), _state()
+    assert state.release_incoming(7) is None  # a PUBREL for nothing held
     assert state.hold_incoming(1, _qos2("t", 600_000, 1)) is None
     assert state.hold_incoming(2, None) is None  # refused at PUBLISH: only its id is kept
+    assert not other.incoming_qos2  # each session holds its own
     assert state.incoming_qos2_bytes == 600_001
     exceeded = state.hold_incoming(3, _qos2("t", 600_000, 3))
     assert exceeded is not None
