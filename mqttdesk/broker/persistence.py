@@ -236,7 +236,7 @@ class BrokerPersistence:
             outgoing = Outgoing(OutgoingPublish(decode_message(row.message)), row.qos, row.retain, expires_at,
                                 row.packet_id, row.released)
             if row.packet_id:
-                state.inflight[row.packet_id] = outgoing
+                state.keep_in_flight(outgoing)
                 written.inflight.add(id(outgoing))
             else:
                 state.enqueue(outgoing)

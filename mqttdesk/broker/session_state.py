@@ -83,6 +83,7 @@ class TopicDecisions:
 
 _NOTHING_QUEUED: tuple[Outgoing, ...] = ()
 _NOTHING_HELD: dict[int, Publish | None] = {}  # never written: see `SessionState.hold_incoming`
+_NOTHING_IN_FLIGHT: dict[int, Outgoing] = {}  # never written: see `SessionState.keep_in_flight`
 
 
 class ReceivePermission(Protocol):
@@ -98,7 +99,8 @@ class SessionState:
     limits: SessionLimits = field(default_factory=SessionLimits)
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     # a dict keeps the order messages went out in (resent in that order): an OrderedDict is twice the size
-    inflight: dict[int, Outgoing] = field(default_factory=dict)
+    # (the shared empty one until the first QoS 1/2 message goes out: see `keep_in_flight`)
+    inflight: dict[int, Outgoing] = field(default_factory=lambda: _NOTHING_IN_FLIGHT)
     # made at the first message queued: an empty deque is 0.77 KB, most of an idle client's session (see `queue`)
     _queue: deque[Outgoing] | None = field(default=None, repr=False)
     # QoS 2 messages received and not yet released, by packet id; None: refused at PUBLISH, only the id is kept so
@@ -227,8 +229,15 @@ class SessionState:
         outgoing.packet_id = self._next_packet_id()
         packet = self._encode(outgoing, dup=False)
         if packet is not None:
-            self.inflight[outgoing.packet_id] = outgoing
+            self.keep_in_flight(outgoing)
         return packet
+
+    def keep_in_flight(self, outgoing: Outgoing) -> None:
+        """`outgoing` went out (or went out before a restart) and waits for its acknowledgement."""
+        inflight = self.inflight
+        if inflight is _NOTHING_IN_FLIGHT:
+            inflight = self.inflight = {}
+        inflight[outgoing.packet_id] = outgoing
 
     def _refill(self) -> list[bytes]:
         packets = []

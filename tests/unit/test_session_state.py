@@ -33,10 +33,12 @@ def _pubrel(packet_id: int) -> bytes:
 
 
 def test_window_then_queue_then_refill_in_order() -> None:
-    state = _state(max_inflight=2)
+    state, other = _state(max_inflight=2), _state()
     state.resume()
     sent = [state.offer(_m("t", str(n).encode()), 1, False) for n in range(4)]
     assert [p is not None for p in sent] == [True, True, False, False]
+    assert len(state.inflight) == 2
+    assert not other.inflight  # each session has its own table of messages in flight
     first = _decode(sent[0])  # type: ignore[arg-type]
     refill = state.puback(first.packet_id)  # type: ignore[arg-type]
     assert [_decode(p).payload for p in refill] == [b"2"]
