@@ -259,7 +259,8 @@ class Connection:
         self.pull()
         self.flush()  # e.g. the SUBACK for a SUBSCRIBE that came in one chunk with DISCONNECT
         self._stream.close()
-        self.finished.set()
+        if self._at_end is None:  # (a served connection is finished when its `at_end` says so)
+            self.finished.set()
 
     # -- served by the stream's callbacks (TCP and TLS) ----------------------------------------------
     # The same as `run`, without a task: while it waits for bytes a connection holds no task, coroutine frames or
@@ -268,7 +269,8 @@ class Connection:
     # after it still wait for it. WebSocket connections use `run`: their library reads by awaiting.
 
     def serve(self, stream: SocketStream, at_end: Callable[[], None]) -> None:
-        """Serve the connection from `stream`'s callbacks; `at_end` is called once it has ended."""
+        """Serve the connection from `stream`'s callbacks; `at_end` is called once it has ended, and `finished` is
+        set by whoever closes the session's books after that (so a waiter sees them closed)."""
         self._at_end = at_end
         self._arm_watchdog()
         # packets the client sent right behind its CONNECT were decoded when the CONNACK went out

@@ -84,6 +84,8 @@ TOPIC_ALIAS_MAXIMUM = 32  # MQTT 5 topic aliases a client may set up with us (an
 # one; told only to a client whose grant may subscribe to it (see `_response_information`).
 RESPONSE_TOPIC_PREFIX = "response/{client_id}/"
 
+ENDINGS_PER_TURN = 50  # see `DeskBroker._close_books`
+
 # session ends logged as refusals: forced by the broker, or the client broke the protocol
 _REFUSED_ENDS = frozenset({ReasonCode.KICKED, ReasonCode.CREDENTIAL_CHANGED, ReasonCode.TAKEN_OVER,
                            ReasonCode.PROTOCOL_ERROR, ReasonCode.CERT_EXPIRED, ReasonCode.TOKEN_EXPIRED,
@@ -160,6 +162,8 @@ class DeskBroker:
         self._states: dict[str, SessionState] = {}
         self._connections: dict[str, Connection] = {}
         self._connection_tasks: set[asyncio.Task[Any]] = set()
+        # served connections that ended, whose books `_close_books` closes a few a loop turn (see there)
+        self._endings: collections.deque[_Ending] = collections.deque()
         self._client_gates: dict[str, _ClientGate] = {}
         self._will_timers: dict[str, tuple[asyncio.TimerHandle, Will]] = {}  # MQTT 5 will delay, by clientId
         self._expiry_timers: dict[str, asyncio.TimerHandle] = {}  # MQTT 5 session expiry, by clientId
@@ -571,6 +575,29 @@ class DeskBroker:
             self._connection_ended(connection, connect.will, expiry, recheck, False)
         return False
 
+    def _ended_served(self, ending: _Ending) -> None:
+        self._endings.append(ending)
+        if len(self._endings) == 1:
+            asyncio.get_running_loop().call_soon(self._close_books)
+
+    def _close_books(self) -> None:
+        """The endings of served connections, ENDINGS_PER_TURN at a time: a thousand clients that leave at once
+        arrive as a thousand socket callbacks in one pass of the window's event loop, and closing their books (the
+        will, the session, the registry, the Auth log) in the same pass adds to that pass. Each connection is
+        `finished` once its books are closed, so a takeover or a shutdown still waits for them."""
+        endings = self._endings
+        for _ in range(min(len(endings), ENDINGS_PER_TURN)):
+            ending = endings[0]
+            try:
+                self._connection_ended(ending.connection, ending.will, ending.expiry, ending.recheck, True)
+            except Exception:  # one session's books must not keep the others' open
+                log.exception("closing the session of %s failed", ending.connection.state.client_id)
+            finally:
+                endings.popleft()
+                ending.connection.finished.set()
+        if endings:
+            asyncio.get_running_loop().call_soon(self._close_books)
+
     def _connection_ended(self, connection: Connection, will: Will | None, expiry: asyncio.TimerHandle | None,
                           recheck: asyncio.Future[None] | None, served: bool) -> None:
         if expiry is not None:
@@ -859,4 +886,4 @@ class _Ending:
         self.expiry, self.recheck = expiry, recheck
 
     def __call__(self) -> None:
-        self.broker._connection_ended(self.connection, self.will, self.expiry, self.recheck, True)
+        self.broker._ended_served(self)

@@ -1,0 +1,141 @@
+"""Clients that all leave in the same loop turn have their sessions' books closed a bounded number per turn, and a
+connection counts as finished only once its books are closed: a client that comes straight back resumes its
+session.
+
+The broker's loop is held (a callback waiting on a threading.Event) while the sockets close, so that every EOF
+arrives in one turn, as when a thousand devices lose their Wi-Fi at once. Loopback only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from mqttdesk.broker.desk_broker import ENDINGS_PER_TURN, DeskBroker
+from mqttdesk.core.acl import Permission
+from mqttdesk.store.db import Store
+from tests.integration.conftest import fast_hash
+from tests.integration.harness import Instance
+from tests.integration.raw_mqtt import PacketType, RawClient
+
+LEAVING = ENDINGS_PER_TURN * 3 + 7
+WAIT = 10.0
+
+
+@pytest.fixture
+def users(admin: Store, instance: Instance) -> Instance:
+    admin.roles.add("all")
+    admin.roles.allow("all", "#", Permission.READWRITE)
+    admin.users.add("dev", fast_hash("pw"), ("all",))
+    instance.sync()
+    return instance
+
+
+def _broker(instance: Instance) -> DeskBroker:
+    broker = instance.service._broker
+    assert broker is not None
+    return broker
+
+
+class _Batches:
+    """How many books each `_close_books` call closed (instance attributes over the bound methods it calls)."""
+
+    def __init__(self, broker: DeskBroker) -> None:
+        self.sizes: list[int] = []
+        self._current = 0
+        close_books: Callable[[], None] = broker._close_books
+        connection_ended: Callable[..., None] = broker._connection_ended
+
+        def counted_close_books() -> None:
+            self._current = 0
+            close_books()
+            self.sizes.append(self._current)
+
+        def counted_connection_ended(*args: Any) -> None:
+            self._current += 1
+            connection_ended(*args)
+
+        broker._close_books = counted_close_books  # type: ignore[method-assign]
+        broker._connection_ended = counted_connection_ended  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def _loop_held(instance: Instance) -> Iterator[None]:
+    """The broker's loop does nothing while the block runs: what the sockets do meanwhile arrives in one turn."""
+    release, holding = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        holding.set()
+        release.wait(WAIT)
+
+    instance.loop.call_soon_threadsafe(hold)
+    assert holding.wait(WAIT)
+    try:
+        yield
+    finally:
+        release.set()
+
+
+def _connected(port: int, count: int) -> list[RawClient]:
+    clients = []
+    for number in range(count):
+        raw = RawClient(port, name=f"leaver{number}", timeout=WAIT)
+        assert raw.connect(f"leaver-{number}", username="dev", password="pw").return_code == 0
+        clients.append(raw)
+    return clients
+
+
+def _settled(instance: Instance, condition: Callable[[], bool]) -> bool:
+    """`condition` (asked on the broker's loop) holds within WAIT seconds."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if instance.call(condition):
+            return True
+        instance.run(asyncio.sleep(0.02))  # turns of the broker's own loop: the books close meanwhile
+    return False
+
+
+def test_a_crowd_leaving_in_one_turn_is_closed_a_bounded_number_per_turn(users: Instance) -> None:
+    clients = _connected(users.port, LEAVING)
+    batches = users.call(_Batches, _broker(users))
+    with _loop_held(users):
+        for number, raw in enumerate(clients):
+            if number % 2:
+                raw.send(bytes([PacketType.DISCONNECT << 4, 0]))  # half say goodbye, half just go
+            raw.close()
+
+    assert _settled(users, lambda: len(users.service.registry) == 0), "some sessions were never closed"
+    assert sum(batches.sizes) == LEAVING
+    assert max(batches.sizes) == ENDINGS_PER_TURN  # the crowd did arrive in one turn, and was split
+    assert all(size <= ENDINGS_PER_TURN for size in batches.sizes)
+    users.flush_log()
+    ends = [e for e in users.call(users.store.auth_log.recent, 2 * LEAVING)
+            if e.kind == "DISCONNECT" and e.client_id.startswith("leaver-")]
+    assert len(ends) == LEAVING  # every one of them has its line in the Auth log
+
+
+def test_a_client_back_before_its_books_are_closed_resumes_its_session(users: Instance) -> None:
+    crowd = _connected(users.port, ENDINGS_PER_TURN * 2)
+    keeper = RawClient(users.port, name="keeper", timeout=WAIT)
+    assert keeper.connect("keeper", username="dev", password="pw", clean_session=False).return_code == 0
+    assert keeper.subscribe("kept/topic", qos=1) == 1
+    with _loop_held(users):
+        for raw in crowd:
+            raw.close()
+        keeper.close()  # last in the queue of books to close
+        back = RawClient(users.port, name="keeper-back", timeout=WAIT)
+        back.send_connect("keeper", username="dev", password="pw", clean_session=False)
+
+    connack = back.expect(PacketType.CONNACK)
+    assert (connack.return_code, connack.session_present) == (0, True)
+    with RawClient(users.port, name="publisher", timeout=WAIT) as publisher:
+        assert publisher.connect("publisher", username="dev", password="pw").return_code == 0
+        publisher.publish("kept/topic", b"still subscribed", qos=1)
+        assert back.expect(PacketType.PUBLISH).payload == b"still subscribed"
+    back.close()
