@@ -43,6 +43,16 @@ def instance(admin: Store, data_dir: Path) -> Iterator[Instance]:
 
 
 @pytest.fixture
+def dev_user(admin: Store, instance: Instance) -> Instance:
+    """The running instance with user `dev` (password `pw`) in a role that may read and write every topic."""
+    admin.roles.add("all")
+    admin.roles.allow("all", "#", Permission.READWRITE)
+    admin.users.add("dev", fast_hash("pw"), ("all",))
+    instance.sync()
+    return instance
+
+
+@pytest.fixture
 def clients() -> Iterator[list[TestClient]]:
     made: list[TestClient] = []
     yield made

@@ -21,9 +21,6 @@ from typing import Any
 
 import pytest
 
-from mqttdesk.core.acl import Permission
-from mqttdesk.store.db import Store
-from tests.integration.conftest import fast_hash
 from tests.integration.harness import Instance
 from tests.integration.raw_mqtt import PacketType, RawClient
 
@@ -57,15 +54,6 @@ def _tasks(instance: Instance) -> int:
 
 def _measure(instance: Instance) -> dict[str, int]:
     return {"fds": _fds(), "tasks": _tasks(instance), "threads": threading.active_count(), "rss": _rss()}
-
-
-@pytest.fixture
-def users(admin: Store, instance: Instance) -> Instance:
-    admin.roles.add("all")
-    admin.roles.allow("all", "#", Permission.READWRITE)
-    admin.users.add("dev", fast_hash("pw"), ("all",))
-    instance.sync()
-    return instance
 
 
 def _cycle(port: int, number: int) -> None:
@@ -118,27 +106,27 @@ def figures() -> Iterator[dict[str, Any]]:
         print("\nconnection storm:", ", ".join(f"{k} {v}" for k, v in measured.items()))
 
 
-def test_a_thousand_connects_and_disconnects_leave_nothing_behind(users: Instance, figures: dict[str, Any],
+def test_a_thousand_connects_and_disconnects_leave_nothing_behind(dev_user: Instance, figures: dict[str, Any],
                                                                   tmp_path: Path) -> None:
     for number in range(WARM_UP):
-        _cycle(users.port, number)
-    assert _settled(users)
-    users.flush_log()
-    before = _measure(users)
+        _cycle(dev_user.port, number)
+    assert _settled(dev_user)
+    dev_user.flush_log()
+    before = _measure(dev_user)
     started = time.monotonic()
     for number in range(WARM_UP, WARM_UP + CYCLES):
-        _cycle(users.port, number)
+        _cycle(dev_user.port, number)
     elapsed = time.monotonic() - started
-    assert _settled(users), "sessions or connections still open after the storm"
-    users.flush_log()
-    after = _measure(users)
+    assert _settled(dev_user), "sessions or connections still open after the storm"
+    dev_user.flush_log()
+    after = _measure(dev_user)
     figures.update({"cycles": CYCLES, "seconds": round(elapsed, 1),
                     **{f"{key} before/after": f"{before[key]}/{after[key]}" for key in before}})
     assert after["fds"] <= before["fds"] + FD_SLACK, (before, after)
     assert after["tasks"] <= before["tasks"] + TASK_SLACK, (before, after)
     assert after["threads"] <= before["threads"] + THREAD_SLACK, (before, after)
     assert after["rss"] <= before["rss"] + RSS_SLACK, (before, after)
-    broker = users.service._broker
+    broker = dev_user.service._broker
     assert broker is not None
-    assert users.call(lambda: (len(broker._states), len(broker._client_gates), len(broker._connection_tasks))) == \
+    assert dev_user.call(lambda: (len(broker._states), len(broker._client_gates), len(broker._connection_tasks))) == \
         (0, 0, 0)

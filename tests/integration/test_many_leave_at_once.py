@@ -15,26 +15,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
-
 from mqttdesk.broker.desk_broker import ENDINGS_PER_TURN, DeskBroker
-from mqttdesk.core.acl import Permission
-from mqttdesk.store.db import Store
-from tests.integration.conftest import fast_hash
 from tests.integration.harness import Instance
 from tests.integration.raw_mqtt import PacketType, RawClient
 
 LEAVING = ENDINGS_PER_TURN * 3 + 7
 WAIT = 10.0
-
-
-@pytest.fixture
-def users(admin: Store, instance: Instance) -> Instance:
-    admin.roles.add("all")
-    admin.roles.allow("all", "#", Permission.READWRITE)
-    admin.users.add("dev", fast_hash("pw"), ("all",))
-    instance.sync()
-    return instance
 
 
 def _broker(instance: Instance) -> DeskBroker:
@@ -101,40 +87,40 @@ def _settled(instance: Instance, condition: Callable[[], bool]) -> bool:
     return False
 
 
-def test_a_crowd_leaving_in_one_turn_is_closed_a_bounded_number_per_turn(users: Instance) -> None:
-    clients = _connected(users.port, LEAVING)
-    batches = users.call(_Batches, _broker(users))
-    with _loop_held(users):
+def test_a_crowd_leaving_in_one_turn_is_closed_a_bounded_number_per_turn(dev_user: Instance) -> None:
+    clients = _connected(dev_user.port, LEAVING)
+    batches = dev_user.call(_Batches, _broker(dev_user))
+    with _loop_held(dev_user):
         for number, raw in enumerate(clients):
             if number % 2:
                 raw.send(bytes([PacketType.DISCONNECT << 4, 0]))  # half say goodbye, half just go
             raw.close()
 
-    assert _settled(users, lambda: len(users.service.registry) == 0), "some sessions were never closed"
+    assert _settled(dev_user, lambda: len(dev_user.service.registry) == 0), "some sessions were never closed"
     assert sum(batches.sizes) == LEAVING
     assert max(batches.sizes) == ENDINGS_PER_TURN  # the crowd did arrive in one turn, and was split
     assert all(size <= ENDINGS_PER_TURN for size in batches.sizes)
-    users.flush_log()
-    ends = [e for e in users.call(users.store.auth_log.recent, 2 * LEAVING)
+    dev_user.flush_log()
+    ends = [e for e in dev_user.call(dev_user.store.auth_log.recent, 2 * LEAVING)
             if e.kind == "DISCONNECT" and e.client_id.startswith("leaver-")]
     assert len(ends) == LEAVING  # every one of them has its line in the Auth log
 
 
-def test_a_client_back_before_its_books_are_closed_resumes_its_session(users: Instance) -> None:
-    crowd = _connected(users.port, ENDINGS_PER_TURN * 2)
-    keeper = RawClient(users.port, name="keeper", timeout=WAIT)
+def test_a_client_back_before_its_books_are_closed_resumes_its_session(dev_user: Instance) -> None:
+    crowd = _connected(dev_user.port, ENDINGS_PER_TURN * 2)
+    keeper = RawClient(dev_user.port, name="keeper", timeout=WAIT)
     assert keeper.connect("keeper", username="dev", password="pw", clean_session=False).return_code == 0
     assert keeper.subscribe("kept/topic", qos=1) == 1
-    with _loop_held(users):
+    with _loop_held(dev_user):
         for raw in crowd:
             raw.close()
         keeper.close()  # last in the queue of books to close
-        back = RawClient(users.port, name="keeper-back", timeout=WAIT)
+        back = RawClient(dev_user.port, name="keeper-back", timeout=WAIT)
         back.send_connect("keeper", username="dev", password="pw", clean_session=False)
 
     connack = back.expect(PacketType.CONNACK)
     assert (connack.return_code, connack.session_present) == (0, True)
-    with RawClient(users.port, name="publisher", timeout=WAIT) as publisher:
+    with RawClient(dev_user.port, name="publisher", timeout=WAIT) as publisher:
         assert publisher.connect("publisher", username="dev", password="pw").return_code == 0
         publisher.publish("kept/topic", b"still subscribed", qos=1)
         assert back.expect(PacketType.PUBLISH).payload == b"still subscribed"
