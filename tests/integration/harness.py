@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -78,6 +79,16 @@ class Instance:
         assert status.state is BrokerState.LISTENING, status.describe()
         self.port = status.addresses[0][1]
         self.ports = {info.kind: info.port for info in status.listeners}
+
+    def until(self, condition: Callable[[], bool], timeout: float, poll: float = 0.05) -> bool:
+        """Whether `condition`, asked on the instance's loop, holds within `timeout` seconds (between two asks the
+        loop turns: what the broker still has to do for the last clients gets done)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.call(condition):
+                return True
+            self.run(asyncio.sleep(poll))
+        return False
 
     def sync(self) -> None:
         """Make the instance notice store changes made by other connections right now."""

@@ -90,12 +90,7 @@ def _settled(instance: Instance) -> bool:
         return (len(instance.service.registry) == 0 and not instance.service.registry.offline()
                 and broker.admission.pending == 0 and broker.open_connections.total == 0)
 
-    deadline = time.monotonic() + SETTLE
-    while time.monotonic() < deadline:
-        if instance.call(idle):
-            return True
-        instance.run(asyncio.sleep(0.05))  # the broker's own loop turns: the last closes are handled
-    return False
+    return instance.until(idle, SETTLE)
 
 
 @pytest.fixture

@@ -8,10 +8,8 @@ arrives in one turn, as when a thousand devices lose their Wi-Fi at once. Loopba
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -77,16 +75,6 @@ def _connected(port: int, count: int) -> list[RawClient]:
     return clients
 
 
-def _settled(instance: Instance, condition: Callable[[], bool]) -> bool:
-    """`condition` (asked on the broker's loop) holds within WAIT seconds."""
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        if instance.call(condition):
-            return True
-        instance.run(asyncio.sleep(0.02))  # turns of the broker's own loop: the books close meanwhile
-    return False
-
-
 def test_a_crowd_leaving_in_one_turn_is_closed_a_bounded_number_per_turn(dev_user: Instance) -> None:
     clients = _connected(dev_user.port, LEAVING)
     batches = dev_user.call(_Batches, _broker(dev_user))
@@ -96,7 +84,8 @@ def test_a_crowd_leaving_in_one_turn_is_closed_a_bounded_number_per_turn(dev_use
                 raw.send(bytes([PacketType.DISCONNECT << 4, 0]))  # half say goodbye, half just go
             raw.close()
 
-    assert _settled(dev_user, lambda: len(dev_user.service.registry) == 0), "some sessions were never closed"
+    assert dev_user.until(lambda: len(dev_user.service.registry) == 0, WAIT, poll=0.02), \
+        "some sessions were never closed"
     assert sum(batches.sizes) == LEAVING
     assert max(batches.sizes) == ENDINGS_PER_TURN  # the crowd did arrive in one turn, and was split
     assert all(size <= ENDINGS_PER_TURN for size in batches.sizes)
