@@ -100,9 +100,9 @@ def run_gui(data_dir: Path, host: str | None = None, port: int | None = None,
     from mqttdesk.gui.qt_platform import check_platform, fatal_messages_as_errors
 
     check_platform()
-    import qasync  # type: ignore[import-untyped]  # (no type information shipped)
     from PySide6.QtWidgets import QApplication
 
+    from mqttdesk.gui.event_loop import run
     from mqttdesk.gui.main_window import MainWindow
 
     existing = QApplication.instance()
@@ -152,7 +152,7 @@ def run_gui(data_dir: Path, host: str | None = None, port: int | None = None,
             await service.close()
             store.close()
 
-    return int(qasync.run(main()) or 0)
+    return int(run(main(), app) or 0)
 
 
 def _settle_garbage_collector() -> None:

@@ -1,9 +1,9 @@
 """GUI test fixtures: offscreen Qt, a qasync loop on the test's QApplication, a store, a service, a window.
 
-pytest-qt has no qasync support, so `aio` installs a `qasync.QEventLoop` in "already running" mode on qtbot's
-QApplication: asyncio callbacks run whenever Qt processes events, i.e. inside `qtbot.waitUntil` / `waitSignal`,
-exactly as in the app where Qt's event loop drives asyncio. `aio.run(coro)` runs a coroutine to its end that way.
-At teardown the loop must be idle: a test that leaves asyncio tasks behind fails.
+pytest-qt has no qasync support, so `aio` installs the window's loop (`SlicedEventLoop`, a `qasync.QEventLoop`)
+in "already running" mode on qtbot's QApplication: asyncio callbacks run whenever Qt processes events, i.e. inside
+`qtbot.waitUntil` / `waitSignal`, exactly as in the app where Qt's event loop drives asyncio. `aio.run(coro)` runs
+a coroutine to its end that way. At teardown the loop must be idle: a test that leaves asyncio tasks behind fails.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from pathlib import Path  # noqa: E402
 from typing import Any, TypeVar  # noqa: E402
 
 import paho.mqtt.client as mqtt  # noqa: E402
-import qasync  # noqa: E402
 import shiboken6  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 from pytestqt.qtbot import QtBot  # noqa: E402
 
 from mqttdesk.broker.service import BrokerService, BrokerState  # noqa: E402
+from mqttdesk.gui.event_loop import SlicedEventLoop  # noqa: E402
 from mqttdesk.gui.main_window import MainWindow  # noqa: E402
 from mqttdesk.store.db import Store  # noqa: E402
 from tests.support import fast_hash  # noqa: E402
@@ -64,7 +64,7 @@ class AsyncRunner:
 
 @pytest.fixture
 def aio(qapp: QApplication, qtbot: QtBot) -> Iterator[AsyncRunner]:
-    loop = qasync.QEventLoop(qapp, already_running=True)
+    loop = SlicedEventLoop(qapp, already_running=True)  # the window's loop (app.run_gui)
     asyncio.set_event_loop(loop)
     runner = AsyncRunner(loop, qtbot)
     try:

@@ -30,7 +30,6 @@ from typing import Any
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import paho.mqtt.client as mqtt  # noqa: E402
-import qasync  # noqa: E402
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 from cryptography.hazmat.primitives.hashes import SHA256  # noqa: E402
@@ -50,6 +49,7 @@ from mqttdesk.gui.ca_dialogs import CreateCaDialog  # noqa: E402
 from mqttdesk.gui.certificate_dialogs import IssueCertificateDialog, IssuedDialog, SignCsrDialog  # noqa: E402
 from mqttdesk.gui.certificates_tab import CertificatesTab  # noqa: E402
 from mqttdesk.gui.connect_dialog import ConnectDeviceDialog  # noqa: E402
+from mqttdesk.gui.event_loop import SlicedEventLoop  # noqa: E402
 from mqttdesk.gui.main_window import MainWindow  # noqa: E402
 from mqttdesk.gui.models.clients_model import MESSAGES_IN, SUBSCRIPTIONS  # noqa: E402
 from mqttdesk.gui.record_tab import RecordTab  # noqa: E402
@@ -454,7 +454,8 @@ async def require_authentication_shot(window: MainWindow, out: Path) -> None:
 def run(populate: Callable[[Store], None], take: Take, *, size: tuple[int, int] | None = None,
         out: Path | None = None) -> None:
     """Fill a fresh store in a temporary directory, open the main window over it (at `size`, if given) and
-    run `take` on a qasync loop; the shots go to `out`, else the directory named on the command line, else ./shots."""
+    run `take` on the window's loop; the shots go to `out`, else the directory named on the command line, else
+    ./shots."""
     out = out or Path(sys.argv[1] if len(sys.argv) > 1 else "shots")
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication(sys.argv)
@@ -465,7 +466,7 @@ def run(populate: Callable[[Store], None], take: Take, *, size: tuple[int, int] 
         window = MainWindow(service, hasher=FAST_HASH)
         if size is not None:
             window.resize(*size)
-        loop = qasync.QEventLoop(app)
+        loop = SlicedEventLoop(app)
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(service.open())

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mqttdesk import __version__
 from mqttdesk.gui.qt_platform import XCB_PACKAGES, explain_missing, missing_library
+from tests.integration.raw_mqtt import RawClient
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,7 +62,8 @@ def test_the_readme_names_every_package_the_xcb_plugin_needs() -> None:
     assert set(XCB_PACKAGES.values()) <= named, set(XCB_PACKAGES.values()) - named
 
 
-def test_the_window_app_quits_cleanly_on_sigterm_and_keeps_its_window_state(data_dir: Path) -> None:
+def test_the_window_app_serves_a_client_then_quits_cleanly_on_sigterm_and_keeps_its_window_state(
+        data_dir: Path) -> None:
     assert run_mqttdesk(["config", "set", "listen.port", "0"], data_dir).returncode == 0
     environment = {key: value for key, value in os.environ.items() if key != "DISPLAY"}
     environment.update(QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(REPO), MQTTDESK_DATA_DIR=str(data_dir))
@@ -71,6 +73,10 @@ def test_the_window_app_quits_cleanly_on_sigterm_and_keeps_its_window_state(data
         assert process.stdout is not None
         line = process.stdout.readline()  # printed once the broker listens, the window shown
         assert line.startswith("listening on 127.0.0.1:"), line
+        port = int(line.split()[2].rsplit(":", 1)[1])
+        # the window's own event loop (event_loop.SlicedEventLoop) answers a CONNECT (anonymous: refused, answered)
+        with RawClient(port) as client:
+            assert client.connect("window-loop-probe").return_code in (0, 5)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
     finally:
