@@ -21,7 +21,7 @@ from mqttdesk.store.changes import Change
 
 log = logging.getLogger(__name__)
 
-SESSION_BATCH_MS = 50  # how long session events are collected before the views hear of them
+SESSION_BATCH_MS = 200  # how long session events are collected before the views hear of them (see _on_session_event)
 
 
 class ServiceBridge(QObject):

@@ -58,6 +58,7 @@ def test_a_device_appears_online_then_goes_offline(
     assert "registered via bootstrap 'plugs' by broker" in tooltip
     assert tab.count_label.text() == "1 device, 1 online"
     clients = window.tab("Clients")
+    qtbot.waitUntil(lambda: has_row(clients.table, PLUG), timeout=5000)  # type: ignore[attr-defined]  # (batched)
     assert cell(clients.table, PLUG, METHOD) == "bootstrap (registered)"  # type: ignore[attr-defined]
     select_row(tab.table, PLUG)
     assert tab.kick_button.isEnabled()

@@ -89,6 +89,7 @@ def test_a_tasmota_plug_onboarded_through_a_bootstrap_credential(
     assert cell(tab.table, PLUG, ONLINE) == "online"
     assert store.devices.find(PLUG) is not None  # registered through the bootstrap credential
     clients = window.tab("Clients")
+    qtbot.waitUntil(lambda: has_row(clients.table, PLUG), timeout=5000)  # type: ignore[attr-defined]  # (batched)
     assert FIRMWARE in str(cell(clients.table, PLUG, CLIENT_DEVICE))  # type: ignore[attr-defined]
 
     select_row(tab.table, PLUG)

@@ -41,6 +41,13 @@ HEADER_TIPS = (
     "What the client is, from what it publishes (Tasmota firmware and its LWT's online state, ESPHome, ...)",
 )
 _NUMERIC = (SUBSCRIPTIONS, MESSAGES_IN, MESSAGES_OUT)
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_SORT = int(SORT_ROLE)
+_SERVED_ROLES = frozenset((_DISPLAY, _TOOLTIP, _ALIGNMENT, _FOREGROUND, _SORT))
+_RIGHT_ALIGNED = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
 class ClientsTableModel(ListTableModel):
@@ -68,34 +75,43 @@ class ClientsTableModel(ListTableModel):
     def row_of(self, client_id: str) -> int | None:
         return self._rows.get(client_id)
 
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self._sessions):
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        # (asked twice for every cell a repaint draws, through the proxy: no detour through row_total)
+        return 0 if parent.isValid() else len(self._sessions)
+
+    def data(self, index: AnyIndex, role: int = _DISPLAY) -> Any:
+        # A repaint asks every visible cell for seven roles; four of them (font, check state, icon, background)
+        # are never ours, and a storm repaints this table several times a second: those go first, and the roles
+        # are compared as plain ints (an enum member's lookup costs more than the rest of a cell).
+        if role not in _SERVED_ROLES or not index.isValid():
             return None
-        live = self._sessions[index.row()]
+        row = index.row()
+        if row >= len(self._sessions):
+            return None
+        live = self._sessions[row]
         column = index.column()
         if column == DEVICE:
             return self._device_data(live, role)
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role == _DISPLAY:
             return self._display(live, column)
-        if role == SORT_ROLE:
+        if role == _ALIGNMENT:
+            return _RIGHT_ALIGNED if column in _NUMERIC else None
+        if role == _FOREGROUND:
+            return None if live.offline_since is None else \
+                QBrush(QPalette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text))
+        if role == _SORT:
             return self._sort_key(live, column)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(live, column)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in _NUMERIC:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ForegroundRole and live.offline_since is not None:
-            return QBrush(QPalette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text))
-        return None
+        return self._tooltip(live, column)
 
     def _device_data(self, live: LiveSession, role: int) -> str | None:
-        if role not in (Qt.ItemDataRole.DisplayRole, SORT_ROLE, Qt.ItemDataRole.ToolTipRole):
+        if role not in (_DISPLAY, _SORT, _TOOLTIP):
             return None
         facts = self._devices.for_client(live.client_id)
         if facts is None:
-            if role == Qt.ItemDataRole.ToolTipRole:
+            if role == _TOOLTIP:
                 return None
             return "Tasmota (DVES_ clientId)" if is_tasmota_client_id(live.client_id) else "—"
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == _TOOLTIP:
             return f"topic '{facts.topic}'" + (f", IP {facts.ip}" if facts.ip else "")
         return facts.summary() + (f" · {facts.ip}" if facts.ip else "")
 
