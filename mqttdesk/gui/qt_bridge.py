@@ -66,7 +66,8 @@ class ServiceBridge(QObject):
 
     def _on_session_event(self, event: SessionEvent) -> None:
         # Sessions are handed on in batches: a storm of 1,000 devices sent one by one through every model and
-        # view held the window for a quarter of a second; batched, a model inserts or removes rows as blocks.
+        # view held the window for a quarter of a second; batched, a model inserts or removes rows as blocks. Each
+        # batch also repaints the Clients table (10-30 ms with a full screen of rows): five a second, not twenty.
         if not self._alive():
             return
         self._pending_events.append(event)
