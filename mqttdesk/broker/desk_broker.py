@@ -37,6 +37,7 @@ import logging
 import secrets
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -175,6 +176,10 @@ class DeskBroker:
         self._accept_errors: AcceptErrorFilter | None = None
         self._listeners = Listeners(self._stream_connected)
         self.clock_jumps: ClockJumps | None = None  # from the first listener on (it needs the running loop)
+        # one bound method each for every connection (made per connection, they were 128 bytes of each idle client):
+        # the loop's clock, which keep-alive timers run on (set with the first listener), and the clock-jump check
+        self._loop_time: Callable[[], float] = time.monotonic
+        self._clock_jumped_check = self._clock_jumped
 
     # -- listeners ------------------------------------------------------------------------------
 
@@ -185,6 +190,7 @@ class DeskBroker:
             self._accept_errors = AcceptErrorFilter(asyncio.get_running_loop(), self._fd_limit)
             self._accept_errors.install()
         if self.clock_jumps is None:
+            self._loop_time = asyncio.get_running_loop().time
             self.clock_jumps = ClockJumps(asyncio.get_running_loop(), self._fresh_keep_alive)
             self.clock_jumps.start()
         await self._listeners.start(spec, context)
@@ -264,7 +270,7 @@ class DeskBroker:
             return False
         protocol = ServerProtocol(maximum_packet_size=self.limits.max_packet_size, receive_maximum=MAX_INCOMING_QOS2,
                                   topic_alias_maximum=TOPIC_ALIAS_MAXIMUM,
-                                  clock=asyncio.get_running_loop().time)  # keep-alive timers are the loop's
+                                  clock=self._loop_time)  # keep-alive timers are the loop's
         try:
             async with waiting:  # counts against the caps until the CONNECT is read, within its deadline
                 await stream.handshake()  # TLS: ours, so that a failure is in the Auth log
@@ -530,7 +536,7 @@ class DeskBroker:
         state.attach(version, protocol.client_receive_maximum, protocol.client_maximum_packet_size,
                      protocol.client_topic_alias_maximum)
         live.session = state  # the record reads the session's subscriptions and queue, never a copy
-        connection = Connection(stream, protocol, state, self.router, clock_jumped=self._clock_jumped)
+        connection = Connection(stream, protocol, state, self.router, clock_jumped=self._clock_jumped_check)
         self._connections[client_id] = connection
         self.registry.add(live)  # still under the clientId's gate: the next CONNECT of this id sees it
         return connection, present

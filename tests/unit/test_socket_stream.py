@@ -4,9 +4,18 @@ delivery to callbacks (`deliver`), which also holds what arrives while the recei
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from mqttdesk.broker.transport import READ_CHUNK, READ_PAUSE, ListenerInfo, SocketStream, Stream
+
+
+class _Receiver:
+    """A `transport.Receiver` made of two callables."""
+
+    def __init__(self, received: Callable[[bytes], object], ended: Callable[[Exception | None], object]) -> None:
+        self.bytes_received = received
+        self.stream_ended = ended
 
 
 class _Transport(asyncio.Transport):
@@ -87,7 +96,7 @@ def test_delivery_hands_over_what_came_before_then_each_arrival_and_the_end_once
             ended.set()
 
         stream.data_received(b"before")
-        stream.deliver(take, end)
+        stream.deliver(_Receiver(take, end))
         await asyncio.wait_for(first.wait(), 1)
         stream.data_received(b"direct")
         stream.eof_received()
@@ -115,7 +124,7 @@ def test_delivery_comes_in_bites_with_other_callbacks_between_and_resumes_readin
             if len(received) == len(backlog):
                 done.set()
 
-        stream.deliver(take, lambda _error: None)
+        stream.deliver(_Receiver(take, lambda _error: None))
         stream.data_received(backlog)
         paused = transport.paused
         await asyncio.wait_for(done.wait(), 5)
@@ -139,7 +148,7 @@ def test_a_held_stream_keeps_what_arrives_and_its_end_until_released() -> None:
             got.append(("end", error))
             ended.set()
 
-        stream.deliver(got.append, end)
+        stream.deliver(_Receiver(got.append, end))
         stream.hold()
         stream.data_received(b"while busy")
         stream.connection_lost(ConnectionResetError("reset"))

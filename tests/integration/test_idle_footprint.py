@@ -1,0 +1,41 @@
+"""What an idle connected client costs the broker: no buffer or packet list of its own between reads and writes, and
+the callables every connection needs are the broker's, shared, not made per connection (bench: memory per idle
+client). Real broker, raw clients on loopback."""
+
+from __future__ import annotations
+
+from mqttdesk.broker.connection import Connection
+from mqttdesk.broker.desk_broker import DeskBroker
+from mqttdesk.broker.transport import SocketStream
+from tests.integration.harness import Instance
+from tests.integration.raw_mqtt import PacketType, RawClient
+
+
+def _connections(instance: Instance) -> list[Connection]:
+    broker = instance.service._broker
+    assert isinstance(broker, DeskBroker)
+    return list(broker._connections.values())
+
+
+def test_idle_clients_hold_no_lists_and_share_the_brokers_callables(dev_user: Instance) -> None:
+    with RawClient(dev_user.port) as first, RawClient(dev_user.port) as second:
+        for client, name in ((first, "idle-1"), (second, "idle-2")):
+            assert client.connect(name, username="dev", password="pw", keep_alive=60).return_code == 0
+        first.send(b"\xc0\x00")  # PINGREQ: a read and a write, after which the connection is idle again
+        assert first.expect(PacketType.PINGRESP).type is PacketType.PINGRESP
+        assert dev_user.until(lambda: len(_connections(dev_user)) == 2, timeout=5)
+
+        def footprint() -> list[tuple[object, ...]]:
+            facts = []
+            for connection in _connections(dev_user):
+                stream = connection.stream
+                assert isinstance(stream, SocketStream)
+                facts.append((connection._out, stream._chunks, stream._receiver is connection,
+                              connection.protocol._clock, connection._clock_jumped))
+            return facts
+
+        facts = dev_user.call(footprint)
+    assert [fact[:3] for fact in facts] == [((), (), True)] * 2  # nothing buffered, delivered to the connection
+    # one bound method each, for every connection
+    assert len({id(fact[3]) for fact in facts}) == 1
+    assert len({id(fact[4]) for fact in facts}) == 1
