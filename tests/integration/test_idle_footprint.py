@@ -30,12 +30,14 @@ def test_idle_clients_hold_no_lists_and_share_the_brokers_callables(dev_user: In
             for connection in _connections(dev_user):
                 stream = connection.stream
                 assert isinstance(stream, SocketStream)
-                facts.append((connection._out, stream._chunks, stream._receiver is connection,
-                              connection.protocol._clock, connection._clock_jumped))
+                protocol = connection.protocol
+                facts.append((connection._out, stream._chunks, protocol._events, protocol._out,
+                              stream._receiver is connection, protocol._clock, connection._clock_jumped))
             return facts
 
         facts = dev_user.call(footprint)
-    assert [fact[:3] for fact in facts] == [((), (), True)] * 2  # nothing buffered, delivered to the connection
+    # nothing buffered or waiting (neither in the connection nor in its protocol), delivered to the connection
+    assert [fact[:5] for fact in facts] == [((), (), (), (), True)] * 2
     # one bound method each, for every connection
-    assert len({id(fact[3]) for fact in facts}) == 1
-    assert len({id(fact[4]) for fact in facts}) == 1
+    assert len({id(fact[5]) for fact in facts}) == 1
+    assert len({id(fact[6]) for fact in facts}) == 1
