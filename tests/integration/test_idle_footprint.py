@@ -31,13 +31,13 @@ def test_idle_clients_hold_no_lists_and_share_the_brokers_callables(dev_user: In
                 stream = connection.stream
                 assert isinstance(stream, SocketStream)
                 protocol = connection.protocol
-                facts.append((connection._out, stream._chunks, protocol._events, protocol._out,
+                facts.append((connection._out, stream._chunks, protocol._events, protocol._out, protocol._buffer,
                               stream._receiver is connection, protocol._clock, connection._clock_jumped))
             return facts
 
         facts = dev_user.call(footprint)
     # nothing buffered or waiting (neither in the connection nor in its protocol), delivered to the connection
-    assert [fact[:5] for fact in facts] == [((), (), (), (), True)] * 2
+    assert [fact[:6] for fact in facts] == [((), (), (), (), b"", True)] * 2
     # one bound method each, for every connection
-    assert len({id(fact[5]) for fact in facts}) == 1
     assert len({id(fact[6]) for fact in facts}) == 1
+    assert len({id(fact[7]) for fact in facts}) == 1
