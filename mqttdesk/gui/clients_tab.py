@@ -43,12 +43,11 @@ from mqttdesk.gui.models.clients_model import (
     ClientsTableModel,
 )
 from mqttdesk.gui.models.forced_disconnects import forced_notices
-from mqttdesk.gui.models.sorting import sorted_proxy
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.timeline_dialog import TimelineDialog
 from mqttdesk.gui.widgets.confirm import ask_confirmation
 from mqttdesk.gui.widgets.notice_stack import NoticeStack
-from mqttdesk.gui.widgets.tables import make_table, select_source_row, selected_source_row, set_column_widths
+from mqttdesk.gui.widgets.tables import make_table, set_column_widths
 from mqttdesk.store.auth_log_repo import AuthLogEntry
 
 # the client id column stretches; the others get what their content usually needs (no ResizeToContents: with
@@ -66,7 +65,6 @@ class ClientsTab(QWidget):
         self.model = ClientsTableModel(context.service.registry, self, context.service.devices.book)
         context.bridge.session_events.connect(self.model.on_session_events)
         context.bridge.device_changed.connect(self.model.on_device_changed)
-        self.proxy = sorted_proxy(self.model, self)
 
         self.kick_button = QPushButton("Kick")
         self.kick_button.setToolTip("Disconnect the selected client now (it may reconnect if its credential allows)")
@@ -92,9 +90,9 @@ class ClientsTab(QWidget):
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText("Filter by client id")
         self.filter_edit.setClearButtonEnabled(True)
-        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.filter_edit.textChanged.connect(self.model.set_filter)
 
-        self.table = make_table(self.proxy, sortable=True)
+        self.table = make_table(self.model, sortable=True)  # (the model sorts and filters itself: no proxy)
         self.table.sortByColumn(CONNECTED_SINCE, Qt.SortOrder.DescendingOrder)
         method_width = self.table.fontMetrics().horizontalAdvance(LONGEST_METHOD) + 24  # + cell padding
         set_column_widths(self.table, {**_COLUMN_WIDTHS, METHOD: max(_COLUMN_WIDTHS[METHOD], method_width)})
@@ -121,15 +119,17 @@ class ClientsTab(QWidget):
         self.refresh_limit_counts()
 
     def selected_session(self) -> LiveSession | None:
-        row = selected_source_row(self.table, self.proxy)
-        return None if row is None else self.model.session_at(row)
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.session_at(rows[0].row()) if rows else None
 
     def select_client(self, client_id: str) -> None:
-        select_source_row(self.table, self.proxy, self.model.row_of(client_id))
+        row = self.model.row_of(client_id)
+        if row is not None:
+            self.table.selectRow(row)
 
     def _rows_changed(self) -> None:
         connected = self.model.connected_count()
-        kept = self.model.rowCount() - connected
+        kept = self.model.session_total() - connected
         text = plural(connected, "client") + " connected"
         self.count_label.setText(text + (f", {plural(kept, 'session')} kept for clients away" if kept else ""))
         self._update_actions()

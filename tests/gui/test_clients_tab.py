@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
 from mqttdesk.broker.service import BrokerService
@@ -136,3 +138,38 @@ def _paho(client_id: str, port: int, on_connack: Callable[[int], None] | None = 
 
 
 _V311 = {0: 0, 136: 3}  # paho 2 reports a 3.1.1 CONNACK as the MQTT 5 code: 136 is "server unavailable"
+
+
+def test_the_filter_box_and_a_header_click_sort_and_narrow_the_table(
+        qtbot: QtBot, window: MainWindow, store: Store, connect: ClientFactory) -> None:
+    store.roles.add("all")
+    store.roles.allow("all", "#", Permission.READWRITE)
+    store.users.add("lamp", FAST_HASH("pw"), ("all",))
+    tab = clients_tab(window)
+    window.tabs.setCurrentWidget(tab)
+    for client_id in ("kitchen-lamp", "hall-plug", "desk-lamp"):
+        connect(client_id, "lamp", "pw")
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 3, timeout=5000)
+
+    def ids() -> list[str]:
+        shown = tab.table.model()
+        return [shown.index(row, 0).data() for row in range(shown.rowCount())]
+
+    assert ids() == ["desk-lamp", "hall-plug", "kitchen-lamp"]  # newest first (connected since, descending)
+
+    header = tab.table.horizontalHeader()
+    click_at = header.sectionViewportPosition(0) + header.sectionSize(0) // 2
+    QTest.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(click_at, header.height() // 2))
+    assert header.sortIndicatorSection() == 0
+    expected = sorted(ids(), reverse=header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder)
+    assert ids() == expected  # by client id, the way the header's arrow shows
+
+    select_row(tab.table, "hall-plug")
+    qtbot.keyClicks(tab.filter_edit, "LAMP")
+    assert sorted(ids()) == ["desk-lamp", "kitchen-lamp"]
+    assert tab.count_label.text() == "3 clients connected"  # the line counts everyone, shown or not
+    tab.filter_edit.clear()
+    assert sorted(ids()) == ["desk-lamp", "hall-plug", "kitchen-lamp"]
+    select_row(tab.table, "desk-lamp")
+    assert tab.selected_session() is not None
+    assert tab.selected_session().client_id == "desk-lamp"  # type: ignore[union-attr]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPersistentModelIndex, Qt
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
-from mqttdesk.broker.registry import LiveSession, SessionEvent, SessionRegistry
+from mqttdesk.broker.registry import LiveSession, SessionEvent, SessionEventKind, SessionRegistry
 from mqttdesk.broker.session_state import SessionState
 from mqttdesk.broker.subscription import Subscription
 from mqttdesk.core.acl import Permission
@@ -16,6 +16,7 @@ from mqttdesk.core.decision import Grant
 from mqttdesk.core.model import CredentialKind, CredentialRef, Method
 from mqttdesk.gui.models.clients_model import (
     CLIENT_ID,
+    CONNECTED_SINCE,
     DEVICE,
     HEADER_TIPS,
     HEADERS,
@@ -197,3 +198,71 @@ def test_clients_model_shows_a_token_session_with_its_expiry() -> None:
     shown = model.index(0, METHOD).data()
     assert shown == f"token (until {time.strftime('%H:%M:%S', time.localtime(expires))})"
     assert "valid until" in model.index(0, METHOD).data(Qt.ItemDataRole.ToolTipRole)
+
+
+def _ids(model: ClientsTableModel) -> list[str]:
+    return [model.index(row, CLIENT_ID).data() for row in range(model.rowCount())]
+
+
+def test_clients_model_sorts_itself_and_inserts_a_batch_where_the_order_puts_it(qtmodeltester: ModelTester) -> None:
+    registry = SessionRegistry()
+    model = ClientsTableModel(registry)
+    start = time.time()
+    older = [live(f"old{n}") for n in range(4)]
+    for number, session in enumerate(older):
+        session.connected_since = start + number
+    model.on_session_events([SessionEvent(SessionEventKind.CONNECTED, s.client_id, s) for s in older])
+    model.sort(CONNECTED_SINCE, Qt.SortOrder.DescendingOrder)  # what the Clients tab shows: newest first
+    assert _ids(model) == ["old3", "old2", "old1", "old0"]
+    selected = QPersistentModelIndex(model.index(model.row_of("old1") or 0, CLIENT_ID))
+
+    seen = Recorder(model)
+    storm = [live(f"new{n}") for n in range(5)]
+    for number, session in enumerate(storm):
+        session.connected_since = start + 10 + number
+    middle = live("between")
+    middle.connected_since = start + 1.5
+    model.on_session_events([SessionEvent(SessionEventKind.CONNECTED, s.client_id, s) for s in (*storm, middle)])
+    assert _ids(model) == ["new4", "new3", "new2", "new1", "new0", "old3", "old2", "between", "old1", "old0"]
+    assert seen.events.count("rowsInserted") == 2  # the storm as one block at the top, the other in its place
+    assert "modelReset" not in seen.events
+    assert [model.row_of(c) for c in _ids(model)] == list(range(10))
+    assert selected.data() == "old1"  # a selection stays on its session while rows arrive around it
+    qtmodeltester.check(model)
+
+    model.sort(MESSAGES_IN, Qt.SortOrder.DescendingOrder)
+    busy = _update_counter(model, older[0], messages_in=7)
+    assert _ids(model)[0] == busy  # counters that change re-sort a table sorted by them
+    assert selected.data() == "old1"
+    model.sort(CLIENT_ID, Qt.SortOrder.AscendingOrder)
+    assert _ids(model) == sorted(_ids(model))
+    qtmodeltester.check(model)
+
+
+def _update_counter(model: ClientsTableModel, session: LiveSession, *, messages_in: int) -> str:
+    """An UPDATED event for `session` after its counter changed, as the registry sends it; its client id."""
+    session.messages_in = messages_in
+    model.on_session_events([SessionEvent(SessionEventKind.UPDATED, session.client_id, session)])
+    return session.client_id
+
+
+def test_clients_model_filters_by_client_id_and_still_counts_every_session(qtmodeltester: ModelTester) -> None:
+    registry = SessionRegistry()
+    model = ClientsTableModel(registry)
+    sessions = [live(name) for name in ("lamp-1", "plug-1", "LAMP-2")]
+    model.on_session_events([SessionEvent(SessionEventKind.CONNECTED, s.client_id, s) for s in sessions])
+    model.set_filter("lamp")
+    assert _ids(model) == ["lamp-1", "LAMP-2"]  # case-insensitive, part of the id
+    later = [live("plug-2"), live("lamp-3")]
+    model.on_session_events([SessionEvent(SessionEventKind.CONNECTED, s.client_id, s) for s in later])
+    assert _ids(model) == ["lamp-1", "LAMP-2", "lamp-3"]
+    assert model.session_total() == 5
+    assert model.connected_count() == 5  # the count line counts who is connected, not who is shown
+    model.on_session_events([SessionEvent(SessionEventKind.DISCONNECTED, "plug-1", sessions[1])])
+    assert model.session_total() == 4
+    qtmodeltester.check(model)
+    model.sort(CLIENT_ID, Qt.SortOrder.AscendingOrder)
+    assert _ids(model) == ["lamp-1", "LAMP-2", "lamp-3"]
+    model.set_filter("")  # those left out come back, in the sort order
+    assert _ids(model) == ["lamp-1", "LAMP-2", "lamp-3", "plug-2"]
+    assert model.row_of("plug-1") is None
