@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from PySide6.QtCore import QItemSelection, QPoint, Qt
-from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QHeaderView, QLineEdit, QMenu, QPushButton, QVBoxLayout, QWidget
 
 from mqttdesk.core.errors import InvalidTransitionError, MqttdeskError
@@ -64,9 +63,6 @@ class RecordTab(QWidget):
         context.bridge.session_events.connect(model.on_session_events)
         context.bridge.auth_entries.connect(model.on_auth_entries)
         self.proxy = sorted_proxy(model, self, filter_column=filter_column)
-        # sorted as rows arrive only while the tab is on screen (`showEvent`): a storm registering a thousand devices
-        # had the hidden Devices table sort each batch in, two Python calls per comparison
-        self.proxy.setDynamicSortFilter(False)
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText(filter_hint)
         self.filter_edit.setClearButtonEnabled(True)
@@ -82,14 +78,6 @@ class RecordTab(QWidget):
         self._menu_buttons: list[QPushButton | None] = []
         self._state_buttons: dict[StateAction, QPushButton] = {}
         self._tips: dict[QPushButton, str] = {}
-
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
-        self.proxy.setDynamicSortFilter(True)  # (sorts what came while hidden, then keeps sorting)
-        super().showEvent(event)
-
-    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802
-        self.proxy.setDynamicSortFilter(False)
-        super().hideEvent(event)
 
     def button(self, text: str, slot: Callable[[], None], tip: str) -> QPushButton:
         button = QPushButton(text)

@@ -219,21 +219,3 @@ def test_the_login_dialog_binds_a_user_to_a_trusted_ca(qtbot: QtBot, window: Mai
     qtbot.waitUntil(lambda: cell(tab.table, "lamp", LOGIN) == "both (factory)", timeout=5000)
     user = store.users.get("lamp")
     assert (user.auth, user.certificate_ca) == (AuthMode.BOTH, "factory")
-
-
-def test_a_hidden_tab_sorts_what_came_meanwhile_when_shown_and_then_as_rows_arrive(
-        qtbot: QtBot, window: MainWindow, store: Store) -> None:
-    tab = users_tab(window)
-    window.tabs.setCurrentWidget(window.tab("Clients"))  # the Users table is off screen
-    for name in ("walnut", "birch", "maple"):
-        store.users.add(name, FAST_HASH("x"))
-
-    def names() -> list[str]:
-        return [tab.table.model().index(row, 0).data() for row in range(tab.table.model().rowCount())]
-
-    qtbot.waitUntil(lambda: len(names()) == 3, timeout=5000)
-    window.tabs.setCurrentWidget(tab)
-    assert names() == ["birch", "maple", "walnut"]  # by name, as the header shows
-    store.users.add("aspen", FAST_HASH("x"))
-    qtbot.waitUntil(lambda: len(names()) == 4, timeout=5000)
-    assert names() == ["aspen", "birch", "maple", "walnut"]  # on screen: sorted in as it arrives
