@@ -139,3 +139,35 @@ def test_who_used_a_client_id_is_stored_except_for_anonymous_and_oversized_ids(t
     recorder.flush()
     assert store.client_ids.owners() == {"alice-phone": alice}
     store.close()
+
+
+def test_a_timed_write_takes_at_most_a_batch_of_client_ids_and_the_rest_follow(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from mqttdesk.core.model import CredentialKind, CredentialRef
+
+    monkeypatch.setattr(recorder_module, "BATCH", 10)
+    store = Store.open(tmp_path)
+    recorder = DecisionRecorder(store, flush_delay=0.01)
+    fleet = CredentialRef(CredentialKind.BOOTSTRAP, "fleet")
+    sizes: list[int] = []
+    write = store.client_ids.record
+
+    def counted(due: dict[str, tuple[CredentialRef, float]]) -> None:
+        sizes.append(len(due))
+        write(due)
+
+    monkeypatch.setattr(store.client_ids, "record", counted)
+
+    async def run() -> None:
+        for n in range(35):  # a storm's devices, each with its own clientId
+            recorder.record_client_id(f"dev-{n}", fleet)
+        for _ in range(200):
+            if len(store.client_ids.owners()) == 35:
+                break
+            await asyncio.sleep(0.02)
+
+    asyncio.run(run())
+    assert len(store.client_ids.owners()) == 35
+    assert max(sizes) == 10  # one batch per write, a loop turn between them
+    assert sum(sizes) == 35
+    store.close()
