@@ -47,7 +47,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def command_word(argv: list[str]) -> str | None:
-    """The command `argv` runs, when it is plain to see (else None: the full parser sorts it out)."""
+    """The command `argv` runs, when it is plain to see; "" when it runs none (the window); None when the full
+    parser must sort it out."""
     words = iter(argv)
     for word in words:
         if word == "--data-dir":
@@ -56,7 +57,7 @@ def command_word(argv: list[str]) -> str | None:
             return word
         elif not word.startswith("--data-dir="):
             return None  # -h, --version, or something the parser must refuse
-    return None
+    return ""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -86,4 +86,10 @@ def test_the_parser_of_one_command_parses_it_as_the_full_parser_does() -> None:
     assert vars(build_parser("user").parse_args(argv)) == vars(build_parser().parse_args(argv))
     assert command_word(["--data-dir=/tmp/x", "serve"]) == "serve"
     assert command_word(["--version"]) is None
-    assert command_word(["--data-dir", "/tmp/x"]) is None  # the window
+    assert command_word(["--data-dir", "/tmp/x"]) == ""  # the window: no command's parser is declared
+    window = build_parser("").parse_args(["--data-dir", "/tmp/x"])
+    assert window.command is None
+    assert window.data_dir == Path("/tmp/x")
+    subcommands = next(action for action in build_parser("")._actions
+                       if isinstance(action, argparse._SubParsersAction))
+    assert subcommands.choices == {}
