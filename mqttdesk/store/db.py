@@ -3,7 +3,8 @@ change notification.
 
 The file uses `auto_vacuum = INCREMENTAL`, so space the Auth log's pruning frees goes back to the file system
 (`reclaim_space`); a file made before that is converted once, at open, by a VACUUM after pruning it to its budget.
-The WAL file is truncated back to `_WAL_SIZE_LIMIT` after each checkpoint instead of keeping its largest size.
+The WAL file is truncated back to `_WAL_SIZE_LIMIT` after each checkpoint instead of keeping its largest size, and
+checkpoints run in a thread of their own from the first write on (`checkpoints.py`), not inside a commit.
 
 Every mutation runs in one short transaction through `Store.write()`, which also appends its change notices to
 `change_log`. Listeners in this process are told right after the commit; another process (the CLI changing the
@@ -32,6 +33,7 @@ from mqttdesk.store.auth_log_repo import AuthLogRepo
 from mqttdesk.store.bans_repo import BansRepo
 from mqttdesk.store.bootstraps_repo import BootstrapsRepo
 from mqttdesk.store.changes import Change, ChangeKind, ChangeListener
+from mqttdesk.store.checkpoints import BackgroundCheckpoints
 from mqttdesk.store.client_ids_repo import ClientIdsRepo
 from mqttdesk.store.devices_repo import DevicesRepo
 from mqttdesk.store.migrations import migrate
@@ -92,6 +94,7 @@ class Store:
         self._listeners: list[ChangeListener] = []
         self._pending: list[Change] = []
         self._depth = 0
+        self._checkpoints: BackgroundCheckpoints | None = None  # from the first write on
         self._data_version = self._read_data_version()
         self._last_change_id = int(connection.execute("SELECT COALESCE(MAX(id), 0) FROM change_log").fetchone()[0])
         self.users = UsersRepo(self)
@@ -134,6 +137,8 @@ class Store:
             connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
+            # checkpoints run in a thread of their own, not in a commit on the event loop (checkpoints.py)
+            connection.execute("PRAGMA wal_autocheckpoint = 0")
             connection.execute("PRAGMA synchronous = NORMAL")
             connection.execute("PRAGMA foreign_keys = ON")
             migrate(connection)
@@ -182,6 +187,9 @@ class Store:
         self._connection.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
 
     def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.close()
+            self._checkpoints = None
         self._connection.close()
 
     # -- transactions and notification -------------------------------------------------------------
@@ -204,6 +212,8 @@ class Store:
                 self._record_changes(self._pending)
                 self._connection.execute("COMMIT")
                 self.has_written = True
+                if self._checkpoints is None:
+                    self._checkpoints = BackgroundCheckpoints(self.path)
         except BaseException:
             self._depth -= 1
             if outermost:
