@@ -19,13 +19,14 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 from mqttdesk.core.decision import Decision
 from mqttdesk.core.model import CredentialKind, CredentialRef, Device
 from mqttdesk.store.auth_log_repo import SESSION_END_KINDS, AuthLogEntry, entry_from_decision
 from mqttdesk.store.db import Store
 
+T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -176,14 +177,8 @@ class DecisionRecorder:
 
     def _write(self, limit: int | None) -> bool:
         """Write up to `limit` of each kind (all with None); False when the store was busy (kept for a retry)."""
-        if limit is None or len(self._queue) <= limit:
-            queue, self._queue = self._queue, []
-        else:
-            queue, self._queue = self._queue[:limit], self._queue[limit:]
-        if limit is None or len(self._registrations) <= limit:
-            registrations, self._registrations = self._registrations, []
-        else:
-            registrations, self._registrations = self._registrations[:limit], self._registrations[limit:]
+        queue, self._queue = _split(self._queue, limit)
+        registrations, self._registrations = _split(self._registrations, limit)
         # (a storm's thousand clientIds in one statement, and the views' updates after it, held the window 47 ms)
         uses, self._uses = _split(self._uses, limit)
         client_ids, self._client_ids = _split(self._client_ids, limit)
@@ -297,9 +292,15 @@ class DecisionRecorder:
         return due
 
 
-def _split(pending: dict[K, V], limit: int | None) -> tuple[dict[K, V], dict[K, V]]:
+@overload
+def _split(pending: list[T], limit: int | None) -> tuple[list[T], list[T]]: ...
+@overload
+def _split(pending: dict[K, V], limit: int | None) -> tuple[dict[K, V], dict[K, V]]: ...
+def _split(pending: list[T] | dict[K, V], limit: int | None) -> tuple[Any, Any]:
     """The first `limit` of `pending` (all with None), and the rest: what one write takes, what waits."""
     if limit is None or len(pending) <= limit:
-        return pending, {}
-    items = list(pending.items())
-    return dict(items[:limit]), dict(items[limit:])
+        return pending, type(pending)()
+    if isinstance(pending, dict):
+        items = list(pending.items())
+        return dict(items[:limit]), dict(items[limit:])
+    return pending[:limit], pending[limit:]
