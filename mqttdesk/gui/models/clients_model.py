@@ -103,6 +103,8 @@ class ClientsTableModel(ListTableModel):
             return None
         live = self._sessions[row]
         column = index.column()
+        if role == _SORT:
+            return self._sort_key(live, column)
         if column == DEVICE:
             return self._device_data(live, role)
         if role == _DISPLAY:
@@ -112,12 +114,10 @@ class ClientsTableModel(ListTableModel):
         if role == _FOREGROUND:
             return None if live.offline_since is None else \
                 QBrush(QPalette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text))
-        if role == _SORT:
-            return self._sort_key(live, column)
         return self._tooltip(live, column)
 
     def _device_data(self, live: LiveSession, role: int) -> str | None:
-        if role not in (_DISPLAY, _SORT, _TOOLTIP):
+        if role not in (_DISPLAY, _TOOLTIP):
             return None
         facts = self._devices.for_client(live.client_id)
         if facts is None:
@@ -168,10 +168,7 @@ class ClientsTableModel(ListTableModel):
         return not self._filter or self._filter in live.client_id.lower()
 
     def _key_of(self, live: LiveSession) -> Any:
-        column = self._sort_column
-        if column == DEVICE:
-            return (self._device_data(live, _SORT) or "").lower()
-        return self._sort_key(live, column)
+        return self._sort_key(live, self._sort_column)
 
     def _resort(self) -> None:
         """Put the rows in sort order again, keeping the selection on the same sessions (a layout change)."""
@@ -242,8 +239,10 @@ class ClientsTableModel(ListTableModel):
             return str(len(live.subscriptions))
         return str(live.messages_in if column == MESSAGES_IN else live.messages_out)
 
-    @classmethod
-    def _sort_key(cls, live: LiveSession, column: int) -> Any:
+    def _sort_key(self, live: LiveSession, column: int) -> Any:
+        """What `column` sorts `live` by (the rows' order, and SORT_ROLE)."""
+        if column == DEVICE:
+            return (self._device_data(live, _DISPLAY) or "").lower()
         if column == CONNECTED_SINCE:
             return live.connected_since if live.offline_since is None else live.offline_since
         if column == SUBSCRIPTIONS:
@@ -252,7 +251,7 @@ class ClientsTableModel(ListTableModel):
             return live.messages_in
         if column == MESSAGES_OUT:
             return live.messages_out
-        return cls._display(live, column).lower()
+        return self._display(live, column).lower()
 
     @staticmethod
     def _tooltip(live: LiveSession, column: int) -> str | None:
