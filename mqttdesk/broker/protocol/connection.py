@@ -311,7 +311,7 @@ class ServerProtocol:
     def _fail(self, error: ProtocolError) -> None:
         progress = self._progress
         self._add_event(ProtocolErrorOccurred(error.reason_code, error.text, progress.protocol_version,
-                                                  progress.client_id, progress.username))
+                                              progress.client_id, progress.username))
         if self.state is State.CONNECTING:
             level = progress.protocol_version
             if isinstance(error, UnsupportedProtocol) and (level is None or level < wf.MQTT_5):
