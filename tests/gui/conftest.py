@@ -62,6 +62,19 @@ class AsyncRunner:
         return [task for task in asyncio.all_tasks(self.loop) if not task.done()]
 
 
+def close_running_loop(qapp: QApplication, loop: SlicedEventLoop) -> None:
+    """Stop and close a loop made with `already_running=True` on the test's QApplication.
+
+    Not `loop.stop()`: it calls QCoreApplication.exit(), which sets Qt's "quit now" flag for good, and every later
+    QEventLoop.exec() (qtbot.wait, waitUntil, waitSignal) would return at once. It is marked stopped by hand.
+    """
+    asyncio.events._set_running_loop(None)
+    with contextlib.suppress(RuntimeError, TypeError):
+        qapp.aboutToQuit.disconnect(loop._after_run_forever)  # type: ignore[attr-defined]
+    loop._QEventLoop__is_running = False  # type: ignore[attr-defined]
+    loop.close()
+
+
 @pytest.fixture
 def aio(qapp: QApplication, qtbot: QtBot) -> Iterator[AsyncRunner]:
     loop = SlicedEventLoop(qapp, already_running=True)  # the window's loop (app.run_gui)
@@ -75,13 +88,7 @@ def aio(qapp: QApplication, qtbot: QtBot) -> Iterator[AsyncRunner]:
             task.cancel()
         if leftovers:
             qtbot.waitUntil(lambda: all(task.done() for task in leftovers), timeout=5000)
-        asyncio.events._set_running_loop(None)
-        with contextlib.suppress(RuntimeError, TypeError):
-            qapp.aboutToQuit.disconnect(loop._after_run_forever)  # type: ignore[attr-defined]
-        # not loop.stop(): it calls QCoreApplication.exit(), which sets Qt's "quit now" flag for good, and every later
-        # QEventLoop.exec() (qtbot.wait, waitUntil, waitSignal) would return at once. Mark it stopped by hand.
-        loop._QEventLoop__is_running = False  # type: ignore[attr-defined]
-        loop.close()
+        close_running_loop(qapp, loop)
         asyncio.set_event_loop(None)
     if leftovers:
         pytest.fail(f"the test left asyncio tasks running: {leftovers}")

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from mqttdesk.gui.event_loop import SLICE_SECONDS, SlicedEventLoop
+from tests.gui.conftest import close_running_loop
 
 
 @pytest.fixture
@@ -21,10 +22,7 @@ def loop(qapp: QApplication) -> Iterator[SlicedEventLoop]:
     try:
         yield loop
     finally:
-        asyncio.events._set_running_loop(None)
-        qapp.aboutToQuit.disconnect(loop._after_run_forever)
-        loop._QEventLoop__is_running = False  # (as the `aio` fixture stops it: not through QCoreApplication.exit)
-        loop.close()
+        close_running_loop(qapp, loop)
 
 
 def _qt_timer(callback: Callable[[], object]) -> QTimer:
@@ -126,10 +124,7 @@ def test_close_drops_what_was_still_waiting(qapp: QApplication) -> None:
     loop = SlicedEventLoop(qapp, already_running=True)
     ran: list[str] = []
     loop.call_soon(ran.append, "never")
-    asyncio.events._set_running_loop(None)
-    qapp.aboutToQuit.disconnect(loop._after_run_forever)
-    loop._QEventLoop__is_running = False
-    loop.close()
+    close_running_loop(qapp, loop)
     for _ in range(3):  # a zero-interval timer, were one left, fires in any of these passes
         qapp.processEvents()
     assert ran == []
