@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -98,6 +99,14 @@ class Receiver(Protocol):
         """None: the client closed its side; else the error that ended the connection."""
 
 
+def peer_address(peername: Any) -> tuple[str, int]:
+    """(host, port) of a socket's peer name (IPv6's four-tuple too; ("", 0) when there is none). The host is
+    interned: the clients behind one address (a gateway, a NAT, loopback) share one string of it."""
+    if not peername:
+        return ("", 0)
+    return (sys.intern(str(peername[0])), int(peername[1]))
+
+
 class SocketStream(asyncio.Protocol):
     """TCP, or TLS with `context`: accepted as TCP, then `handshake()` runs the TLS handshake on it.
 
@@ -142,8 +151,7 @@ class SocketStream(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
-        peer = transport.get_extra_info("peername") or ("", 0)
-        self.peer = (str(peer[0]), int(peer[1]))
+        self.peer = peer_address(transport.get_extra_info("peername"))
         self.listener = self._listener_of(self)
         if self._context is not None:  # the ClientHello is the TLS layer's to read (start_tls resumes reading)
             self._transport.pause_reading()

@@ -33,7 +33,7 @@ from websockets.server import ServerProtocol as WebSocketProtocol
 from websockets.typing import Subprotocol
 
 from mqttdesk.broker.tls import TlsFacts, server_handshake
-from mqttdesk.broker.transport import READ_CHUNK, WEBSOCKET_CLOSE_TIMEOUT, ListenerInfo, socket_descriptor
+from mqttdesk.broker.transport import READ_CHUNK, WEBSOCKET_CLOSE_TIMEOUT, ListenerInfo, peer_address, socket_descriptor
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +132,7 @@ class WebSocketUpgrade:
         self._context = context
         self._server = server
         self._ws: WebSocketStream | None = None
-        peer = self._transport.get_extra_info("peername") or ("", 0)
-        self.peer: tuple[str, int] = (str(peer[0]), int(peer[1]))
+        self.peer: tuple[str, int] = peer_address(self._transport.get_extra_info("peername"))
         self.listener = listener
         self.tls: TlsFacts | None = None
 
@@ -240,8 +239,7 @@ class WebSocketStream:
 
     def __init__(self, connection: ServerConnection, listener: ListenerInfo, tls: TlsFacts | None = None) -> None:
         self._ws = connection
-        address = connection.remote_address or ("", 0)
-        self.peer: tuple[str, int] = (str(address[0]), int(address[1]))
+        self.peer: tuple[str, int] = peer_address(connection.remote_address)
         self.listener = listener
         self.tls = tls
         self._received = bytearray()

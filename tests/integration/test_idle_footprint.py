@@ -32,7 +32,8 @@ def test_idle_clients_hold_no_lists_and_share_the_brokers_callables(dev_user: In
                 assert isinstance(stream, SocketStream)
                 protocol = connection.protocol
                 facts.append((connection._out, stream._chunks, protocol._events, protocol._out, protocol._buffer,
-                              stream._receiver is connection, protocol._clock, connection._clock_jumped))
+                              stream._receiver is connection, protocol._clock, connection._clock_jumped,
+                              protocol._progress.protocol_name, stream.peer[0]))
             return facts
 
         facts = dev_user.call(footprint)
@@ -41,3 +42,8 @@ def test_idle_clients_hold_no_lists_and_share_the_brokers_callables(dev_user: In
     # one bound method each, for every connection
     assert len({id(fact[6]) for fact in facts}) == 1
     assert len({id(fact[7]) for fact in facts}) == 1
+    # one string each, not a decoded copy per connection: the protocol name, and the address both came from
+    assert [fact[8] for fact in facts] == ["MQTT", "MQTT"]
+    assert len({id(fact[8]) for fact in facts}) == 1
+    assert [fact[9] for fact in facts] == ["127.0.0.1", "127.0.0.1"]
+    assert len({id(fact[9]) for fact in facts}) == 1

@@ -92,6 +92,11 @@ def test_wal_mode_and_foreign_keys(store: Store) -> None:
     assert store.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
+def test_the_page_cache_is_bounded_to_256_kib(store: Store) -> None:
+    # SQLite's default 2 MiB filled with Auth log pages nobody reads again: memory of the broker's, not the data's
+    assert store.connection.execute("PRAGMA cache_size").fetchone()[0] == -256
+
+
 def test_reopen_keeps_data(data_dir: Path, make_hash: MakeHash) -> None:
     first = Store.open(data_dir)
     first.users.add("lamp", make_hash("pw"))

@@ -289,6 +289,8 @@ def decode_connect(body: bytes | bytearray, progress: ConnectProgress | None = N
     seen = progress if progress is not None else ConnectProgress()
     end = len(body)
     name, offset = wf.read_string(body, 0, end)
+    if name == "MQTT":
+        name = "MQTT"  # the constant, not the decoded copy: every connection would keep one (its progress)
     seen.protocol_name = name
     if name not in ("MQTT", "MQIsdp"):
         raise protocol_error(f"unknown protocol name {name!r}")  # [MQTT-3.1.2-1]: may close without CONNACK
