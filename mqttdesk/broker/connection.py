@@ -101,11 +101,15 @@ class Finished:
         await asyncio.shield(self._future)  # a waiter that gives up must not cancel it for the others
 
 
+_ENDED_UNWATCHED = Finished()  # the end of every connection nobody asked to wait for: set, and shared
+_ENDED_UNWATCHED.set()
+
+
 class Connection:
     # slots: one of these per connected client (a __dict__ is ~0.3 KB of each)
     __slots__ = (
         "_at_end", "_backlog_limit", "_clock_jumped", "_ended", "_out", "_out_bytes", "_sink", "_stream", "_waiting",
-        "_watchdog", "clean_disconnect", "end_reason", "finished", "protocol", "state", "will_wanted"
+        "_finished", "_watchdog", "clean_disconnect", "end_reason", "protocol", "state", "will_wanted"
     )
 
     def __init__(self, stream: Stream, protocol: ServerProtocol, state: SessionState, sink: PacketSink, *,
@@ -120,7 +124,7 @@ class Connection:
         self.end_reason: tuple[ReasonCode, str] | None = None
         self.clean_disconnect = False
         self.will_wanted = False  # MQTT 5 DISCONNECT 0x04: clean, but publish the will
-        self.finished = Finished()
+        self._finished: Finished | None = None  # made when asked for: see `finished`
         self._at_end: Callable[[], None] | None = None  # `serve`: what runs once the connection has ended
         self._ended = False
         self._waiting: asyncio.Future[None] | None = None  # `serve`: the packet being waited for
@@ -133,6 +137,20 @@ class Connection:
     @property
     def stream(self) -> Stream:
         return self._stream
+
+    @property
+    def finished(self) -> Finished:
+        """Set once the connection has ended and its session's books are closed. Made when first asked for: only a
+        takeover or a shutdown waits (48 bytes of every idle client otherwise)."""
+        if self._finished is None:
+            self._finished = Finished()
+        return self._finished
+
+    def set_finished(self) -> None:
+        if self._finished is None:
+            self._finished = _ENDED_UNWATCHED
+        else:
+            self._finished.set()
 
     @property
     def version(self) -> int:
@@ -265,7 +283,7 @@ class Connection:
         self.flush()  # e.g. the SUBACK for a SUBSCRIBE that came in one chunk with DISCONNECT
         self._stream.close()
         if self._at_end is None:  # (a served connection is finished when its `at_end` says so)
-            self.finished.set()
+            self.set_finished()
 
     # -- served by the stream's callbacks (TCP and TLS) ----------------------------------------------
     # The same as `run`, without a task: while it waits for bytes a connection holds no task, coroutine frames or

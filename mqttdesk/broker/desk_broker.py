@@ -600,7 +600,7 @@ class DeskBroker:
                 log.exception("closing the session of %s failed", ending.connection.state.client_id)
             finally:
                 endings.popleft()
-                ending.connection.finished.set()
+                ending.connection.set_finished()
         if endings:
             asyncio.get_running_loop().call_soon(self._close_books)
 

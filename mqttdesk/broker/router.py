@@ -38,7 +38,7 @@ from mqttdesk.broker.protocol import wire_format as wf
 from mqttdesk.broker.protocol.reason_codes import Mqtt5Reason
 from mqttdesk.broker.registry import LiveSession, SessionRegistry
 from mqttdesk.broker.retained import RetainedMessages
-from mqttdesk.broker.session_state import SessionState
+from mqttdesk.broker.session_state import UNDECIDED, SessionState, TopicDecisions
 from mqttdesk.broker.subscription import Subscription, split_shared
 from mqttdesk.broker.subscriptions import SubscriptionIndex
 from mqttdesk.core.clip import clip
@@ -296,7 +296,9 @@ class Router:
         memo, pipeline = state.decisions, self.pipeline
         if self._external_sessions and state in self._external_sessions:  # the service's cache says how long it holds
             return pipeline.decide_topic(kind, state.grant, topic)
-        if memo.epoch != pipeline.epoch or memo.grant is not state.grant:
+        if memo is UNDECIDED:
+            memo = state.decisions = TopicDecisions(pipeline.epoch, state.grant)
+        elif memo.epoch != pipeline.epoch or memo.grant is not state.grant:
             memo.reset(pipeline.epoch, state.grant)
         table = memo.publish if kind is Kind.PUBLISH else memo.receive
         decision = table.get(topic)

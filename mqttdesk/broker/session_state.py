@@ -57,28 +57,27 @@ class Outgoing:
         return self.message.publish.topic
 
 
-_NO_DECISIONS: dict[str, Decision] = {}  # never written: see TopicDecisions
-
-
 class TopicDecisions:
-    """The topic decisions of one session, by topic, valid for one grant and one pipeline epoch (see `Router`)."""
+    """The topic decisions of one session, by topic, valid for one grant and one pipeline epoch (see `Router`).
+
+    Made at a session's first decision: until then it has the shared `UNDECIDED` (an idle client that never
+    publishes or receives holds no memo of its own, nor its two tables)."""
 
     __slots__ = ("grant", "epoch", "publish", "receive")
 
-    def __init__(self) -> None:
-        self.grant: Grant | None = None
-        self.epoch = -1  # matches no pipeline epoch: `reset` comes before the first decision is remembered
-        # the shared empty table until then: an idle client that never publishes holds no two dicts of its own
-        self.publish: dict[str, Decision] = _NO_DECISIONS
-        self.receive: dict[str, Decision] = _NO_DECISIONS
+    def __init__(self, epoch: int = -1, grant: Grant | None = None) -> None:
+        self.grant = grant
+        self.epoch = epoch  # -1 matches no pipeline epoch
+        self.publish: dict[str, Decision] = {}
+        self.receive: dict[str, Decision] = {}
 
     def reset(self, epoch: int, grant: Grant) -> None:
         self.epoch, self.grant = epoch, grant
-        if self.publish is _NO_DECISIONS:
-            self.publish, self.receive = {}, {}
-        else:
-            self.publish.clear()
-            self.receive.clear()
+        self.publish.clear()
+        self.receive.clear()
+
+
+UNDECIDED = TopicDecisions()  # never reset nor written: `Router._decide` gives a session its own first
 
 
 _NOTHING_QUEUED: tuple[Outgoing, ...] = ()
@@ -121,7 +120,7 @@ class SessionState:
     max_packet_size: int | None = None  # the client's, None: no limit
     aliases: OutboundTopicAliases | None = None  # this connection's topic aliases, None: the client allows none
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
-    decisions: TopicDecisions = field(default_factory=TopicDecisions, repr=False)
+    decisions: TopicDecisions = field(default=UNDECIDED, repr=False)
     # what changed since persistence last looked (broker/persistence.py): set here and by the router, one attribute
     # store per message, so that the write-behind copies only sessions that changed, never on the publish path
     messages_changed: bool = field(default=True, repr=False)  # in flight, queued, QoS 2 received

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from mqttdesk.broker.connection import Connection
 from mqttdesk.broker.desk_broker import DeskBroker
+from mqttdesk.broker.session_state import UNDECIDED
 from mqttdesk.broker.transport import SocketStream
 from tests.integration.harness import Instance
 from tests.integration.raw_mqtt import PacketType, RawClient
@@ -33,7 +34,7 @@ def test_idle_clients_hold_no_lists_and_share_the_brokers_callables(dev_user: In
                 protocol = connection.protocol
                 facts.append((connection._out, stream._chunks, protocol._events, protocol._out, protocol._buffer,
                               stream._receiver is connection, protocol._clock, connection._clock_jumped,
-                              protocol._progress.protocol_name, stream.peer[0]))
+                              protocol._progress.protocol_name, stream.peer[0], connection.state.decisions))
             return facts
 
         facts = dev_user.call(footprint)
@@ -47,3 +48,21 @@ def test_idle_clients_hold_no_lists_and_share_the_brokers_callables(dev_user: In
     assert len({id(fact[8]) for fact in facts}) == 1
     assert [fact[9] for fact in facts] == ["127.0.0.1", "127.0.0.1"]
     assert len({id(fact[9]) for fact in facts}) == 1
+    # no topic decided yet: the shared memo, unwritten
+    assert [fact[10] for fact in facts] == [UNDECIDED, UNDECIDED]
+
+
+def test_a_session_gets_a_memo_of_its_own_at_its_first_decision(dev_user: Instance) -> None:
+    with RawClient(dev_user.port) as publisher, RawClient(dev_user.port) as idle:
+        assert publisher.connect("talker", username="dev", password="pw").return_code == 0
+        assert idle.connect("quiet", username="dev", password="pw").return_code == 0
+        publisher.publish("lab/t", b"1", qos=1)  # answered by its PUBACK: decided by then
+
+        def memos() -> dict[str, object]:
+            return {c.state.client_id: c.state.decisions for c in _connections(dev_user)}
+
+        decided = dev_user.call(memos)
+    assert decided["quiet"] is UNDECIDED
+    assert decided["talker"] is not UNDECIDED
+    assert list(decided["talker"].publish) == ["lab/t"]  # type: ignore[attr-defined]
+    assert (UNDECIDED.publish, UNDECIDED.receive, UNDECIDED.epoch) == ({}, {}, -1)

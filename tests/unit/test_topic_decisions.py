@@ -1,4 +1,4 @@
-"""A session's remembered topic decisions: no table of its own until its first decision, never another's."""
+"""A session's remembered topic decisions: no memo of its own until its first decision, never another's."""
 
 from __future__ import annotations
 
@@ -9,17 +9,12 @@ from mqttdesk.core.model import ANONYMOUS_REF, Method
 GRANT = Grant(Method.ANONYMOUS, ANONYMOUS_REF, None, "c")
 
 
-def test_a_session_gets_tables_of_its_own_at_its_first_reset_and_keeps_them() -> None:
-    first, second = TopicDecisions(), TopicDecisions()
-    assert (first.epoch, first.publish, first.receive) == (-1, {}, {})
-    first.reset(3, GRANT)
-    first.publish["a/b"] = first.receive["a/b"] = object()  # type: ignore[assignment]
-    assert (second.publish, second.receive) == ({}, {})  # the shared empty table was not written to
-    second.reset(3, GRANT)
-    assert (second.publish, second.receive) == ({}, {})
-    tables = first.publish, first.receive
-    first.reset(4, GRANT)
-    assert (first.publish, first.receive) == ({}, {})
-    assert first.publish is tables[0]  # cleared, not made again
-    assert first.receive is tables[1]
-    assert first.publish is not first.receive
+def test_a_memo_is_cleared_by_reset_not_made_again() -> None:
+    memo = TopicDecisions(3, GRANT)
+    memo.publish["a/b"] = memo.receive["a/b"] = object()  # type: ignore[assignment]
+    tables = memo.publish, memo.receive
+    memo.reset(4, GRANT)
+    assert (memo.epoch, memo.publish, memo.receive) == (4, {}, {})
+    assert memo.publish is tables[0]
+    assert memo.receive is tables[1]
+    assert memo.publish is not memo.receive
