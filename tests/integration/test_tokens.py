@@ -185,6 +185,7 @@ def test_an_issuer_can_want_the_username_to_be_the_tokens_subject(admin, instanc
     token = _mint(data_dir, "lab", "--sub", "s-1")
     assert client("same-1", username="s-1", password=token).connect() == 0
     assert client("other-1", username="whoever", password=token).connect() == 4
+    instance.flush_log()  # (written in timed batches: the CLI may otherwise read before the refusal is)
     entry = next(e for e in _log(data_dir) if e["client_id"] == "other-1")
     assert "the username is not the token's subject 's-1'" in str(entry["reason"])
     assert token not in json.dumps(_log(data_dir))
