@@ -31,12 +31,13 @@ class SessionView(Protocol):
     """What a connection's record reads of its session (`broker.session_state.SessionState`) instead of copying."""
 
     @property
-    def subscriptions(self) -> dict[str, Subscription]: ...
+    def subscriptions(self) -> Mapping[str, Subscription]: ...
     @property
     def queue(self) -> Sized: ...
 
 
-_NO_SUBSCRIPTIONS: Mapping[str, Subscription] = MappingProxyType({})
+# read-only: a write meant for one session fails instead of reaching every one that shares it
+NO_SUBSCRIPTIONS: Mapping[str, Subscription] = MappingProxyType({})
 
 
 @dataclass(slots=True, eq=False)
@@ -70,7 +71,7 @@ class LiveSession:
     @property
     def subscriptions(self) -> Mapping[str, Subscription]:
         """The session's subscriptions: filter -> granted QoS and options."""
-        return _NO_SUBSCRIPTIONS if self.session is None else self.session.subscriptions
+        return NO_SUBSCRIPTIONS if self.session is None else self.session.subscriptions
 
     @property
     def queued(self) -> int:

@@ -207,8 +207,7 @@ class Router:
             self._record_topic_decision(state.live, refused)
             self.registry.limit_counts.count(LimitEvent.SUBSCRIPTIONS)  # the Auth log has it, once per session
             return refused
-        state.subscriptions[topic_filter] = subscription
-        state.subscriptions_changed = True
+        state.add_subscription(topic_filter, subscription)
         self._index_subscription(state, topic_filter, subscription)
         return None
 
@@ -241,8 +240,7 @@ class Router:
         state = connection.state
         codes = []
         for topic_filter in unsubscribe.topic_filters:
-            if state.subscriptions.pop(topic_filter, None) is not None:
-                state.subscriptions_changed = True
+            if state.remove_subscription(topic_filter):
                 self._remove(state, topic_filter)
                 codes.append(0)
             else:

@@ -158,6 +158,15 @@ def _bound(table: OrderedDict[str, V]) -> None:
         table.popitem(last=False)
 
 
+def _trim_oldest(table: dict[str, V]) -> None:
+    """`_bound` for a plain dict kept in least-recently-seen order (a key seen again is re-inserted at the end):
+    past MAX_TRACKED its oldest tenth goes at once (a dict has no cheap popitem from its front)."""
+    if len(table) > MAX_TRACKED:
+        kept = list(table.items())[len(table) - MAX_TRACKED * 9 // 10:]
+        table.clear()
+        table.update(kept)
+
+
 class Guard:
     def __init__(self, settings: GuardSettings | None = None) -> None:
         self.settings = settings or GuardSettings()
@@ -166,7 +175,8 @@ class Guard:
         self._usernames: OrderedDict[str, deque[tuple[float, str]]] = OrderedDict()  # (time, source)
         # the times of the connects in the window: one time alone until a second comes (most devices connect once,
         # and a list of one is 0.13 KB more of every connected client), never a deque (an empty one is ~0.6 KB)
-        self._connects: OrderedDict[str, float | list[float]] = OrderedDict()
+        # a plain dict, in least-recently-seen order: an OrderedDict's entry is 48 bytes more of every connected client
+        self._connects: dict[str, float | list[float]] = {}
         self._refusals: deque[tuple[float, str]] = deque()
         self._refusing: Counter[str] = Counter()  # source -> refusals of it in `_refusals`
         self._trusted: OrderedDict[str, float] = OrderedDict()  # source -> its last correct login
@@ -395,9 +405,9 @@ class Guard:
         connects = self._connects.get(key)
         if connects is None:
             self._connects[key] = now
-            _bound(self._connects)
+            _trim_oldest(self._connects)
             return
-        self._connects.move_to_end(key)
+        del self._connects[key]  # seen again: to the end, re-inserted below
         if not isinstance(connects, list):
             # the one earlier time is kept only while it is in the window
             self._connects[key] = [connects, now] if connects > now - self.settings.window else now
@@ -405,6 +415,7 @@ class Guard:
         connects.append(now)
         if len(connects) > self.settings.flap_ban_after:
             del connects[:-self.settings.flap_ban_after]
+        self._connects[key] = connects
 
     def _connects_within(self, key: str, horizon: float) -> int:
         """How many connects of `key` came after `horizon` (those before it are forgotten)."""

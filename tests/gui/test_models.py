@@ -65,7 +65,7 @@ def test_clients_model_follows_registry_events_row_by_row(qtmodeltester: ModelTe
     assert [model.index(row, CLIENT_ID).data() for row in range(3)] == ["early", "a", "b"]
 
     assert isinstance(a.session, SessionState)
-    a.session.subscriptions["x/#"] = Subscription(1)
+    a.session.add_subscription("x/#", Subscription(1))
     a.messages_in = 5
     registry.touch(a)
     registry.flush_updates()

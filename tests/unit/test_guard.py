@@ -317,3 +317,14 @@ def test_an_address_with_a_correct_login_lately_is_trusted_until_it_fails() -> N
     assert not gate.trusted
     assert gate.suspect
     assert not Guard().before_check(OTHER, "lamp", "c1", T0 + 2 * 86400).trusted
+
+
+def test_the_connects_forgotten_first_are_of_the_clientids_seen_longest_ago(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(guard_module, "MAX_TRACKED", 10)
+    guard = Guard()
+    for name in "abcdefghij":
+        guard.session_opened(name, False, "10.0.0.1", T0)
+    guard.session_opened("a", False, "10.0.0.1", T0 + 1)  # seen again: now the most recent
+    guard.session_opened("k", False, "10.0.0.1", T0 + 2)  # one too many: the oldest tenth and more go
+    assert list(guard._connects) == [*"defghij", "a", "k"]
+    assert guard._connects["a"] == [T0, T0 + 1]

@@ -206,7 +206,7 @@ def test_only_what_changed_is_in_a_batch(file: SessionFile) -> None:
     persistence = _persistence(file, broker, now)
     state = broker.states["c"] = _state()
     state.resume()
-    state.subscriptions["a/#"] = Subscription(1)
+    state.add_subscription("a/#", Subscription(1))
     first = persistence.snapshot()
     assert [(c.client_id, c.replace_all) for c in first.sessions] == [("c", True)]
     assert first.sessions[0].subscriptions == [("a/#", subscription_to_json(Subscription(1)))]
@@ -287,7 +287,7 @@ def test_a_failed_write_makes_the_next_batch_rewrite_everything(file: SessionFil
         raise sqlite3.OperationalError("disk I/O error")
 
     real, file.write = file.write, failing  # type: ignore[method-assign]
-    broker.states["c"].subscriptions["x"] = Subscription(0)
+    broker.states["c"].add_subscription("x", Subscription(0))
     broker.states["c"].subscriptions_changed = True
     with pytest.raises(sqlite3.OperationalError):
         asyncio.run(persistence.flush())

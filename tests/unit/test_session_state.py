@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mqttdesk.broker.protocol import OutgoingPublish, Publish
 from mqttdesk.broker.protocol.decoder import decode_packet
 from mqttdesk.broker.registry import LiveSession
 from mqttdesk.broker.session_state import MAX_INCOMING_QOS2, SessionLimits, SessionState
+from mqttdesk.broker.subscription import Subscription
 from mqttdesk.core.decision import Grant
 from mqttdesk.core.model import ANONYMOUS_REF, Method
 
@@ -211,3 +214,18 @@ def test_a_dropped_qos0_packet_takes_its_alias_back() -> None:
     state.offer(_m("sensors/kitchen", b"1"), 0, False)
     state.not_sent("sensors/kitchen")  # the client was too far behind: it never learnt alias 1
     assert _topic_and_alias(state.offer(_m("sensors/kitchen", b"2"), 0, False)) == ("sensors/kitchen", 1)  # type: ignore[arg-type]
+
+
+def test_sessions_share_one_read_only_empty_subscription_table_until_they_subscribe() -> None:
+    first, second = _state(), _state()
+    assert first.subscriptions is second.subscriptions  # nothing of their own yet
+    first.subscriptions_changed = False
+    first.add_subscription("a/#", Subscription(1))
+    assert first.subscriptions == {"a/#": Subscription(1)}
+    assert first.subscriptions_changed
+    assert dict(second.subscriptions) == {}  # the shared one was not written to
+    with pytest.raises(TypeError):
+        second.subscriptions["b"] = Subscription(0)  # type: ignore[index]  # it cannot be, by mistake either
+    assert not second.remove_subscription("a/#")
+    assert first.remove_subscription("a/#")
+    assert dict(first.subscriptions) == {}
