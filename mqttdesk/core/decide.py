@@ -401,7 +401,7 @@ def _decide_credential(
     directory: Directory,
 ) -> Decision:
     record, label, method = credential.record, credential.label, credential.method
-    ref = record.ref  # a new CredentialRef per call: asked once
+    ref = record.ref
     certificate = path.request.certificate if method is Method.CERTIFICATE else None
     if certificate is not None:
         path.add(f"client certificate → {label} ({record.state.value})")

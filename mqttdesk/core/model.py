@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 
 from mqttdesk.core.acl import Rule
 from mqttdesk.core.external import ExternalSettings
@@ -45,6 +46,13 @@ class CredentialRef:
 ANONYMOUS_REF = CredentialRef(CredentialKind.ANONYMOUS, "")
 
 
+@lru_cache(maxsize=1024)
+def shared_ref(kind: CredentialKind, name: str) -> CredentialRef:
+    """The one CredentialRef of a user or bootstrap credential: the grant of every session it admits holds it (a
+    fleet behind one bootstrap credential would otherwise hold a thousand equal copies)."""
+    return CredentialRef(kind, name)
+
+
 class AuthMode(StrEnum):
     """How a user logs in: its password, a client certificate whose CN is its name (mutual TLS), or both."""
 
@@ -77,7 +85,7 @@ class User:
 
     @property
     def ref(self) -> CredentialRef:
-        return CredentialRef(CredentialKind.USER, self.name)
+        return shared_ref(CredentialKind.USER, self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +103,7 @@ class Bootstrap:
 
     @property
     def ref(self) -> CredentialRef:
-        return CredentialRef(CredentialKind.BOOTSTRAP, self.name)
+        return shared_ref(CredentialKind.BOOTSTRAP, self.name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -647,3 +647,14 @@ def test_tenant_of_username(username: str | None, tenant: str | None) -> None:
     from mqttdesk.core.names import tenant_of
 
     assert tenant_of(username) == tenant
+
+
+def test_the_grants_of_one_credentials_sessions_share_its_credential_ref() -> None:
+    users = [n for n in ANON_OFF.users if ANON_OFF.users[n].state is CredentialState.ACTIVE]
+    first, second = (connect(users[0], client_id=client_id) for client_id in ("lamp-1", "lamp-2"))
+    assert first.allowed
+    assert second.allowed
+    assert first.grant is not None
+    assert second.grant is not None
+    assert first.grant.credential == CredentialRef(CredentialKind.USER, users[0])
+    assert first.grant.credential is second.grant.credential  # one object, not one per session
