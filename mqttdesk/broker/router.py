@@ -130,7 +130,13 @@ class Router:
         live.messages_in += 1
         self.registry.touch(live)
         decision = decided or self._decide(state, Kind.PUBLISH, publish.topic)
-        self._record_topic_decision(live, decision)
+        memo = state.decisions
+        # the memo's answer offered to the Auth log already (a memo lives within one grant, so within this
+        # connection and its `logged` set): the key, its hash and the set lookup are skipped for every repeat
+        if decision is not memo.last_logged:
+            self._record_topic_decision(live, decision)
+            if memo is not UNDECIDED:  # (the external service's sessions decide without the memo)
+                memo.last_logged = decision
         if decision.reason.code is ReasonCode.BAD_TOPIC:
             raise ProtocolViolation(decision.reason.text, 0x90)  # [MQTT-3.3.2-2]: wildcards in a topic name
         return decision

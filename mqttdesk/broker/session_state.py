@@ -63,18 +63,22 @@ class TopicDecisions:
     Made at a session's first decision: until then it has the shared `UNDECIDED` (an idle client that never
     publishes or receives holds no memo of its own, nor its two tables)."""
 
-    __slots__ = ("grant", "epoch", "publish", "receive")
+    __slots__ = ("grant", "epoch", "publish", "receive", "last_logged")
 
     def __init__(self, epoch: int = -1, grant: Grant | None = None) -> None:
         self.grant = grant
         self.epoch = epoch  # -1 matches no pipeline epoch
         self.publish: dict[str, Decision] = {}
         self.receive: dict[str, Decision] = {}
+        # the PUBLISH decision the Auth log was last offered (see `Router.admit_publish`): a device publishing to
+        # one topic gets the same decision object every time, already offered
+        self.last_logged: Decision | None = None
 
     def reset(self, epoch: int, grant: Grant) -> None:
         self.epoch, self.grant = epoch, grant
         self.publish.clear()
         self.receive.clear()
+        self.last_logged = None
 
 
 UNDECIDED = TopicDecisions()  # never reset nor written: `Router._decide` gives a session its own first

@@ -78,6 +78,17 @@ def test_repeated_denials_are_logged_once_per_session(sensors, client):
     assert [e.topic for e in _log(sensors, "PUBLISH") if not e.allowed] == ["forbidden/topic"]
 
 
+def test_a_kept_session_logs_its_decisions_again_on_its_next_connection(sensors, client):
+    for attempt in range(2):  # the session (and its remembered decisions) outlives the first connection
+        sensor = client("s1", username="sensor", password="pw", clean_session=False)
+        assert sensor.connect() == 0
+        for _ in range(3):
+            sensor.publish("forbidden/topic", b"x", qos=1)
+        sensor.disconnect()
+        # once per connection (the Auth log folds the repeat into its entry's count)
+        assert sum(e.count for e in _log(sensors, "PUBLISH") if not e.allowed) == attempt + 1
+
+
 def test_role_change_applies_to_a_live_session(admin, sensors, client):
     root = client("root", username="root", password="rootpw")
     assert root.connect() == 0
