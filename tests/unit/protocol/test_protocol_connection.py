@@ -196,6 +196,28 @@ def test_the_default_v5_connack_only_announces_the_maximum_packet_size() -> None
     assert protocol.data_to_send() == [CONNACK_V5_OK_PLAIN]
 
 
+
+def test_plain_v5_connacks_are_those_of_each_protocols_own_limits() -> None:
+    def plain(present: bool, **limits: int) -> bytes:
+        protocol = ServerProtocol(**limits)
+        protocol.receive_data(connect_v5())
+        protocol.send_connack(0, session_present=present)  # no properties of the connection's own
+        [connack] = protocol.data_to_send()
+        return connack
+
+    def announced(connack: bytes) -> tuple[bytes, Properties]:
+        return connack[2:4], decode_properties(connack, 4, len(connack), 2)[0]
+
+    first = plain(False, receive_maximum=20, topic_alias_maximum=8, maximum_packet_size=4096)
+    assert announced(first) == (b"\x00\x00", Properties(receive_maximum=20, topic_alias_maximum=8,
+                                                          maximum_packet_size=4096))
+    assert plain(False, receive_maximum=20, topic_alias_maximum=8, maximum_packet_size=4096) == first
+    assert announced(plain(True, receive_maximum=20, topic_alias_maximum=8, maximum_packet_size=4096)) == (
+        b"\x01\x00", Properties(receive_maximum=20, topic_alias_maximum=8, maximum_packet_size=4096))
+    assert announced(plain(False, receive_maximum=7, maximum_packet_size=4096)) == (
+        b"\x00\x00", Properties(receive_maximum=7, maximum_packet_size=4096))
+    assert plain(False) == CONNACK_V5_OK_PLAIN
+
 # -- PINGREQ, DISCONNECT, EOF --------------------------------------------------------------------------------------
 
 def test_pingreq_is_an_event_answered_in_order_by_the_broker() -> None:
