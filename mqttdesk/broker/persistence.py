@@ -229,7 +229,8 @@ class BrokerPersistence:
         state = SessionState(rows.client_id, False, grant, live, broker.limits,
                              session_expiry=record["session_expiry"], version=record["version"])
         state._last_packet_id = record["last_packet_id"]
-        state.subscriptions = {f: subscription_from_json(options) for f, options in rows.subscriptions}
+        for topic_filter, options in rows.subscriptions:  # (none: the shared empty table, as for a new session)
+            state.add_subscription(topic_filter, subscription_from_json(options))
         written = _Written(state)
         for row in rows.outgoing:
             expires_at = None if row.expires_at is None else mono + row.expires_at - now

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -99,12 +98,22 @@ class Receiver(Protocol):
         """None: the client closed its side; else the error that ended the connection."""
 
 
+_HOSTS: dict[str, str] = {}  # each peer address once (see `peer_address`)
+_HOSTS_KEPT = 4096  # bounded, unlike sys.intern (its strings are immortal on Python 3.12)
+
+
 def peer_address(peername: Any) -> tuple[str, int]:
-    """(host, port) of a socket's peer name (IPv6's four-tuple too; ("", 0) when there is none). The host is
-    interned: the clients behind one address (a gateway, a NAT, loopback) share one string of it."""
+    """(host, port) of a socket's peer name (IPv6's four-tuple too; ("", 0) when there is none). The clients behind
+    one address (a gateway, a NAT, loopback) share one string of it."""
     if not peername:
         return ("", 0)
-    return (sys.intern(str(peername[0])), int(peername[1]))
+    host = str(peername[0])
+    shared = _HOSTS.get(host)
+    if shared is None:
+        if len(_HOSTS) >= _HOSTS_KEPT:
+            _HOSTS.clear()
+        shared = _HOSTS[host] = host
+    return (shared, int(peername[1]))
 
 
 class SocketStream(asyncio.Protocol):

@@ -7,7 +7,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from mqttdesk.broker.transport import READ_CHUNK, READ_PAUSE, ListenerInfo, SocketStream, Stream
+import pytest
+
+from mqttdesk.broker import transport
+from mqttdesk.broker.transport import READ_CHUNK, READ_PAUSE, ListenerInfo, SocketStream, Stream, peer_address
 
 
 class _Receiver:
@@ -166,3 +169,16 @@ def test_a_held_stream_keeps_what_arrives_and_its_end_until_released() -> None:
     assert isinstance(end, tuple)
     assert end[0] == "end"
     assert isinstance(end[1], ConnectionResetError)
+
+
+def test_peer_addresses_are_shared_and_what_is_remembered_of_them_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transport, "_HOSTS", {})
+    monkeypatch.setattr(transport, "_HOSTS_KEPT", 2)
+    first = peer_address(("".join(["10.0.0.", "1"]), 50001))  # built at run time: not the same object as below
+    again = peer_address(("10.0.0.1", 50002))
+    assert first == ("10.0.0.1", 50001)
+    assert again[0] is first[0]
+    assert peer_address(("fe80::1", 50003, 0, 2)) == ("fe80::1", 50003)  # IPv6's four-tuple
+    assert peer_address(None) == ("", 0)
+    peer_address(("10.0.0.3", 1))  # a third address: the table starts again instead of growing
+    assert len(transport._HOSTS) <= 2
