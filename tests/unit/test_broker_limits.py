@@ -178,7 +178,23 @@ def test_a_slow_subscriber_loses_qos0_beyond_its_backlog_and_it_is_counted() -> 
     stream = _BackedUpStream(backlog=60 * 1024)
     connection = Connection(stream, ServerProtocol(), state, _Sink())  # type: ignore[arg-type]
     assert connection.send_qos0(b"x" * 1024)  # 61 KiB waiting: under the limit
+    assert connection.send_qos0(b"x" * 1024)  # 62 KiB, counting what this turn packed already
+    connection.flush()  # written: the stream holds it now, and the client reads nothing
+    assert stream.written == [b"x" * 2048]
     stream.backlog = 65 * 1024
     assert not connection.send_qos0(b"x" * 1024)
     assert not connection.send_qos0(b"x" * 1024)
     assert counts[LimitEvent.SLOW_SUBSCRIBER] == 2
+
+
+def test_what_one_loop_turn_packs_for_a_subscriber_counts_against_its_backlog() -> None:
+    counts = LimitCounts()
+    live = LiveSession("slow", None, "anonymous", None, 0.0, True, GRANT)
+    state = SessionState("slow", True, GRANT, live, SessionLimits(max_subscriber_backlog_bytes=64 * 1024),
+                         counts=counts)
+    stream = _BackedUpStream(backlog=63 * 1024)
+    connection = Connection(stream, ServerProtocol(), state, _Sink())  # type: ignore[arg-type]
+    assert connection.send_qos0(b"x" * 1024)  # 63 KiB held by the stream: under the limit
+    assert connection.send_qos0(b"x" * 1024)  # 64 KiB: at it
+    assert not connection.send_qos0(b"x" * 1024)  # 65 KiB waiting, though the stream was asked only once
+    assert counts[LimitEvent.SLOW_SUBSCRIBER] == 1
