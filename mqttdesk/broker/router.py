@@ -368,7 +368,7 @@ class Router:
                 # flag for every subscriber (cached by the message), straight to the connection
                 connection = connections.get(state.client_id)
                 if connection is not None and state.connected and connection.send_qos0(
-                        message.encode(state.version, qos=0, retain=flag)):
+                        message.qos0(state.version, flag)):
                     live = state.live
                     live.messages_out += 1
                     touch(live)

@@ -172,7 +172,7 @@ class SessionState:
             if not self.connected:
                 return None
             if expires_at is None and self.max_packet_size is None and self.aliases is None:  # cached per version
-                return message.encode(self.version, qos=0, retain=retain)
+                return message.qos0(self.version, retain)
             return self._encode(Outgoing(message, 0, retain, expires_at), dup=False)
         if not self.connected and self.clean_session:
             return None

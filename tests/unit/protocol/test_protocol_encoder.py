@@ -129,3 +129,13 @@ def test_encode_packet_dispatches_every_server_packet() -> None:
         == b"\xf0\x06\x19\x04\x15\x00\x01M"
     with pytest.raises(ValueError, match="no MQTT 3.1.1 form"):
         encoder.encode_packet(Disconnect(), V4)
+
+
+def test_the_fan_outs_qos0_packet_is_the_encoded_one_made_once_per_version_and_retain_flag() -> None:
+    publish = Publish("a/b", b"payload", 1, True, properties=Properties(content_type="text/plain"))
+    message = encoder.OutgoingPublish(publish)
+    for version in (wf.MQTT_3_1_1, wf.MQTT_5):
+        for retain in (False, True):
+            packet = message.qos0(version, retain)
+            assert packet == encoder.OutgoingPublish(message.publish).encode(version, qos=0, retain=retain)
+            assert message.qos0(version, retain) is packet  # the same bytes for every subscriber
