@@ -238,6 +238,10 @@ class SessionRegistry:
         """Mark a session's counters or subscriptions as changed; announced by the next `flush_updates()`."""
         self._dirty.add(session.client_id)
 
+    def touch_client_ids(self, client_ids: list[str]) -> None:
+        """`touch` for the sessions of these clientIds (a fan-out's receivers), in one call."""
+        self._dirty.update(client_ids)
+
     def flush_updates(self) -> None:
         dirty, self._dirty = self._dirty, set()
         for client_id in dirty:

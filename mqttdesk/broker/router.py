@@ -344,7 +344,8 @@ class Router:
             except Exception:
                 log.exception("message monitor failed")
         message = OutgoingPublish(publish)
-        connections, retain, touch = self._connections, publish.retain, self.registry.touch
+        connections, retain = self._connections, publish.retain
+        delivered: list[str] = []  # the plain QoS 0 receivers: their counters changed (one registry call for all)
         external = self._external_sessions
         epoch = self.pipeline.epoch
         for state, subscription in self._index.match(topic).values():
@@ -369,11 +370,12 @@ class Router:
                 connection = connections.get(state.client_id)
                 if connection is not None and state.connected and connection.send_qos0(
                         message.qos0(state.version, flag)):
-                    live = state.live
-                    live.messages_out += 1
-                    touch(live)
+                    state.live.messages_out += 1
+                    delivered.append(state.client_id)
                 continue
             self._deliver(state, message, subscription, qos, flag, expires_at)
+        if delivered:
+            self.registry.touch_client_ids(delivered)
         if self._groups:
             for group, _ in self._shared_index.match(topic).values():
                 chosen = group.pick(lambda state: self.may_receive(state, topic))
