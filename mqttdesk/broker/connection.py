@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol
 
 from mqttdesk.broker.keep_alive_wheel import KeepAliveWheel
@@ -511,6 +511,6 @@ class Connection:
                 raise ProtocolViolation(exceeded, Mqtt5Reason.QUOTA_EXCEEDED)
         self.protocol.send_pubrec(packet_id)
 
-    def _send_all(self, packets: list[bytes]) -> None:
+    def _send_all(self, packets: Sequence[bytes]) -> None:
         for packet in packets:
             self.send(packet)

@@ -261,11 +261,13 @@ class SessionState:
                     packets.append(packet)
         return packets
 
-    def puback(self, packet_id: int) -> list[bytes]:
+    def puback(self, packet_id: int) -> Sequence[bytes]:
         self.messages_changed = True
         outgoing = self.inflight.get(packet_id)
         if outgoing is not None and outgoing.qos == 1:
             del self.inflight[packet_id]
+        if not self._queue:  # nothing waits for the room it made: most PUBACKs (no list made and returned)
+            return ()
         return self._refill()
 
     def pubrec(self, packet_id: int, reason_code: int = 0) -> list[bytes]:
