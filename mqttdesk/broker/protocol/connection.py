@@ -220,7 +220,7 @@ class ServerProtocol:
                 if end > size:
                     break
                 if first >> 4 == wf.PUBLISH and version:  # the hot path: nothing else to check per packet
-                    publish = decode_publish(first & 0x0F, buffer, index, end, version)
+                    publish = decode_publish(first & 0x0F, buffer, index, end, version, position)
                     if first & 0x06 or version == wf.MQTT_5:
                         publish = self._inbound(publish)
                     events.append(publish)

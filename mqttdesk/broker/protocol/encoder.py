@@ -108,7 +108,10 @@ class OutgoingPublish:
         self.publish = publish
         self._topic = wf.encode_string(publish.topic)
         self._properties: bytes | None = None  # the MQTT 5 property body, without length and topic alias
-        self._qos0: dict[tuple[int, bool], bytes] = {}  # QoS 0 packets without topic alias, by (version, retain)
+        # QoS 0 packets without topic alias, by (version, retain); the one a QoS 0 message arrived as, unchanged
+        # (most messages of a 1 -> 1 flow go to one subscriber: never encoded)
+        self._qos0: dict[tuple[int, bool], bytes] = {} if publish.wire is None else \
+            {(publish.wire_version, False): publish.wire}
 
     def _property_body(self) -> bytes:
         if self._properties is None:

@@ -8,7 +8,7 @@ ones a broker reads most.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from mqttdesk.broker.protocol.properties import EMPTY_PROPERTIES, Properties
@@ -56,6 +56,11 @@ class Publish:
     packet_id: int | None = None  # set for QoS 1 and 2 as received; outgoing ids are given to send_publish
     properties: Properties = EMPTY_PROPERTIES  # payload format, message expiry, topic alias, response topic,
     # correlation data, user properties, subscription identifiers, content type
+    # The whole packet as it arrived, when a receiver speaking its protocol version gets it byte for byte: QoS 0,
+    # not retained, no topic alias (see decoder.decode_publish). Only the decoder sets it: it is no __init__
+    # argument, so a copy made with `dataclasses.replace` (another topic, other properties) has none.
+    wire: bytes | None = field(default=None, init=False, compare=False, repr=False)
+    wire_version: int = field(default=0, init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,16 +181,19 @@ ClientPacket = Connect | Publish | PubAck | PubRec | PubRel | PubComp | Subscrib
 ServerPacket = Connack | Publish | PubAck | PubRec | PubRel | PubComp | Suback | Unsuback | PingResp | Disconnect | Auth
 
 
-def _fast_constructor() -> Callable[[str, bytes, int, bool, bool, int | None, Properties], Publish]:
+def _fast_constructor() -> Callable[[str, bytes, int, bool, bool, int | None, Properties, bytes | None, int],
+                                    Publish]:
     """`Publish(...)` without the frozen dataclass `__init__` (one `object.__setattr__` per field, four times the
-    cost of a plain class): the slot descriptors are set directly. For the decoder's hot path only."""
+    cost of a plain class): the slot descriptors are set directly. For the decoder's hot path only; `wire` is the
+    packet as it arrived when it may be sent on unchanged (else None), `wire_version` its protocol version."""
     new = object.__new__
     setters = tuple(getattr(Publish, name).__set__ for name in
-                    ("topic", "payload", "qos", "retain", "dup", "packet_id", "properties"))
-    set_topic, set_payload, set_qos, set_retain, set_dup, set_packet_id, set_properties = setters
+                    ("topic", "payload", "qos", "retain", "dup", "packet_id", "properties", "wire", "wire_version"))
+    set_topic, set_payload, set_qos, set_retain, set_dup, set_packet_id, set_properties, set_wire, set_version = \
+        setters
 
     def make(topic: str, payload: bytes, qos: int, retain: bool, dup: bool, packet_id: int | None,
-             properties: Properties) -> Publish:
+             properties: Properties, wire: bytes | None, wire_version: int) -> Publish:
         publish: Publish = new(Publish)
         set_topic(publish, topic)
         set_payload(publish, payload)
@@ -194,6 +202,8 @@ def _fast_constructor() -> Callable[[str, bytes, int, bool, bool, int | None, Pr
         set_dup(publish, dup)
         set_packet_id(publish, packet_id)
         set_properties(publish, properties)
+        set_wire(publish, wire)
+        set_version(publish, wire_version)
         return publish
 
     return make

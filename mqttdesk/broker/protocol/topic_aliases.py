@@ -29,7 +29,7 @@ class InboundTopicAliases:
         if topic is None:
             raise protocol_error(f"topic alias {alias} was never set")
         return new_publish(topic, publish.payload, publish.qos, publish.retain, publish.dup, publish.packet_id,
-                           publish.properties)
+                           publish.properties, None, 0)  # (no wire: it carried the alias, not the topic)
 
 
 MIN_ALIASED_TOPIC_BYTES = 8  # shorter topics go in full: the alias (3 bytes) saves too little, if anything

@@ -660,3 +660,23 @@ def test_a_publish_too_large_to_send_does_not_take_a_topic_alias() -> None:
     assert protocol.send_publish(Publish("small/topic", b""))
     assert protocol.data_to_send() == [b"\x30\x11" + string("small/topic") + b"\x03\x23\x00\x01",
                                        b"\x30\x06" + string("") + b"\x03\x23\x00\x01"]
+
+
+def test_a_plain_qos0_publish_keeps_its_packet_for_receivers_of_its_version() -> None:
+    v4, v5 = opened(4), opened(5, topic_alias_maximum=4)
+    plain_v4 = publish_v4("lab/t", b"21.5")
+    user = Properties(user_properties=(("unit", "C"), ("a", "b")), content_type="text/plain")
+    plain_v5 = publish_v5("lab/t", b"21.5", properties=user)
+    v4.receive_data(plain_v4 + publish_v4("lab/t", b"r", retain=True) + publish_v4("lab/t", b"q", qos=1, packet_id=7))
+    v5.receive_data(plain_v5 + publish_v5("lab/t", b"a", properties=Properties(topic_alias=1))
+                    + publish_v5("", b"b", properties=Properties(topic_alias=1)))
+    got_v4, got_v5 = v4.events_received(), v5.events_received()
+    assert [(p.wire, p.wire_version) for p in got_v4] == [(plain_v4, 4), (None, 0), (None, 0)]  # type: ignore[union-attr]
+    assert [(p.wire, p.wire_version) for p in got_v5] == [(plain_v5, 5), (None, 0), (None, 0)]  # type: ignore[union-attr]
+    message = OutgoingPublish(got_v5[0])  # type: ignore[arg-type]
+    assert message.qos0(5, False) == plain_v5  # as it came, its user properties in their order
+    assert message.qos0(4, False) == plain_v4  # the other version: encoded (here the same bytes as 3.1.1's)
+    resolved = got_v5[2]
+    assert isinstance(resolved, Publish)
+    assert resolved.topic == "lab/t"
+    assert OutgoingPublish(resolved).qos0(5, False) == publish_v5("lab/t", b"b")  # no alias of theirs
