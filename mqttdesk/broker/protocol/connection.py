@@ -33,7 +33,7 @@ from mqttdesk.broker.protocol.decoder import (
     decode_publish,
 )
 from mqttdesk.broker.protocol.events import ConnectionClosed, Event, KeepAliveTimedOut, ProtocolErrorOccurred
-from mqttdesk.broker.protocol.packets import Auth, Connect, Disconnect, Publish
+from mqttdesk.broker.protocol.packets import Auth, Connect, Disconnect, Publish, new_puback
 from mqttdesk.broker.protocol.properties import EMPTY_PROPERTIES, Properties
 from mqttdesk.broker.protocol.reason_codes import Mqtt5Reason, ProtocolError, protocol_error
 from mqttdesk.broker.protocol.topic_aliases import InboundTopicAliases, OutboundTopicAliases
@@ -226,6 +226,12 @@ class ServerProtocol:
                     events.append(publish)
                     position = end
                     continue
+                if first == _PUBACK_FIRST and length == 2 and version:  # a PUBACK with its packet id alone (either
+                    packet_id = (buffer[index] << 8) | buffer[index + 1]  # version): the other half of QoS 1
+                    if packet_id:  # (0: the full decoder says what is wrong)
+                        events.append(new_puback(packet_id))
+                        position = end
+                        continue
                 self._packet(first, buffer, index, end)
                 position = end
                 if self.state is not State.OPEN and not (self._authenticating
@@ -528,6 +534,8 @@ class ServerProtocol:
                                     user_properties=tuple(user_properties))
         self._add_packet(self._fitted(lambda props: encoder.encode_disconnect(reason_code, props), properties))
 
+
+_PUBACK_FIRST = wf.PUBACK << 4
 
 # plain MQTT 5 CONNACKs by (session present, reason code, our receive maximum, maximum packet size, topic alias
 # maximum): as many as there are sets of limits a broker ran with

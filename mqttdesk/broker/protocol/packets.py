@@ -210,3 +210,22 @@ def _fast_constructor() -> Callable[[str, bytes, int, bool, bool, int | None, Pr
 
 
 new_publish: Final = _fast_constructor()
+
+
+def _fast_puback() -> Callable[[int], PubAck]:
+    """`PubAck(packet_id)` the same way: the acknowledgement of every QoS 1 message a subscriber receives."""
+    new = object.__new__
+    set_packet_id, set_reason_code, set_properties = (getattr(PubAck, name).__set__ for name in
+                                                      ("packet_id", "reason_code", "properties"))
+
+    def make(packet_id: int) -> PubAck:
+        puback: PubAck = new(PubAck)
+        set_packet_id(puback, packet_id)
+        set_reason_code(puback, 0)
+        set_properties(puback, EMPTY_PROPERTIES)
+        return puback
+
+    return make
+
+
+new_puback: Final = _fast_puback()

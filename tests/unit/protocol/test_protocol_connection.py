@@ -680,3 +680,14 @@ def test_a_plain_qos0_publish_keeps_its_packet_for_receivers_of_its_version() ->
     assert isinstance(resolved, Publish)
     assert resolved.topic == "lab/t"
     assert OutgoingPublish(resolved).qos0(5, False) == publish_v5("lab/t", b"b")  # no alias of theirs
+
+
+def test_pubacks_of_either_version_read_on_the_fast_path_are_the_full_decoders() -> None:
+    for version in (4, 5):
+        protocol = opened(version)
+        protocol.receive_data(frame(0x40, u16(7)) + frame(0x40, u16(65535)))
+        assert protocol.events_received() == [PubAck(7), PubAck(65535)]
+    protocol = opened(5)
+    protocol.receive_data(frame(0x40, u16(0)))  # packet id 0: still refused, by the full decoder
+    error = _error(protocol)
+    assert "packet id 0" in error.text
