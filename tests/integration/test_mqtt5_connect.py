@@ -10,6 +10,7 @@ from paho.mqtt.properties import Properties
 
 from mqttdesk.core.acl import Permission
 from mqttdesk.core.states import StateAction
+from mqttdesk.store.auth_log_repo import AuthLogEntry
 from mqttdesk.store.db import Store
 from tests.integration.conftest import fast_hash
 from tests.integration.harness import Instance
@@ -27,10 +28,16 @@ def _user(admin: Store, instance: Instance, name: str = "lamp", password: str = 
 
 
 def _log(instance: Instance, client_id: str, kind: str = "CONNECT"):  # type: ignore[no-untyped-def]
-    instance.flush_log()
-    entries = [e for e in instance.call(instance.store.auth_log.recent, 200)
-               if e.kind == kind and e.client_id == client_id]
-    assert entries, f"no {kind} entry for {client_id}"
+    """The latest `kind` entry of `client_id`, waited for: a session's end is logged when the broker closes its books,
+    which may be a loop turn after the client read its DISCONNECT."""
+    entries: list[AuthLogEntry] = []
+
+    def logged() -> bool:
+        instance.service.recorder.flush()
+        entries[:] = [e for e in instance.store.auth_log.recent(200) if e.kind == kind and e.client_id == client_id]
+        return bool(entries)
+
+    assert instance.until(logged, timeout=5), f"no {kind} entry for {client_id}"
     return entries[-1]
 
 
