@@ -204,6 +204,30 @@ def test_request_response_properties_pass_through_to_the_subscriber(admin, insta
     assert reply.prop("ResponseTopic") is None
 
 
+def test_a_qos0_message_reaches_receivers_of_both_versions_as_it_was_sent(instance, client5, client):
+    # the MQTT 5 receiver gets the very packet (see protocol/decoder.py, `wire`), the 3.1.1 one an encoded copy,
+    # the one subscribed with an identifier a packet of its own
+    v5 = _connected(client5, "sub-5")
+    assert v5.subscribe("lab/#", 0).codes == [0]
+    tagged = _connected(client5, "sub-5-id")
+    assert tagged.subscribe("lab/#", 0, identifier=7).codes == [0]
+    v4 = client("sub-4")
+    assert v4.connect() == 0
+    assert v4.subscribe("lab/#", 0) == 0
+    publisher = _connected(client5, "pub-5")
+    user_properties = [("unit", "C"), ("unit", "F")]
+    publisher.publish("lab/t", b"21.5", qos=0, ContentType="text/plain", UserProperty=user_properties)
+    got = v5.expect_message()
+    assert (got.topic, got.payload, got.prop("ContentType"), got.prop("UserProperty")) == (
+        "lab/t", b"21.5", "text/plain", user_properties)
+    assert got.prop("SubscriptionIdentifier") is None
+    with_id = tagged.expect_message()
+    assert (with_id.payload, with_id.prop("SubscriptionIdentifier"), with_id.prop("UserProperty")) == (
+        b"21.5", [7], user_properties)
+    plain = v4.expect_message()
+    assert (plain.topic, plain.payload, plain.qos, plain.retain) == ("lab/t", b"21.5", 0, False)
+
+
 def test_a_retained_message_keeps_its_properties(instance, client5):
     sender = _connected(client5, "sender")
     sender.publish("status/door", b"open", qos=1, retain=True, ContentType="text/plain",
