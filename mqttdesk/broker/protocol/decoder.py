@@ -97,8 +97,9 @@ def decode_from(first: int, data: bytes | bytearray, start: int, end: int, versi
 def decode_publish(flags: int, data: bytes | bytearray, start: int, end: int, version: int,
                    packet_start: int | None = None) -> Publish:
     """The PUBLISH whose body is `data[start:end]`. With `packet_start` (where its fixed header begins), a QoS 0
-    message that is not retained and sets no topic alias keeps its whole packet as `wire`: a receiver of the same
-    version gets exactly those bytes (the fixed header was checked to be in the fewest bytes, [MQTT-1.5.5-1])."""
+    or QoS 1 message that is not retained, not a duplicate and sets no topic alias keeps its whole packet as `wire`:
+    a receiver of the same version gets exactly those bytes, at QoS 1 with its own packet id (the fixed header was
+    checked to be in the fewest bytes, [MQTT-1.5.5-1])."""
     qos = (flags >> 1) & 3
     if qos == 3:
         raise malformed("PUBLISH with QoS 3")
@@ -135,8 +136,8 @@ def decode_publish(flags: int, data: bytes | bytearray, start: int, end: int, ve
         raise protocol_error("PUBLISH with an empty topic and no topic alias")  # [MQTT-4.7.3-1], [MQTT-3.3.2-8]
     if "+" in topic or "#" in topic:
         check_topic_name(topic)
-    if packet_start is not None and not flags and properties.topic_alias is None:  # QoS 0, not retained
-        return new_publish(topic, bytes(data[offset:end]), 0, False, False, None, properties,
+    if packet_start is not None and (not flags or flags == 0x02) and properties.topic_alias is None:
+        return new_publish(topic, bytes(data[offset:end]), qos, False, False, packet_id, properties,
                            bytes(data[packet_start:end]), version)
     return new_publish(topic, bytes(data[offset:end]), qos, bool(flags & 1), bool(flags & 8), packet_id, properties,
                        None, 0)

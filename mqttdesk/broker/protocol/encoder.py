@@ -102,16 +102,23 @@ class OutgoingPublish:
     kept here. Give per-subscriber properties (subscription identifiers) as a separate `OutgoingPublish`.
     """
 
-    __slots__ = ("publish", "_topic", "_properties", "_qos0")
+    __slots__ = ("publish", "_topic_bytes", "_properties", "_qos0")
 
     def __init__(self, publish: Publish) -> None:
         self.publish = publish
-        self._topic = wf.encode_string(publish.topic)
+        self._topic_bytes: bytes | None = None  # encoded when first needed: a message passed through never is
         self._properties: bytes | None = None  # the MQTT 5 property body, without length and topic alias
         # QoS 0 packets without topic alias, by (version, retain); the one a QoS 0 message arrived as, unchanged
         # (most messages of a 1 -> 1 flow go to one subscriber: never encoded)
-        self._qos0: dict[tuple[int, bool], bytes] = {} if publish.wire is None else \
+        self._qos0: dict[tuple[int, bool], bytes] = {} if publish.wire is None or publish.qos else \
             {(publish.wire_version, False): publish.wire}
+
+    @property
+    def _topic(self) -> bytes:
+        topic = self._topic_bytes
+        if topic is None:
+            topic = self._topic_bytes = wf.encode_string(self.publish.topic)
+        return topic
 
     def _property_body(self) -> bytes:
         if self._properties is None:
@@ -148,6 +155,10 @@ class OutgoingPublish:
             cached = self._qos0.get((version, retain))
             if cached is not None:
                 return cached
+        elif qos == 1 and not retain and not dup and topic_alias is None and send_topic and packet_id is not None:
+            wire = message.wire
+            if wire is not None and message.qos == 1 and message.wire_version == version:
+                return _with_packet_id(wire, packet_id)
         first = (wf.PUBLISH << 4) | (qos << 1) | (1 if retain else 0) | (8 if dup and qos else 0)
         parts = [self._topic if send_topic else b"\x00\x00"]
         if qos:
@@ -166,6 +177,17 @@ class OutgoingPublish:
         if plain:
             self._qos0[(version, retain)] = packet
         return packet
+
+
+def _with_packet_id(wire: bytes, packet_id: int) -> bytes:
+    """A QoS 1 PUBLISH as it arrived (not retained, no DUP, no topic alias) with our packet id in place of the
+    sender's: everything else a receiver of its version gets is the same bytes, so two slices replace an encoding
+    (168 against 441 ns a delivery of a 100-byte message, timeit)."""
+    at = 3  # after the fixed header (its remaining length in the fewest bytes, checked by the decoder) and the
+    while wire[at - 2] & 0x80:  # topic's length
+        at += 1
+    at += (wire[at - 1] << 8 | wire[at]) + 1
+    return wire[:at] + _pack_u16(packet_id) + wire[at + 2:]
 
 
 def _without_alias(properties: Properties) -> Properties:

@@ -56,8 +56,9 @@ class Publish:
     packet_id: int | None = None  # set for QoS 1 and 2 as received; outgoing ids are given to send_publish
     properties: Properties = EMPTY_PROPERTIES  # payload format, message expiry, topic alias, response topic,
     # correlation data, user properties, subscription identifiers, content type
-    # The whole packet as it arrived, when a receiver speaking its protocol version gets it byte for byte: QoS 0,
-    # not retained, no topic alias (see decoder.decode_publish). Only the decoder sets it: it is no __init__
+    # The whole packet as it arrived, when a receiver speaking its protocol version gets it byte for byte (QoS 1:
+    # but for the packet id): QoS 0 or 1, not retained, no DUP, no topic alias (see decoder.decode_publish and
+    # encoder.OutgoingPublish). Only the decoder sets it: it is no __init__
     # argument, so a copy made with `dataclasses.replace` (another topic, other properties) has none.
     wire: bytes | None = field(default=None, init=False, compare=False, repr=False)
     wire_version: int = field(default=0, init=False, compare=False, repr=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from client_bytes import connect_v4, connect_v5, frame, publish_v4, publish_v5, string, u16
 
@@ -667,7 +669,8 @@ def test_a_plain_qos0_publish_keeps_its_packet_for_receivers_of_its_version() ->
     plain_v4 = publish_v4("lab/t", b"21.5")
     user = Properties(user_properties=(("unit", "C"), ("a", "b")), content_type="text/plain")
     plain_v5 = publish_v5("lab/t", b"21.5", properties=user)
-    v4.receive_data(plain_v4 + publish_v4("lab/t", b"r", retain=True) + publish_v4("lab/t", b"q", qos=1, packet_id=7))
+    v4.receive_data(plain_v4 + publish_v4("lab/t", b"r", retain=True)
+                    + publish_v4("lab/t", b"q", qos=1, packet_id=7, dup=True))
     v5.receive_data(plain_v5 + publish_v5("lab/t", b"a", properties=Properties(topic_alias=1))
                     + publish_v5("", b"b", properties=Properties(topic_alias=1)))
     got_v4, got_v5 = v4.events_received(), v5.events_received()
@@ -680,6 +683,41 @@ def test_a_plain_qos0_publish_keeps_its_packet_for_receivers_of_its_version() ->
     assert isinstance(resolved, Publish)
     assert resolved.topic == "lab/t"
     assert OutgoingPublish(resolved).qos0(5, False) == publish_v5("lab/t", b"b")  # no alias of theirs
+
+
+@pytest.mark.parametrize("payload", [b"21.5", "é".encode() * 200])  # a one- and a two-byte remaining length
+def test_a_plain_qos1_publish_goes_out_as_it_came_but_for_the_receivers_packet_id(payload: bytes) -> None:
+    user = Properties(user_properties=(("z", "1"), ("a", "2")), content_type="text/plain", correlation_data=b"c")
+    arrived = {4: publish_v4("lab/é/t", payload, qos=1, packet_id=7),
+               5: publish_v5("lab/é/t", payload, qos=1, packet_id=7, properties=user)}
+    for version, packet in arrived.items():
+        protocol = opened(version)
+        protocol.receive_data(packet)
+        [received] = protocol.events_received()
+        assert isinstance(received, Publish)
+        assert (received.wire, received.wire_version) == (packet, version)
+        message = OutgoingPublish(received)
+        assert message.qos0(version, False) != packet  # a QoS 1 packet is never anyone's QoS 0 one
+        assert message.encode(version, qos=1, retain=False, packet_id=65535) == (
+            publish_v4("lab/é/t", payload, qos=1, packet_id=65535) if version == 4 else
+            publish_v5("lab/é/t", payload, qos=1, packet_id=65535, properties=user))
+        # what the full encoder makes of the decoded message (a copy has no wire), for either version and flag
+        encoded = OutgoingPublish(replace(received))
+        for other in (4, 5):
+            for retain, dup in ((False, False), (True, False), (False, True)):
+                assert message.encode(other, qos=1, retain=retain, dup=dup, packet_id=300) == \
+                    encoded.encode(other, qos=1, retain=retain, dup=dup, packet_id=300)
+            assert message.qos0(other, False) == encoded.qos0(other, False)
+            assert message.size(other, 1) == len(encoded.encode(other, qos=1, retain=False, packet_id=1))
+
+
+def test_a_retained_duplicate_or_aliased_qos1_publish_keeps_no_packet() -> None:
+    v4, v5 = opened(4), opened(5, topic_alias_maximum=4)
+    v4.receive_data(publish_v4("lab/t", b"r", qos=1, packet_id=1, retain=True)
+                    + publish_v4("lab/t", b"d", qos=1, packet_id=2, dup=True)
+                    + publish_v4("lab/t", b"2", qos=2, packet_id=3))
+    v5.receive_data(publish_v5("lab/t", b"a", qos=1, packet_id=1, properties=Properties(topic_alias=1)))
+    assert [p.wire for p in v4.events_received() + v5.events_received()] == [None] * 4  # type: ignore[union-attr]
 
 
 def test_pubacks_of_either_version_read_on_the_fast_path_are_the_full_decoders() -> None:
