@@ -99,13 +99,13 @@ class Router:
         self._unflushed: list[Connection] = []
         self.subscribe_slice = SUBSCRIBE_SLICE
         self.external = ExternalTopics(pipeline, connections, self._deliver)
-        self._external_sessions = self.external.sessions  # whose topics the external HTTP service decides
+        self.external_sessions = self.external.sessions  # whose topics the external HTTP service decides
 
     def unsubscribe_all(self, state: SessionState) -> None:
         """Take a session that ends for good out of the trie."""
         for topic_filter in state.subscriptions:
             self._remove(state, topic_filter)
-        self._external_sessions.discard(state)
+        self.external_sessions.discard(state)
 
     def grant_changed(self, state: SessionState) -> None:
         """The session was given a grant (a new session, or one resumed by a new CONNECT)."""
@@ -129,8 +129,11 @@ class Router:
         live = state.live
         live.messages_in += 1
         self.registry.touch(live)
-        decision = decided or self._decide(state, Kind.PUBLISH, publish.topic)
         memo = state.decisions
+        # `_decide`'s remembered answer looked up here, as `route` does for each receiver (a call a message less)
+        decision = decided or (memo.publish.get(publish.topic) if memo.epoch == self.pipeline.epoch
+                               and memo.grant is state.grant else None) or self._decide(state, Kind.PUBLISH,
+                                                                                         publish.topic)
         # the memo's answer offered to the Auth log already (a memo lives within one grant, so within this
         # connection and its `logged` set): the key, its hash and the set lookup are skipped for every repeat
         if decision is not memo.last_logged:
@@ -298,7 +301,7 @@ class Router:
         """The pipeline's PUBLISH or RECEIVE decision, remembered by the session for its grant: the pipeline's own
         cache hashes (credential, clientId, tenant, kind, topic) for every message, a tenth of a QoS 1 delivery."""
         memo, pipeline = state.decisions, self.pipeline
-        if self._external_sessions and state in self._external_sessions:  # the service's cache says how long it holds
+        if self.external_sessions and state in self.external_sessions:  # the service's cache says how long it holds
             return pipeline.decide_topic(kind, state.grant, topic)
         if memo is UNDECIDED:
             memo = state.decisions = TopicDecisions(pipeline.epoch, state.grant)
@@ -346,7 +349,7 @@ class Router:
         message = OutgoingPublish(publish)
         connections, retain = self._connections, publish.retain
         delivered: list[str] = []  # the plain QoS 0 receivers: their counters changed (one registry call for all)
-        external = self._external_sessions
+        external = self.external_sessions
         epoch = self.pipeline.epoch
         for state, subscription in self._index.match(topic).values():
             if subscription.no_local and state.client_id == origin:
@@ -425,7 +428,7 @@ class Router:
         if split_shared(topic_filter) is not None:
             return
         for topic, retained in self.retained.matching(topic_filter):
-            if state in self._external_sessions:
+            if state in self.external_sessions:
                 self.external.offer(state, OutgoingPublish(retained.publish), subscription, retained.publish.qos,
                                      True, retained.expires_at)
             elif self.may_receive(state, topic):
