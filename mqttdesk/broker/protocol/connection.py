@@ -44,6 +44,7 @@ KEEP_ALIVE_FACTOR = 1.5  # [MQTT-3.1.2-24]
 # what data_to_send() and events_received() return when there is nothing: never appended to
 _NOTHING: list[bytes] = []
 _NO_EVENTS: list[Event] = []
+_JOIN_BELOW = 65536  # bytes of a partial packet joined with the next read as bytes, not grown in a bytearray
 _PUBACK_HEADER = bytes((wf.PUBACK << 4, 2))
 _pack_u16 = wf.U16.pack
 
@@ -129,6 +130,10 @@ class ServerProtocol:
             self._buffer = data
         elif isinstance(buffer, bytearray):
             buffer += data
+        elif len(buffer) < _JOIN_BELOW:
+            # the partial packet a read ended with, joined as bytes: the messages sliced from it then need no second
+            # copy each (a bytearray's slice is one more); a large packet arriving in pieces grows a bytearray
+            self._buffer = buffer + data
         else:
             self._buffer = bytearray(buffer) + data
         if self.state is not State.AWAITING_CONNACK or self._authenticating:
@@ -245,7 +250,7 @@ class ServerProtocol:
         if position == size:
             self._buffer = b""
         elif position:
-            self._buffer = bytearray(buffer[position:])  # the start of a packet: the rest is added to it
+            self._buffer = buffer[position:]  # the start of a packet: the rest is added to it
 
     def _publish_version(self) -> int:
         return self.version or 0 if self.state is State.OPEN else 0

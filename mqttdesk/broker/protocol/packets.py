@@ -7,7 +7,6 @@ ones a broker reads most.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -46,7 +45,11 @@ class Connect:
                 f"clean_start={self.clean_start}, keep_alive={self.keep_alive})")
 
 
-@dataclass(frozen=True, slots=True)
+# Publish and PubAck are values like every packet here, but not `frozen`: the decoder makes one per message, and a
+# frozen class can only be filled through its slot descriptors' `__set__` (472 ns a Publish against 132 ns for
+# plain attribute stores, timeit; 0.3 µs of a QoS 0 message's 3 µs). Nothing assigns to one once it is made
+# (`dataclasses.replace` makes a copy); `unsafe_hash` keeps them hashable as the frozen ones are.
+@dataclass(slots=True, unsafe_hash=True)
 class Publish:
     topic: str
     payload: bytes
@@ -64,7 +67,7 @@ class Publish:
     wire_version: int = field(default=0, init=False, compare=False, repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # (not frozen: see Publish)
 class PubAck:
     packet_id: int
     reason_code: int = 0
@@ -182,51 +185,31 @@ ClientPacket = Connect | Publish | PubAck | PubRec | PubRel | PubComp | Subscrib
 ServerPacket = Connack | Publish | PubAck | PubRec | PubRel | PubComp | Suback | Unsuback | PingResp | Disconnect | Auth
 
 
-def _fast_constructor() -> Callable[[str, bytes, int, bool, bool, int | None, Properties, bytes | None, int],
-                                    Publish]:
-    """`Publish(...)` without the frozen dataclass `__init__` (one `object.__setattr__` per field, four times the
-    cost of a plain class): the slot descriptors are set directly. For the decoder's hot path only; `wire` is the
-    packet as it arrived when it may be sent on unchanged (else None), `wire_version` its protocol version."""
-    new = object.__new__
-    setters = tuple(getattr(Publish, name).__set__ for name in
-                    ("topic", "payload", "qos", "retain", "dup", "packet_id", "properties", "wire", "wire_version"))
-    set_topic, set_payload, set_qos, set_retain, set_dup, set_packet_id, set_properties, set_wire, set_version = \
-        setters
-
-    def make(topic: str, payload: bytes, qos: int, retain: bool, dup: bool, packet_id: int | None,
-             properties: Properties, wire: bytes | None, wire_version: int) -> Publish:
-        publish: Publish = new(Publish)
-        set_topic(publish, topic)
-        set_payload(publish, payload)
-        set_qos(publish, qos)
-        set_retain(publish, retain)
-        set_dup(publish, dup)
-        set_packet_id(publish, packet_id)
-        set_properties(publish, properties)
-        set_wire(publish, wire)
-        set_version(publish, wire_version)
-        return publish
-
-    return make
+def new_publish(topic: str, payload: bytes, qos: int, retain: bool, dup: bool, packet_id: int | None,
+                properties: Properties, wire: bytes | None, wire_version: int) -> Publish:
+    """`Publish(...)` for the decoder's hot path, without `__init__`'s defaults and call: `wire` is the packet as
+    it arrived when it may be sent on unchanged (else None), `wire_version` its protocol version."""
+    publish: Publish = _new(Publish)
+    publish.topic = topic
+    publish.payload = payload
+    publish.qos = qos
+    publish.retain = retain
+    publish.dup = dup
+    publish.packet_id = packet_id
+    publish.properties = properties
+    publish.wire = wire
+    publish.wire_version = wire_version
+    return publish
 
 
-new_publish: Final = _fast_constructor()
-
-
-def _fast_puback() -> Callable[[int], PubAck]:
+def new_puback(packet_id: int) -> PubAck:
     """`PubAck(packet_id)` the same way: the acknowledgement of every QoS 1 message a subscriber receives."""
-    new = object.__new__
-    set_packet_id, set_reason_code, set_properties = (getattr(PubAck, name).__set__ for name in
-                                                      ("packet_id", "reason_code", "properties"))
-
-    def make(packet_id: int) -> PubAck:
-        puback: PubAck = new(PubAck)
-        set_packet_id(puback, packet_id)
-        set_reason_code(puback, 0)
-        set_properties(puback, EMPTY_PROPERTIES)
-        return puback
-
-    return make
+    puback: PubAck = _new(PubAck)
+    puback.packet_id = packet_id
+    puback.reason_code = 0
+    puback.properties = EMPTY_PROPERTIES
+    return puback
 
 
-new_puback: Final = _fast_puback()
+_new: Final = object.__new__
+

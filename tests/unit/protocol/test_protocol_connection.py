@@ -599,6 +599,27 @@ def test_packets_split_anywhere_decode_the_same(version: int) -> None:
     assert split.events_received() == expected
 
 
+@pytest.mark.parametrize("piece", [7, 1000, 70_000])
+def test_a_stream_read_in_pieces_decodes_as_a_whole_with_packets_kept_as_bytes(piece: int) -> None:
+    """A partial packet is joined with the next read (as bytes while small, in a bytearray once large): the same
+    messages, each with its payload and packet as bytes, also a 300 KB one that takes many reads."""
+    stream = b"".join([publish_v4(f"t/{index}", bytes([index]) * 100, qos=index % 2, packet_id=index % 2 or None)
+                       for index in range(40)] + [publish_v4("big", b"B" * 300_000, qos=1, packet_id=9),
+                                                  publish_v4("after", b"a")])
+    whole = opened(4)
+    whole.receive_data(stream)
+    expected = whole.events_received()
+    split = opened(4)
+    got: list[object] = []
+    for start in range(0, len(stream), piece):
+        split.receive_data(stream[start:start + piece])
+        got.extend(split.events_received())
+    assert got == expected
+    assert len(got) == 42
+    assert {(type(p.payload), type(p.wire)) for p in got} == {(bytes, bytes)}  # type: ignore[attr-defined]
+    assert [p.wire for p in got] == [p.wire for p in expected]  # type: ignore[attr-defined]
+
+
 def test_many_packets_in_one_chunk_and_the_rest_kept() -> None:
     protocol = opened(4)
     chunk = publish_v4("a", b"1") * 500 + b"\x40\x02\x00"

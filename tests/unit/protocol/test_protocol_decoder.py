@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from client_bytes import string, u16
 
@@ -20,6 +22,8 @@ from mqttdesk.broker.protocol.packets import (
     SubscriptionOptions,
     Unsubscribe,
     Will,
+    new_puback,
+    new_publish,
 )
 from mqttdesk.broker.protocol.properties import Properties
 from mqttdesk.broker.protocol.reason_codes import ProtocolError
@@ -296,3 +300,17 @@ def test_an_invalid_subscribe_filter_is_left_to_the_broker(topic_filter: str) ->
     subscribe = decode_packet(0x82, u16(1) + string(topic_filter) + b"\x00", V4)
     assert isinstance(subscribe, Subscribe)
     assert subscribe.subscriptions[0][0] == topic_filter
+
+
+def test_the_hot_path_constructors_make_the_values_the_classes_make() -> None:
+    """`new_publish` / `new_puback` (attribute stores, no `__init__`): equal to, and hashed as, the usual
+    construction; a copy made with `replace` carries no wire."""
+    made = new_publish("a/b", b"x", 1, False, False, 7, Properties(content_type="c"), b"wire", 5)
+    usual = Publish("a/b", b"x", 1, False, False, 7, Properties(content_type="c"))
+    assert made == usual
+    assert hash(made) == hash(usual)
+    assert {made: 1}[usual] == 1
+    assert (made.wire, made.wire_version, usual.wire, usual.wire_version) == (b"wire", 5, None, 0)
+    assert replace(made).wire is None
+    assert new_puback(9) == PubAck(9)
+    assert hash(new_puback(9)) == hash(PubAck(9))
