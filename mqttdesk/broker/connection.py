@@ -421,7 +421,9 @@ class Connection:
                     return self._when_decided(fetch, lambda decided: self._publish(event, decided.get(event.topic)))
             self._publish(event, None)
         elif isinstance(event, PubAck):
-            self._send_all(state.puback(event.packet_id))
+            freed = state.puback(event.packet_id)
+            if freed:  # (most PUBACKs free room nobody waits for)
+                self._send_all(freed)
         elif isinstance(event, PubRec):
             self._send_all(state.pubrec(event.packet_id, event.reason_code))
         elif isinstance(event, PubRel):

@@ -412,9 +412,7 @@ class Router:
         elif not connection.send_qos0(packet):
             state.not_sent(message.publish.topic)
             return
-        self._count_out(state.live)
-
-    def _count_out(self, live: LiveSession) -> None:
+        live = state.live
         live.messages_out += 1
         self.registry.touch(live)
 

@@ -184,6 +184,8 @@ class SessionState:
                 # QoS 1 message's broker time went on the two calls and their checks)
                 packet_id = outgoing.packet_id = self._next_packet_id()
                 self.keep_in_flight(outgoing)
+                if qos == 1:
+                    return message.qos1(self.version, retain, packet_id)
                 return message.encode(self.version, qos=qos, retain=retain, packet_id=packet_id)
             return self._send(outgoing)
         if len(self.queue) >= self.limits.max_queued:

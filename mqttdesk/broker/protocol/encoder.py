@@ -141,6 +141,15 @@ class OutgoingPublish:
         looked up before anything else (149 → 82 ns a delivery of a cached one, measured with timeit)."""
         return self._qos0.get((version, retain)) or self.encode(version, qos=0, retain=retain)
 
+    def qos1(self, version: int, retain: bool, packet_id: int) -> bytes:
+        """`encode(version, qos=1, retain=retain, packet_id=packet_id)`: a QoS 1 delivery, the message's own packet
+        with the receiver's packet id when it came in the receiver's version (see `_with_packet_id`)."""
+        message = self.publish
+        wire = message.wire
+        if wire is not None and not retain and message.qos == 1 and message.wire_version == version:
+            return _with_packet_id(wire, packet_id)
+        return self.encode(version, qos=1, retain=retain, packet_id=packet_id)
+
     def encode(self, version: int, *, qos: int | None = None, retain: bool | None = None, dup: bool = False,
                packet_id: int | None = None, topic_alias: int | None = None, send_topic: bool = True) -> bytes:
         """The PUBLISH packet; `qos` / `retain` default to the message's. With `topic_alias` (MQTT 5), `send_topic`

@@ -728,6 +728,8 @@ def test_a_plain_qos1_publish_goes_out_as_it_came_but_for_the_receivers_packet_i
             for retain, dup in ((False, False), (True, False), (False, True)):
                 assert message.encode(other, qos=1, retain=retain, dup=dup, packet_id=300) == \
                     encoded.encode(other, qos=1, retain=retain, dup=dup, packet_id=300)
+            for retain in (False, True):  # the delivery's shortcut, the same packets
+                assert message.qos1(other, retain, 300) == encoded.encode(other, qos=1, retain=retain, packet_id=300)
             assert message.qos0(other, False) == encoded.qos0(other, False)
             assert message.size(other, 1) == len(encoded.encode(other, qos=1, retain=False, packet_id=1))
 
