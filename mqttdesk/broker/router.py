@@ -132,8 +132,10 @@ class Router:
         memo = state.decisions
         # `_decide`'s remembered answer looked up here, as `route` does for each receiver (a call a message less)
         decision = decided or (memo.publish.get(publish.topic) if memo.epoch == self.pipeline.epoch
-                               and memo.grant is state.grant else None) or self._decide(state, Kind.PUBLISH,
-                                                                                         publish.topic)
+                               and memo.grant is state.grant else None)
+        if decision is None:
+            decision = self._decide(state, Kind.PUBLISH, publish.topic)
+            memo = state.decisions  # (`_decide` may have started a new memo: the one to note the logging in)
         # the memo's answer offered to the Auth log already (a memo lives within one grant, so within this
         # connection and its `logged` set): the key, its hash and the set lookup are skipped for every repeat
         if decision is not memo.last_logged:

@@ -44,7 +44,10 @@ KEEP_ALIVE_FACTOR = 1.5  # [MQTT-3.1.2-24]
 # what data_to_send() and events_received() return when there is nothing: never appended to
 _NOTHING: list[bytes] = []
 _NO_EVENTS: list[Event] = []
-_JOIN_BELOW = 65536  # bytes of a partial packet joined with the next read as bytes, not grown in a bytearray
+# bytes of a partial packet joined with the next read as bytes, not grown in a bytearray: a read's last few messages
+# cut short (the usual leftover) are joined once; a large packet trickling in small reads must not be copied whole
+# at every read
+_JOIN_BELOW = 4096
 _PUBACK_HEADER = bytes((wf.PUBACK << 4, 2))
 _pack_u16 = wf.U16.pack
 
