@@ -70,6 +70,7 @@ class CheckedPassword:
 
     encoded: str | None
     verdict: Verdict | None
+    snapshot: int = -1  # the pipeline's `_snapshot` when `encoded` was looked up (-1: unknown, look again)
 
 
 _NOT_CHECKED = {
@@ -108,6 +109,9 @@ class AuthPipeline:
         self._recent_owners: dict[str, CredentialRef] = {}
         self._unsaved_devices: dict[str, Device] = {}
         self._devices: dict[str, Device] = {}  # the snapshot's devices: admit_device adds to it in place
+        # bumped whenever the snapshot is replaced or changed in place: a password checked against the hash looked
+        # up at the same count is checked against the hash the snapshot still gives (no second lookup)
+        self._snapshot = 0
         self._directory = self._with_recent_owners(self._with_unsaved(store.directory()))
         self._topic_cache: OrderedDict[tuple[object, ...], Decision] = OrderedDict()
         # changes whenever topic decisions may have changed: whoever remembers decisions compares it
@@ -151,6 +155,7 @@ class AuthPipeline:
             self.external.clear()  # other settings, or `mqttdesk external flush`: its answers may no longer hold
         previous = self._directory
         self._directory = self._with_recent_owners(self._with_unsaved(self._store.directory(self._listen_host)))
+        self._snapshot += 1
         self._topic_cache.clear()
         self.epoch += 1
         if _secrets_weakened(previous, self._directory, relevant):
@@ -181,6 +186,7 @@ class AuthPipeline:
         """An accepted CONNECT: `credential` is now the last one to have used `client_id` (anonymous claims none)."""
         if client_id and credential.kind is not CredentialKind.ANONYMOUS:
             self._recent_owners[client_id] = credential
+            self._snapshot += 1
 
     def admit_device(self, grant: Grant, address: str | None) -> Device:
         """Register the device of an accepted bootstrap CONNECT in the snapshot now; the caller stores it.
@@ -197,6 +203,7 @@ class AuthPipeline:
             state_since=now, last_used=now, last_address=address,
         )
         self._unsaved_devices[device.client_id] = device
+        self._snapshot += 1
         # into the snapshot's own dict: a new snapshot with a copy of every device, per registration, made a
         # storm of N new devices cost N² (200 µs a CONNECT with 10,000 devices)
         self._devices[device.client_id] = device
@@ -207,12 +214,13 @@ class AuthPipeline:
         """Check the CONNECT's password against the credential it names now; `gone` tells if the client left; a
         `suspect` check (its address failed a login lately, see core/guard.py) waits behind every other, a
         `trusted` one (a correct login there lately) goes first."""
+        snapshot = self._snapshot
         encoded = password_hash_for(request, self._directory)
         if encoded is None or request.password is None:
-            return CheckedPassword(None, None)
+            return CheckedPassword(None, None, snapshot)
         verdict = await self.verifier.check(request.password, encoded, source=request.address, gone=gone,
                                             suspect=suspect, trusted=trusted)
-        return CheckedPassword(encoded, verdict)
+        return CheckedPassword(encoded, verdict, snapshot)
 
     async def decide_connect(
         self, request: ConnectRequest, live: Mapping[str, SessionHolder] = _NOBODY, *,
@@ -222,7 +230,7 @@ class AuthPipeline:
         if checked is None:
             checked = await self.check_password(request, gone)
         # the snapshot may have changed while the hash ran: decide on the current one, re-checking the hash
-        while password_hash_for(request, self._directory) != checked.encoded:
+        while checked.snapshot != self._snapshot and password_hash_for(request, self._directory) != checked.encoded:
             checked = await self.check_password(request, gone)
         if checked.verdict in _NOT_CHECKED:
             code, text = _NOT_CHECKED[checked.verdict]

@@ -48,7 +48,15 @@ def clip_sentence(text: str, long_values: Iterable[str]) -> str:
 def clip_sentences(reason: str, steps: tuple[str, ...], values: Iterable[str | None]
                    ) -> tuple[str, tuple[str, ...]]:
     """`clip_sentence` for a reason and its steps; returns them unchanged (no copy) when nothing is long."""
+    values = tuple(values)
+    if len(reason) <= SENTENCE_LENGTH and _all_short(values, CLIP_LENGTH) and _all_short(steps, SENTENCE_LENGTH):
+        return reason, steps  # (every Auth log entry comes this way: no set, no sort, no generator for it)
     long_values = sorted({value for value in values if value and len(value) > CLIP_LENGTH}, key=len, reverse=True)
-    if not long_values and len(reason) <= SENTENCE_LENGTH and all(len(step) <= SENTENCE_LENGTH for step in steps):
-        return reason, steps
     return clip_sentence(reason, long_values), tuple(clip_sentence(step, long_values) for step in steps)
+
+
+def _all_short(texts: Iterable[str | None], limit: int) -> bool:
+    for text in texts:  # noqa: SIM110 (a loop, not all() over a generator: twice an entry, on every CONNECT)
+        if text is not None and len(text) > limit:
+            return False
+    return True

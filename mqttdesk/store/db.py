@@ -215,7 +215,8 @@ class Store:
         try:
             yield self._connection
             if outermost:
-                self._record_changes(self._pending)
+                if self._pending:  # (an Auth log batch announces nothing: no statement for it)
+                    self._record_changes(self._pending)
                 self._connection.execute("COMMIT")
                 self.has_written = True
                 if self._checkpoints is None:

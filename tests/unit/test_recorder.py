@@ -141,13 +141,18 @@ def test_who_used_a_client_id_is_stored_except_for_anonymous_and_oversized_ids(t
     store.close()
 
 
-def test_a_timed_write_takes_at_most_a_batch_of_client_ids_and_the_rest_follow(tmp_path: Path,
-                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("watched", [True, False])
+def test_a_timed_write_takes_at_most_a_batch_of_client_ids_and_the_rest_follow(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, watched: bool) -> None:
+    """A batch with a window watching (a listener takes the entries) is BATCH, with nobody UNWATCHED_BATCH."""
     from mqttdesk.core.model import CredentialKind, CredentialRef
 
     monkeypatch.setattr(recorder_module, "BATCH", 10)
+    monkeypatch.setattr(recorder_module, "UNWATCHED_BATCH", 15)
     store = Store.open(tmp_path)
     recorder = DecisionRecorder(store, flush_delay=0.01)
+    if watched:
+        recorder.on_entries(lambda entries: None)
     fleet = CredentialRef(CredentialKind.BOOTSTRAP, "fleet")
     sizes: list[int] = []
     write = store.client_ids.record
@@ -168,6 +173,5 @@ def test_a_timed_write_takes_at_most_a_batch_of_client_ids_and_the_rest_follow(t
 
     asyncio.run(run())
     assert len(store.client_ids.owners()) == 35
-    assert max(sizes) == 10  # one batch per write, a loop turn between them
-    assert sum(sizes) == 35
+    assert sizes == ([10, 10, 10, 5] if watched else [15, 15, 5])  # one batch per write, a loop turn between them
     store.close()
