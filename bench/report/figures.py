@@ -46,6 +46,16 @@ def _accepted_notes(results: dict[str, Any], suite: str, case: str) -> dict[str,
     return notes
 
 
+def _load_notes(results: dict[str, Any], case: str) -> dict[str, str]:
+    """The load generator's CPU share (cores) beside each system's figure: near 1, it set the pace, not the broker."""
+    notes = {}
+    for system in SYSTEMS:
+        share = dig(results, "connect", case, system, "load_cpu_share")
+        if share is not None:
+            notes[system] = f"load {share:.2f}"
+    return notes
+
+
 def _lost_notes(results: dict[str, Any], case: str) -> dict[str, str]:
     notes = {}
     for system in SYSTEMS:
@@ -66,6 +76,13 @@ def rows(results: dict[str, Any]) -> list[Row]:
         out.append(Row("connect_storm", "connect storm, all at once (/s)",
                        _per_system(results, "connect", "storm", "rate"),
                        notes=_accepted_notes(results, "connect", "storm")))
+        for case, label in (("sequential", "broker CPU per connect, sequential (µs)"),
+                            ("storm", "broker CPU per connect, storm (µs; load generator's cores)")):
+            if dig(results, "connect", case, "mqttdesk", "broker_cpu_us_per_connect") is None:
+                continue  # a results file from before this figure
+            out.append(Row(f"connect_{case}_cpu", label,
+                           _per_system(results, "connect", case, "broker_cpu_us_per_connect"),
+                           notes=_load_notes(results, case)))
         if dig(results, "connect", "sequential_v5"):
             out.append(Row("connect_sequential_v5", "MQTT 5 connect+disconnect, sequential (/s)",
                            _per_system(results, "connect", "sequential_v5", "rate"),
