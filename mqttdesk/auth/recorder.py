@@ -21,9 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar, overload
 
-from mqttdesk.core.decision import Decision
-from mqttdesk.core.model import CredentialKind, CredentialRef, Device
-from mqttdesk.store.auth_log_repo import SESSION_END_KINDS, AuthLogEntry, entry_from_decision
+from mqttdesk.core.decision import Decision, Kind
+from mqttdesk.core.model import CredentialKind, CredentialRef, Device, Method
+from mqttdesk.core.reasons import ReasonCode
+from mqttdesk.store.auth_log_repo import SESSION_END_KINDS, AuthLogEntry, entry_from_decision, session_end_entry
 from mqttdesk.store.db import Store
 
 T = TypeVar("T")
@@ -104,7 +105,16 @@ class DecisionRecorder:
             self._listeners.remove(listener)
 
     def record(self, decision: Decision) -> None:
-        entry = entry_from_decision(decision)
+        self._record_entry(entry_from_decision(decision))
+
+    def record_session_end(self, kind: Kind, code: ReasonCode, text: str, *, client_id: str, username: str | None,
+                           method: Method | None, address: str | None, forced: bool, protocol: str | None) -> None:
+        """`record(session_ended(...))`, without making the decision first: every session's end comes here."""
+        self._record_entry(session_end_entry(kind._value_, code, text, client_id=client_id, username=username,
+                                             method=method._value_ if method else None, address=address,
+                                             forced=forced, protocol=protocol))
+
+    def _record_entry(self, entry: AuthLogEntry) -> None:
         key = fold_key(entry)
         if key is not None and self._fold(key, entry):
             self._schedule()
