@@ -69,7 +69,7 @@ from mqttdesk.broker.tls import ContextHolder, HandshakeFailed
 from mqttdesk.broker.transport import ListenerInfo, SocketStream, Stream, format_address
 from mqttdesk.core.clip import SENTENCE_LENGTH, clip
 from mqttdesk.core.decide import password_hash_for
-from mqttdesk.core.decision import MQTT_5, MQTT_311, ConnectRequest, Decision, Kind, PeerCertificate
+from mqttdesk.core.decision import MQTT_5, MQTT_311, ConnectRequest, Decision, Kind, PeerCertificate, session_ended
 from mqttdesk.core.guard import Gate
 from mqttdesk.core.limits import AdmissionLimits, BrokerLimits
 from mqttdesk.core.model import CredentialKind, CredentialRef
@@ -665,10 +665,10 @@ class DeskBroker:
             self._drop_state(state)
             kept = False
         kind = Kind.KICK if code is ReasonCode.KICKED else Kind.DISCONNECT
-        self.recorder.record_session_end(
+        self.recorder.record(session_ended(
             kind, code, text, client_id=live.client_id, username=live.username, method=live.grant.method,
             address=live.address, forced=code in _REFUSED_ENDS, protocol=live.protocol,
-        )
+        ))
         self.registry.remove(live.client_id, live, text)
         if kept and state.live is live:
             self.registry.park(live)

@@ -62,27 +62,15 @@ class AuthLogEntry:
 
 def entry_from_decision(decision: Decision, when: float | None = None, entry_id: int = 0) -> AuthLogEntry:
     """The entry of a decision, with every client-supplied value clipped, also where the sentences repeat it."""
+    client_id, username, topic, address = decision.client_id, decision.username, decision.topic, decision.address
+    reason, steps = clip_sentences(decision.reason.text, decision.steps, (client_id, username, topic, address))
     method = decision.method
     # (two entries a CONNECT: the enums' `_value_` rather than the `value` property, a third of its cost)
-    return clipped_entry(decision.kind._value_, decision.allowed, decision.client_id, decision.username,
-                         method._value_ if method else None, decision.address, decision.topic,
-                         decision.reason.code._value_, decision.reason.text, decision.steps, decision.protocol,
-                         time.time() if when is None else when, entry_id)
-
-
-def session_end_entry(kind: str, code: ReasonCode, text: str, *, client_id: str, username: str | None,
-                      method: str | None, address: str | None, forced: bool, protocol: str | None) -> AuthLogEntry:
-    """The entry of `session_ended(...)`'s decision, made without the decision: every session's end has one."""
-    return clipped_entry(kind, not forced, client_id, username, method, address, None, code._value_, text, (text,),
-                         protocol, time.time(), 0)
-
-
-def clipped_entry(kind: str, allowed: bool, client_id: str, username: str | None, method: str | None,
-                  address: str | None, topic: str | None, reason_code: str, reason: str, steps: tuple[str, ...],
-                  protocol: str | None, when: float, entry_id: int) -> AuthLogEntry:
-    text, steps = clip_sentences(reason, steps, (client_id, username, topic, address))
-    return AuthLogEntry(entry_id, when, kind, allowed, clip(client_id), clip_optional(username), method,
-                        clip_optional(address), clip_optional(topic), reason_code, text, steps, 1, None, protocol)
+    return AuthLogEntry(
+        entry_id, time.time() if when is None else when, decision.kind._value_, decision.allowed, clip(client_id),
+        clip_optional(username), method._value_ if method else None, clip_optional(address), clip_optional(topic),
+        decision.reason.code._value_, reason, steps, 1, None, decision.protocol,
+    )
 
 
 _COLUMNS = ("id, time, kind, allowed, client_id, username, method, address, topic, reason_code, reason, steps,"

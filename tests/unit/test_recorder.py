@@ -176,28 +176,3 @@ def test_a_timed_write_takes_at_most_a_batch_of_client_ids_and_the_rest_follow(
     assert sizes == ([10, 10, 10, 5] if watched else [15, 15, 5])  # one batch per write, a loop turn between them
     store.close()
 
-
-@pytest.mark.parametrize(("forced", "long"), [(False, False), (True, False), (False, True), (True, True)])
-def test_a_session_end_recorded_without_its_decision_is_stored_as_the_decision_would_be(
-        tmp_path: Path, forced: bool, long: bool) -> None:
-    from mqttdesk.core.model import Method
-
-    store = Store.open(tmp_path)
-    recorder = DecisionRecorder(store)
-    client_id = "plug-1" + ("x" * 400 if long else "")
-    username = "fleet" + ("y" * 300 if long else "")
-    text = f"the client '{client_id}' of '{username}' disconnected"
-    for method in (Method.BOOTSTRAP, None):
-        values = {"client_id": client_id, "username": username, "method": method, "address": "10.0.0.9",
-                  "forced": forced, "protocol": "5"}
-        recorder.record(session_ended(Kind.DISCONNECT, ReasonCode.CLIENT_DISCONNECT, text, **values))  # type: ignore[arg-type]
-        recorder.record_session_end(Kind.DISCONNECT, ReasonCode.CLIENT_DISCONNECT, text, **values)  # type: ignore[arg-type]
-    recorder.flush()
-    entries = store.auth_log.recent()
-    assert len(entries) == 4
-    for by_decision, direct in (entries[0:2], entries[2:4]):
-        assert replace(direct, id=0, time=0.0) == replace(by_decision, id=0, time=0.0)
-    assert entries[0].allowed is not forced
-    assert (len(entries[0].client_id or "") < len(client_id)) is long  # clipped, here as in the sentences
-    assert all(len(step) < len(text) for step in entries[0].steps) is long
-    store.close()
