@@ -136,12 +136,16 @@ class _Device:
         self.connect = packets.connect(client_id, storm.endpoint.username, storm.endpoint.password,
                                        keep_alive=KEEP_ALIVE, version=storm.endpoint.version)
         self.received, self.waiting, self.done = b"", "", False
+        self.opened = time.perf_counter()
         self.sock = socket.socket(storm.family, socket.SOCK_STREAM)
         self.fd = self.sock.fileno()
-        self.sock.setblocking(False)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as asyncio's transports do
-        self.opened = time.perf_counter()
-        if self.sock.connect_ex(storm.address) not in (0, errno.EINPROGRESS):
+        try:
+            self.sock.setblocking(False)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as asyncio's transports do
+            started = self.sock.connect_ex(storm.address)
+        except OSError:
+            started = -1
+        if started not in (0, errno.EINPROGRESS):
             self.finish(-1)
             return
         self.loop.add_writer(self.fd, self.on_connected)
@@ -173,10 +177,9 @@ class _Device:
             return
         self.received += chunk
         frame = packets.frame_end(self.received)
-        if frame is not None:
-            first = self.received[0]
-            code = packets.connack_code(self.received[frame[0]:frame[1]])
-            self.finish(code if first >> 4 == packets.CONNACK else -1)
+        if frame is not None:  # anything but a CONNACK with its code first (a DISCONNECT, say): no CONNACK
+            is_connack = self.received[0] >> 4 == packets.CONNACK and frame[1] - frame[0] >= 2
+            self.finish(packets.connack_code(self.received[frame[0]:frame[1]]) if is_connack else -1)
 
     def finish(self, code: int) -> None:
         if self.done:
@@ -211,6 +214,13 @@ class _StormRun:
         else:
             self.run.refused[code] = self.run.refused.get(code, 0) + 1
             device.sock.close()
+        self._one_less()
+
+    def refused_unopened(self) -> None:
+        self.run.refused[-1] = self.run.refused.get(-1, 0) + 1
+        self._one_less()
+
+    def _one_less(self) -> None:
         self.outstanding -= 1
         if not self.outstanding and not self.all_done.done():
             self.all_done.set_result(None)
@@ -225,11 +235,18 @@ async def storm(endpoint: Endpoint, client_ids: list[str], deadline: float) -> S
     """
     run = _StormRun(endpoint, len(client_ids))
     started = time.perf_counter()
-    devices = [_Device(run, client_id) for client_id in client_ids]
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(run.all_done), deadline)
-    for device in devices:
-        device.finish(-1)  # no CONNACK in time (a no-op for every device that has its answer)
+    devices: list[_Device] = []
+    try:
+        for client_id in client_ids:
+            try:
+                devices.append(_Device(run, client_id))
+            except OSError:  # no socket at all (out of descriptors): a device without a CONNACK
+                run.refused_unopened()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(run.all_done), deadline)
+    finally:  # also when cancelled: no socket stays registered with the loop
+        for device in devices:
+            device.finish(-1)  # no CONNACK in time (a no-op for every device that has its answer)
     run.run.seconds = time.perf_counter() - started
     run.run.accepted = len(run.accepted)
     return Storm(run.run, run.links, run.accepted)

@@ -5,12 +5,14 @@ answers costs the storm its deadline, not a hang or a leaked socket."""
 from __future__ import annotations
 
 import asyncio
+import os
+import resource
 import socket
 
 import pytest
 
 from bench.load.client import Endpoint
-from bench.load.connects import close_all, storm
+from bench.load.connects import Storm, close_all, storm
 from bench.load.packets import MQTT_3_1_1, MQTT_5
 from mqttdesk.core.acl import Permission
 from mqttdesk.store.db import Store
@@ -67,3 +69,35 @@ def test_nobody_listening_is_a_refusal_without_connack() -> None:
     result = asyncio.run(storm(Endpoint("127.0.0.1", port, "plugs", "pw"), ["a", "b"], 10))
     assert (result.run.accepted, result.run.refused) == (0, {-1: 2})
     assert result.run.seconds < 5
+
+
+def test_a_first_frame_that_is_no_connack_is_a_refusal_at_once() -> None:
+    async def run() -> tuple[Storm, float]:
+        async def answer_with_disconnect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"\xe0\x01\x87")  # an MQTT 5 DISCONNECT (not authorized), then silence: no EOF either
+            await reader.read()
+
+        server = await asyncio.start_server(answer_with_disconnect, "127.0.0.1", 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            return await storm(Endpoint("127.0.0.1", port, "plugs", "pw", MQTT_5), ["a", "b"], 30), 30.0
+
+    result, deadline = asyncio.run(run())
+    assert (result.run.accepted, result.run.refused) == (0, {-1: 2})
+    assert result.run.seconds < deadline / 2  # answered by the frame, not by the deadline
+
+
+def test_out_of_descriptors_counts_the_devices_without_a_socket() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    in_use = len(os.listdir("/proc/self/fd"))
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
+        port = silent.getsockname()[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (in_use + 12, hard))
+        try:
+            result = asyncio.run(storm(Endpoint("127.0.0.1", port, "plugs", "pw"), [f"d{i}" for i in range(40)],
+                                       0.5))
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert result.run.attempted == 40
+    assert (result.run.accepted, sum(result.run.refused.values())) == (0, 40)
+    assert len(os.listdir("/proc/self/fd")) <= in_use + 1  # every storm socket closed (+1: the listener)
