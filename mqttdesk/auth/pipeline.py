@@ -20,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import ChainMap, OrderedDict
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from mqttdesk.auth.external import ExternalService
@@ -54,6 +54,33 @@ DirectoryListener = Callable[[Directory, tuple[Change, ...]], None]
 _DIRECTORY_KINDS = frozenset({ChangeKind.USER, ChangeKind.BOOTSTRAP, ChangeKind.DEVICE, ChangeKind.ROLE,
                               ChangeKind.SETTINGS, ChangeKind.CLIENT_ID, ChangeKind.TOKEN,
                               ChangeKind.CERTIFICATE})  # revoked serials, trusted CAs (client certificate logins)
+
+
+class _RecentOverStored(Mapping[str, CredentialRef]):
+    """`recent` read over `stored`, as `ChainMap(recent, stored)` reads, with a lookup that is two dict gets
+    (ChainMap's runs a generator over its maps: every CONNECT looks its clientId up here)."""
+
+    __slots__ = ("_recent", "_stored")
+
+    def __init__(self, recent: Mapping[str, CredentialRef], stored: Mapping[str, CredentialRef]) -> None:
+        self._recent, self._stored = recent, stored
+
+    def __getitem__(self, client_id: str) -> CredentialRef:
+        owner = self._recent.get(client_id)
+        return self._stored[client_id] if owner is None else owner
+
+    def get(self, client_id: str, default: CredentialRef | None = None) -> CredentialRef | None:  # type: ignore[override]
+        owner = self._recent.get(client_id)
+        return self._stored.get(client_id, default) if owner is None else owner
+
+    def __contains__(self, client_id: object) -> bool:
+        return client_id in self._recent or client_id in self._stored
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self._stored, **self._recent})
+
+    def __len__(self) -> int:
+        return len(self._stored.keys() | self._recent.keys())
 
 
 _NOT_YET = Answer(False, ReasonCode.EXTERNAL_TIMEOUT, "no answer yet (it is being asked)")
@@ -180,7 +207,7 @@ class AuthPipeline:
         stored = directory.client_id_owners
         for client_id in [c for c, ref in self._recent_owners.items() if stored.get(c) == ref]:
             del self._recent_owners[client_id]
-        return replace(directory, client_id_owners=ChainMap(self._recent_owners, dict(stored)))
+        return replace(directory, client_id_owners=_RecentOverStored(self._recent_owners, dict(stored)))
 
     def note_client_id(self, client_id: str, credential: CredentialRef) -> None:
         """An accepted CONNECT: `credential` is now the last one to have used `client_id` (anonymous claims none)."""

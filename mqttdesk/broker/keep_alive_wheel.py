@@ -37,9 +37,14 @@ class KeepAliveWheel:
     @classmethod
     def of(cls, loop: asyncio.AbstractEventLoop) -> KeepAliveWheel:
         """The wheel of `loop` (one per loop, made on first use)."""
+        global _LAST
+        last = _LAST
+        if last is not None and last._loop is loop:  # every connection asks twice: spare it the weak mapping
+            return last
         wheel = _WHEELS.get(loop)
         if wheel is None:
             wheel = _WHEELS[loop] = cls(loop)
+        _LAST = wheel
         return wheel
 
     def add(self, watched: Watched, deadline: float) -> int:
@@ -88,3 +93,4 @@ class KeepAliveWheel:
 
 
 _WHEELS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, KeepAliveWheel] = weakref.WeakKeyDictionary()
+_LAST: KeepAliveWheel | None = None  # the wheel `of` gave last (a process serves from one loop)

@@ -354,10 +354,10 @@ class Guard:
     def _forgive(self, key: str, username: str | None) -> None:
         """A correct login: the failures of this address at this username were typos, not guesses."""
         source = self._sources.get(key)
-        if source is not None:
+        if source is not None and source.failures:  # (most logins have nothing to forgive: no deque rebuilt)
             source.failures = deque(f for f in source.failures if f[1] != username)
         attempts = self._usernames.get(username) if username else None
-        if attempts is not None:
+        if attempts:
             self._usernames[str(username)] = deque(a for a in attempts if a[1] != key)
 
     def _maybe_ban(self, key: str, source: _Source, now: float) -> Ban | None:
