@@ -75,7 +75,9 @@ def test_a_first_frame_that_is_no_connack_is_a_refusal_at_once() -> None:
     async def run() -> tuple[Storm, float]:
         async def answer_with_disconnect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             writer.write(b"\xe0\x01\x87")  # an MQTT 5 DISCONNECT (not authorized), then silence: no EOF either
-            await reader.read()
+            await reader.read()  # until the device closes
+            writer.close()
+            await writer.wait_closed()
 
         server = await asyncio.start_server(answer_with_disconnect, "127.0.0.1", 0)
         async with server:
