@@ -53,7 +53,7 @@ class DevicesTab(RecordTab):
     def __init__(self, context: TabContext, parent: QWidget | None = None) -> None:
         model = DevicesTableModel(context.store, context.service.registry, devices=context.service.devices.book)
         # every column: "offline", "suspended" or a bootstrap name narrow the list as well as a clientId does
-        super().__init__(context, model, filter_hint="Filter devices", filter_column=-1, parent=parent)
+        super().__init__(context, model, filter_hint="Filter devices", parent=parent)
         self.filter_edit.setToolTip("Matches any column: client id, label, online/offline, state, bootstrap, "
                                     "address, roles")
 
@@ -78,7 +78,9 @@ class DevicesTab(RecordTab):
                                 StateAction.REVOKE: self.revoke_button})
         self.set_row_menu([self.kick_button, None, self.suspend_button, self.activate_button, self.revoke_button, None,
                            self.label_button, self.roles_button, self.history_button, None, self.delete_button])
-        for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset, model.dataChanged):
+        # (and on every store change: a device the filter leaves out comes and goes without a row)
+        for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset, model.dataChanged,
+                       context.bridge.store_changed):
             signal.connect(self._update_count)
         self.lay_out([self.label_button, self.roles_button, self.history_button, self.suspend_button,
                       self.activate_button, self.revoke_button, self.delete_button, self.kick_button],
@@ -121,8 +123,9 @@ class DevicesTab(RecordTab):
         self.select(client_id)
 
     def _update_count(self, *_args: object) -> None:
-        total = self.model.rowCount()
-        self.count_label.setText(f"{plural(total, 'device')}, {self.model.online_count} online")
+        total, shown = self.model.item_total(), self.model.rowCount()
+        devices = plural(total, "device") if shown == total else f"{shown} of {plural(total, 'device')} shown"
+        self.count_label.setText(f"{devices}, {self.model.online_count} online")
 
     def update_actions(self) -> None:
         device = self.selected_device()

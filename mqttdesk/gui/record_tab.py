@@ -18,11 +18,10 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QHeaderView, QLineEdit, QMen
 from mqttdesk.core.errors import InvalidTransitionError, MqttdeskError
 from mqttdesk.core.states import CredentialState, StateAction, next_state
 from mqttdesk.gui.models.credential_model import CredentialTableModel
-from mqttdesk.gui.models.sorting import sorted_proxy
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.confirm import ConfirmationBox, ask_confirmation
 from mqttdesk.gui.widgets.state_badge import StateBadgeDelegate
-from mqttdesk.gui.widgets.tables import make_table, select_source_row, selected_source_row, set_column_widths
+from mqttdesk.gui.widgets.tables import make_table, set_column_widths
 
 
 class Credential(Protocol):
@@ -52,8 +51,9 @@ def buttons_menu(parent: QWidget, buttons: Sequence[QPushButton | None]) -> QMen
 
 class RecordTab(QWidget):
     def __init__(self, context: TabContext, model: CredentialTableModel[Any], *, filter_hint: str,
-                 filter_column: int = 0, parent: QWidget | None = None) -> None:
-        """The tab owns `model` and keeps it current from the bridge: store changes, sessions, new Auth log entries."""
+                 parent: QWidget | None = None) -> None:
+        """The tab owns `model` and keeps it current from the bridge: store changes, sessions, new Auth log entries.
+        The model sorts and filters its rows itself (the view shows it directly, no proxy)."""
         super().__init__(parent)
         self.context = context
         self.dialog: QDialog | None = None  # the dialog or confirmation open right now (tests answer it)
@@ -62,13 +62,12 @@ class RecordTab(QWidget):
         context.bridge.store_changed.connect(model.on_store_changes)
         context.bridge.session_events.connect(model.on_session_events)
         context.bridge.auth_entries.connect(model.on_auth_entries)
-        self.proxy = sorted_proxy(model, self, filter_column=filter_column)
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText(filter_hint)
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.setMinimumWidth(200)
-        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
-        self.table = make_table(self.proxy, sortable=True)
+        self.filter_edit.textChanged.connect(model.set_filter)
+        self.table = make_table(model, sortable=True)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.model.dataChanged.connect(lambda *_: self.update_actions())
         self.model.rowsRemoved.connect(lambda *_: self.update_actions())
@@ -111,11 +110,13 @@ class RecordTab(QWidget):
 
     def selected(self) -> Any:
         """The record of the selected row, or None."""
-        row = selected_source_row(self.table, self.proxy)
-        return None if row is None else self.model.record_at(row)
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.record_at(rows[0].row()) if rows else None
 
     def select(self, key: str) -> None:
-        select_source_row(self.table, self.proxy, self.model.row_of(key))
+        row = self.model.row_of(key)
+        if row is not None:
+            self.table.selectRow(row)
 
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         self.update_actions()

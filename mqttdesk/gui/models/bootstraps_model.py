@@ -27,7 +27,7 @@ from mqttdesk.gui.formatting import format_time, plural, state_tooltip
 from mqttdesk.gui.models import forced_disconnects
 from mqttdesk.gui.models.credential_model import STATE_ORDER, CredentialTableModel
 from mqttdesk.gui.models.forced_disconnects import forced_text, forced_tooltip
-from mqttdesk.gui.models.sorting import SORT_ROLE, TENANT_ROLE
+from mqttdesk.gui.models.sorting import SORT_ROLE
 from mqttdesk.gui.models.table_model import AnyIndex
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_icon
 from mqttdesk.store.changes import Change, ChangeKind
@@ -92,8 +92,6 @@ class BootstrapsTableModel(CredentialTableModel[Bootstrap]):
             return self._display(bootstrap, column)
         if role == SORT_ROLE:
             return self._sort_key(bootstrap, column)
-        if role == TENANT_ROLE:
-            return tenant_of(bootstrap.name) or ""
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(bootstrap, column)
         if column == STATE:
@@ -104,6 +102,9 @@ class BootstrapsTableModel(CredentialTableModel[Bootstrap]):
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (DEVICES, SESSIONS):
             return _RIGHT
         return None
+
+    def _tenant(self, bootstrap: Bootstrap) -> str:
+        return tenant_of(bootstrap.name) or ""
 
     def _display(self, bootstrap: Bootstrap, column: int) -> str:
         if column == NAME:

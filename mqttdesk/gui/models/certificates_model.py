@@ -125,12 +125,11 @@ class CertificatesTableModel(KeyedTableModel[CertificateRecord]):
         for key in keys:
             if key not in ("server", "sans") and not key.startswith("trust:"):
                 self._put(key, self._store.pki.repo.find(key))
-        if any(change.kind is ChangeKind.USER for change in changes) and self._records:
-            self.dataChanged.emit(self.index(0, USER), self.index(len(self._records) - 1, USER))
+        if any(change.kind is ChangeKind.USER for change in changes):
+            self._columns_changed(USER, USER)
 
     def _time_passed(self) -> None:
-        if self._records:
-            self.dataChanged.emit(self.index(0, STATE), self.index(len(self._records) - 1, STATE))
+        self._columns_changed(STATE, STATE)
 
 
 TRUSTED_NAME, TRUSTED_SUBJECT, TRUSTED_CRL, TRUSTED_ADDED, TRUSTED_FINGERPRINT = range(5)

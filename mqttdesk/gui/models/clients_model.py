@@ -13,15 +13,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QObject, Qt, Slot
+from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtGui import QBrush, QPalette
 
 from mqttdesk.broker.registry import LiveSession, SessionEvent, SessionEventKind, SessionRegistry
 from mqttdesk.core.device_traffic import DeviceBook, DeviceFacts
 from mqttdesk.core.tasmota import is_tasmota_client_id
 from mqttdesk.gui.formatting import format_duration, format_time
+from mqttdesk.gui.models.sorted_rows import SortedRowsModel
 from mqttdesk.gui.models.sorting import SORT_ROLE
-from mqttdesk.gui.models.table_model import AnyIndex, ListTableModel
+from mqttdesk.gui.models.table_model import AnyIndex
 
 (CLIENT_ID, USERNAME, METHOD, PROTOCOL, ADDRESS, CONNECTED_SINCE, CLEAN_SESSION, SUBSCRIPTIONS, MESSAGES_IN,
  MESSAGES_OUT, DEVICE) = range(11)
@@ -52,7 +53,7 @@ _SERVED_ROLES = frozenset((_DISPLAY, _TOOLTIP, _ALIGNMENT, _FOREGROUND, _SORT))
 _RIGHT_ALIGNED = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
-class ClientsTableModel(ListTableModel):
+class ClientsTableModel(SortedRowsModel[LiveSession]):
     HEADERS = HEADERS
     HEADER_TIPS = HEADER_TIPS
 
@@ -60,37 +61,27 @@ class ClientsTableModel(ListTableModel):
                  devices: DeviceBook | None = None) -> None:
         super().__init__(parent)
         self._devices = devices if devices is not None else DeviceBook()
-        # The model sorts and filters its rows itself (`sort`, `set_filter`) rather than behind a
-        # QSortFilterProxyModel: through a proxy every cell a repaint draws costs three Python calls instead of one,
-        # and a storm's batch of arrivals was sorted in with two calls per comparison (20 ms a batch).
-        self._sessions: list[LiveSession] = registry.snapshot() + registry.offline()  # the rows shown, in order
-        self._hidden: dict[str, LiveSession] = {}  # sessions the filter leaves out
-        self._filter = ""  # part of the client id, lower case ("" shows all)
-        self._sort_column = -1  # -1: in arrival order
-        self._descending = False
-        self._rows: dict[str, int] = {}
+        # the model sorts and filters its rows itself: see sorted_rows
+        self._items = registry.snapshot() + registry.offline()
         self._reindex()
 
-    def _reindex(self, start: int = 0) -> None:
-        for row in range(start, len(self._sessions)):
-            self._rows[self._sessions[row].client_id] = row
+    @staticmethod
+    def item_key(item: LiveSession) -> str:
+        return item.client_id
 
-    def row_total(self) -> int:
-        return len(self._sessions)
+    @staticmethod
+    def _matches(item: LiveSession, text: str) -> bool:
+        return text in item.client_id.lower()
 
     def session_total(self) -> int:
         """Every session the table knows, shown or left out by the filter."""
-        return len(self._sessions) + len(self._hidden)
+        return self.item_total()
 
     def session_at(self, row: int) -> LiveSession:
-        return self._sessions[row]
+        return self._items[row]
 
     def row_of(self, client_id: str) -> int | None:
         return self._rows.get(client_id)
-
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        # (asked for every cell a repaint draws: no detour through row_total)
-        return 0 if parent.isValid() else len(self._sessions)
 
     def data(self, index: AnyIndex, role: int = _DISPLAY) -> Any:
         # A repaint asks every visible cell for seven roles; four of them (font, check state, icon, background)
@@ -99,9 +90,9 @@ class ClientsTableModel(ListTableModel):
         if role not in _SERVED_ROLES or not index.isValid():
             return None
         row = index.row()
-        if row >= len(self._sessions):
+        if row >= len(self._items):
             return None
-        live = self._sessions[row]
+        live = self._items[row]
         column = index.column()
         if role == _SORT:
             return self._sort_key(live, column)
@@ -138,80 +129,7 @@ class ClientsTableModel(ListTableModel):
 
     def connected_count(self) -> int:
         """Connected clients, shown or left out by the filter."""
-        return sum(1 for live in (*self._sessions, *self._hidden.values()) if live.offline_since is None)
-
-    # -- sorting and filtering ---------------------------------------------------------------------
-
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        """What a click on a column header asks for (QTableView calls it): the rows in that column's order."""
-        self._sort_column = column
-        self._descending = order == Qt.SortOrder.DescendingOrder
-        self._resort()
-
-    def set_filter(self, text: str) -> None:
-        """Show only the sessions whose client id contains `text` (case-insensitive; "" shows all)."""
-        wanted = text.strip().lower()
-        if wanted == self._filter:
-            return
-        self.beginResetModel()
-        self._filter = wanted
-        everyone = [*self._sessions, *self._hidden.values()]
-        self._sessions = [live for live in everyone if self._shows(live)]
-        self._hidden = {live.client_id: live for live in everyone if not self._shows(live)}
-        if self._sort_column >= 0:
-            self._sessions.sort(key=self._key_of, reverse=self._descending)
-        self._rows = {}
-        self._reindex()
-        self.endResetModel()
-
-    def _shows(self, live: LiveSession) -> bool:
-        return not self._filter or self._filter in live.client_id.lower()
-
-    def _key_of(self, live: LiveSession) -> Any:
-        return self._sort_key(live, self._sort_column)
-
-    def _resort(self) -> None:
-        """Put the rows in sort order again, keeping the selection on the same sessions (a layout change)."""
-        if self._sort_column < 0 or len(self._sessions) < 2:
-            return
-        ordered = sorted(self._sessions, key=self._key_of, reverse=self._descending)  # stable: ties keep their order
-        if all(a is b for a, b in zip(ordered, self._sessions, strict=True)):
-            return
-        self.layoutAboutToBeChanged.emit()
-        before = self.persistentIndexList()
-        old_rows = [self._sessions[index.row()].client_id for index in before]
-        self._sessions = ordered
-        self._rows = {}
-        self._reindex()
-        self.changePersistentIndexList(before, [self.index(self._rows[client_id], index.column())
-                                                for client_id, index in zip(old_rows, before, strict=True)])
-        self.layoutChanged.emit()
-
-    def _insert_sorted(self, arrivals: list[LiveSession]) -> None:
-        """New rows where the sort order puts them (at the end when unsorted), a block per place they go."""
-        if self._sort_column < 0:
-            first = len(self._sessions)
-            self.beginInsertRows(QModelIndex(), first, first + len(arrivals) - 1)
-            self._sessions.extend(arrivals)
-            self._reindex(first)
-            self.endInsertRows()
-            return
-        descending = self._descending
-        arrivals = sorted(arrivals, key=self._key_of, reverse=descending)
-        keys = [self._key_of(live) for live in self._sessions]
-        # where each goes among the rows there now (after equal keys, as a stable sort puts a later arrival)
-        places = [_place(keys, self._key_of(live), descending) for live in arrivals]
-        end = len(arrivals)
-        while end:  # from the last place back, so that the places before stay right
-            start = end - 1
-            while start and places[start - 1] == places[end - 1]:
-                start -= 1
-            place = places[end - 1]
-            self.beginInsertRows(QModelIndex(), place, place + end - start - 1)
-            self._sessions[place:place] = arrivals[start:end]
-            self.endInsertRows()
-            end = start
-        self._reindex(places[0])
+        return sum(1 for live in (*self._items, *self._hidden.values()) if live.offline_since is None)
 
     @staticmethod
     def _display(live: LiveSession, column: int) -> str:
@@ -301,7 +219,7 @@ class ClientsTableModel(ListTableModel):
                     del self._hidden[client_id]
                 else:
                     row = self._rows.get(client_id)
-                    if row is not None and self._sessions[row] is event.session:
+                    if row is not None and self._items[row] is event.session:
                         leaving.add(client_id)
             else:
                 updated.add(client_id)
@@ -311,7 +229,7 @@ class ClientsTableModel(ListTableModel):
         for client_id, session in arrivals.items():
             row = self._rows.get(client_id)
             if row is not None:  # a take-over, or the session went offline: same clientId, new row
-                self._sessions[row] = session
+                self._items[row] = session
                 self.dataChanged.emit(self.index(row, 0), self.index(row, len(HEADERS) - 1))
                 moved = True
             elif not self._shows(session):
@@ -327,36 +245,7 @@ class ClientsTableModel(ListTableModel):
         if moved or (rows and self._sort_column in _COUNTED):
             self._resort()
 
-    def _remove_rows(self, rows_descending: list[int]) -> None:
-        """Remove rows, each run of adjacent rows in one beginRemoveRows; reindex once at the end."""
-        if not rows_descending:
-            return
-        index = 0
-        while index < len(rows_descending):
-            last = first = rows_descending[index]
-            while index + 1 < len(rows_descending) and rows_descending[index + 1] == first - 1:
-                index += 1
-                first = rows_descending[index]
-            self.beginRemoveRows(QModelIndex(), first, last)
-            for row in range(last, first - 1, -1):
-                del self._rows[self._sessions[row].client_id]
-            del self._sessions[first:last + 1]
-            self.endRemoveRows()
-            index += 1
-        self._reindex(rows_descending[-1])
-
     @Slot(object)
     def on_session_event(self, event: SessionEvent) -> None:
         self.on_session_events([event])
 
-
-def _place(keys: list[Any], key: Any, descending: bool) -> int:
-    """Where `key` goes in `keys` (sorted ascending, or descending): after the keys equal to it."""
-    low, high = 0, len(keys)
-    while low < high:
-        middle = (low + high) // 2
-        if (key > keys[middle]) if descending else (key < keys[middle]):
-            high = middle
-        else:
-            low = middle + 1
-    return low

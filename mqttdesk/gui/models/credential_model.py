@@ -51,6 +51,21 @@ class CredentialTableModel(KeyedTableModel[C]):
         forced = self.last_forced_disconnect(record)
         return 0.0 if forced is None else forced.time
 
+    def _tenant(self, record: C) -> str | None:
+        """The record's tenant ("" for none); None for a kind of credential without tenants."""
+        return None
+
+    def _matches(self, record: C, text: str) -> bool:
+        """The filter box: "@acme" the credentials of tenant acme (a prefix, so it narrows while typing; "@" alone:
+        any tenant), plain text part of the `FILTER_COLUMN`'s text or of the tenant."""
+        tenant = self._tenant(record)
+        if tenant is not None:
+            if text.startswith("@"):
+                return bool(tenant) and tenant.lower().startswith(text[1:])
+            if text in tenant.lower():
+                return True
+        return super()._matches(record, text)
+
     def on_store_changes(self, changes: Sequence[Change]) -> None:
         raise NotImplementedError
 
@@ -66,5 +81,6 @@ class CredentialTableModel(KeyedTableModel[C]):
     @Slot(object)
     def on_auth_entries(self, entries: list[AuthLogEntry]) -> None:
         with self.batched_changes():
-            for key in self._forced.note(entries, self._rows):
+            known = self._rows.keys() | self._hidden.keys() if self._hidden else self._rows
+            for key in self._forced.note(entries, known):
                 self._key_changed(key, self.FORCED_COLUMN, self.FORCED_COLUMN)

@@ -41,6 +41,7 @@ from mqttdesk.store.db import Store
 class DevicesTableModel(CredentialTableModel[Device]):
     STATE_COLUMN = STATE
     FORCED_COLUMN = FORCED
+    FILTER_COLUMN = -1  # "kitchen", "offline", "tasmota", an IP: whatever a cell shows
     HEADERS = ("Client id", "Label", "Online", "Device says", "Device", "Device IP", "State", "Bootstrap", "Last seen",
                "Last address", "Roles", forced_disconnects.HEADER)
     HEADER_TIPS = (
@@ -218,7 +219,7 @@ class DevicesTableModel(CredentialTableModel[Device]):
 
     @Slot(object)
     def on_device_changed(self, facts: DeviceFacts) -> None:
-        if facts.client_id is not None and facts.client_id in self._rows:
+        if facts.client_id is not None:
             self._key_changed(facts.client_id, DEVICE_SAYS, DEVICE_IP)
 
     # -- updating -----------------------------------------------------------------------------------
@@ -227,7 +228,7 @@ class DevicesTableModel(CredentialTableModel[Device]):
         """Read everything again (at start; after that, changes arrive one device at a time)."""
         self._bootstrap_roles = {b.name: b.roles for b in self._store.bootstraps.list()}
         self._reset_records(self._store.devices.list())
-        self._online = {device.client_id for device in self._records if self.is_online(device.client_id)}
+        self._online = {device.client_id for device in self.all_items() if self.is_online(device.client_id)}
 
     def _put(self, key: str, record: Device | None) -> None:
         self._note_presence(key, record)
@@ -262,20 +263,20 @@ class DevicesTableModel(CredentialTableModel[Device]):
         if bootstraps:
             # one notice for the range of rows, not one per device: a fleet's bootstrap has a thousand of them
             concerned = set(bootstraps)
-            rows = [row for row, device in enumerate(self._records) if device.bootstrap in concerned]
+            fleet = [device.client_id for device in self.all_items() if device.bootstrap in concerned]
+            rows = [self._rows[client_id] for client_id in fleet if client_id in self._rows]
             if rows:
                 self.dataChanged.emit(self.index(min(rows), BOOTSTRAP), self.index(max(rows), ROLES))
+            if fleet:
+                self._rows_changed(BOOTSTRAP, ROLES, fleet)
         keys = [change.key for change in changes if change.kind is ChangeKind.DEVICE]
         if keys:
             self._put_many(self._store.devices.find_many(keys))
 
-    def _columns_changed(self, first: int, last: int) -> None:
-        if self._records:
-            self.dataChanged.emit(self.index(0, first), self.index(len(self._records) - 1, last))
-
     @Slot(object)
     def on_session_event(self, event: SessionEvent) -> None:
-        if event.kind is SessionEventKind.UPDATED or event.client_id not in self._rows:
+        if event.kind is SessionEventKind.UPDATED or (event.client_id not in self._rows
+                                                       and event.client_id not in self._hidden):
             return
         live = event.session
         if event.kind is SessionEventKind.DISCONNECTED and live.credential.kind is CredentialKind.DEVICE:

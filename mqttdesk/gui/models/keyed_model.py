@@ -4,111 +4,138 @@ Store change notices name one key each, so a model re-reads that one record and 
 row. A role change may touch many rows without naming them; then the model re-reads the list and applies the
 difference, still as row inserts, removals and `dataChanged`, never a reset: a reset would drop the selection and
 the scroll position while a fleet of devices is connecting.
+
+The model sorts and filters its own rows (`sorted_rows`) when its view asks it to (a header click calls `sort`,
+a filter box `set_filter`); a model shown through a proxy is never asked and keeps its rows in arrival order.
+`FILTER_COLUMN` is the column the filter text is looked for in (-1: any column), `_display` a cell's text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
-from PySide6.QtCore import QModelIndex, QObject
+from PySide6.QtCore import QObject
 
-from mqttdesk.gui.models.table_model import AnyIndex, ListTableModel
+from mqttdesk.gui.models.sorted_rows import SortedRowsModel
+from mqttdesk.gui.models.table_model import AnyIndex
 
 R = TypeVar("R")
 
 
-class KeyedTableModel(ListTableModel, Generic[R]):
+class KeyedTableModel(SortedRowsModel[R], Generic[R]):
+    FILTER_COLUMN: ClassVar[int] = 0
+
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._records: list[R] = []
-        self._rows: dict[str, int] = {}
-        self._changed: list[tuple[int, int, int]] | None = None  # rows changed while `batched_changes` runs
+        # while `batched_changes` runs: the column spans changed, and the keys of the items they changed (shown or
+        # hidden; keys, not rows: rows inserted or removed meanwhile move the others)
+        self._changed: list[tuple[int, int]] | None = None
+        self._changed_keys: set[str] = set()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.item_key = staticmethod(cls.key_of)  # type: ignore[method-assign,assignment]  # one call a key, not two
 
     @staticmethod
     def key_of(record: R) -> str:
         raise NotImplementedError
 
+    def item_key(self, item: R) -> str:
+        return self.key_of(item)
+
+    def _display(self, record: R, column: int) -> str:
+        return self.key_of(record)
+
+    def _sort_key(self, record: R, column: int) -> Any:
+        return self._display(record, column).lower()
+
+    def _matches(self, record: R, text: str) -> bool:
+        columns = range(len(self.HEADERS)) if self.FILTER_COLUMN < 0 else (self.FILTER_COLUMN,)
+        return any(text in self._display(record, column).lower() for column in columns)
+
     # -- reading ------------------------------------------------------------------------------------
 
-    def row_total(self) -> int:
-        return len(self._records)
-
     def record_at(self, row: int) -> R:
-        return self._records[row]
+        return self._items[row]
 
     def row_of(self, key: str) -> int | None:
+        """The row showing `key`; None when there is none or the filter leaves it out."""
         return self._rows.get(key)
 
     def find(self, key: str) -> R | None:
+        """The record of `key`, shown or left out by the filter."""
         row = self._rows.get(key)
-        return None if row is None else self._records[row]
+        return self._hidden.get(key) if row is None else self._items[row]
 
     def records(self) -> list[R]:
-        return list(self._records)
+        return self.all_items()
 
     def _record_of(self, index: AnyIndex) -> R | None:
-        if not index.isValid() or index.row() >= len(self._records):
+        if not index.isValid() or index.row() >= len(self._items):
             return None
-        return self._records[index.row()]
+        return self._items[index.row()]
 
     # -- updating -----------------------------------------------------------------------------------
 
     def _reset_records(self, records: list[R]) -> None:
         """Replace everything (only when the model is built; later changes go row by row)."""
-        self.beginResetModel()
-        self._records = list(records)
-        self._rows = {self.key_of(record): row for row, record in enumerate(self._records)}
-        self.endResetModel()
+        self._set_items(records)
 
     def _put(self, key: str, record: R | None) -> None:
-        """Make the row of `key` show `record`: insert it, update it, or (for None) remove it."""
+        """Make the row of `key` show `record`: insert it, update it, or (for None) remove it; a record the
+        filter leaves out is kept aside instead."""
         row = self._rows.get(key)
         if record is None:
             if row is not None:
-                self.beginRemoveRows(QModelIndex(), row, row)
-                del self._records[row]
-                del self._rows[key]
-                for later in range(row, len(self._records)):
-                    self._rows[self.key_of(self._records[later])] = later
-                self.endRemoveRows()
-        elif row is None:
-            self.beginInsertRows(QModelIndex(), len(self._records), len(self._records))
-            self._records.append(record)
-            self._rows[key] = len(self._records) - 1
-            self.endInsertRows()
-        elif record != self._records[row]:
-            self._records[row] = record
-            self._row_changed(row)
+                self._remove_rows([row])
+            else:
+                self._hidden.pop(key, None)
+        elif row is not None:
+            if record != self._items[row]:
+                self._items[row] = record
+                self._row_changed(row)
+        elif not self._shows(record):
+            self._hidden[key] = record
+        else:
+            self._hidden.pop(key, None)
+            self._insert_sorted([record])
 
     def _put_many(self, records: dict[str, R | None]) -> None:
-        """`_put` for many keys; new rows are inserted as one block (a storm registers hundreds per notice)."""
-        new = [record for key, record in records.items() if record is not None and key not in self._rows]
+        """`_put` for many keys; new rows are inserted together (a storm registers hundreds per notice)."""
+        known = self._rows.keys() | self._hidden.keys()
         with self.batched_changes():
             for key, record in records.items():
-                if record is None or key in self._rows:
+                if record is None or key in known:
                     self._put(key, record)
-        if new:
-            first = len(self._records)
-            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-            self._records.extend(new)
-            for row in range(first, len(self._records)):
-                self._rows[self.key_of(self._records[row])] = row
-            self.endInsertRows()
+        new = [record for key, record in records.items() if record is not None and key not in known]
+        for record in new:
+            if not self._shows(record):
+                self._hidden[self.key_of(record)] = record
+        self._insert_sorted([record for record in new if self._shows(record)])
 
     def _sync(self, records: list[R]) -> None:
         """Apply the difference between the rows and `records` (e.g. after a role was deleted)."""
         wanted: dict[str, R | None] = {self.key_of(record): record for record in records}
-        wanted.update({key: None for key in self._rows if key not in wanted})
+        wanted.update({key: None for key in (*self._rows, *self._hidden) if key not in wanted})
         self._put_many(wanted)
 
     def _row_changed(self, row: int, first: int = 0, last: int | None = None) -> None:
         last = len(self.HEADERS) - 1 if last is None else last
+        key = self.key_of(self._items[row])
         if self._changed is not None:
-            self._changed.append((row, first, last))
+            self._changed.append((first, last))
+            self._changed_keys.add(key)
         else:
             self.dataChanged.emit(self.index(row, first), self.index(row, last))
+            self._rows_changed(first, last, (key,))
+
+    def _columns_changed(self, first: int, last: int) -> None:
+        """Cells of these columns changed in every row (and in the records the filter leaves out)."""
+        if self._items:
+            self.dataChanged.emit(self.index(0, first), self.index(len(self._items) - 1, last))
+        self._rows_changed(first, last)
 
     @contextmanager
     def batched_changes(self) -> Iterator[None]:
@@ -122,15 +149,22 @@ class KeyedTableModel(ListTableModel, Generic[R]):
             yield
         finally:
             changed, self._changed = self._changed, None
-            if changed and self._records:
-                rows = len(self._records) - 1
-                # (rows removed meanwhile can leave a recorded row past the end: the span is kept inside the table)
-                top = min(rows, min(row for row, _, _ in changed))
-                bottom = min(rows, max(row for row, _, _ in changed))
-                left, right = min(first for _, first, _ in changed), max(last for _, _, last in changed)
-                self.dataChanged.emit(self.index(top, left), self.index(bottom, right))
+            keys, self._changed_keys = self._changed_keys, set()
+            if changed:
+                left, right = min(first for first, _ in changed), max(last for _, last in changed)
+                rows = [self._rows[key] for key in keys if key in self._rows]
+                if rows:
+                    self.dataChanged.emit(self.index(min(rows), left), self.index(max(rows), right))
+                self._rows_changed(left, right, keys)
+            elif keys and self.filtering:
+                self._refilter(keys)
 
     def _key_changed(self, key: str, first: int = 0, last: int | None = None) -> None:
         row = self._rows.get(key)
         if row is not None:
             self._row_changed(row, first, last)
+        elif key in self._hidden and self.filtering:  # what it shows changed: the filter may take it in now
+            if self._changed is not None:
+                self._changed_keys.add(key)
+            else:
+                self._refilter((key,))

@@ -16,7 +16,7 @@ from mqttdesk.gui.formatting import format_time, plural, state_tooltip
 from mqttdesk.gui.models import forced_disconnects
 from mqttdesk.gui.models.credential_model import STATE_ORDER, CredentialTableModel
 from mqttdesk.gui.models.forced_disconnects import forced_text, forced_tooltip
-from mqttdesk.gui.models.sorting import SORT_ROLE, TENANT_ROLE
+from mqttdesk.gui.models.sorting import SORT_ROLE
 from mqttdesk.gui.models.table_model import AnyIndex
 from mqttdesk.gui.widgets.state_badge import STATE_ROLE, state_icon
 from mqttdesk.store.changes import Change, ChangeKind
@@ -74,8 +74,6 @@ class UsersTableModel(CredentialTableModel[User]):
             return self._display(user, column)
         if role == SORT_ROLE:
             return self._sort_key(user, column)
-        if role == TENANT_ROLE:
-            return tenant_of(user.name) or ""
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(user, column)
         if column == STATE:
@@ -86,6 +84,9 @@ class UsersTableModel(CredentialTableModel[User]):
         if role == Qt.ItemDataRole.TextAlignmentRole and column == SESSIONS:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+    def _tenant(self, user: User) -> str:
+        return tenant_of(user.name) or ""
 
     def _display(self, user: User, column: int) -> str:
         if column == NAME:

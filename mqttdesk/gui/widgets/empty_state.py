@@ -13,6 +13,7 @@ from PySide6.QtCore import QAbstractItemModel, QEvent, QObject, QSortFilterProxy
 from PySide6.QtWidgets import QAbstractItemView, QLabel
 
 from mqttdesk.gui.decision_text import MUTED, escape
+from mqttdesk.gui.models.sorted_rows import SortedRowsModel
 
 
 class EmptyState(QObject):
@@ -45,8 +46,7 @@ class EmptyState(QObject):
         if model.rowCount():
             self.label.hide()
             return
-        source = model.sourceModel() if isinstance(model, QSortFilterProxyModel) else None
-        if source is not None and source.rowCount():
+        if _filtered_out(model):
             self.label.setText("Nothing matches the filter")
         elif self._action is not None:
             self.label.setText(f"{escape(self._text)} — <a href='run'>{escape(self._action[0])}</a>")
@@ -66,3 +66,10 @@ class EmptyState(QObject):
         if event.type() is QEvent.Type.Resize:
             self._place()
         return False
+
+
+def _filtered_out(model: QAbstractItemModel) -> bool:
+    """Whether the (empty) table hides rows behind a filter: a proxy's or the model's own."""
+    if isinstance(model, QSortFilterProxyModel):
+        return model.sourceModel().rowCount() > 0
+    return isinstance(model, SortedRowsModel) and model.item_total() > 0
