@@ -74,18 +74,9 @@ class SortedRowsModel(ListTableModel, Generic[T]):
     def set_filter(self, text: str) -> None:
         """Show only the items that match `text` (case-insensitive; "" shows all)."""
         wanted = text.strip().lower()
-        if wanted == self._filter:
-            return
-        self.beginResetModel()
-        self._filter = wanted
-        everyone = self.all_items()
-        self._items = [item for item in everyone if self._shows(item)]
-        self._hidden = {self.item_key(item): item for item in everyone if not self._shows(item)}
-        if self._sort_column >= 0:
-            self._items.sort(key=self._key_of, reverse=self._descending)
-        self._rows = {}
-        self._reindex()
-        self.endResetModel()
+        if wanted != self._filter:
+            self._filter = wanted
+            self._set_items(self.all_items())
 
     def _shows(self, item: T) -> bool:
         return not self._filter or self._matches(item, self._filter)
@@ -96,9 +87,12 @@ class SortedRowsModel(ListTableModel, Generic[T]):
     def _set_items(self, items: Iterable[T]) -> None:
         """Replace every item (a model reset: only when the model is built or everything was read again)."""
         self.beginResetModel()
-        everyone = list(items)
-        self._items = [item for item in everyone if self._shows(item)]
-        self._hidden = {self.item_key(item): item for item in everyone if not self._shows(item)}
+        self._items, self._hidden = [], {}
+        for item in items:
+            if self._shows(item):
+                self._items.append(item)
+            else:
+                self._hidden[self.item_key(item)] = item
         if self._sort_column >= 0:
             self._items.sort(key=self._key_of, reverse=self._descending)
         self._rows = {}
