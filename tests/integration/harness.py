@@ -98,11 +98,18 @@ class Instance:
         self.call(self.service.recorder.flush)
 
     def last_entry(self, client_id: str, kind: str | None = None) -> AuthLogEntry:
-        """The newest Auth log entry of `client_id` (of `kind`, when given), after writing what is queued."""
-        self.flush_log()
-        entries = [e for e in self.call(self.store.auth_log.recent, 100)
-                   if e.client_id == client_id and (kind is None or e.kind == kind)]
-        assert entries, f"no {kind or 'Auth log'} entry for {client_id}"
+        """The newest Auth log entry of `client_id` (of `kind`, when given), after writing what is queued; waits
+        for one to be there: a client can see its connection close before the broker has finished the session
+        and logged its end."""
+        entries: list[AuthLogEntry] = []
+
+        def logged() -> bool:
+            self.service.recorder.flush()
+            entries[:] = [e for e in self.store.auth_log.recent(100)
+                          if e.client_id == client_id and (kind is None or e.kind == kind)]
+            return bool(entries)
+
+        assert self.until(logged, timeout=5), f"no {kind or 'Auth log'} entry for {client_id}"
         return entries[-1]
 
     def stop(self) -> None:
