@@ -1,5 +1,5 @@
-"""Profile with py-spy: mqttdesk headless during the connect-rate, storm and QoS 0 loads; the mqttdesk GUI process
-during the storm and a flood (what stalls the window); bare amqtt during the same loads, for comparison.
+"""Profile with py-spy: mqttdesk headless during the connect-rate, storm, QoS 0 and QoS 1 loads; the mqttdesk GUI
+process during the storm and a flood (what stalls the window); bare amqtt during the same loads, for comparison.
 
 py-spy samples the processes from outside (250 Hz; the GUI process, with its many threads, 100 Hz; `--function`:
 lines are where functions start), so they run unmodified; each load gets its own recording. mqttdesk's loads are
@@ -59,6 +59,8 @@ def _loads(ctx: Context, target: Running, scale: int) -> list[tuple[str, Callabl
         ("storm", _storms(target, c.storm, scale)),
         ("qos0", lambda: asyncio.run(flow(target.user, target.user, prefix="prof-qos0", qos=0,
                                           messages=c.qos0 * scale, subscribers=1, deadline=RUN_TIMEOUT))),
+        ("qos1", lambda: asyncio.run(flow(target.user, target.user, prefix="prof-qos1", qos=1,
+                                          messages=c.qos1 * scale, subscribers=1, deadline=RUN_TIMEOUT))),
     ]
 
 
