@@ -47,7 +47,7 @@ from mqttdesk.gui.models.auth_log_model import (
 )
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.timeline_dialog import TimelineDialog
-from mqttdesk.gui.widgets.tables import make_table, set_column_widths
+from mqttdesk.gui.widgets.tables import make_table, select_row, selected_row, set_column_widths
 from mqttdesk.store.auth_log_repo import AuthLogEntry, LogFilter
 
 D = TypeVar("D", bound=QDialog)
@@ -247,13 +247,11 @@ class AuthLogTab(QWidget):
     # -- selection, dialogs, export ---------------------------------------------------------------------
 
     def selected_entry(self) -> AuthLogEntry | None:
-        rows = self.table.selectionModel().selectedRows()
-        return self.model.entry_at(rows[0].row()) if rows else None
+        row = selected_row(self.table)
+        return None if row is None else self.model.entry_at(row)
 
     def select_entry(self, entry_id: int) -> None:
-        row = self.model.row_of(entry_id)
-        if row is not None:
-            self.table.selectRow(row)
+        select_row(self.table, self.model.row_of(entry_id))
 
     def _selection_changed(self) -> None:
         self.details.show_entry(self.selected_entry())

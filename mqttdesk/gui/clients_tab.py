@@ -47,7 +47,7 @@ from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.timeline_dialog import TimelineDialog
 from mqttdesk.gui.widgets.confirm import ask_confirmation
 from mqttdesk.gui.widgets.notice_stack import NoticeStack
-from mqttdesk.gui.widgets.tables import make_table, set_column_widths
+from mqttdesk.gui.widgets.tables import make_table, select_row, selected_row, set_column_widths
 from mqttdesk.store.auth_log_repo import AuthLogEntry
 
 # the client id column stretches; the others get what their content usually needs (no ResizeToContents: with
@@ -119,13 +119,11 @@ class ClientsTab(QWidget):
         self.refresh_limit_counts()
 
     def selected_session(self) -> LiveSession | None:
-        rows = self.table.selectionModel().selectedRows()
-        return self.model.session_at(rows[0].row()) if rows else None
+        row = selected_row(self.table)
+        return None if row is None else self.model.session_at(row)
 
     def select_client(self, client_id: str) -> None:
-        row = self.model.row_of(client_id)
-        if row is not None:
-            self.table.selectRow(row)
+        select_row(self.table, self.model.row_of(client_id))
 
     def _rows_changed(self) -> None:
         connected = self.model.connected_count()

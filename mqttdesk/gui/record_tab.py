@@ -21,7 +21,7 @@ from mqttdesk.gui.models.credential_model import CredentialTableModel
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.confirm import ConfirmationBox, ask_confirmation
 from mqttdesk.gui.widgets.state_badge import StateBadgeDelegate
-from mqttdesk.gui.widgets.tables import make_table, set_column_widths
+from mqttdesk.gui.widgets.tables import make_table, select_row, selected_row, set_column_widths
 
 
 class Credential(Protocol):
@@ -110,13 +110,11 @@ class RecordTab(QWidget):
 
     def selected(self) -> Any:
         """The record of the selected row, or None."""
-        rows = self.table.selectionModel().selectedRows()
-        return self.model.record_at(rows[0].row()) if rows else None
+        row = selected_row(self.table)
+        return None if row is None else self.model.record_at(row)
 
     def select(self, key: str) -> None:
-        row = self.model.row_of(key)
-        if row is not None:
-            self.table.selectRow(row)
+        select_row(self.table, self.model.row_of(key))
 
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         self.update_actions()

@@ -19,7 +19,7 @@ from mqttdesk.gui.models.certificates_model import (
 )
 from mqttdesk.gui.tab_context import TabContext
 from mqttdesk.gui.widgets.field_error import FieldError
-from mqttdesk.gui.widgets.tables import make_table, set_column_widths
+from mqttdesk.gui.widgets.tables import make_table, selected_row, set_column_widths
 from mqttdesk.store.certificates_repo import TrustedCa
 
 _WIDTHS = {TRUSTED_NAME: 140, TRUSTED_SUBJECT: 320, TRUSTED_CRL: 50, TRUSTED_ADDED: 120}
@@ -82,8 +82,8 @@ class TrustedCasPanel(QWidget):
         self.update_actions()
 
     def selected(self) -> TrustedCa | None:
-        rows = self.table.selectionModel().selectedRows()
-        return self.model.trusted_at(rows[0].row()) if rows else None
+        row = selected_row(self.table)
+        return None if row is None else self.model.trusted_at(row)
 
     def update_actions(self) -> None:
         self.remove_button.setEnabled(self.selected() is not None)

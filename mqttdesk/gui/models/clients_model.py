@@ -129,7 +129,7 @@ class ClientsTableModel(SortedRowsModel[LiveSession]):
 
     def connected_count(self) -> int:
         """Connected clients, shown or left out by the filter."""
-        return sum(1 for live in (*self._items, *self._hidden.values()) if live.offline_since is None)
+        return sum(1 for live in self.all_items() if live.offline_since is None)
 
     @staticmethod
     def _display(live: LiveSession, column: int) -> str:

@@ -109,11 +109,14 @@ class KeyedTableModel(SortedRowsModel[R], Generic[R]):
             for key, record in records.items():
                 if record is None or key in known:
                     self._put(key, record)
-        new = [record for key, record in records.items() if record is not None and key not in known]
-        for record in new:
-            if not self._shows(record):
-                self._hidden[self.key_of(record)] = record
-        self._insert_sorted([record for record in new if self._shows(record)])
+        shown = []
+        for key, record in records.items():
+            if record is not None and key not in known:
+                if self._shows(record):
+                    shown.append(record)
+                else:
+                    self._hidden[key] = record
+        self._insert_sorted(shown)
 
     def _sync(self, records: list[R]) -> None:
         """Apply the difference between the rows and `records` (e.g. after a role was deleted)."""

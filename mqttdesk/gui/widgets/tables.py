@@ -34,6 +34,18 @@ def set_column_widths(table: QTableView, widths: Mapping[int, int]) -> None:
         table.setColumnWidth(column, max(width, metrics.horizontalAdvance(title) + _HEADER_PADDING))
 
 
+def selected_row(table: QTableView) -> int | None:
+    """The selected row (the tables select one whole row), or None."""
+    rows = table.selectionModel().selectedRows()
+    return rows[0].row() if rows else None
+
+
+def select_row(table: QTableView, row: int | None) -> None:
+    """Select `row`; None selects nothing new."""
+    if row is not None:
+        table.selectRow(row)
+
+
 def selected_source_row(table: QTableView, proxy: QSortFilterProxyModel) -> int | None:
     """The selected row as the source model numbers it (`table` shows it through `proxy`), or None."""
     rows = table.selectionModel().selectedRows()
@@ -43,4 +55,4 @@ def selected_source_row(table: QTableView, proxy: QSortFilterProxyModel) -> int 
 def select_source_row(table: QTableView, proxy: QSortFilterProxyModel, row: int | None) -> None:
     """Select the source model's `row` where `proxy` shows it; None selects nothing new."""
     if row is not None:
-        table.selectRow(proxy.mapFromSource(proxy.sourceModel().index(row, 0)).row())
+        select_row(table, proxy.mapFromSource(proxy.sourceModel().index(row, 0)).row())
