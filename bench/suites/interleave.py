@@ -50,6 +50,7 @@ def interleaved(ctx: Context, what: str, measures: list[tuple[str, Measure]],
                 for system, target in targets.items():
                     if "error" in out[case].get(system, {}) or "not_applicable" in out[case].get(system, {}):
                         continue
+                    target.process.wait_quiet()  # each case measures its own load, not the last one's tail
                     try:
                         runs.setdefault((case, system), []).append(measure(target, str(round_)))
                     except Exception as exc:

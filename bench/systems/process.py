@@ -105,6 +105,20 @@ class ChildProcess:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
+    def wait_quiet(self, *, window: float = 0.1, share: float = 0.1, timeout: float = 3.0) -> float:
+        """Wait until the process used under `share` of a core over `window` seconds (bounded by `timeout`); the
+        seconds waited. Between two timed cases: a broker still digesting the last one (the storm's thousand
+        disconnects and their Auth log entries) would otherwise bill that work to the next case's figures."""
+        started = time.perf_counter()
+        before = self.cpu_seconds()
+        while time.perf_counter() - started < timeout:
+            time.sleep(window)  # sampling a process from outside: there is nothing to wait on but the clock
+            after = self.cpu_seconds()
+            if after - before < share * window:
+                break
+            before = after
+        return time.perf_counter() - started
+
     # -- ending ---------------------------------------------------------------------------------------------
 
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
