@@ -22,7 +22,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from mqttdesk.auth.external import ExternalService
 from mqttdesk.auth.verifier import GoneTest, PasswordVerifier, Verdict
@@ -42,6 +42,7 @@ from mqttdesk.core.model import CredentialKind, CredentialRef, Device, Directory
 from mqttdesk.core.reasons import Reason, ReasonCode
 from mqttdesk.core.sources import source_of_change
 from mqttdesk.core.states import CredentialState
+from mqttdesk.core.values import value_record
 from mqttdesk.store.changes import Change, ChangeKind
 from mqttdesk.store.db import Store
 
@@ -91,7 +92,7 @@ def _retrieved(task: asyncio.Future[Decision]) -> None:
         log.warning("external HTTP check failed: %r", task.exception())
 
 
-@dataclass(frozen=True, slots=True)
+@value_record
 class CheckedPassword:
     """The outcome of checking a CONNECT's password against `encoded` (None: no check applied)."""
 

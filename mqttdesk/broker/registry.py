@@ -23,6 +23,7 @@ from mqttdesk.broker.limit_counts import LimitCounts
 from mqttdesk.broker.subscription import Subscription
 from mqttdesk.core.decision import MQTT_311, Grant, SessionHolder
 from mqttdesk.core.model import CredentialRef
+from mqttdesk.core.values import value_record
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class SessionEventKind(StrEnum):
     DISCARDED = "discarded"  # a kept session was dropped (discarded by an administrator, credential gone, clean)
 
 
-@dataclass(frozen=True, slots=True)
+@value_record
 class SessionEvent:
     kind: SessionEventKind
     client_id: str

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from mqttdesk.core.client_ids import blocking_owner, describe_owner, reserving_user
 from mqttdesk.core.decision import ConnectRequest, Decision, Grant, Kind, PeerCertificate, SessionHolder, SourceAnswer
@@ -24,12 +24,13 @@ from mqttdesk.core.states import CredentialState
 from mqttdesk.core.timefmt import format_time
 from mqttdesk.core.tokens import TOKEN_IN_USERNAME, looks_like_token
 from mqttdesk.core.topic_rules import decide_topic, roles_of, unsafe_value_notes
+from mqttdesk.core.values import value_record
 
 __all__ = ["credential_record", "decide_connect", "decide_topic", "decide_unchecked", "decide_vouched", "format_time",
            "password_hash_for", "revalidate", "roles_of"]
 
 
-@dataclass(frozen=True, slots=True)
+@value_record
 class _Credential:
     """A user, bootstrap credential or device, as the CONNECT rules see it."""
 

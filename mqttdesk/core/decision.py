@@ -9,6 +9,7 @@ from enum import StrEnum
 from mqttdesk.core.acl import Rule
 from mqttdesk.core.model import CredentialRef, Method
 from mqttdesk.core.reasons import Reason, ReasonCode, reason_string
+from mqttdesk.core.values import value_record
 
 MQTT_311 = "3.1.1"
 MQTT_5 = "5"
@@ -44,7 +45,7 @@ class PeerCertificate:
         return f"client certificate {name} (serial {self.serial}, issued by {self.issuer})"
 
 
-@dataclass(frozen=True, slots=True)
+@value_record
 class ConnectRequest:
     """The CONNECT fields that matter for authentication. The password never leaves this object."""
 
@@ -116,7 +117,7 @@ class SessionHolder:
         return self.offline_since is None
 
 
-@dataclass(frozen=True, slots=True)
+@value_record
 class Grant:
     """What an accepted CONNECT admits: the topic checks of the session are made against it."""
 
@@ -147,7 +148,7 @@ class SourceAnswer:
     topics_elsewhere: bool = False  # its topics (the will's too) are decided by the source, not by roles
 
 
-@dataclass(frozen=True, slots=True)
+@value_record
 class Decision:
     kind: Kind
     allowed: bool

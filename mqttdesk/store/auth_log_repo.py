@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 from mqttdesk.core.clip import clip, clip_optional, clip_sentences
 from mqttdesk.core.decision import Decision
 from mqttdesk.core.reasons import ReasonCode
+from mqttdesk.core.values import value_record
 from mqttdesk.store.auth_log_prune import prune_bytes, prune_rows
 
 if TYPE_CHECKING:
     from mqttdesk.store.db import Store
 
 
-@dataclass(frozen=True, slots=True)
+@value_record
 class AuthLogEntry:
     id: int
     time: float
