@@ -10,6 +10,7 @@ from functools import lru_cache
 from mqttdesk.core.acl import Rule
 from mqttdesk.core.external import ExternalSettings
 from mqttdesk.core.states import CredentialState
+from mqttdesk.core.values import value_record
 
 
 class Method(StrEnum):
@@ -35,7 +36,7 @@ class CredentialKind(StrEnum):
     EXTERNAL = "external"  # the external HTTP service admitted the username (the credential's name)
 
 
-@dataclass(frozen=True, slots=True)
+@value_record
 class CredentialRef:
     """Which credential admitted a session; forced disconnects find sessions by it."""
 
@@ -106,7 +107,7 @@ class Bootstrap:
         return shared_ref(CredentialKind.BOOTSTRAP, self.name)
 
 
-@dataclass(frozen=True, slots=True)
+@value_record
 class Device:
     """A device registered on first contact through a bootstrap credential; keyed by its clientId.
 

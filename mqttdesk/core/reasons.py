@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
 from mqttdesk.core.clip import clip_sentences
+from mqttdesk.core.values import value_record
 
 
 class ReasonCode(StrEnum):
@@ -169,7 +169,7 @@ CONNACK_MEANING = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@value_record
 class Reason:
     code: ReasonCode
     text: str

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
+
+from mqttdesk.core.values import value_record
 
 
 class ChangeKind(StrEnum):
@@ -19,7 +20,7 @@ class ChangeKind(StrEnum):
     BAN = "ban"  # a ban was added or lifted (the key is KIND:VALUE, e.g. "address:127.0.0.5")
 
 
-@dataclass(frozen=True, slots=True)
+@value_record
 class Change:
     kind: ChangeKind
     key: str  # the user, bootstrap or role name, a (device's) clientId, the setting's key, or for certificates

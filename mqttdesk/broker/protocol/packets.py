@@ -27,7 +27,7 @@ class Will:
         return self.properties.will_delay_interval or 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # (not frozen: one a CONNECT, see Publish)
 class Connect:
     protocol_name: str  # "MQTT" (or "MQIsdp" for 3.1, which is refused)
     protocol_version: int  # 4: MQTT 3.1.1, 5: MQTT 5
