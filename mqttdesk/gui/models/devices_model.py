@@ -264,11 +264,8 @@ class DevicesTableModel(CredentialTableModel[Device]):
             # one notice for the range of rows, not one per device: a fleet's bootstrap has a thousand of them
             concerned = set(bootstraps)
             fleet = [device.client_id for device in self.all_items() if device.bootstrap in concerned]
-            rows = [self._rows[client_id] for client_id in fleet if client_id in self._rows]
-            if rows:
-                self.dataChanged.emit(self.index(min(rows), BOOTSTRAP), self.index(max(rows), ROLES))
             if fleet:
-                self._rows_changed(BOOTSTRAP, ROLES, fleet)
+                self._keys_changed(fleet, BOOTSTRAP, ROLES)
         keys = [change.key for change in changes if change.kind is ChangeKind.DEVICE]
         if keys:
             self._put_many(self._store.devices.find_many(keys))

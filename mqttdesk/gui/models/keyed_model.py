@@ -12,7 +12,7 @@ a filter box `set_filter`); a model shown through a proxy is never asked and kee
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -131,8 +131,15 @@ class KeyedTableModel(SortedRowsModel[R], Generic[R]):
             self._changed.append((first, last))
             self._changed_keys.add(key)
         else:
-            self.dataChanged.emit(self.index(row, first), self.index(row, last))
-            self._rows_changed(first, last, (key,))
+            self._keys_changed((key,), first, last)
+
+    def _keys_changed(self, keys: Collection[str], first: int, last: int) -> None:
+        """Cells of these columns changed in the records of `keys` (shown or left out by the filter): one
+        `dataChanged` over the span of their rows, then the filter and the sort order are applied again."""
+        rows = [self._rows[key] for key in keys if key in self._rows]
+        if rows:
+            self.dataChanged.emit(self.index(min(rows), first), self.index(max(rows), last))
+        self._rows_changed(first, last, keys)
 
     def _columns_changed(self, first: int, last: int) -> None:
         """Cells of these columns changed in every row (and in the records the filter leaves out)."""
@@ -154,11 +161,7 @@ class KeyedTableModel(SortedRowsModel[R], Generic[R]):
             changed, self._changed = self._changed, None
             keys, self._changed_keys = self._changed_keys, set()
             if changed:
-                left, right = min(first for first, _ in changed), max(last for _, last in changed)
-                rows = [self._rows[key] for key in keys if key in self._rows]
-                if rows:
-                    self.dataChanged.emit(self.index(min(rows), left), self.index(max(rows), right))
-                self._rows_changed(left, right, keys)
+                self._keys_changed(keys, min(first for first, _ in changed), max(last for _, last in changed))
             elif keys and self.filtering:
                 self._refilter(keys)
 
