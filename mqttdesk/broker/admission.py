@@ -117,6 +117,11 @@ class WaitingConnection:
         assert self._timeout is not None
         await self._timeout.__aexit__(exc_type, exc, tb)  # turns its own cancellation into TimeoutError
 
+    def read_at_once(self) -> None:
+        """Its CONNECT came with the connection and was read without waiting: it leaves the caps (instead of
+        `async with`, whose deadline timer and timeout were a fortieth of a sequential connect)."""
+        self._admission._leave(self)
+
     def close_now(self) -> None:
         """Give up on this connection: its deadline is now (it leaves the caps when its `async with` ends)."""
         self._disarm()

@@ -295,6 +295,20 @@ class SocketStream(asyncio.Protocol):
             self._transport.resume_reading()
         return data
 
+    def take_at_hand(self) -> bytes:
+        """What has arrived, when it can be handed out now without waiting: b"" when nothing has, when a TLS
+        handshake must read it first, or when it is more than one read's worth (`read` hands that out in bites)."""
+        if self._context is not None or not self._chunks or self._buffered > READ_CHUNK or self._more:
+            return b""
+        chunks = self._chunks
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._chunks = ()
+        self._buffered = 0
+        if self._paused:
+            self._paused = False
+            self._transport.resume_reading()
+        return data
+
     def _take(self, limit: int) -> bytes:
         """The first `limit` bytes of what is buffered (a flooding client's backlog is handed out in bites, so
         that one read never holds the loop for more than `READ_CHUNK` bytes of packets)."""

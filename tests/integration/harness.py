@@ -80,6 +80,23 @@ class Instance:
         self.port = status.addresses[0][1]
         self.ports = {info.kind: info.port for info in status.listeners}
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """The instance's loop does nothing while the block runs (at most TIMEOUT): what clients do meanwhile
+        arrives at once when it ends (one turn of the loop sees it all)."""
+        release, holding = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            holding.set()
+            release.wait(TIMEOUT)
+
+        self.loop.call_soon_threadsafe(hold)
+        assert holding.wait(TIMEOUT)
+        try:
+            yield
+        finally:
+            release.set()
+
     def until(self, condition: Callable[[], bool], timeout: float, poll: float = 0.05) -> bool:
         """Whether `condition`, asked on the instance's loop, holds within `timeout` seconds (between two asks the
         loop turns: what the broker still has to do for the last clients gets done)."""

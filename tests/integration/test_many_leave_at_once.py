@@ -8,9 +8,7 @@ arrives in one turn, as when a thousand devices lose their Wi-Fi at once. Loopba
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from mqttdesk.broker.desk_broker import ENDINGS_PER_TURN, DeskBroker
@@ -49,23 +47,6 @@ class _Batches:
         broker._connection_ended = counted_connection_ended  # type: ignore[method-assign]
 
 
-@contextlib.contextmanager
-def _loop_held(instance: Instance) -> Iterator[None]:
-    """The broker's loop does nothing while the block runs: what the sockets do meanwhile arrives in one turn."""
-    release, holding = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        holding.set()
-        release.wait(WAIT)
-
-    instance.loop.call_soon_threadsafe(hold)
-    assert holding.wait(WAIT)
-    try:
-        yield
-    finally:
-        release.set()
-
-
 def _connected(port: int, count: int) -> list[RawClient]:
     clients = []
     for number in range(count):
@@ -78,7 +59,7 @@ def _connected(port: int, count: int) -> list[RawClient]:
 def test_a_crowd_leaving_in_one_turn_is_closed_a_bounded_number_per_turn(dev_user: Instance) -> None:
     clients = _connected(dev_user.port, LEAVING)
     batches = dev_user.call(_Batches, _broker(dev_user))
-    with _loop_held(dev_user):
+    with dev_user.held():
         for number, raw in enumerate(clients):
             if number % 2:
                 raw.send(bytes([PacketType.DISCONNECT << 4, 0]))  # half say goodbye, half just go
@@ -100,7 +81,7 @@ def test_a_client_back_before_its_books_are_closed_resumes_its_session(dev_user:
     keeper = RawClient(dev_user.port, name="keeper", timeout=WAIT)
     assert keeper.connect("keeper", username="dev", password="pw", clean_session=False).return_code == 0
     assert keeper.subscribe("kept/topic", qos=1) == 1
-    with _loop_held(dev_user):
+    with dev_user.held():
         for raw in crowd:
             raw.close()
         keeper.close()  # last in the queue of books to close

@@ -4,6 +4,7 @@ delivery to callbacks (`deliver`), which also holds what arrives while the recei
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -182,3 +183,30 @@ def test_peer_addresses_are_shared_and_what_is_remembered_of_them_is_bounded(mon
     assert peer_address(None) == ("", 0)
     peer_address(("10.0.0.3", 1))  # a third address: the table starts again instead of growing
     assert len(transport._HOSTS) <= 2
+
+
+def test_what_is_at_hand_is_taken_once_but_never_before_a_tls_handshake_nor_more_than_a_bite() -> None:
+    async def run() -> None:
+        stream, transport = _stream()
+        assert stream.take_at_hand() == b""  # nothing came yet
+        stream.data_received(b"CON")
+        stream.data_received(b"NECT")
+        assert stream.take_at_hand() == b"CONNECT"
+        assert stream.take_at_hand() == b""
+        assert not stream.has_unread()
+
+        flood, flooded = _stream()
+        flood.data_received(b"x" * (READ_PAUSE + 1))  # paused, and more than one read's worth: `read` bites it
+        assert flooded.paused
+        assert flood.take_at_hand() == b""
+        assert len(await flood.read()) == READ_CHUNK
+
+        tls = SocketStream(lambda _stream: ListenerInfo("tls", "tls", "127.0.0.1", 8883), _no_handler,
+                           context=ssl.create_default_context(ssl.Purpose.CLIENT_AUTH))
+        tls.connection_made(_Transport())
+        tls.data_received(b"\x16\x03\x01")  # a ClientHello is the handshake's to read
+        assert tls.take_at_hand() == b""
+        assert tls.has_unread()
+        assert not transport.paused
+
+    asyncio.run(run())
