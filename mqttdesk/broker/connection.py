@@ -178,9 +178,13 @@ class Connection:
             out.append(data)
             self._out_bytes += len(data)
         else:
-            self._sink.wants_flush(self)
-            self._out = [data]
-            self._out_bytes = self._stream.write_buffer_size() + len(data)
+            self._start([data], len(data))
+
+    def _start(self, out: list[bytes], size: int) -> None:
+        """`out` (`size` bytes) begins this loop turn's write: the sink flushes it at the end of the turn."""
+        self._sink.wants_flush(self)
+        self._out = out
+        self._out_bytes = self._stream.write_buffer_size() + size
 
     def send_qos0(self, data: bytes) -> bool:
         """QoS 0 may be dropped for a client that does not keep up; False when it was."""
@@ -208,9 +212,18 @@ class Connection:
         return False
 
     def pull(self) -> None:
-        """Take what the protocol has to send (acknowledgements, PINGRESP, DISCONNECT) into the next write."""
-        for data in self.protocol.data_to_send():
-            self.send(data)
+        """Take what the protocol has to send (acknowledgements, PINGRESP, DISCONNECT) into the next write: the
+        acknowledgements of a read's worth of QoS 1 messages in one go, not a `send` each."""
+        pending = self.protocol.data_to_send()
+        if not pending:
+            return
+        size = len(pending[0]) if len(pending) == 1 else sum(map(len, pending))
+        out = self._out
+        if out:
+            out.extend(pending)
+            self._out_bytes += size
+        else:
+            self._start(pending, size)  # the protocol's own list: `data_to_send` hands it over
 
     def flush(self) -> None:
         out = self._out
@@ -419,7 +432,10 @@ class Connection:
                 fetch = self._sink.prefetch(self, event)
                 if fetch is not None:
                     return self._when_decided(fetch, lambda decided: self._publish(event, decided.get(event.topic)))
-            self._publish(event, None)
+            if event.qos == 2:  # (`_publish`, spelled out: a call of every message)
+                self._receive_qos2(event)
+            else:
+                self._receive(event)
         elif isinstance(event, PubAck):
             freed = state.puback(event.packet_id)
             if freed:  # (most PUBACKs free room nobody waits for)

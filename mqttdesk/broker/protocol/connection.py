@@ -156,7 +156,8 @@ class ServerProtocol:
         return events if events else _NO_EVENTS
 
     def data_to_send(self) -> list[bytes]:
-        """What to write, oldest first (the same empty list when there is nothing: the caller only reads it)."""
+        """What to write, oldest first; the list is the caller's to keep (when there is nothing, the same shared
+        empty list: only read that one)."""
         out = self._out
         if not out:
             return _NOTHING
