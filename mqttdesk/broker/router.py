@@ -398,7 +398,7 @@ class Router:
 
     def _deliver(self, state: SessionState, message: OutgoingPublish, subscription: Subscription, qos: int,
                  retain: bool, expires_at: float | None) -> None:
-        effective = min(qos, subscription.qos)  # [MQTT-3.8.4-6]
+        effective = qos if qos <= subscription.qos else subscription.qos  # [MQTT-3.8.4-6] (min(), less a call)
         if subscription.identifiers and state.version == wf.MQTT_5:  # [MQTT-3.3.4-3]: per subscriber
             publish = message.publish
             message = OutgoingPublish(replace(publish, properties=replace(

@@ -229,3 +229,15 @@ def test_sessions_share_one_read_only_empty_subscription_table_until_they_subscr
     assert not second.remove_subscription("a/#")
     assert first.remove_subscription("a/#")
     assert dict(first.subscriptions) == {}
+
+
+def test_packet_ids_wrap_after_65535_and_skip_one_still_in_flight() -> None:
+    state = _state(max_inflight=10)
+    state.resume()
+    first = _decode(state.offer(_m("t", b"held"), 1, False))  # type: ignore[arg-type]
+    assert first.packet_id == 1
+    state._last_packet_id = 65534  # (as after 65,534 messages)
+    ids = [_decode(state.offer(_m("t", str(n).encode()), 1, False)).packet_id  # type: ignore[arg-type]
+           for n in range(3)]
+    assert ids == [65535, 2, 3]  # 1 is still unacknowledged: never two messages in flight under one id
+    assert sorted(state.inflight) == [1, 2, 3, 65535]
