@@ -432,10 +432,7 @@ class Connection:
                 fetch = self._sink.prefetch(self, event)
                 if fetch is not None:
                     return self._when_decided(fetch, lambda decided: self._publish(event, decided.get(event.topic)))
-            if event.qos == 2:  # (`_publish`, spelled out: a call of every message)
-                self._receive_qos2(event)
-            else:
-                self._receive(event)
+            self._publish(event, None)
         elif isinstance(event, PubAck):
             freed = state.puback(event.packet_id)
             if freed:  # (most PUBACKs free room nobody waits for)

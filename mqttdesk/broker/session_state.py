@@ -160,11 +160,16 @@ class SessionState:
             else None
 
     def _next_packet_id(self) -> int:
-        for _ in range(65535):
-            self._last_packet_id = self._last_packet_id % 65535 + 1
-            if self._last_packet_id not in self.inflight:
-                return self._last_packet_id
-        raise RuntimeError("no free packet id")  # unreachable while max_inflight < 65535
+        packet_id = self._last_packet_id % 65535 + 1
+        if packet_id in self.inflight:  # only once the ids went round with one still unacknowledged: look further
+            for _ in range(65534):
+                packet_id = packet_id % 65535 + 1
+                if packet_id not in self.inflight:
+                    break
+            else:
+                raise RuntimeError("no free packet id")  # unreachable while max_inflight < 65535
+        self._last_packet_id = packet_id
+        return packet_id
 
     def offer(self, message: OutgoingPublish, qos: int, retain: bool, expires_at: float | None = None) -> bytes | None:
         """A message for this session: the bytes to send now, or None (queued, or dropped)."""
@@ -177,24 +182,17 @@ class SessionState:
         if not self.connected and self.clean_session:
             return None
         self.messages_changed = True
-        inflight = self.inflight
-        if self.connected and not self._queue and len(inflight) < self.window:
+        outgoing = Outgoing(message, qos, retain, expires_at)
+        if self.connected and not self._queue and len(self.inflight) < self.window:
             if expires_at is None and self.aliases is None and self.max_packet_size is None:
-                # the common case, `_send`, `_encode`, `_next_packet_id` and `keep_in_flight` inline: nothing to
-                # fit, shorten or alias (a tenth of a QoS 1 message's broker time went on the calls and their checks)
-                packet_id = self._last_packet_id % 65535 + 1
-                if packet_id in inflight:  # (only after 65,535 messages, with one still unacknowledged)
-                    packet_id = self._next_packet_id()
-                else:
-                    self._last_packet_id = packet_id
-                if inflight is _NOTHING_IN_FLIGHT:
-                    inflight = self.inflight = {}
-                inflight[packet_id] = Outgoing(message, qos, retain, None, packet_id)
+                # the common case, `_send` and `_encode` inline: nothing to fit, shorten or alias (a tenth of a
+                # QoS 1 message's broker time went on the two calls and their checks)
+                packet_id = outgoing.packet_id = self._next_packet_id()
+                self.keep_in_flight(outgoing)
                 if qos == 1:
                     return message.qos1(self.version, retain, packet_id)
                 return message.encode(self.version, qos=qos, retain=retain, packet_id=packet_id)
-            return self._send(Outgoing(message, qos, retain, expires_at))
-        outgoing = Outgoing(message, qos, retain, expires_at)
+            return self._send(outgoing)
         if len(self.queue) >= self.limits.max_queued:
             self.dropped += 1
             if self.counts is not None:
