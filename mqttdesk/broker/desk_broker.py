@@ -397,10 +397,8 @@ class DeskBroker:
                     self.recorder.record(decision)
                     self._refuse(stream, protocol, decision)
                     return None
-                recorded = False
                 if decision.takes_over is not None:
                     self.recorder.record(decision)  # the log tells of the new connection, then of the session it ends
-                    recorded = True
                     await self.end_session(request.client_id, ReasonCode.TAKEN_OVER,
                                            f"a new connection from {address} took over clientId '{request.client_id}'")
                 grant = decision.grant
@@ -408,7 +406,7 @@ class DeskBroker:
                 if grant.registers is not None:
                     self.recorder.record_registration(self.pipeline.admit_device(grant, address))
                 self.pipeline.note_client_id(request.client_id, grant.credential)
-                return self._accept(stream, protocol, connect, decision, request, recorded=recorded)
+                return self._accept(stream, protocol, connect, decision, request)
         finally:
             gate.users -= 1
             if not gate.users and self._client_gates.get(request.client_id) is gate:
@@ -524,7 +522,7 @@ class DeskBroker:
         _write_and_close(stream, protocol.data_to_send())
 
     def _accept(self, stream: Stream, protocol: ServerProtocol, connect: Connect, decision: Decision,
-                request: ConnectRequest, *, recorded: bool) -> Connection:
+                request: ConnectRequest) -> Connection:
         """Answer an accepted CONNECT, then open its session and keep its books.
 
         The CONNACK goes out first: the client needs a round trip before it says anything more, and the session and
@@ -548,13 +546,13 @@ class DeskBroker:
         connack = protocol.data_to_send()
         if not stream.is_closing():
             stream.write(connack[0] if len(connack) == 1 else b"".join(connack))
-        if not recorded:
+        if decision.takes_over is None:  # (a take-over's was recorded before the session it took over ended)
             self.recorder.record(decision)
         if kept is not None and replaced:
             self._drop_state(kept, "discarded: the client asked for a clean session" if fresh else
                              "discarded: another credential connected with this clientId")
             kept = None
-        connection = self._open_session(stream, protocol, connect, grant, request, kept)
+        connection = self._open_session(stream, protocol, connect, grant, request, kept, fresh)
         self._book_accepted(connection.state.live)
         return connection
 
@@ -574,8 +572,9 @@ class DeskBroker:
                           response_information=response)
 
     def _open_session(self, stream: Stream, protocol: ServerProtocol, connect: Connect, grant: Grant,
-                      request: ConnectRequest, state: SessionState | None) -> Connection:
-        """Create the session of an accepted CONNECT, or resume `state` (the only place that touches sessions)."""
+                      request: ConnectRequest, state: SessionState | None, fresh: bool) -> Connection:
+        """Create the session of an accepted CONNECT, or resume `state` (the only place that touches sessions);
+        `fresh`: the client asked for a clean session, or may not keep one (see `_accept`)."""
         client_id = request.client_id
         version = connect.protocol_version
         if version == wf.MQTT_5:
@@ -583,7 +582,7 @@ class DeskBroker:
             ends_with_connection = expiry == 0 or grant.virtual
         else:
             expiry = NEVER_EXPIRES
-            ends_with_connection = connect.clean_start or grant.virtual
+            ends_with_connection = fresh
         self._cancel_timers(client_id)  # back in time: its session does not expire, its delayed will is not sent
         live = LiveSession(
             client_id=client_id,
