@@ -45,11 +45,16 @@ def instance(admin: Store, data_dir: Path) -> Iterator[Instance]:
 @pytest.fixture
 def dev_user(admin: Store, instance: Instance) -> Instance:
     """The running instance with user `dev` (password `pw`) in a role that may read and write every topic."""
-    admin.roles.add("all")
-    admin.roles.allow("all", "#", Permission.READWRITE)
-    admin.users.add("dev", fast_hash("pw"), ("all",))
+    add_dev_user(admin)
     instance.sync()
     return instance
+
+
+def add_dev_user(store: Store) -> None:
+    """User `dev` (password `pw`) in a role `all` that may read and write every topic."""
+    store.roles.add("all")
+    store.roles.allow("all", "#", Permission.READWRITE)
+    store.users.add("dev", fast_hash("pw"), ("all",))
 
 
 @pytest.fixture

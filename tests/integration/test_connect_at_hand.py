@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 
 from mqttdesk.broker.admission import WaitingConnection
-from mqttdesk.core.acl import Permission
 from mqttdesk.store.db import Store
+from tests.integration.conftest import add_dev_user
 from tests.integration.harness import Instance, running_instance
 from tests.integration.raw_mqtt import encode_connect
-from tests.support import fast_hash
 
 TIMEOUT = 10.0
 
@@ -43,9 +42,7 @@ def read_at_once(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def _with_dev(data_dir: Path) -> None:
     with contextlib.closing(Store.open(data_dir)) as admin:
-        admin.roles.add("all")
-        admin.roles.allow("all", "#", Permission.READWRITE)
-        admin.users.add("dev", fast_hash("pw"), ("all",))
+        add_dev_user(admin)
 
 
 def _connack(sock: socket.socket) -> bytes:
