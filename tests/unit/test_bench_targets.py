@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.report.figures import rows
+from bench.report.table import figures as figures_table
 from bench.report.table import targets as targets_table
 from bench.report.targets import ROUND_2, evaluate
 
@@ -50,3 +52,12 @@ def test_a_ratio_just_under_its_bar_is_missed_and_bytes_read_as_bytes() -> None:
 def test_a_suite_not_run_is_not_measured() -> None:
     verdicts = _round_2({})
     assert set(verdicts.values()) == {"n/a"}
+
+
+def test_the_storm_row_says_whose_listen_backlog_dropped_syns() -> None:
+    counted = {"attempted": 1000, "accepted": 1000}
+    storm = {"mosquitto": {"rate": 100.0, "listen_drops": 1019, **counted},
+             "mqttdesk": {"rate": 150.0, "listen_drops": 0, **counted}}
+    row = next(row for row in rows({"connect": {"storm": storm}}) if row.key == "connect_storm")
+    assert row.notes == {"mosquitto": "1000/1000 in, 1,019 SYNs dropped", "mqttdesk": "1000/1000 in"}
+    assert "| 100 (1000/1000 in, 1,019 SYNs dropped) | 150 (1000/1000 in) |" in figures_table([row])
