@@ -63,7 +63,8 @@ def targets(verdicts: list[dict[str, Any]]) -> str:
         unit = v["unit"] if v["unit"] == "×" else " " + v["unit"]
         threshold = f"{v['threshold']:,.0f}" if v["unit"] == "B" else f"{v['threshold']:g}"
         bar = "yes" if v["unit"] == "yes" else f"{v['op']} {threshold}{unit}"
-        body.append([v["target"], _measured(v), bar, v["verdict"]])
+        measured = _measured(v) + (f" ({v['note']})" if v.get("note") else "")
+        body.append([v["target"], measured, bar, v["verdict"]])
     return _markdown(["target", "measured", "bar", "verdict"], body)
 
 

@@ -61,3 +61,20 @@ def test_the_storm_row_says_whose_listen_backlog_dropped_syns() -> None:
     row = next(row for row in rows({"connect": {"storm": storm}}) if row.key == "connect_storm")
     assert row.notes == {"mosquitto": "1000/1000 in, 1,019 SYNs dropped", "mqttdesk": "1000/1000 in"}
     assert "| 100 (1000/1000 in, 1,019 SYNs dropped) | 150 (1000/1000 in) |" in figures_table([row])
+
+
+def test_the_storm_verdict_says_whose_backlog_dropped_syns() -> None:
+    results = _results(150.0, 100.0, rss=4096, stall_ms=10.0)
+    storm = results["connect"]["storm"] = {name: dict(run) for name, run in results["connect"]["storm"].items()}
+    storm["mosquitto"]["listen_drops"] = 8
+    storm["mqttdesk"]["listen_drops"] = 0
+    table = targets_table(evaluate(results))
+    assert "| round 2: bootstrap storm vs mosquitto | 1.50× (mosquitto dropped 8 SYNs) | >= 1.5× | met |" in table
+    storm["mosquitto"]["listen_drops"] = 0
+    table = targets_table(evaluate(results))
+    assert "| round 2: bootstrap storm vs mosquitto | 1.50× (no SYN dropped) | >= 1.5× | met |" in table
+
+
+def test_a_storm_without_drop_counts_has_no_note() -> None:
+    verdicts = {v["target"]: v for v in evaluate(_results(100.0, 100.0, rss=4096, stall_ms=10.0))}
+    assert "note" not in verdicts["round 2: bootstrap storm vs mosquitto"]
