@@ -41,20 +41,35 @@ class DevicesRepo(CredentialRepo[Device]):
         )
 
     def register(self, devices: list[Device], *, actor: str = "broker") -> None:
-        """Store devices registered on first contact (in one transaction: a storm registers many at once)."""
+        """Store devices registered on first contact, in one transaction: a storm registers many at once.
+
+        A clientId registered already (e.g. by another instance meanwhile), or twice in `devices`, keeps the first
+        registration. The batch is three statements, not three a device: per device they were a twentieth of a
+        storm's CPU.
+        """
+        first: dict[str, Device] = {}
+        for device in devices:
+            first.setdefault(device.client_id, device)
         with self._store.write() as db:
-            for device in devices:
-                if db.execute("SELECT 1 FROM devices WHERE client_id = ?", (device.client_id,)).fetchone():
-                    continue  # registered meanwhile (e.g. by another instance): the first one wins
-                db.execute(
-                    "INSERT INTO devices (client_id, label, bootstrap, username, password_hash, state, created,"
-                    " state_since, last_used, last_address) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (device.client_id, device.label, device.bootstrap, device.username, device.password_hash,
-                     device.state.value, device.created, device.state_since, device.last_used, device.last_address),
-                )
-                history.record(db, self.CHANGE.value, device.client_id,
-                               f"registered via bootstrap '{device.bootstrap}'", None, device.state.value, actor)
-                self._store.note(self._change(device.client_id))
+            if first:  # (at most the recorder's batch of clientIds: far below SQLite's limit of bound values)
+                marks = ", ".join("?" * len(first))
+                for (client_id,) in db.execute(f"SELECT client_id FROM devices WHERE client_id IN ({marks})",
+                                               tuple(first)).fetchall():
+                    del first[client_id]
+            if not first:
+                return
+            db.executemany(
+                "INSERT INTO devices (client_id, label, bootstrap, username, password_hash, state, created,"
+                " state_since, last_used, last_address) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(device.client_id, device.label, device.bootstrap, device.username, device.password_hash,
+                  device.state.value, device.created, device.state_since, device.last_used, device.last_address)
+                 for device in first.values()],
+            )
+            history.record_many(db, [
+                (self.CHANGE.value, device.client_id, f"registered via bootstrap '{device.bootstrap}'", None,
+                 device.state.value, actor) for device in first.values()])
+            for client_id in first:
+                self._store.note(self._change(client_id))
 
     def add(self, device: Device, *, actor: str = "admin") -> Device:
         """Register one device by hand (the GUI and the CLI use `register` through the broker normally)."""

@@ -18,13 +18,22 @@ class HistoryEntry:
     time: float
 
 
+HistoryRow = tuple[str, str, str, str | None, str | None, str]  # kind, name, action, from, to, actor
+
+
 def record(
     db: sqlite3.Connection, kind: str, name: str, action: str, from_state: str | None, to_state: str | None, actor: str
 ) -> None:
-    db.execute(
+    record_many(db, [(kind, name, action, from_state, to_state, actor)])
+
+
+def record_many(db: sqlite3.Connection, rows: list[HistoryRow]) -> None:
+    """Several transitions at the same moment (a storm's registrations), in one statement."""
+    now = time.time()
+    db.executemany(
         "INSERT INTO credential_history (credential_kind, name, action, from_state, to_state, actor, time)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (kind, name, action, from_state, to_state, actor, time.time()),
+        [(*row, now) for row in rows],
     )
 
 

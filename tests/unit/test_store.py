@@ -21,7 +21,7 @@ from mqttdesk.core.errors import (
     NotFoundError,
     ValidationError,
 )
-from mqttdesk.core.model import AnonymousPolicy, Method
+from mqttdesk.core.model import AnonymousPolicy, Device, Method
 from mqttdesk.core.passwords import hash_password, verify_password
 from mqttdesk.core.reasons import Reason, ReasonCode
 from mqttdesk.core.states import CredentialState, StateAction
@@ -942,3 +942,36 @@ def test_token_issuers_keep_their_key_out_of_sight_and_check_their_roles(tmp_pat
             store.token_issuers.delete("lab")
     finally:
         store.close()
+
+
+def _registered(client_id: str, address: str, pw_hash: str) -> Device:
+    return Device(client_id, "", "fleet", "fleet", pw_hash, CredentialState.ACTIVE, (), 1.0, 1.0,
+                  last_address=address)
+
+
+def test_a_registration_batch_keeps_the_first_of_each_client_id(
+        store: Store, pw_hash: str, announced: Recorder) -> None:
+    store.devices.register([_registered("DVES_OLD", "10.0.0.1", pw_hash)])
+    announced.calls.clear()
+    store.devices.register([
+        _registered("DVES_A", "10.0.0.2", pw_hash),
+        _registered("DVES_OLD", "10.0.0.3", pw_hash),  # registered already: left as it was
+        _registered("DVES_B", "10.0.0.4", pw_hash),
+        _registered("DVES_A", "10.0.0.5", pw_hash),  # twice in one batch: the first one wins
+    ])
+    assert [d.client_id for d in store.devices.list()] == ["DVES_A", "DVES_B", "DVES_OLD"]
+    assert store.devices.get("DVES_A").last_address == "10.0.0.2"
+    assert store.devices.get("DVES_OLD").last_address == "10.0.0.1"
+    assert [h.action for h in store.devices.history("DVES_A")] == ["registered via bootstrap 'fleet'"]
+    assert len(store.devices.history("DVES_OLD")) == 1
+    assert announced.calls == [(Change(ChangeKind.DEVICE, "DVES_A"), Change(ChangeKind.DEVICE, "DVES_B"))]
+
+
+def test_a_batch_of_devices_all_registered_already_writes_and_announces_nothing(
+        store: Store, pw_hash: str, announced: Recorder) -> None:
+    store.devices.register([_registered("DVES_OLD", "10.0.0.1", pw_hash)])
+    announced.calls.clear()
+    store.devices.register([_registered("DVES_OLD", "10.0.0.9", pw_hash)])
+    store.devices.register([])
+    assert announced.calls == []
+    assert len(store.devices.history("DVES_OLD")) == 1
