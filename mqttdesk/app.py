@@ -42,11 +42,11 @@ def print_listening(status: BrokerStatus) -> None:
         print(f"mqttdesk: warning: {warning}", file=sys.stderr, flush=True)
 
 
-# Headless, the collector looks at young objects after 10,000 new ones instead of 700. A QoS 1 flow keeps up to a
-# window of messages in flight (their records are container objects), so at 700 it ran every few hundred messages:
-# 5 % of the broker's CPU in the 1 → 1 QoS 1 benchmark, 4 % in a storm of 1,000 devices; at 10,000 it hardly runs
-# in a steady flow. Each young collection then takes a few milliseconds, which the window would show as a stall,
-# so the window's process keeps the default.
+# Headless, the collector looks at young objects after 10,000 new ones instead of 700 (CPython 3.11's default).
+# A QoS 1 flow keeps up to a window of messages in flight (their records are container objects), so at 700 it ran
+# every few hundred messages: 5 % of the broker's CPU in the 1 → 1 QoS 1 benchmark, 4 % in a storm of 1,000
+# devices; at 10,000 it hardly runs in a steady flow. A young collection then takes up to about a millisecond and
+# a middle one a few, which the window would show as stalls, so the window's process keeps the default.
 HEADLESS_YOUNG_THRESHOLD = 10_000
 
 
@@ -169,8 +169,8 @@ def _settle_garbage_collector(young_threshold: int | None = None) -> None:
     With everything in the oldest generation, a full collection in the middle of a device storm walked all of it
     and froze the window for tens of milliseconds; frozen objects are never scanned again.
 
-    `young_threshold`: new objects the collector lets pass before it looks at the young ones (Python's default is
-    700); the other two thresholds stay as they are.
+    `young_threshold`: new objects the collector lets pass before it looks at the young ones (None: the
+    interpreter's own); the other two thresholds stay as they are.
     """
     gc.collect()
     gc.freeze()

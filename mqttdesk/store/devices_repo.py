@@ -12,6 +12,7 @@ from mqttdesk.store.changes import ChangeKind
 from mqttdesk.store.credentials_repo import CredentialRepo
 
 MAX_LABEL_LENGTH = 200
+_LOOKUP_SLICE = 500  # clientIds looked up in one statement by `register`
 
 
 class DevicesRepo(CredentialRepo[Device]):
@@ -51,10 +52,14 @@ class DevicesRepo(CredentialRepo[Device]):
         for device in devices:
             first.setdefault(device.client_id, device)
         with self._store.write() as db:
-            if first:  # (at most the recorder's batch of clientIds: far below SQLite's limit of bound values)
-                marks = ", ".join("?" * len(first))
+            # in slices: a recorder's `flush()` hands over all it holds, and SQLite limits the values one statement
+            # binds (999 before SQLite 3.32)
+            wanted = list(first)
+            for start in range(0, len(wanted), _LOOKUP_SLICE):
+                chunk = wanted[start:start + _LOOKUP_SLICE]
+                marks = ", ".join("?" * len(chunk))
                 for (client_id,) in db.execute(f"SELECT client_id FROM devices WHERE client_id IN ({marks})",
-                                               tuple(first)).fetchall():
+                                               chunk).fetchall():
                     del first[client_id]
             if not first:
                 return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -27,7 +28,7 @@ def record(
     record_many(db, [(kind, name, action, from_state, to_state, actor)])
 
 
-def record_many(db: sqlite3.Connection, rows: list[HistoryRow]) -> None:
+def record_many(db: sqlite3.Connection, rows: Sequence[HistoryRow]) -> None:
     """Several transitions at the same moment (a storm's registrations), in one statement."""
     now = time.time()
     db.executemany(

@@ -975,3 +975,18 @@ def test_a_batch_of_devices_all_registered_already_writes_and_announces_nothing(
     store.devices.register([])
     assert announced.calls == []
     assert len(store.devices.history("DVES_OLD")) == 1
+
+
+def test_a_registration_batch_larger_than_one_lookup_is_looked_up_in_slices(
+        store: Store, pw_hash: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recorder's `flush()` hands over everything it holds: more clientIds than one statement may bind."""
+    from mqttdesk.store import devices_repo
+
+    monkeypatch.setattr(devices_repo, "_LOOKUP_SLICE", 3)
+    store.devices.register([_registered("DVES_3", "10.0.0.1", pw_hash), _registered("DVES_7", "10.0.0.1", pw_hash)])
+    store.devices.register([_registered(f"DVES_{n}", "10.0.0.2", pw_hash) for n in range(10)])
+    devices = {d.client_id: d for d in store.devices.list()}
+    assert sorted(devices) == sorted(f"DVES_{n}" for n in range(10))
+    assert devices["DVES_3"].last_address == "10.0.0.1"
+    assert devices["DVES_7"].last_address == "10.0.0.1"
+    assert devices["DVES_8"].last_address == "10.0.0.2"
