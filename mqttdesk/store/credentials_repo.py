@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 from mqttdesk.core.errors import InvalidTransitionError, NotFoundError
@@ -25,6 +25,14 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _SQL_VARIABLES = 500  # keys per IN (...) query, well under SQLite's limit
+
+
+def in_slices(keys: builtins.list[str]) -> Iterator[tuple[builtins.list[str], str]]:
+    """`keys` in slices of `_SQL_VARIABLES`, each with its `?, ?, …` for an `IN (...)`: SQLite limits the values one
+    statement binds (999 before SQLite 3.32)."""
+    for start in range(0, len(keys), _SQL_VARIABLES):
+        chunk = keys[start:start + _SQL_VARIABLES]
+        yield chunk, ", ".join("?" * len(chunk))
 
 
 class CredentialRepo(Generic[T]):
@@ -73,9 +81,7 @@ class CredentialRepo(Generic[T]):
         wanted = list(dict.fromkeys(keys))
         found: dict[str, T | None] = dict.fromkeys(wanted)
         with self._store.read() as db:
-            for start in range(0, len(wanted), _SQL_VARIABLES):
-                chunk = wanted[start:start + _SQL_VARIABLES]
-                marks = ", ".join("?" for _ in chunk)
+            for chunk, marks in in_slices(wanted):
                 roles: dict[str, list[str]] = {}
                 for row in db.execute(f"SELECT {self.ROLES_OWNER} AS owner, role FROM {self.ROLES_TABLE}"
                                       f" WHERE {self.ROLES_OWNER} IN ({marks}) ORDER BY owner, position", chunk):

@@ -9,10 +9,9 @@ from mqttdesk.core.model import Device
 from mqttdesk.core.states import CredentialState
 from mqttdesk.store import history
 from mqttdesk.store.changes import ChangeKind
-from mqttdesk.store.credentials_repo import CredentialRepo
+from mqttdesk.store.credentials_repo import CredentialRepo, in_slices
 
 MAX_LABEL_LENGTH = 200
-_LOOKUP_SLICE = 500  # clientIds looked up in one statement by `register`
 
 
 class DevicesRepo(CredentialRepo[Device]):
@@ -52,12 +51,8 @@ class DevicesRepo(CredentialRepo[Device]):
         for device in devices:
             first.setdefault(device.client_id, device)
         with self._store.write() as db:
-            # in slices: a recorder's `flush()` hands over all it holds, and SQLite limits the values one statement
-            # binds (999 before SQLite 3.32)
-            wanted = list(first)
-            for start in range(0, len(wanted), _LOOKUP_SLICE):
-                chunk = wanted[start:start + _LOOKUP_SLICE]
-                marks = ", ".join("?" * len(chunk))
+            # in slices: a recorder's `flush()` hands over all it holds
+            for chunk, marks in in_slices(list(first)):
                 for (client_id,) in db.execute(f"SELECT client_id FROM devices WHERE client_id IN ({marks})",
                                                chunk).fetchall():
                     del first[client_id]

@@ -980,9 +980,9 @@ def test_a_batch_of_devices_all_registered_already_writes_and_announces_nothing(
 def test_a_registration_batch_larger_than_one_lookup_is_looked_up_in_slices(
         store: Store, pw_hash: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A recorder's `flush()` hands over everything it holds: more clientIds than one statement may bind."""
-    from mqttdesk.store import devices_repo
+    from mqttdesk.store import credentials_repo
 
-    monkeypatch.setattr(devices_repo, "_LOOKUP_SLICE", 3)
+    monkeypatch.setattr(credentials_repo, "_SQL_VARIABLES", 3)
     store.devices.register([_registered("DVES_3", "10.0.0.1", pw_hash), _registered("DVES_7", "10.0.0.1", pw_hash)])
     store.devices.register([_registered(f"DVES_{n}", "10.0.0.2", pw_hash) for n in range(10)])
     devices = {d.client_id: d for d in store.devices.list()}
