@@ -47,10 +47,9 @@ def _storm_drops(r: dict[str, Any]) -> str | None:
     """Whose listen backlog dropped SYNs in the storm: a dropped SYN waits for the kernel's one-second retry, so a
     storm ratio with drops on one side says what a fleet powering up at once sees, not what a CONNECT costs."""
     drops = {system: dig(r, "connect", "storm", system, "listen_drops") for system in ("mosquitto", "mqttdesk")}
-    said = [f"{system} dropped {count:,} SYNs" for system, count in drops.items() if count]
-    if not said and all(count == 0 for count in drops.values()):
+    if all(count == 0 for count in drops.values()):
         return "no SYN dropped"
-    return ", ".join(said) or None
+    return ", ".join(f"{system} dropped {count:,} SYNs" for system, count in drops.items() if count) or None
 
 
 @dataclass(frozen=True)
